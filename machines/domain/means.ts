@@ -1,0 +1,173 @@
+// Goal: the proxy's local image of each payment means MPk, and the rules that decide whether a payment may
+// be approved locally from it.
+// Method: a means is plain data (so it persists and replays); `localApproval` is a pure function that
+// returns either the updated means or a reason for refusal. Every local source the patent names is here:
+// the local balance SL with local spending MTDL (MTDL < SL), the electronic wallet PMVL with balance S, the
+// fixed amount FF (S0 for a period P, unusable after it), the recurring amount FLR (reset to S0 at each
+// period), and the expenditure ceiling PD with period spending MTD.
+
+import { DomainError, type Minor } from './money.ts';
+import { periodIndexAt } from './period.ts';
+
+export type MeansKind = 'prepaid' | 'postpaid' | 'virtualWallet' | 'electronicWallet';
+
+export interface FixedAmount {
+  /** S0: the amount granted for the period. */
+  initialMinor: Minor;
+  remainingMinor: Minor;
+  validFromMs: number;
+  /** P: after validFromMs + periodMs the fixed amount is unusable. */
+  periodMs: number;
+}
+
+export interface RecurringAmount {
+  /** S0: the amount restored at each period boundary. */
+  amountMinor: Minor;
+  remainingMinor: Minor;
+  originMs: number;
+  periodMs: number;
+  /** The period `remainingMinor` belongs to; a later period means it is reset to S0 first. */
+  periodIndex: number;
+}
+
+export interface Ceiling {
+  /** PD: the most that may be spent in one period. */
+  ceilingMinor: Minor;
+  originMs: number;
+  periodMs: number;
+  periodIndex: number;
+  /** MTD: spent in `periodIndex`. */
+  periodSpentMinor: Minor;
+}
+
+/** The proxy's state for one payment means. */
+export interface MeansState {
+  meansId: string;
+  kind: MeansKind;
+  /** Dedicated: this terminal is the only point of issue; shared: others spend from it too. */
+  dedicated: boolean;
+  /** SL: local balance, the authoritative figure from SD at the last connection. */
+  localBalanceMinor: Minor;
+  /** MTDL: spent locally since the last connection. */
+  localSpentMinor: Minor;
+  /** Ledger version of the SL figure, so that a stale figure never overwrites a fresh one. */
+  balanceVersion: number;
+  /** PMVL: money held on the SIM itself (electronic wallet). */
+  wallet?: { balanceMinor: Minor };
+  fixedAmount?: FixedAmount;
+  recurring?: RecurringAmount;
+  ceiling?: Ceiling;
+}
+
+export type LocalRefusal =
+  | 'localBalanceExceeded'
+  | 'walletInsufficient'
+  | 'fixedAmountExpired'
+  | 'fixedAmountNotYetValid'
+  | 'fixedAmountInsufficient'
+  | 'recurringInsufficient'
+  | 'ceilingExceeded';
+
+export type LocalApproval = { ok: true; means: MeansState } | { ok: false; reason: LocalRefusal };
+
+/** Brings recurring amounts and ceilings into the period of `nowMs` (reset exactly at the boundary). */
+export function rollPeriods(means: MeansState, nowMs: number): MeansState {
+  let next = means;
+  const recurring = means.recurring;
+  if (recurring) {
+    const index = periodIndexAt(nowMs, recurring.originMs, recurring.periodMs);
+    // [INV-2 recurring reset] a later period restores S0, whatever was left before.
+    if (index > recurring.periodIndex) {
+      next = { ...next, recurring: { ...recurring, periodIndex: index, remainingMinor: recurring.amountMinor } };
+    }
+  }
+  const ceiling = means.ceiling;
+  if (ceiling) {
+    const index = periodIndexAt(nowMs, ceiling.originMs, ceiling.periodMs);
+    if (index > ceiling.periodIndex) {
+      next = { ...next, ceiling: { ...ceiling, periodIndex: index, periodSpentMinor: 0 } };
+    }
+  }
+  return next;
+}
+
+/**
+ * Decides whether `amountMinor` may be paid locally from `means` at `nowMs`, and if so returns the means
+ * after the payment. All applicable limits must pass: the ceiling, the profile's own balance, and SL/MTDL.
+ */
+export function localApproval(means: MeansState, amountMinor: Minor, nowMs: number): LocalApproval {
+  const m = rollPeriods(means, nowMs);
+  let next: MeansState = m;
+
+  if (m.ceiling) {
+    // [INV-2 MTD<=PD]
+    if (m.ceiling.periodSpentMinor + amountMinor > m.ceiling.ceilingMinor) return { ok: false, reason: 'ceilingExceeded' };
+    next = { ...next, ceiling: { ...m.ceiling, periodSpentMinor: m.ceiling.periodSpentMinor + amountMinor } };
+  }
+  if (m.wallet) {
+    // [INV-2 balances never negative]
+    if (m.wallet.balanceMinor < amountMinor) return { ok: false, reason: 'walletInsufficient' };
+    next = { ...next, wallet: { balanceMinor: m.wallet.balanceMinor - amountMinor } };
+  }
+  if (m.fixedAmount) {
+    const f = m.fixedAmount;
+    // [INV-2 fixed amount unusable after its period]
+    if (nowMs < f.validFromMs) return { ok: false, reason: 'fixedAmountNotYetValid' };
+    if (nowMs >= f.validFromMs + f.periodMs) return { ok: false, reason: 'fixedAmountExpired' };
+    if (f.remainingMinor < amountMinor) return { ok: false, reason: 'fixedAmountInsufficient' };
+    next = { ...next, fixedAmount: { ...f, remainingMinor: f.remainingMinor - amountMinor } };
+  }
+  if (m.recurring) {
+    if (m.recurring.remainingMinor < amountMinor) return { ok: false, reason: 'recurringInsufficient' };
+    next = { ...next, recurring: { ...m.recurring, remainingMinor: m.recurring.remainingMinor - amountMinor } };
+  }
+  // [INV-1 MTDL<SL] strictly below: MTDL + amount = SL is refused.
+  if (!(m.localSpentMinor + amountMinor < m.localBalanceMinor)) return { ok: false, reason: 'localBalanceExceeded' };
+  next = { ...next, localSpentMinor: m.localSpentMinor + amountMinor };
+  return { ok: true, means: next };
+}
+
+/**
+ * Records a remote payment in the period spending, so the ceiling counts everything spent through this proxy.
+ * (The server enforces the balance of remote payments; the ceiling is the proxy's own rule.)
+ */
+export function recordRemoteSpend(means: MeansState, amountMinor: Minor, nowMs: number): MeansState {
+  const m = rollPeriods(means, nowMs);
+  if (!m.ceiling) return m;
+  return { ...m, ceiling: { ...m.ceiling, periodSpentMinor: m.ceiling.periodSpentMinor + amountMinor } };
+}
+
+/** Would a remote payment of `amountMinor` stay under the ceiling? */
+export function isWithinCeiling(means: MeansState, amountMinor: Minor, nowMs: number): boolean {
+  const m = rollPeriods(means, nowMs);
+  return !m.ceiling || m.ceiling.periodSpentMinor + amountMinor <= m.ceiling.ceilingMinor;
+}
+
+/**
+ * Applies SD's authoritative figure at a connection: SL := what SD says is available, less what this proxy
+ * spent locally and has not yet had acknowledged (SD cannot know it yet), and MTDL := 0. A figure older than
+ * the one already applied is ignored, because responses can arrive out of order.
+ */
+export function applySync(means: MeansState, serverAvailableMinor: Minor, version: number, unremittedMinor: Minor): MeansState {
+  if (version < means.balanceVersion) return means;
+  const localBalanceMinor = Math.max(0, serverAvailableMinor - unremittedMinor);
+  const next: MeansState = { ...means, localBalanceMinor, localSpentMinor: 0, balanceVersion: version };
+  // An electronic wallet holds money on the SIM: its balance follows SL at each connection.
+  if (means.wallet) next.wallet = { balanceMinor: localBalanceMinor };
+  return next;
+}
+
+/** [INV-1 MTDL<SL] holds when nothing was spent locally, or strictly less than SL was. */
+export function holdsLocalBalance(means: MeansState): boolean {
+  return means.localSpentMinor === 0 || means.localSpentMinor < means.localBalanceMinor;
+}
+
+/** Builds a means with checked numbers; used by scenarios and tests. */
+export function createMeans(init: Omit<MeansState, 'localSpentMinor' | 'balanceVersion'> & Partial<Pick<MeansState, 'localSpentMinor' | 'balanceVersion'>>): MeansState {
+  if (!init.meansId) throw new DomainError('badMeans', 'meansId is required', init.meansId);
+  const means: MeansState = { localSpentMinor: 0, balanceVersion: 0, ...init };
+  for (const [name, value] of Object.entries({ localBalanceMinor: means.localBalanceMinor, localSpentMinor: means.localSpentMinor })) {
+    if (!Number.isSafeInteger(value) || value < 0) throw new DomainError('badMeans', `${name} must be a non-negative integer`, value);
+  }
+  return means;
+}

@@ -1,0 +1,109 @@
+// Goal: the messages that cross a link — the payment API (APIP) between apps or POS and the proxy, and the
+// protocol between proxies, POS units and the payment servers (K1 remote payments, K2 remittances, sync,
+// settlement). The broker's topic contract validates against these shapes; the machines produce and consume them.
+// Method: plain JSON-serialisable data, discriminated by `kind`. Money moves only in messages that carry a
+// signature; every request carries a `reqId` unique for its sender, so a message delivered twice is answered
+// twice with the same result and changes nothing the second time.
+
+import type { Minor } from './domain/money.ts';
+import type { PaymentPath, PaymentType } from './domain/discriminate.ts';
+import type { PaymentClaim } from './domain/signature.ts';
+
+// ---------------------------------------------------------------- payment API (app or POS → proxy)
+
+/** M1: a payment order from an app on the terminal, or from a POS over the near link. */
+export interface PaymentOrder {
+  orderId: string;
+  source: { kind: 'app'; appId: string } | { kind: 'pos'; posId: string };
+  type: PaymentType;
+  meansId: string;
+  amountMinor: Minor;
+  /** The beneficiary: a merchant or an app operator's account id. */
+  payee: string;
+  /** For telepayments: pay now ('debit') or authorise now and confirm later ('authCapture'). */
+  remoteMode?: 'debit' | 'authCapture';
+  /** With authCapture: how long after authorisation the app confirms (delivery of the goods). */
+  captureAfterMs?: number;
+}
+
+/** A proof of payment: the proxy's signed claim, and SD's signature when the payment went remote. */
+export interface Proof extends PaymentClaim {
+  sig: string;
+  path: PaymentPath;
+  serverSig?: string;
+}
+
+/** r: the proxy's response to an order. */
+export type ProxyResponse =
+  | { orderId: string; ok: true; proof: Proof }
+  | { orderId: string; ok: false; reason: string };
+
+// ---------------------------------------------------------------- protocol (proxy or POS → server)
+
+/** A locally approved transaction, as remitted in a grouped remittance. */
+export type SignedTx = Proof;
+
+export interface AggregateEntry {
+  meansId: string;
+  payee: string;
+  sumMinor: Minor;
+  txIds: string[];
+}
+
+interface RequestBase {
+  reqId: string;
+  /** The sender: a proxy id or a POS id. The broker checks it matches the connected client. */
+  from: string;
+  sig: string;
+}
+
+/** K1 authorisation: places a hold; confirmed later by `capture` or given back by `release`. */
+export interface AuthRequest extends RequestBase { kind: 'auth'; claim: PaymentClaim }
+/** K1 debit: pays at once. */
+export interface DebitRequest extends RequestBase { kind: 'debit'; claim: PaymentClaim }
+export interface CaptureRequest extends RequestBase { kind: 'capture'; txId: string; amountMinor: Minor }
+export interface ReleaseRequest extends RequestBase { kind: 'release'; txId: string }
+/** K2 remittance, grouped (each transaction with its own signature) or aggregate (sums and the ids they cover). */
+export type RemitRequest =
+  | (RequestBase & { kind: 'remit'; mode: 'grouped'; transactions: SignedTx[] })
+  | (RequestBase & { kind: 'remit'; mode: 'aggregate'; aggregates: AggregateEntry[] });
+/** Asks SD for the authoritative local balance SL of a means. */
+export interface SyncRequest extends RequestBase { kind: 'sync'; meansId: string }
+/** A POS hands in the proofs it collected, so the merchant is credited even if the terminal never remits. */
+export interface SettleRequest extends RequestBase { kind: 'settle'; proofs: Proof[] }
+
+export type ServerRequest = AuthRequest | DebitRequest | CaptureRequest | ReleaseRequest | RemitRequest | SyncRequest | SettleRequest;
+export type RequestKind = ServerRequest['kind'];
+
+/** SD's view of a means after handling a request: the figure a proxy syncs SL from. */
+export interface BalanceFigure {
+  meansId: string;
+  availableMinor: Minor;
+  /** Increases with every change to the means' account, so a stale figure can be recognised. */
+  version: number;
+}
+
+/** SD's answer; `serverSig` covers `resultFields(result)`. */
+export interface ServerResult {
+  kind: 'result';
+  reqId: string;
+  /** Who the result is for (the request's `from`). */
+  to: string;
+  requestKind: RequestKind;
+  ok: boolean;
+  /** 'ok', or why not: 'insufficientFunds', 'badSignature', 'idConflict', 'replayedCounter', 'unknownMeans', … */
+  code: string;
+  reason?: string;
+  txId?: string;
+  balances?: BalanceFigure[];
+  /** remit/settle: transaction ids posted by this request, and those found already posted. */
+  posted?: string[];
+  alreadyPosted?: string[];
+  serverSig: string;
+}
+
+/** SD asks a proxy to remit now (the patent's explicit request from the app's server). */
+export interface RemitNow { kind: 'remitNow'; reqId: string; to: string }
+
+export type ServerMessage = ServerResult | RemitNow;
+export type LinkMessage = ServerRequest | ServerMessage;
