@@ -25,9 +25,12 @@ export function requestFields(req: ServerRequest): SignedFields {
   }
 }
 
+/** A request before signing; distributes over unions so each variant keeps its own fields. */
+export type Unsigned<R> = R extends unknown ? Omit<R, 'sig'> : never;
+
 /** Signs a request built without its signature. */
-export function signRequest<R extends ServerRequest>(key: SigningKey, unsigned: Omit<R, 'sig'>): R {
-  const req = { ...unsigned, sig: '' } as R;
+export function signRequest<R extends ServerRequest>(key: SigningKey, unsigned: Unsigned<R>): R {
+  const req = { ...unsigned, sig: '' } as unknown as R;
   req.sig = signFields(key, requestFields(req));
   return req;
 }

@@ -1,0 +1,202 @@
+// Goal: the storage behind the payment server's ledger, as a small synchronous interface, and an in-memory
+// implementation for tests and virtual-time runs.
+// Method: one get/put pair per record type, keyed the way a SQLite table would be keyed, plus the three
+// iterations the invariant checkers need and `transaction`, which runs a function all-or-nothing. The
+// interface is synchronous because the durable implementation sits on better-sqlite3, which is synchronous;
+// every method maps to one prepared statement. `put` is an upsert. Records are plain data; the in-memory
+// store freezes what it keeps, so a caller cannot change stored state behind the journal's back.
+
+import type { Minor } from './money.ts';
+import type { ServerResult } from '../messages.ts';
+
+export type AccountKind = 'means' | 'beneficiary' | 'float' | 'loss';
+
+export interface Account {
+  /** `means:{meansId}`, `payee:{payeeId}`, `float` or `loss`. */
+  readonly id: string;
+  readonly kind: AccountKind;
+  /** Credits minus debits. Can be negative: the float and the loss account are, and a postpaid means may be. */
+  readonly balanceMinor: number;
+  /** How far below zero a postpaid means may go; 0 for every other account. */
+  readonly creditLimitMinor: Minor;
+  /** Sum of the active holds on this means (kept here so `available` is one read, not a scan of holds). */
+  readonly heldMinor: Minor;
+  /** Increases on every change to the account, holds included. */
+  readonly version: number;
+}
+
+export interface Transfer {
+  readonly id: string;
+  readonly debitAccount: string;
+  readonly creditAccount: string;
+  readonly amountMinor: Minor;
+  /** Canonical encoding of the payload; the same id with another fingerprint is an id conflict. */
+  readonly fingerprint: string;
+  readonly note: string;
+}
+
+export type HoldState = 'held' | 'captured' | 'released';
+
+/** A pending two-phase transfer (an authorisation), in the manner of TigerBeetle's pending transfers. */
+export interface Hold {
+  readonly txId: string;
+  readonly meansId: string;
+  readonly payee: string;
+  readonly amountMinor: Minor;
+  readonly state: HoldState;
+}
+
+export type PostingVia = 'remit' | 'aggregate' | 'settle' | 'debit' | 'capture';
+
+/** The record that a transaction id is on the ledger; there is at most one per txId [INV-4 nothing twice]. */
+export interface Posting {
+  readonly txId: string;
+  readonly meansId: string;
+  readonly payee: string;
+  /** The transaction's own amount; null when it was posted only as part of an aggregate sum. */
+  readonly amountMinor: Minor | null;
+  readonly via: PostingVia;
+  /** `{from}/{reqId}` of the request that posted it. */
+  readonly requestId: string;
+  readonly aggregateId?: string;
+}
+
+/**
+ * A remitted aggregate. `sumMinor` is what the proxy says its transactions add up to; `postedMinor` is the part
+ * this aggregate moved, the rest (sumMinor − postedMinor) having been on the ledger already: transactions posted
+ * singly, and earlier aggregates lying wholly inside this one.
+ */
+export interface Aggregate {
+  readonly id: string;
+  readonly meansId: string;
+  readonly payee: string;
+  readonly sumMinor: Minor;
+  readonly txIds: readonly string[];
+  readonly postedMinor: Minor;
+}
+
+/** The answer given to one request, kept so that the same request gets the same answer. */
+export interface StoredResult {
+  readonly fingerprint: string;
+  readonly result: ServerResult;
+}
+
+export interface LedgerStore {
+  getAccount(id: string): Account | undefined;
+  putAccount(account: Account): void;
+  getTransfer(id: string): Transfer | undefined;
+  putTransfer(transfer: Transfer): void;
+  getHold(txId: string): Hold | undefined;
+  putHold(hold: Hold): void;
+  getPosting(txId: string): Posting | undefined;
+  putPosting(posting: Posting): void;
+  getAggregate(id: string): Aggregate | undefined;
+  putAggregate(aggregate: Aggregate): void;
+  /** The txId that used a proxy's signature counter, if any. */
+  getCounterUse(proxyId: string, counter: number): string | undefined;
+  putCounterUse(proxyId: string, counter: number, txId: string): void;
+  getResult(from: string, reqId: string): StoredResult | undefined;
+  putResult(from: string, reqId: string, stored: StoredResult): void;
+  /** Runs `fn` all-or-nothing: if it throws, every write it made is undone and the error rethrown. Nests. */
+  transaction<T>(fn: () => T): T;
+  allAccounts(): Iterable<Account>;
+  allPostings(): Iterable<Posting>;
+  allAggregates(): Iterable<Aggregate>;
+}
+
+const ABSENT: unique symbol = Symbol('absent');
+type Table = Map<string, unknown>;
+/** For each table touched in a transaction, the value each key had before its first write there. */
+type Journal = Map<Table, Map<string, unknown>>;
+
+function pairKey(a: string, b: string | number): string {
+  return JSON.stringify([a, b]);
+}
+
+/** Maps, with a stack of undo journals: one frame per open transaction (a nested one acts as a savepoint). */
+export class MemoryLedgerStore implements LedgerStore {
+  private readonly accounts = new Map<string, Account>();
+  private readonly transfers = new Map<string, Transfer>();
+  private readonly holds = new Map<string, Hold>();
+  private readonly postings = new Map<string, Posting>();
+  private readonly aggregates = new Map<string, Aggregate>();
+  private readonly counters = new Map<string, string>();
+  private readonly results = new Map<string, StoredResult>();
+  private readonly frames: Journal[] = [];
+
+  getAccount(id: string) { return this.accounts.get(id); }
+  putAccount(account: Account) { this.write(this.accounts, account.id, Object.freeze({ ...account })); }
+  getTransfer(id: string) { return this.transfers.get(id); }
+  putTransfer(transfer: Transfer) { this.write(this.transfers, transfer.id, Object.freeze({ ...transfer })); }
+  getHold(txId: string) { return this.holds.get(txId); }
+  putHold(hold: Hold) { this.write(this.holds, hold.txId, Object.freeze({ ...hold })); }
+  getPosting(txId: string) { return this.postings.get(txId); }
+  putPosting(posting: Posting) { this.write(this.postings, posting.txId, Object.freeze({ ...posting })); }
+  getAggregate(id: string) { return this.aggregates.get(id); }
+  putAggregate(aggregate: Aggregate) {
+    this.write(this.aggregates, aggregate.id, Object.freeze({ ...aggregate, txIds: Object.freeze([...aggregate.txIds]) }));
+  }
+  getCounterUse(proxyId: string, counter: number) { return this.counters.get(pairKey(proxyId, counter)); }
+  putCounterUse(proxyId: string, counter: number, txId: string) { this.write(this.counters, pairKey(proxyId, counter), txId); }
+  // Results hold nested arrays; a copy in and a copy out keep the stored answer exactly as it was given.
+  getResult(from: string, reqId: string) {
+    const stored = this.results.get(pairKey(from, reqId));
+    return stored && structuredClone(stored);
+  }
+  putResult(from: string, reqId: string, stored: StoredResult) { this.write(this.results, pairKey(from, reqId), structuredClone(stored)); }
+
+  allAccounts() { return [...this.accounts.values()]; }
+  allPostings() { return [...this.postings.values()]; }
+  allAggregates() { return [...this.aggregates.values()]; }
+
+  transaction<T>(fn: () => T): T {
+    const frame: Journal = new Map();
+    this.frames.push(frame);
+    let result: T;
+    try {
+      result = fn();
+      // Like better-sqlite3: an async function would commit before its work is done, so it is refused.
+      if (typeof (result as { then?: unknown } | null)?.then === 'function') {
+        throw new Error('LedgerStore.transaction: the function must be synchronous');
+      }
+    } catch (error) {
+      this.frames.pop();
+      undo(frame);
+      throw error;
+    }
+    this.frames.pop();
+    const outer = this.frames.at(-1);
+    if (outer) mergeInto(outer, frame);
+    return result;
+  }
+
+  private write<V>(table: Map<string, V>, key: string, value: V): void {
+    const frame = this.frames.at(-1);
+    if (frame) {
+      let touched = frame.get(table as Table);
+      if (!touched) frame.set(table as Table, (touched = new Map()));
+      if (!touched.has(key)) touched.set(key, table.has(key) ? table.get(key) : ABSENT);
+    }
+    table.set(key, value);
+  }
+}
+
+function undo(frame: Journal): void {
+  for (const [table, touched] of frame) {
+    for (const [key, before] of touched) {
+      if (before === ABSENT) table.delete(key);
+      else table.set(key, before);
+    }
+  }
+}
+
+/** A committed inner transaction hands its "before" values to the outer one, unless the outer has older ones. */
+function mergeInto(outer: Journal, inner: Journal): void {
+  for (const [table, touched] of inner) {
+    let outerTouched = outer.get(table);
+    if (!outerTouched) outer.set(table, (outerTouched = new Map()));
+    for (const [key, before] of touched) {
+      if (!outerTouched.has(key)) outerTouched.set(key, before);
+    }
+  }
+}

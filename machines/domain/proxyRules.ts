@@ -1,0 +1,215 @@
+// Goal: the payment proxy's business rules as pure functions over its persisted state — what happens to an
+// order after confirmation (steps B, C, D of the patent's FIG. 3), and what a server result does to the state.
+// Method: `decideOrder` discriminates, approves locally (recording a signed transaction in the journal) or
+// builds a signed remote request; `applyServerResult` folds SD's answers (remote results, remittance and
+// capture acknowledgements, sync figures) back in. The proxy machine calls these from `assign`, so the machine
+// holds the flow and these functions hold the rules.
+
+import { DomainError, type Minor } from './money.ts';
+import { discriminate, type DiscriminationPolicy, type PaymentPath } from './discriminate.ts';
+import { applySync, isWithinCeiling, localApproval, recordRemoteSpend, type MeansState } from './means.ts';
+import { newPinCounter, type ConfirmationPolicy, type PinCounter } from './confirmation.ts';
+import {
+  acknowledge,
+  emptyJournal,
+  queueCapture,
+  recordLocal,
+  unremitted,
+  type Journal,
+  type RemittancePolicy,
+  type RequestSigner,
+} from './remittance.ts';
+import { signClaim, type PaymentClaim, type SigningKey } from './signature.ts';
+import { signRequest } from './requests.ts';
+import type { AuthRequest, BalanceFigure, DebitRequest, PaymentOrder, Proof, ProxyResponse, ServerResult, SyncRequest } from '../messages.ts';
+
+export interface ProxyPolicy {
+  discrimination: DiscriminationPolicy;
+  confirmation: ConfirmationPolicy;
+  remittance: RemittancePolicy;
+  /** A remote payment unanswered after this long is declined (the app is told; nothing was posted or will be). */
+  remoteTimeoutMs: number;
+}
+
+/** The proxy's persisted state: everything that must survive a crash or a move of the SIM. */
+export interface ProxyState {
+  proxyId: string;
+  means: Record<string, MeansState>;
+  journal: Journal;
+  /** Signature counter; strictly increases with every signed payment. */
+  counter: number;
+  pin: PinCounter;
+  /** OPj / rj: the last responses by order id, so a repeated order gets the same answer and is not paid twice. */
+  history: Array<{ orderId: string; response: ProxyResponse }>;
+}
+
+const HISTORY_LENGTH = 32;
+
+export function initialProxyState(proxyId: string, means: MeansState[], policy: ProxyPolicy): ProxyState {
+  return {
+    proxyId,
+    means: Object.fromEntries(means.map((m) => [m.meansId, m])),
+    journal: emptyJournal(),
+    counter: 0,
+    pin: newPinCounter(policy.confirmation.pinTries),
+    history: [],
+  };
+}
+
+export function requestSigner(proxyId: string, key: SigningKey): RequestSigner {
+  return { proxyId, sign: (unsigned) => signRequest(key, unsigned) };
+}
+
+/** A remote payment in flight: kept by the machine until SD answers or the timeout fires. */
+export interface RemotePayment {
+  order: PaymentOrder;
+  claim: PaymentClaim;
+  proofSig: string;
+  request: AuthRequest | DebitRequest;
+  startedAtMs: number;
+}
+
+export type OrderDecision =
+  | { kind: 'declined'; state: ProxyState; response: ProxyResponse }
+  | { kind: 'approvedLocal'; state: ProxyState; response: ProxyResponse; path: PaymentPath }
+  | { kind: 'remote'; state: ProxyState; remote: RemotePayment };
+
+export function previousResponse(state: ProxyState, orderId: string): ProxyResponse | undefined {
+  return state.history.find((h) => h.orderId === orderId)?.response;
+}
+
+function remember(state: ProxyState, response: ProxyResponse): ProxyState {
+  const history = [...state.history, { orderId: response.orderId, response }];
+  return { ...state, history: history.length > HISTORY_LENGTH ? history.slice(-HISTORY_LENGTH) : history };
+}
+
+export function decline(state: ProxyState, orderId: string, reason: string): { state: ProxyState; response: ProxyResponse } {
+  const response: ProxyResponse = { orderId, ok: false, reason };
+  return { state: remember(state, response), response };
+}
+
+function nextClaim(state: ProxyState, order: PaymentOrder, nowMs: number): { state: ProxyState; claim: PaymentClaim } {
+  const counter = state.counter + 1;
+  const claim: PaymentClaim = {
+    txId: `${state.proxyId}:t${counter}`,
+    amountMinor: order.amountMinor,
+    payee: order.payee,
+    timeMs: nowMs,
+    counter,
+    proxyId: state.proxyId,
+    meansId: order.meansId,
+  };
+  return { state: { ...state, counter }, claim };
+}
+
+/** Steps B–D for a confirmed order. */
+export function decideOrder(
+  state: ProxyState,
+  policy: ProxyPolicy,
+  order: PaymentOrder,
+  env: { inCoverage: boolean; nowMs: number; key: SigningKey },
+): OrderDecision {
+  const means = state.means[order.meansId];
+  if (!means) return { kind: 'declined', ...decline(state, order.orderId, 'unknownMeans') };
+  if (!Number.isSafeInteger(order.amountMinor) || order.amountMinor <= 0) {
+    return { kind: 'declined', ...decline(state, order.orderId, 'badAmount') };
+  }
+  const pending = unremitted(state.journal);
+  const route = discriminate(
+    { type: order.type, amountMinor: order.amountMinor, inCoverage: env.inCoverage, pendingCount: pending.count, pendingAmountMinor: pending.amountMinor },
+    policy.discrimination,
+  );
+  if (route.route === 'decline') return { kind: 'declined', ...decline(state, order.orderId, route.reason) };
+
+  if (route.route === 'local') {
+    const approval = localApproval(means, order.amountMinor, env.nowMs);
+    if (approval.ok) {
+      const { state: counted, claim } = nextClaim(state, order, env.nowMs);
+      const proof: Proof = { ...claim, sig: signClaim(env.key, claim), path: route.path };
+      const response: ProxyResponse = { orderId: order.orderId, ok: true, proof };
+      const next: ProxyState = {
+        ...counted,
+        means: { ...counted.means, [means.meansId]: approval.means },
+        journal: recordLocal(counted.journal, proof),
+      };
+      return { kind: 'approvedLocal', state: remember(next, response), response, path: route.path };
+    }
+    // Below the threshold but over a local limit: in coverage the proxy asks SD instead (as an EMV card goes
+    // online when its offline limits are reached); without coverage, or for internal payments, it declines.
+    if (route.path !== 'localBelowThreshold') return { kind: 'declined', ...decline(state, order.orderId, approval.reason) };
+  }
+
+  if (!isWithinCeiling(means, order.amountMinor, env.nowMs)) return { kind: 'declined', ...decline(state, order.orderId, 'ceilingExceeded') };
+  const { state: counted, claim } = nextClaim(state, order, env.nowMs);
+  const signer = requestSigner(state.proxyId, env.key);
+  const reqId = `${state.proxyId}:q${counted.counter}`;
+  const request =
+    order.remoteMode === 'authCapture'
+      ? signer.sign<AuthRequest>({ kind: 'auth', reqId, from: state.proxyId, claim })
+      : signer.sign<DebitRequest>({ kind: 'debit', reqId, from: state.proxyId, claim });
+  return { kind: 'remote', state: counted, remote: { order, claim, proofSig: signClaim(env.key, claim), request, startedAtMs: env.nowMs } };
+}
+
+/** Applies SD's balance figures: SL := SD's available less what SD has not seen yet, MTDL := 0. */
+export function applyBalances(state: ProxyState, balances: readonly BalanceFigure[] | undefined): ProxyState {
+  if (!balances || balances.length === 0) return state;
+  let means = state.means;
+  for (const figure of balances) {
+    const current = means[figure.meansId];
+    if (!current) continue;
+    const synced = applySync(current, figure.availableMinor, figure.version, unremitted(state.journal, figure.meansId).amountMinor);
+    if (synced !== current) means = { ...means, [figure.meansId]: synced };
+  }
+  return means === state.means ? state : { ...state, means };
+}
+
+/** SD answered a remote payment: approve (with SD's signature on the proof) or decline. */
+export function completeRemote(
+  state: ProxyState,
+  remote: RemotePayment,
+  result: ServerResult,
+  env: { nowMs: number; key: SigningKey },
+): { state: ProxyState; response: ProxyResponse; approved: boolean } {
+  let next = applyBalances(state, result.balances);
+  if (!result.ok) {
+    const { state: declined, response } = decline(next, remote.order.orderId, `server:${result.code}`);
+    return { state: declined, response, approved: false };
+  }
+  const means = next.means[remote.claim.meansId];
+  if (means) next = { ...next, means: { ...next.means, [means.meansId]: recordRemoteSpend(means, remote.claim.amountMinor, env.nowMs) } };
+  if (result.requestKind === 'auth') {
+    // The authorisation holds the money; the confirmation goes out later and must reach SD whatever happens.
+    const captureAtMs = env.nowMs + (remote.order.captureAfterMs ?? 0);
+    next = { ...next, journal: queueCapture(next.journal, requestSigner(state.proxyId, env.key), remote.claim.txId, remote.claim.amountMinor, captureAtMs, env.nowMs) };
+  }
+  const proof: Proof = { ...remote.claim, sig: remote.proofSig, path: 'remote', serverSig: result.serverSig };
+  const response: ProxyResponse = { orderId: remote.order.orderId, ok: true, proof };
+  return { state: remember(next, response), response, approved: true };
+}
+
+/** SD acknowledged an outbox item (remittance or capture). Unknown or repeated acks change nothing. */
+export function applyAcknowledgement(state: ProxyState, result: ServerResult): { state: ProxyState; remitted: Proof[]; known: boolean } {
+  if (!result.ok) return { state: applyBalances(state, result.balances), remitted: [], known: false };
+  const { journal, item } = acknowledge(state.journal, result.reqId);
+  if (!item) return { state: applyBalances(state, result.balances), remitted: [], known: false };
+  return { state: applyBalances({ ...state, journal }, result.balances), remitted: item.txs, known: true };
+}
+
+export function syncRequests(state: ProxyState, key: SigningKey, seqBase: number): SyncRequest[] {
+  const signer = requestSigner(state.proxyId, key);
+  return Object.keys(state.means).map((meansId, i) =>
+    signer.sign<SyncRequest>({ kind: 'sync', reqId: `${state.proxyId}:s${seqBase}.${i}`, from: state.proxyId, meansId }),
+  );
+}
+
+/** Total unremitted local money of this proxy: the money at risk while it is offline. */
+export function moneyAtRisk(state: ProxyState): Minor {
+  return unremitted(state.journal).amountMinor;
+}
+
+export function assertProxyState(state: unknown): asserts state is ProxyState {
+  const s = state as ProxyState;
+  if (!s || typeof s.proxyId !== 'string' || typeof s.counter !== 'number' || !s.journal || !s.means) {
+    throw new DomainError('badProxyState', 'not a persisted proxy state', state);
+  }
+}
