@@ -43,6 +43,8 @@ export interface Hold {
   readonly meansId: string;
   readonly payee: string;
   readonly amountMinor: Minor;
+  /** The proxy that asked for the authorisation; only it may capture or release. */
+  readonly proxyId: string;
   readonly state: HoldState;
 }
 

@@ -13,6 +13,7 @@ import {
   acknowledge,
   emptyJournal,
   queueCapture,
+  queueReversal,
   recordLocal,
   unremitted,
   type Journal,
@@ -41,6 +42,11 @@ export interface ProxyState {
   pin: PinCounter;
   /** OPj / rj: the last responses by order id, so a repeated order gets the same answer and is not paid twice. */
   history: Array<{ orderId: string; response: ProxyResponse }>;
+  /**
+   * Write-ahead record of a remote payment sent to SD and not yet answered. A proxy restored with one reverses it
+   * at SD, because its app was never told the outcome.
+   */
+  remoteInFlight?: PaymentClaim;
 }
 
 const HISTORY_LENGTH = 32;
@@ -147,7 +153,17 @@ export function decideOrder(
     order.remoteMode === 'authCapture'
       ? signer.sign<AuthRequest>({ kind: 'auth', reqId, from: state.proxyId, claim })
       : signer.sign<DebitRequest>({ kind: 'debit', reqId, from: state.proxyId, claim });
-  return { kind: 'remote', state: counted, remote: { order, claim, proofSig: signClaim(env.key, claim), request, startedAtMs: env.nowMs } };
+  return { kind: 'remote', state: { ...counted, remoteInFlight: claim }, remote: { order, claim, proofSig: signClaim(env.key, claim), request, startedAtMs: env.nowMs } };
+}
+
+/**
+ * Gives up on the remote payment in flight (timeout, or a restart after a crash): its app is told no, and a
+ * reversal goes to SD so that a debit or hold SD may have made is undone.
+ */
+export function reverseInFlight(state: ProxyState, key: SigningKey, nowMs: number): ProxyState {
+  const claim = state.remoteInFlight;
+  if (!claim) return state;
+  return { ...state, remoteInFlight: undefined, journal: queueReversal(state.journal, requestSigner(state.proxyId, key), claim, nowMs) };
 }
 
 /** Applies SD's balance figures: SL := SD's available less what SD has not seen yet, MTDL := 0. */
@@ -170,7 +186,7 @@ export function completeRemote(
   result: ServerResult,
   env: { nowMs: number; key: SigningKey },
 ): { state: ProxyState; response: ProxyResponse; approved: boolean } {
-  let next = applyBalances(state, result.balances);
+  let next = applyBalances({ ...state, remoteInFlight: undefined }, result.balances);
   if (!result.ok) {
     const { state: declined, response } = decline(next, remote.order.orderId, `server:${result.code}`);
     return { state: declined, response, approved: false };
@@ -180,7 +196,7 @@ export function completeRemote(
   if (result.requestKind === 'auth') {
     // The authorisation holds the money; the confirmation goes out later and must reach SD whatever happens.
     const captureAtMs = env.nowMs + (remote.order.captureAfterMs ?? 0);
-    next = { ...next, journal: queueCapture(next.journal, requestSigner(state.proxyId, env.key), remote.claim.txId, remote.claim.amountMinor, captureAtMs, env.nowMs) };
+    next = { ...next, journal: queueCapture(next.journal, requestSigner(state.proxyId, env.key), remote.claim, captureAtMs, env.nowMs) };
   }
   const proof: Proof = { ...remote.claim, sig: remote.proofSig, path: 'remote', serverSig: result.serverSig };
   const response: ProxyResponse = { orderId: remote.order.orderId, ok: true, proof };

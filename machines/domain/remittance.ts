@@ -7,7 +7,7 @@
 
 import { sumMinor, type Minor } from './money.ts';
 import type { Unsigned } from './requests.ts';
-import type { AggregateEntry, CaptureRequest, Proof, RemitRequest, ServerRequest } from '../messages.ts';
+import type { AggregateEntry, CaptureRequest, Proof, ReleaseRequest, RemitRequest, ServerRequest } from '../messages.ts';
 
 /** A locally approved transaction awaiting remittance; its proof is what SD will post. */
 export type LocalTx = Proof;
@@ -15,7 +15,9 @@ export type LocalTx = Proof;
 export interface OutboxItem {
   reqId: string;
   request: ServerRequest;
-  /** The local transactions this item remits (empty for a capture). */
+  /** The means the item concerns: it decides the shard the request goes to. */
+  meansId: string;
+  /** The local transactions this item remits (empty for a capture or a reversal). */
   txs: LocalTx[];
   /** Not sent before this time (a deferred capture waits for delivery of the goods). */
   notBeforeMs: number;
@@ -142,31 +144,52 @@ export interface RequestSigner {
 }
 
 /**
- * Moves every pending transaction into remittance requests of at most `maxBatchSize` transactions, each ready
- * to send now. Grouped requests carry the signed transactions; aggregate requests carry sums and ids.
+ * Moves every pending transaction into remittance requests, one means at a time (a means lives on one shard) and
+ * at most `maxBatchSize` transactions each, ready to send now. Grouped requests carry the signed transactions;
+ * aggregate requests carry sums and ids.
  */
 export function formRemittances(journal: Journal, policy: RemittancePolicy, signer: RequestSigner, nowMs: number): Journal {
   if (journal.pending.length === 0) return journal;
+  const byMeans = new Map<string, LocalTx[]>();
+  for (const tx of journal.pending) {
+    const list = byMeans.get(tx.meansId);
+    if (list) list.push(tx);
+    else byMeans.set(tx.meansId, [tx]);
+  }
   const outbox = [...journal.outbox];
   let seq = journal.nextSeq;
-  for (let i = 0; i < journal.pending.length; i += policy.maxBatchSize) {
-    const txs = journal.pending.slice(i, i + policy.maxBatchSize);
-    const reqId = `${signer.proxyId}:r${seq++}`;
-    const request =
-      policy.mode === 'grouped'
-        ? signer.sign<RemitRequest>({ kind: 'remit', mode: 'grouped', reqId, from: signer.proxyId, transactions: txs })
-        : signer.sign<RemitRequest>({ kind: 'remit', mode: 'aggregate', reqId, from: signer.proxyId, aggregates: aggregateEntries(txs) });
-    outbox.push({ reqId, request, txs, notBeforeMs: nowMs, attempts: 0, nextAttemptAtMs: nowMs, createdAtMs: nowMs });
+  for (const [meansId, txsOfMeans] of byMeans) {
+    for (let i = 0; i < txsOfMeans.length; i += policy.maxBatchSize) {
+      const txs = txsOfMeans.slice(i, i + policy.maxBatchSize);
+      const reqId = `${signer.proxyId}:r${seq++}`;
+      const request =
+        policy.mode === 'grouped'
+          ? signer.sign<RemitRequest>({ kind: 'remit', mode: 'grouped', reqId, from: signer.proxyId, transactions: txs })
+          : signer.sign<RemitRequest>({ kind: 'remit', mode: 'aggregate', reqId, from: signer.proxyId, aggregates: aggregateEntries(txs) });
+      outbox.push({ reqId, request, meansId, txs, notBeforeMs: nowMs, attempts: 0, nextAttemptAtMs: nowMs, createdAtMs: nowMs });
+    }
   }
   return { pending: [], outbox, nextSeq: seq };
 }
 
+/** Adds a request that must reach SD (a capture or a reversal), not sent before `notBeforeMs`. */
+export function queueRequest(journal: Journal, request: ServerRequest, meansId: string, notBeforeMs: number, nowMs: number): Journal {
+  const item: OutboxItem = { reqId: request.reqId, request, meansId, txs: [], notBeforeMs, attempts: 0, nextAttemptAtMs: notBeforeMs, createdAtMs: nowMs };
+  return { ...journal, outbox: [...journal.outbox, item] };
+}
+
 /** Queues the deferred confirmation of an authorised remote payment. */
-export function queueCapture(journal: Journal, signer: RequestSigner, txId: string, amountMinor: Minor, notBeforeMs: number, nowMs: number): Journal {
+export function queueCapture(journal: Journal, signer: RequestSigner, claim: { txId: string; amountMinor: Minor; meansId: string }, notBeforeMs: number, nowMs: number): Journal {
   const reqId = `${signer.proxyId}:c${journal.nextSeq}`;
-  const request = signer.sign<CaptureRequest>({ kind: 'capture', reqId, from: signer.proxyId, txId, amountMinor });
-  const item: OutboxItem = { reqId, request, txs: [], notBeforeMs, attempts: 0, nextAttemptAtMs: notBeforeMs, createdAtMs: nowMs };
-  return { ...journal, outbox: [...journal.outbox, item], nextSeq: journal.nextSeq + 1 };
+  const request = signer.sign<CaptureRequest>({ kind: 'capture', reqId, from: signer.proxyId, txId: claim.txId, amountMinor: claim.amountMinor });
+  return queueRequest({ ...journal, nextSeq: journal.nextSeq + 1 }, request, claim.meansId, notBeforeMs, nowMs);
+}
+
+/** Queues the reversal of a remote payment whose answer never came, so SD undoes a hold or debit it made. */
+export function queueReversal(journal: Journal, signer: RequestSigner, claim: { txId: string; meansId: string }, nowMs: number): Journal {
+  const reqId = `${signer.proxyId}:v${journal.nextSeq}`;
+  const request = signer.sign<ReleaseRequest>({ kind: 'release', reqId, from: signer.proxyId, txId: claim.txId });
+  return queueRequest({ ...journal, nextSeq: journal.nextSeq + 1 }, request, claim.meansId, nowMs, nowMs);
 }
 
 /** A number in [0,1) from a string, so retry jitter is deterministic without carrying a random generator. */

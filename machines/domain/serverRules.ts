@@ -1,0 +1,252 @@
+// Goal: how a payment server (SD) answers each request from a proxy or a POS: K1 authorisations, debits,
+// captures and releases, K2 remittances (grouped or aggregate), syncs of SL, and POS settlements.
+// Method: one pure-ish function over the ledger. In order: the shape is checked; a (from, reqId) seen before is
+// answered with its stored result (or `idConflict` if the payload differs); the sender's signature is checked
+// against its registered key [INV-6 signatures]; then the request's rule runs inside one store transaction,
+// which also stores the signed result, so the write is done before the result is returned. A refusal rolls the
+// ledger back. A refused request whose signature verified still has its answer stored, so that a duplicate
+// delivered later gets the same refusal instead of, say, a debit the proxy already told the user was declined.
+// Requests that fail authentication store nothing, so a forger cannot take a reqId from its rightful sender.
+
+import { DomainError, isMinor } from './money.ts';
+import { canonicalEncoding, verifyClaim, type PaymentClaim, type SignatureScheme, type SigningKey } from './signature.ts';
+import { requestFields, signResult, verifyRequest } from './requests.ts';
+import type { Ledger } from './ledger.ts';
+import type { BalanceFigure, Proof, ServerRequest, ServerResult } from '../messages.ts';
+
+export interface ServerContext {
+  scheme: SignatureScheme;
+  serverKey: SigningKey;
+  /** The registered public key of a proxy or POS unit; undefined when the id is not registered. */
+  publicKeyOf(id: string): string | undefined;
+  nowMs: number;
+}
+
+type Outcome = Pick<ServerResult, 'txId' | 'balances' | 'posted' | 'alreadyPosted'>;
+
+export function handleRequest(ledger: Ledger, req: ServerRequest, ctx: ServerContext): ServerResult {
+  const shapeProblem = shapeProblemOf(req);
+  if (shapeProblem) return answer(ctx, req, { ok: false, code: 'badRequest', reason: shapeProblem });
+
+  const store = ledger.store;
+  const fingerprint = canonicalEncoding(requestFields(req));
+  const stored = store.getResult(req.from, req.reqId);
+  if (stored) {
+    if (stored.fingerprint === fingerprint) return stored.result;
+    return answer(ctx, req, { ok: false, code: 'idConflict', reason: `request ${req.reqId} was already made with another payload` });
+  }
+
+  // [INV-6 signatures] an unknown sender or a signature that does not cover these exact fields changes nothing.
+  const publicKey = ctx.publicKeyOf(req.from);
+  if (publicKey === undefined) return answer(ctx, req, { ok: false, code: 'unknownSender', reason: `${req.from} is not registered` });
+  if (!verifyRequest(ctx.scheme, publicKey, req)) return answer(ctx, req, { ok: false, code: 'badSignature', reason: `the signature of ${req.reqId} does not verify` });
+
+  try {
+    return store.transaction(() => {
+      const result = answer(ctx, req, { ok: true, code: 'ok', ...applyRule(ledger, req, ctx, publicKey) });
+      store.putResult(req.from, req.reqId, { fingerprint, result });
+      return result;
+    });
+  } catch (error) {
+    if (!(error instanceof DomainError)) throw error;
+    const result = answer(ctx, req, { ok: false, code: error.code, reason: error.message, ...figuresAfterRefusal(ledger, req) });
+    store.transaction(() => store.putResult(req.from, req.reqId, { fingerprint, result }));
+    return result;
+  }
+}
+
+/** Runs the request's rule; throws a DomainError to refuse (the caller's transaction then rolls back). */
+function applyRule(ledger: Ledger, req: ServerRequest, ctx: ServerContext, senderKey: string): Outcome {
+  const requestId = `${req.from}/${req.reqId}`;
+  switch (req.kind) {
+    case 'auth':
+    case 'debit': {
+      // The request's own signature covers the claim's fields, so only its sender and counter are left to check.
+      const claim = req.claim;
+      checkSender(claim, req.from);
+      useCounter(ledger, claim);
+      const payment = { txId: claim.txId, meansId: claim.meansId, payee: claim.payee, amountMinor: claim.amountMinor };
+      if (req.kind === 'auth') ledger.hold({ ...payment, proxyId: claim.proxyId });
+      else ledger.debit({ ...payment, requestId });
+      return { txId: claim.txId, balances: [ledger.balanceOf(claim.meansId)] };
+    }
+    case 'capture':
+    case 'release': {
+      const hold = ledger.holdOf(req.txId);
+      if (!hold) throw new DomainError('unknownHold', `no authorisation ${req.txId}`, req.txId);
+      if (hold.proxyId !== req.from) throw new DomainError('senderMismatch', `${req.from} did not authorise ${req.txId}`, req.from);
+      if (req.kind === 'capture') ledger.capture({ txId: req.txId, amountMinor: req.amountMinor, requestId });
+      else ledger.release({ txId: req.txId });
+      return { txId: req.txId, balances: [ledger.balanceOf(hold.meansId)] };
+    }
+    case 'sync':
+      return { balances: [ledger.balanceOf(req.meansId)] };
+    case 'remit':
+      if (req.mode === 'grouped') {
+        return postProofs(ledger, ctx, req.transactions, requestId, 'remit', (tx) => {
+          checkSender(tx, req.from);
+          return senderKey;
+        });
+      }
+      return postAggregates(ledger, req.aggregates, requestId);
+    case 'settle':
+      // Proofs come from any proxy; each verifies against the key of the proxy that signed it.
+      return postProofs(ledger, ctx, req.proofs, requestId, 'settle', (proof) => {
+        const key = ctx.publicKeyOf(proof.proxyId);
+        if (key === undefined) throw new DomainError('badSignature', `proof ${proof.txId} is signed by unregistered ${proof.proxyId}`, proof.proxyId);
+        return key;
+      });
+  }
+}
+
+/** Grouped remittance or settlement: each signed claim is posted unless it is on the ledger already. */
+function postProofs(
+  ledger: Ledger,
+  ctx: ServerContext,
+  proofs: readonly Proof[],
+  requestId: string,
+  via: 'remit' | 'settle',
+  keyFor: (proof: Proof) => string,
+): Outcome {
+  const seen = new Set<string>();
+  const posted: string[] = [];
+  const alreadyPosted: string[] = [];
+  const touched = new Set<string>();
+  for (const proof of proofs) {
+    if (seen.has(proof.txId)) throw new DomainError('badRequest', `transaction ${proof.txId} appears twice`, proof.txId);
+    seen.add(proof.txId);
+    const key = keyFor(proof);
+    // [INV-6 signatures] an altered amount, payee or means breaks the proxy's signature over the claim.
+    if (!verifyClaim(ctx.scheme, key, claimOf(proof), proof.sig)) {
+      throw new DomainError('badSignature', `the signature of transaction ${proof.txId} does not verify`, proof.txId);
+    }
+    useCounter(ledger, proof);
+    const outcome = ledger.postPayment({ txId: proof.txId, meansId: proof.meansId, payee: proof.payee, amountMinor: proof.amountMinor, requestId }, via);
+    // [INV-4 nothing twice] a transaction found on the ledger is reported, never posted again.
+    (outcome.alreadyPosted ? alreadyPosted : posted).push(proof.txId);
+    touched.add(proof.meansId);
+  }
+  return { posted, alreadyPosted, balances: figures(ledger, touched) };
+}
+
+function postAggregates(ledger: Ledger, entries: Extract<ServerRequest, { mode: 'aggregate' }>['aggregates'], requestId: string): Outcome {
+  const seen = new Set<string>();
+  for (const txId of entries.flatMap((e) => e.txIds)) {
+    if (seen.has(txId)) throw new DomainError('badRequest', `transaction ${txId} appears twice`, txId);
+    seen.add(txId);
+  }
+  const posted: string[] = [];
+  const alreadyPosted: string[] = [];
+  const touched = new Set<string>();
+  entries.forEach((entry, index) => {
+    const outcome = ledger.postAggregate({ id: `${requestId}#${index}`, ...entry, requestId });
+    posted.push(...outcome.posted);
+    alreadyPosted.push(...outcome.alreadyPosted);
+    touched.add(entry.meansId);
+  });
+  return { posted, alreadyPosted, balances: figures(ledger, touched) };
+}
+
+function checkSender(claim: PaymentClaim, from: string): void {
+  if (claim.proxyId !== from) throw new DomainError('senderMismatch', `transaction ${claim.txId} is signed for ${claim.proxyId}, sent by ${from}`, claim.proxyId);
+}
+
+/** [INV-6 replay] a proxy's counter belongs to one transaction; the same counter on another is a replay. */
+function useCounter(ledger: Ledger, claim: PaymentClaim): void {
+  const usedBy = ledger.store.getCounterUse(claim.proxyId, claim.counter);
+  if (usedBy === undefined) ledger.store.putCounterUse(claim.proxyId, claim.counter, claim.txId);
+  else if (usedBy !== claim.txId) {
+    throw new DomainError('replayedCounter', `counter ${claim.counter} of ${claim.proxyId} was used by ${usedBy}`, { proxyId: claim.proxyId, counter: claim.counter, txId: claim.txId });
+  }
+}
+
+function claimOf(p: Proof): PaymentClaim {
+  return { txId: p.txId, amountMinor: p.amountMinor, payee: p.payee, timeMs: p.timeMs, counter: p.counter, proxyId: p.proxyId, meansId: p.meansId };
+}
+
+function figures(ledger: Ledger, meansIds: Iterable<string>): BalanceFigure[] {
+  return [...meansIds].map((meansId) => ledger.balanceOf(meansId));
+}
+
+/** After a refusal, the current figure of the means the request names, when there is one (it helps SL sync). */
+function figuresAfterRefusal(ledger: Ledger, req: ServerRequest): Outcome {
+  let meansId: string | undefined;
+  if (req.kind === 'auth' || req.kind === 'debit') meansId = req.claim.meansId;
+  else if (req.kind === 'sync') meansId = req.meansId;
+  else if (req.kind === 'capture' || req.kind === 'release') meansId = ledger.holdOf(req.txId)?.meansId;
+  if (meansId === undefined || !ledger.accountOf(`means:${meansId}`)) return {};
+  return { balances: [ledger.balanceOf(meansId)] };
+}
+
+function answer(ctx: ServerContext, req: ServerRequest, fields: Omit<ServerResult, 'kind' | 'reqId' | 'to' | 'requestKind' | 'serverSig'>): ServerResult {
+  const unsigned: Omit<ServerResult, 'serverSig'> = {
+    kind: 'result',
+    reqId: typeof req.reqId === 'string' ? req.reqId : '',
+    to: typeof req.from === 'string' ? req.from : '',
+    requestKind: req.kind,
+    ...withoutUndefined(fields),
+  };
+  return signResult(ctx.serverKey, unsigned);
+}
+
+function withoutUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+// ------------------------------------------------------------------ shape checks (messages come off the wire)
+
+const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
+
+function claimProblem(c: unknown, what: string): string | undefined {
+  if (typeof c !== 'object' || c === null) return `${what} is missing`;
+  const claim = c as Record<string, unknown>;
+  for (const field of ['txId', 'payee', 'proxyId', 'meansId']) if (!isId(claim[field])) return `${what}.${field} must be a non-empty string`;
+  if (!isMinor(claim.amountMinor)) return `${what}.amountMinor must be a non-negative integer, got ${JSON.stringify(claim.amountMinor)}`;
+  if (!isInt(claim.timeMs)) return `${what}.timeMs must be an integer`;
+  if (!isInt(claim.counter) || claim.counter < 0) return `${what}.counter must be a non-negative integer`;
+  return undefined;
+}
+
+function proofsProblem(list: unknown, what: string): string | undefined {
+  if (!Array.isArray(list)) return `${what} must be an array`;
+  for (const [i, p] of list.entries()) {
+    const problem = claimProblem(p, `${what}[${i}]`) ?? (typeof (p as { sig?: unknown }).sig === 'string' ? undefined : `${what}[${i}].sig must be a string`);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+/** Why a request is malformed, or undefined when its shape is right (signatures are checked later). */
+export function shapeProblemOf(req: ServerRequest): string | undefined {
+  const r = req as unknown as Record<string, unknown>;
+  if (typeof r !== 'object' || r === null) return 'the request is not an object';
+  if (!isId(r.reqId) || !isId(r.from)) return 'reqId and from must be non-empty strings';
+  if (typeof r.sig !== 'string') return 'sig must be a string';
+  switch (req.kind) {
+    case 'auth':
+    case 'debit':
+      return claimProblem(req.claim, 'claim');
+    case 'capture':
+      return isId(req.txId) && isMinor(req.amountMinor) ? undefined : 'capture needs a txId and a non-negative integer amountMinor';
+    case 'release':
+      return isId(req.txId) ? undefined : 'release needs a txId';
+    case 'sync':
+      return isId(req.meansId) ? undefined : 'sync needs a meansId';
+    case 'settle':
+      return proofsProblem(req.proofs, 'proofs');
+    case 'remit':
+      if (req.mode === 'grouped') return proofsProblem(req.transactions, 'transactions');
+      if (req.mode !== 'aggregate' || !Array.isArray(req.aggregates)) return 'remit needs mode grouped or aggregate';
+      for (const [i, a] of req.aggregates.entries()) {
+        if (typeof a !== 'object' || a === null || !isId(a.meansId) || !isId(a.payee) || !isMinor(a.sumMinor)) return `aggregates[${i}] needs meansId, payee and an integer sumMinor`;
+        // The request's signature joins txIds with commas, so a comma inside one would make two lists sign alike.
+        if (!Array.isArray(a.txIds) || a.txIds.length === 0 || !a.txIds.every((t) => isId(t) && !t.includes(','))) {
+          return `aggregates[${i}].txIds must be non-empty strings without commas`;
+        }
+      }
+      return undefined;
+    default:
+      return `unknown request kind ${JSON.stringify(r.kind)}`;
+  }
+}
