@@ -179,11 +179,13 @@ function figuresAfterRefusal(ledger: Ledger, req: ServerRequest): Outcome {
 }
 
 function answer(ctx: ServerContext, req: ServerRequest, fields: Omit<ServerResult, 'kind' | 'reqId' | 'to' | 'requestKind' | 'serverSig'>): ServerResult {
+  // A malformed request may lack any of these, or not be an object at all; the answer must still be well formed.
+  const r: Partial<ServerRequest> = typeof req === 'object' && req !== null ? req : {};
   const unsigned: Omit<ServerResult, 'serverSig'> = {
     kind: 'result',
-    reqId: typeof req.reqId === 'string' ? req.reqId : '',
-    to: typeof req.from === 'string' ? req.from : '',
-    requestKind: req.kind,
+    reqId: typeof r.reqId === 'string' ? r.reqId : '',
+    to: typeof r.from === 'string' ? r.from : '',
+    requestKind: r.kind ?? ('' as ServerRequest['kind']),
     ...withoutUndefined(fields),
   };
   return signResult(ctx.serverKey, unsigned);
@@ -219,8 +221,8 @@ function proofsProblem(list: unknown, what: string): string | undefined {
 
 /** Why a request is malformed, or undefined when its shape is right (signatures are checked later). */
 export function shapeProblemOf(req: ServerRequest): string | undefined {
+  if (typeof req !== 'object' || req === null) return 'the request is not an object';
   const r = req as unknown as Record<string, unknown>;
-  if (typeof r !== 'object' || r === null) return 'the request is not an object';
   if (!isId(r.reqId) || !isId(r.from)) return 'reqId and from must be non-empty strings';
   if (typeof r.sig !== 'string') return 'sig must be a string';
   switch (req.kind) {

@@ -1,0 +1,290 @@
+import { describe, it, expect } from 'vitest';
+import { handleRequest, type ServerContext } from './serverRules.ts';
+import { Ledger, LOSS_ACCOUNT, payeeAccount } from './ledger.ts';
+import { MemoryLedgerStore } from './ledgerStore.ts';
+import { keyFromSeed, signClaim, type PaymentClaim, type SignatureScheme, type SigningKey } from './signature.ts';
+import { signRequest, verifyResult, type Unsigned } from './requests.ts';
+import type { AggregateEntry, DebitRequest, Proof, ServerRequest, ServerResult } from '../messages.ts';
+
+/** A real memory store that checks [INV-3 conservation] after every outermost transaction. */
+class ConservingStore extends MemoryLedgerStore {
+  depth = 0;
+  override transaction<T>(fn: () => T): T {
+    this.depth++;
+    try {
+      return super.transaction(fn);
+    } finally {
+      this.depth--;
+      let total = 0;
+      for (const a of this.allAccounts()) total += a.balanceMinor;
+      if (this.depth === 0 && total !== 0) throw new Error(`conservation broken: balances sum to ${total}`);
+    }
+  }
+}
+
+const seed = (n: number) => new Uint8Array(32).fill(n);
+
+function setup(scheme: SignatureScheme = 'ed25519', openingBalanceMinor = 1000) {
+  const keys: Record<string, SigningKey> = {
+    p1: keyFromSeed(scheme, seed(1)),
+    p2: keyFromSeed(scheme, seed(2)),
+    pos1: keyFromSeed(scheme, seed(3)),
+  };
+  const serverKey = keyFromSeed(scheme, seed(9));
+  const ctx: ServerContext = { scheme, serverKey, publicKeyOf: (id) => keys[id]?.publicKey, nowMs: 1_000 };
+  const store = new ConservingStore();
+  const ledger = new Ledger(store);
+  ledger.openMeans({ meansId: 'm1', kind: 'prepaid', openingBalanceMinor, creditLimitMinor: 0 });
+  const handle = (req: ServerRequest): ServerResult => {
+    const result = handleRequest(ledger, req, ctx);
+    // Every answer, refusals included, is signed by the server.
+    expect(verifyResult(scheme, serverKey.publicKey, result)).toBe(true);
+    return result;
+  };
+  return { keys, ctx, store, ledger, handle, scheme };
+}
+
+type Setup = ReturnType<typeof setup>;
+
+function claim(txId: string, amountMinor: number, counter: number, proxyId = 'p1', payee = 'shop'): PaymentClaim {
+  return { txId, amountMinor, payee, timeMs: 500 + counter, counter, proxyId, meansId: 'm1' };
+}
+
+function proof(s: Setup, c: PaymentClaim): Proof {
+  return { ...c, sig: signClaim(s.keys[c.proxyId]!, c), path: 'localOffline' };
+}
+
+function req<R extends ServerRequest>(s: Setup, from: string, unsigned: Omit<R, 'sig' | 'from'>): R {
+  return signRequest<R>(s.keys[from]!, { ...unsigned, from } as Unsigned<R>);
+}
+
+const grouped = (s: Setup, reqId: string, proofs: Proof[], from = 'p1') =>
+  req<ServerRequest>(s, from, { kind: 'remit', mode: 'grouped', reqId, transactions: proofs } as never);
+const aggregate = (s: Setup, reqId: string, aggregates: AggregateEntry[]) =>
+  req<ServerRequest>(s, 'p1', { kind: 'remit', mode: 'aggregate', reqId, aggregates } as never);
+const settle = (s: Setup, reqId: string, proofs: Proof[]) => req<ServerRequest>(s, 'pos1', { kind: 'settle', reqId, proofs } as never);
+const debit = (s: Setup, reqId: string, c: PaymentClaim, from = 'p1') => req<DebitRequest>(s, from, { kind: 'debit', reqId, claim: c });
+const auth = (s: Setup, reqId: string, c: PaymentClaim) => req<ServerRequest>(s, 'p1', { kind: 'auth', reqId, claim: c } as never);
+const sync = (s: Setup, reqId: string) => req<ServerRequest>(s, 'p1', { kind: 'sync', reqId, meansId: 'm1' } as never);
+
+/** Everything a refused request must leave as it was: accounts, postings, aggregates. */
+function snapshot(s: Setup) {
+  return structuredClone({ accounts: s.ledger.accounts(), postings: s.ledger.postings(), aggregates: s.ledger.aggregates() });
+}
+
+const credited = (s: Setup, payee = 'shop') => s.ledger.accountOf(payeeAccount(payee))?.balanceMinor ?? 0;
+
+describe('handleRequest: idempotency', () => {
+  it('answers the same request twice with the same stored result, changing nothing the second time', () => {
+    const s = setup();
+    const r = debit(s, 'r1', claim('d1', 300, 1));
+    const first = s.handle(r);
+    expect(first).toMatchObject({ ok: true, code: 'ok', txId: 'd1', reqId: 'r1', to: 'p1', balances: [{ meansId: 'm1', availableMinor: 700 }] });
+    const before = snapshot(s);
+    expect(s.handle(r)).toEqual(first);
+    expect(snapshot(s)).toEqual(before);
+    expect(credited(s)).toBe(300);
+  });
+
+  it('refuses the same reqId with another payload as idConflict, changing nothing', () => {
+    const s = setup();
+    s.handle(debit(s, 'r1', claim('d1', 300, 1)));
+    const before = snapshot(s);
+    const other = s.handle(debit(s, 'r1', claim('d2', 50, 2)));
+    expect(other).toMatchObject({ ok: false, code: 'idConflict' });
+    expect(snapshot(s)).toEqual(before);
+  });
+
+  it('gives a duplicate of a refused request the same refusal, even after funds came back', () => {
+    const s = setup('ed25519', 1000);
+    s.handle(auth(s, 'a1', claim('h1', 900, 1)));
+    const refusal = s.handle(debit(s, 'r2', claim('d1', 500, 2)));
+    expect(refusal).toMatchObject({ ok: false, code: 'insufficientFunds', balances: [{ meansId: 'm1', availableMinor: 100 }] });
+    s.handle(req(s, 'p1', { kind: 'release', reqId: 'rel1', txId: 'h1' } as never));
+    expect(s.handle(debit(s, 'r2', claim('d1', 500, 2)))).toEqual(refusal);
+    expect(s.ledger.postingOf('d1')).toBeUndefined();
+    // A new request for the same payment is judged afresh.
+    expect(s.handle(debit(s, 'r3', claim('d1', 500, 2)))).toMatchObject({ ok: true });
+  });
+});
+
+describe('handleRequest: signatures [INV-6]', () => {
+  it('refuses a tampered amount under a valid signature, changing nothing and not taking the reqId', () => {
+    const s = setup();
+    const genuine = debit(s, 'r1', claim('d1', 100, 1));
+    const tampered = { ...genuine, claim: { ...genuine.claim, amountMinor: 1 } } as ServerRequest;
+    const before = snapshot(s);
+    expect(s.handle(tampered)).toMatchObject({ ok: false, code: 'badSignature' });
+    expect(snapshot(s)).toEqual(before);
+    expect(s.ledger.balanceOf('m1').version).toBe(1);
+    // The rightful request with that reqId still goes through.
+    expect(s.handle(genuine)).toMatchObject({ ok: true, code: 'ok' });
+    expect(credited(s)).toBe(100);
+  });
+
+  it('refuses a request forged with another key, and one from an unknown sender', () => {
+    const s = setup();
+    const forged = signRequest(keyFromSeed('ed25519', seed(66)), { kind: 'debit', reqId: 'r1', from: 'p1', claim: claim('d1', 100, 1) } as never) as ServerRequest;
+    const before = snapshot(s);
+    expect(s.handle(forged)).toMatchObject({ ok: false, code: 'badSignature' });
+    const stranger = signRequest(keyFromSeed('ed25519', seed(66)), { kind: 'debit', reqId: 'r1', from: 'mallory', claim: claim('d1', 100, 1, 'mallory') } as never) as ServerRequest;
+    expect(s.handle(stranger)).toMatchObject({ ok: false, code: 'unknownSender' });
+    expect(snapshot(s)).toEqual(before);
+  });
+
+  it('refuses a claim made for another proxy', () => {
+    const s = setup();
+    expect(s.handle(debit(s, 'r1', claim('d1', 100, 1, 'p2')))).toMatchObject({ ok: false, code: 'senderMismatch' });
+    expect(s.handle(grouped(s, 'r2', [proof(s, claim('t1', 100, 1, 'p2'))]))).toMatchObject({ ok: false, code: 'senderMismatch' });
+    expect(s.ledger.postings()).toEqual([]);
+  });
+
+  it('refuses a grouped remittance as a whole when one transaction’s amount was altered', () => {
+    const s = setup();
+    const good = proof(s, claim('t1', 100, 1));
+    const altered = { ...proof(s, claim('t2', 100, 2)), amountMinor: 5 };
+    const before = snapshot(s);
+    expect(s.handle(grouped(s, 'r1', [good, altered]))).toMatchObject({ ok: false, code: 'badSignature' });
+    expect(snapshot(s)).toEqual(before);
+  });
+
+  it('refuses a replayed counter on another transaction, changing nothing', () => {
+    const s = setup();
+    s.handle(debit(s, 'r1', claim('d1', 100, 7)));
+    const before = snapshot(s);
+    expect(s.handle(debit(s, 'r2', claim('d2', 100, 7)))).toMatchObject({ ok: false, code: 'replayedCounter' });
+    expect(s.handle(grouped(s, 'r3', [proof(s, claim('t3', 10, 8)), proof(s, claim('t4', 10, 7))]))).toMatchObject({ ok: false, code: 'replayedCounter' });
+    expect(snapshot(s)).toEqual(before);
+    // The same counter for the same transaction is no replay.
+    expect(s.handle(debit(s, 'r4', claim('d1', 100, 7)))).toMatchObject({ ok: true });
+    expect(credited(s)).toBe(100);
+  });
+
+  it('checks settled proofs against the key of the proxy that signed them', () => {
+    const s = setup();
+    const signedByP2 = proof(s, claim('t1', 100, 1, 'p2'));
+    expect(s.handle(settle(s, 's1', [signedByP2]))).toMatchObject({ ok: true, posted: ['t1'] });
+    const forgedForP1 = { ...claim('t2', 100, 2, 'p1'), sig: signClaim(s.keys.p2!, claim('t2', 100, 2, 'p1')), path: 'localOffline' as const };
+    expect(s.handle(settle(s, 's2', [forgedForP1]))).toMatchObject({ ok: false, code: 'badSignature' });
+    const unknownProxy = { ...claim('t3', 100, 3, 'ghost'), sig: 'x', path: 'localOffline' as const };
+    expect(s.handle(settle(s, 's3', [unknownProxy]))).toMatchObject({ ok: false, code: 'badSignature' });
+    expect(credited(s)).toBe(100);
+  });
+
+  it('refuses a malformed request without touching anything', () => {
+    const s = setup();
+    const bad = { ...debit(s, 'r1', claim('d1', 100, 1)), claim: { ...claim('d1', 100, 1), amountMinor: 1.5 } } as ServerRequest;
+    expect(s.handle(bad)).toMatchObject({ ok: false, code: 'badRequest' });
+    expect(s.handle({ kind: 'remit', mode: 'grouped', reqId: 'r2', from: 'p1', sig: '' } as never)).toMatchObject({ ok: false, code: 'badRequest' });
+    expect(s.handle(null as never)).toMatchObject({ ok: false, code: 'badRequest', reqId: '' });
+    expect(s.ledger.postings()).toEqual([]);
+  });
+});
+
+describe('handleRequest: remote payments and sync', () => {
+  it('holds on auth, captures, and refuses a capture by another proxy', () => {
+    const s = setup();
+    expect(s.handle(auth(s, 'a1', claim('h1', 400, 1)))).toMatchObject({ ok: true, txId: 'h1', balances: [{ availableMinor: 600 }] });
+    expect(s.handle(req(s, 'p2', { kind: 'capture', reqId: 'c0', txId: 'h1', amountMinor: 400 } as never))).toMatchObject({ ok: false, code: 'senderMismatch' });
+    const captured = s.handle(req(s, 'p1', { kind: 'capture', reqId: 'c1', txId: 'h1', amountMinor: 300 } as never));
+    expect(captured).toMatchObject({ ok: true, balances: [{ availableMinor: 700 }] });
+    // A second capture under a new reqId is not an error and changes nothing.
+    const before = snapshot(s);
+    expect(s.handle(req(s, 'p1', { kind: 'capture', reqId: 'c2', txId: 'h1', amountMinor: 300 } as never))).toMatchObject({ ok: true });
+    expect(snapshot(s)).toEqual(before);
+    expect(credited(s)).toBe(300);
+  });
+
+  it('refuses an auth beyond available funds', () => {
+    const s = setup('ed25519', 100);
+    expect(s.handle(auth(s, 'a1', claim('h1', 101, 1)))).toMatchObject({ ok: false, code: 'insufficientFunds' });
+    expect(s.ledger.holdOf('h1')).toBeUndefined();
+  });
+
+  it('answers sync with the figure, whose version increases as the means changes', () => {
+    const s = setup();
+    const first = s.handle(sync(s, 's1')).balances?.[0];
+    expect(first).toEqual({ meansId: 'm1', availableMinor: 1000, version: 1 });
+    s.ledger.spendElsewhere({ transferId: 'e1', meansId: 'm1', payee: 'other', amountMinor: 250 });
+    const second = s.handle(sync(s, 's2')).balances?.[0];
+    expect(second?.availableMinor).toBe(750);
+    expect(second!.version).toBeGreaterThan(first!.version);
+    expect(s.handle(req(s, 'p1', { kind: 'sync', reqId: 's3', meansId: 'nope' } as never))).toMatchObject({ ok: false, code: 'unknownMeans' });
+  });
+});
+
+describe('handleRequest: remittances and settlement [INV-4]', () => {
+  it('posts the same remittance once, whether repeated under its reqId or a new one', () => {
+    const s = setup();
+    const proofs = [proof(s, claim('t1', 100, 1)), proof(s, claim('t2', 50, 2))];
+    const first = s.handle(grouped(s, 'r1', proofs));
+    expect(first).toMatchObject({ ok: true, posted: ['t1', 't2'], alreadyPosted: [], balances: [{ meansId: 'm1', availableMinor: 850 }] });
+    expect(s.handle(grouped(s, 'r1', proofs))).toEqual(first);
+    expect(s.handle(grouped(s, 'r2', proofs))).toMatchObject({ ok: true, posted: [], alreadyPosted: ['t1', 't2'] });
+    expect(credited(s)).toBe(150);
+  });
+
+  it('posts a transaction found in two different remittances once', () => {
+    const s = setup();
+    s.handle(grouped(s, 'r1', [proof(s, claim('t1', 100, 1)), proof(s, claim('t2', 50, 2))]));
+    const second = s.handle(grouped(s, 'r2', [proof(s, claim('t2', 50, 2)), proof(s, claim('t3', 25, 3))]));
+    expect(second).toMatchObject({ posted: ['t3'], alreadyPosted: ['t2'] });
+    expect(credited(s)).toBe(175);
+    expect(s.ledger.postings().map((p) => p.txId).sort()).toEqual(['t1', 't2', 't3']);
+  });
+
+  it('credits the payee in full for an overdrawing local payment, the shortfall going to loss', () => {
+    const s = setup('ed25519', 100);
+    expect(s.handle(grouped(s, 'r1', [proof(s, claim('t1', 160, 1))]))).toMatchObject({ ok: true, balances: [{ availableMinor: 0 }] });
+    expect(credited(s)).toBe(160);
+    expect(s.ledger.accountOf(LOSS_ACCOUNT)?.balanceMinor).toBe(-60);
+  });
+
+  it('posts the remainder of an aggregate over transactions already posted singly, and refuses a negative one', () => {
+    const s = setup();
+    s.handle(grouped(s, 'r1', [proof(s, claim('t1', 100, 1))]));
+    const before = snapshot(s);
+    expect(s.handle(aggregate(s, 'r2', [{ meansId: 'm1', payee: 'shop', sumMinor: 90, txIds: ['t1', 't2'] }]))).toMatchObject({ ok: false, code: 'aggregateMismatch' });
+    expect(snapshot(s)).toEqual(before);
+    const ok = s.handle(aggregate(s, 'r3', [{ meansId: 'm1', payee: 'shop', sumMinor: 180, txIds: ['t1', 't2', 't3'] }]));
+    expect(ok).toMatchObject({ ok: true, posted: ['t2', 't3'], alreadyPosted: ['t1'], balances: [{ availableMinor: 820 }] });
+    expect(credited(s)).toBe(180);
+    expect(s.ledger.aggregates()).toEqual([{ id: 'p1/r3#0', meansId: 'm1', payee: 'shop', sumMinor: 180, txIds: ['t1', 't2', 't3'], postedMinor: 80 }]);
+    // A grouped remittance of an aggregated transaction finds it posted.
+    expect(s.handle(grouped(s, 'r4', [proof(s, claim('t2', 30, 2))]))).toMatchObject({ posted: [], alreadyPosted: ['t2'] });
+    expect(credited(s)).toBe(180);
+  });
+
+  it('refuses an aggregate remittance that names a transaction twice', () => {
+    const s = setup();
+    const entries = [
+      { meansId: 'm1', payee: 'shop', sumMinor: 10, txIds: ['t1'] },
+      { meansId: 'm1', payee: 'cafe', sumMinor: 10, txIds: ['t1'] },
+    ];
+    expect(s.handle(aggregate(s, 'r1', entries))).toMatchObject({ ok: false, code: 'badRequest' });
+    expect(s.ledger.postings()).toEqual([]);
+  });
+
+  it('posts a payment once when a POS settles it and the terminal remits it too, in either order', () => {
+    const s = setup();
+    const p = proof(s, claim('t1', 100, 1));
+    expect(s.handle(settle(s, 's1', [p]))).toMatchObject({ ok: true, to: 'pos1', posted: ['t1'] });
+    expect(s.handle(grouped(s, 'r1', [p]))).toMatchObject({ ok: true, posted: [], alreadyPosted: ['t1'] });
+    const q = proof(s, claim('t2', 40, 2));
+    s.handle(grouped(s, 'r2', [q]));
+    expect(s.handle(settle(s, 's2', [q]))).toMatchObject({ posted: [], alreadyPosted: ['t2'] });
+    expect(credited(s)).toBe(140);
+    expect(s.ledger.postingOf('t1')?.via).toBe('settle');
+  });
+});
+
+describe('handleRequest with the sim signature scheme', () => {
+  it('runs the same rules: a remittance posts, an altered one is refused', () => {
+    const s = setup('sim');
+    const p = proof(s, claim('t1', 100, 1));
+    expect(s.handle(grouped(s, 'r1', [p]))).toMatchObject({ ok: true, posted: ['t1'] });
+    expect(s.handle(grouped(s, 'r2', [{ ...proof(s, claim('t2', 100, 2)), payee: 'thief' }]))).toMatchObject({ ok: false, code: 'badSignature' });
+    expect(credited(s)).toBe(100);
+    expect(credited(s, 'thief')).toBe(0);
+  });
+});
