@@ -1,0 +1,116 @@
+// Goal: SD, one payment-server process serving a range of shards: it answers authorisations, debits,
+// captures, releases, remittances, syncs and POS settlements, each with a signed result.
+// Method: requests arrive from the `link` child; each is handed to the `ledger` child, which applies the
+// rules of domain/serverRules.ts to a durable ledger and answers only after the write is committed; the
+// result then goes back over the link to whoever asked. The ledger is a child actor because its storage is
+// I/O in real runs (SQLite): `createLedgerActor(ledger)` binds it to a Ledger over any store, in memory for the
+// simulator or on disk for mqtt mode.
+
+import { emit, enqueueActions, fromCallback, setup } from 'xstate';
+import type { LinkCommand, LinkEvent, LinkInput } from './link.ts';
+import type { RemitNow, ServerRequest, ServerResult } from './messages.ts';
+import { handleRequest } from './domain/serverRules.ts';
+import type { Ledger } from './domain/ledger.ts';
+import type { SignatureScheme, SigningKey } from './domain/signature.ts';
+
+export interface ServerInput {
+  serverId: string;
+  shards: number[];
+  key: SigningKey;
+  scheme: SignatureScheme;
+  /** Registered public keys of proxies and POS units. */
+  publicKeyOf: (id: string) => string | undefined;
+  now: () => number;
+}
+
+export interface LedgerActorInput {
+  key: SigningKey;
+  scheme: SignatureScheme;
+  publicKeyOf: (id: string) => string | undefined;
+  now: () => number;
+}
+
+export type LedgerCommand = { type: 'ledger.apply'; request: ServerRequest };
+export type LedgerEvent = { type: 'ledger.result'; request: ServerRequest; result: ServerResult };
+
+export type ServerEvent = LinkEvent | LedgerEvent | { type: 'server.remitNow'; proxyId: string };
+
+export type ServerEmitted =
+  | { type: 'server.handled'; request: ServerRequest; result: ServerResult; atMs: number }
+  | { type: 'server.rejected'; reason: string };
+
+export interface ServerContext {
+  input: ServerInput;
+  remitNowSeq: number;
+}
+
+/** The ledger child over a given Ledger: applies each request and answers with the committed, signed result. */
+export function createLedgerActor(ledger: Ledger) {
+  return fromCallback<LedgerCommand, LedgerActorInput>(({ input, receive, sendBack }) => {
+    receive((command) => {
+      const result = handleRequest(ledger, command.request, { scheme: input.scheme, serverKey: input.key, publicKeyOf: input.publicKeyOf, nowMs: input.now() });
+      sendBack({ type: 'ledger.result', request: command.request, result } satisfies LedgerEvent);
+    });
+  });
+}
+
+const disconnectedLink = fromCallback<LinkCommand, LinkInput>(() => undefined);
+const noLedger = fromCallback<LedgerCommand, LedgerActorInput>(() => {
+  throw new Error('server: no ledger provided; use serverMachine.provide({ actors: { ledger: createLedgerActor(ledger) } })');
+});
+
+function isRequest(message: { kind: string }): message is ServerRequest {
+  return message.kind !== 'result' && message.kind !== 'remitNow';
+}
+
+export const serverMachine = setup({
+  types: { context: {} as ServerContext, events: {} as ServerEvent, input: {} as ServerInput, emitted: {} as ServerEmitted },
+  actors: { link: disconnectedLink, ledger: noLedger },
+  actions: {
+    applyRequest: enqueueActions(({ event, enqueue }) => {
+      if (event.type !== 'link.message') return;
+      if (!isRequest(event.message)) {
+        enqueue.emit({ type: 'server.rejected', reason: `unexpectedKind:${event.message.kind}` });
+        return;
+      }
+      enqueue.sendTo('ledger', { type: 'ledger.apply', request: event.message } satisfies LedgerCommand);
+    }),
+    /** The result goes out only now, after the ledger committed it. */
+    sendResult: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'ledger.result') return;
+      enqueue.sendTo('link', { type: 'link.send', to: event.result.to, message: event.result } as LinkCommand);
+      enqueue.emit({ type: 'server.handled', request: event.request, result: event.result, atMs: context.input.now() });
+    }),
+    askRemittance: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'server.remitNow') return;
+      const message: RemitNow = { kind: 'remitNow', reqId: `${context.input.serverId}:n${context.remitNowSeq}`, to: event.proxyId };
+      enqueue.assign({ remitNowSeq: context.remitNowSeq + 1 });
+      enqueue.sendTo('link', { type: 'link.send', to: event.proxyId, message } as LinkCommand);
+    }),
+    reportRejected: emit(({ event }) => ({ type: 'server.rejected' as const, reason: (event as { reason: string }).reason })),
+  },
+}).createMachine({
+  id: 'server',
+  context: ({ input }) => ({ input, remitNowSeq: 1 }),
+  invoke: [
+    { src: 'link', id: 'link', input: ({ context }) => ({ endpointId: context.input.serverId, role: 'server' as const, shards: context.input.shards, inCoverage: true }) },
+    {
+      src: 'ledger',
+      id: 'ledger',
+      input: ({ context }) => ({ key: context.input.key, scheme: context.input.scheme, publicKeyOf: context.input.publicKeyOf, now: context.input.now }),
+    },
+  ],
+  initial: 'serving',
+  states: {
+    serving: {
+      on: {
+        'link.message': { actions: 'applyRequest' },
+        'ledger.result': { actions: 'sendResult' },
+        'server.remitNow': { actions: 'askRemittance' },
+        'link.rejected': { actions: 'reportRejected' },
+      },
+    },
+  },
+});
+
+

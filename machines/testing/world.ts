@@ -1,0 +1,244 @@
+// Goal: a small world of machines for tests — one payment server over an in-memory ledger, a few terminals
+// and POS units, all on a TestBus and one simulated clock — so each machine test reads like a story.
+// Method: keys derive from labels (sha256), so every run is the same; `advance(ms)` moves the clock and flushes
+// the bus until quiet; every receipt, prompt and remittance the machines emit is recorded for assertions.
+
+import { createHash } from 'node:crypto';
+import { createActor, SimulatedClock, type Actor } from 'xstate';
+import { TestBus } from './bus.ts';
+import { terminalMachine, proxyCodeFields, type TerminalEmitted } from '../terminal.ts';
+import { posMachine, type PosEmitted } from '../pos.ts';
+import { serverMachine, createLedgerActor, type ServerEmitted } from '../server.ts';
+import { proxyMachine, type ProxyEmitted } from '../proxy.ts';
+import { Ledger } from '../domain/ledger.ts';
+import { MemoryLedgerStore } from '../domain/ledgerStore.ts';
+import { keyFromSeed, signFields, type SignatureScheme, type SigningKey } from '../domain/signature.ts';
+import { createMeans, type MeansState } from '../domain/means.ts';
+import { defaultDiscriminationPolicy } from '../domain/discriminate.ts';
+import { defaultConfirmationPolicy } from '../domain/confirmation.ts';
+import { defaultRemittancePolicy } from '../domain/remittance.ts';
+import type { ProxyPolicy, ProxyState } from '../domain/proxyRules.ts';
+import type { PaymentOrder } from '../messages.ts';
+import type { Strongbox } from '../domain/strongbox.ts';
+
+export function seedOf(label: string): Uint8Array {
+  return createHash('sha256').update(label).digest();
+}
+
+export function keyOf(label: string, scheme: SignatureScheme = 'ed25519'): SigningKey {
+  return keyFromSeed(scheme, seedOf(label));
+}
+
+export const testPolicy: ProxyPolicy = {
+  discrimination: defaultDiscriminationPolicy,
+  confirmation: defaultConfirmationPolicy,
+  remittance: defaultRemittancePolicy,
+  remoteTimeoutMs: 10_000,
+};
+
+export interface TerminalSpec {
+  id: string;
+  means: MeansState[];
+  inCoverage?: boolean;
+  /** Opening balance of each means at SD (default: the means' SL). */
+  openingBalanceMinor?: number;
+}
+
+export interface WorldOptions {
+  terminals: TerminalSpec[];
+  pos?: Array<{ id: string; merchantId: string }>;
+  shards?: number;
+  scheme?: SignatureScheme;
+  policy?: ProxyPolicy;
+  pin?: string;
+  /** Replace the operator's signature over the proxy code (to test an untrusted proxy). */
+  proxyCodeSignature?: string;
+}
+
+export type TerminalActor = Actor<typeof terminalMachine>;
+export type PosActor = Actor<typeof posMachine>;
+
+export class World {
+  readonly bus = new TestBus();
+  readonly clock = new SimulatedClock();
+  readonly scheme: SignatureScheme;
+  readonly ledger = new Ledger(new MemoryLedgerStore());
+  readonly serverKey: SigningKey;
+  readonly operatorKey: SigningKey;
+  readonly publicKeys = new Map<string, string>();
+  readonly proxyKeys = new Map<string, SigningKey>();
+  readonly terminals = new Map<string, TerminalActor>();
+  readonly pos = new Map<string, PosActor>();
+  readonly terminalEvents: TerminalEmitted[] = [];
+  readonly proxyEvents: ProxyEmitted[] = [];
+  readonly posEvents: PosEmitted[] = [];
+  readonly serverEvents: ServerEmitted[] = [];
+  readonly policy: ProxyPolicy;
+  readonly pin: string;
+  readonly shards: number;
+  server!: Actor<typeof serverMachine>;
+  private readonly specs = new Map<string, TerminalSpec>();
+
+  constructor(readonly options: WorldOptions) {
+    this.scheme = options.scheme ?? 'ed25519';
+    this.policy = options.policy ?? testPolicy;
+    this.pin = options.pin ?? '1234';
+    this.shards = options.shards ?? 1;
+    this.serverKey = keyOf('server', this.scheme);
+    this.operatorKey = keyOf('operator', this.scheme);
+    for (const t of options.terminals) {
+      this.specs.set(t.id, t);
+      const key = keyOf(`proxy:${t.id}`, this.scheme);
+      this.proxyKeys.set(t.id, key);
+      this.publicKeys.set(t.id, key.publicKey);
+      for (const m of t.means) {
+        this.ledger.openMeans({ meansId: m.meansId, kind: m.kind, openingBalanceMinor: t.openingBalanceMinor ?? m.localBalanceMinor, creditLimitMinor: 0 });
+      }
+    }
+    for (const p of options.pos ?? []) this.publicKeys.set(p.id, keyOf(`pos:${p.id}`, this.scheme).publicKey);
+    this.startServer();
+    for (const t of options.terminals) this.startTerminal(t.id);
+    for (const p of options.pos ?? []) this.startPos(p.id, p.merchantId);
+    this.settle();
+  }
+
+  now = (): number => this.clock.now();
+
+  startServer(): void {
+    const machine = serverMachine.provide({ actors: { link: this.bus.link, ledger: createLedgerActor(this.ledger) } });
+    this.server = createActor(machine, {
+      id: 'server',
+      clock: this.clock,
+      input: {
+        serverId: 'server',
+        shards: Array.from({ length: this.shards }, (_, i) => i),
+        key: this.serverKey,
+        scheme: this.scheme,
+        publicKeyOf: (id) => this.publicKeys.get(id),
+        now: this.now,
+      },
+    });
+    this.server.on('*', (e) => this.serverEvents.push(e as ServerEmitted));
+    this.server.start();
+  }
+
+  startTerminal(id: string, restore?: { state?: ProxyState; strongbox?: { box: Strongbox; password: string }; inCoverage?: boolean }): TerminalActor {
+    const spec = this.specs.get(id)!;
+    const machine = terminalMachine.provide({ actors: { proxy: proxyMachine.provide({ actors: { link: this.bus.link, nearLink: this.bus.nearLink } }) } });
+    const digest = 'sha256:proxy-code-v1';
+    const actor = createActor(machine, {
+      id: `tm:${id}`,
+      clock: this.clock,
+      input: {
+        terminalId: id,
+        secureElement: {
+          operatorPublicKey: this.operatorKey.publicKey,
+          scheme: this.scheme,
+          proxyCode: { digest, signature: this.options.proxyCodeSignature ?? signFields(this.operatorKey, proxyCodeFields(digest)) },
+        },
+        strongbox: restore?.strongbox,
+        proxy: {
+          proxyId: id,
+          policy: this.policy,
+          key: this.proxyKeys.get(id)!,
+          serverPublicKey: this.serverKey.publicKey,
+          scheme: this.scheme,
+          shardCount: this.shards,
+          pin: this.pin,
+          means: spec.means,
+          restored: restore?.state,
+          inCoverage: restore?.inCoverage ?? spec.inCoverage ?? true,
+          now: this.now,
+        },
+      },
+    });
+    this.terminals.set(id, actor);
+    actor.on('*', (e) => this.terminalEvents.push(e as TerminalEmitted));
+    actor.start();
+    this.proxyOf(id)?.on('*', (e: ProxyEmitted) => this.proxyEvents.push(e));
+    return actor;
+  }
+
+  startPos(id: string, merchantId: string): PosActor {
+    const machine = posMachine.provide({ actors: { link: this.bus.link, nearLink: this.bus.nearLink } });
+    const actor = createActor(machine, {
+      id: `pos:${id}`,
+      clock: this.clock,
+      input: {
+        posId: id,
+        merchantId,
+        key: keyOf(`pos:${id}`, this.scheme),
+        scheme: this.scheme,
+        serverPublicKey: this.serverKey.publicKey,
+        proxyPublicKeyOf: (proxyId) => this.publicKeys.get(proxyId),
+        shardCount: this.shards,
+        now: this.now,
+        inCoverage: true,
+        retry: this.policy.remittance.retry,
+      },
+    });
+    actor.on('*', (e) => this.posEvents.push(e as PosEmitted));
+    actor.start();
+    this.pos.set(id, actor);
+    return actor;
+  }
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  proxyOf(terminalId: string): any {
+    return this.terminals.get(terminalId)?.getSnapshot().children.proxy;
+  }
+
+  proxyState(terminalId: string): ProxyState {
+    return this.proxyOf(terminalId).getSnapshot().context.state as ProxyState;
+  }
+
+  /** Delivers everything on the bus. */
+  settle(): void {
+    this.bus.flush();
+  }
+
+  /** Moves time forward in steps, delivering messages after each step. */
+  advance(ms: number, stepMs = 100): void {
+    for (let elapsed = 0; elapsed < ms; elapsed += stepMs) {
+      this.clock.increment(Math.min(stepMs, ms - elapsed));
+      this.settle();
+    }
+  }
+
+  pay(terminalId: string, order: Omit<PaymentOrder, 'source' | 'payee'> & { payee?: string; appId?: string }): void {
+    const { appId = 'app', payee = 'merchant:shop', ...rest } = order;
+    this.terminals.get(terminalId)!.send({ type: 'app.pay', order: { ...rest, payee, source: { kind: 'app', appId } } });
+    this.settle();
+  }
+
+  answer(terminalId: string, orderId: string, approved: boolean, pin?: string): void {
+    this.terminals.get(terminalId)!.send({ type: 'user.answer', orderId, approved, pin });
+    this.settle();
+  }
+
+  setCoverage(terminalId: string, inCoverage: boolean): void {
+    this.terminals.get(terminalId)!.send({ type: 'coverage', inCoverage });
+    this.settle();
+  }
+
+  receiptFor(orderId: string) {
+    return this.terminalEvents.find((e): e is Extract<TerminalEmitted, { type: 'terminal.receipt' }> => e.type === 'terminal.receipt' && e.order.orderId === orderId);
+  }
+
+  promptFor(orderId: string) {
+    return this.terminalEvents.find((e): e is Extract<TerminalEmitted, { type: 'terminal.confirm' }> => e.type === 'terminal.confirm' && e.orderId === orderId);
+  }
+
+  /** Stops a terminal as a crash would, and returns the proxy's persisted state. */
+  crash(terminalId: string): ProxyState {
+    const state = this.proxyState(terminalId);
+    this.terminals.get(terminalId)!.stop();
+    this.terminals.delete(terminalId);
+    return state;
+  }
+}
+
+/** A virtual wallet means with SL = `localBalanceMinor`. */
+export function walletMeans(meansId: string, localBalanceMinor: number, extra: Partial<MeansState> = {}): MeansState {
+  return createMeans({ meansId, kind: 'virtualWallet', dedicated: true, localBalanceMinor, ...extra });
+}
