@@ -1,0 +1,294 @@
+// Goal: the one source of truth of the scenario format: every field, its type, its limits, its default and
+// its meaning.
+// Method: a small declarative description that three readers share: the validator (`validate.ts`) walks it
+// against the YAML tree, `jsonSchema.ts` turns it into the published JSON Schema, and `docs.ts` into the
+// field reference of docs/scenarios.md. Defaults are written in the input form (as a person would write them
+// in YAML) and go through the same validator as the file, so a default can never disagree with its field.
+// Defaults that depend on other fields (a means' local balance, the number of merchants…) are computed
+// after validation in `load.ts`; their fields carry `defaultDoc` instead of `default`.
+
+interface Base {
+  /** One sentence for the docs and the schema's description. */
+  doc: string;
+  /** The field must be given (only inside list items, whose parent has no default to take). */
+  required?: boolean;
+  /** Describes a default computed from other fields, when `default` cannot say it. */
+  defaultDoc?: string;
+}
+
+export type AmountInput =
+  | { fixedMinor: number }
+  | { uniformMinor: [number, number] }
+  | { lognormal: { medianMinor: number; p99Minor: number } };
+
+export type Spec =
+  | (Base & { type: 'integer'; min?: number; max?: number; default?: number })
+  | (Base & { type: 'number'; min?: number; exclusiveMin?: boolean; max?: number; default?: number })
+  | (Base & { type: 'probability'; default?: number })
+  | (Base & { type: 'minor'; default?: number })
+  | (Base & { type: 'duration'; signed?: boolean; positive?: boolean; nullable?: boolean; default?: string | number | null })
+  | (Base & { type: 'string'; pattern?: string; patternDoc?: string; default?: string })
+  | (Base & { type: 'boolean'; default?: boolean })
+  | (Base & { type: 'enum'; values: readonly string[]; default?: string })
+  | (Base & { type: 'object'; fields: Fields; nullable?: boolean })
+  | (Base & { type: 'list'; item: Spec; default?: unknown[] })
+  | (Base & { type: 'amount'; default?: AmountInput })
+  | (Base & { type: 'tagged'; tag: string; common: Fields; variants: Record<string, { doc: string; fields: Fields }> });
+
+export type Fields = Record<string, Spec>;
+
+/** The key a field has in the resolved scenario: durations gain the unit suffix `Ms`. */
+export function resolvedKey(name: string, spec: Spec): string {
+  return spec.type === 'duration' && !name.endsWith('Ms') ? `${name}Ms` : name;
+}
+
+const periodAmount = (what: string): Spec => ({
+  type: 'object',
+  nullable: true,
+  doc: what,
+  fields: {
+    amountMinor: { type: 'minor', required: true, doc: 'The amount, in minor units.' },
+    period: { type: 'duration', positive: true, required: true, doc: 'The period P.' },
+  },
+});
+
+const count = (doc: string): Spec => ({ type: 'integer', min: 1, default: 1, doc });
+const restartAfter: Spec = { type: 'duration', default: '30s', doc: 'Down time before the restart.' };
+const shard: Spec = { type: 'integer', min: 0, default: 0, doc: 'Index of the shard, below population.shards.' };
+
+const means: Spec = {
+  type: 'object',
+  doc: 'A profile of payment means MPk.',
+  fields: {
+    name: { type: 'string', defaultDoc: '"means-<n>" (n counts from 1)', doc: 'Unique name of the profile.' },
+    weight: { type: 'number', min: 0, exclusiveMin: true, default: 1, doc: 'Relative weight of the profile: terminals draw their means by weight.' },
+    kind: { type: 'enum', values: ['prepaid', 'postpaid', 'virtualWallet', 'electronicWallet'], default: 'prepaid', doc: 'Kind of payment means.' },
+    dedicated: { type: 'boolean', default: true, doc: 'True when the terminal is the only point of issue; false when others spend from the same account (see elsewhere).' },
+    openingBalanceMinor: { type: 'minor', defaultDoc: '10000 (0 for postpaid)', doc: 'Money on the account at the start, as the server sees it.' },
+    creditLimitMinor: { type: 'minor', defaultDoc: '50000 for postpaid, else 0', doc: 'Postpaid only: how far the account may go below zero.' },
+    localBalanceMinor: { type: 'minor', defaultDoc: 'openingBalanceMinor + creditLimitMinor', doc: "The proxy's local balance SL at the start." },
+    wallet: { type: 'boolean', defaultDoc: 'true for electronicWallet, else false', doc: 'The means has an electronic wallet PMVL on the SIM, starting with the local balance.' },
+    fixedAmount: periodAmount('Fixed amount FF: S0 usable during one period P from the start, then unusable. Absent: none.'),
+    recurring: periodAmount('Recurring amount FLR: reset to S0 at each period boundary. Absent: none.'),
+    ceiling: periodAmount('Expenditure ceiling PD: at most this much spent per period. Absent: none.'),
+    elsewhere: {
+      type: 'object',
+      nullable: true,
+      doc: 'Spending by other points of issue; only for a shared means (dedicated: false). Absent: none.',
+      fields: {
+        ordersPerHour: { type: 'number', min: 0, default: 1, doc: 'Payments elsewhere per means per hour (Poisson).' },
+        amount: { type: 'amount', default: { lognormal: { medianMinor: 1000, p99Minor: 5000 } }, doc: 'Amount of each payment elsewhere.' },
+      },
+    },
+  },
+};
+
+const app: Spec = {
+  type: 'object',
+  doc: 'A paid-for application on the terminals.',
+  fields: {
+    name: { type: 'string', defaultDoc: '"app-<n>" (n counts from 1)', doc: 'Unique name of the application.' },
+    type: { type: 'enum', values: ['internal', 'telepayment'], default: 'telepayment', doc: 'internal: the terminal pays its own services (always local); telepayment: pays a remote payee.' },
+    share: { type: 'probability', default: 1, doc: 'Fraction of the terminals that have the application.' },
+    ordersPerHour: { type: 'number', min: 0, default: 1, doc: 'Payment orders per terminal having the app, per hour (Poisson).' },
+    amount: { type: 'amount', default: { lognormal: { medianMinor: 500, p99Minor: 5000 } }, doc: 'Amount of each order.' },
+    payee: { type: 'string', defaultDoc: 'the application name', doc: "The beneficiary's account on the server's ledger." },
+    remoteMode: { type: 'enum', values: ['debit', 'authCapture'], default: 'debit', doc: 'Remote payments: one debit request, or an authorisation captured later.' },
+    captureAfter: { type: 'duration', default: '5m', doc: 'authCapture: time between the authorisation and its capture.' },
+  },
+};
+
+const fields: Fields = {
+  name: { type: 'string', defaultDoc: 'the file name without its extension', doc: 'Name of the scenario, used in reports and run folders.' },
+  description: { type: 'string', default: '', doc: 'Free text for people.' },
+  seed: { type: 'integer', min: 0, max: 4_294_967_295, default: 1, doc: 'Seed of every random draw: same scenario and seed, same run.' },
+  duration: { type: 'duration', positive: true, default: '1h', doc: 'Simulated time of the safety phase: orders, coverage changes and faults happen during it.' },
+  drain: { type: 'duration', default: '30m', doc: 'Liveness phase after the duration: coverage returns, faults stop, and every backlog must drain within this time.' },
+  crypto: { type: 'enum', values: ['ed25519', 'sim'], default: 'ed25519', doc: "Signature scheme: real Ed25519, or 'sim', a fast keyed hash for fleet-scale runs (models the checks, not the cryptography)." },
+  population: {
+    type: 'object',
+    doc: 'Who is simulated.',
+    fields: {
+      terminals: { type: 'integer', min: 1, default: 100, doc: 'Number of terminals, each with one payment proxy.' },
+      shards: { type: 'integer', min: 1, default: 1, doc: 'Number of payment-server shards; a means is served by one shard (hash of its id).' },
+      regions: {
+        type: 'list',
+        default: [{ name: 'all', share: 1 }],
+        doc: 'Coverage regions and the share of terminals in each; shares sum to 1.',
+        item: {
+          type: 'object',
+          doc: 'A region.',
+          fields: {
+            name: { type: 'string', required: true, doc: 'Unique name of the region.' },
+            share: { type: 'probability', defaultDoc: 'an equal part of what the other regions leave', doc: 'Fraction of the terminals in the region.' },
+          },
+        },
+      },
+      means: { type: 'list', default: [{ name: 'prepaid', kind: 'prepaid' }], doc: 'Profiles of payment means; each terminal draws one, by weight.', item: means },
+      apps: {
+        type: 'list',
+        default: [
+          { name: 'shop', type: 'telepayment', ordersPerHour: 0.5 },
+          { name: 'game', type: 'internal', ordersPerHour: 0.5, amount: { uniformMinor: [50, 500] } },
+        ],
+        doc: 'Applications that send payment orders.',
+        item: app,
+      },
+      pos: {
+        type: 'object',
+        doc: 'Shop points of sale (proximity payments over the near link, which works without coverage).',
+        fields: {
+          units: { type: 'integer', min: 0, default: 0, doc: 'Number of POS units; 0 for no proximity payments.' },
+          visitsPerTerminalPerHour: { type: 'number', min: 0, default: 0.1, doc: 'Shop visits per terminal per hour (Poisson), each a proximity payment order.' },
+          amount: { type: 'amount', default: { lognormal: { medianMinor: 1500, p99Minor: 10000 } }, doc: 'Amount of each shop payment.' },
+          merchants: { type: 'integer', min: 0, defaultDoc: 'units', doc: 'Number of merchants the units belong to (1 ≤ merchants ≤ units when there are units).' },
+        },
+      },
+      users: {
+        type: 'object',
+        doc: 'How the simulated users answer confirmations.',
+        fields: {
+          declineProbability: { type: 'probability', default: 0.01, doc: 'Probability that a user says no when asked to approve.' },
+          wrongPinProbability: { type: 'probability', default: 0.02, doc: 'Probability of a wrong PIN at each try.' },
+          pin: { type: 'string', pattern: '^[0-9]{4,8}$', patternDoc: 'a string of 4 to 8 digits (quote it: "1234")', default: '1234', doc: 'The PIN the users know.' },
+          thinkTime: { type: 'duration', default: '3s', doc: 'Time a user takes to answer a confirmation.' },
+        },
+      },
+    },
+  },
+  policy: {
+    type: 'object',
+    doc: "The payment proxy's rules.",
+    fields: {
+      thresholdMinor: { type: 'minor', default: 2000, doc: 'M0: in coverage, amounts strictly above go remote, others are approved locally.' },
+      offline: {
+        type: 'object',
+        doc: 'Stricter criteria without coverage (like EMV offline counters).',
+        fields: {
+          perPaymentCapMinor: { type: 'minor', default: 5000, doc: 'No single offline payment above this amount.' },
+          maxPendingCount: { type: 'integer', min: 0, default: 20, doc: 'At most this many unremitted local transactions.' },
+          maxPendingAmountMinor: { type: 'minor', default: 20000, doc: 'At most this much unremitted local money.' },
+          overThreshold: { type: 'enum', values: ['decline', 'approveUnderCaps'], default: 'approveUnderCaps', doc: 'No coverage and an amount over M0: decline, or approve locally under the caps above.' },
+        },
+      },
+      confirmation: {
+        type: 'object',
+        doc: 'Which orders the user must see, approve, or approve with the PIN.',
+        fields: {
+          informAboveMinor: { type: 'minor', default: 0, doc: 'Orders above this amount are shown to the user.' },
+          approveAboveMinor: { type: 'minor', default: 1000, doc: "Orders above this amount need the user's yes." },
+          pinAboveMinor: { type: 'minor', default: 5000, doc: 'Orders above this amount need the PIN.' },
+          approveProximity: { type: 'boolean', default: true, doc: 'Proximity (POS) payments always need at least a yes.' },
+          pinTries: { type: 'integer', min: 1, default: 3, doc: 'Wrong PINs before the PIN blocks.' },
+        },
+      },
+      remittance: {
+        type: 'object',
+        doc: 'How locally approved transactions are remitted to the server (K2).',
+        fields: {
+          mode: { type: 'enum', values: ['grouped', 'aggregate'], default: 'grouped', doc: 'grouped: the transactions themselves; aggregate: their sum and the ids it covers.' },
+          maxBatchSize: { type: 'integer', min: 1, default: 50, doc: 'At most this many transactions per remittance.' },
+          triggers: {
+            type: 'object',
+            doc: 'What starts a remittance.',
+            fields: {
+              onPayment: { type: 'boolean', default: true, doc: 'The next payment made in coverage.' },
+              onCoverageRegained: { type: 'boolean', default: true, doc: 'Coverage coming back.' },
+              every: { type: 'duration', positive: true, nullable: true, default: '1h', doc: 'A date: remit at this interval; null for never.' },
+              backlogCount: { type: 'integer', min: 1, default: 10, doc: 'As soon as this many transactions are pending.' },
+            },
+          },
+          retry: {
+            type: 'object',
+            doc: 'Retries until the server acknowledges (never relying on the broker to deliver).',
+            fields: {
+              initial: { type: 'duration', positive: true, default: '2s', doc: 'First retry delay.' },
+              max: { type: 'duration', positive: true, default: '5m', doc: 'Longest retry delay (at least initial).' },
+              multiplier: { type: 'number', min: 1, default: 2, doc: 'Each delay is the previous one times this.' },
+            },
+          },
+        },
+      },
+      remoteTimeout: { type: 'duration', positive: true, default: '10s', doc: 'A remote payment unanswered after this long is declined.' },
+    },
+  },
+  coverage: {
+    type: 'object',
+    doc: "The terminals' mobile network coverage.",
+    fields: {
+      meanOnDuration: { type: 'duration', positive: true, default: '4h', doc: 'Mean time a terminal stays in coverage (exponential).' },
+      meanOffDuration: { type: 'duration', default: '5m', doc: 'Mean time a terminal stays out of coverage (exponential); 0 disables random coverage loss.' },
+      outages: {
+        type: 'list',
+        default: [],
+        doc: 'Scheduled regional outages: every terminal of the region loses coverage.',
+        item: {
+          type: 'object',
+          doc: 'An outage.',
+          fields: {
+            region: { type: 'string', required: true, doc: 'Name of a region of population.regions.' },
+            at: { type: 'duration', required: true, doc: 'Start, from the beginning of the run (before duration).' },
+            duration: { type: 'duration', positive: true, default: '10m', doc: 'How long the outage lasts.' },
+          },
+        },
+      },
+    },
+  },
+  network: {
+    type: 'object',
+    doc: 'The simulated network between terminals, broker and servers.',
+    fields: {
+      latency: {
+        type: 'object',
+        doc: 'One-way message latency (log-normal).',
+        fields: {
+          medianMs: { type: 'duration', default: 60, doc: 'Median latency.' },
+          p99Ms: { type: 'duration', default: 400, doc: '99th percentile (at least the median).' },
+        },
+      },
+      lossProbability: { type: 'probability', default: 0, doc: 'Probability that a message is lost.' },
+      duplicateProbability: { type: 'probability', default: 0, doc: 'Probability that a message is delivered twice.' },
+      reorderProbability: { type: 'probability', default: 0, doc: 'Probability that a message is held back behind later ones.' },
+    },
+  },
+  faults: {
+    type: 'list',
+    default: [],
+    doc: 'Faults on a schedule (the nemesis).',
+    item: {
+      type: 'tagged',
+      tag: 'kind',
+      doc: 'A fault; `kind` says which, and which other fields it takes.',
+      common: {
+        at: { type: 'duration', required: true, doc: 'When, from the beginning of the run (before duration).' },
+      },
+      variants: {
+        serverCrash: { doc: 'A payment-server shard crashes and restarts from its durable ledger.', fields: { shard, restartAfter } },
+        brokerCrash: { doc: 'The MQTT broker crashes and restarts.', fields: { restartAfter } },
+        terminalCrash: { doc: 'Terminals crash; their proxies restart from their persisted state.', fields: { count: count('Number of terminals.'), restartAfter } },
+        simMove: { doc: 'SIMs move to new terminals through the strongbox.', fields: { count: count('Number of SIMs.') } },
+        clockSkew: {
+          doc: "Terminals' clocks jump (around period boundaries).",
+          fields: {
+            count: count('Number of terminals.'),
+            skew: { type: 'duration', signed: true, default: '5m', doc: 'The jump; negative puts the clocks behind.' },
+          },
+        },
+        partition: { doc: 'A shard is cut off from the broker.', fields: { shard, duration: { type: 'duration', positive: true, default: '1m', doc: 'How long the partition lasts.' } } },
+        forgedSignature: { doc: 'Messages with forged signatures.', fields: { count: count('Number of messages.') } },
+        replayedRemittance: { doc: 'Remittances sent again.', fields: { count: count('Number of messages.') } },
+        malformedPayload: { doc: 'Payloads that do not parse.', fields: { count: count('Number of messages.') } },
+        wrongTopic: { doc: "A device publishes on another's topic.", fields: { count: count('Number of messages.') } },
+      },
+    },
+  },
+  thresholds: {
+    type: 'list',
+    default: [],
+    doc: 'Pass/fail thresholds, kept as written (for example "latencyMs.remote.p99 < 500"); the report checks them.',
+    item: { type: 'string', doc: 'A threshold.' },
+  },
+};
+
+/** The whole scenario file. */
+export const scenarioSpec: Spec = { type: 'object', doc: 'A payfleet scenario.', fields };
