@@ -1,0 +1,135 @@
+// Goal: shared material for the broker tests: well-formed, correctly signed messages of every kind, raw
+// MQTT clients with issued credentials, and a parent actor that hosts one MQTT link and records its events.
+// Method: the real domain signing functions with the fast 'sim' scheme, the real mqtt.js client, and a
+// one-state XState machine invoking the link — no mocks.
+
+import mqtt, { type MqttClient } from 'mqtt';
+import { createActor, setup, type AnyActorRef, type CallbackActorLogic } from 'xstate';
+import type { LinkCommand, LinkEvent, LinkInput } from '../machines/link.ts';
+import type { LinkMessage, Proof, RemitNow, ServerRequest, ServerResult } from '../machines/messages.ts';
+import { signRequest, signResult } from '../machines/domain/requests.ts';
+import { keyFromSeed, signClaim, type PaymentClaim } from '../machines/domain/signature.ts';
+import { credentialsFor } from './credentials.ts';
+import type { ClientIdentity } from './topics.ts';
+
+export const proxyKey = keyFromSeed('sim', new Uint8Array(32).fill(7));
+export const serverKey = keyFromSeed('sim', new Uint8Array(32).fill(9));
+
+export function claimOf(proxyId: string, counter = 1, amountMinor = 1250): PaymentClaim {
+  return { txId: `${proxyId}:t${counter}`, amountMinor, payee: 'merchant-1', timeMs: 1_000, counter, proxyId, meansId: 'm-1' };
+}
+
+export function proofOf(proxyId: string, counter = 1): Proof {
+  const claim = claimOf(proxyId, counter);
+  return { ...claim, sig: signClaim(proxyKey, claim), path: 'localOffline' };
+}
+
+/** One signed request of each kind, from `from`. */
+export function requestsFrom(from: string): Record<string, ServerRequest> {
+  const base = { from, reqId: `${from}:q1` };
+  return {
+    auth: signRequest(proxyKey, { ...base, kind: 'auth', claim: claimOf(from) }),
+    debit: signRequest(proxyKey, { ...base, kind: 'debit', claim: claimOf(from) }),
+    capture: signRequest(proxyKey, { ...base, kind: 'capture', txId: `${from}:t1`, amountMinor: 1250 }),
+    release: signRequest(proxyKey, { ...base, kind: 'release', txId: `${from}:t1` }),
+    remitGrouped: signRequest(proxyKey, { ...base, kind: 'remit', mode: 'grouped', transactions: [proofOf(from, 1), proofOf(from, 2)] }),
+    remitAggregate: signRequest(proxyKey, {
+      ...base,
+      kind: 'remit',
+      mode: 'aggregate',
+      aggregates: [{ meansId: 'm-1', payee: 'merchant-1', sumMinor: 2500, txIds: [`${from}:t1`, `${from}:t2`] }],
+    }),
+    sync: signRequest(proxyKey, { ...base, kind: 'sync', meansId: 'm-1' }),
+    settle: signRequest(proxyKey, { ...base, kind: 'settle', proofs: [proofOf('T9', 3)] }),
+  };
+}
+
+export function resultFor(request: ServerRequest): ServerResult {
+  return signResult(serverKey, {
+    kind: 'result',
+    reqId: request.reqId,
+    to: request.from,
+    requestKind: request.kind,
+    ok: true,
+    code: 'ok',
+    balances: [{ meansId: 'm-1', availableMinor: 8750, version: 3 }],
+  });
+}
+
+export function remitNowFor(to: string): RemitNow {
+  return { kind: 'remitNow', reqId: 'sd:r1', to };
+}
+
+export function payload(message: LinkMessage | unknown): Buffer {
+  return Buffer.from(JSON.stringify(message));
+}
+
+/** A raw mqtt.js client connected with the credentials issued to `identity`. */
+export async function rawClient(url: string, secret: string, identity: ClientIdentity): Promise<MqttClient> {
+  const { username, password } = credentialsFor(secret, identity);
+  return mqtt.connectAsync(url, { clientId: username, username, password, protocolVersion: 4, reconnectPeriod: 0, clean: true });
+}
+
+/** Resolves with the next message the client receives on `topic`. */
+export function nextMessage(client: MqttClient, topic: string): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const onMessage = (t: string, p: Buffer) => {
+      if (t !== topic) return;
+      client.off('message', onMessage);
+      resolve(p);
+    };
+    client.on('message', onMessage);
+  });
+}
+
+/** Polls `condition` until true; fails after `timeoutMs` (a bound, not a measurement). */
+export async function eventually(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  for (let waited = 0; !condition(); waited += 10) {
+    if (waited > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export interface LinkHost {
+  events: LinkEvent[];
+  send(command: LinkCommand): void;
+  /** Resolves with the first event of `type` at or after position `from` in `events`. */
+  next<T extends LinkEvent['type']>(type: T, from?: number): Promise<Extract<LinkEvent, { type: T }>>;
+  stop(): void;
+}
+
+/** Starts a parent actor invoking `link` with `input`, recording every event the link sends back. */
+export function hostLink(link: CallbackActorLogic<LinkCommand, LinkInput>, input: LinkInput): LinkHost {
+  const events: LinkEvent[] = [];
+  const listeners = new Set<() => void>();
+  const machine = setup({ actors: { link } }).createMachine({
+    invoke: { src: 'link', id: 'link', input },
+    on: {
+      '*': {
+        actions: ({ event }) => {
+          events.push(event as LinkEvent);
+          for (const l of [...listeners]) l();
+        },
+      },
+    },
+  });
+  const actor = createActor(machine).start();
+  const child = () => actor.getSnapshot().children.link as AnyActorRef;
+  return {
+    events,
+    send: (command) => child().send(command),
+    next(type, from = 0) {
+      return new Promise((resolve) => {
+        const check = () => {
+          const found = events.slice(from).find((e) => e.type === type);
+          if (!found) return;
+          listeners.delete(check);
+          resolve(found as never);
+        };
+        listeners.add(check);
+        check();
+      });
+    },
+    stop: () => actor.stop(),
+  };
+}

@@ -1,0 +1,117 @@
+import { describe, it, expect } from 'vitest';
+import { MAX_MESSAGE_BYTES, RefusalCounter, decodeMessage, type Publisher } from './validate.ts';
+import { payload, proofOf, remitNowFor, requestsFrom, resultFor } from './testSupport.ts';
+
+const T1: Publisher = { role: 'terminal', id: 'T1' };
+const P1: Publisher = { role: 'pos', id: 'P1' };
+const SERVER: Publisher = { role: 'server' };
+const REQ = 'pf/v1/sd/2/req/tm.T1';
+const POS_REQ = 'pf/v1/sd/2/req/pos.P1';
+const RESP = 'pf/v1/tm/T1/resp';
+
+function refusal(body: unknown, topic = REQ, publisher: Publisher = T1): string {
+  const decoded = decodeMessage(Buffer.isBuffer(body) ? body : payload(body), topic, publisher);
+  if (decoded.ok) throw new Error('expected a refusal');
+  return decoded.reason;
+}
+
+describe('decodeMessage accepts every well-formed message', () => {
+  it.each(Object.entries(requestsFrom('T1')).filter(([name]) => name !== 'settle'))('terminal request %s', (_name, request) => {
+    expect(decodeMessage(payload(request), REQ, T1)).toEqual({ ok: true, message: request });
+  });
+
+  it('POS settlement', () => {
+    const settle = requestsFrom('P1').settle!;
+    expect(decodeMessage(payload(settle), POS_REQ, P1)).toEqual({ ok: true, message: settle });
+  });
+
+  it('results and remitNow from a server', () => {
+    const result = resultFor(requestsFrom('T1').remitGrouped!);
+    const full = { ...result, reason: 'fine', txId: 'T1:t1', posted: ['T1:t1'], alreadyPosted: ['T1:t2'] };
+    expect(decodeMessage(payload(result), RESP, SERVER)).toEqual({ ok: true, message: result });
+    expect(decodeMessage(payload(full), RESP, SERVER).ok).toBe(true);
+    expect(decodeMessage(payload(remitNowFor('T1')), RESP, SERVER).ok).toBe(true);
+    const settleResult = resultFor(requestsFrom('P1').settle!);
+    expect(decodeMessage(payload(settleResult), 'pf/v1/pos/P1/resp', SERVER).ok).toBe(true);
+  });
+});
+
+describe('decodeMessage refuses, naming the field and the value', () => {
+  const auth = requestsFrom('T1').auth!;
+
+  it('oversized payloads, unread', () => {
+    expect(refusal(Buffer.alloc(MAX_MESSAGE_BYTES + 1, 0x20))).toBe(`oversized: payload of ${MAX_MESSAGE_BYTES + 1} bytes exceeds ${MAX_MESSAGE_BYTES}`);
+  });
+
+  it('payloads that are not JSON objects', () => {
+    expect(refusal(Buffer.from('{"kind":'))).toMatch(/^badJson: not JSON/);
+    expect(refusal([1, 2])).toBe('badField: message: expected an object, got an array of 2');
+    expect(refusal(null)).toBe('badField: message: expected an object, got null');
+  });
+
+  it('unknown kinds', () => {
+    expect(refusal({ ...auth, kind: 'refund' })).toBe('unknownKind: kind: unknown message kind "refund"');
+    expect(refusal({ ...auth, kind: 'constructor' })).toBe('unknownKind: kind: unknown message kind "constructor"');
+    expect(refusal({ reqId: 'x' })).toBe('unknownKind: kind: unknown message kind nothing');
+  });
+
+  it('negative, fractional and textual amounts', () => {
+    expect(refusal({ ...auth, claim: { ...auth.claim, amountMinor: -5 } })).toBe('badField: claim.amountMinor: expected a non-negative integer, got -5');
+    expect(refusal({ ...auth, claim: { ...auth.claim, amountMinor: 12.5 } })).toBe('badField: claim.amountMinor: expected a non-negative integer, got 12.5');
+    expect(refusal({ ...auth, claim: { ...auth.claim, amountMinor: '100' } })).toBe('badField: claim.amountMinor: expected a non-negative integer, got "100"');
+    expect(refusal({ ...auth, claim: { ...auth.claim, amountMinor: 2 ** 60 } })).toMatch(/^badField: claim.amountMinor: expected a non-negative integer/);
+  });
+
+  it('missing fields, bad ids and extra fields', () => {
+    const { sig: _sig, ...unsigned } = auth;
+    expect(refusal(unsigned)).toBe('badField: sig: expected a signature, got nothing');
+    expect(refusal({ ...auth, reqId: 'has space' })).toMatch(/^badField: reqId: expected an id matching/);
+    expect(refusal({ ...auth, reqId: 'x'.repeat(129) })).toMatch(/^badField: reqId: expected an id/);
+    expect(refusal({ ...auth, extra: 1 })).toBe('unexpectedField: extra: not a field of this message');
+    expect(refusal({ ...auth, claim: { ...auth.claim, note: 'hi' } })).toBe('unexpectedField: claim.note: not a field of this message');
+  });
+
+  it('nested list entries, with their index', () => {
+    const grouped = requestsFrom('T1').remitGrouped!;
+    if (grouped.kind !== 'remit' || grouped.mode !== 'grouped') throw new Error('fixture');
+    const broken = { ...grouped, transactions: [grouped.transactions[0], { ...proofOf('T1', 2), path: 'teleport' }] };
+    expect(refusal(broken)).toBe('badField: transactions[1].path: expected one of internal|localOffline|localBelowThreshold|remote, got "teleport"');
+    expect(refusal({ ...grouped, mode: 'sideways' })).toBe('badField: mode: expected one of grouped|aggregate, got "sideways"');
+    const result = resultFor(grouped);
+    const posted = Array.from({ length: 1001 }, (_, i) => `T1:t${i}`);
+    expect(refusal({ ...result, posted }, RESP, SERVER)).toBe('badField: posted: expected at most 1000 entries, got an array of 1001');
+    expect(refusal({ ...result, balances: [{ meansId: 'm-1', availableMinor: 1, version: -1 }] }, RESP, SERVER)).toBe(
+      'badField: balances[0].version: expected a non-negative integer, got -1',
+    );
+  });
+
+  it('a request whose sender is not the publisher (forged from)', () => {
+    expect(refusal(requestsFrom('T2').auth)).toBe('senderMismatch: from: "T2" is not the publisher "T1"');
+    expect(refusal(auth, 'pf/v1/sd/2/req/tm.T2', { role: 'terminal', id: 'T2' })).toBe('senderMismatch: from: "T1" is not the publisher "T2"');
+  });
+
+  it('kinds the publisher role may not send, and messages on the wrong topic', () => {
+    expect(refusal(requestsFrom('T1').settle)).toBe('senderNotAllowed: settle: a terminal may not send it');
+    expect(refusal(requestsFrom('P1').auth, POS_REQ, P1)).toBe('senderNotAllowed: auth: a pos may not send it');
+    expect(refusal(auth, RESP, T1)).toBe('wrongTopic: auth: expected a request topic, got "pf/v1/tm/T1/resp"');
+    expect(refusal(resultFor(auth), REQ, T1)).toMatch(/^wrongTopic: result: expected a response topic/);
+    expect(refusal(resultFor(auth), RESP, T1)).toBe('senderNotAllowed: result: only a server may send it, not a terminal');
+  });
+
+  it('an answer on another endpoint\'s topic', () => {
+    expect(refusal(resultFor(requestsFrom('T2').auth!), RESP, SERVER)).toBe('recipientMismatch: to: "T2" is not the terminal of topic "pf/v1/tm/T1/resp"');
+    expect(refusal(resultFor(requestsFrom('T1').auth!), 'pf/v1/pos/T1/resp', SERVER)).toMatch(/^recipientMismatch/);
+  });
+});
+
+describe('RefusalCounter', () => {
+  it('counts by code', () => {
+    const counter = new RefusalCounter();
+    for (const body of [Buffer.from('x'), Buffer.from('y'), payload({ kind: 'nope' })]) {
+      const decoded = decodeMessage(body, REQ, T1);
+      if (!decoded.ok) counter.count(decoded.code);
+    }
+    expect(counter.snapshot()).toEqual({ badJson: 2, unknownKind: 1 });
+    expect(counter.total).toBe(3);
+  });
+});

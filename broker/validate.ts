@@ -1,0 +1,215 @@
+// Goal: every message that crosses the broker is checked before anything acts on it: a malformed, oversized,
+// unknown or forged one is refused with a precise reason and changes nothing [INV-6 signatures].
+// Method: a hand-written schema per message kind of machines/messages.ts, walked field by field so a refusal
+// names the field and the offending value (`claim.amountMinor: expected a non-negative integer, got -5`).
+// Unknown fields are refused too, so nothing rides along unchecked. Then the route: a request must come on a
+// request topic from a terminal or POS allowed to send that kind, with `from` equal to the publisher's id; an
+// answer must come from a server on the response topic of the endpoint it names in `to`. Signatures are the
+// machines' business (they hold the keys); this module checks shape and route only.
+
+import type { LinkMessage } from '../machines/messages.ts';
+import { ENDPOINT_ID_PATTERN, REQUEST_KINDS_BY_ROLE, parseTopic, recipientRole, type Role } from './topics.ts';
+
+/** Payloads larger than this are refused unread. */
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+/** Ids in message bodies: transaction, request, means, payee ids. */
+export const ID_PATTERN = /^[A-Za-z0-9._:/-]{1,128}$/;
+/** Signatures: base64url (Ed25519) or `s.` + base36 (the 'sim' scheme). */
+const SIG_PATTERN = /^[A-Za-z0-9._-]{1,256}$/;
+/** Bound on entries of a list (transactions, proofs, aggregates, balances, posted ids). */
+export const MAX_LIST_ITEMS = 1000;
+/** Bound on the transaction ids one aggregate stands for. */
+export const MAX_AGGREGATE_TX_IDS = 5000;
+const MAX_TEXT_CHARS = 1000;
+
+export type RejectCode =
+  | 'oversized'
+  | 'badJson'
+  | 'unknownKind'
+  | 'badField'
+  | 'unexpectedField'
+  | 'wrongTopic'
+  | 'senderNotAllowed'
+  | 'senderMismatch'
+  | 'recipientMismatch';
+
+export type Decoded = { ok: true; message: LinkMessage } | { ok: false; code: RejectCode; reason: string };
+
+/** Who published a payload: a connected client's identity, or just `{ role: 'server' }` when only the role is known. */
+export interface Publisher {
+  role: Role;
+  id?: string;
+}
+
+class Refusal extends Error {
+  constructor(
+    readonly code: RejectCode,
+    readonly detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+/** A short, safe rendering of an offending value for a reason text. */
+function shown(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (value !== null && typeof value === 'object') return 'an object';
+  const text = JSON.stringify(value);
+  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
+}
+
+function bad(path: string, expected: string, got: unknown): never {
+  throw new Refusal('badField', `${path}: expected ${expected}, got ${shown(got)}`);
+}
+
+// ---------------------------------------------------------------- field checks
+
+type Check = (value: unknown, path: string) => void;
+
+const id: Check = (v, path) => {
+  if (typeof v !== 'string' || !ID_PATTERN.test(v)) bad(path, 'an id matching ' + ID_PATTERN.source, v);
+};
+const endpointId: Check = (v, path) => {
+  if (typeof v !== 'string' || !ENDPOINT_ID_PATTERN.test(v)) bad(path, 'an endpoint id matching ' + ENDPOINT_ID_PATTERN.source, v);
+};
+const sig: Check = (v, path) => {
+  if (typeof v !== 'string' || !SIG_PATTERN.test(v)) bad(path, 'a signature', v);
+};
+/** Money: integer minor units, never negative, never a float. */
+const minor: Check = (v, path) => {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) bad(path, 'a non-negative integer', v);
+};
+const count: Check = minor;
+const bool: Check = (v, path) => {
+  if (typeof v !== 'boolean') bad(path, 'a boolean', v);
+};
+const text: Check = (v, path) => {
+  if (typeof v !== 'string' || v.length > MAX_TEXT_CHARS) bad(path, `a string of at most ${MAX_TEXT_CHARS} characters`, v);
+};
+function oneOf(...values: readonly string[]): Check {
+  return (v, path) => {
+    if (typeof v !== 'string' || !values.includes(v)) bad(path, `one of ${values.join('|')}`, v);
+  };
+}
+function listOf(item: Check, max: number): Check {
+  return (v, path) => {
+    if (!Array.isArray(v)) bad(path, 'an array', v);
+    if (v.length > max) bad(path, `at most ${max} entries`, v);
+    v.forEach((entry, i) => item(entry, `${path}[${i}]`));
+  };
+}
+function object(required: Record<string, Check>, optional: Record<string, Check> = {}): Check {
+  return (v, path) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) bad(path || 'message', 'an object', v);
+    const record = v as Record<string, unknown>;
+    const at = (key: string) => (path ? `${path}.${key}` : key);
+    for (const [key, check] of Object.entries(required)) check(record[key], at(key));
+    for (const [key, check] of Object.entries(optional)) if (record[key] !== undefined) check(record[key], at(key));
+    for (const key of Object.keys(record)) {
+      if (!(key in required) && !(key in optional)) throw new Refusal('unexpectedField', `${at(key)}: not a field of this message`);
+    }
+  };
+}
+
+// ---------------------------------------------------------------- schemas of machines/messages.ts
+
+const kindIs = (kind: string): Check => oneOf(kind);
+
+const claimFields = { txId: id, amountMinor: minor, payee: id, timeMs: count, counter: count, proxyId: endpointId, meansId: id };
+const claim = object(claimFields);
+const proof = object({ ...claimFields, sig, path: oneOf('internal', 'localOffline', 'localBelowThreshold', 'remote') }, { serverSig: sig });
+const aggregate = object({ meansId: id, payee: id, sumMinor: minor, txIds: listOf(id, MAX_AGGREGATE_TX_IDS) });
+const balance = object({ meansId: id, availableMinor: minor, version: count });
+const request = (kind: string, fields: Record<string, Check>) => object({ kind: kindIs(kind), reqId: id, from: endpointId, sig, ...fields });
+const requestKinds = ['auth', 'debit', 'capture', 'release', 'remit', 'sync', 'settle'] as const;
+
+const schemas: Record<string, (message: Record<string, unknown>) => Check> = {
+  auth: () => request('auth', { claim }),
+  debit: () => request('debit', { claim }),
+  capture: () => request('capture', { txId: id, amountMinor: minor }),
+  release: () => request('release', { txId: id }),
+  remit: (m) =>
+    m.mode === 'aggregate'
+      ? request('remit', { mode: oneOf('aggregate'), aggregates: listOf(aggregate, MAX_LIST_ITEMS) })
+      : request('remit', { mode: oneOf('grouped', 'aggregate'), transactions: listOf(proof, MAX_LIST_ITEMS) }),
+  sync: () => request('sync', { meansId: id }),
+  settle: () => request('settle', { proofs: listOf(proof, MAX_LIST_ITEMS) }),
+  result: () =>
+    object(
+      { kind: kindIs('result'), reqId: id, to: endpointId, requestKind: oneOf(...requestKinds), ok: bool, code: id, serverSig: sig },
+      { reason: text, txId: id, balances: listOf(balance, MAX_LIST_ITEMS), posted: listOf(id, MAX_LIST_ITEMS), alreadyPosted: listOf(id, MAX_LIST_ITEMS) },
+    ),
+  remitNow: () => object({ kind: kindIs('remitNow'), reqId: id, to: endpointId }),
+};
+
+// ---------------------------------------------------------------- route
+
+/** Refuses a well-formed message that arrived on the wrong topic or from the wrong client. */
+function checkRoute(message: LinkMessage, topic: string, publisher: Publisher): void {
+  const route = parseTopic(topic);
+  if (message.kind === 'result' || message.kind === 'remitNow') {
+    if (route?.family !== 'resp') throw new Refusal('wrongTopic', `${message.kind}: expected a response topic, got ${shown(topic)}`);
+    if (publisher.role !== 'server') throw new Refusal('senderNotAllowed', `${message.kind}: only a server may send it, not a ${publisher.role}`);
+    if (message.to !== route.id || recipientRole(message) !== route.role) {
+      throw new Refusal('recipientMismatch', `to: ${shown(message.to)} is not the ${route.role} of topic ${shown(topic)}`);
+    }
+    return;
+  }
+  if (route?.family !== 'req') throw new Refusal('wrongTopic', `${message.kind}: expected a request topic, got ${shown(topic)}`);
+  const role = publisher.role;
+  if ((role !== 'terminal' && role !== 'pos') || !REQUEST_KINDS_BY_ROLE[role].includes(message.kind)) {
+    throw new Refusal('senderNotAllowed', `${message.kind}: a ${role} may not send it`);
+  }
+  // [INV-6 signatures] The sender named in the body is the client that published it, so no one can speak for another.
+  if (message.from !== publisher.id || route.sender.role !== role || route.sender.id !== publisher.id) {
+    throw new Refusal('senderMismatch', `from: ${shown(message.from)} is not the publisher ${shown(publisher.id)}`);
+  }
+}
+
+/**
+ * Decodes and checks one payload received on `topic` from `publisher`. Never throws: a refusal carries a
+ * code (for counters) and a reason naming the field and the offending value.
+ */
+export function decodeMessage(payload: Buffer, topic: string, publisher: Publisher, maxBytes = MAX_MESSAGE_BYTES): Decoded {
+  try {
+    if (payload.length > maxBytes) throw new Refusal('oversized', `payload of ${payload.length} bytes exceeds ${maxBytes}`);
+    let value: unknown;
+    try {
+      value = JSON.parse(payload.toString('utf8'));
+    } catch (error) {
+      throw new Refusal('badJson', `not JSON: ${(error as Error).message}`);
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) bad('message', 'an object', value);
+    const record = value as Record<string, unknown>;
+    const kind = record.kind;
+    const schema = typeof kind === 'string' && Object.hasOwn(schemas, kind) ? schemas[kind] : undefined;
+    if (!schema) throw new Refusal('unknownKind', `kind: unknown message kind ${shown(kind)}`);
+    schema(record)(record, '');
+    const message = record as unknown as LinkMessage;
+    checkRoute(message, topic, publisher);
+    return { ok: true, message };
+  } catch (error) {
+    if (error instanceof Refusal) return { ok: false, code: error.code, reason: `${error.code}: ${error.detail}` };
+    throw error;
+  }
+}
+
+/** Counts refusals by code, for metrics and for the broker's stats. */
+export class RefusalCounter {
+  private readonly counts = new Map<string, number>();
+
+  count(code: string): void {
+    this.counts.set(code, (this.counts.get(code) ?? 0) + 1);
+  }
+
+  get total(): number {
+    let n = 0;
+    for (const v of this.counts.values()) n += v;
+    return n;
+  }
+
+  snapshot(): Record<string, number> {
+    return Object.fromEntries([...this.counts].sort(([a], [b]) => a.localeCompare(b)));
+  }
+}
