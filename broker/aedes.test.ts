@@ -1,0 +1,123 @@
+import { afterAll, beforeAll, describe, it, expect } from 'vitest';
+import mqtt, { type MqttClient } from 'mqtt';
+import { startBroker, type RunningBroker } from './aedes.ts';
+import { newSecret } from './credentials.ts';
+import { serverIdentity, type ClientIdentity } from './topics.ts';
+import { eventually, nextMessage, payload, rawClient, requestsFrom, resultFor } from './testSupport.ts';
+
+const secret = newSecret();
+const T1: ClientIdentity = { role: 'terminal', id: 'T1' };
+const T2: ClientIdentity = { role: 'terminal', id: 'T2' };
+const SD = serverIdentity([0, 1]);
+
+let broker: RunningBroker;
+const clients: MqttClient[] = [];
+
+async function connectAs(identity: ClientIdentity, url = broker.url): Promise<MqttClient> {
+  const client = await rawClient(url, secret, identity);
+  clients.push(client);
+  return client;
+}
+
+function closed(client: MqttClient): Promise<void> {
+  return new Promise((resolve) => client.once('close', () => resolve()));
+}
+
+beforeAll(async () => {
+  broker = await startBroker({ port: 0, wsPort: 0, secret });
+});
+
+afterAll(async () => {
+  for (const client of clients) client.end(true);
+  await broker.close();
+});
+
+describe('embedded aedes broker', () => {
+  it('refuses anonymous clients and wrong passwords', async () => {
+    await expect(mqtt.connectAsync(broker.url, { protocolVersion: 4, reconnectPeriod: 0 })).rejects.toThrow(/Not authorized/);
+    await expect(mqtt.connectAsync(broker.url, { protocolVersion: 4, reconnectPeriod: 0, clientId: 'tm.T1', username: 'tm.T1', password: 'guess' })).rejects.toThrow(
+      /Bad username or password/,
+    );
+    expect(broker.stats().refusals).toMatchObject({ 'connect.anonymous': 1, 'connect.badPassword': 1 });
+  });
+
+  it('carries a request to the server shard and its answer back, on TCP and WebSocket', async () => {
+    const server = await connectAs(SD);
+    await server.subscribeAsync(['pf/v1/sd/0/req/+', 'pf/v1/sd/1/req/+'], { qos: 1 });
+    const terminal = await connectAs(T1, broker.wsUrl);
+    await terminal.subscribeAsync('pf/v1/tm/T1/resp', { qos: 1 });
+    const sync = requestsFrom('T1').sync!;
+    const arrived = nextMessage(server, 'pf/v1/sd/1/req/tm.T1');
+    await terminal.publishAsync('pf/v1/sd/1/req/tm.T1', payload(sync), { qos: 1 });
+    expect(JSON.parse((await arrived).toString())).toEqual(sync);
+    const answered = nextMessage(terminal, 'pf/v1/tm/T1/resp');
+    await server.publishAsync('pf/v1/tm/T1/resp', payload(resultFor(sync)), { qos: 1 });
+    expect(JSON.parse((await answered).toString())).toEqual(resultFor(sync));
+  });
+
+  it('refuses a terminal publishing on another terminal\'s topic, and closes its connection', async () => {
+    const victim = await connectAs(T2);
+    await victim.subscribeAsync('pf/v1/tm/T2/resp', { qos: 1 });
+    const received: string[] = [];
+    victim.on('message', (_topic, p) => received.push(p.toString()));
+    const attacker = await connectAs(T1);
+    const gone = closed(attacker);
+    attacker.publish('pf/v1/tm/T2/resp', payload(resultFor(requestsFrom('T2').auth!)), { qos: 1 });
+    await gone;
+    // A server's genuine answer, published after the refusal, is the first thing the victim receives.
+    const server = await connectAs(SD);
+    const genuine = resultFor(requestsFrom('T2').sync!);
+    const next = nextMessage(victim, 'pf/v1/tm/T2/resp');
+    await server.publishAsync('pf/v1/tm/T2/resp', payload(genuine), { qos: 1 });
+    await next;
+    expect(received).toEqual([JSON.stringify(genuine)]);
+    expect(broker.stats().refusals['publish.forbiddenTopic']).toBeGreaterThanOrEqual(1);
+  });
+
+  it('refuses subscriptions to another\'s topics and wider wildcards (SUBACK 0x80)', async () => {
+    const terminal = await connectAs(T1);
+    await expect(terminal.subscribeAsync('pf/v1/tm/T2/resp', { qos: 1 })).rejects.toThrow(/Subscribe error/);
+    await expect(terminal.subscribeAsync('pf/v1/tm/+/resp', { qos: 1 })).rejects.toThrow(/Subscribe error/);
+    await expect(terminal.subscribeAsync('pf/v1/sd/0/req/+', { qos: 1 })).rejects.toThrow(/Subscribe error/);
+    const server = await connectAs(SD);
+    await expect(server.subscribeAsync('pf/v1/sd/5/req/+', { qos: 1 })).rejects.toThrow(/Subscribe error/);
+    expect(broker.stats().refusals['subscribe.forbiddenTopic']).toBeGreaterThanOrEqual(4);
+  });
+
+  it.each([
+    ['malformed', Buffer.from('{"kind":"auth",'), 'publish.badJson'],
+    ['oversized', Buffer.alloc(64 * 1024 + 1, 0x20), 'publish.oversized'],
+    ['unknown-kind', payload({ kind: 'refund', reqId: 'T1:q9', from: 'T1', sig: 's.1' }), 'publish.unknownKind'],
+    ['negative amount', payload({ ...requestsFrom('T1').capture!, amountMinor: -5 }), 'publish.badField'],
+    ['forged sender', payload(requestsFrom('T2').auth!), 'publish.senderMismatch'],
+  ])('refuses a %s message before any subscriber sees it', async (_name, body, reason) => {
+    const server = await connectAs(SD);
+    await server.subscribeAsync('pf/v1/sd/0/req/+', { qos: 1 });
+    const received: string[] = [];
+    server.on('message', (_topic, p) => received.push(p.toString()));
+    const before = broker.stats().refusals[reason] ?? 0;
+    const attacker = await connectAs(T1);
+    const gone = closed(attacker);
+    attacker.publish('pf/v1/sd/0/req/tm.T1', body, { qos: 1 });
+    await gone;
+    expect(broker.stats().refusals[reason]).toBe(before + 1);
+    const honest = await connectAs(T2);
+    const sync = requestsFrom('T2').sync!;
+    const next = nextMessage(server, 'pf/v1/sd/0/req/tm.T2');
+    await honest.publishAsync('pf/v1/sd/0/req/tm.T2', payload(sync), { qos: 1 });
+    await next;
+    expect(received).toEqual([JSON.stringify(sync)]);
+    server.end(true);
+    honest.end(true);
+  });
+
+  it('counts connections and closes cleanly with clients attached', async () => {
+    const extra = await startBroker({ port: 0, secret });
+    const client = await rawClient(extra.url, secret, T1);
+    await eventually(() => extra.stats().connectedClients === 1, 'one connected client');
+    const gone = closed(client);
+    await extra.close();
+    await gone;
+    expect(extra.stats().connections).toBe(1);
+  });
+});

@@ -1,0 +1,168 @@
+// Goal: the embedded MQTT broker of the mqtt mode: aedes 1.x (MQTT 3.1.1) on TCP and, optionally, WebSocket,
+// refusing anonymous clients and every publish or subscription the topic contract does not allow.
+// Method: aedes' hooks. `authenticate` recomputes the password from the username (broker/credentials.ts) and
+// remembers the client's identity; `authorizePublish` checks size, the ACL of broker/topics.ts and then the
+// payload itself with broker/validate.ts, so a malformed or forged message never reaches a subscriber
+// [INV-6 signatures]; a refused publish closes the publisher's connection (aedes' way, MQTT-3.3.5-2).
+// `authorizeSubscribe` negates a forbidden subscription (SUBACK 0x80) and keeps the connection. Every refusal
+// is counted by reason.
+
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+import { authenticate } from './credentials.ts';
+import { mayPublish, maySubscribe, parseTopic, type ClientIdentity } from './topics.ts';
+import { MAX_MESSAGE_BYTES, RefusalCounter, decodeMessage } from './validate.ts';
+
+export interface BrokerOptions {
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  /** WebSocket listener port; none when undefined, 0 picks a free port. */
+  wsPort?: number;
+  /** The per-run secret credentials are derived from. */
+  secret: string;
+  maxMessageBytes?: number;
+  /** Check payloads of request and response topics with decodeMessage (default true). */
+  validatePayloads?: boolean;
+}
+
+export interface BrokerStats {
+  connectedClients: number;
+  /** Connections accepted since start. */
+  connections: number;
+  /** Messages accepted from clients. */
+  published: number;
+  /** Refused connections, publishes and subscriptions, by reason. */
+  refusals: Record<string, number>;
+}
+
+export interface RunningBroker {
+  host: string;
+  port: number;
+  wsPort: number | undefined;
+  url: string;
+  wsUrl: string | undefined;
+  stats(): BrokerStats;
+  close(): Promise<void>;
+}
+
+function authError(returnCode: number, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+}
+
+/** MQTT 3.1.1 CONNACK codes: 2 identifier rejected, 4 bad username or password, 5 not authorised. */
+const RETURN_CODE = { anonymous: 5, unknownUser: 4, badPassword: 4, clientIdMismatch: 2 } as const;
+
+function listen(server: NetServer | HttpServer, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeServer(server: NetServer | HttpServer): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+export async function startBroker(options: BrokerOptions): Promise<RunningBroker> {
+  const host = options.host ?? '127.0.0.1';
+  const maxBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
+  const validatePayloads = options.validatePayloads ?? true;
+  const refusals = new RefusalCounter();
+  const identities = new WeakMap<Client, ClientIdentity>();
+  let connections = 0;
+  let published = 0;
+
+  const aedes = await Aedes.createBroker({
+    authenticate(client, username, password, done) {
+      const verdict = authenticate(options.secret, client.id, username, password);
+      if (!verdict.ok) {
+        refusals.count(`connect.${verdict.reason}`);
+        done(authError(RETURN_CODE[verdict.reason], verdict.reason), null);
+        return;
+      }
+      identities.set(client, verdict.identity);
+      done(null, true);
+    },
+    authorizePublish(client, packet, callback) {
+      const refuse = (reason: string) => {
+        refusals.count(`publish.${reason}`);
+        callback(new Error(reason));
+      };
+      const identity = client ? identities.get(client) : undefined;
+      if (!identity) return refuse('unauthenticated');
+      const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+      if (payload.length > maxBytes) return refuse('oversized');
+      // Retained messages would replay stale answers to a reconnecting client: the contract has none.
+      if (packet.retain) return refuse('retained');
+      if (!mayPublish(identity, packet.topic)) return refuse('forbiddenTopic');
+      const family = parseTopic(packet.topic)?.family;
+      if (validatePayloads && (family === 'req' || family === 'resp')) {
+        const decoded = decodeMessage(payload, packet.topic, identity, maxBytes);
+        if (!decoded.ok) return refuse(decoded.code);
+      }
+      published++;
+      callback(null);
+    },
+    authorizeSubscribe(client, subscription, callback) {
+      const identity = identities.get(client);
+      if (!identity || !maySubscribe(identity, subscription.topic)) {
+        refusals.count('subscribe.forbiddenTopic');
+        callback(null, null);
+        return;
+      }
+      callback(null, subscription);
+    },
+  });
+  aedes.on('client', () => connections++);
+
+  // Sockets that never send CONNECT are not aedes clients; track them so close() does not wait for them.
+  const sockets = new Set<Socket>();
+  const tcp = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    aedes.handle(socket);
+  });
+  const port = await listen(tcp, options.port ?? 1883, host);
+
+  let http: HttpServer | undefined;
+  let wss: WebSocketServer | undefined;
+  let wsPort: number | undefined;
+  if (options.wsPort !== undefined) {
+    http = createHttpServer();
+    wss = new WebSocketServer({ server: http });
+    wss.on('connection', (websocket, request) => aedes.handle(createWebSocketStream(websocket), request));
+    wsPort = await listen(http, options.wsPort, host);
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    host,
+    port,
+    wsPort,
+    url: `mqtt://${host}:${port}`,
+    wsUrl: wsPort === undefined ? undefined : `ws://${host}:${wsPort}`,
+    stats: () => ({ connectedClients: aedes.connectedClients, connections, published, refusals: refusals.snapshot() }),
+    close() {
+      closing ??= (async () => {
+        const servers: Promise<void>[] = [closeServer(tcp)];
+        if (wss && http) {
+          for (const ws of wss.clients) ws.terminate();
+          wss.close();
+          servers.push(closeServer(http));
+          http.closeAllConnections();
+        }
+        await new Promise<void>((resolve) => aedes.close(() => resolve()));
+        for (const socket of sockets) socket.destroy();
+        await Promise.all(servers);
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, it, expect } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pbkdf2Sync } from 'node:crypto';
+import mqtt, { type MqttClient } from 'mqtt';
+import { newSecret, passwordFor } from './credentials.ts';
+import { aclFile, passwordFileLine, startMosquitto, type RunningMosquitto } from './mosquitto.ts';
+import { serverIdentity, type ClientIdentity } from './topics.ts';
+import { nextMessage, payload, rawClient, requestsFrom, resultFor } from './testSupport.ts';
+
+const secret = newSecret();
+const T1: ClientIdentity = { role: 'terminal', id: 'T1' };
+const T2: ClientIdentity = { role: 'terminal', id: 'T2' };
+const SD = serverIdentity([0, 1]);
+
+describe('Mosquitto files', () => {
+  it('writes password lines in mosquitto_passwd\'s $7$ PBKDF2-SHA512 format', () => {
+    const salt = Buffer.from('lH/MQZEhxxYk89kE', 'base64');
+    // The line mosquitto_passwd 2.0.11 wrote for user tm.T1, password "secret", with this salt.
+    expect(passwordFileLine('tm.T1', 'secret', salt)).toBe(
+      'tm.T1:$7$101$lH/MQZEhxxYk89kE$jCYMhvawIhI7GPcDCQk1ARl8s9P4wdJw3TQ2nLvjgiZ4u7g3mrU/QSnexLypiWAGOdE7oGzA58keZz0btTiOOw==',
+    );
+    expect(pbkdf2Sync('secret', salt, 101, 64, 'sha512').toString('base64')).toHaveLength(88);
+    expect(() => passwordFileLine('tm:T1', 'x')).toThrow(/badUsername/);
+  });
+
+  it('writes one user block per identity from the topic contract', () => {
+    expect(aclFile([T1])).toBe(
+      'user tm.T1\ntopic write pf/v1/sd/+/req/tm.T1\ntopic read pf/v1/tm/T1/resp\ntopic read pf/v1/ctl/cmd\ntopic write pf/v1/ctl/metrics/tm.T1\n\n',
+    );
+  });
+});
+
+describe('external Mosquitto broker', () => {
+  let dir: string;
+  let broker: RunningMosquitto;
+  const clients: MqttClient[] = [];
+  const connectAs = async (identity: ClientIdentity) => {
+    const client = await rawClient(broker.url, secret, identity);
+    clients.push(client);
+    return client;
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'payfleet-mosquitto-'));
+    broker = await startMosquitto({ dir, identities: [T1, T2, SD], secret });
+  });
+
+  afterAll(async () => {
+    for (const client of clients) client.end(true);
+    await broker.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses anonymous clients and wrong passwords', async () => {
+    await expect(mqtt.connectAsync(broker.url, { protocolVersion: 4, reconnectPeriod: 0 })).rejects.toThrow(/Not authorized/);
+    await expect(mqtt.connectAsync(broker.url, { protocolVersion: 4, reconnectPeriod: 0, username: 'tm.T1', password: 'guess' })).rejects.toThrow(/Not authorized/);
+    expect(readFileSync(broker.logFile, 'utf8')).toMatch(/not authorised/);
+  });
+
+  it('carries a request to the server shard and its answer back', async () => {
+    const server = await connectAs(SD);
+    await server.subscribeAsync(['pf/v1/sd/0/req/+', 'pf/v1/sd/1/req/+'], { qos: 1 });
+    const terminal = await connectAs(T1);
+    await terminal.subscribeAsync('pf/v1/tm/T1/resp', { qos: 1 });
+    const sync = requestsFrom('T1').sync!;
+    const arrived = nextMessage(server, 'pf/v1/sd/0/req/tm.T1');
+    await terminal.publishAsync('pf/v1/sd/0/req/tm.T1', payload(sync), { qos: 1 });
+    expect(JSON.parse((await arrived).toString())).toEqual(sync);
+    const answered = nextMessage(terminal, 'pf/v1/tm/T1/resp');
+    await server.publishAsync('pf/v1/tm/T1/resp', payload(resultFor(sync)), { qos: 1 });
+    expect(JSON.parse((await answered).toString())).toEqual(resultFor(sync));
+  });
+
+  it('drops what a terminal publishes on another\'s topics, or on a request topic under another name', async () => {
+    const victim = await connectAs(T2);
+    await victim.subscribeAsync('pf/v1/tm/T2/resp', { qos: 1 });
+    const server = await connectAs(SD);
+    await server.subscribeAsync('pf/v1/sd/0/req/+', { qos: 1 });
+    const seen: string[] = [];
+    victim.on('message', (topic) => seen.push(`victim ${topic}`));
+    server.on('message', (topic) => seen.push(`server ${topic}`));
+    const attacker = await connectAs(T1);
+    // Mosquitto acknowledges a forbidden QoS 1 publish (MQTT 3.1.1 has no way to say no) and delivers nothing.
+    await attacker.publishAsync('pf/v1/tm/T2/resp', payload(resultFor(requestsFrom('T2').auth!)), { qos: 1 });
+    await attacker.publishAsync('pf/v1/sd/0/req/tm.T2', payload(requestsFrom('T2').auth!), { qos: 1 });
+    const honest = nextMessage(server, 'pf/v1/sd/0/req/tm.T1');
+    await attacker.publishAsync('pf/v1/sd/0/req/tm.T1', payload(requestsFrom('T1').sync!), { qos: 1 });
+    await honest;
+    expect(seen).toEqual(['server pf/v1/sd/0/req/tm.T1']);
+  });
+
+  it('delivers nothing to a subscription on another terminal\'s topic', async () => {
+    const snoop = await connectAs(T1);
+    // Mosquitto 2.0 grants the SUBACK and enforces `read` on every delivery instead.
+    await snoop.subscribeAsync(['pf/v1/tm/T2/resp', 'pf/v1/tm/+/resp', 'pf/v1/tm/T1/resp'], { qos: 1 });
+    const seen: string[] = [];
+    snoop.on('message', (topic) => seen.push(topic));
+    const server = await connectAs(SD);
+    await server.publishAsync('pf/v1/tm/T2/resp', payload(resultFor(requestsFrom('T2').sync!)), { qos: 1 });
+    const own = nextMessage(snoop, 'pf/v1/tm/T1/resp');
+    await server.publishAsync('pf/v1/tm/T1/resp', payload(resultFor(requestsFrom('T1').sync!)), { qos: 1 });
+    await own;
+    expect(seen).toEqual(['pf/v1/tm/T1/resp']);
+  });
+
+  it('forces the client id to the username, so no one can take over another\'s session', async () => {
+    const victim = await connectAs(T2);
+    const password = passwordFor(secret, 'tm.T1');
+    const impostor = await mqtt.connectAsync(broker.url, { protocolVersion: 4, reconnectPeriod: 0, clientId: 'tm.T2', username: 'tm.T1', password });
+    clients.push(impostor);
+    // Had the impostor taken client id tm.T2, the broker would have disconnected the victim; a round trip proves it did not.
+    await victim.subscribeAsync('pf/v1/tm/T2/resp', { qos: 1 });
+    expect(victim.connected).toBe(true);
+  });
+
+  it('survives a kill and a restart on the same port', async () => {
+    const client = await connectAs(T1);
+    const gone = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    await broker.kill();
+    await gone;
+    await broker.restart();
+    const again = await connectAs(T1);
+    expect(again.connected).toBe(true);
+  });
+});
