@@ -210,6 +210,13 @@ thresholds: ["orders.total > 0"]
 });
 
 describe('refusals', () => {
+  it('refuses aliases that expand exponentially', () => {
+    const levels = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 8; i++) levels.push(`l${i}: &l${i} [${Array(10).fill(i === 1 ? '*a' : `*l${i - 1}`).join(', ')}]`);
+    const problems = problemsOf(`${levels.join('\n')}\n`);
+    expect(problems).toEqual([{ file: FILE, path: '', message: 'cannot read the document: the aliases of the document expand too much' }]);
+  });
+
   it('reports a YAML syntax error with its line and column', () => {
     const problems = problemsOf('seed: 1\npopulation:\n  terminals: [1, 2\nduration: 1h\n');
     expect(problems.length).toBeGreaterThan(0);

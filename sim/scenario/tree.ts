@@ -27,6 +27,8 @@ export interface MapEntry {
 
 /** Aliases may nest; a document that expands beyond this depth is refused rather than walked forever. */
 const MAX_DEPTH = 64;
+/** Nested aliases can also expand exponentially ("billion laughs"); this bounds the nodes an alias may copy. */
+const MAX_ALIAS_NODES = 10_000;
 
 export function fromYaml(doc: Document, lineCounter: LineCounter): TreeNode | undefined {
   if (doc.contents === null) return undefined;
@@ -37,11 +39,13 @@ export function fromYaml(doc: Document, lineCounter: LineCounter): TreeNode | un
     return { line, column: col };
   };
 
-  const convert = (node: unknown, depth: number): TreeNode => {
+  let aliasNodes = 0;
+  const convert = (node: unknown, depth: number, inAlias = false): TreeNode => {
     if (depth > MAX_DEPTH) throw new RangeError('the document nests too deeply');
+    if (inAlias && ++aliasNodes > MAX_ALIAS_NODES) throw new RangeError('the aliases of the document expand too much');
     if (isAlias(node)) {
       const target = node.resolve(doc);
-      const converted = convert(target, depth + 1);
+      const converted = convert(target, depth + 1, true);
       // Report problems where the alias is used, which is where the reader looks.
       const pos = posOf(node);
       return pos ? { ...converted, pos } : converted;
@@ -54,13 +58,13 @@ export function fromYaml(doc: Document, lineCounter: LineCounter): TreeNode | un
         const keyPos = posOf(keyNode);
         const value: TreeNode = pair.value === null
           ? { kind: 'scalar', value: null, ...(keyPos ? { pos: keyPos } : {}) }
-          : convert(pair.value, depth + 1);
+          : convert(pair.value, depth + 1, inAlias);
         entries.push({ key, ...(keyPos ? { keyPos } : {}), value });
       }
       return withPos({ kind: 'map', entries }, posOf(node));
     }
     if (isSeq(node)) {
-      return withPos({ kind: 'list', items: node.items.map((item) => convert(item, depth + 1)) }, posOf(node as YamlNode));
+      return withPos({ kind: 'list', items: node.items.map((item) => convert(item, depth + 1, inAlias)) }, posOf(node as YamlNode));
     }
     if (isScalar(node)) {
       const value = node.value;
