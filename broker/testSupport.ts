@@ -6,7 +6,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { createActor, setup, type AnyActorRef, type CallbackActorLogic } from 'xstate';
 import type { LinkCommand, LinkEvent, LinkInput } from '../machines/link.ts';
-import type { LinkMessage, Proof, RemitNow, ServerRequest, ServerResult } from '../machines/messages.ts';
+import type { AuthRequest, CaptureRequest, DebitRequest, LinkMessage, Proof, ReleaseRequest, RemitNow, RemitRequest, ServerRequest, ServerResult, SettleRequest, SyncRequest } from '../machines/messages.ts';
 import { signRequest, signResult } from '../machines/domain/requests.ts';
 import { keyFromSeed, signClaim, type PaymentClaim } from '../machines/domain/signature.ts';
 import { credentialsFor } from './credentials.ts';
@@ -25,22 +25,22 @@ export function proofOf(proxyId: string, counter = 1): Proof {
 }
 
 /** One signed request of each kind, from `from`. */
-export function requestsFrom(from: string): Record<string, ServerRequest> {
+export function requestsFrom(from: string) {
   const base = { from, reqId: `${from}:q1` };
   return {
-    auth: signRequest(proxyKey, { ...base, kind: 'auth', claim: claimOf(from) }),
-    debit: signRequest(proxyKey, { ...base, kind: 'debit', claim: claimOf(from) }),
-    capture: signRequest(proxyKey, { ...base, kind: 'capture', txId: `${from}:t1`, amountMinor: 1250 }),
-    release: signRequest(proxyKey, { ...base, kind: 'release', txId: `${from}:t1` }),
-    remitGrouped: signRequest(proxyKey, { ...base, kind: 'remit', mode: 'grouped', transactions: [proofOf(from, 1), proofOf(from, 2)] }),
-    remitAggregate: signRequest(proxyKey, {
+    auth: signRequest<AuthRequest>(proxyKey, { ...base, kind: 'auth', claim: claimOf(from) }),
+    debit: signRequest<DebitRequest>(proxyKey, { ...base, kind: 'debit', claim: claimOf(from) }),
+    capture: signRequest<CaptureRequest>(proxyKey, { ...base, kind: 'capture', txId: `${from}:t1`, amountMinor: 1250 }),
+    release: signRequest<ReleaseRequest>(proxyKey, { ...base, kind: 'release', txId: `${from}:t1` }),
+    remitGrouped: signRequest<RemitRequest>(proxyKey, { ...base, kind: 'remit', mode: 'grouped', transactions: [proofOf(from, 1), proofOf(from, 2)] }),
+    remitAggregate: signRequest<RemitRequest>(proxyKey, {
       ...base,
       kind: 'remit',
       mode: 'aggregate',
       aggregates: [{ meansId: 'm-1', payee: 'merchant-1', sumMinor: 2500, txIds: [`${from}:t1`, `${from}:t2`] }],
     }),
-    sync: signRequest(proxyKey, { ...base, kind: 'sync', meansId: 'm-1' }),
-    settle: signRequest(proxyKey, { ...base, kind: 'settle', proofs: [proofOf('T9', 3)] }),
+    sync: signRequest<SyncRequest>(proxyKey, { ...base, kind: 'sync', meansId: 'm-1' }),
+    settle: signRequest<SettleRequest>(proxyKey, { ...base, kind: 'settle', proofs: [proofOf('T9', 3)] }),
   };
 }
 
