@@ -1,0 +1,99 @@
+// Goal: the invariant book of a run — every invariant of DESIGN.md §5 with its number of checks and
+// violations, and the stop-the-run behaviour when one breaks.
+// Method: the simulator calls `check(id, ok, …)` after every event that could break an invariant; the first
+// violation throws `InvariantViolation` carrying the seed, the invariant, what broke, and the recent events of
+// the actors involved, so the run stops where the bug is and the seed replays it.
+
+export const INVARIANT_NAMES = {
+  'INV-1': 'MTDL < SL',
+  'INV-2': 'period limits and non-negative balances',
+  'INV-3': 'conservation (double entry)',
+  'INV-4': 'nothing lost, nothing twice',
+  'INV-5': 'beneficiary never harmed',
+  'INV-6': 'signatures: forged, altered, replayed refused and change nothing',
+  'INV-7': 'liveness: every backlog drains',
+  ORACLE: 'every order answered as the policy allows',
+} as const;
+
+export type InvariantId = keyof typeof INVARIANT_NAMES;
+
+export interface InvariantCount {
+  id: InvariantId;
+  name: string;
+  checks: number;
+  violations: number;
+}
+
+export interface TraceEntry {
+  timeMs: number;
+  actor: string;
+  text: string;
+}
+
+export class InvariantViolation extends Error {
+  constructor(
+    readonly invariant: InvariantId,
+    readonly detail: string,
+    readonly seed: number,
+    readonly timeMs: number,
+    readonly recent: TraceEntry[],
+  ) {
+    super(`invariant ${invariant} (${INVARIANT_NAMES[invariant]}) violated at t=${timeMs} ms, seed ${seed}: ${detail}`);
+    this.name = 'InvariantViolation';
+  }
+}
+
+/** Keeps the last events of the run in a ring, to show what the actors involved were doing. */
+export class RecentEvents {
+  private readonly ring: TraceEntry[] = [];
+  private next = 0;
+
+  constructor(private readonly capacity = 4_096) {}
+
+  push(entry: TraceEntry): void {
+    if (this.ring.length < this.capacity) this.ring.push(entry);
+    else this.ring[this.next] = entry;
+    this.next = (this.next + 1) % this.capacity;
+  }
+
+  /** The recent events (oldest first) whose actor is one of `actors`, at most `limit`. */
+  about(actors: readonly string[], limit = 20): TraceEntry[] {
+    const ordered = this.ring.length < this.capacity ? this.ring : [...this.ring.slice(this.next), ...this.ring.slice(0, this.next)];
+    const wanted = new Set(actors);
+    return ordered.filter((e) => wanted.has(e.actor) || actors.some((a) => e.text.includes(a))).slice(-limit);
+  }
+}
+
+export class InvariantBook {
+  private readonly counts = new Map<InvariantId, InvariantCount>();
+  readonly violations: InvariantViolation[] = [];
+
+  constructor(
+    private readonly seed: number,
+    private readonly now: () => number,
+    private readonly recent: RecentEvents,
+    /** Stop at the first violation (the default); the end-of-run checks collect all instead. */
+    public stopOnViolation = true,
+  ) {
+    for (const id of Object.keys(INVARIANT_NAMES) as InvariantId[]) this.counts.set(id, { id, name: INVARIANT_NAMES[id], checks: 0, violations: 0 });
+  }
+
+  /** Records one check; a failed one is a bug, and by default stops the run. */
+  check(id: InvariantId, ok: boolean, detail?: () => string, actors: readonly string[] = []): void {
+    const count = this.counts.get(id)!;
+    count.checks++;
+    if (ok) return;
+    count.violations++;
+    const violation = new InvariantViolation(id, detail?.() ?? 'violated', this.seed, this.now(), this.recent.about(actors));
+    this.violations.push(violation);
+    if (this.stopOnViolation) throw violation;
+  }
+
+  summary(): InvariantCount[] {
+    return [...this.counts.values()].map((c) => ({ ...c }));
+  }
+
+  get ok(): boolean {
+    return this.violations.length === 0;
+  }
+}

@@ -1,0 +1,269 @@
+// Goal: the living fleet of a virtual run — one root XState actor per terminal, POS unit and server shard,
+// wired to the simulated network, with crash/restart and SIM moves that the nemesis can call.
+// Method: every actor is a root actor with an explicit id and the scheduler's clock, so timers run in virtual
+// time and no actor draws an id from Math.random; machines get the simulated links through `.provide()`.
+// Keys derive from the run's PRNG. What the actors emit is handed to `FleetObserver`, which the simulator
+// turns into metrics and invariant checks.
+
+import { createActor, fromCallback, type Actor } from 'xstate';
+import { terminalMachine, proxyCodeFields, type TerminalEmitted } from '../machines/terminal.ts';
+import { proxyMachine, type ProxyEmitted } from '../machines/proxy.ts';
+import { posMachine, type PosEmitted } from '../machines/pos.ts';
+import { serverMachine, type LedgerCommand, type LedgerActorInput, type LedgerEvent, type ServerEmitted } from '../machines/server.ts';
+import { Ledger } from '../machines/domain/ledger.ts';
+import { SumTrackingLedgerStore } from './ledgerStore.ts';
+import { handleRequest } from '../machines/domain/serverRules.ts';
+import { keyFromSeed, signFields, type SignatureScheme, type SigningKey } from '../machines/domain/signature.ts';
+import type { ProxyPolicy, ProxyState } from '../machines/domain/proxyRules.ts';
+import type { ServerRequest, ServerResult } from '../machines/messages.ts';
+import type { NearLinkCommand, NearLinkEvent } from '../machines/link.ts';
+import type { Strongbox } from '../machines/domain/strongbox.ts';
+import { shardOf } from '../machines/link.ts';
+import type { Scheduler } from './scheduler.ts';
+import type { Prng } from './prng.ts';
+import type { SimNetwork } from './network.ts';
+import { createSimLink } from './link.ts';
+import type { PosPlan, TerminalPlan } from './population.ts';
+
+export type TerminalActor = Actor<typeof terminalMachine>;
+export type PosActor = Actor<typeof posMachine>;
+export type ServerActor = Actor<typeof serverMachine>;
+
+/** Receives everything the fleet's actors emit, and the ledger's view of each request. */
+export interface FleetObserver {
+  onTerminal(event: TerminalEmitted): void;
+  onProxy(terminalId: string, event: ProxyEmitted): void;
+  onPos(event: PosEmitted): void;
+  onServer(shard: number, event: ServerEmitted): void;
+  /** True for requests the nemesis forged: the ledger is fingerprinted around them [INV-6]. */
+  isAdversarial(request: ServerRequest): boolean;
+  /** Called by the ledger actor for every request it applied; fingerprints only for adversarial requests. */
+  onLedgerApplied(shard: number, request: ServerRequest, result: ServerResult, fingerprints?: { before: string; after: string }): void;
+}
+
+export interface FleetOptions {
+  scheme: SignatureScheme;
+  policy: ProxyPolicy;
+  shards: number;
+  pin: string;
+  /** Delay of the short-range near link (ICP), which works without coverage. */
+  nearLinkDelayMs: number;
+}
+
+const PROXY_CODE_DIGEST = 'sha256:payfleet-proxy-v1';
+
+/** A terminal alive in the fleet, or the remains of one that crashed. */
+export interface TerminalSlot {
+  plan: TerminalPlan;
+  actor: TerminalActor | undefined;
+  /** Generation: 0 for the first terminal, +1 for each restart or SIM move (its actor id changes). */
+  generation: number;
+  /** Clock skew of this terminal's proxy (ms); its `now()` reads the virtual time plus this. */
+  skewMs: number;
+  /** Radio coverage as the coverage model and outages decide it. */
+  inCoverage: boolean;
+  /** Persisted proxy state kept while the terminal is down. */
+  persisted?: ProxyState;
+}
+
+export class Fleet {
+  readonly ledgers: Ledger[];
+  readonly servers: Array<ServerActor | undefined>;
+  readonly terminals: TerminalSlot[] = [];
+  readonly pos = new Map<string, PosActor>();
+  readonly serverKey: SigningKey;
+  readonly operatorKey: SigningKey;
+  private readonly proxyKeys = new Map<string, SigningKey>();
+  private readonly publicKeys = new Map<string, string>();
+  private readonly nearEndpoints = new Map<string, (event: NearLinkEvent) => void>();
+  private readonly link;
+  private readonly nearLink;
+  private readonly codeSignature: string;
+  private readonly now: () => number;
+
+  constructor(
+    readonly options: FleetOptions,
+    private readonly scheduler: Scheduler,
+    private readonly network: SimNetwork,
+    private readonly prng: Prng,
+    private readonly observer: FleetObserver,
+  ) {
+    this.now = () => scheduler.now();
+    this.serverKey = keyFromSeed(options.scheme, prng.fork('server-key').bytes32());
+    this.operatorKey = keyFromSeed(options.scheme, prng.fork('operator-key').bytes32());
+    this.codeSignature = signFields(this.operatorKey, proxyCodeFields(PROXY_CODE_DIGEST));
+    this.ledgers = Array.from({ length: options.shards }, () => new Ledger(new SumTrackingLedgerStore()));
+    this.servers = Array.from({ length: options.shards }, () => undefined);
+    this.link = createSimLink(network);
+    this.nearLink = this.createNearLink();
+  }
+
+  publicKeyOf = (id: string): string | undefined => this.publicKeys.get(id);
+
+  shardOfMeans(meansId: string): number {
+    return shardOf(meansId, this.options.shards);
+  }
+
+  ledgerOfMeans(meansId: string): Ledger {
+    return this.ledgers[this.shardOfMeans(meansId)]!;
+  }
+
+  // ------------------------------------------------------------------ servers
+
+  startServer(shard: number): void {
+    const ledger = this.ledgers[shard]!;
+    const observer = this.observer;
+    // The simulator's ledger actor: the same rules as `createLedgerActor`, plus a fingerprint around each
+    // request so the signature invariant can prove that a refused message changed nothing.
+    const ledgerActor = fromCallback<LedgerCommand, LedgerActorInput>(({ input, receive, sendBack }) => {
+      receive((command) => {
+        const adversarial = observer.isAdversarial(command.request);
+        const before = adversarial ? ledgerFingerprintOf(ledger) : '';
+        const result = handleRequest(ledger, command.request, { scheme: input.scheme, serverKey: input.key, publicKeyOf: input.publicKeyOf, nowMs: input.now() });
+        observer.onLedgerApplied(shard, command.request, result, adversarial ? { before, after: ledgerFingerprintOf(ledger) } : undefined);
+        sendBack({ type: 'ledger.result', request: command.request, result } satisfies LedgerEvent);
+      });
+    });
+    const machine = serverMachine.provide({ actors: { link: this.link, ledger: ledgerActor } });
+    const actor = createActor(machine, {
+      id: `sd-${shard}`,
+      clock: this.scheduler.clock,
+      input: { serverId: `sd-${shard}`, shards: [shard], key: this.serverKey, scheme: this.options.scheme, publicKeyOf: this.publicKeyOf, now: this.now },
+    });
+    actor.on('*', (event) => observer.onServer(shard, event as ServerEmitted));
+    actor.start();
+    this.servers[shard] = actor;
+  }
+
+  stopServer(shard: number): void {
+    this.servers[shard]?.stop();
+    this.servers[shard] = undefined;
+  }
+
+  // ------------------------------------------------------------------ terminals
+
+  /** Registers a terminal: its key, its means at SD. Does not start it. */
+  addTerminal(plan: TerminalPlan, inCoverage: boolean): TerminalSlot {
+    const key = keyFromSeed(this.options.scheme, this.prng.fork(`key:${plan.terminalId}`).bytes32());
+    this.proxyKeys.set(plan.terminalId, key);
+    this.publicKeys.set(plan.terminalId, key.publicKey);
+    this.ledgerOfMeans(plan.means.meansId).openMeans({
+      meansId: plan.means.meansId,
+      kind: plan.profile.kind,
+      openingBalanceMinor: plan.profile.openingBalanceMinor,
+      creditLimitMinor: plan.profile.creditLimitMinor,
+    });
+    const slot: TerminalSlot = { plan, actor: undefined, generation: 0, skewMs: 0, inCoverage };
+    this.terminals[plan.index] = slot;
+    return slot;
+  }
+
+  startTerminal(slot: TerminalSlot, strongbox?: { box: Strongbox; password: string }): void {
+    const id = slot.plan.terminalId;
+    const machine = terminalMachine.provide({ actors: { proxy: proxyMachine.provide({ actors: { link: this.link, nearLink: this.nearLink } }) } });
+    const actor = createActor(machine, {
+      id: slot.generation === 0 ? `tm-${id}` : `tm-${id}~${slot.generation}`,
+      clock: this.scheduler.clock,
+      input: {
+        terminalId: id,
+        secureElement: { operatorPublicKey: this.operatorKey.publicKey, scheme: this.options.scheme, proxyCode: { digest: PROXY_CODE_DIGEST, signature: this.codeSignature } },
+        strongbox,
+        receiptsKept: 4,
+        proxy: {
+          proxyId: id,
+          policy: this.options.policy,
+          key: this.proxyKeys.get(id)!,
+          serverPublicKey: this.serverKey.publicKey,
+          scheme: this.options.scheme,
+          shardCount: this.options.shards,
+          pin: this.options.pin,
+          means: [slot.plan.means],
+          restored: strongbox ? undefined : slot.persisted,
+          inCoverage: slot.inCoverage,
+          now: () => this.scheduler.now() + slot.skewMs,
+        },
+      },
+    });
+    actor.on('*', (event) => this.observer.onTerminal(event as TerminalEmitted));
+    actor.start();
+    const proxy = actor.getSnapshot().children.proxy;
+    proxy?.on('*', (event: ProxyEmitted) => this.observer.onProxy(id, event));
+    slot.actor = actor;
+    slot.persisted = undefined;
+  }
+
+  /** A crash: the actor stops; what the proxy persisted survives for the restart. */
+  crashTerminal(slot: TerminalSlot): void {
+    if (!slot.actor) return;
+    slot.persisted = proxyStateOf(slot);
+    slot.actor.stop();
+    slot.actor = undefined;
+    slot.generation++;
+  }
+
+  // ------------------------------------------------------------------ POS
+
+  startPos(plan: PosPlan): void {
+    const key = keyFromSeed(this.options.scheme, this.prng.fork(`key:${plan.posId}`).bytes32());
+    this.publicKeys.set(plan.posId, key.publicKey);
+    const machine = posMachine.provide({ actors: { link: this.link, nearLink: this.nearLink } });
+    const actor = createActor(machine, {
+      id: plan.posId,
+      clock: this.scheduler.clock,
+      input: {
+        posId: plan.posId,
+        merchantId: plan.merchantId,
+        key,
+        scheme: this.options.scheme,
+        serverPublicKey: this.serverKey.publicKey,
+        proxyPublicKeyOf: this.publicKeyOf,
+        shardCount: this.options.shards,
+        now: this.now,
+        inCoverage: true,
+        retry: this.options.policy.remittance.retry,
+      },
+    });
+    actor.on('*', (event) => this.observer.onPos(event as PosEmitted));
+    actor.start();
+    this.pos.set(plan.posId, actor);
+  }
+
+  /** The near link (ICP): a short fixed delay, no loss, and no need of coverage. */
+  private createNearLink() {
+    const endpoints = this.nearEndpoints;
+    const scheduler = this.scheduler;
+    const delayMs = this.options.nearLinkDelayMs;
+    return fromCallback<NearLinkCommand, { endpointId: string }>(({ input, receive, sendBack }) => {
+      endpoints.set(input.endpointId, sendBack as (event: NearLinkEvent) => void);
+      receive((command) => {
+        scheduler.schedule(delayMs, () => {
+          const target = endpoints.get(command.to);
+          if (!target) return;
+          if (command.type === 'near.order') target({ type: 'near.order', from: input.endpointId, order: command.order });
+          else target({ type: 'near.response', from: input.endpointId, response: command.response });
+        });
+      });
+      return () => {
+        if (endpoints.get(input.endpointId) === sendBack) endpoints.delete(input.endpointId);
+      };
+    });
+  }
+}
+
+/** The proxy's persisted state, read from the live actor. */
+export function proxyStateOf(slot: TerminalSlot): ProxyState | undefined {
+  if (!slot.actor) return slot.persisted;
+  const proxy = slot.actor.getSnapshot().children.proxy;
+  return proxy?.getSnapshot().context.state as ProxyState | undefined;
+}
+
+/** A fingerprint of a ledger that changes whenever money moves or a transaction is posted (O(accounts)). */
+export function ledgerFingerprintOf(ledger: Ledger): string {
+  let versions = 0;
+  let balances = 0;
+  for (const account of ledger.accounts()) {
+    versions += account.version;
+    balances += Math.abs(account.balanceMinor);
+  }
+  return `${versions}/${balances}/${ledger.postings().length}/${ledger.aggregates().length}`;
+}

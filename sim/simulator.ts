@@ -1,0 +1,339 @@
+// Goal: one deterministic virtual run of a scenario — the simulator loop of payfleet, laid out like
+// TigerBeetle's VOPR: a scheduler in virtual time, a simulated network with named fault knobs, a fleet of
+// XState actors, a workload that knows what each order may come to, a nemesis, and one checker per invariant.
+// Method: a safety phase (orders, coverage changes and faults for `durationMs`), then a liveness phase (faults
+// stop, every terminal back in coverage, crashed things restarted, the network clean) that must drain every
+// backlog within `drainMs`. Invariants are checked after every event that could break them and again at the
+// end; the first violation stops the run with the seed. Every delivered message feeds the trace hash.
+
+import type { Scenario } from './scenario/types.ts';
+import { proxyPolicyOf } from './scenario/policy.ts';
+import { Scheduler } from './scheduler.ts';
+import { Prng } from './prng.ts';
+import { SimNetwork } from './network.ts';
+import { TraceHash } from './traceHash.ts';
+import { Metrics } from './metrics.ts';
+import { Fleet, proxyStateOf, type FleetObserver, type TerminalSlot } from './fleet.ts';
+import { planPos, planTerminal } from './population.ts';
+import { Workload, oracleProblem } from './workload.ts';
+import { CoverageModel } from './coverage.ts';
+import { Nemesis } from './nemesis.ts';
+import { InvariantBook, InvariantViolation, RecentEvents } from './checkers.ts';
+import { endChecks, type LedgerFigures } from './endChecks.ts';
+import type { SumTrackingLedgerStore } from './ledgerStore.ts';
+import type { TerminalEmitted } from '../machines/terminal.ts';
+import type { ProxyEmitted } from '../machines/proxy.ts';
+import type { PosEmitted } from '../machines/pos.ts';
+import type { ServerEmitted } from '../machines/server.ts';
+import type { LinkMessage, Proof, ServerRequest, ServerResult } from '../machines/messages.ts';
+import { holdsLocalBalance, type MeansState } from '../machines/domain/means.ts';
+import { checkMeansTransition } from '../machines/domain/invariants.ts';
+import { isDrained } from '../machines/domain/remittance.ts';
+
+const MINUTE_MS = 60_000;
+const NEAR_LINK_DELAY_MS = 50;
+/** How often the liveness phase looks whether everything has drained. */
+const DRAIN_POLL_MS = 5_000;
+
+export interface RunOptions {
+  /** Called about every simulated minute with progress figures (the CLI draws its live line from it). */
+  onProgress?: (p: Progress) => void;
+}
+
+export interface Progress {
+  simulatedMs: number;
+  totalMs: number;
+  events: number;
+  terminalsInCoverage: number;
+  backlogCount: number;
+  phase: 'safety' | 'liveness';
+}
+
+export interface ApprovedPayment {
+  proof: Proof;
+  approvedAtMs: number;
+  remoteMode?: 'debit' | 'authCapture';
+}
+
+export class Simulator implements FleetObserver {
+  readonly scheduler = new Scheduler();
+  readonly prng: Prng;
+  readonly network: SimNetwork;
+  readonly fleet: Fleet;
+  readonly workload: Workload;
+  readonly coverage: CoverageModel;
+  readonly nemesis: Nemesis;
+  readonly metrics = new Metrics();
+  readonly trace = new TraceHash();
+  readonly recent = new RecentEvents();
+  readonly book: InvariantBook;
+  /** Every payment approved by a proxy, by transaction id (the workload's ledger of expectations). */
+  readonly approved = new Map<string, ApprovedPayment>();
+  /** Proofs held by POS units (their receipts). */
+  readonly posProofs: Proof[] = [];
+  /** Transaction ids SD reported posted, to catch one posted twice as it happens [INV-4]. */
+  private readonly posted = new Set<string>();
+  private readonly lastMeans = new Map<string, MeansState>();
+  private backlogCount = 0;
+  private backlogAmountMinor = 0;
+  private peakBacklogAmountMinor = 0;
+  private phase: 'safety' | 'liveness' = 'safety';
+  drainedAtMs: number | undefined;
+  /** Postings SD reported twice (each one is also an INV-4 violation). */
+  duplicatedPostings = 0;
+  /** Ledger figures, set by the end checks. */
+  endFigures: LedgerFigures | undefined;
+
+  constructor(
+    readonly scenario: Scenario,
+    private readonly options: RunOptions = {},
+  ) {
+    this.prng = new Prng(scenario.seed);
+    this.book = new InvariantBook(scenario.seed, () => this.scheduler.now(), this.recent);
+    const net = scenario.network;
+    this.network = new SimNetwork(this.scheduler, this.prng.fork('network'), {
+      lossProbability: net.lossProbability,
+      duplicateProbability: net.duplicateProbability,
+      reorderProbability: net.reorderProbability,
+      oneWayDelayMsMedian: net.latency.medianMs,
+      oneWayDelayMsP99: net.latency.p99Ms,
+    });
+    this.network.onDeliver = (timeMs, from, to, message) => this.onDeliver(timeMs, from, to, message);
+    const policy = proxyPolicyOf(scenario.policy);
+    this.fleet = new Fleet(
+      { scheme: scenario.crypto, policy, shards: scenario.population.shards, pin: scenario.population.users.pin, nearLinkDelayMs: NEAR_LINK_DELAY_MS },
+      this.scheduler,
+      this.network,
+      this.prng.fork('fleet'),
+      this,
+    );
+    this.coverage = new CoverageModel(scenario, this.scheduler, this.fleet, this.prng.fork('coverage'));
+    this.nemesis = new Nemesis(this.scheduler, this.network, this.fleet, this.coverage, this.prng.fork('nemesis'));
+    this.workload = new Workload(scenario, this.scheduler, this.fleet, this.prng.fork('workload'));
+  }
+
+  /** Builds the fleet and runs both phases; returns normally even when an invariant broke (see `book`). */
+  run(): void {
+    this.build();
+    const { durationMs, drainMs } = this.scenario;
+    try {
+      this.scheduler.runUntil(durationMs);
+      this.beginLiveness();
+      this.scheduler.runUntil(durationMs + drainMs, () => this.drainedAtMs !== undefined);
+      this.sampleMinute();
+      this.book.stopOnViolation = false;
+      endChecks(this);
+    } catch (error) {
+      if (!(error instanceof InvariantViolation)) throw error;
+    }
+  }
+
+  private build(): void {
+    const scenario = this.scenario;
+    for (let shard = 0; shard < scenario.population.shards; shard++) this.fleet.startServer(shard);
+    for (const plan of planPos(scenario)) this.fleet.startPos(plan);
+    const planner = this.prng.fork('population');
+    for (let i = 0; i < scenario.population.terminals; i++) {
+      const plan = planTerminal(scenario, i, planner.fork(`t${i}`));
+      const slot = this.fleet.addTerminal(plan, this.coverage.initialCoverage(i));
+      this.fleet.startTerminal(slot);
+      this.lastMeans.set(plan.means.meansId, plan.means);
+    }
+    this.workload.start();
+    this.coverage.start();
+    this.nemesis.schedule(scenario.faults);
+    this.armMinuteSampler();
+    this.network.onSettled?.();
+  }
+
+  private beginLiveness(): void {
+    this.phase = 'liveness';
+    this.workload.stop();
+    this.nemesis.stop();
+    this.network.setOptions({ lossProbability: 0, duplicateProbability: 0, reorderProbability: 0 });
+    this.coverage.restoreAll();
+    for (const slot of this.fleet.terminals) slot.skewMs = 0;
+    // Anything still waiting on a backoff timer gets a nudge: coverage is back for every terminal.
+    for (const slot of this.fleet.terminals) slot.actor?.send({ type: 'remit.now' });
+    this.pollDrain();
+  }
+
+  private pollDrain(): void {
+    if (this.isDrained()) {
+      this.drainedAtMs = this.scheduler.now();
+      return;
+    }
+    this.scheduler.schedule(DRAIN_POLL_MS, () => this.pollDrain());
+  }
+
+  isDrained(): boolean {
+    for (const slot of this.fleet.terminals) {
+      if (!slot.actor) return false;
+      const state = proxyStateOf(slot);
+      if (state && !isDrained(state.journal)) return false;
+    }
+    for (const pos of this.fleet.pos.values()) if (pos.getSnapshot().context.unsettled.length > 0) return false;
+    return true;
+  }
+
+  private armMinuteSampler(): void {
+    this.scheduler.schedule(MINUTE_MS, () => {
+      this.sampleMinute();
+      if (this.drainedAtMs === undefined) this.armMinuteSampler();
+    });
+  }
+
+  private sampleMinute(): void {
+    const now = this.scheduler.now();
+    this.metrics.setGauges({
+      terminalsInCoverage: this.coverage.inCoverageCount,
+      backlogCount: this.backlogCount,
+      backlogAmountMinor: this.backlogAmountMinor,
+    });
+    this.metrics.sample(now);
+    for (const ledger of this.fleet.ledgers) {
+      // [INV-3 conservation] the full sum, once a minute, on top of the running sum after every request.
+      const sum = ledger.sumOfBalancesMinor();
+      this.book.check('INV-3', sum === 0, () => `sum of balances is ${sum}`);
+    }
+    this.options.onProgress?.({
+      simulatedMs: now,
+      totalMs: this.scenario.durationMs + this.scenario.drainMs,
+      events: this.scheduler.eventsRun,
+      terminalsInCoverage: this.coverage.inCoverageCount,
+      backlogCount: this.backlogCount,
+      phase: this.phase,
+    });
+  }
+
+  // ------------------------------------------------------------------ observer
+
+  private onDeliver(timeMs: number, from: string, to: string, message: LinkMessage): void {
+    this.trace.update(timeMs, from, to, message.kind, message.reqId);
+    this.recent.push({ timeMs, actor: from, text: `${from} → ${to} ${message.kind} ${message.reqId}` });
+    this.nemesis.observe(from, to, message);
+  }
+
+  slotOf(terminalId: string): TerminalSlot | undefined {
+    return this.fleet.terminals[Number(terminalId.slice(1))];
+  }
+
+  onTerminal(event: TerminalEmitted): void {
+    if (event.type === 'terminal.confirm') {
+      const slot = this.slotOf(event.terminalId);
+      if (slot) this.workload.answerPrompt(slot, event.orderId, event.kind);
+    } else if (event.type === 'terminal.refused') {
+      this.metrics.count('terminalRefused');
+    }
+  }
+
+  onProxy(terminalId: string, event: ProxyEmitted): void {
+    switch (event.type) {
+      case 'proxy.decided':
+        return this.onDecided(terminalId, event);
+      case 'proxy.remitted': {
+        const now = this.scheduler.now();
+        let amount = 0;
+        const lags: number[] = [];
+        for (const tx of event.txs) {
+          amount += tx.amountMinor;
+          const approved = this.approved.get(tx.txId);
+          if (approved) lags.push(now - approved.approvedAtMs);
+        }
+        this.backlogCount -= event.txs.length;
+        this.backlogAmountMinor -= amount;
+        this.metrics.recordRemittance(event.txs.length, lags);
+        this.recent.push({ timeMs: now, actor: terminalId, text: `remitted ${event.txs.length} tx (${event.reqId})` });
+        return;
+      }
+      case 'proxy.refused':
+        this.metrics.count(`proxyRefused:${event.reason}`);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onDecided(terminalId: string, event: Extract<ProxyEmitted, { type: 'proxy.decided' }>): void {
+    const now = this.scheduler.now();
+    const { order, response } = event;
+    this.recent.push({ timeMs: now, actor: terminalId, text: `${order.orderId} ${order.type} ${order.amountMinor} → ${response.ok ? response.proof.path : response.reason}` });
+    this.metrics.recordOrder(response.ok ? response.proof.path : undefined, response.ok, response.ok ? undefined : response.reason);
+    const issued = this.workload.orders.get(order.orderId);
+    if (issued) {
+      this.book.check('ORACLE', !issued.answered, () => `order ${order.orderId} answered twice`, [terminalId]);
+      issued.answered = true;
+    } else if (order.source.kind === 'pos') {
+      this.workload.record(order, { plan: { terminalId } });
+      this.workload.orders.get(order.orderId)!.answered = true;
+    }
+    const problem = oracleProblem(this.fleet.options.policy, order, response);
+    this.book.check('ORACLE', problem === undefined, () => problem!, [terminalId]);
+
+    const slot = this.slotOf(terminalId);
+    const state = slot && proxyStateOf(slot);
+    const means = state?.means[order.meansId];
+    if (means) {
+      // [INV-1 MTDL<SL] after every decision of the proxy.
+      this.book.check('INV-1', holdsLocalBalance(means), () => `${order.meansId}: MTDL ${means.localSpentMinor} ≥ SL ${means.localBalanceMinor}`, [terminalId]);
+      const before = this.lastMeans.get(order.meansId);
+      const isLocal = response.ok && response.proof.path !== 'remote';
+      if (before) {
+        const problems = checkMeansTransition(before, means, isLocal && response.ok ? { amountMinor: response.proof.amountMinor, nowMs: response.proof.timeMs } : null);
+        this.book.check('INV-2', problems.length === 0, () => problems.map((p) => p.message).join('; '), [terminalId]);
+      }
+      this.lastMeans.set(order.meansId, means);
+    }
+    if (!response.ok) return;
+    const latencyMs = event.decidedAtMs - event.receivedAtMs;
+    this.metrics.recordLatency(response.proof.path === 'remote' ? 'remote' : 'local', latencyMs);
+    this.approved.set(response.proof.txId, { proof: response.proof, approvedAtMs: now, remoteMode: order.remoteMode });
+    if (response.proof.path !== 'remote') {
+      this.backlogCount++;
+      this.backlogAmountMinor += response.proof.amountMinor;
+      if (this.backlogAmountMinor > this.peakBacklogAmountMinor) this.peakBacklogAmountMinor = this.backlogAmountMinor;
+    }
+  }
+
+  onPos(event: PosEmitted): void {
+    if (event.type === 'pos.receipt') this.posProofs.push(event.proof);
+    else if (event.type === 'pos.declined') this.metrics.count(`posDeclined:${event.reason}`);
+  }
+
+  onServer(shard: number, event: ServerEmitted): void {
+    if (event.type !== 'server.handled') return;
+    this.metrics.recordServerRequest(shard);
+    const ids = event.result.posted;
+    if (!event.result.ok || !ids) return;
+    for (const txId of ids) {
+      // [INV-4 nothing twice] SD never reports the same transaction posted by two requests.
+      const fresh = !this.posted.has(txId);
+      if (!fresh) this.duplicatedPostings++;
+      this.book.check('INV-4', fresh, () => `transaction ${txId} posted twice (again by ${event.request.from}/${event.request.reqId})`, [event.request.from]);
+      this.posted.add(txId);
+    }
+  }
+
+  isAdversarial(request: ServerRequest): boolean {
+    return this.nemesis.adversaryIds.has(`${request.from}/${request.reqId}`);
+  }
+
+  onLedgerApplied(shard: number, request: ServerRequest, result: ServerResult, fingerprints?: { before: string; after: string }): void {
+    const store = this.fleet.ledgers[shard]!.store as SumTrackingLedgerStore;
+    // [INV-3 conservation] after every request, in O(1).
+    this.book.check('INV-3', store.runningSumMinor === 0, () => `shard ${shard}: running sum of balances ${store.runningSumMinor} after ${request.kind} ${request.reqId}`, [request.from]);
+    if (!fingerprints) return;
+    // [INV-6 signatures] a forged, altered or malformed message is refused; any adversarial one changes nothing.
+    const isExactReplay = result.ok;
+    this.book.check(
+      'INV-6',
+      fingerprints.before === fingerprints.after && (isExactReplay ? result.code === 'ok' || result.code !== undefined : !result.ok),
+      () => `adversarial ${request.kind} ${request.reqId} from ${request.from}: result ${result.code}, ledger ${fingerprints.before} → ${fingerprints.after}`,
+      [request.from],
+    );
+  }
+
+  get backlog(): { count: number; amountMinor: number; peakAmountMinor: number } {
+    return { count: this.backlogCount, amountMinor: this.backlogAmountMinor, peakAmountMinor: this.peakBacklogAmountMinor };
+  }
+}
