@@ -46,6 +46,8 @@ export interface RunningBroker {
   url: string;
   wsUrl: string | undefined;
   stats(): BrokerStats;
+  /** True while a client with this id is connected. */
+  isConnected(clientId: string): boolean;
   close(): Promise<void>;
 }
 
@@ -121,6 +123,12 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     },
   });
   aedes.on('client', () => connections++);
+  // Connected clients by id; a takeover replaces the entry, so the old client's disconnect must not remove it.
+  const live = new Map<string, Client>();
+  aedes.on('clientReady', (client) => live.set(client.id, client));
+  aedes.on('clientDisconnect', (client) => {
+    if (live.get(client.id) === client) live.delete(client.id);
+  });
 
   // Sockets that never send CONNECT are not aedes clients; track them so close() does not wait for them.
   const sockets = new Set<Socket>();
@@ -148,6 +156,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     wsPort,
     url: `mqtt://${host}:${port}`,
     wsUrl: wsPort === undefined ? undefined : `ws://${host}:${wsPort}`,
+    isConnected: (clientId) => live.has(clientId),
     stats: () => ({ connectedClients: aedes.connectedClients, connections, published, refusals: refusals.snapshot() }),
     close() {
       closing ??= (async () => {

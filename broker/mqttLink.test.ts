@@ -1,0 +1,218 @@
+import { afterAll, beforeAll, describe, it, expect } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LinkInput } from '../machines/link.ts';
+import type { ServerRequest } from '../machines/messages.ts';
+import { startBroker } from './aedes.ts';
+import { newSecret } from './credentials.ts';
+import { startMosquitto } from './mosquitto.ts';
+import { createLinkStats, createMqttLink, jitteredBackoff, type LinkStats } from './mqttLink.ts';
+import { serverIdentity, type ClientIdentity } from './topics.ts';
+import { eventually, hostLink, payload, rawClient, requestsFrom, resultFor, type LinkHost } from './testSupport.ts';
+
+const secret = newSecret();
+const BACKOFF = { initialMs: 20, maxMs: 200, multiplier: 2 };
+const terminalInput = (id: string, inCoverage = true): LinkInput => ({ endpointId: id, role: 'terminal', inCoverage });
+const serverInput: LinkInput = { endpointId: 'sd/0-1', role: 'server', shards: [0, 1], inCoverage: true };
+const identities: ClientIdentity[] = [
+  { role: 'terminal', id: 'T1' },
+  { role: 'terminal', id: 'T2' },
+  { role: 'terminal', id: 'T3' },
+  { role: 'pos', id: 'P1' },
+  serverIdentity([0, 1]),
+];
+
+describe('jittered backoff', () => {
+  it('draws the same delays for the same seed and endpoint, within the growing cap', () => {
+    const draw = (seed: number, id: string) => {
+      const b = jitteredBackoff(seed, id, BACKOFF);
+      return Array.from({ length: 8 }, () => b.nextDelayMs());
+    };
+    const delays = draw(42, 'T1');
+    expect(draw(42, 'T1')).toEqual(delays);
+    expect(draw(42, 'T2')).not.toEqual(delays);
+    expect(draw(43, 'T1')).not.toEqual(delays);
+    delays.forEach((d, i) => {
+      expect(Number.isInteger(d)).toBe(true);
+      expect(d).toBeGreaterThanOrEqual(0);
+      expect(d).toBeLessThan(Math.min(200, 20 * 2 ** i));
+    });
+    const b = jitteredBackoff(1, 'T1', BACKOFF);
+    for (let i = 0; i < 6; i++) b.nextDelayMs();
+    b.reset();
+    expect(b.nextDelayMs()).toBeLessThan(20);
+  });
+});
+
+interface BrokerUnderTest {
+  url: string;
+  /** True while the broker holds a connection for this client id. */
+  isConnected(clientId: string): boolean;
+  restart?: () => Promise<void>;
+  close(): Promise<void>;
+}
+
+const brokers: Record<string, () => Promise<BrokerUnderTest>> = {
+  aedes: async () => {
+    const b = await startBroker({ port: 0, secret });
+    return { url: b.url, isConnected: (clientId) => b.isConnected(clientId), close: () => b.close() };
+  },
+  mosquitto: async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'payfleet-link-'));
+    const m = await startMosquitto({ dir, identities, secret });
+    // Mosquitto says who connected and who left in its log, line by line.
+    const lastWord = (clientId: string) => {
+      const lines = readFileSync(m.logFile, 'utf8').split('\n').filter((l) => l.includes(` ${clientId} `) || l.endsWith(` ${clientId}`) || l.includes(`as ${clientId} (`));
+      return lines.at(-1) ?? '';
+    };
+    return {
+      url: m.url,
+      isConnected: (clientId) => /New client connected/.test(lastWord(clientId)),
+      restart: () => m.restart(),
+      async close() {
+        await m.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  },
+};
+
+describe.each(Object.keys(brokers))('MQTT link on %s', (name) => {
+  let broker: BrokerUnderTest;
+  let stats: LinkStats;
+  let link: ReturnType<typeof createMqttLink>;
+  const hosts: LinkHost[] = [];
+  const host = (input: LinkInput) => {
+    const h = hostLink(link, input);
+    hosts.push(h);
+    return h;
+  };
+
+  beforeAll(async () => {
+    broker = await brokers[name]!();
+    stats = createLinkStats();
+    link = createMqttLink({ url: broker.url, secret, seed: 7, backoff: BACKOFF, stats });
+  });
+
+  afterAll(async () => {
+    for (const h of hosts) h.stop();
+    await broker.close();
+  });
+
+  it('carries a terminal\'s request to its server shard and the answer back', async () => {
+    const server = host(serverInput);
+    const terminal = host(terminalInput('T1'));
+    await Promise.all([server.next('link.up'), terminal.next('link.up')]);
+    const sync = requestsFrom('T1').sync;
+    terminal.send({ type: 'link.send', to: 'sd/1', message: sync });
+    const request = await server.next('link.message');
+    expect(request.message).toEqual(sync);
+    const answer = resultFor(request.message as ServerRequest);
+    server.send({ type: 'link.send', to: 'T1', message: answer });
+    expect((await terminal.next('link.message')).message).toEqual(answer);
+    expect(terminal.events.filter((e) => e.type === 'link.rejected')).toEqual([]);
+    server.stop();
+    terminal.stop();
+  });
+
+  it('routes a POS settlement and its answer to the POS\'s own topic', async () => {
+    const server = host(serverInput);
+    const pos = host({ endpointId: 'P1', role: 'pos', inCoverage: true });
+    await Promise.all([server.next('link.up'), pos.next('link.up')]);
+    const settle = requestsFrom('P1').settle;
+    pos.send({ type: 'link.send', to: 'sd/0', message: settle });
+    expect((await server.next('link.message')).message).toEqual(settle);
+    server.send({ type: 'link.send', to: 'P1', message: resultFor(settle) });
+    expect((await pos.next('link.message')).message).toEqual(resultFor(settle));
+    server.stop();
+    pos.stop();
+  });
+
+  it('drops the socket when coverage goes, stays away, and reconnects when it returns', async () => {
+    const server = host(serverInput);
+    const terminal = host(terminalInput('T2', false));
+    await server.next('link.up');
+    // Out of coverage from the start: sends are dropped and no connection is attempted.
+    const attemptsBefore = stats.connectAttempts;
+    terminal.send({ type: 'link.send', to: 'sd/0', message: requestsFrom('T2').sync });
+    terminal.send({ type: 'link.coverage', inCoverage: true });
+    await terminal.next('link.up');
+    expect(broker.isConnected('tm.T2')).toBe(true);
+    expect(stats.droppedWhileDown).toBeGreaterThanOrEqual(1);
+    expect(stats.connectAttempts).toBe(attemptsBefore + 1);
+
+    const mark = terminal.events.length;
+    terminal.send({ type: 'link.coverage', inCoverage: false });
+    await terminal.next('link.down', mark);
+    await eventually(() => !broker.isConnected('tm.T2'), 'the broker to see tm.T2 leave');
+    const attemptsWhileOff = stats.connectAttempts;
+    // Several backoff caps (200 ms) pass without a single attempt while out of coverage.
+    await new Promise((r) => setTimeout(r, 600));
+    expect(stats.connectAttempts).toBe(attemptsWhileOff);
+    expect(broker.isConnected('tm.T2')).toBe(false);
+    expect(terminal.events.slice(mark).map((e) => e.type)).toEqual(['link.down']);
+
+    terminal.send({ type: 'link.coverage', inCoverage: true });
+    await terminal.next('link.up', mark);
+    const sync = requestsFrom('T2').sync;
+    terminal.send({ type: 'link.send', to: 'sd/0', message: sync });
+    expect((await server.next('link.message')).message).toEqual(sync);
+    server.stop();
+    terminal.stop();
+  });
+
+  it('reports a payload that fails validation as link.rejected and nothing else', async () => {
+    const terminal = host(terminalInput('T3'));
+    const server = host(serverInput);
+    await Promise.all([terminal.next('link.up'), server.next('link.up')]);
+    if (name === 'mosquitto') {
+      // Mosquitto checks topics only: garbage from an authorised server reaches the link, which refuses it.
+      const rogueServer = await rawClient(broker.url, secret, serverIdentity([0, 1]));
+      const rejected = terminal.next('link.rejected');
+      await rogueServer.publishAsync('pf/v1/tm/T3/resp', Buffer.from('{"kind":"result",'), { qos: 1 });
+      expect((await rejected).reason).toMatch(/^badJson: not JSON/);
+      // A terminal naming another as the sender, on its own request topic: refused at the server's link.
+      const forger = await rawClient(broker.url, secret, { role: 'terminal', id: 'T2' });
+      const forged = server.next('link.rejected');
+      await forger.publishAsync('pf/v1/sd/0/req/tm.T2', payload(requestsFrom('T3').debit), { qos: 1 });
+      expect((await forged).reason).toBe('senderMismatch: from: "T3" is not the publisher "T2"');
+      forger.end(true);
+      rogueServer.end(true);
+      expect(terminal.events.filter((e) => e.type === 'link.message')).toEqual([]);
+      expect(server.events.filter((e) => e.type === 'link.message')).toEqual([]);
+      expect(stats.rejected).toMatchObject({ badJson: 1, senderMismatch: 1 });
+    } else {
+      // aedes refuses such payloads before delivery; a well-formed answer still arrives.
+      const sync = requestsFrom('T3').sync;
+      server.send({ type: 'link.send', to: 'T3', message: resultFor(sync) });
+      expect((await terminal.next('link.message')).message).toEqual(resultFor(sync));
+    }
+    terminal.stop();
+    server.stop();
+  });
+
+  it('refuses to send what the contract has no route for', async () => {
+    const terminal = host(terminalInput('T1'));
+    await terminal.next('link.up');
+    const before = stats.unroutable;
+    terminal.send({ type: 'link.send', to: 'T2', message: requestsFrom('T1').sync });
+    terminal.send({ type: 'link.send', to: 'sd/x', message: requestsFrom('T1').sync });
+    expect(stats.unroutable).toBe(before + 2);
+    terminal.stop();
+  });
+
+  if (name === 'mosquitto') {
+    it('reconnects by itself after the broker is killed and restarted', async () => {
+      const terminal = host(terminalInput('T1'));
+      await terminal.next('link.up');
+      const mark = terminal.events.length;
+      await broker.restart!();
+      await terminal.next('link.down', mark);
+      await terminal.next('link.up', mark);
+      await eventually(() => terminal.events.slice(mark).length >= 2, 'down then up');
+      expect(terminal.events.slice(mark).map((e) => e.type)).toEqual(['link.down', 'link.up']);
+      terminal.stop();
+    });
+  }
+});

@@ -1,0 +1,245 @@
+// Goal: the MQTT implementation of a machine's `link` child (machines/link.ts), swapped in with
+// `machine.provide({ actors: { link: createMqttLink(options) } })`: one real mqtt.js connection per endpoint.
+// Method: an XState callback actor owning one mqtt.js v5 client (MQTT 3.1.1, so aedes speaks it). It connects
+// with the credentials the harness issues, subscribes to the endpoint's own topics (a server: its shards'
+// request topics), and reports `link.up` only once those subscriptions are granted, so "up" means answers can
+// arrive. Sends are QoS 1 on the topic of broker/topics.ts. mqtt.js never reconnects by itself
+// (`reconnectPeriod: 0`): this actor does, with capped exponential backoff and full jitter drawn from a seeded
+// generator, so a reconnect storm spreads out and a seeded run draws the same delays. Out of coverage the socket
+// is ended and nothing reconnects until coverage returns.
+//
+// Sessions are clean (`clean: true`) for every role, money-moving or not. The broker is never relied on to
+// deliver: a message sent while down is dropped here, and one lost by the broker (Mosquitto drops silently past
+// its queue limits) is retried end to end by the proxy's outbox, which the server answers idempotently. A
+// persistent session would only make the broker hold stale answers for offline terminals and replay them in a
+// burst on reconnect. Each connection attempt uses a fresh mqtt.js client, so nothing queued inside an old one
+// (an unacknowledged QoS 1 publish) is resent behind the machine's back.
+
+import mqtt, { type MqttClient } from 'mqtt';
+import { fromCallback, type CallbackActorLogic } from 'xstate';
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
+import type { LinkCommand, LinkEvent, LinkInput } from '../machines/link.ts';
+import { credentialsFor } from './credentials.ts';
+import { parseTopic, serverIdentity, subscriptionsOf, topicForSend, type ClientIdentity } from './topics.ts';
+import { MAX_MESSAGE_BYTES, decodeMessage, type Publisher } from './validate.ts';
+
+export interface BackoffPolicy {
+  /** Cap of the first delay; every delay is uniform in [0, cap) (full jitter). */
+  initialMs: number;
+  maxMs: number;
+  multiplier: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 250, maxMs: 30_000, multiplier: 2 };
+
+/** Counters shared by every link made from one `createMqttLink` (pass your own to read them). */
+export interface LinkStats {
+  connectAttempts: number;
+  connects: number;
+  disconnects: number;
+  /** Connections ended because a subscription was refused (SUBACK 0x80). */
+  subscribeRefusals: number;
+  sent: number;
+  /** `link.send` while the link was down: dropped, the sender's outbox retries. */
+  droppedWhileDown: number;
+  /** `link.send` with no route in the topic contract, or larger than the size limit: dropped. */
+  unroutable: number;
+  publishErrors: number;
+  received: number;
+  /** Incoming payloads refused by decodeMessage, by code. */
+  rejected: Record<string, number>;
+}
+
+export function createLinkStats(): LinkStats {
+  return { connectAttempts: 0, connects: 0, disconnects: 0, subscribeRefusals: 0, sent: 0, droppedWhileDown: 0, unroutable: 0, publishErrors: 0, received: 0, rejected: {} };
+}
+
+export interface MqttLinkOptions {
+  /** `mqtt://host:port` or `ws://host:port`. */
+  url: string;
+  /** The run's secret; each endpoint's password is derived from it. */
+  secret: string;
+  /** Seed of the reconnect jitter; each endpoint mixes in its own id so endpoints draw different delays. */
+  seed: number;
+  keepaliveSec?: number;
+  connectTimeoutMs?: number;
+  backoff?: BackoffPolicy;
+  maxMessageBytes?: number;
+  stats?: LinkStats;
+}
+
+/** The identity a link endpoint connects as. */
+export function identityOfLink(input: LinkInput): ClientIdentity {
+  if (input.role === 'server') {
+    if (!input.shards || input.shards.length === 0) throw new Error(`noShards: server link ${JSON.stringify(input.endpointId)} has no shards`);
+    return serverIdentity(input.shards);
+  }
+  return { role: input.role, id: input.endpointId };
+}
+
+/** FNV-1a of the endpoint id, mixed with the seed, as a 32-bit generator seed. */
+function endpointSeed(seed: number, endpointId: string): number {
+  let h = (0x811c9dc5 ^ seed) >>> 0;
+  for (let i = 0; i < endpointId.length; i++) h = Math.imul(h ^ endpointId.charCodeAt(i), 0x01000193) >>> 0;
+  return h | 0;
+}
+
+export interface Backoff {
+  /** The delay before the next attempt: uniform in [0, min(maxMs, initialMs·multiplier^attempts)). */
+  nextDelayMs(): number;
+  /** After a success: the next delay starts from `initialMs` again. */
+  reset(): void;
+}
+
+/** Capped exponential backoff with full jitter, drawn from a generator seeded by `seed` and the endpoint id. */
+export function jitteredBackoff(seed: number, endpointId: string, policy: BackoffPolicy = DEFAULT_BACKOFF): Backoff {
+  const rng = xoroshiro128plus(endpointSeed(seed, endpointId));
+  let attempts = 0;
+  return {
+    nextDelayMs() {
+      const capMs = Math.min(policy.maxMs, policy.initialMs * policy.multiplier ** attempts);
+      attempts++;
+      return Math.floor(uniformFloat64(rng) * capMs);
+    },
+    reset() {
+      attempts = 0;
+    },
+  };
+}
+
+export function createMqttLink(options: MqttLinkOptions): CallbackActorLogic<LinkCommand, LinkInput> {
+  const policy = options.backoff ?? DEFAULT_BACKOFF;
+  const maxBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
+  const stats = options.stats ?? createLinkStats();
+
+  return fromCallback<LinkCommand, LinkInput>(({ input, sendBack, receive }) => {
+    const emit = (event: LinkEvent) => sendBack(event);
+    const identity = identityOfLink(input);
+    const { username, password } = credentialsFor(options.secret, identity);
+    const subscriptions = subscriptionsOf(identity);
+    const backoff = jitteredBackoff(options.seed, input.endpointId, policy);
+
+    let inCoverage = input.role === 'server' || input.inCoverage;
+    let client: MqttClient | undefined;
+    let up = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let stopped = false;
+
+    function scheduleConnect(): void {
+      if (stopped || !inCoverage || client || timer) return;
+      timer = setTimeout(() => {
+        timer = undefined;
+        connect();
+      }, backoff.nextDelayMs());
+    }
+
+    function markDown(): void {
+      if (!up) return;
+      up = false;
+      stats.disconnects++;
+      emit({ type: 'link.down' });
+    }
+
+    function onMessage(topic: string, payload: Buffer): void {
+      stats.received++;
+      const route = parseTopic(topic);
+      // A request's sender is in its topic, which the broker's ACL binds to the publishing connection.
+      const publisher: Publisher = route?.family === 'req' ? route.sender : { role: 'server' };
+      const decoded = decodeMessage(payload, topic, publisher, maxBytes);
+      if (decoded.ok) {
+        emit({ type: 'link.message', message: decoded.message });
+      } else {
+        stats.rejected[decoded.code] = (stats.rejected[decoded.code] ?? 0) + 1;
+        emit({ type: 'link.rejected', reason: decoded.reason });
+      }
+    }
+
+    function connect(): void {
+      if (stopped || !inCoverage || client) return;
+      stats.connectAttempts++;
+      const c = mqtt.connect(options.url, {
+        clientId: username,
+        username,
+        password,
+        protocolVersion: 4,
+        clean: true,
+        reconnectPeriod: 0,
+        resubscribe: false,
+        keepalive: options.keepaliveSec ?? 30,
+        connectTimeout: options.connectTimeoutMs ?? 10_000,
+      });
+      client = c;
+      c.on('connect', () => {
+        c.subscribe(subscriptions, { qos: 1 }, (error, granted) => {
+          if (client !== c) return;
+          if (error || !granted || granted.some((g) => g.qos === 128)) {
+            stats.subscribeRefusals++;
+            c.end(true);
+            return;
+          }
+          backoff.reset();
+          up = true;
+          stats.connects++;
+          emit({ type: 'link.up' });
+        });
+      });
+      c.on('message', (topic, payload) => {
+        if (client === c) onMessage(topic, payload);
+      });
+      // Errors (refused connection, bad credentials) are followed by 'close', which schedules the retry.
+      c.on('error', () => undefined);
+      c.on('close', () => {
+        if (client !== c) return;
+        client = undefined;
+        markDown();
+        scheduleConnect();
+      });
+    }
+
+    /** Ends the socket and any pending attempt; tells the parent only while the actor is alive. */
+    function drop(): void {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      const c = client;
+      client = undefined;
+      c?.end(true);
+      if (stopped) up = false;
+      else markDown();
+    }
+
+    receive((command) => {
+      if (command.type === 'link.coverage') {
+        if (input.role === 'server' || command.inCoverage === inCoverage) return;
+        inCoverage = command.inCoverage;
+        if (inCoverage) {
+          backoff.reset();
+          scheduleConnect();
+        } else {
+          drop();
+        }
+        return;
+      }
+      if (!up || !client) {
+        stats.droppedWhileDown++;
+        return;
+      }
+      const topic = topicForSend(identity, command.to, command.message);
+      const payload = topic === undefined ? undefined : JSON.stringify(command.message);
+      if (topic === undefined || payload === undefined || Buffer.byteLength(payload) > maxBytes) {
+        stats.unroutable++;
+        return;
+      }
+      stats.sent++;
+      client.publish(topic, payload, { qos: 1 }, (error) => {
+        if (error) stats.publishErrors++;
+      });
+    });
+
+    scheduleConnect();
+    return () => {
+      stopped = true;
+      drop();
+    };
+  });
+}
