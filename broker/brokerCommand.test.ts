@@ -1,0 +1,90 @@
+import { describe, it, expect } from 'vitest';
+import { createServer, type AddressInfo } from 'node:net';
+import { BROKER_USAGE, brokerCommand, type CommandIo } from './brokerCommand.ts';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { eventually, rawClient } from './testSupport.ts';
+
+function capture(env: Record<string, string | undefined> = {}, signal?: AbortSignal) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: CommandIo = { out: (l) => out.push(l), err: (l) => err.push(l), env, ...(signal ? { signal } : {}) };
+  return { io, out, err };
+}
+
+describe('payfleet broker', () => {
+  it('prints its help', async () => {
+    const { io, out } = capture();
+    expect(await brokerCommand(['--help'], io)).toBe(0);
+    expect(out).toEqual([BROKER_USAGE]);
+  });
+
+  it.each([
+    [['--bogus'], /Unknown option '--bogus'/],
+    [['--port'], /--port/],
+    [['--port', '70000'], /--port: expected an integer from 0 to 65535, got "70000"/],
+    [['--port', '1.5'], /--port: expected an integer/],
+    [['--ws-port', '-1'], /--ws-port/],
+    [['--max-message-bytes', '0'], /--max-message-bytes: expected an integer from 1/],
+    [['--secret', ''], /--secret: expected a non-empty secret/],
+    [['extra'], /positional/],
+  ])('refuses %j with exit status 2', async (argv, message) => {
+    const { io, err } = capture();
+    expect(await brokerCommand(argv, io)).toBe(2);
+    expect(err.join('\n')).toMatch(message);
+  });
+
+  it('exits 1 when the port is taken', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as AddressInfo;
+    const { io, err } = capture({ PAYFLEET_BROKER_SECRET: 'x' });
+    expect(await brokerCommand(['--port', String(port)], io)).toBe(1);
+    expect(err.join('\n')).toMatch(/cannot listen on 127.0.0.1:\d+: .*EADDRINUSE/);
+    blocker.close();
+  });
+
+  it('runs with the secret from the environment until stopped, accepting only its credentials', async () => {
+    const stop = new AbortController();
+    const { io, out } = capture({ PAYFLEET_BROKER_SECRET: 'run-secret' }, stop.signal);
+    const running = brokerCommand(['--port', '0', '--ws-port', '0'], io);
+    await eventually(() => out.some((l) => l.includes('listening')), 'the listening line');
+    const url = /mqtt:\/\/[\d.]+:\d+/.exec(out.join('\n'))![0];
+    expect(out.join('\n')).toMatch(/and ws:\/\/127\.0\.0\.1:\d+/);
+    const client = await rawClient(url, 'run-secret', { role: 'terminal', id: 'T1' });
+    expect(client.connected).toBe(true);
+    await expect(rawClient(url, 'other-secret', { role: 'terminal', id: 'T2' })).rejects.toThrow(/Bad username or password/);
+    stop.abort();
+    expect(await running).toBe(0);
+    expect(out.at(-1)).toMatch(/stopped \(abort\); .*"connect.badPassword":1/);
+    client.end(true);
+  });
+
+  it('makes and prints a secret when none is given', async () => {
+    const stop = new AbortController();
+    const { io, out } = capture({}, stop.signal);
+    const running = brokerCommand(['--port', '0'], io);
+    await eventually(() => out.some((l) => l.includes('listening')), 'the listening line');
+    expect(out[0]).toMatch(/^payfleet broker: secret [A-Za-z0-9_-]{43}$/);
+    stop.abort();
+    expect(await running).toBe(0);
+  });
+
+  it('stops on SIGTERM as its own process', async () => {
+    const script = "import('./broker/brokerCommand.ts').then((m) => m.brokerCommand(process.argv.slice(1))).then((code) => process.exit(code))";
+    const child = spawn(process.execPath, ['--import', 'tsx', '-e', script, '--', '--port', '0'], {
+      env: { ...process.env, PAYFLEET_BROKER_SECRET: 'proc-secret' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    await eventually(() => stdout.includes('listening'), 'the listening line', 30_000);
+    const url = /mqtt:\/\/[\d.]+:\d+/.exec(stdout)![0];
+    const client = await rawClient(url, 'proc-secret', { role: 'pos', id: 'P1' });
+    child.kill('SIGTERM');
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/stopped \(SIGTERM\)/);
+    client.end(true);
+  });
+});
