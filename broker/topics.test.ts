@@ -1,4 +1,5 @@
 import { describe, it, expect } from 'vitest';
+import { readFileSync } from 'node:fs';
 import {
   aclRules,
   addressOfTopic,
@@ -10,6 +11,7 @@ import {
   parseAddress,
   parseShardRange,
   parseTopic,
+  requestFilter,
   requestTopic,
   responseTopic,
   serverIdentity,
@@ -133,5 +135,23 @@ describe('ACL', () => {
       for (const filter of subscriptionsOf(identity)) expect(maySubscribe(identity, filter)).toBe(true);
       expect(aclRules(identity).length).toBeGreaterThan(0);
     }
+  });
+});
+
+describe('docs/topics.md', () => {
+  const doc = readFileSync(new URL('../docs/topics.md', import.meta.url), 'utf8');
+
+  it('lists every ACL rule the code enforces', () => {
+    const generic: ClientIdentity[] = [
+      { role: 'terminal', id: '{id}' },
+      { role: 'pos', id: '{id}' },
+      { role: 'server', id: '{range}', shards: [] },
+      HARNESS,
+    ];
+    for (const identity of generic) {
+      for (const rule of aclRules(identity)) expect(doc, `${identity.role} ${rule.access} ${rule.filter}`).toContain(`| ${rule.access} | \`${rule.filter}\` |`);
+    }
+    expect(doc).toContain(`\`${requestFilter(0).replace('/0/', '/{shard}/')}\``);
+    expect(doc).toContain(`\`${requestTopic(0, T1).replace('/0/', '/{shard}/').replace('tm.T1', '{username}')}\``);
   });
 });
