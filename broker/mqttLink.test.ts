@@ -7,7 +7,7 @@ import type { ServerRequest } from '../machines/messages.ts';
 import { startBroker } from './aedes.ts';
 import { newSecret } from './credentials.ts';
 import { startMosquitto } from './mosquitto.ts';
-import { createLinkStats, createMqttLink, jitteredBackoff, type LinkStats } from './mqttLink.ts';
+import { createLinkStats, createMqttLink, identityOfLink, jitteredBackoff, type LinkStats } from './mqttLink.ts';
 import { serverIdentity, type ClientIdentity } from './topics.ts';
 import { eventually, hostLink, payload, rawClient, requestsFrom, resultFor, type LinkHost } from './testSupport.ts';
 
@@ -215,4 +215,14 @@ describe.each(Object.keys(brokers))('MQTT link on %s', (name) => {
       terminal.stop();
     });
   }
+});
+
+describe('identityOfLink', () => {
+  it('names terminals, POS and servers, and refuses ids that cannot name topics', () => {
+    expect(identityOfLink(terminalInput('T1'))).toEqual({ role: 'terminal', id: 'T1' });
+    expect(identityOfLink(serverInput)).toEqual({ role: 'server', id: '0-1', shards: [0, 1] });
+    expect(() => identityOfLink(terminalInput('a/b'))).toThrow(/badEndpointId/);
+    expect(() => identityOfLink(terminalInput('tm:1'))).toThrow(/badEndpointId/);
+    expect(() => identityOfLink({ ...serverInput, shards: [] })).toThrow(/noShards/);
+  });
 });

@@ -21,7 +21,7 @@ import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import type { LinkCommand, LinkEvent, LinkInput } from '../machines/link.ts';
 import { credentialsFor } from './credentials.ts';
-import { parseTopic, serverIdentity, subscriptionsOf, topicForSend, type ClientIdentity } from './topics.ts';
+import { ENDPOINT_ID_PATTERN, parseTopic, serverIdentity, subscriptionsOf, topicForSend, type ClientIdentity } from './topics.ts';
 import { MAX_MESSAGE_BYTES, decodeMessage, type Publisher } from './validate.ts';
 
 export interface BackoffPolicy {
@@ -74,6 +74,9 @@ export function identityOfLink(input: LinkInput): ClientIdentity {
   if (input.role === 'server') {
     if (!input.shards || input.shards.length === 0) throw new Error(`noShards: server link ${JSON.stringify(input.endpointId)} has no shards`);
     return serverIdentity(input.shards);
+  }
+  if (!ENDPOINT_ID_PATTERN.test(input.endpointId)) {
+    throw new Error(`badEndpointId: ${JSON.stringify(input.endpointId)} does not match ${ENDPOINT_ID_PATTERN.source}, so it cannot name MQTT topics`);
   }
   return { role: input.role, id: input.endpointId };
 }
