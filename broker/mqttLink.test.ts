@@ -192,6 +192,16 @@ describe.each(Object.keys(brokers))('MQTT link on %s', (name) => {
     server.stop();
   });
 
+  it('keeps retrying, with backoff, when its credentials are refused, and never reports up', async () => {
+    const wrongStats = createLinkStats();
+    const wrong = createMqttLink({ url: broker.url, secret: 'not-the-run-secret', seed: 1, backoff: BACKOFF, stats: wrongStats });
+    const terminal = hostLink(wrong, terminalInput('T1'));
+    await eventually(() => wrongStats.connectAttempts >= 3, 'three refused attempts');
+    terminal.stop();
+    expect(wrongStats.connects).toBe(0);
+    expect(terminal.events).toEqual([]);
+  });
+
   it('refuses to send what the contract has no route for', async () => {
     const terminal = host(terminalInput('T1'));
     await terminal.next('link.up');
