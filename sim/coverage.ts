@@ -6,7 +6,7 @@
 
 import type { Scenario } from './scenario/types.ts';
 import type { Prng } from './prng.ts';
-import type { Scheduler } from './scheduler.ts';
+import type { TimeSource } from './timeSource.ts';
 import type { Fleet, TerminalSlot } from './fleet.ts';
 
 export class CoverageModel {
@@ -19,7 +19,7 @@ export class CoverageModel {
 
   constructor(
     private readonly scenario: Scenario,
-    private readonly scheduler: Scheduler,
+    private readonly scheduler: TimeSource,
     private readonly fleet: Fleet,
     private readonly prng: Prng,
   ) {}

@@ -5,7 +5,9 @@
 // Keys derive from the run's PRNG. What the actors emit is handed to `FleetObserver`, which the simulator
 // turns into metrics and invariant checks.
 
-import { createActor, fromCallback, type Actor } from 'xstate';
+import { createActor, fromCallback, type Actor, type Clock } from 'xstate';
+import type { LinkCommand, LinkInput } from '../machines/link.ts';
+import type { CallbackActorLogic } from 'xstate';
 import { terminalMachine, proxyCodeFields, type TerminalEmitted } from '../machines/terminal.ts';
 import { proxyMachine, type ProxyEmitted } from '../machines/proxy.ts';
 import { posMachine, type PosEmitted } from '../machines/pos.ts';
@@ -19,10 +21,8 @@ import type { ServerRequest, ServerResult } from '../machines/messages.ts';
 import type { NearLinkCommand, NearLinkEvent } from '../machines/link.ts';
 import type { Strongbox } from '../machines/domain/strongbox.ts';
 import { shardOf } from '../machines/link.ts';
-import type { Scheduler } from './scheduler.ts';
 import type { Prng } from './prng.ts';
-import type { SimNetwork } from './network.ts';
-import { createSimLink } from './link.ts';
+import type { TimeSource } from './timeSource.ts';
 import type { PosPlan, TerminalPlan } from './population.ts';
 
 export type TerminalActor = Actor<typeof terminalMachine>;
@@ -39,6 +39,15 @@ export interface FleetObserver {
   isAdversarial(request: ServerRequest): boolean;
   /** Called by the ledger actor for every request it applied; fingerprints only for adversarial requests. */
   onLedgerApplied(shard: number, request: ServerRequest, result: ServerResult, fingerprints?: { before: string; after: string }): void;
+}
+
+/** Where the fleet runs: its time, the clock its actors' delays run on, and its link to SD. */
+export interface FleetEnvironment {
+  time: TimeSource;
+  /** The XState clock for `createActor`; undefined for the real clock (mqtt mode). */
+  clock: Clock | undefined;
+  /** The `link` actor logic: the simulated network, or an MQTT client. */
+  link: CallbackActorLogic<LinkCommand, LinkInput>;
 }
 
 export interface FleetOptions {
@@ -76,25 +85,28 @@ export class Fleet {
   private readonly proxyKeys = new Map<string, SigningKey>();
   private readonly publicKeys = new Map<string, string>();
   private readonly nearEndpoints = new Map<string, (event: NearLinkEvent) => void>();
-  private readonly link;
+  private readonly link: CallbackActorLogic<LinkCommand, LinkInput>;
   private readonly nearLink;
+  private readonly clock: Clock | undefined;
+  private readonly time: TimeSource;
   private readonly codeSignature: string;
   private readonly now: () => number;
 
   constructor(
     readonly options: FleetOptions,
-    private readonly scheduler: Scheduler,
-    private readonly network: SimNetwork,
+    environment: FleetEnvironment,
     private readonly prng: Prng,
     private readonly observer: FleetObserver,
   ) {
-    this.now = () => scheduler.now();
+    this.time = environment.time;
+    this.clock = environment.clock;
+    this.now = () => this.time.now();
     this.serverKey = keyFromSeed(options.scheme, prng.fork('server-key').bytes32());
     this.operatorKey = keyFromSeed(options.scheme, prng.fork('operator-key').bytes32());
     this.codeSignature = signFields(this.operatorKey, proxyCodeFields(PROXY_CODE_DIGEST));
     this.ledgers = Array.from({ length: options.shards }, () => new Ledger(new SumTrackingLedgerStore()));
     this.servers = Array.from({ length: options.shards }, () => undefined);
-    this.link = createSimLink(network);
+    this.link = environment.link;
     this.nearLink = this.createNearLink();
   }
 
@@ -127,7 +139,7 @@ export class Fleet {
     const machine = serverMachine.provide({ actors: { link: this.link, ledger: ledgerActor } });
     const actor = createActor(machine, {
       id: `sd-${shard}`,
-      clock: this.scheduler.clock,
+      clock: this.clock,
       input: { serverId: `sd-${shard}`, shards: [shard], key: this.serverKey, scheme: this.options.scheme, publicKeyOf: this.publicKeyOf, now: this.now },
     });
     actor.on('*', (event) => observer.onServer(shard, event as ServerEmitted));
@@ -163,7 +175,7 @@ export class Fleet {
     const machine = terminalMachine.provide({ actors: { proxy: proxyMachine.provide({ actors: { link: this.link, nearLink: this.nearLink } }) } });
     const actor = createActor(machine, {
       id: slot.generation === 0 ? `tm-${id}` : `tm-${id}~${slot.generation}`,
-      clock: this.scheduler.clock,
+      clock: this.clock,
       input: {
         terminalId: id,
         secureElement: { operatorPublicKey: this.operatorKey.publicKey, scheme: this.options.scheme, proxyCode: { digest: PROXY_CODE_DIGEST, signature: this.codeSignature } },
@@ -180,7 +192,7 @@ export class Fleet {
           means: [slot.plan.means],
           restored: strongbox ? undefined : slot.persisted,
           inCoverage: slot.inCoverage,
-          now: () => this.scheduler.now() + slot.skewMs,
+          now: () => this.time.now() + slot.skewMs,
         },
       },
     });
@@ -209,7 +221,7 @@ export class Fleet {
     const machine = posMachine.provide({ actors: { link: this.link, nearLink: this.nearLink } });
     const actor = createActor(machine, {
       id: plan.posId,
-      clock: this.scheduler.clock,
+      clock: this.clock,
       input: {
         posId: plan.posId,
         merchantId: plan.merchantId,
@@ -231,12 +243,12 @@ export class Fleet {
   /** The near link (ICP): a short fixed delay, no loss, and no need of coverage. */
   private createNearLink() {
     const endpoints = this.nearEndpoints;
-    const scheduler = this.scheduler;
+    const time = this.time;
     const delayMs = this.options.nearLinkDelayMs;
     return fromCallback<NearLinkCommand, { endpointId: string }>(({ input, receive, sendBack }) => {
       endpoints.set(input.endpointId, sendBack as (event: NearLinkEvent) => void);
       receive((command) => {
-        scheduler.schedule(delayMs, () => {
+        time.schedule(delayMs, () => {
           const target = endpoints.get(command.to);
           if (!target) return;
           if (command.type === 'near.order') target({ type: 'near.order', from: input.endpointId, order: command.order });

@@ -12,7 +12,7 @@ import { keyFromSeed } from '../machines/domain/signature.ts';
 import { signRequest } from '../machines/domain/requests.ts';
 import type { Fault } from './scenario/types.ts';
 import type { Prng } from './prng.ts';
-import type { Scheduler } from './scheduler.ts';
+import type { TimeSource } from './timeSource.ts';
 import type { SimNetwork } from './network.ts';
 import type { Fleet, TerminalSlot } from './fleet.ts';
 import type { CoverageModel } from './coverage.ts';
@@ -38,7 +38,7 @@ export class Nemesis {
   private forgerySeq = 0;
 
   constructor(
-    private readonly scheduler: Scheduler,
+    private readonly scheduler: TimeSource,
     private readonly network: SimNetwork,
     private readonly fleet: Fleet,
     private readonly coverage: CoverageModel,

@@ -11,6 +11,7 @@ import { proxyPolicyOf } from './scenario/policy.ts';
 import { Scheduler } from './scheduler.ts';
 import { Prng } from './prng.ts';
 import { SimNetwork } from './network.ts';
+import { createSimLink } from './link.ts';
 import { TraceHash } from './traceHash.ts';
 import { Metrics } from './metrics.ts';
 import { Fleet, proxyStateOf, type FleetObserver, type TerminalSlot } from './fleet.ts';
@@ -102,8 +103,7 @@ export class Simulator implements FleetObserver {
     const policy = proxyPolicyOf(scenario.policy);
     this.fleet = new Fleet(
       { scheme: scenario.crypto, policy, shards: scenario.population.shards, pin: scenario.population.users.pin, nearLinkDelayMs: NEAR_LINK_DELAY_MS },
-      this.scheduler,
-      this.network,
+      { time: this.scheduler, clock: this.scheduler.clock, link: createSimLink(this.network) },
       this.prng.fork('fleet'),
       this,
     );

@@ -9,7 +9,7 @@ import type { PaymentOrder, ProxyResponse } from '../machines/messages.ts';
 import type { ProxyPolicy } from '../machines/domain/proxyRules.ts';
 import type { Scenario } from './scenario/types.ts';
 import type { Prng } from './prng.ts';
-import type { Scheduler } from './scheduler.ts';
+import type { TimeSource } from './timeSource.ts';
 import type { Fleet, TerminalSlot } from './fleet.ts';
 import { drawAmountMinor } from './amounts.ts';
 
@@ -40,7 +40,7 @@ export class Workload {
 
   constructor(
     private readonly scenario: Scenario,
-    private readonly scheduler: Scheduler,
+    private readonly scheduler: TimeSource,
     private readonly fleet: Fleet,
     private readonly prng: Prng,
   ) {
