@@ -5,7 +5,7 @@
 // Method: one sale at a time (`selling`), and alongside it a settlement loop that sends the unsettled receipts of
 // one shard at a time and resends on a backoff until SD acknowledges. I/O only through `link` and `nearLink`.
 
-import { assign, emit, enqueueActions, fromCallback, sendTo, setup } from 'xstate';
+import { and, assign, emit, enqueueActions, fromCallback, sendTo, setup } from 'xstate';
 import type { LinkCommand, LinkEvent, LinkInput, NearLinkCommand, NearLinkEvent } from './link.ts';
 import { serverAddress, shardOf } from './link.ts';
 import type { PaymentOrder, Proof, ProxyResponse, ServerResult, SettleRequest } from './messages.ts';
@@ -47,6 +47,8 @@ export interface PosContext {
   unsettled: Proof[];
   settling?: { request: SettleRequest; attempts: number };
   settledCount: number;
+  /** Settlements SD refused in a row; the wait before the next try grows with it. */
+  settleRefusals: number;
 }
 
 export type PosEvent =
@@ -58,7 +60,8 @@ export type PosEvent =
 export type PosEmitted =
   | { type: 'pos.receipt'; posId: string; proof: Proof; order: PaymentOrder; startedAtMs: number }
   | { type: 'pos.declined'; posId: string; order: PaymentOrder; reason: string }
-  | { type: 'pos.settled'; posId: string; txIds: string[] };
+  | { type: 'pos.settled'; posId: string; txIds: string[] }
+  | { type: 'pos.settleRefused'; posId: string; txIds: string[]; code: string };
 
 const DEFAULT_SALE_TIMEOUT_MS = 120_000;
 const DEFAULT_SETTLE_BATCH = 50;
@@ -96,6 +99,7 @@ export const posMachine = setup({
   delays: {
     saleTimeout: ({ context }) => context.input.saleTimeoutMs ?? DEFAULT_SALE_TIMEOUT_MS,
     settleRetry: ({ context }) => retryDelayMs(context.input.retry, context.settling?.attempts ?? 1, context.settling?.request.reqId ?? context.input.posId),
+    settleAfterRefusal: ({ context }) => retryDelayMs(context.input.retry, context.settleRefusals, `${context.input.posId}#refused`),
   },
   guards: {
     isResponseForSale: ({ context, event }) => event.type === 'near.response' && event.response.orderId === context.sale?.order.orderId,
@@ -105,6 +109,7 @@ export const posMachine = setup({
       event.message.reqId === context.settling?.request.reqId &&
       event.message.to === context.input.posId &&
       verifyResult(context.input.scheme, context.input.serverPublicKey, event.message),
+    isSettleRefusal: ({ context, event }) => event.type === 'link.message' && event.message.kind === 'result' && !event.message.ok && event.message.reqId === context.settling?.request.reqId,
     hasUnsettled: ({ context }) => context.unsettled.length > 0,
     isLinkUp: ({ context }) => context.linkUp,
   },
@@ -162,13 +167,16 @@ export const posMachine = setup({
       if (event.type !== 'link.message' || event.message.kind !== 'result') return;
       const result = event.message as ServerResult;
       if (!result.ok) {
-        // SD refused the batch (a proof it could not verify): keep the receipts for a person to look at.
-        enqueue.assign({ settling: undefined });
+        // SD refused the batch (a proof it could not verify, or a POS it does not know): keep the receipts, and
+        // try again only after a growing wait, since trying at once would get the same answer at once.
+        enqueue.assign({ settling: undefined, settleRefusals: context.settleRefusals + 1 });
+        enqueue.emit({ type: 'pos.settleRefused', posId: context.input.posId, txIds: context.settling?.request.proofs.map((p) => p.txId) ?? [], code: result.code });
         return;
       }
       const done = new Set([...(result.posted ?? []), ...(result.alreadyPosted ?? [])]);
       enqueue.assign({
         settling: undefined,
+        settleRefusals: 0,
         unsettled: context.unsettled.filter((p) => !done.has(p.txId)),
         settledCount: context.settledCount + done.size,
       });
@@ -177,7 +185,7 @@ export const posMachine = setup({
   },
 }).createMachine({
   id: 'pos',
-  context: ({ input }) => ({ input, linkUp: false, saleSeq: 1, settleSeq: 1, unsettled: [], settledCount: 0 }),
+  context: ({ input }) => ({ input, linkUp: false, saleSeq: 1, settleSeq: 1, unsettled: [], settledCount: 0, settleRefusals: 0 }),
   invoke: [
     { src: 'link', id: 'link', input: ({ context }) => ({ endpointId: context.input.posId, role: 'pos' as const, inCoverage: context.input.inCoverage }) },
     { src: 'nearLink', id: 'nearLink', input: ({ context }) => ({ endpointId: context.input.posId }) },
@@ -210,8 +218,16 @@ export const posMachine = setup({
         },
         sending: {
           entry: 'sendSettlement',
-          on: { 'link.message': { guard: 'isSettleResult', target: 'idle', actions: 'applySettlement' } },
+          on: {
+            'link.message': [
+              { guard: and(['isSettleResult', 'isSettleRefusal']), target: 'refused', actions: 'applySettlement' },
+              { guard: 'isSettleResult', target: 'idle', actions: 'applySettlement' },
+            ],
+          },
           after: { settleRetry: [{ guard: 'isLinkUp', target: 'sending', reenter: true }, { target: 'idle' }] },
+        },
+        refused: {
+          after: { settleAfterRefusal: { target: 'idle' } },
         },
       },
     },

@@ -172,10 +172,18 @@ export const proxyMachine = setup({
     // A lost request is resent a few times before the timeout gives up on it.
     remoteResend: ({ context }) => Math.max(1, Math.floor(context.input.policy.remoteTimeoutMs / 4)),
     outboxDue: ({ context }) => Math.max(0, (nextDueMs(context.state.journal) ?? context.input.now()) - context.input.now()),
-    remitSchedule: ({ context }) => context.input.policy.remittance.triggers.everyMs ?? 0,
+    // Counted from the oldest pending payment, not from entering `scheduled`: that state is re-entered at every
+    // payment, and a delay restarted each time would never fire while payments keep coming.
+    remitSchedule: ({ context }) => {
+      const oldest = context.state.journal.pending[0];
+      const everyMs = context.input.policy.remittance.triggers.everyMs ?? 0;
+      return oldest === undefined ? everyMs : Math.max(0, oldest.timeMs + everyMs - context.input.now());
+    },
   },
   guards: {
-    isAnsweredOrder: ({ context, event }) => event.type === 'order' && previousResponse(context.state, event.order.orderId) !== undefined,
+    // A POS's order repeated by the near link is answered from the history too, so it cannot be paid twice.
+    isAnsweredOrder: ({ context, event }) =>
+      (event.type === 'order' || event.type === 'near.order') && previousResponse(context.state, event.order.orderId) !== undefined,
     // An order repeated while the first copy is still being handled is dropped: its answer is on its way.
     isOrderInProgress: ({ context, event }) =>
       (event.type === 'order' || event.type === 'near.order') &&
@@ -205,7 +213,7 @@ export const proxyMachine = setup({
       queue: ({ context, event }) => [...context.queue, { order: (event as { order: PaymentOrder }).order, receivedAtMs: context.input.now() }],
     }),
     replayPreviousResponse: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'order') return;
+      if (event.type !== 'order' && event.type !== 'near.order') return;
       const response = previousResponse(context.state, event.order.orderId);
       if (response) deliverResponse(enq(enqueue), event.order, response);
     }),
@@ -363,7 +371,12 @@ export const proxyMachine = setup({
           { guard: 'isQueueFull', actions: 'refuseBusy' },
           { actions: 'enqueueOrder' },
         ],
-        'near.order': [{ guard: 'isOrderInProgress' }, { guard: 'isQueueFull', actions: 'refuseBusy' }, { actions: 'acceptNearOrder' }],
+        'near.order': [
+          { guard: 'isAnsweredOrder', actions: 'replayPreviousResponse' },
+          { guard: 'isOrderInProgress' },
+          { guard: 'isQueueFull', actions: 'refuseBusy' },
+          { actions: 'acceptNearOrder' },
+        ],
       },
       states: {
         idle: {

@@ -10,7 +10,7 @@ import { terminalMachine, proxyCodeFields, type TerminalEmitted } from '../termi
 import { posMachine, type PosEmitted } from '../pos.ts';
 import { serverMachine, createLedgerActor, type ServerEmitted } from '../server.ts';
 import { proxyMachine, type ProxyEmitted } from '../proxy.ts';
-import { Ledger } from '../domain/ledger.ts';
+import { Ledger, meansAccount, payeeAccount } from '../domain/ledger.ts';
 import { MemoryLedgerStore } from '../domain/ledgerStore.ts';
 import { keyFromSeed, signFields, type SignatureScheme, type SigningKey } from '../domain/signature.ts';
 import { createMeans, type MeansState } from '../domain/means.ts';
@@ -18,7 +18,7 @@ import { defaultDiscriminationPolicy } from '../domain/discriminate.ts';
 import { defaultConfirmationPolicy } from '../domain/confirmation.ts';
 import { defaultRemittancePolicy } from '../domain/remittance.ts';
 import type { ProxyPolicy, ProxyState } from '../domain/proxyRules.ts';
-import type { PaymentOrder } from '../messages.ts';
+import type { PaymentOrder, Proof, ServerRequest } from '../messages.ts';
 import type { Strongbox } from '../domain/strongbox.ts';
 
 export function seedOf(label: string): Uint8Array {
@@ -221,6 +221,63 @@ export class World {
     this.settle();
   }
 
+  /** Pays and, when the proxy asks, answers yes (with the world's PIN unless another is given). */
+  payConfirmed(terminalId: string, order: Parameters<World['pay']>[1], pin: string = this.pin): void {
+    this.pay(terminalId, order);
+    const prompt = this.promptFor(order.orderId);
+    if (prompt && !this.receiptFor(order.orderId)) this.answer(terminalId, order.orderId, true, prompt.kind === 'pin' ? pin : undefined);
+  }
+
+  /** The proof of an approved order; throws with the reason when the order was not approved. */
+  proofOf(orderId: string): Proof {
+    const receipt = this.receiptFor(orderId);
+    if (!receipt) throw new Error(`no receipt for ${orderId}`);
+    if (!receipt.response.ok) throw new Error(`${orderId} was declined: ${receipt.response.reason}`);
+    return receipt.response.proof;
+  }
+
+  /** Why an order was declined; throws when it was approved or has no receipt yet. */
+  declineOf(orderId: string): string {
+    const receipt = this.receiptFor(orderId);
+    if (!receipt) throw new Error(`no receipt for ${orderId}`);
+    if (receipt.response.ok) throw new Error(`${orderId} was approved`);
+    return receipt.response.reason;
+  }
+
+  receiptsFor(orderId: string) {
+    return this.terminalEvents.filter((e): e is Extract<TerminalEmitted, { type: 'terminal.receipt' }> => e.type === 'terminal.receipt' && e.order.orderId === orderId);
+  }
+
+  /** A payee's balance at SD (0 before its first credit). */
+  payeeBalanceMinor(payee: string): number {
+    return this.ledger.accountOf(payeeAccount(payee))?.balanceMinor ?? 0;
+  }
+
+  /** A means' balance at SD, holds not deducted. */
+  meansBalanceMinor(meansId: string): number {
+    return this.ledger.accountOf(meansAccount(meansId))?.balanceMinor ?? 0;
+  }
+
+  /** The requests SD handled, of one kind, with their results. */
+  handled(kind?: ServerRequest['kind']) {
+    return this.serverEvents.filter((e): e is Extract<ServerEmitted, { type: 'server.handled' }> => e.type === 'server.handled' && (kind === undefined || e.request.kind === kind));
+  }
+
+  /** A POS starts a proximity sale with a terminal over the near link. */
+  sale(posId: string, terminalId: string, meansId: string, amountMinor: number): void {
+    this.pos.get(posId)!.send({ type: 'pos.sale', terminalId, meansId, amountMinor });
+    this.settle();
+  }
+
+  /** Seals the terminal's proxy state in a strongbox (the SIM is about to move) and returns the box. */
+  exportStrongbox(terminalId: string, password: string): Strongbox {
+    const before = this.terminalEvents.length;
+    this.terminals.get(terminalId)!.send({ type: 'strongbox.export', password, salt: seedOf(`salt:${terminalId}`).subarray(0, 16), iv: seedOf(`iv:${terminalId}`).subarray(0, 12) });
+    const sealed = this.terminalEvents.slice(before).find((e): e is Extract<TerminalEmitted, { type: 'terminal.strongbox' }> => e.type === 'terminal.strongbox');
+    if (!sealed) throw new Error(`${terminalId} sealed no strongbox`);
+    return sealed.box;
+  }
+
   receiptFor(orderId: string) {
     return this.terminalEvents.find((e): e is Extract<TerminalEmitted, { type: 'terminal.receipt' }> => e.type === 'terminal.receipt' && e.order.orderId === orderId);
   }
@@ -236,6 +293,22 @@ export class World {
     this.terminals.delete(terminalId);
     return state;
   }
+}
+
+/** The test policy with some parts replaced. */
+export function policyWith(overrides: {
+  discrimination?: Partial<ProxyPolicy['discrimination']> & { offline?: Partial<ProxyPolicy['discrimination']['offline']> };
+  confirmation?: Partial<ProxyPolicy['confirmation']>;
+  remittance?: Partial<ProxyPolicy['remittance']> & { triggers?: Partial<ProxyPolicy['remittance']['triggers']> };
+  remoteTimeoutMs?: number;
+}): ProxyPolicy {
+  const base = testPolicy;
+  return {
+    discrimination: { ...base.discrimination, ...overrides.discrimination, offline: { ...base.discrimination.offline, ...overrides.discrimination?.offline } },
+    confirmation: { ...base.confirmation, ...overrides.confirmation },
+    remittance: { ...base.remittance, ...overrides.remittance, triggers: { ...base.remittance.triggers, ...overrides.remittance?.triggers } },
+    remoteTimeoutMs: overrides.remoteTimeoutMs ?? base.remoteTimeoutMs,
+  };
 }
 
 /** A virtual wallet means with SL = `localBalanceMinor`. */
