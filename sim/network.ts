@@ -1,0 +1,311 @@
+// Goal: the simulated network of a virtual run — what the broker and the radio do to a message between two
+// endpoints (terminal id, POS id, `sd/{shard}`): latency, loss, duplication, reordering, coverage, shard
+// partitions and a broker crash, each a named knob that can change while the run goes on.
+// Method: `send` decides the message's fate at once with the network's own PRNG stream and schedules its arrival
+// on the scheduler; the receiver's state is checked again on arrival, since it may have lost coverage or been
+// partitioned meanwhile. Latency is log-normal (median, p99). Each (from, to) channel is FIFO, as an MQTT topic
+// is for one publisher: a message never arrives before one sent earlier on its channel, unless the reorder knob
+// picks it, in which case it gets an extra delay that later messages overtake. A duplicate arrives once more
+// after a further delay. Every drop is counted by cause; every delivery goes through the `onDeliver` hook that
+// feeds the trace hash.
+
+import type { LinkMessage } from '../machines/messages.ts';
+import { DomainError } from '../machines/domain/money.ts';
+import type { Prng } from './prng.ts';
+import type { TimeSource } from './timeSource.ts';
+
+/** The fault knobs; all may change at run time through `setOptions`. */
+export interface NetworkOptions {
+  /** Probability that a message is lost on the way. */
+  lossProbability: number;
+  /** Probability that a message is delivered twice. */
+  duplicateProbability: number;
+  /** Probability that a message is held back so that later messages of its channel overtake it. */
+  reorderProbability: number;
+  /** Median one-way delay (ms); 0 means instant delivery. */
+  oneWayDelayMsMedian: number;
+  /** 99th percentile of the one-way delay (ms), ≥ the median. */
+  oneWayDelayMsP99: number;
+}
+
+export const defaultNetworkOptions: Readonly<NetworkOptions> = {
+  lossProbability: 0,
+  duplicateProbability: 0,
+  reorderProbability: 0,
+  oneWayDelayMsMedian: 40,
+  oneWayDelayMsP99: 250,
+};
+
+export interface NetworkCounters {
+  /** `send` calls (injected messages are counted apart). */
+  sent: number;
+  /** Arrivals handed to an endpoint (duplicates and injected messages included). */
+  delivered: number;
+  lost: number;
+  duplicated: number;
+  reordered: number;
+  /** Dropped because the sender or the receiver was down: out of coverage, detached, or the broker crashed. */
+  droppedDown: number;
+  /** Dropped because the sender or the receiver was partitioned off. */
+  droppedPartition: number;
+  /** Messages put on the wire by `inject` (the nemesis's forgeries and replays). */
+  injected: number;
+  /** Endpoints that came up again after being down while attached. */
+  reconnects: number;
+}
+
+/** How an endpoint receives a message. */
+export type Deliver = (message: LinkMessage, from: string) => void;
+
+/** Called for every delivered message, just before the endpoint receives it. */
+export type DeliverHook = (timeMs: number, from: string, to: string, message: LinkMessage) => void;
+
+export interface AttachOptions {
+  /** Starting radio coverage (default true). */
+  inCoverage?: boolean;
+  /** Called when the endpoint goes up or down (coverage change, broker crash or restart). */
+  onStatus?: (up: boolean) => void;
+}
+
+class Endpoint {
+  up: boolean;
+  constructor(
+    readonly address: string,
+    readonly deliver: Deliver,
+    public inCoverage: boolean,
+    readonly onStatus: ((up: boolean) => void) | undefined,
+    allDown: boolean,
+  ) {
+    this.up = inCoverage && !allDown;
+  }
+}
+
+function checkOptions(options: NetworkOptions): void {
+  for (const name of ['lossProbability', 'duplicateProbability', 'reorderProbability'] as const) {
+    const p = options[name];
+    if (!(p >= 0 && p <= 1)) throw new DomainError('badNetworkOption', `${name} must be a probability in [0, 1]`, p);
+  }
+  const { oneWayDelayMsMedian: median, oneWayDelayMsP99: p99 } = options;
+  if (!(median >= 0) || !Number.isFinite(median)) throw new DomainError('badNetworkOption', 'oneWayDelayMsMedian must be finite and ≥ 0', median);
+  if (!(p99 >= median) || !Number.isFinite(p99)) throw new DomainError('badNetworkOption', 'oneWayDelayMsP99 must be finite and ≥ oneWayDelayMsMedian', p99);
+}
+
+export class SimNetwork {
+  readonly counters: NetworkCounters = {
+    sent: 0,
+    delivered: 0,
+    lost: 0,
+    duplicated: 0,
+    reordered: 0,
+    droppedDown: 0,
+    droppedPartition: 0,
+    injected: 0,
+    reconnects: 0,
+  };
+  /** The trace hook: every delivered message, in delivery order. */
+  onDeliver: DeliverHook | undefined;
+  /** Called when an attached endpoint comes back up (a reconnect, for the metrics). */
+  onReconnect: ((timeMs: number, address: string) => void) | undefined;
+
+  private readonly endpoints = new Map<string, Endpoint>();
+  /** Partitioned addresses and the time their partition ends. */
+  private readonly partitions = new Map<string, number>();
+  /** Last scheduled arrival per channel, by sender then receiver: the FIFO floor of the next message. */
+  private readonly channels = new Map<string, Map<string, number>>();
+  private current: NetworkOptions;
+  private brokerDown = false;
+  /** Goes up at each broker crash: a message sent before the crash is lost even if it lands after the restart. */
+  private brokerEpoch = 0;
+  private connected = 0;
+
+  constructor(
+    private readonly time: TimeSource,
+    private readonly prng: Prng,
+    options: Partial<NetworkOptions> = {},
+  ) {
+    this.current = { ...defaultNetworkOptions, ...options };
+    checkOptions(this.current);
+  }
+
+  get options(): Readonly<NetworkOptions> {
+    return this.current;
+  }
+
+  /** Changes some knobs from now on; messages already on the way keep their fate. */
+  setOptions(patch: Partial<NetworkOptions>): void {
+    const next = { ...this.current, ...patch };
+    checkOptions(next);
+    this.current = next;
+  }
+
+  // ------------------------------------------------------------------ endpoints
+
+  /** Registers the endpoint that receives on `address`, replacing any earlier one (a restarted device). */
+  attach(address: string, deliver: Deliver, options: AttachOptions = {}): void {
+    this.detach(address);
+    const endpoint = new Endpoint(address, deliver, options.inCoverage ?? true, options.onStatus, this.brokerDown);
+    this.endpoints.set(address, endpoint);
+    if (endpoint.up) this.connected++;
+  }
+
+  /** Removes the endpoint on `address` — only if it is still the one with `deliver`, when given. */
+  detach(address: string, deliver?: Deliver): void {
+    const endpoint = this.endpoints.get(address);
+    if (!endpoint || (deliver !== undefined && endpoint.deliver !== deliver)) return;
+    this.endpoints.delete(address);
+    this.channels.delete(address);
+    if (endpoint.up) this.connected--;
+  }
+
+  isAttached(address: string): boolean {
+    return this.endpoints.has(address);
+  }
+
+  /** True when `address` is attached, in coverage and the broker is up (partitions aside). */
+  isUp(address: string): boolean {
+    return this.endpoints.get(address)?.up ?? false;
+  }
+
+  /** Attached endpoints that are up: the broker's connections in virtual mode. */
+  get connectedCount(): number {
+    return this.connected;
+  }
+
+  /** Radio coverage of an attached endpoint; returns false when nothing is attached there. */
+  setCoverage(address: string, inCoverage: boolean): boolean {
+    const endpoint = this.endpoints.get(address);
+    if (!endpoint) return false;
+    endpoint.inCoverage = inCoverage;
+    this.refresh(endpoint);
+    return true;
+  }
+
+  /** Cuts `address` (a shard, `sd/{n}`) off the network until virtual time `untilMs`, or until `heal`. */
+  partition(address: string, untilMs: number): void {
+    if (Number.isNaN(untilMs)) throw new DomainError('badTime', 'a partition needs an end time', untilMs);
+    this.partitions.set(address, untilMs);
+  }
+
+  heal(address: string): void {
+    this.partitions.delete(address);
+  }
+
+  isPartitioned(address: string): boolean {
+    const untilMs = this.partitions.get(address);
+    if (untilMs === undefined) return false;
+    if (this.time.now() >= untilMs) {
+      this.partitions.delete(address);
+      return false;
+    }
+    return true;
+  }
+
+  /** A broker crash (true) or restart (false): every endpoint goes down or comes back, messages on the way are lost. */
+  setAllDown(down: boolean): void {
+    if (this.brokerDown === down) return;
+    this.brokerDown = down;
+    if (down) this.brokerEpoch++;
+    for (const endpoint of this.endpoints.values()) this.refresh(endpoint);
+  }
+
+  get allDown(): boolean {
+    return this.brokerDown;
+  }
+
+  private refresh(endpoint: Endpoint): void {
+    const up = endpoint.inCoverage && !this.brokerDown;
+    if (up === endpoint.up) return;
+    endpoint.up = up;
+    if (up) {
+      this.connected++;
+      this.counters.reconnects++;
+      this.onReconnect?.(this.time.now(), endpoint.address);
+    } else {
+      this.connected--;
+    }
+    endpoint.onStatus?.(up);
+  }
+
+  // ------------------------------------------------------------------ messages
+
+  /** Sends `message` from the endpoint on `from` to the one on `to`, through every fault knob. */
+  send(from: string, to: string, message: LinkMessage): void {
+    this.counters.sent++;
+    const sender = this.endpoints.get(from);
+    if (sender === undefined || !sender.up) {
+      this.counters.droppedDown++;
+      return;
+    }
+    if (this.partitions.size > 0 && (this.isPartitioned(from) || this.isPartitioned(to))) {
+      this.counters.droppedPartition++;
+      return;
+    }
+    const options = this.current;
+    const prng = this.prng;
+    if (options.lossProbability > 0 && prng.chance(options.lossProbability)) {
+      this.counters.lost++;
+      return;
+    }
+    const nowMs = this.time.now();
+    let arrivalMs = nowMs + this.drawDelayMs();
+    if (options.reorderProbability > 0 && prng.chance(options.reorderProbability)) {
+      // Held back past the usual worst case, and off the channel's FIFO floor, so later messages overtake it.
+      this.counters.reordered++;
+      const p99 = Math.max(options.oneWayDelayMsP99, 1);
+      arrivalMs += p99 + prng.exponential(p99);
+    } else {
+      arrivalMs = this.fifoArrival(from, to, arrivalMs);
+    }
+    const epoch = this.brokerEpoch;
+    this.time.at(arrivalMs, () => this.arrive(from, to, message, epoch));
+    if (options.duplicateProbability > 0 && prng.chance(options.duplicateProbability)) {
+      this.counters.duplicated++;
+      this.time.at(arrivalMs + this.drawDelayMs(), () => this.arrive(from, to, message, epoch));
+    }
+  }
+
+  /**
+   * Puts a message on the wire as if `from` had sent it, whatever `from`'s state, with no loss, duplication or
+   * reordering (the nemesis's forgeries and replays). The receiver is still checked on arrival.
+   */
+  inject(from: string, to: string, message: LinkMessage): void {
+    this.counters.injected++;
+    const epoch = this.brokerEpoch;
+    this.time.at(this.time.now() + this.drawDelayMs(), () => this.arrive(from, to, message, epoch));
+  }
+
+  private drawDelayMs(): number {
+    const { oneWayDelayMsMedian: median, oneWayDelayMsP99: p99 } = this.current;
+    if (median <= 0) return 0;
+    if (p99 <= median) return median;
+    return this.prng.lognormal(median, p99);
+  }
+
+  private fifoArrival(from: string, to: string, arrivalMs: number): number {
+    let byReceiver = this.channels.get(from);
+    if (byReceiver === undefined) {
+      byReceiver = new Map();
+      this.channels.set(from, byReceiver);
+    }
+    const floorMs = byReceiver.get(to);
+    // Equal times keep send order: the scheduler runs ties first in, first out.
+    const fifoMs = floorMs !== undefined && floorMs > arrivalMs ? floorMs : arrivalMs;
+    byReceiver.set(to, fifoMs);
+    return fifoMs;
+  }
+
+  private arrive(from: string, to: string, message: LinkMessage, epoch: number): void {
+    const receiver = this.endpoints.get(to);
+    if (receiver === undefined || !receiver.up || epoch !== this.brokerEpoch) {
+      this.counters.droppedDown++;
+      return;
+    }
+    if (this.partitions.size > 0 && this.isPartitioned(to)) {
+      this.counters.droppedPartition++;
+      return;
+    }
+    this.counters.delivered++;
+    this.onDeliver?.(this.time.now(), from, to, message);
+    receiver.deliver(message, from);
+  }
+}
