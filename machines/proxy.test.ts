@@ -466,6 +466,20 @@ describe('proxy: crash and restore', () => {
     expectConserved(world);
   });
 
+  it('syncs afresh after a restore, so SL counts what was spent elsewhere while the terminal was down', () => {
+    const world = oneTerminal({ means: [walletMeans('m1', 10_000, { dedicated: false })] });
+    world.setCoverage('t1', false);
+    world.setCoverage('t1', true);
+    const state = world.crash('t1');
+    world.ledger.spendElsewhere({ transferId: 'e1', meansId: 'm1', payee: 'merchant:elsewhere', amountMinor: 3_000 });
+    world.startTerminal('t1', { state: structuredClone(state) });
+    world.advance(1_000);
+    expect(world.proxyState('t1').means.m1).toMatchObject({ localBalanceMinor: 7_000, localSpentMinor: 0 });
+    // Every sync SD answered was a new request, not the replay of one made before the crash.
+    const syncIds = world.handled('sync').map((h) => h.request.reqId);
+    expect(new Set(syncIds).size).toBe(syncIds.length);
+  });
+
   it('re-arms the deferred capture from the persisted outbox after a restore', () => {
     const world = oneTerminal();
     world.payConfirmed('t1', { orderId: 'o1', type: 'telepayment', meansId: 'm1', amountMinor: 2_500, remoteMode: 'authCapture', captureAfterMs: 60_000 });

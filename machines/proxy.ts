@@ -65,7 +65,6 @@ export interface ProxyContext {
   current?: QueuedOrder & { confirmation: ConfirmationKind };
   queue: QueuedOrder[];
   remote?: RemotePayment;
-  syncSeq: number;
   /** Results refused because their server signature did not verify [INV-6]. */
   refusedResults: number;
 }
@@ -306,10 +305,13 @@ export const proxyMachine = setup({
     /** Coverage is back: resend at once, remit the backlog, and ask SD for fresh balances. */
     reconnect: enqueueActions(({ context, enqueue }) => {
       const e = enq(enqueue);
-      const state = { ...context.state, journal: expediteAll(context.state.journal, context.input.now()) };
-      e.assign({ state, syncSeq: context.syncSeq + 1 });
+      // Sync request ids come from the journal's persisted sequence: a counter that restarted with the machine
+      // would reuse the ids of syncs made before a crash, and SD would answer them with its stored, stale figures.
+      const seq = context.state.journal.nextSeq;
+      const state = { ...context.state, journal: { ...expediteAll(context.state.journal, context.input.now()), nextSeq: seq + 1 } };
+      e.assign({ state });
       triggerRemittance({ ...context, state, linkUp: true }, e, 'coverageRegained');
-      for (const request of syncRequests(state, context.input.key, context.syncSeq)) {
+      for (const request of syncRequests(state, context.input.key, seq)) {
         e.sendTo('link', { type: 'link.send', to: serverAddress(shardOf(request.meansId, context.input.shardCount)), message: request });
       }
       e.raise({ type: 'outbox.changed' });
@@ -347,7 +349,7 @@ export const proxyMachine = setup({
     const { restored, means, ...rest } = input;
     // A payment in flight at the crash never got its answer to the app: reverse it at SD.
     const state = reverseInFlight(restored ?? initialProxyState(input.proxyId, means, input.policy), input.key, input.now());
-    return { input: rest, state, linkUp: false, queue: [], syncSeq: 1, refusedResults: 0 };
+    return { input: rest, state, linkUp: false, queue: [], refusedResults: 0 };
   },
   invoke: [
     { src: 'link', id: 'link', input: ({ context }) => ({ endpointId: context.input.proxyId, role: 'terminal' as const, inCoverage: context.input.inCoverage }) },

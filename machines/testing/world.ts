@@ -297,9 +297,9 @@ export class World {
 
 /** The test policy with some parts replaced. */
 export function policyWith(overrides: {
-  discrimination?: Partial<ProxyPolicy['discrimination']> & { offline?: Partial<ProxyPolicy['discrimination']['offline']> };
+  discrimination?: Partial<Omit<ProxyPolicy['discrimination'], 'offline'>> & { offline?: Partial<ProxyPolicy['discrimination']['offline']> };
   confirmation?: Partial<ProxyPolicy['confirmation']>;
-  remittance?: Partial<ProxyPolicy['remittance']> & { triggers?: Partial<ProxyPolicy['remittance']['triggers']> };
+  remittance?: Partial<Omit<ProxyPolicy['remittance'], 'triggers'>> & { triggers?: Partial<ProxyPolicy['remittance']['triggers']> };
   remoteTimeoutMs?: number;
 }): ProxyPolicy {
   const base = testPolicy;
