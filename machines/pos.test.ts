@@ -4,7 +4,7 @@
 // Method: a World with one terminal and one POS on a TestBus; the user is played by `answer`.
 
 import { describe, expect, it } from 'vitest';
-import { keyOf, walletMeans, World } from './testing/world.ts';
+import { keyOf, policyWith, walletMeans, World } from './testing/world.ts';
 import type { PosEmitted } from './pos.ts';
 import type { PaymentOrder, Proof } from './messages.ts';
 
@@ -87,6 +87,35 @@ describe('pos: proximity payments', () => {
     expect(world.handled('settle').at(-1)?.result).toMatchObject({ ok: true, posted: [], alreadyPosted: [proof.txId] });
     expect(world.pos.get('p1')!.getSnapshot().context.unsettled).toEqual([]);
     expect(world.payeeBalanceMinor('merchant:shop')).toBe(800);
+  });
+
+  it('takes a proximity payment over the threshold through SD, and settling its proof pays nothing twice', () => {
+    const world = shop();
+    const proof = sell(world, 2_500);
+    expect(proof.path).toBe('remote');
+    expect(proof.serverSig).toBeTruthy();
+    world.advance(500);
+    expect(world.ledger.postingOf(proof.txId)).toMatchObject({ via: 'debit', amountMinor: 2_500 });
+    expect(world.handled('settle').at(-1)?.result).toMatchObject({ ok: true, posted: [], alreadyPosted: [proof.txId] });
+    expect(world.payeeBalanceMinor('merchant:shop')).toBe(2_500);
+  });
+
+  it('credits the merchant once when an aggregate remittance covers a transaction the POS settled', () => {
+    const world = new World({
+      terminals: [{ id: 't1', means: [walletMeans('m1', 10_000)], inCoverage: false }],
+      pos: [{ id: 'p1', merchantId: 'merchant:shop' }],
+      policy: policyWith({ remittance: { mode: 'aggregate' } }),
+    });
+    const settled = sell(world, 800);
+    world.advance(500);
+    world.pay('t1', { orderId: 'o1', type: 'telepayment', meansId: 'm1', amountMinor: 300, payee: 'merchant:shop' });
+    world.setCoverage('t1', true);
+    world.advance(500);
+    expect(world.handled('remit').at(-1)?.result).toMatchObject({ ok: true, posted: [world.proofOf('o1').txId], alreadyPosted: [settled.txId] });
+    expect(world.ledger.aggregates()).toMatchObject([{ sumMinor: 1_100, postedMinor: 300 }]);
+    expect(world.payeeBalanceMinor('merchant:shop')).toBe(1_100);
+    expect(world.meansBalanceMinor('m1')).toBe(8_900);
+    expect(world.ledger.sumOfBalancesMinor()).toBe(0);
   });
 
   it('keeps the receipt while its own link is down and settles when it comes back', () => {

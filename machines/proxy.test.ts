@@ -33,6 +33,9 @@ describe('proxy: internal payments', () => {
     const world = oneTerminal();
     world.pay('t1', { orderId: 'o1', type: 'internal', meansId: 'm1', amountMinor: 500 });
     expect(world.proofOf('o1').path).toBe('internal');
+    // Small enough to need no answer: the user is only informed.
+    expect(world.promptFor('o1')).toBeUndefined();
+    expect(world.proxyEvents).toContainEqual({ type: 'proxy.inform', orderId: 'o1', amountMinor: 500, payee: 'merchant:shop' });
     expect(world.proxyState('t1').journal.pending.map((tx) => tx.amountMinor)).toEqual([500]);
     expect(world.handled('debit')).toHaveLength(0);
     expect(world.handled('auth')).toHaveLength(0);
@@ -111,6 +114,15 @@ describe('proxy: telepayments', () => {
     expect(world.ledger.postings()).toEqual([]);
     // The sync at start-up already brought SL from 10,000 down to SD's 2,000, and the refusal repeats that figure.
     expect(world.proxyState('t1').means.m1!.localBalanceMinor).toBe(2_000);
+  });
+
+  it('declines an order for a means it does not hold, or with an amount that is not a positive integer', () => {
+    const world = oneTerminal();
+    world.pay('t1', { orderId: 'o1', type: 'internal', meansId: 'nope', amountMinor: 100 });
+    world.pay('t1', { orderId: 'o2', type: 'internal', meansId: 'm1', amountMinor: 0 });
+    world.pay('t1', { orderId: 'o3', type: 'internal', meansId: 'm1', amountMinor: 12.5 });
+    expect(['o1', 'o2', 'o3'].map((id) => world.declineOf(id))).toEqual(['unknownMeans', 'badAmount', 'badAmount']);
+    expect(world.proxyState('t1').journal.pending).toEqual([]);
   });
 });
 
@@ -564,6 +576,20 @@ describe('proxy: repeated orders and remote timeouts', () => {
     world.advance(1_000);
     expect(world.receiptsFor('o1')).toHaveLength(1);
     expect(world.handled('debit')).toHaveLength(1);
+  });
+
+  it('keeps resending a lost remote request after a coverage gap, and is answered before the timeout', () => {
+    const world = oneTerminal();
+    let lose = 1;
+    world.bus.filter = (m) => (m.message.kind === 'debit' && lose-- > 0 ? 'drop' : 'deliver');
+    world.payConfirmed('t1', { orderId: 'o1', type: 'telepayment', meansId: 'm1', amountMinor: 2_500 });
+    world.advance(1_000);
+    world.setCoverage('t1', false);
+    world.advance(2_000); // the first resend falls in the gap
+    world.setCoverage('t1', true);
+    world.advance(5_000);
+    expect(world.proofOf('o1').path).toBe('remote');
+    expect(world.ledger.postings()).toHaveLength(1);
   });
 
   it('declines a remote payment SD never answers, and queues its reversal', () => {

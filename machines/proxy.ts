@@ -269,7 +269,9 @@ export const proxyMachine = setup({
         e.raise({ type: 'outbox.changed' });
       }
     }),
-    resendRemote: enqueueActions(({ context, enqueue }) => sendRemote(context, enq(enqueue))),
+    resendRemote: enqueueActions(({ context, enqueue }) => {
+      if (context.linkUp) sendRemote(context, enq(enqueue));
+    }),
     completeRemote: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'link.message' || !isResult(event.message)) return;
       const current = context.current!;
@@ -414,8 +416,10 @@ export const proxyMachine = setup({
           },
           after: { remoteTimeout: { target: 'idle', actions: 'abandonRemote' } },
           states: {
+            // The timer re-arms even while the link is down (the resend is then skipped): a guarded transition that
+            // did not fire would leave no timer, and a request lost before a coverage gap would never be resent.
             waiting: {
-              after: { remoteResend: { guard: 'isLinkUp', target: 'waiting', reenter: true, actions: 'resendRemote' } },
+              after: { remoteResend: { target: 'waiting', reenter: true, actions: 'resendRemote' } },
             },
           },
         },
