@@ -262,6 +262,21 @@ describe('proxy: local payment sources', () => {
     expect(world.proxyState('t1').means.m1!.recurring).toMatchObject({ periodIndex: 1, remainingMinor: 400 });
   });
 
+  it('keeps period spending under the ceiling, remote payments included [INV-2]', () => {
+    const ceiling = { ceilingMinor: 4_000, originMs: 0, periodMs: 60_000, periodIndex: 0, periodSpentMinor: 0 };
+    const world = oneTerminal({ means: [walletMeans('m1', 10_000, { ceiling })] });
+    world.pay('t1', { orderId: 'o1', type: 'telepayment', meansId: 'm1', amountMinor: 1_000 });
+    world.payConfirmed('t1', { orderId: 'o2', type: 'telepayment', meansId: 'm1', amountMinor: 2_500 });
+    expect(world.proofOf('o2').path).toBe('remote');
+    world.pay('t1', { orderId: 'o3', type: 'telepayment', meansId: 'm1', amountMinor: 600 });
+    expect(world.declineOf('o3')).toBe('ceilingExceeded');
+    world.pay('t1', { orderId: 'o4', type: 'telepayment', meansId: 'm1', amountMinor: 500 });
+    expect(world.proxyState('t1').means.m1!.ceiling!.periodSpentMinor).toBe(4_000);
+    world.advance(60_000, 1_000);
+    world.pay('t1', { orderId: 'o5', type: 'telepayment', meansId: 'm1', amountMinor: 600 });
+    expect(world.proofOf('o5').path).toBe('localBelowThreshold');
+  });
+
   it('syncs SL and MTDL of a shared means from SD, counting spending elsewhere', () => {
     const world = oneTerminal({ inCoverage: false, means: [walletMeans('m1', 10_000, { dedicated: false })] });
     world.pay('t1', { orderId: 'o1', type: 'telepayment', meansId: 'm1', amountMinor: 800 });
@@ -414,6 +429,26 @@ describe('proxy: remittance (K2)', () => {
     expect(world.ledger.postingOf(proof!.txId)).toMatchObject({ amountMinor: 300 });
     expect(world.payeeBalanceMinor('merchant:a')).toBe(300);
     expect(world.proxyState('t1').journal.outbox).toEqual([]);
+    expectConserved(world);
+  });
+});
+
+describe('proxy: a network that delivers everything twice', () => {
+  it('pays, captures and remits each transaction once', () => {
+    const world = oneTerminal({ inCoverage: false });
+    world.bus.filter = () => 'duplicate';
+    world.pay('t1', { orderId: 'o1', type: 'telepayment', meansId: 'm1', amountMinor: 300 });
+    world.pay('t1', { orderId: 'o2', type: 'internal', meansId: 'm1', amountMinor: 200 });
+    world.setCoverage('t1', true);
+    world.payConfirmed('t1', { orderId: 'o3', type: 'telepayment', meansId: 'm1', amountMinor: 2_500 });
+    world.payConfirmed('t1', { orderId: 'o4', type: 'telepayment', meansId: 'm1', amountMinor: 3_000, remoteMode: 'authCapture', captureAfterMs: 5_000 });
+    world.advance(10_000);
+    const proofs = ['o1', 'o2', 'o3', 'o4'].map((id) => world.proofOf(id));
+    expect(world.ledger.postings().map((p) => p.txId).sort()).toEqual(proofs.map((p) => p.txId).sort());
+    for (const proof of proofs) expect(world.ledger.postingOf(proof.txId)?.amountMinor).toBe(proof.amountMinor);
+    expect(world.payeeBalanceMinor('merchant:shop')).toBe(6_000);
+    expect(world.proxyState('t1').journal).toMatchObject({ pending: [], outbox: [] });
+    expect(world.proxyState('t1').means.m1).toMatchObject({ localBalanceMinor: 4_000, localSpentMinor: 0 });
     expectConserved(world);
   });
 });

@@ -147,6 +147,29 @@ describe('server: forged and replayed requests [INV-6]', () => {
   });
 });
 
+describe('server: a shared means overspent offline', () => {
+  it('credits every payee in full and books the shortfall to the loss account [INV-5]', () => {
+    const shared = () => [walletMeans('m1', 1_000, { dedicated: false })];
+    const world = new World({ terminals: [{ id: 't1', means: shared(), inCoverage: false }, { id: 't2', means: shared(), inCoverage: false }] });
+    world.pay('t1', { orderId: 'a1', type: 'telepayment', meansId: 'm1', amountMinor: 800, payee: 'merchant:a' });
+    world.pay('t2', { orderId: 'b1', type: 'telepayment', meansId: 'm1', amountMinor: 800, payee: 'merchant:b' });
+    world.setCoverage('t1', true);
+    world.setCoverage('t2', true);
+    world.advance(1_000);
+    expect(world.payeeBalanceMinor('merchant:a')).toBe(800);
+    expect(world.payeeBalanceMinor('merchant:b')).toBe(800);
+    expect(world.meansBalanceMinor('m1')).toBe(0);
+    expect(world.ledger.accountOf('loss')?.balanceMinor).toBe(-600);
+    expect(world.ledger.sumOfBalancesMinor()).toBe(0);
+    // The proxy that remitted last learned that nothing is left; the other learns it at its next connection.
+    expect(world.proxyState('t2').means.m1!.localBalanceMinor).toBe(0);
+    expect(world.proxyState('t1').means.m1!.localBalanceMinor).toBe(200);
+    world.setCoverage('t1', false);
+    world.setCoverage('t1', true);
+    expect(world.proxyState('t1').means.m1!.localBalanceMinor).toBe(0);
+  });
+});
+
 describe('server: reversals of remote payments whose answer was lost', () => {
   const release = (world: World, txId: string, reqId: string) =>
     signRequest<ReleaseRequest>(world.proxyKeys.get('t1')!, { kind: 'release', reqId, from: 't1', txId });
