@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { keyOf, policyWith, walletMeans, World } from './testing/world.ts';
 import type { PosEmitted } from './pos.ts';
+import { signResult } from './domain/requests.ts';
 import type { PaymentOrder, Proof } from './messages.ts';
 
 function shop(options: { terminalInCoverage?: boolean } = {}): World {
@@ -216,6 +217,23 @@ describe('pos: refusals', () => {
     expect(world.terminalEvents.filter((e) => e.type === 'terminal.confirm')).toHaveLength(1);
     expect(world.proxyState('t1').counter).toBe(1);
     expect(world.proxyState('t1').journal.pending.map((tx) => tx.txId)).toEqual([proof.txId]);
+  });
+
+  it('ignores a settlement result SD did not sign', () => {
+    const world = shop();
+    world.pos.get('p1')!.send({ type: 'coverage', inCoverage: false });
+    const proof = sell(world, 800);
+    world.pos.get('p1')!.send({ type: 'coverage', inCoverage: true });
+    const reqId = world.pos.get('p1')!.getSnapshot().context.settling!.request.reqId;
+    world.bus.takePending(); // the real settlement is lost
+    const forged = signResult(keyOf('mallory', world.scheme), { kind: 'result', reqId, to: 'p1', requestKind: 'settle', ok: true, code: 'ok', posted: [proof.txId] });
+    world.bus.inject({ from: 'sd/0', to: 'p1', message: forged });
+    world.settle();
+    expect(posEvents(world, 'pos.settled')).toEqual([]);
+    expect(world.pos.get('p1')!.getSnapshot().context.unsettled).toHaveLength(1);
+    world.advance(5_000);
+    expect(world.ledger.postingOf(proof.txId)).toMatchObject({ via: 'settle' });
+    expect(world.pos.get('p1')!.getSnapshot().context.unsettled).toEqual([]);
   });
 
   it('does not hammer SD when it refuses a settlement', () => {
