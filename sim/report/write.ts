@@ -1,0 +1,157 @@
+// Goal: put reports on disk — `report.html` in a run directory, a comparison page for two runs — and the
+// `payfleet report` and `payfleet compare` commands that do it.
+// Method: read summary.json and timeseries.csv, turning every way they can be wrong into a ReportInputError
+// that names the file; render; write through a temporary file and a rename, so a reader never sees half a
+// page and an interrupted write leaves the old report in place. The commands return exit statuses: 0 the
+// page was written (whatever the run's verdict: `payfleet run` is the gate), 2 bad input.
+
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { formatHelp, parseArgs, UsageError, type FlagSpec } from '../cli/args.ts';
+import { renderComparison } from './compare.ts';
+import { ReportInputError } from './errors.ts';
+import { renderReport } from './html.ts';
+import { isRecord, verdictOf } from './read.ts';
+
+const EXIT_OK = 0;
+const EXIT_BAD_INPUT = 2;
+
+export interface RunFiles {
+  dir: string;
+  summaryFile: string;
+  timeseriesFile: string;
+  summary: unknown;
+  timeseriesCsv: string;
+}
+
+function readText(file: string, dir: string): string {
+  if (!existsSync(file)) throw new ReportInputError('noSuchFile', file, `no such file (is ${dir} a run directory?)`);
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ReportInputError('unreadable', file, `cannot read: ${(error as Error).message}`);
+  }
+}
+
+/** Reads a run directory's summary.json (parsed, not yet validated) and timeseries.csv (as text). */
+export function readRunDir(dir: string): RunFiles {
+  if (!existsSync(dir)) throw new ReportInputError('noSuchDirectory', dir, 'no such directory');
+  if (!statSync(dir).isDirectory()) throw new ReportInputError('notADirectory', dir, 'not a directory (expected a run directory holding summary.json and timeseries.csv)');
+  const summaryFile = join(dir, 'summary.json');
+  const timeseriesFile = join(dir, 'timeseries.csv');
+  const summaryText = readText(summaryFile, dir);
+  let summary: unknown;
+  try {
+    summary = JSON.parse(summaryText);
+  } catch (error) {
+    throw new ReportInputError('badJson', summaryFile, `not valid JSON: ${(error as Error).message}`);
+  }
+  return { dir, summaryFile, timeseriesFile, summary, timeseriesCsv: readText(timeseriesFile, dir) };
+}
+
+/** Writes `text` to `path` through a temporary file in the same directory and a rename. */
+export function writeAtomic(path: string, text: string): void {
+  const temporary = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+  try {
+    writeFileSync(temporary, text);
+    renameSync(temporary, path);
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    throw error;
+  }
+}
+
+/** Rebuilds `<runDir>/report.html`; returns its path. */
+export function writeReport(runDir: string): string {
+  const run = readRunDir(runDir);
+  const html = renderReport(run.summary, run.timeseriesCsv, { summary: run.summaryFile, timeseries: run.timeseriesFile });
+  const out = join(runDir, 'report.html');
+  writeAtomic(out, html);
+  return out;
+}
+
+/** Writes the comparison of two run directories to `outFile` (its directory is created if needed). */
+export function writeComparison(dirA: string, dirB: string, outFile: string): string {
+  const a = readRunDir(dirA);
+  const b = readRunDir(dirB);
+  const html = renderComparison({ summary: a.summary, timeseriesCsv: a.timeseriesCsv, source: dirA }, { summary: b.summary, timeseriesCsv: b.timeseriesCsv, source: dirB });
+  mkdirSync(dirname(outFile), { recursive: true });
+  writeAtomic(outFile, html);
+  return outFile;
+}
+
+/** The default place of a comparison: beside run B, named after both runs. */
+export function defaultComparisonFile(dirA: string, dirB: string): string {
+  const name = (dir: string) => basename(dir.replace(/[\\/]+$/, '')) || 'run';
+  return join(dirname(dirB.replace(/[\\/]+$/, '')), `compare-${name(dirA)}-vs-${name(dirB)}.html`);
+}
+
+function verdictWord(summary: unknown): string {
+  return isRecord(summary) ? { ok: 'OK', violation: 'VIOLATION', unknown: 'no verdict recorded' }[verdictOf(summary)] : 'no verdict recorded';
+}
+
+function noDurations(): undefined {
+  return undefined;
+}
+
+/** Runs a command body, turning bad input into a message and exit status 2. */
+async function guarded(command: string, body: () => number): Promise<number> {
+  try {
+    return body();
+  } catch (error) {
+    if (error instanceof ReportInputError || error instanceof UsageError) {
+      console.error(`payfleet ${command}: ${error.message}`);
+      return EXIT_BAD_INPUT;
+    }
+    throw error;
+  }
+}
+
+const reportFlags: Record<string, FlagSpec> = { help: { kind: 'boolean', help: 'show this help' } };
+
+export async function reportCommand(argv: string[]): Promise<number> {
+  return guarded('report', () => {
+    const { positionals, flags } = parseArgs(argv, reportFlags, noDurations);
+    if (flags.help) {
+      console.log(
+        formatHelp(
+          'payfleet report <run-dir>',
+          'Rebuilds <run-dir>/report.html from its summary.json and timeseries.csv. Exit 0: written (whatever the run found); 2: bad input.',
+          reportFlags,
+        ),
+      );
+      return EXIT_OK;
+    }
+    if (positionals.length !== 1) throw new UsageError(`expected one run directory, got ${positionals.length} (see payfleet report --help)`);
+    const dir = positionals[0]!;
+    const out = writeReport(dir);
+    console.log(`wrote ${out} (${verdictWord(readRunDir(dir).summary)})`);
+    return EXIT_OK;
+  });
+}
+
+const compareFlags: Record<string, FlagSpec> = {
+  out: { kind: 'string', help: 'the HTML file to write', defaultText: "<B's parent>/compare-<A>-vs-<B>.html" },
+  help: { kind: 'boolean', help: 'show this help' },
+};
+
+export async function compareCommand(argv: string[]): Promise<number> {
+  return guarded('compare', () => {
+    const { positionals, flags } = parseArgs(argv, compareFlags, noDurations);
+    if (flags.help) {
+      console.log(
+        formatHelp(
+          'payfleet compare <run-dir-A> <run-dir-B> [--out FILE]',
+          'Puts two runs side by side (A before, B after): verdicts, scenario differences, key figures with deltas, charts overlaid. Exit 0: written; 2: bad input.',
+          compareFlags,
+        ),
+      );
+      return EXIT_OK;
+    }
+    if (positionals.length !== 2) throw new UsageError(`expected two run directories, got ${positionals.length} (see payfleet compare --help)`);
+    const [dirA, dirB] = positionals as [string, string];
+    const out = writeComparison(dirA, dirB, (flags.out as string | undefined) ?? defaultComparisonFile(dirA, dirB));
+    console.log(`wrote ${out}`);
+    return EXIT_OK;
+  });
+}
