@@ -148,9 +148,10 @@ export function scenarioYaml(summary: Summary): string | undefined {
 export function scenarioBlock(summary: Summary): string {
   const yaml = scenarioYaml(summary);
   const file = stringAt(summary, 'scenario.file');
+  if (yaml === undefined) return `<section><h2>Scenario as run</h2><p>${NOT_RECORDED}</p></section>`;
   return `<section><h2>Scenario as run</h2>
-<p>${file === undefined ? '' : `from <code>${escapeHtml(file)}</code>, `}every default applied (durations in ms, amounts in minor units).</p>
-${yaml === undefined ? `<p>${NOT_RECORDED}</p>` : `<pre class="scenario">${escapeHtml(yaml)}</pre>`}
+<p>${file === undefined ? '' : `From <code>${escapeHtml(file)}</code>, with `}every default applied (durations in ms, amounts in minor units).</p>
+<pre class="scenario">${escapeHtml(yaml)}</pre>
 </section>`;
 }
 

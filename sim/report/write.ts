@@ -63,9 +63,12 @@ export function writeAtomic(path: string, text: string): void {
 
 /** Rebuilds `<runDir>/report.html`; returns its path. */
 export function writeReport(runDir: string): string {
-  const run = readRunDir(runDir);
+  return writeReportOf(readRunDir(runDir));
+}
+
+function writeReportOf(run: RunFiles): string {
   const html = renderReport(run.summary, run.timeseriesCsv, { summary: run.summaryFile, timeseries: run.timeseriesFile });
-  const out = join(runDir, 'report.html');
+  const out = join(run.dir, 'report.html');
   writeAtomic(out, html);
   return out;
 }
@@ -123,9 +126,9 @@ export async function reportCommand(argv: string[]): Promise<number> {
       return EXIT_OK;
     }
     if (positionals.length !== 1) throw new UsageError(`expected one run directory, got ${positionals.length} (see payfleet report --help)`);
-    const dir = positionals[0]!;
-    const out = writeReport(dir);
-    console.log(`wrote ${out} (${verdictWord(readRunDir(dir).summary)})`);
+    const run = readRunDir(positionals[0]!);
+    const out = writeReportOf(run);
+    console.log(`wrote ${out} (run verdict: ${verdictWord(run.summary)})`);
     return EXIT_OK;
   });
 }
