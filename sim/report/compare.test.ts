@@ -50,10 +50,10 @@ describe('comparisonChartsFor', () => {
     const ta = parseTimeseries(a.csv);
     const tb = parseTimeseries(b.csv);
     const coverage = comparisonChartsFor(ta, tb).find((c) => c.id === 'coverage')!;
-    const [seriesA, seriesB] = coverage.series as [{ values: unknown[] }, { values: unknown[] }];
-    expect(seriesA.values).toEqual(ta.columns.terminalsInCoverage);
-    expect(seriesB.values.slice(0, 22)).toEqual(tb.columns.terminalsInCoverage);
-    expect(seriesB.values.slice(22).every((v) => v === null)).toBe(true);
+    const [seriesA, seriesB] = coverage.series;
+    expect(seriesA!.values).toEqual(ta.columns.terminalsInCoverage);
+    expect(seriesB!.values.slice(0, 22)).toEqual(tb.columns.terminalsInCoverage);
+    expect(seriesB!.values.slice(22).every((v) => v === null)).toBe(true);
   });
 });
 
