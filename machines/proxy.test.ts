@@ -5,11 +5,10 @@
 // machines; faults are bus filters (drop, duplicate) and injected messages (forgeries, replays).
 
 import { describe, expect, it } from 'vitest';
-import { policyWith, walletMeans, World, type TerminalSpec } from './testing/world.ts';
+import { keyOf, policyWith, walletMeans, World, type TerminalSpec } from './testing/world.ts';
+import { signRequest, signResult } from './domain/requests.ts';
 import type { ProxyPolicy } from './domain/proxyRules.ts';
 import type { RemitRequest, ServerRequest, ServerResult } from './messages.ts';
-import { signRequest, signResult } from './domain/requests.ts';
-import { keyOf } from './testing/world.ts';
 
 function oneTerminal(options: { policy?: ProxyPolicy; inCoverage?: boolean; means?: TerminalSpec['means'] } = {}): World {
   return new World({
@@ -21,11 +20,6 @@ function oneTerminal(options: { policy?: ProxyPolicy; inCoverage?: boolean; mean
 /** [INV-3 conservation] the server's ledger sums to zero. */
 function expectConserved(world: World): void {
   expect(world.ledger.sumOfBalancesMinor()).toBe(0);
-}
-
-/** Every account's balance, to show a refused request changed nothing. */
-function balancesOf(world: World): Record<string, number> {
-  return Object.fromEntries(world.ledger.accounts().map((a) => [a.id, a.balanceMinor]));
 }
 
 describe('proxy: internal payments', () => {
@@ -388,7 +382,7 @@ describe('proxy: remittance (K2)', () => {
     world.setCoverage('t1', true);
     world.advance(1_000);
     const original = world.bus.delivered.find((m) => m.message.kind === 'remit')!;
-    const before = balancesOf(world);
+    const before = world.accountBalances();
 
     world.advance(3_600_000, 600_000);
     world.bus.inject({ ...original, message: structuredClone(original.message) });
@@ -404,7 +398,7 @@ describe('proxy: remittance (K2)', () => {
     const again = world.handled('remit')[2]!.result;
     expect(again).toMatchObject({ ok: true, posted: [], alreadyPosted: request.mode === 'grouped' ? request.transactions.map((t) => t.txId) : [] });
 
-    expect(balancesOf(world)).toEqual(before);
+    expect(world.accountBalances()).toEqual(before);
     expect(world.proxyEvents.filter((e) => e.type === 'proxy.remitted')).toHaveLength(1);
     expectConserved(world);
   });

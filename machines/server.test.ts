@@ -34,10 +34,6 @@ function ask(world: World, request: ServerRequest): ServerResult {
   return handled.result;
 }
 
-function balancesOf(world: World): Record<string, number> {
-  return Object.fromEntries(world.ledger.accounts().map((a) => [a.id, a.balanceMinor]));
-}
-
 describe('server: signed answers', () => {
   it('answers a debit with a result it signed, addressed to the sender, after posting it', () => {
     const world = quietWorld();
@@ -73,11 +69,11 @@ describe('server: signed answers', () => {
 describe('server: forged and replayed requests [INV-6]', () => {
   it('refuses a request signed with another key, and the ledger is unchanged', () => {
     const world = quietWorld();
-    const before = balancesOf(world);
+    const before = world.accountBalances();
     const forged = signRequest<DebitRequest>(keyOf('mallory', world.scheme), { kind: 'debit', reqId: 't1:evil', from: 't1', claim: claim() });
     expect(ask(world, forged)).toMatchObject({ ok: false, code: 'badSignature' });
     expect(ask(world, { ...debit(world, claim()), reqId: 't1:evil2', sig: 'garbage' })).toMatchObject({ ok: false, code: 'badSignature' });
-    expect(balancesOf(world)).toEqual(before);
+    expect(world.accountBalances()).toEqual(before);
     expect(world.ledger.postings()).toEqual([]);
   });
 
@@ -113,9 +109,9 @@ describe('server: forged and replayed requests [INV-6]', () => {
         { ...bad, sig: signClaim(keyOf('mallory', world.scheme), bad), path: 'localOffline' },
       ],
     });
-    const before = balancesOf(world);
+    const before = world.accountBalances();
     expect(ask(world, remit)).toMatchObject({ ok: false, code: 'badSignature' });
-    expect(balancesOf(world)).toEqual(before);
+    expect(world.accountBalances()).toEqual(before);
     expect(world.ledger.postings()).toEqual([]);
   });
 

@@ -1,7 +1,8 @@
 // Goal: a small world of machines for tests — one payment server over an in-memory ledger, a few terminals
 // and POS units, all on a TestBus and one simulated clock — so each machine test reads like a story.
 // Method: keys derive from labels (sha256), so every run is the same; `advance(ms)` moves the clock and flushes
-// the bus until quiet; every receipt, prompt and remittance the machines emit is recorded for assertions.
+// the bus until quiet; every receipt, prompt and remittance the machines emit is recorded for assertions, and
+// small readers (`proofOf`, `declineOf`, `handled`, `payeeBalanceMinor`…) keep the stories short.
 
 import { createHash } from 'node:crypto';
 import { createActor, SimulatedClock, type Actor } from 'xstate';
@@ -256,6 +257,11 @@ export class World {
   /** A means' balance at SD, holds not deducted. */
   meansBalanceMinor(meansId: string): number {
     return this.ledger.accountOf(meansAccount(meansId))?.balanceMinor ?? 0;
+  }
+
+  /** Every account's balance at SD, to show that a refused request changed nothing. */
+  accountBalances(): Record<string, number> {
+    return Object.fromEntries(this.ledger.accounts().map((a) => [a.id, a.balanceMinor]));
   }
 
   /** The requests SD handled, of one kind, with their results. */
