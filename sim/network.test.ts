@@ -57,6 +57,18 @@ describe('SimNetwork', () => {
     expect(server.map((a) => a.reqId)).toEqual(Array.from({ length: 200 }, (_, i) => `r${i}`));
   });
 
+  it('keeps FIFO per channel for a sender talking to many receivers at once', () => {
+    const { scheduler, network, attach, inbox } = world({ oneWayDelayMsMedian: 40, oneWayDelayMsP99: 2000 });
+    attach('sd/0');
+    for (let t = 0; t < 100; t++) attach(`t${t}`);
+    for (let i = 0; i < 20; i++) {
+      for (let t = 0; t < 100; t++) scheduler.schedule(i * 10 + (t % 7), () => network.send('sd/0', `t${t}`, sync(`r${i}`, 'sd/0')));
+    }
+    scheduler.runUntil(600_000);
+    for (let t = 0; t < 100; t++) expect(inbox.get(`t${t}`)!.map((a) => a.reqId)).toEqual(Array.from({ length: 20 }, (_, i) => `r${i}`));
+    expect(network.counters.delivered).toBe(2000);
+  });
+
   it('lets later messages overtake a reordered one', () => {
     const { scheduler, network, attach } = world({ ...fixed40, reorderProbability: 1 });
     attach('t1');

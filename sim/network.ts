@@ -67,8 +67,22 @@ export interface AttachOptions {
   onStatus?: (up: boolean) => void;
 }
 
+/** A sender's FIFO floors are first swept of past entries when it holds this many. */
+const FLOOR_SWEEP_SIZE = 32;
+
 class Endpoint {
   up: boolean;
+  /**
+   * Per receiver, the latest arrival scheduled on this sender's channel to it: the earliest the next message may
+   * arrive. The most recent channel sits in two plain fields (a terminal talks to one shard, so it never needs
+   * more); other channels with messages in flight go to the map. Entries in the past constrain nothing and are
+   * swept, so the map stays small even for a server that talks to thousands of terminals.
+   */
+  floorTo: string | undefined;
+  floorMs = 0;
+  floors: Map<string, number> | undefined;
+  /** The floors' size that triggers the next sweep: twice what the last sweep left, so sweeping is amortised O(1). */
+  sweepAt = FLOOR_SWEEP_SIZE;
   constructor(
     readonly address: string,
     readonly deliver: Deliver,
@@ -110,8 +124,6 @@ export class SimNetwork {
   private readonly endpoints = new Map<string, Endpoint>();
   /** Partitioned addresses and the time their partition ends. */
   private readonly partitions = new Map<string, number>();
-  /** Last scheduled arrival per channel, by sender then receiver: the FIFO floor of the next message. */
-  private readonly channels = new Map<string, Map<string, number>>();
   private current: NetworkOptions;
   private brokerDown = false;
   /** Goes up at each broker crash: a message sent before the crash is lost even if it lands after the restart. */
@@ -153,7 +165,6 @@ export class SimNetwork {
     const endpoint = this.endpoints.get(address);
     if (!endpoint || (deliver !== undefined && endpoint.deliver !== deliver)) return;
     this.endpoints.delete(address);
-    this.channels.delete(address);
     if (endpoint.up) this.connected--;
   }
 
@@ -254,7 +265,7 @@ export class SimNetwork {
       const p99 = Math.max(options.oneWayDelayMsP99, 1);
       arrivalMs += p99 + prng.exponential(p99);
     } else {
-      arrivalMs = this.fifoArrival(from, to, arrivalMs);
+      arrivalMs = this.fifoArrival(sender, to, nowMs, arrivalMs);
     }
     const epoch = this.brokerEpoch;
     this.time.at(arrivalMs, () => this.arrive(from, to, message, epoch));
@@ -281,16 +292,28 @@ export class SimNetwork {
     return this.prng.lognormal(median, p99);
   }
 
-  private fifoArrival(from: string, to: string, arrivalMs: number): number {
-    let byReceiver = this.channels.get(from);
-    if (byReceiver === undefined) {
-      byReceiver = new Map();
-      this.channels.set(from, byReceiver);
-    }
-    const floorMs = byReceiver.get(to);
+  private fifoArrival(sender: Endpoint, to: string, nowMs: number, arrivalMs: number): number {
+    const inFields = sender.floorTo === to;
+    const floorMs = inFields ? sender.floorMs : sender.floors?.get(to);
     // Equal times keep send order: the scheduler runs ties first in, first out.
     const fifoMs = floorMs !== undefined && floorMs > arrivalMs ? floorMs : arrivalMs;
-    byReceiver.set(to, fifoMs);
+    if (inFields || sender.floorTo === undefined || sender.floorMs <= nowMs) {
+      // The fields hold this channel, or a channel with nothing in flight that may be forgotten.
+      if (!inFields && floorMs !== undefined) sender.floors!.delete(to);
+      sender.floorTo = to;
+      sender.floorMs = fifoMs;
+      return fifoMs;
+    }
+    let floors = sender.floors;
+    if (floors === undefined) {
+      floors = new Map();
+      sender.floors = floors;
+    }
+    if (floorMs === undefined && floors.size >= sender.sweepAt) {
+      for (const [receiver, ms] of floors) if (ms <= nowMs) floors.delete(receiver);
+      sender.sweepAt = Math.max(FLOOR_SWEEP_SIZE, 2 * floors.size);
+    }
+    floors.set(to, fifoMs);
     return fifoMs;
   }
 

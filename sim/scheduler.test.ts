@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { createActor, createMachine } from 'xstate';
+import { assign, createActor, createMachine, setup } from 'xstate';
 import { Scheduler } from './scheduler.ts';
 
 describe('Scheduler', () => {
@@ -54,6 +54,20 @@ describe('Scheduler', () => {
     expect(seen).toEqual(['b']);
     expect(s.cancel(b)).toBe(false);
     expect(s.eventsRun).toBe(1);
+  });
+
+  it('ignores a stale handle whose slot now holds another timer', () => {
+    const s = new Scheduler();
+    const seen: string[] = [];
+    const a = s.schedule(1, () => seen.push('a'));
+    s.runUntil(1);
+    const b = s.schedule(1, () => seen.push('b'));
+    expect(s.cancel(a)).toBe(false);
+    expect(s.cancel(-1)).toBe(false);
+    expect(s.cancel(0.5)).toBe(false);
+    s.runUntil(10);
+    expect(seen).toEqual(['a', 'b']);
+    expect(s.cancel(b)).toBe(false);
   });
 
   it('keeps order after compaction of many cancelled timers', () => {
@@ -158,6 +172,34 @@ describe('Scheduler as an XState clock', () => {
     expect(actor.getSnapshot().value).toBe('done');
     expect(seenAtMs).toEqual([1000]);
     actor.stop();
+  });
+
+  it('drives thousands of re-arming actors, each tick at its virtual time', () => {
+    const s = new Scheduler();
+    const ticker = setup({
+      types: {} as { context: { ticks: number; lastAtMs: number; offsetMs: number }; input: { offsetMs: number } },
+      delays: { offset: ({ context }) => context.offsetMs },
+    }).createMachine({
+      context: ({ input }) => ({ ticks: 0, lastAtMs: -1, offsetMs: input.offsetMs }),
+      initial: 'offset',
+      states: {
+        offset: { after: { offset: 'ticking' } },
+        ticking: {
+          after: { 1000: { target: 'ticking', reenter: true, actions: assign({ ticks: ({ context }) => context.ticks + 1, lastAtMs: () => s.now() }) } },
+        },
+      },
+    });
+    const actors = Array.from({ length: 5000 }, (_, i) => createActor(ticker, { clock: s.clock, input: { offsetMs: i % 100 } }).start());
+    s.runUntil(10_099);
+    for (const [i, actor] of actors.entries()) {
+      const offsetMs = i % 100;
+      const { ticks, lastAtMs } = actor.getSnapshot().context;
+      expect(ticks).toBe(10);
+      expect(lastAtMs).toBe(offsetMs + 10_000);
+    }
+    expect(s.pending).toBe(5000);
+    for (const actor of actors) actor.stop();
+    expect(s.pending).toBe(0);
   });
 
   it('cancels a delay when the state is left before it fires', () => {

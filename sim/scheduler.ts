@@ -1,11 +1,13 @@
 // Goal: the discrete-event scheduler of a virtual run — virtual time in milliseconds, events run one at a time
 // in (time, sequence) order, so the same inputs give the same run to the event. It also serves XState as its
 // `Clock`, so every machine's `after` delay runs in the same virtual time as the network and the workload.
-// Method: a binary min-heap of timer records ordered by (timeMs, seq); `seq` grows with every insertion, which
-// makes equal times FIFO without any re-sorting. Insert and pop are O(log n). Cancellation is lazy: the record is
-// marked and skipped when it reaches the top; once cancelled records outnumber live ones the heap is compacted
-// in O(n) (filter, then heapify), so its size stays within twice the live timers and cancellation is amortised
-// O(1). XState's own SimulatedClock re-sorts every timer on each change, which collapses past ~1,000 re-arming
+// Method: a binary min-heap ordered by (timeMs, seq); `seq` grows with every insertion, which makes equal times
+// FIFO without any re-sorting. Each heap entry is three numbers side by side in one Float64Array — time, seq and
+// the slot of its callback — so a level of sifting touches one cache line instead of chasing pointers, and a
+// handle is a number, so scheduling allocates nothing but the caller's closure. Insert and pop are O(log n).
+// Cancellation is lazy: it frees the slot at once, and the heap entry, whose seq no longer matches its slot's,
+// is skipped when it surfaces; once such entries outnumber live ones the heap is compacted in O(n) (filter, then
+// heapify), so its size stays within twice the live timers and cancellation is amortised O(1). XState's own SimulatedClock re-sorts every timer on each change, which collapses past ~1,000 re-arming
 // actors; this one holds millions of pending timers.
 
 import type { ActorOptions, AnyActorLogic } from 'xstate';
@@ -15,25 +17,20 @@ import type { TimeSource } from './timeSource.ts';
 /** XState v5's clock interface (`createActor(machine, { clock })`); xstate does not export the type by name. */
 export type Clock = NonNullable<ActorOptions<AnyActorLogic>['clock']>;
 
-const PENDING = 0;
-const RAN = 1;
-const CANCELLED = 2;
-
 /** Below this heap size compaction is not worth its pass. */
 const COMPACT_MIN_SIZE = 64;
+const INITIAL_CAPACITY = 1024;
+/** A handle packs a slot (below 2^24) and the low 29 bits of the timer's sequence number into one safe integer. */
+const SLOT_SPACE = 0x100_0000;
+const SEQ_SPACE = 0x2000_0000;
+const FREE = -1;
 
-/** One scheduled callback; also the opaque handle `schedule` returns. */
-class Timer {
-  state = PENDING;
-  constructor(
-    readonly timeMs: number,
-    readonly seq: number,
-    readonly fn: () => void,
-  ) {}
-}
-
-/** What `schedule`, `at` and the clock's `setTimeout` return; pass it to `cancel`. */
-export type TimerHandle = Timer;
+/**
+ * What `schedule`, `at` and the clock's `setTimeout` return; pass it to `cancel`. A number, so that scheduling
+ * allocates no handle object: slot + 2^24 × (seq mod 2^29). A stale handle can only alias a live timer if its
+ * slot was reused by the timer scheduled exactly a multiple of 2^29 (≈ 537 million) insertions later.
+ */
+export type TimerHandle = number;
 
 export interface RunUntilOptions {
   /** Checked after every event; `true` stops the run at once (virtual time stays at that event's time). */
@@ -45,12 +42,15 @@ export interface RunUntilOptions {
 /** Why `runUntil` returned. */
 export type RunUntilOutcome = 'reachedTime' | 'stopped' | 'maxEvents';
 
-function earlier(a: Timer, b: Timer): boolean {
-  return a.timeMs < b.timeMs || (a.timeMs === b.timeMs && a.seq < b.seq);
-}
-
 export class Scheduler implements TimeSource {
-  private heap: Timer[] = [];
+  /** The heap: entry i is (entries[3i], entries[3i+1], entries[3i+2]) = (timeMs, seq, slot). */
+  private entries = new Float64Array(3 * INITIAL_CAPACITY);
+  private size = 0;
+  /** Callbacks by slot, and the seq of the timer holding each slot (FREE once it ran or was cancelled). */
+  private readonly fns: Array<(() => void) | undefined> = [];
+  private slotSeqs = new Float64Array(INITIAL_CAPACITY).fill(FREE);
+  private readonly freeSlots: number[] = [];
+  /** Heap entries whose timer was cancelled (their slot is already free, or held by another timer). */
   private cancelledInHeap = 0;
   private nextSeq = 0;
   private nowMs: number;
@@ -67,7 +67,7 @@ export class Scheduler implements TimeSource {
     this.clock = {
       setTimeout: (fn: (...args: unknown[]) => void, timeoutMs: number): TimerHandle => this.schedule(timeoutMs, fn as () => void),
       clearTimeout: (id: unknown): void => {
-        if (id instanceof Timer) this.cancel(id);
+        if (typeof id === 'number') this.cancel(id);
       },
     };
   }
@@ -79,18 +79,18 @@ export class Scheduler implements TimeSource {
 
   /** Timers waiting to run, not counting cancelled ones. */
   get pending(): number {
-    return this.heap.length - this.cancelledInHeap;
+    return this.size - this.cancelledInHeap;
   }
 
-  /** Records in the heap, cancelled ones included; compaction keeps it below twice `pending` (plus a little). */
+  /** Heap entries, cancelled ones included; compaction keeps it below twice `pending` (plus a little). */
   get heapSize(): number {
-    return this.heap.length;
+    return this.size;
   }
 
   /** The time of the next live timer, or undefined when none is left. */
   get nextTimeMs(): number | undefined {
     this.dropCancelledTop();
-    return this.heap[0]?.timeMs;
+    return this.size > 0 ? this.entries[0] : undefined;
   }
 
   /** Runs `fn` `delayMs` after now; a negative delay means now (after what is already due now). */
@@ -107,10 +107,13 @@ export class Scheduler implements TimeSource {
 
   /** Cancels a timer; returns false when it already ran or was already cancelled. */
   cancel(handle: TimerHandle): boolean {
-    if (handle.state !== PENDING) return false;
-    handle.state = CANCELLED;
+    const slot = handle % SLOT_SPACE;
+    const seq = this.slotSeqs[slot];
+    if (seq === undefined || seq === FREE || seq % SEQ_SPACE !== (handle - slot) / SLOT_SPACE) return false;
+    // The slot is freed now; its heap entry stays until it surfaces or a compaction drops it.
+    this.releaseSlot(slot);
     this.cancelledInHeap++;
-    if (this.cancelledInHeap > this.heap.length >>> 1 && this.heap.length >= COMPACT_MIN_SIZE) this.compact();
+    if (this.cancelledInHeap > this.size >>> 1 && this.size >= COMPACT_MIN_SIZE) this.compact();
     return true;
   }
 
@@ -118,7 +121,10 @@ export class Scheduler implements TimeSource {
   step(): boolean {
     this.enter();
     try {
-      return this.runNext();
+      this.dropCancelledTop();
+      if (this.size === 0) return false;
+      this.runTop();
+      return true;
     } finally {
       this.running = false;
     }
@@ -137,10 +143,9 @@ export class Scheduler implements TimeSource {
       let ran = 0;
       for (;;) {
         this.dropCancelledTop();
-        const top = this.heap[0];
-        if (top === undefined || top.timeMs > timeMs) break;
+        if (this.size === 0 || this.entries[0]! > timeMs) break;
         if (ran >= maxEvents) return 'maxEvents';
-        this.runNext();
+        this.runTop();
         ran++;
         if (stopWhen !== undefined && stopWhen()) return 'stopped';
       }
@@ -158,84 +163,136 @@ export class Scheduler implements TimeSource {
     this.running = true;
   }
 
-  private insert(timeMs: number, fn: () => void): Timer {
-    const timer = new Timer(timeMs, this.nextSeq++, fn);
-    const heap = this.heap;
-    heap.push(timer);
-    this.siftUp(heap.length - 1);
-    return timer;
+  private insert(timeMs: number, fn: () => void): TimerHandle {
+    const seq = this.nextSeq++;
+    let slot = this.freeSlots.pop();
+    if (slot === undefined) {
+      slot = this.fns.length;
+      if (slot >= SLOT_SPACE) throw new DomainError('tooManyTimers', `at most ${SLOT_SPACE} timers may be pending at once`, slot);
+      if (slot === this.slotSeqs.length) this.growSlots();
+    }
+    this.fns[slot] = fn;
+    this.slotSeqs[slot] = seq;
+    if (3 * this.size === this.entries.length) this.growHeap();
+    this.siftUp(this.size++, timeMs, seq, slot);
+    return slot + SLOT_SPACE * (seq % SEQ_SPACE);
   }
 
-  private runNext(): boolean {
-    this.dropCancelledTop();
-    const timer = this.popTop();
-    if (timer === undefined) return false;
-    timer.state = RAN;
-    this.nowMs = timer.timeMs;
+  private growHeap(): void {
+    const entries = new Float64Array(this.entries.length * 2);
+    entries.set(this.entries);
+    this.entries = entries;
+  }
+
+  private growSlots(): void {
+    const slotSeqs = new Float64Array(this.slotSeqs.length * 2).fill(FREE);
+    slotSeqs.set(this.slotSeqs);
+    this.slotSeqs = slotSeqs;
+  }
+
+  private releaseSlot(slot: number): void {
+    this.fns[slot] = undefined;
+    this.slotSeqs[slot] = FREE;
+    this.freeSlots.push(slot);
+  }
+
+  /** True when heap entry i still belongs to a pending timer. */
+  private isLive(i: number): boolean {
+    const entries = this.entries;
+    return this.slotSeqs[entries[3 * i + 2]!] === entries[3 * i + 1];
+  }
+
+  /** Pops the top (known live) timer and runs it. */
+  private runTop(): void {
+    const entries = this.entries;
+    const timeMs = entries[0]!;
+    const slot = entries[2]!;
+    const fn = this.fns[slot]!;
+    this.releaseSlot(slot);
+    this.removeTop();
+    this.nowMs = timeMs;
     this.eventsRun++;
-    timer.fn();
-    return true;
+    fn();
   }
 
   private dropCancelledTop(): void {
-    const heap = this.heap;
-    while (heap.length > 0 && heap[0]!.state === CANCELLED) {
-      this.popTop();
+    while (this.size > 0 && !this.isLive(0)) {
+      this.removeTop();
       this.cancelledInHeap--;
     }
   }
 
-  private popTop(): Timer | undefined {
-    const heap = this.heap;
-    const top = heap[0];
-    const last = heap.pop();
-    if (top === undefined || last === undefined) return undefined;
-    if (heap.length > 0) {
-      heap[0] = last;
-      this.siftDown(0);
-    }
-    return top;
+  /** Removes the top entry; the heap must not be empty. */
+  private removeTop(): void {
+    const entries = this.entries;
+    const last = --this.size;
+    if (last > 0) this.siftDown(0, entries[3 * last]!, entries[3 * last + 1]!, entries[3 * last + 2]!);
   }
 
-  private siftUp(index: number): void {
-    const heap = this.heap;
-    const item = heap[index]!;
+  /** Places (timeMs, seq, slot) at or above entry `index`, moving later parents down. */
+  private siftUp(index: number, timeMs: number, seq: number, slot: number): void {
+    const entries = this.entries;
     let i = index;
     while (i > 0) {
-      const parentIndex = (i - 1) >>> 1;
-      const parent = heap[parentIndex]!;
-      if (!earlier(item, parent)) break;
-      heap[i] = parent;
-      i = parentIndex;
+      const parent = (i - 1) >>> 1;
+      const p = 3 * parent;
+      const parentTime = entries[p]!;
+      if (parentTime < timeMs || (parentTime === timeMs && entries[p + 1]! < seq)) break;
+      const at = 3 * i;
+      entries[at] = parentTime;
+      entries[at + 1] = entries[p + 1]!;
+      entries[at + 2] = entries[p + 2]!;
+      i = parent;
     }
-    heap[i] = item;
+    const at = 3 * i;
+    entries[at] = timeMs;
+    entries[at + 1] = seq;
+    entries[at + 2] = slot;
   }
 
-  private siftDown(index: number): void {
-    const heap = this.heap;
-    const size = heap.length;
-    const item = heap[index]!;
+  /** Places (timeMs, seq, slot) at or below entry `index`, moving earlier children up. */
+  private siftDown(index: number, timeMs: number, seq: number, slot: number): void {
+    const entries = this.entries;
+    const size = this.size;
     let i = index;
     for (;;) {
-      const left = 2 * i + 1;
-      if (left >= size) break;
-      const right = left + 1;
-      let child = left;
-      if (right < size && earlier(heap[right]!, heap[left]!)) child = right;
-      const candidate = heap[child]!;
-      if (!earlier(candidate, item)) break;
-      heap[i] = candidate;
+      let child = 2 * i + 1;
+      if (child >= size) break;
+      let c = 3 * child;
+      let childTime = entries[c]!;
+      if (child + 1 < size) {
+        const r = c + 3;
+        const rightTime = entries[r]!;
+        if (rightTime < childTime || (rightTime === childTime && entries[r + 1]! < entries[c + 1]!)) {
+          child++;
+          c = r;
+          childTime = rightTime;
+        }
+      }
+      if (timeMs < childTime || (timeMs === childTime && seq < entries[c + 1]!)) break;
+      const at = 3 * i;
+      entries[at] = childTime;
+      entries[at + 1] = entries[c + 1]!;
+      entries[at + 2] = entries[c + 2]!;
       i = child;
     }
-    heap[i] = item;
+    const at = 3 * i;
+    entries[at] = timeMs;
+    entries[at + 1] = seq;
+    entries[at + 2] = slot;
   }
 
-  /** Drops every cancelled record and rebuilds the heap; (time, seq) is a total order, so run order is unchanged. */
+  /** Drops every cancelled entry and rebuilds the heap; (time, seq) is a total order, so run order is unchanged. */
   private compact(): void {
-    const live: Timer[] = [];
-    for (const timer of this.heap) if (timer.state === PENDING) live.push(timer);
-    this.heap = live;
+    const entries = this.entries;
+    let live = 0;
+    for (let i = 0; i < this.size; i++) {
+      if (!this.isLive(i)) continue;
+      if (live !== i) entries.copyWithin(3 * live, 3 * i, 3 * i + 3);
+      live++;
+    }
+    this.size = live;
     this.cancelledInHeap = 0;
-    for (let i = (live.length >>> 1) - 1; i >= 0; i--) this.siftDown(i);
+    for (let i = (live >>> 1) - 1; i >= 0; i--) this.siftDown(i, entries[3 * i]!, entries[3 * i + 1]!, entries[3 * i + 2]!);
   }
 }
