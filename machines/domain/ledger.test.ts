@@ -40,7 +40,7 @@ function codeOf(fn: () => unknown): string | undefined {
   return undefined;
 }
 
-const pay = (txId: string, amountMinor: number, payee = 'shop') => ({ txId, meansId: 'm1', payee, amountMinor, requestId: 'p1/r' });
+const pay = (txId: string, amountMinor: number, payee = 'shop') => ({ txId, meansId: 'm1', payee, amountMinor, requestId: 'p1/r', proxyId: 'p1' });
 const balance = (ledger: Ledger, id: string) => ledger.accountOf(id)?.balanceMinor ?? 0;
 
 describe('Ledger: accounts and conservation', () => {
@@ -331,5 +331,88 @@ describe('Ledger: aggregates', () => {
     expect(outcome.shortfallMinor).toBe(30);
     expect(balance(ledger, payeeAccount('shop'))).toBe(80);
     expect(balance(ledger, LOSS_ACCOUNT)).toBe(-30);
+  });
+});
+
+describe('Ledger: reversals of remote payments whose answer was lost', () => {
+  const reverse = (ledger: Ledger, txId: string, proxyId = 'p1', requestId = `${proxyId}/v`) => ledger.reverse({ txId, proxyId, requestId });
+  const everything = (ledger: Ledger) => structuredClone({ accounts: ledger.accounts(), postings: ledger.postings(), voids: ledger.voids(), holds: ledger.holdOf('h1') });
+
+  it('releases an active hold, and a second reversal changes nothing', () => {
+    const { ledger } = setup(1000);
+    ledger.hold({ txId: 'h1', meansId: 'm1', payee: 'shop', amountMinor: 400, proxyId: 'p1' });
+    expect(reverse(ledger, 'h1')).toEqual({ code: 'released', meansId: 'm1', already: false });
+    expect(ledger.holdOf('h1')?.state).toBe('released');
+    expect(ledger.balanceOf('m1').availableMinor).toBe(1000);
+    const before = everything(ledger);
+    expect(reverse(ledger, 'h1', 'p1', 'p1/v2')).toEqual({ code: 'released', meansId: 'm1', already: true });
+    expect(everything(ledger)).toEqual(before);
+  });
+
+  it('pays a debit back from the payee to the means, marks it reversed, and does it once', () => {
+    const { ledger } = setup(1000);
+    ledger.debit(pay('d1', 300));
+    expect(balance(ledger, payeeAccount('shop'))).toBe(300);
+    expect(reverse(ledger, 'd1', 'p1', 'p1/v1')).toEqual({ code: 'reversed', meansId: 'm1', already: false });
+    expect(balance(ledger, payeeAccount('shop'))).toBe(0);
+    expect(balance(ledger, 'means:m1')).toBe(1000);
+    expect(ledger.balanceOf('m1').availableMinor).toBe(1000);
+    expect(ledger.postingOf('d1')).toMatchObject({ txId: 'd1', amountMinor: 300, via: 'debit', proxyId: 'p1', reversedBy: 'p1/v1' });
+    expect(ledger.sumOfBalancesMinor()).toBe(0);
+    const before = everything(ledger);
+    expect(reverse(ledger, 'd1', 'p1', 'p1/v2')).toEqual({ code: 'reversed', meansId: 'm1', already: true });
+    expect(everything(ledger)).toEqual(before);
+  });
+
+  it('refuses to pay a reversed debit again, and finds it posted when it comes as a proof', () => {
+    const { ledger } = setup(1000);
+    ledger.debit(pay('d1', 300));
+    reverse(ledger, 'd1');
+    const before = everything(ledger);
+    expect(codeOf(() => ledger.debit(pay('d1', 300)))).toBe('voided');
+    expect(ledger.postPayment(pay('d1', 300), 'settle').alreadyPosted).toBe(true);
+    expect(everything(ledger)).toEqual(before);
+  });
+
+  it('voids a txId it never saw, so that the auth or debit arriving later is refused and changes nothing', () => {
+    const { ledger } = setup(1000);
+    expect(reverse(ledger, 'x1', 'p1', 'p1/v1')).toEqual({ code: 'voided', meansId: undefined, already: false });
+    expect(ledger.voidOf('p1', 'x1')).toEqual({ proxyId: 'p1', txId: 'x1', requestId: 'p1/v1' });
+    const before = everything(ledger);
+    expect(codeOf(() => ledger.debit(pay('x1', 100)))).toBe('voided');
+    expect(codeOf(() => ledger.hold({ txId: 'x1', meansId: 'm1', payee: 'shop', amountMinor: 100, proxyId: 'p1' }))).toBe('voided');
+    expect(reverse(ledger, 'x1', 'p1', 'p1/v2')).toEqual({ code: 'voided', meansId: undefined, already: true });
+    expect(everything(ledger)).toEqual(before);
+    expect(ledger.voids()).toHaveLength(1);
+  });
+
+  it('lets a void bind only the proxy that made it', () => {
+    const { ledger } = setup(1000);
+    reverse(ledger, 'x1', 'p2');
+    expect(ledger.debit({ ...pay('x1', 100), proxyId: 'p1' }).alreadyPosted).toBe(false);
+    expect(balance(ledger, payeeAccount('shop'))).toBe(100);
+  });
+
+  it('refuses to reverse a captured hold or a local payment, changing nothing', () => {
+    const { ledger } = setup(1000);
+    ledger.hold({ txId: 'h1', meansId: 'm1', payee: 'shop', amountMinor: 400, proxyId: 'p1' });
+    ledger.capture({ txId: 'h1', amountMinor: 400, requestId: 'p1/c1' });
+    ledger.postPayment(pay('l1', 100), 'remit');
+    ledger.postPayment(pay('l2', 100), 'settle');
+    ledger.postAggregate({ id: 'a1', meansId: 'm1', payee: 'shop', sumMinor: 50, txIds: ['g1'], requestId: 'p1/r' });
+    const before = everything(ledger);
+    for (const txId of ['h1', 'l1', 'l2', 'g1']) expect(codeOf(() => reverse(ledger, txId)), txId).toBe('notReversible');
+    expect(everything(ledger)).toEqual(before);
+    expect(ledger.voids()).toEqual([]);
+  });
+
+  it('refuses a reversal asked by a proxy that did not make the payment', () => {
+    const { ledger } = setup(1000);
+    ledger.hold({ txId: 'h1', meansId: 'm1', payee: 'shop', amountMinor: 400, proxyId: 'p1' });
+    ledger.debit(pay('d1', 100));
+    const before = everything(ledger);
+    expect(codeOf(() => reverse(ledger, 'h1', 'p2'))).toBe('senderMismatch');
+    expect(codeOf(() => reverse(ledger, 'd1', 'p2'))).toBe('senderMismatch');
+    expect(everything(ledger)).toEqual(before);
   });
 });

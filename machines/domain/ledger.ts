@@ -1,17 +1,20 @@
 // Goal: the payment server's (SD's) ledger: double-entry accounts for every payment means, beneficiary, the
 // operator's float and the offline-loss account; authorisation holds; payments posted exactly once per
-// transaction id, singly or as part of an aggregate sum.
+// transaction id, singly or as part of an aggregate sum; reversals of remote payments whose answer was lost.
 // Method: every movement of money is a transfer that debits one account and credits another by the same
 // integer amount, so the balances always sum to zero [INV-3 conservation]. Each public method runs in one
 // store transaction and refuses by throwing a DomainError (reason code + offending value), which rolls back
 // whatever it had written. Transfer ids are derived from what they stand for (`open:`, `tx:`, `agg:`, `ext:`),
-// so a repeated operation finds its own transfer and returns it instead of moving money twice.
+// so a repeated operation finds its own transfer and returns it instead of moving money twice. A reversal
+// (`reverse`) undoes whatever SD did for a remote payment, whichever order the payment and its reversal arrive
+// in: it releases a hold, pays a debit back by opposite transfers (`rev:`), or records the txId as void so that
+// the payment, arriving late, is refused.
 
 import { canonicalEncoding } from './signature.ts';
 import { assertMinor, DomainError, type Minor } from './money.ts';
 import type { MeansKind } from './means.ts';
 import type { BalanceFigure } from '../messages.ts';
-import type { Account, AccountKind, Aggregate, Hold, LedgerStore, Posting, PostingVia, Transfer } from './ledgerStore.ts';
+import type { Account, AccountKind, Aggregate, Hold, LedgerStore, Posting, PostingVia, Transfer, VoidRecord } from './ledgerStore.ts';
 
 export const FLOAT_ACCOUNT = 'float';
 export const LOSS_ACCOUNT = 'loss';
@@ -33,6 +36,30 @@ export interface PaymentInput {
   amountMinor: Minor;
   /** `{from}/{reqId}` of the request that carries the payment. */
   requestId: string;
+  /** The proxy that made the payment, when known; recorded on the posting so only it may reverse the payment. */
+  proxyId?: string;
+}
+
+/** A K1 debit always names the proxy that asked for it: only that proxy may reverse it. */
+export type DebitInput = PaymentInput & { proxyId: string };
+
+export interface ReversalInput {
+  txId: string;
+  /** The proxy asking; it must be the one that made the payment. */
+  proxyId: string;
+  /** `{from}/{reqId}` of the release request. */
+  requestId: string;
+}
+
+/** What a reversal found and did: `released` a hold, `reversed` a debit, or `voided` a txId SD never saw. */
+export type ReversalCode = 'released' | 'reversed' | 'voided';
+
+export interface ReversalOutcome {
+  code: ReversalCode;
+  /** The means whose figure changed; undefined for a void (a release does not name its means). */
+  meansId: string | undefined;
+  /** True when the transaction was released, reversed or voided already and nothing changed now. */
+  already: boolean;
 }
 
 export interface HoldInput {
@@ -153,6 +180,14 @@ export class Ledger {
     return this.store.getHold(txId);
   }
 
+  voidOf(proxyId: string, txId: string): VoidRecord | undefined {
+    return this.store.getVoid(proxyId, txId);
+  }
+
+  voids(): VoidRecord[] {
+    return [...this.store.allVoids()];
+  }
+
   // ------------------------------------------------------------------ spending through another point of issue
 
   /**
@@ -184,6 +219,7 @@ export class Ledger {
     assertId(payee, 'payee');
     assertMinor(amountMinor, 'amountMinor');
     return this.store.transaction(() => {
+      this.refuseIfVoided(proxyId, txId);
       const existing = this.store.getHold(txId);
       if (existing) {
         if (existing.meansId === meansId && existing.payee === payee && existing.amountMinor === amountMinor && existing.proxyId === proxyId) return existing;
@@ -218,7 +254,7 @@ export class Ledger {
       if (hold.state === 'released') refuse('holdReleased', `hold ${txId} was released`, txId);
       if (amountMinor > hold.amountMinor) refuse('captureExceedsHold', `capture of ${amountMinor} exceeds the hold of ${hold.amountMinor}`, input);
       this.endHold(hold, 'captured');
-      return this.post({ txId, meansId: hold.meansId, payee: hold.payee, amountMinor, requestId }, 'capture');
+      return this.post({ txId, meansId: hold.meansId, payee: hold.payee, amountMinor, requestId, proxyId: hold.proxyId }, 'capture');
     });
   }
 
@@ -232,16 +268,56 @@ export class Ledger {
     });
   }
 
+  /**
+   * Undoes a remote payment whose answer never reached its proxy (the app was told "declined"): an active hold is
+   * released; a debit is paid back (payee → means, and payee → loss for any shortfall) and its posting marked
+   * `reversedBy`; a txId SD never saw is voided, so the auth or debit arriving later is refused. Repeating a
+   * reversal changes nothing and gives the same code. Refused with `senderMismatch` when another proxy made the
+   * payment, and `notReversible` for a captured hold or a local payment (remit, settle, aggregate): those were
+   * approved to their app or POS, and undoing them would harm the beneficiary [INV-5].
+   */
+  reverse(input: ReversalInput): ReversalOutcome {
+    const { txId, proxyId, requestId } = input;
+    assertId(txId, 'txId');
+    assertId(proxyId, 'proxyId');
+    return this.store.transaction(() => {
+      const hold = this.store.getHold(txId);
+      if (hold) {
+        if (hold.proxyId !== proxyId) refuse('senderMismatch', `${proxyId} did not authorise ${txId}`, proxyId);
+        if (hold.state === 'captured') refuse('notReversible', `hold ${txId} was captured`, txId);
+        const already = hold.state === 'released';
+        if (!already) this.endHold(hold, 'released');
+        return { code: 'released', meansId: hold.meansId, already };
+      }
+      const posting = this.store.getPosting(txId);
+      if (posting) {
+        if (posting.proxyId !== undefined && posting.proxyId !== proxyId) refuse('senderMismatch', `${proxyId} did not make payment ${txId}`, proxyId);
+        if (posting.via !== 'debit') refuse('notReversible', `transaction ${txId} was posted by ${posting.via}`, txId);
+        if (posting.reversedBy !== undefined) return { code: 'reversed', meansId: posting.meansId, already: true };
+        this.payBack(posting);
+        this.store.putPosting({ ...posting, reversedBy: requestId });
+        return { code: 'reversed', meansId: posting.meansId, already: false };
+      }
+      if (this.store.getVoid(proxyId, txId)) return { code: 'voided', meansId: undefined, already: true };
+      this.store.putVoid({ proxyId, txId, requestId });
+      return { code: 'voided', meansId: undefined, already: false };
+    });
+  }
+
   // ------------------------------------------------------------------ payments
 
   /**
    * K1 debit: pays at once, refused with `insufficientFunds` when available is short. A transaction already
-   * posted with the same payment is not paid again.
+   * posted with the same payment is not paid again; one its proxy voided or reversed is refused with `voided`.
    */
-  debit(input: PaymentInput): PaymentOutcome {
+  debit(input: DebitInput): PaymentOutcome {
+    assertId(input.proxyId, 'proxyId');
     return this.store.transaction(() => {
+      this.refuseIfVoided(input.proxyId, input.txId);
       const account = this.meansAccountOf(input.meansId);
       const posted = this.store.getPosting(input.txId);
+      // A reversed debit stays reversed: paying it again would take money for a payment its app was told failed.
+      if (posted?.reversedBy !== undefined) refuse('voided', `transaction ${input.txId} was reversed by ${posted.reversedBy}`, input.txId);
       if (!posted) {
         if (this.store.getHold(input.txId)) refuse('idConflict', `transaction ${input.txId} is an authorisation`, input);
         if (available(account) < input.amountMinor) {
@@ -351,7 +427,7 @@ export class Ledger {
     // the hold is then done, so a later capture of the same amount finds it captured and changes nothing.
     if (hold?.state === 'held') this.endHold(hold, 'captured');
     const shortfallMinor = this.move(`tx:${txId}`, meansId, payee, amountMinor, `${via} ${txId}`);
-    const posting: Posting = { txId, meansId, payee, amountMinor, via, requestId };
+    const posting: Posting = input.proxyId === undefined ? { txId, meansId, payee, amountMinor, via, requestId } : { txId, meansId, payee, amountMinor, via, requestId, proxyId: input.proxyId };
     this.store.putPosting(posting);
     return { posting, alreadyPosted: false, shortfallMinor };
   }
@@ -368,6 +444,23 @@ export class Ledger {
     // [INV-5 beneficiary never harmed] the payee gets all of it; the loss account carries what the means lacked.
     if (shortfallMinor > 0) this.applyTransfer(`${baseId}/loss`, LOSS_ACCOUNT, payeeAccount(payee), shortfallMinor, `shortfall of ${note}`);
     return shortfallMinor;
+  }
+
+  /**
+   * Pays a posting back by the opposite of each transfer that paid it: `rev:{txId}` payee → means for what the
+   * means covered, `rev:{txId}/loss` payee → loss for any shortfall [INV-3 conservation].
+   */
+  private payBack(posting: Posting): void {
+    for (const suffix of ['', '/loss']) {
+      const paid = this.store.getTransfer(`tx:${posting.txId}${suffix}`);
+      if (paid) this.applyTransfer(`rev:${posting.txId}${suffix}`, paid.creditAccount, paid.debitAccount, paid.amountMinor, `reversal of ${paid.id}`);
+    }
+  }
+
+  /** A proxy's auth or debit for a txId it voided earlier: the reversal overtook the payment on the network. */
+  private refuseIfVoided(proxyId: string, txId: string): void {
+    const voided = this.store.getVoid(proxyId, txId);
+    if (voided) refuse('voided', `transaction ${txId} was voided by ${voided.requestId}`, txId);
   }
 
   /**

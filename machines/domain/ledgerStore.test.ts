@@ -110,3 +110,21 @@ describe('MemoryLedgerStore.transaction', () => {
     expect(store.getCounterUse('p', 2)).toBeUndefined();
   });
 });
+
+describe('MemoryLedgerStore: void records', () => {
+  it('keys a void by proxy and txId, freezes it, and undoes it with its transaction', () => {
+    const store = new MemoryLedgerStore();
+    store.putVoid({ proxyId: 'p1', txId: 't1', requestId: 'p1/v1' });
+    expect(store.getVoid('p1', 't1')).toEqual({ proxyId: 'p1', txId: 't1', requestId: 'p1/v1' });
+    expect(store.getVoid('p2', 't1')).toBeUndefined();
+    expect(Object.isFrozen(store.getVoid('p1', 't1'))).toBe(true);
+    expect(() =>
+      store.transaction(() => {
+        store.putVoid({ proxyId: 'p2', txId: 't1', requestId: 'p2/v1' });
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
+    expect(store.getVoid('p2', 't1')).toBeUndefined();
+    expect([...store.allVoids()]).toEqual([{ proxyId: 'p1', txId: 't1', requestId: 'p1/v1' }]);
+  });
+});

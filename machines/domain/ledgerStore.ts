@@ -1,6 +1,6 @@
 // Goal: the storage behind the payment server's ledger, as a small synchronous interface, and an in-memory
 // implementation for tests and virtual-time runs.
-// Method: one get/put pair per record type, keyed the way a SQLite table would be keyed, plus the three
+// Method: one get/put pair per record type, keyed the way a SQLite table would be keyed, plus the
 // iterations the invariant checkers need and `transaction`, which runs a function all-or-nothing. The
 // interface is synchronous because the durable implementation sits on better-sqlite3, which is synchronous;
 // every method maps to one prepared statement. `put` is an upsert. Records are plain data; the in-memory
@@ -61,6 +61,28 @@ export interface Posting {
   /** `{from}/{reqId}` of the request that posted it. */
   readonly requestId: string;
   readonly aggregateId?: string;
+  /**
+   * The proxy that made the payment, when one is known (debit, capture, remit, settle; not aggregates). Only it
+   * may reverse the payment.
+   */
+  readonly proxyId?: string;
+  /**
+   * `{from}/{reqId}` of the release that reversed this payment (a remote debit whose answer never reached the
+   * proxy). A reversed posting stays on the ledger so its txId is never paid again, but it no longer counts as paid.
+   */
+  readonly reversedBy?: string;
+}
+
+/**
+ * A transaction withdrawn by its proxy before SD ever saw it: the release overtook the auth or debit on the
+ * network. Keyed by (proxyId, txId), so one proxy cannot void another's transaction; a later auth or debit of
+ * that proxy with this txId is refused.
+ */
+export interface VoidRecord {
+  readonly proxyId: string;
+  readonly txId: string;
+  /** `{from}/{reqId}` of the release that voided it. */
+  readonly requestId: string;
 }
 
 /**
@@ -94,6 +116,8 @@ export interface LedgerStore {
   putPosting(posting: Posting): void;
   getAggregate(id: string): Aggregate | undefined;
   putAggregate(aggregate: Aggregate): void;
+  getVoid(proxyId: string, txId: string): VoidRecord | undefined;
+  putVoid(record: VoidRecord): void;
   /** The txId that used a proxy's signature counter, if any. */
   getCounterUse(proxyId: string, counter: number): string | undefined;
   putCounterUse(proxyId: string, counter: number, txId: string): void;
@@ -104,6 +128,7 @@ export interface LedgerStore {
   allAccounts(): Iterable<Account>;
   allPostings(): Iterable<Posting>;
   allAggregates(): Iterable<Aggregate>;
+  allVoids(): Iterable<VoidRecord>;
 }
 
 const ABSENT: unique symbol = Symbol('absent');
@@ -122,6 +147,7 @@ export class MemoryLedgerStore implements LedgerStore {
   private readonly holds = new Map<string, Hold>();
   private readonly postings = new Map<string, Posting>();
   private readonly aggregates = new Map<string, Aggregate>();
+  private readonly voids = new Map<string, VoidRecord>();
   private readonly counters = new Map<string, string>();
   private readonly results = new Map<string, StoredResult>();
   private readonly frames: Journal[] = [];
@@ -138,6 +164,8 @@ export class MemoryLedgerStore implements LedgerStore {
   putAggregate(aggregate: Aggregate) {
     this.write(this.aggregates, aggregate.id, Object.freeze({ ...aggregate, txIds: Object.freeze([...aggregate.txIds]) }));
   }
+  getVoid(proxyId: string, txId: string) { return this.voids.get(pairKey(proxyId, txId)); }
+  putVoid(record: VoidRecord) { this.write(this.voids, pairKey(record.proxyId, record.txId), Object.freeze({ ...record })); }
   getCounterUse(proxyId: string, counter: number) { return this.counters.get(pairKey(proxyId, counter)); }
   putCounterUse(proxyId: string, counter: number, txId: string) { this.write(this.counters, pairKey(proxyId, counter), txId); }
   // Results hold nested arrays; a copy in and a copy out keep the stored answer exactly as it was given.
@@ -150,6 +178,7 @@ export class MemoryLedgerStore implements LedgerStore {
   allAccounts() { return [...this.accounts.values()]; }
   allPostings() { return [...this.postings.values()]; }
   allAggregates() { return [...this.aggregates.values()]; }
+  allVoids() { return [...this.voids.values()]; }
 
   transaction<T>(fn: () => T): T {
     const frame: Journal = new Map();

@@ -21,7 +21,8 @@ export function requestFields(req: ServerRequest): SignedFields {
     case 'remit':
       return req.mode === 'grouped'
         ? ['remit', req.from, req.reqId, 'grouped', ...req.transactions.flatMap((t) => [t.txId, t.sig])]
-        : ['remit', req.from, req.reqId, 'aggregate', ...req.aggregates.flatMap((a) => [a.meansId, a.payee, a.sumMinor, a.txIds.join(',')])];
+        : // Each aggregate carries its count of txIds, so the flat list splits back into aggregates one way only.
+          ['remit', req.from, req.reqId, 'aggregate', ...req.aggregates.flatMap((a) => [a.meansId, a.payee, a.sumMinor, a.txIds.length, ...a.txIds])];
   }
 }
 

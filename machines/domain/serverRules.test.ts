@@ -288,3 +288,93 @@ describe('handleRequest with the sim signature scheme', () => {
     expect(credited(s, 'thief')).toBe(0);
   });
 });
+
+describe('handleRequest: release reverses a remote payment, in whichever order it arrives', () => {
+  const release = (s: Setup, reqId: string, txId: string, from = 'p1') => req<ServerRequest>(s, from, { kind: 'release', reqId, txId } as never);
+
+  it('releases a hold with code released, and a second release answers the same and changes nothing', () => {
+    const s = setup();
+    s.handle(auth(s, 'a1', claim('h1', 400, 1)));
+    expect(s.handle(release(s, 'v1', 'h1'))).toMatchObject({ ok: true, code: 'released', txId: 'h1', balances: [{ meansId: 'm1', availableMinor: 1000 }] });
+    const before = snapshot(s);
+    expect(s.handle(release(s, 'v2', 'h1'))).toMatchObject({ ok: true, code: 'released', txId: 'h1' });
+    expect(snapshot(s)).toEqual(before);
+  });
+
+  it('reverses a debit with code reversed: the payee gives the amount back to the means', () => {
+    const s = setup();
+    s.handle(debit(s, 'd', claim('d1', 300, 1)));
+    expect(credited(s)).toBe(300);
+    expect(s.handle(release(s, 'v1', 'd1'))).toMatchObject({ ok: true, code: 'reversed', txId: 'd1', balances: [{ meansId: 'm1', availableMinor: 1000 }] });
+    expect(credited(s)).toBe(0);
+    expect(s.ledger.postingOf('d1')?.reversedBy).toBe('p1/v1');
+    const before = snapshot(s);
+    expect(s.handle(release(s, 'v2', 'd1'))).toMatchObject({ ok: true, code: 'reversed' });
+    // The debit delivered again under its own reqId gets its stored answer; under a new one it is refused.
+    expect(s.handle(debit(s, 'd', claim('d1', 300, 1)))).toMatchObject({ ok: true, code: 'ok' });
+    expect(s.handle(debit(s, 'd-again', claim('d1', 300, 1)))).toMatchObject({ ok: false, code: 'voided' });
+    expect(snapshot(s)).toEqual(before);
+  });
+
+  it('voids a txId it never saw; the debit or auth arriving later is refused with voided and changes nothing', () => {
+    const s = setup();
+    const voided = s.handle(release(s, 'v1', 'd1'));
+    expect(voided).toMatchObject({ ok: true, code: 'voided', txId: 'd1' });
+    expect(voided.balances).toBeUndefined();
+    const before = snapshot(s);
+    expect(s.handle(debit(s, 'd', claim('d1', 300, 1)))).toMatchObject({ ok: false, code: 'voided', balances: [{ availableMinor: 1000 }] });
+    expect(s.handle(auth(s, 'a', claim('d1', 300, 1)))).toMatchObject({ ok: false, code: 'voided' });
+    expect(s.handle(release(s, 'v2', 'd1'))).toMatchObject({ ok: true, code: 'voided' });
+    expect(snapshot(s)).toEqual(before);
+    expect(s.ledger.holdOf('d1')).toBeUndefined();
+    // The refused payment did not take its counter: it was rolled back with the rest.
+    expect(s.store.getCounterUse('p1', 1)).toBeUndefined();
+  });
+
+  it('refuses notReversible for a captured hold and for a remitted or settled transaction', () => {
+    const s = setup();
+    s.handle(auth(s, 'a1', claim('h1', 400, 1)));
+    s.handle(req(s, 'p1', { kind: 'capture', reqId: 'c1', txId: 'h1', amountMinor: 400 } as never));
+    s.handle(grouped(s, 'r1', [proof(s, claim('t1', 100, 2))]));
+    s.handle(settle(s, 's1', [proof(s, claim('t2', 50, 3))]));
+    const before = snapshot(s);
+    for (const [i, txId] of ['h1', 't1', 't2'].entries()) {
+      expect(s.handle(release(s, `v${i}`, txId)), txId).toMatchObject({ ok: false, code: 'notReversible', balances: [{ meansId: 'm1' }] });
+    }
+    expect(snapshot(s)).toEqual(before);
+    expect(credited(s)).toBe(550);
+  });
+
+  it('refuses senderMismatch when another proxy asks to reverse a payment', () => {
+    const s = setup();
+    s.handle(debit(s, 'd', claim('d1', 300, 1)));
+    s.handle(auth(s, 'a', claim('h1', 200, 2)));
+    const before = snapshot(s);
+    expect(s.handle(release(s, 'v1', 'd1', 'p2'))).toMatchObject({ ok: false, code: 'senderMismatch' });
+    expect(s.handle(release(s, 'v2', 'h1', 'p2'))).toMatchObject({ ok: false, code: 'senderMismatch' });
+    expect(snapshot(s)).toEqual(before);
+    expect(s.ledger.holdOf('h1')?.state).toBe('held');
+  });
+});
+
+describe('handleRequest: aggregate remittances sign each txId list unambiguously', () => {
+  it('accepts txIds with commas, and a signature over one split does not cover another', () => {
+    const s = setup();
+    const joined = aggregate(s, 'r1', [{ meansId: 'm1', payee: 'shop', sumMinor: 30, txIds: ['a,b'] }]) as Extract<ServerRequest, { mode: 'aggregate' }>;
+    const split = { ...joined, aggregates: [{ meansId: 'm1', payee: 'shop', sumMinor: 30, txIds: ['a', 'b'] }] };
+    expect(s.handle(split)).toMatchObject({ ok: false, code: 'badSignature' });
+    expect(s.handle(joined)).toMatchObject({ ok: true, posted: ['a,b'] });
+    expect(credited(s)).toBe(30);
+  });
+
+  it('does not let txIds move from one aggregate to the next under the same signature', () => {
+    const s = setup();
+    const signed = aggregate(s, 'r1', [
+      { meansId: 'm1', payee: 'shop', sumMinor: 30, txIds: ['t1', 't2'] },
+      { meansId: 'm1', payee: 'cafe', sumMinor: 20, txIds: ['t3'] },
+    ]) as Extract<ServerRequest, { mode: 'aggregate' }>;
+    const moved = { ...signed, aggregates: [{ ...signed.aggregates[0]!, txIds: ['t1'] }, { ...signed.aggregates[1]!, txIds: ['t2', 't3'] }] };
+    expect(s.handle(moved)).toMatchObject({ ok: false, code: 'badSignature' });
+    expect(s.ledger.postings()).toEqual([]);
+  });
+});

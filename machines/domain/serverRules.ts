@@ -7,6 +7,9 @@
 // ledger back. A refused request whose signature verified still has its answer stored, so that a duplicate
 // delivered later gets the same refusal instead of, say, a debit the proxy already told the user was declined.
 // Requests that fail authentication store nothing, so a forger cannot take a reqId from its rightful sender.
+// A `release` is the proxy's reversal of a remote payment it declined to its app; it answers ok with code
+// `released`, `reversed` or `voided` (see Ledger.reverse), so the proxy's outbox item is acknowledged whichever
+// order the payment and the reversal reached SD in.
 
 import { DomainError, isMinor } from './money.ts';
 import { canonicalEncoding, verifyClaim, type PaymentClaim, type SignatureScheme, type SigningKey } from './signature.ts';
@@ -22,7 +25,8 @@ export interface ServerContext {
   nowMs: number;
 }
 
-type Outcome = Pick<ServerResult, 'txId' | 'balances' | 'posted' | 'alreadyPosted'>;
+/** What a rule adds to an ok answer; `code` replaces 'ok' when the rule says more (a release's outcome). */
+type Outcome = Pick<ServerResult, 'txId' | 'balances' | 'posted' | 'alreadyPosted'> & { code?: string };
 
 export function handleRequest(ledger: Ledger, req: ServerRequest, ctx: ServerContext): ServerResult {
   const shapeProblem = shapeProblemOf(req);
@@ -66,18 +70,22 @@ function applyRule(ledger: Ledger, req: ServerRequest, ctx: ServerContext, sende
       checkSender(claim, req.from);
       useCounter(ledger, claim);
       const payment = { txId: claim.txId, meansId: claim.meansId, payee: claim.payee, amountMinor: claim.amountMinor };
+      // A txId the proxy voided (its release overtook this request) is refused with `voided` by the ledger.
       if (req.kind === 'auth') ledger.hold({ ...payment, proxyId: claim.proxyId });
-      else ledger.debit({ ...payment, requestId });
+      else ledger.debit({ ...payment, requestId, proxyId: claim.proxyId });
       return { txId: claim.txId, balances: [ledger.balanceOf(claim.meansId)] };
     }
-    case 'capture':
-    case 'release': {
+    case 'capture': {
       const hold = ledger.holdOf(req.txId);
       if (!hold) throw new DomainError('unknownHold', `no authorisation ${req.txId}`, req.txId);
       if (hold.proxyId !== req.from) throw new DomainError('senderMismatch', `${req.from} did not authorise ${req.txId}`, req.from);
-      if (req.kind === 'capture') ledger.capture({ txId: req.txId, amountMinor: req.amountMinor, requestId });
-      else ledger.release({ txId: req.txId });
+      ledger.capture({ txId: req.txId, amountMinor: req.amountMinor, requestId });
       return { txId: req.txId, balances: [ledger.balanceOf(hold.meansId)] };
+    }
+    case 'release': {
+      // Only the proxy that made the payment may undo it; the ledger checks that against the hold or posting.
+      const outcome = ledger.reverse({ txId: req.txId, proxyId: req.from, requestId });
+      return { code: outcome.code, txId: req.txId, balances: outcome.meansId === undefined ? undefined : [ledger.balanceOf(outcome.meansId)] };
     }
     case 'sync':
       return { balances: [ledger.balanceOf(req.meansId)] };
@@ -121,7 +129,7 @@ function postProofs(
       throw new DomainError('badSignature', `the signature of transaction ${proof.txId} does not verify`, proof.txId);
     }
     useCounter(ledger, proof);
-    const outcome = ledger.postPayment({ txId: proof.txId, meansId: proof.meansId, payee: proof.payee, amountMinor: proof.amountMinor, requestId }, via);
+    const outcome = ledger.postPayment({ txId: proof.txId, meansId: proof.meansId, payee: proof.payee, amountMinor: proof.amountMinor, requestId, proxyId: proof.proxyId }, via);
     // [INV-4 nothing twice] a transaction found on the ledger is reported, never posted again.
     (outcome.alreadyPosted ? alreadyPosted : posted).push(proof.txId);
     touched.add(proof.meansId);
@@ -173,7 +181,7 @@ function figuresAfterRefusal(ledger: Ledger, req: ServerRequest): Outcome {
   let meansId: string | undefined;
   if (req.kind === 'auth' || req.kind === 'debit') meansId = req.claim.meansId;
   else if (req.kind === 'sync') meansId = req.meansId;
-  else if (req.kind === 'capture' || req.kind === 'release') meansId = ledger.holdOf(req.txId)?.meansId;
+  else if (req.kind === 'capture' || req.kind === 'release') meansId = ledger.holdOf(req.txId)?.meansId ?? ledger.postingOf(req.txId)?.meansId;
   if (meansId === undefined || !ledger.accountOf(`means:${meansId}`)) return {};
   return { balances: [ledger.balanceOf(meansId)] };
 }
@@ -242,10 +250,7 @@ export function shapeProblemOf(req: ServerRequest): string | undefined {
       if (req.mode !== 'aggregate' || !Array.isArray(req.aggregates)) return 'remit needs mode grouped or aggregate';
       for (const [i, a] of req.aggregates.entries()) {
         if (typeof a !== 'object' || a === null || !isId(a.meansId) || !isId(a.payee) || !isMinor(a.sumMinor)) return `aggregates[${i}] needs meansId, payee and an integer sumMinor`;
-        // The request's signature joins txIds with commas, so a comma inside one would make two lists sign alike.
-        if (!Array.isArray(a.txIds) || a.txIds.length === 0 || !a.txIds.every((t) => isId(t) && !t.includes(','))) {
-          return `aggregates[${i}].txIds must be non-empty strings without commas`;
-        }
+        if (!Array.isArray(a.txIds) || a.txIds.length === 0 || !a.txIds.every(isId)) return `aggregates[${i}].txIds must be a non-empty list of non-empty strings`;
       }
       return undefined;
     default:
