@@ -1,0 +1,103 @@
+// Goal: one way to run a fast-check property in this project, so that every suite scales the same way between
+// `npm test` (quick) and `npm run properties:deep` (long), and every failure prints how to replay it.
+// Method: `runProperty` calls `fc.check` with numRuns scaled from the environment and, when FC_SEED / FC_PATH
+// (and FC_REPLAY_PATH for `fc.commands`) are set, with those, so the exact counterexample comes back. A failure
+// throws an error whose first lines are the seed, the path and one command that replays it, followed by
+// fast-check's own report (counterexample, shrink count, the error the property threw).
+//
+// Environment:
+//   FC_SEED, FC_PATH    replay a failure (printed by every failure)
+//   FC_REPLAY_PATH      replay hint of `fc.commands` (printed when the counterexample has one)
+//   FC_NUM_RUNS         numRuns for every property (overrides the per-property quick figure)
+//   FC_RUNS_FACTOR      multiplies every property's quick numRuns (properties:deep uses it)
+
+import fc from 'fast-check';
+import { relative } from 'node:path';
+import { expect } from 'vitest';
+
+function envNumber(name: string): number | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const value = Number(raw);
+  if (!Number.isFinite(value)) throw new Error(`${name} must be a number, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+/** The seed of a replay, when FC_SEED is set. */
+export function replaySeed(): number | undefined {
+  return envNumber('FC_SEED');
+}
+
+/** The numRuns for a property whose quick figure is `quick`. */
+export function numRunsFor(quick: number): number {
+  const absolute = envNumber('FC_NUM_RUNS');
+  if (absolute !== undefined) return Math.max(1, Math.round(absolute));
+  const factor = envNumber('FC_RUNS_FACTOR') ?? 1;
+  return Math.max(1, Math.round(quick * factor));
+}
+
+/** Constraints for `fc.commands`: the size limit, plus the replay hint when a failure is being replayed. */
+export function commandsConstraints(maxCommands: number): { maxCommands: number; replayPath?: string } {
+  const replayPath = process.env.FC_REPLAY_PATH;
+  return replayPath ? { maxCommands, replayPath } : { maxCommands };
+}
+
+export interface RunOptions {
+  /** numRuns under `npm test`; scaled by FC_RUNS_FACTOR or replaced by FC_NUM_RUNS. */
+  numRuns: number;
+}
+
+function currentTest(): { file: string; name: string } {
+  const state = expect.getState();
+  const file = state.testPath ? relative(process.cwd(), state.testPath) : 'properties';
+  return { file, name: state.currentTestName ?? '' };
+}
+
+/** The shell line that replays a failure of the current test. */
+export function replayCommand(seed: number, path: string | null, replayPath?: string): string {
+  const { file, name } = currentTest();
+  // vitest's -t takes a regular expression; the test name is matched literally.
+  const pattern = name.split(' > ').at(-1)?.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') ?? '';
+  const env = [`FC_SEED=${seed}`, path ? `FC_PATH=${path}` : '', replayPath ? `FC_REPLAY_PATH=${replayPath}` : ''].filter(Boolean).join(' ');
+  return `${env} npx vitest run ${file} -t '${pattern.replace(/'/g, `'\\''`)}'`;
+}
+
+function parameters<Ts>(options: RunOptions): fc.Parameters<Ts> {
+  const seed = replaySeed();
+  const path = process.env.FC_PATH;
+  return {
+    numRuns: numRunsFor(options.numRuns),
+    ...(seed !== undefined ? { seed } : {}),
+    ...(path ? { path } : {}),
+  };
+}
+
+function failureMessage<Ts>(out: fc.RunDetails<Ts>): string {
+  const report = fc.defaultReportMessage(out) ?? 'the property failed';
+  const replayPath = /replayPath="([^"]*)"/.exec(fc.stringify(out.counterexample))?.[1];
+  return [
+    `property failed — seed ${out.seed}, path ${out.counterexamplePath ?? '(none)'}`,
+    `replay: ${replayCommand(out.seed, out.counterexamplePath, replayPath)}`,
+    '',
+    report,
+  ].join('\n');
+}
+
+/** Runs a synchronous property; throws with the replay command on failure. */
+export function runProperty<Ts>(property: fc.IProperty<Ts>, options: RunOptions): void {
+  const out = fc.check(property, parameters<Ts>(options));
+  if (out.failed) throw new PropertyFailure(failureMessage(out), out.errorInstance);
+}
+
+/** Runs an asynchronous property (model runs with a scheduler); throws with the replay command on failure. */
+export async function runAsyncProperty<Ts>(property: fc.IAsyncProperty<Ts>, options: RunOptions): Promise<void> {
+  const out = await fc.check(property, parameters<Ts>(options));
+  if (out.failed) throw new PropertyFailure(failureMessage(out), out.errorInstance);
+}
+
+export class PropertyFailure extends Error {
+  constructor(message: string, readonly errorInstance: unknown) {
+    super(message);
+    this.name = 'PropertyFailure';
+  }
+}

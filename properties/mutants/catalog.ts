@@ -1,0 +1,113 @@
+// Goal: the known bugs the property suites must catch — each a small textual patch to one source file — and
+// which suites are expected to catch it.
+// Method: a patch is a list of exact `from` → `to` replacements; `from` must occur exactly once in the file, so a
+// patch that no longer matches the source fails loudly instead of silently testing nothing. The runner
+// (run.ts) applies one mutant at a time to a copy of the tree, never to the checkout.
+
+export interface Replacement {
+  from: string;
+  to: string;
+}
+
+export interface Mutant {
+  id: string;
+  /** The bug, in words. */
+  description: string;
+  /** Path from the repository root. */
+  file: string;
+  replacements: Replacement[];
+  /** Suites (paths from the root) run against the mutant; at least one test must fail. */
+  suites: string[];
+}
+
+export const mutants: Mutant[] = [
+  {
+    id: 'mtdl-le-sl',
+    description: 'MTDL ≤ SL instead of MTDL < SL: a local approval may spend SL to the last unit',
+    file: 'machines/domain/means.ts',
+    replacements: [{ from: 'if (!(m.localSpentMinor + amountMinor < m.localBalanceMinor))', to: 'if (!(m.localSpentMinor + amountMinor <= m.localBalanceMinor))' }],
+    suites: ['properties/means.property.test.ts', 'properties/proxy.model.test.ts'],
+  },
+  {
+    id: 'remit-without-idempotency',
+    description: 'an aggregate remittance posted without its idempotency check: transactions already on the ledger are paid again',
+    file: 'machines/domain/ledger.ts',
+    replacements: [
+      {
+        from: `      for (const txId of txIds) {
+        const posting = this.store.getPosting(txId);`,
+        to: `      for (const txId of txIds) {
+        const posting = undefined as Posting | undefined;`,
+      },
+    ],
+    suites: ['properties/ledger.property.test.ts'],
+  },
+  {
+    id: 'ack-before-write',
+    description: 'the server acknowledges a request when it arrives, before the ledger write is done',
+    file: 'machines/server.ts',
+    replacements: [
+      { from: "import { handleRequest } from './domain/serverRules.ts';", to: "import { handleRequest } from './domain/serverRules.ts';\nimport { signResult } from './domain/requests.ts';" },
+      {
+        from: `    applyRequest: enqueueActions(({ event, enqueue }) => {
+      if (event.type !== 'link.message') return;
+      if (!isRequest(event.message)) {
+        enqueue.emit({ type: 'server.rejected', reason: \`unexpectedKind:\${event.message.kind}\` });
+        return;
+      }`,
+        to: `    applyRequest: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'link.message') return;
+      if (!isRequest(event.message)) {
+        enqueue.emit({ type: 'server.rejected', reason: \`unexpectedKind:\${event.message.kind}\` });
+        return;
+      }
+      const req = event.message;
+      const early = signResult(context.input.key, {
+        kind: 'result', reqId: req.reqId, to: req.from, requestKind: req.kind, ok: true, code: 'ok',
+        ...(req.kind === 'remit' ? { posted: req.mode === 'grouped' ? req.transactions.map((t) => t.txId) : req.aggregates.flatMap((a) => a.txIds) } : {}),
+        ...(req.kind === 'auth' || req.kind === 'debit' ? { txId: req.claim.txId } : {}),
+      });
+      enqueue.sendTo('link', { type: 'link.send', to: early.to, message: early } as LinkCommand);`,
+      },
+    ],
+    suites: ['properties/proxy.model.test.ts', 'properties/proxy.scheduled.test.ts'],
+  },
+  {
+    id: 'aggregate-drops-last',
+    description: 'an aggregate that drops its last transaction (neither its amount nor its id is remitted)',
+    file: 'machines/domain/remittance.ts',
+    replacements: [
+      {
+        from: `  const byKey = new Map<string, AggregateEntry>();
+  for (const tx of txs) {`,
+        to: `  const byKey = new Map<string, AggregateEntry>();
+  for (const tx of txs.slice(0, -1)) {`,
+      },
+    ],
+    suites: ['properties/remittance.property.test.ts', 'properties/proxy.model.test.ts'],
+  },
+  {
+    id: 'reset-one-tick-late',
+    description: 'a recurring amount reset one tick after the period boundary instead of at it',
+    file: 'machines/domain/means.ts',
+    replacements: [
+      {
+        from: 'const index = periodIndexAt(nowMs, recurring.originMs, recurring.periodMs);',
+        to: 'const index = periodIndexAt(nowMs - 1, recurring.originMs, recurring.periodMs);',
+      },
+    ],
+    suites: ['properties/means.property.test.ts'],
+  },
+  {
+    id: 'signature-ignores-amount',
+    description: 'the signature over a payment leaves the amount out, so an altered amount still verifies',
+    file: 'machines/domain/signature.ts',
+    replacements: [
+      {
+        from: "return ['pay.v1', c.txId, c.amountMinor, c.payee, c.timeMs, c.counter, c.proxyId, c.meansId];",
+        to: "return ['pay.v1', c.txId, c.payee, c.timeMs, c.counter, c.proxyId, c.meansId];",
+      },
+    ],
+    suites: ['properties/signatures.property.test.ts', 'properties/ledger.property.test.ts'],
+  },
+];
