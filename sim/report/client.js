@@ -44,6 +44,8 @@
   }
   // Durations tick at steps a person counts in (1 s, 30 s, 1 min, 5 min…), not at 200,000 ms.
   var MS_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 15e3, 3e4, 6e4, 12e4, 3e5, 6e5, 9e5, 18e5, 36e5, 72e5, 144e5, 216e5, 432e5, 864e5];
+  var INTEGER_STEPS = [];
+  for (var p = 1; p <= 1e15; p *= 10) INTEGER_STEPS.push(p, 2 * p, 5 * p);
   function axis(scale, unit, side) {
     var f = FORMAT[unit];
     var a = {
@@ -51,7 +53,8 @@
       size: 72,
       values: function (u, ticks) { return ticks.map(function (t) { return t == null ? '' : f(t); }); },
     };
-    if (unit === 'ms') a.incrs = MS_STEPS;
+    // Counts and minor units are integers: no tick at 0.25 of an order or of a cent.
+    a.incrs = unit === 'ms' ? MS_STEPS : INTEGER_STEPS;
     if (side === 1) { a.side = 1; a.grid = { show: false }; }
     return a;
   }

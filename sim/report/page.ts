@@ -60,7 +60,7 @@ code.hash { font-size: 12px; word-break: break-all; }
 .verdict-ok { background: var(--ok-bg); border-color: var(--ok); }
 .verdict-violation { background: var(--bad-bg); border-color: var(--bad); }
 .verdict-unknown { background: var(--warn-bg); border-color: #b06000; }
-.verdict-word { font-size: 44px; font-weight: 800; letter-spacing: 1px; min-width: 170px; }
+.verdict-word { font-size: 44px; font-weight: 800; letter-spacing: 1px; min-width: 170px; flex: none; }
 .verdict-ok .verdict-word { color: var(--ok); }
 .verdict-violation .verdict-word { color: var(--bad); }
 .verdict-detail p { margin: 2px 0; }

@@ -46,7 +46,7 @@ export function verdictBanner(summary: Summary, caption?: string): string {
       ? `invariants ${NOT_RECORDED}`
       : `${escapeHtml(held)} of ${escapeHtml(invariants.length)} invariants held` +
           (idle > 0 ? ` (${idle} never checked in this run)` : '') +
-          broken.map((row) => ` · <strong>${escapeHtml(row.id)} ${escapeHtml(row.name)}: ${escapeHtml(formatCount(row.violations ?? 0))} violation${row.violations === 1 ? '' : 's'}</strong>`).join(''),
+          broken.map((row) => `<br><strong>${escapeHtml(row.id)} ${escapeHtml(row.name)}: ${escapeHtml(formatCount(row.violations ?? 0))} violation${row.violations === 1 ? '' : 's'}</strong>`).join(''),
   );
   lines.push(
     thresholds.source === 'none'
@@ -109,9 +109,11 @@ export function violationBlock(summary: Summary, heading = 'First violation'): s
   const violation = recordAt(summary, 'violation');
   if (!violation) return '';
   const recent = (arrayAt(violation, 'recent') ?? []).filter(isRecord);
-  const timeMs = numberAt(violation, 'timeMs');
+  // Virtual time can carry fractions of a millisecond; whole milliseconds are what a person compares.
+  const ms = (value: number | undefined) => (value === undefined ? undefined : Math.round(value));
+  const timeMs = ms(numberAt(violation, 'timeMs'));
   const events = recent
-    .map((e) => `<tr><td class="num">${numberAt(e, 'timeMs') === undefined ? '' : escapeHtml(formatCount(numberAt(e, 'timeMs')!))}</td><td><code>${escapeHtml(stringAt(e, 'actor') ?? '')}</code></td><td>${escapeHtml(stringAt(e, 'text') ?? '')}</td></tr>`)
+    .map((e) => `<tr><td class="num">${ms(numberAt(e, 'timeMs')) === undefined ? '' : escapeHtml(formatCount(ms(numberAt(e, 'timeMs'))!))}</td><td><code>${escapeHtml(stringAt(e, 'actor') ?? '')}</code></td><td>${escapeHtml(stringAt(e, 'text') ?? '')}</td></tr>`)
     .join('\n');
   return `<section class="violation"><h2>${escapeHtml(heading)}</h2>
 <p><strong>${text(stringAt(violation, 'invariant'))}</strong>${timeMs === undefined ? '' : ` at t = ${escapeHtml(formatCount(timeMs))} ms (${escapeHtml(formatDurationMs(timeMs))})`}, seed ${numberAt(violation, 'seed') === undefined ? NOT_RECORDED : escapeHtml(numberAt(violation, 'seed'))}</p>
