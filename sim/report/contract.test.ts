@@ -1,6 +1,7 @@
 // The report reads what the simulator writes: these tests hold the two to one format, so that a renamed
 // column or summary field fails here instead of showing up as "not recorded" on every report.
 import { describe, it, expect } from 'vitest';
+import { fileURLToPath } from 'node:url';
 import { TIMESERIES_COLUMNS as SIMULATOR_COLUMNS } from '../metrics.ts';
 import { runVirtual } from '../runVirtual.ts';
 import { loadScenario, withOverrides } from '../scenario/load.ts';
@@ -8,7 +9,7 @@ import { TIMESERIES_COLUMNS } from './csv.ts';
 import { renderReport } from './html.ts';
 import { embeddedCharts } from './testing.ts';
 
-const QUICKSTART = new URL('../../scenarios/quickstart.yaml', import.meta.url).pathname;
+const QUICKSTART = fileURLToPath(new URL('../../scenarios/quickstart.yaml', import.meta.url));
 
 describe('the simulator and the report agree on the formats', () => {
   it('timeseries.csv has the columns the report reads, in the same order', () => {

@@ -2,10 +2,11 @@
 // Method: plain functions over the files in fixtures/ (hand-made runs shaped like the quickstart's).
 
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { ChartData } from './charts.ts';
 
-export const FIXTURE_A = new URL('./fixtures/run-a/', import.meta.url).pathname;
-export const FIXTURE_B = new URL('./fixtures/run-b/', import.meta.url).pathname;
+export const FIXTURE_A = fileURLToPath(new URL('./fixtures/run-a/', import.meta.url));
+export const FIXTURE_B = fileURLToPath(new URL('./fixtures/run-b/', import.meta.url));
 
 export interface Fixture {
   summary: Record<string, unknown>;
