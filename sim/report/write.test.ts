@@ -2,6 +2,8 @@ import { describe, it, expect, beforeEach, afterEach, vi } from 'vitest';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { compareCommand, defaultComparisonFile, readRunDir, reportCommand, writeComparison, writeReport } from './write.ts';
 import { ReportInputError } from './errors.ts';
 import { FIXTURE_A, FIXTURE_B } from './testing.ts';
@@ -144,5 +146,25 @@ describe('compareCommand', () => {
     expect(await run(compareCommand, [runA])).toMatchObject({ status: 2, err: 'payfleet compare: expected two run directories, got 1 (see payfleet compare --help)' });
     rmSync(join(runB, 'summary.json'));
     expect(await run(compareCommand, [runA, runB])).toMatchObject({ status: 2, err: `payfleet compare: ${join(runB, 'summary.json')}: no such file (is ${runB} a run directory?)` });
+  });
+});
+
+describe('through the payfleet command', () => {
+  const bin = fileURLToPath(new URL('../../bin/payfleet.mjs', import.meta.url));
+  const payfleet = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+
+  it('payfleet report and payfleet compare write their pages and exit 0', () => {
+    const report = payfleet('report', runA);
+    expect(report.stdout).toBe(`wrote ${join(runA, 'report.html')} (run verdict: OK)\n`);
+    expect(report.status).toBe(0);
+    const out = join(root, 'c.html');
+    expect(payfleet('compare', runA, runB, '--out', out).status).toBe(0);
+    expect(existsSync(out)).toBe(true);
+  });
+
+  it('exits 2 on bad input', () => {
+    const result = payfleet('report', join(root, 'nope'));
+    expect(result.stderr).toBe(`payfleet report: ${join(root, 'nope')}: no such directory\n`);
+    expect(result.status).toBe(2);
   });
 });
