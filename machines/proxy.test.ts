@@ -621,9 +621,10 @@ describe('proxy: repeated orders and remote timeouts', () => {
     expect(world.ledger.postings()).toHaveLength(1);
   });
 
-  it('declines a remote payment SD never answers, and queues its reversal', () => {
+  it('declines a remote payment SD never answers, and queues its reversal until SD acknowledges it', () => {
     const world = oneTerminal();
-    world.bus.filter = (m) => (m.message.kind === 'debit' ? 'drop' : 'deliver');
+    // SD is unreachable for payments and reversals alike, at first.
+    world.bus.filter = (m) => (m.message.kind === 'debit' || m.message.kind === 'release' ? 'drop' : 'deliver');
     world.payConfirmed('t1', { orderId: 'o1', type: 'telepayment', meansId: 'm1', amountMinor: 2_500 });
     world.advance(9_900);
     expect(world.receiptFor('o1')).toBeUndefined();
@@ -633,7 +634,16 @@ describe('proxy: repeated orders and remote timeouts', () => {
     expect(world.declineOf('o1')).toBe('remoteTimeout');
     expect(world.proxyState('t1').remoteInFlight).toBeUndefined();
     expect(world.proxyState('t1').journal.outbox.map((i) => i.request.kind)).toEqual(['release']);
+    world.advance(10_000);
+    expect(world.proxyState('t1').journal.outbox.map((i) => i.request.kind)).toEqual(['release']);
+
+    world.bus.filter = () => 'deliver';
+    world.advance(20_000);
+    expect(world.handled('release')).toHaveLength(1);
+    expect(world.proxyEvents).toContainEqual(expect.objectContaining({ type: 'proxy.acknowledged', requestKind: 'release' }));
+    expect(world.proxyState('t1').journal.outbox).toEqual([]);
     expect(world.ledger.postings()).toEqual([]);
+    expectConserved(world);
   });
 
   it('voids at SD a remote payment it never received, so a late copy cannot pay', () => {
