@@ -75,9 +75,11 @@ function parameters<Ts>(options: RunOptions): fc.Parameters<Ts> {
 function failureMessage<Ts>(out: fc.RunDetails<Ts>): string {
   const report = fc.defaultReportMessage(out) ?? 'the property failed';
   const replayPath = /replayPath="([^"]*)"/.exec(fc.stringify(out.counterexample))?.[1];
+  const error = out.errorInstance instanceof Error ? out.errorInstance.message : out.errorInstance === null || out.errorInstance === undefined ? '' : String(out.errorInstance);
   return [
     `property failed — seed ${out.seed}, path ${out.counterexamplePath ?? '(none)'}`,
     `replay: ${replayCommand(out.seed, out.counterexamplePath, replayPath)}`,
+    ...(error ? ['', `error: ${error}`] : []),
     '',
     report,
   ].join('\n');
