@@ -36,10 +36,13 @@ export function numRunsFor(quick: number): number {
   return Math.max(1, Math.round(quick * factor));
 }
 
-/** Constraints for `fc.commands`: the size limit, plus the replay hint when a failure is being replayed. */
-export function commandsConstraints(maxCommands: number): { maxCommands: number; replayPath?: string } {
+/**
+ * Constraints for `fc.commands`: up to `maxCommands` commands, most runs long ('medium' size: the default 'small'
+ * makes runs of a handful of commands), plus the replay hint when a failure is being replayed.
+ */
+export function commandsConstraints(maxCommands: number): fc.CommandsContraints {
   const replayPath = process.env.FC_REPLAY_PATH;
-  return replayPath ? { maxCommands, replayPath } : { maxCommands };
+  return { maxCommands, size: 'medium', ...(replayPath ? { replayPath } : {}) };
 }
 
 export interface RunOptions {

@@ -9,7 +9,7 @@
 import { describe, it } from 'vitest';
 import fc from 'fast-check';
 import { expect } from 'vitest';
-import { holdsLocalBalance, localApproval, applySync, rollPeriods, type MeansState } from '../machines/domain/means.ts';
+import { localApproval, applySync, rollPeriods, type MeansState } from '../machines/domain/means.ts';
 import {
   applyAcknowledgement,
   applyBalances,
@@ -27,6 +27,7 @@ import { defaultRemittancePolicy, formRemittances, unremitted } from '../machine
 import type { PaymentOrder, ServerResult } from '../machines/messages.ts';
 import { amountSpecArb, keyFor, meansArb, periodMsArb, resolveAmount, type AmountSpec } from './arbitraries.ts';
 import { runProperty } from './fc.ts';
+import { checkMeans } from './checks.ts';
 
 // ------------------------------------------------------------------ oracle
 
@@ -103,19 +104,6 @@ function resolveTime(spec: TimeSpec, m: MeansState): number {
     case 'fixedEnd':
       return m.fixedAmount ? m.fixedAmount.validFromMs + m.fixedAmount.periodMs + delta : delta;
   }
-}
-
-/** [INV-1] and [INV-2] on one means. */
-function checkMeans(m: MeansState, where: string): void {
-  const fail = (what: string) => {
-    throw new Error(`${where}: ${what} — ${JSON.stringify(m)}`);
-  };
-  if (!holdsLocalBalance(m)) fail(`[INV-1] MTDL ${m.localSpentMinor} is not below SL ${m.localBalanceMinor}`);
-  if (m.localBalanceMinor < 0 || m.localSpentMinor < 0) fail('SL or MTDL negative');
-  if (m.wallet && m.wallet.balanceMinor < 0) fail('[INV-2] wallet negative');
-  if (m.fixedAmount && (m.fixedAmount.remainingMinor < 0 || m.fixedAmount.remainingMinor > m.fixedAmount.initialMinor)) fail('[INV-2] fixed amount out of [0, S0]');
-  if (m.recurring && (m.recurring.remainingMinor < 0 || m.recurring.remainingMinor > m.recurring.amountMinor)) fail('[INV-2] recurring amount out of [0, S0]');
-  if (m.ceiling && (m.ceiling.periodSpentMinor < 0 || m.ceiling.periodSpentMinor > m.ceiling.ceilingMinor)) fail(`[INV-2] MTD ${m.ceiling.periodSpentMinor} above PD ${m.ceiling.ceilingMinor}`);
 }
 
 // ------------------------------------------------------------------ single approvals

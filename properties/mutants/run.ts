@@ -135,7 +135,8 @@ function main(): number {
     console.log(`${pad('mutant', idWidth)}  result    caught by`);
     console.log(`${'-'.repeat(idWidth)}  --------  ---------`);
     for (const row of rows) {
-      const by = row.caught ? `${row.by[0]}${row.by.length > 1 ? ` (+${row.by.length - 1} more)` : ''}` : row.note || '—';
+      const files = [...new Set(row.by.map((test) => test.split(' › ')[0]!.replace(/^properties\//, '')))];
+      const by = row.caught ? `${row.by.length} test(s) in ${files.join(', ')}` : row.note || '—';
       console.log(`${pad(row.mutant.id, idWidth)}  ${row.caught ? 'caught  ' : 'SURVIVED'}  ${by}`);
     }
     const survived = rows.filter((r) => !r.caught);
