@@ -53,8 +53,13 @@ export class Net {
     this.delivered++;
   }
 
-  /** Delivers a message that is not (or no longer) in the pool: a copy the network kept. */
-  deliverCopy(message: BusMessage): void {
+  /** Takes every waiting message out of the pool, for a caller that schedules deliveries itself. */
+  takeAll(): BusMessage[] {
+    return this.pool.splice(0, this.pool.length);
+  }
+
+  /** Delivers a message taken out of the pool (or a copy of one: the network duplicated it). */
+  deliverMessage(message: BusMessage): void {
     const copy = { ...message, message: structuredClone(message.message) };
     this.releasing = { message: copy, verdict: 'deliver' };
     this.bus.inject(copy);
@@ -107,14 +112,20 @@ export class ModelWorld extends World {
 
   /** Commits the first `count` pending writes; each result then goes out (into the pool). */
   commit(count = Number.POSITIVE_INFINITY): void {
-    for (let i = 0; i < count && this.writes.length > 0; i++) {
-      const write = this.writes.shift()!;
-      const { input, command } = write;
-      const result = handleRequest(this.ledger, command.request, { scheme: input.scheme, serverKey: input.key, publicKeyOf: input.publicKeyOf, nowMs: input.now() });
-      write.sendBack({ type: 'ledger.result', request: command.request, result });
-      this.settle();
-    }
+    for (let i = 0; i < count && this.writes.length > 0; i++) this.commitWrite(this.writes[0]!);
     this.answerPrompts();
+  }
+
+  /** Commits one given pending write (a store may finish its writes in any order); false if it was lost. */
+  commitWrite(write: PendingWrite): boolean {
+    const index = this.writes.indexOf(write);
+    if (index < 0) return false;
+    this.writes.splice(index, 1);
+    const result = handleRequest(this.ledger, write.command.request, { scheme: write.input.scheme, serverKey: write.input.key, publicKeyOf: write.input.publicKeyOf, nowMs: write.input.now() });
+    write.sendBack({ type: 'ledger.result', request: write.command.request, result });
+    this.settle();
+    this.answerPrompts();
+    return true;
   }
 
   /** A server crash and restart: uncommitted writes are lost; messages on the way stay on the way. */
