@@ -17,6 +17,7 @@ import { handleRequest } from '../machines/domain/serverRules.ts';
 import { isDrained } from '../machines/domain/remittance.ts';
 import type { ProxyState } from '../machines/domain/proxyRules.ts';
 import type { Proof } from '../machines/messages.ts';
+import type { DrainFacts } from './checks.ts';
 
 /** A request the server handed to its ledger, not yet committed. */
 export interface PendingWrite {
@@ -168,6 +169,20 @@ export class ModelWorld extends World {
     const proofs: Proof[] = [];
     for (const e of this.terminalEvents) if (e.type === 'terminal.receipt' && e.response.ok) proofs.push(e.response.proof);
     return proofs;
+  }
+
+  /** What the end-of-run checks need, for the given terminals. */
+  drainFacts(terminalIds: readonly string[], payees: readonly string[]): DrainFacts {
+    return {
+      ledger: this.ledger,
+      approved: this.approvedProofs(),
+      // Remote payments a proxy declined to its app and asked SD to undo.
+      reversed: this.handled('release').map((e) => (e.request as { txId: string }).txId),
+      payees,
+      scheme: this.scheme,
+      publicKeyOf: (id) => this.publicKeys.get(id),
+      journals: new Map(terminalIds.map((id) => [id, this.proxyState(id).journal])),
+    };
   }
 
   /** Nothing left to do anywhere: the proxy idle and drained, the network and the ledger quiet. */

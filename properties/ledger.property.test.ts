@@ -21,7 +21,9 @@ import { emptyJournal, formRemittances, recordLocal, type LocalTx, type Remittan
 import { defaultRemittancePolicy } from '../machines/domain/remittance.ts';
 import { requestSigner } from '../machines/domain/proxyRules.ts';
 import type { Proof, ServerRequest, ServerResult } from '../machines/messages.ts';
+import { checkRefusedUnchanged, ledgerFingerprint } from '../machines/domain/invariants.ts';
 import { keyFor, schemeArb } from './arbitraries.ts';
+import { expectNoViolations } from './checks.ts';
 import { runProperty } from './fc.ts';
 
 const PROXIES = ['p1', 'p2'] as const;
@@ -68,7 +70,7 @@ interface Message {
   /** An honest capture is only sent once its authorisation was answered ok. */
   after?: string;
   /** A counter replay is only meaningful once the original counter is used. */
-  replaysCounterOf?: { proxyId: string; counter: number };
+  replaysCounterOf?: { txId: string };
   label: string;
 }
 
@@ -179,7 +181,7 @@ function build(s: Scenario): World {
         const claim: PaymentClaim = { ...tx, txId: `${tx.proxyId}:replay${i}`, amountMinor: tx.amountMinor + f.delta };
         const proof: Proof = { ...claim, sig: signClaim(keys.get(tx.proxyId)!, claim), path: 'localOffline' };
         add(signRequest(keys.get(tx.proxyId)!, { kind: 'remit', mode: 'grouped', reqId: `${tx.proxyId}:y${i}`, from: tx.proxyId, transactions: [proof] }), 'forged', {
-          replaysCounterOf: { proxyId: tx.proxyId, counter: tx.counter },
+          replaysCounterOf: { txId: tx.txId },
         });
         return;
       }
@@ -223,11 +225,17 @@ function run(world: World, order: readonly number[]): void {
 
   const deliver = (m: Message): void => {
     if (m.after !== undefined && !okAnswer.has(m.after)) return;
-    if (m.replaysCounterOf && ledger.store.getCounterUse(m.replaysCounterOf.proxyId, m.replaysCounterOf.counter) === undefined) return;
+    // A counter is used once the transaction that carries it is on the ledger with its own signed claim (asked of
+    // the postings, not of the counter table, so that a server that stopped recording counters is still caught).
+    // An aggregate carries ids and sums only, so SD never sees the counters of the transactions it covers.
+    if (m.replaysCounterOf && (ledger.postingOf(m.replaysCounterOf.txId)?.amountMinor ?? null) === null) return;
     const before = moneyState(ledger);
+    const fingerprintBefore = ledgerFingerprint(ledger);
     const result = handleRequest(ledger, m.request, ctx);
     const after = moneyState(ledger);
     const where = `${m.label} (${m.role}) → ${result.ok ? 'ok' : result.code}`;
+    // The shared INV-6 check: refused with a signature-class reason, and the ledger's fingerprint unchanged.
+    if (m.role === 'forged') expectNoViolations(checkRefusedUnchanged(fingerprintBefore, ledgerFingerprint(ledger), result), where);
     // [INV-3 conservation] after every request, whatever it was.
     expect(ledger.sumOfBalancesMinor(), where).toBe(0);
     // A refused request changes nothing; a forged one is always refused [INV-6].

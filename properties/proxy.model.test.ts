@@ -15,7 +15,7 @@ import { createMeans } from '../machines/domain/means.ts';
 import type { ProxyPolicy, ProxyState } from '../machines/domain/proxyRules.ts';
 import type { PaymentOrder } from '../machines/messages.ts';
 import { ModelWorld } from './harness.ts';
-import { checkConservation, checkLedgerAfterDrain, checkMeans, InvariantBroken } from './checks.ts';
+import { checkAfterDrain, checkConservation, checkMeans, InvariantBroken } from './checks.ts';
 import { amountSpecArb, resolveAmount, type AmountSpec } from './arbitraries.ts';
 import { commandsConstraints, runProperty } from './fc.ts';
 
@@ -291,7 +291,7 @@ describe('proxy: model-based', () => {
         const model: Model = { inCoverage: true, up: true, nextOrder: 1, orders: [], policy };
         fc.modelRun(() => ({ model, real: { world } }), commands);
         world.drain(T, model.persisted);
-        checkLedgerAfterDrain(world.ledger, world.approvedProofs(), PAYEES);
+        checkAfterDrain(world.drainFacts([T], PAYEES));
       }),
       { numRuns: 80 },
     );

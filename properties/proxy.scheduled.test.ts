@@ -15,7 +15,7 @@ import { policyWith, walletMeans } from '../machines/testing/world.ts';
 import type { BusMessage } from '../machines/testing/bus.ts';
 import type { PaymentOrder } from '../machines/messages.ts';
 import { ModelWorld, type PendingWrite } from './harness.ts';
-import { checkConservation, checkLedgerAfterDrain, checkMeans } from './checks.ts';
+import { checkAfterDrain, checkConservation, checkMeans } from './checks.ts';
 import { runAsyncProperty } from './fc.ts';
 
 const TERMINALS = ['t1', 't2'] as const;
@@ -154,7 +154,7 @@ describe('proxy: scheduled interleavings of server responses', () => {
           for (const t of TERMINALS) {
             if (!world.isQuiet(t)) throw new Error(`[INV-7 liveness] ${t} not drained: ${JSON.stringify(world.proxyState(t).journal.outbox.map((i) => i.reqId))}`);
           }
-          checkLedgerAfterDrain(world.ledger, world.approvedProofs(), PAYEES);
+          checkAfterDrain(world.drainFacts(TERMINALS, PAYEES));
         },
       ),
       { numRuns: 60 },

@@ -20,6 +20,9 @@ export interface Mutant {
   suites: string[];
 }
 
+/** The six bugs issue 5 names; `npm test` runs these (quickly), `npm run properties:mutants` runs them all. */
+export const REQUIRED = ['mtdl-le-sl', 'remit-without-idempotency', 'ack-before-write', 'aggregate-drops-last', 'reset-one-tick-late', 'signature-ignores-amount'];
+
 export const mutants: Mutant[] = [
   {
     id: 'mtdl-le-sl',
@@ -109,5 +112,55 @@ export const mutants: Mutant[] = [
       },
     ],
     suites: ['properties/signatures.property.test.ts', 'properties/ledger.property.test.ts'],
+  },
+  // ---------------------------------------------------------------- further teeth, beyond the issue's six
+  {
+    id: 'stale-sync-accepted',
+    description: 'a stale SL figure from SD (an older version, arriving late) overwrites a fresh one',
+    file: 'machines/domain/means.ts',
+    replacements: [{ from: 'if (version < means.balanceVersion) return means;', to: 'if (version < 0) return means;' }],
+    suites: ['properties/means.property.test.ts'],
+  },
+  {
+    id: 'ceiling-ignores-amount',
+    description: 'the ceiling check forgets the amount being paid, so MTD can end above PD',
+    file: 'machines/domain/means.ts',
+    replacements: [{ from: 'if (m.ceiling.periodSpentMinor + amountMinor > m.ceiling.ceilingMinor)', to: 'if (m.ceiling.periodSpentMinor > m.ceiling.ceilingMinor)' }],
+    suites: ['properties/means.property.test.ts', 'properties/proxy.model.test.ts'],
+  },
+  {
+    id: 'fixed-amount-end-inclusive',
+    description: 'a fixed amount still usable at the first instant after its period',
+    file: 'machines/domain/means.ts',
+    replacements: [{ from: 'if (nowMs >= f.validFromMs + f.periodMs)', to: 'if (nowMs > f.validFromMs + f.periodMs)' }],
+    suites: ['properties/means.property.test.ts'],
+  },
+  {
+    id: 'offline-count-off-by-one',
+    description: 'one more unremitted offline payment than maxPendingCount is allowed',
+    file: 'machines/domain/discriminate.ts',
+    replacements: [{ from: 'if (input.pendingCount + 1 > offline.maxPendingCount)', to: 'if (input.pendingCount > offline.maxPendingCount)' }],
+    suites: ['properties/discrimination.property.test.ts'],
+  },
+  {
+    id: 'pin-never-blocks',
+    description: 'a wrong PIN does not spend a try, so the PIN can be guessed forever',
+    file: 'machines/domain/confirmation.ts',
+    replacements: [{ from: 'const next = { ...counter, triesLeft: counter.triesLeft - 1 };', to: 'const next = { ...counter };' }],
+    suites: ['properties/pin.property.test.ts'],
+  },
+  {
+    id: 'counter-replay-accepted',
+    description: 'the server no longer refuses a signature counter reused for another transaction',
+    file: 'machines/domain/serverRules.ts',
+    replacements: [{ from: 'if (usedBy === undefined) ledger.store.putCounterUse(claim.proxyId, claim.counter, claim.txId);', to: 'if (usedBy === undefined || usedBy !== undefined) return;' }],
+    suites: ['properties/ledger.property.test.ts'],
+  },
+  {
+    id: 'repeat-not-recognised',
+    description: 'the server forgets the answers it gave, so a duplicated request is handled afresh',
+    file: 'machines/domain/serverRules.ts',
+    replacements: [{ from: 'if (stored.fingerprint === fingerprint) return stored.result;', to: 'if (stored.fingerprint === fingerprint && stored.fingerprint === "") return stored.result;' }],
+    suites: ['properties/ledger.property.test.ts', 'properties/proxy.model.test.ts'],
   },
 ];
