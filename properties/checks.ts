@@ -5,8 +5,8 @@
 // independent ones of this suite's own — each beneficiary's balance against the sum of what was approved to it,
 // aggregates against the approved amounts — so that a bug in either the rules or the shared checkers shows.
 // Every check throws an InvariantBroken that names the invariant and the values, so a shrunk counterexample
-// reads as a sentence. Approved payments come from what the apps were told (their receipts), never from the
-// proxy's or the server's own bookkeeping.
+// reads as a sentence. Approved payments come from the proxies' decisions as they were announced (the answers
+// sent to apps and POS units), never from the proxy's journal or the server's own bookkeeping.
 
 import type { MeansState } from '../machines/domain/means.ts';
 import { payeeAccount, type Ledger } from '../machines/domain/ledger.ts';
@@ -63,8 +63,10 @@ export function checkConservation(ledger: Ledger, where: string): void {
 
 export interface DrainFacts {
   ledger: Ledger;
-  /** Every proof an app or POS holds (its receipts). */
+  /** Every payment a proxy approved (its proof). */
   approved: readonly Proof[];
+  /** Every proof an app or a POS holds: each must verify and be credited [INV-5]. */
+  held: readonly Proof[];
   /** txIds of remote payments the proxies declined and asked SD to reverse. */
   reversed: readonly string[];
   payees: readonly string[];
@@ -75,14 +77,14 @@ export interface DrainFacts {
 
 /**
  * After a drain: every approved payment is on the ledger exactly once with its amount, means and payee; nothing
- * is posted or held that no app or POS was told was approved; every proof verifies and is credited; every
+ * is posted or held that no proxy approved; every proof held verifies and is credited; every
  * beneficiary holds exactly the sum of what was approved to it; every journal is empty.
  */
 export function checkAfterDrain(facts: DrainFacts): void {
   const { ledger, approved } = facts;
   checkConservation(ledger, 'after the drain');
   expectNoViolations(checkNothingLostNothingTwice({ approved, reversed: facts.reversed, ledger }).violations, 'after the drain');
-  expectNoViolations(checkProofs({ proofs: approved, scheme: facts.scheme, publicKeyOf: (id) => facts.publicKeyOf(id), ledger }), 'after the drain');
+  expectNoViolations(checkProofs({ proofs: facts.held, scheme: facts.scheme, publicKeyOf: (id) => facts.publicKeyOf(id), ledger }), 'after the drain');
   for (const [proxyId, journal] of facts.journals) expectNoViolations(checkDrained(proxyId, journal), 'after the drain');
 
   // The suite's own accounting: distinct approved payments, each beneficiary credited with exactly their sum.
@@ -93,7 +95,7 @@ export function checkAfterDrain(facts: DrainFacts): void {
     byTx.set(proof.txId, proof);
   }
   for (const posting of ledger.postings()) {
-    if (posting.reversedBy === undefined && !byTx.has(posting.txId)) fail(`[INV-4] ${posting.txId} is posted (${posting.via}, ${posting.amountMinor}) but no app or POS was told it was approved`);
+    if (posting.reversedBy === undefined && !byTx.has(posting.txId)) fail(`[INV-4] ${posting.txId} is posted (${posting.via}, ${posting.amountMinor}) but no proxy approved it`);
   }
   for (const aggregate of ledger.aggregates()) {
     const sum = aggregate.txIds.reduce((s, txId) => s + (byTx.get(txId)?.amountMinor ?? Number.NaN), 0);

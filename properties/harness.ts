@@ -29,6 +29,7 @@ export interface PendingWrite {
 /** A network under the test's control: every message waits in `pool` until the test moves it. */
 export class Net {
   readonly pool: BusMessage[] = [];
+  private readonly history: BusMessage[] = [];
   private releasing: { message: BusMessage; verdict: 'deliver' | 'duplicate' } | undefined;
   delivered = 0;
 
@@ -48,10 +49,16 @@ export class Net {
   deliver(index: number, verdict: 'deliver' | 'duplicate' = 'deliver'): void {
     const [message] = this.pool.splice(index, 1);
     if (!message) return;
+    this.remember(message);
     this.releasing = { message, verdict };
     this.bus.inject(message);
     this.bus.flush();
     this.delivered++;
+  }
+
+  /** A copy of a message delivered earlier (the last 64 are kept), for late duplicates and replays. */
+  deliveredEarlier(pick: number): BusMessage | undefined {
+    return this.history.length === 0 ? undefined : this.history[pick % this.history.length];
   }
 
   /** Takes every waiting message out of the pool, for a caller that schedules deliveries itself. */
@@ -61,11 +68,17 @@ export class Net {
 
   /** Delivers a message taken out of the pool (or a copy of one: the network duplicated it). */
   deliverMessage(message: BusMessage): void {
+    this.remember(message);
     const copy = { ...message, message: structuredClone(message.message) };
     this.releasing = { message: copy, verdict: 'deliver' };
     this.bus.inject(copy);
     this.bus.flush();
     this.delivered++;
+  }
+
+  private remember(message: BusMessage): void {
+    this.history.push(message);
+    if (this.history.length > 64) this.history.shift();
   }
 
   drop(index: number): BusMessage | undefined {
@@ -164,10 +177,21 @@ export class ModelWorld extends World {
     this.answerPrompts();
   }
 
-  /** Every approved payment an app was told about (its proof), in order. */
+  /**
+   * Every payment a proxy approved (its proof), in order: to an app, or to a POS over the near link. The proxy's
+   * own decisions count, not what reached the POS: a POS that gave up on a sale before the answer came still
+   * leaves a payment the proxy approved and will remit.
+   */
   approvedProofs(): Proof[] {
     const proofs: Proof[] = [];
-    for (const e of this.terminalEvents) if (e.type === 'terminal.receipt' && e.response.ok) proofs.push(e.response.proof);
+    for (const e of this.proxyEvents) if (e.type === 'proxy.decided' && e.response.ok) proofs.push(e.response.proof);
+    return proofs;
+  }
+
+  /** Proofs held by POS units (their receipts): each must verify and be credited [INV-5]. */
+  posProofs(): Proof[] {
+    const proofs: Proof[] = [];
+    for (const e of this.posEvents) if (e.type === 'pos.receipt') proofs.push(e.proof);
     return proofs;
   }
 
@@ -176,6 +200,7 @@ export class ModelWorld extends World {
     return {
       ledger: this.ledger,
       approved: this.approvedProofs(),
+      held: [...this.approvedProofs(), ...this.posProofs()],
       // Remote payments a proxy declined to its app and asked SD to undo.
       reversed: this.handled('release').map((e) => (e.request as { txId: string }).txId),
       payees,

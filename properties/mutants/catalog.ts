@@ -43,7 +43,7 @@ export const mutants: Mutant[] = [
         const posting = undefined as Posting | undefined;`,
       },
     ],
-    suites: ['properties/ledger.property.test.ts'],
+    suites: ['properties/ledger.property.test.ts', 'properties/proxy.model.test.ts'],
   },
   {
     id: 'ack-before-write',
