@@ -5,7 +5,8 @@
 // Keys derive from the run's PRNG. What the actors emit is handed to `FleetObserver`, which the simulator
 // turns into metrics and invariant checks.
 
-import { createActor, fromCallback, type Actor, type Clock } from 'xstate';
+import { createActor, fromCallback, type Actor } from 'xstate';
+import type { Clock } from './scheduler.ts';
 import type { LinkCommand, LinkInput } from '../machines/link.ts';
 import type { CallbackActorLogic } from 'xstate';
 import { terminalMachine, proxyCodeFields, type TerminalEmitted } from '../machines/terminal.ts';

@@ -97,13 +97,14 @@ export class Scheduler implements TimeSource {
   /** Runs `fn` `delayMs` after now; a negative delay means now (after what is already due now). */
   schedule(delayMs: number, fn: () => void): TimerHandle {
     if (!Number.isFinite(delayMs)) throw new DomainError('badDelay', 'a delay must be a finite number of ms', delayMs);
-    return this.insert(delayMs > 0 ? this.nowMs + delayMs : this.nowMs, fn);
+    // Virtual time is whole milliseconds: every time a machine reads (and signs, in a claim) is an integer.
+    return this.insert(delayMs > 0 ? this.nowMs + Math.round(delayMs) : this.nowMs, fn);
   }
 
   /** Runs `fn` at virtual time `timeMs`, or now if that is already past. */
   at(timeMs: number, fn: () => void): TimerHandle {
     if (!Number.isFinite(timeMs)) throw new DomainError('badTime', 'a time must be a finite number of ms', timeMs);
-    return this.insert(timeMs > this.nowMs ? timeMs : this.nowMs, fn);
+    return this.insert(timeMs > this.nowMs ? Math.round(timeMs) : this.nowMs, fn);
   }
 
   /** Cancels a timer; returns false when it already ran or was already cancelled. */

@@ -143,7 +143,6 @@ export class Simulator implements FleetObserver {
     this.coverage.start();
     this.nemesis.schedule(scenario.faults);
     this.armMinuteSampler();
-    this.network.onSettled?.();
   }
 
   private beginLiveness(): void {
