@@ -25,6 +25,7 @@ import { defaultDiscriminationPolicy } from '../machines/domain/discriminate.ts'
 import { defaultConfirmationPolicy } from '../machines/domain/confirmation.ts';
 import { defaultRemittancePolicy, formRemittances, unremitted } from '../machines/domain/remittance.ts';
 import type { PaymentOrder, ServerResult } from '../machines/messages.ts';
+import { walletMeans, World } from '../machines/testing/world.ts';
 import { amountSpecArb, keyFor, meansArb, periodMsArb, resolveAmount, type AmountSpec } from './arbitraries.ts';
 import { runProperty } from './fc.ts';
 import { checkMeans } from './checks.ts';
@@ -220,6 +221,42 @@ describe('means: period boundaries', () => {
         },
       ),
       { numRuns: 200 },
+    );
+  });
+
+  it('judges an order confirmed across a period boundary in the period of its decision, not of its arrival [INV-2]', () => {
+    runProperty(
+      fc.property(
+        fc.integer({ min: 2_000, max: 50_000 }),
+        fc.integer({ min: 1_001, max: 5_000 }),
+        fc.integer({ min: 1, max: 1_999 }),
+        fc.integer({ min: 0, max: 3_999 }),
+        fc.integer({ min: 0, max: 2_000 }),
+        (periodMs, amountMinor, epsilonMs, deltaMs, headroomMinor) => {
+          // PD is nearly used up in period 0: the order does not fit there, and fits in period 1.
+          const ceilingMinor = amountMinor + headroomMinor;
+          const spentMinor = Math.min(ceilingMinor, headroomMinor + 1);
+          const means = walletMeans('m1', 1_000_000, { ceiling: { ceilingMinor, originMs: 0, periodMs, periodIndex: 0, periodSpentMinor: spentMinor } });
+          const world = new World({ terminals: [{ id: 't1', means: [means] }], scheme: 'sim' });
+          const arrivalMs = periodMs - Math.min(epsilonMs, periodMs - 1);
+          world.advance(arrivalMs, 1_000);
+          // Above approveAboveMinor: the proxy waits for the user's yes, and the clock runs meanwhile.
+          world.pay('t1', { orderId: 'o1', type: 'internal', meansId: 'm1', amountMinor });
+          expect(world.promptFor('o1')?.kind).toBe('approve');
+          world.advance(deltaMs, 1_000);
+          world.answer('t1', 'o1', true);
+          const decidedMs = world.now();
+          const inNextPeriod = decidedMs >= periodMs;
+          if (inNextPeriod) {
+            expect(world.proofOf('o1').amountMinor).toBe(amountMinor);
+            expect(world.proxyState('t1').means.m1!.ceiling).toMatchObject({ periodIndex: Math.floor(decidedMs / periodMs), periodSpentMinor: amountMinor });
+          } else {
+            expect(world.declineOf('o1')).toBe('ceilingExceeded');
+            expect(world.proxyState('t1').means.m1!.ceiling).toMatchObject({ periodIndex: 0, periodSpentMinor: spentMinor });
+          }
+        },
+      ),
+      { numRuns: 40 },
     );
   });
 
