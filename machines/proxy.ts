@@ -80,7 +80,11 @@ export type ProxyEvent =
 
 /** What the proxy tells the harness; none of it changes the proxy. */
 export type ProxyEmitted =
-  | { type: 'proxy.decided'; order: PaymentOrder; response: ProxyResponse; path: string; receivedAtMs: number; decidedAtMs: number }
+  /**
+   * `receivedAtMs`: the order reached the proxy; `startedAtMs`: the decision began (after the user answered), so
+   * `decidedAtMs − startedAtMs` is the authorisation latency without the user's think time.
+   */
+  | { type: 'proxy.decided'; order: PaymentOrder; response: ProxyResponse; path: string; receivedAtMs: number; startedAtMs: number; decidedAtMs: number }
   | { type: 'proxy.remitted'; txs: Proof[]; reqId: string; ackAtMs: number }
   | { type: 'proxy.acknowledged'; reqId: string; requestKind: string; ackAtMs: number }
   | { type: 'proxy.refused'; reason: string }
@@ -130,9 +134,9 @@ function deliverResponse(e: Enqueue, order: PaymentOrder, response: ProxyRespons
   else e.sendParent({ type: 'proxy.response', appId: order.source.appId, order, response });
 }
 
-function finishOrder(context: ProxyContext, e: Enqueue, current: QueuedOrder, response: ProxyResponse, path: string, nowMs: number): void {
+function finishOrder(context: ProxyContext, e: Enqueue, current: QueuedOrder, response: ProxyResponse, path: string, nowMs: number, startedAtMs = nowMs): void {
   deliverResponse(e, current.order, response);
-  e.emit({ type: 'proxy.decided', order: current.order, response, path, receivedAtMs: current.receivedAtMs, decidedAtMs: nowMs });
+  e.emit({ type: 'proxy.decided', order: current.order, response, path, receivedAtMs: current.receivedAtMs, startedAtMs, decidedAtMs: nowMs });
   void context;
 }
 
@@ -279,7 +283,7 @@ export const proxyMachine = setup({
       const done = completeRemote(context.state, context.remote!, event.message, { nowMs: now, key: context.input.key });
       const e = enq(enqueue);
       e.assign({ state: done.state, remote: undefined, current: undefined });
-      finishOrder(context, e, current, done.response, done.approved ? 'remote' : 'declined', now);
+      finishOrder(context, e, current, done.response, done.approved ? 'remote' : 'declined', now, context.remote!.startedAtMs);
       // Talking to SD anyway: the backlog goes along (the patent's "triggered by another payment").
       triggerRemittance({ ...context, state: done.state }, e, 'payment');
       e.raise({ type: 'outbox.changed' });
@@ -292,7 +296,7 @@ export const proxyMachine = setup({
       const { state, response } = decline(reversed, current.order.orderId, 'remoteTimeout');
       const e = enq(enqueue);
       e.assign({ state, remote: undefined, current: undefined });
-      finishOrder(context, e, current, response, 'declined', now);
+      finishOrder(context, e, current, response, 'declined', now, context.remote?.startedAtMs ?? now);
       e.raise({ type: 'outbox.changed' });
     }),
     /** Sends every due outbox item once and schedules its retry. */
@@ -333,6 +337,10 @@ export const proxyMachine = setup({
       if (message.requestKind === 'sync') return e.assign({ state: applyBalances(context.state, message.balances) });
       const applied = applyAcknowledgement(context.state, message);
       e.assign({ state: applied.state });
+      if (applied.refused) {
+        e.emit({ type: 'proxy.refused', reason: `outboxRefused:${message.requestKind}:${applied.refused.code}` });
+        e.raise({ type: 'outbox.changed' });
+      }
       if (!applied.known) return;
       const now = context.input.now();
       if (message.requestKind === 'remit') e.emit({ type: 'proxy.remitted', txs: applied.remitted, reqId: message.reqId, ackAtMs: now });

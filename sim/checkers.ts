@@ -67,6 +67,8 @@ export class RecentEvents {
 export class InvariantBook {
   private readonly counts = new Map<InvariantId, InvariantCount>();
   readonly violations: InvariantViolation[] = [];
+  /** Set by the first violation while `stopOnViolation`: the simulator loop stops at the next event. */
+  stopped = false;
 
   constructor(
     private readonly seed: number,
@@ -78,7 +80,10 @@ export class InvariantBook {
     for (const id of Object.keys(INVARIANT_NAMES) as InvariantId[]) this.counts.set(id, { id, name: INVARIANT_NAMES[id], checks: 0, violations: 0 });
   }
 
-  /** Records one check; a failed one is a bug, and by default stops the run. */
+  /**
+   * Records one check; a failed one is a bug, and by default stops the run: the book sets `stopped` (the loop
+   * checks it after every event) rather than throwing, because a check often runs inside an XState callback.
+   */
   check(id: InvariantId, ok: boolean, detail?: () => string, actors: readonly string[] = []): void {
     const count = this.counts.get(id)!;
     count.checks++;
@@ -86,7 +91,7 @@ export class InvariantBook {
     count.violations++;
     const violation = new InvariantViolation(id, detail?.() ?? 'violated', this.seed, this.now(), this.recent.about(actors));
     this.violations.push(violation);
-    if (this.stopOnViolation) throw violation;
+    if (this.stopOnViolation) this.stopped = true;
   }
 
   summary(): InvariantCount[] {

@@ -73,7 +73,7 @@ export class Simulator implements FleetObserver {
   /** Proofs held by POS units (their receipts). */
   readonly posProofs: Proof[] = [];
   /** Transaction ids SD reported posted, to catch one posted twice as it happens [INV-4]. */
-  private readonly posted = new Set<string>();
+  private readonly posted = new Map<string, string>();
   private readonly lastMeans = new Map<string, MeansState>();
   private backlogCount = 0;
   private backlogAmountMinor = 0;
@@ -117,9 +117,13 @@ export class Simulator implements FleetObserver {
     this.build();
     const { durationMs, drainMs } = this.scenario;
     try {
-      this.scheduler.runUntil(durationMs);
+      // A violation found inside an actor's callback cannot unwind through XState, so the book raises a flag
+      // and the loop stops at the next event.
+      this.scheduler.runUntil(durationMs, () => this.book.stopped);
+      if (this.book.stopped) return;
       this.beginLiveness();
-      this.scheduler.runUntil(durationMs + drainMs, () => this.drainedAtMs !== undefined);
+      this.scheduler.runUntil(durationMs + drainMs, () => this.drainedAtMs !== undefined || this.book.stopped);
+      if (this.book.stopped) return;
       this.sampleMinute();
       this.book.stopOnViolation = false;
       endChecks(this);
@@ -284,7 +288,7 @@ export class Simulator implements FleetObserver {
       this.lastMeans.set(order.meansId, means);
     }
     if (!response.ok) return;
-    const latencyMs = event.decidedAtMs - event.receivedAtMs;
+    const latencyMs = event.decidedAtMs - event.startedAtMs;
     this.metrics.recordLatency(response.proof.path === 'remote' ? 'remote' : 'local', latencyMs);
     this.approved.set(response.proof.txId, { proof: response.proof, approvedAtMs: now, remoteMode: order.remoteMode });
     if (response.proof.path !== 'remote') {
@@ -304,12 +308,15 @@ export class Simulator implements FleetObserver {
     this.metrics.recordServerRequest(shard);
     const ids = event.result.posted;
     if (!event.result.ok || !ids) return;
+    const requestId = `${event.request.from}/${event.request.reqId}`;
     for (const txId of ids) {
-      // [INV-4 nothing twice] SD never reports the same transaction posted by two requests.
-      const fresh = !this.posted.has(txId);
+      // [INV-4 nothing twice] SD never reports the same transaction posted by two different requests. (A resent
+      // request gets its stored answer again, which names the same postings: that is not a second posting.)
+      const firstBy = this.posted.get(txId);
+      const fresh = firstBy === undefined || firstBy === requestId;
       if (!fresh) this.duplicatedPostings++;
-      this.book.check('INV-4', fresh, () => `transaction ${txId} posted twice (again by ${event.request.from}/${event.request.reqId})`, [event.request.from]);
-      this.posted.add(txId);
+      this.book.check('INV-4', fresh, () => `transaction ${txId} posted twice: by ${firstBy} and again by ${requestId}`, [event.request.from]);
+      if (firstBy === undefined) this.posted.set(txId, requestId);
     }
   }
 

@@ -204,11 +204,28 @@ export function completeRemote(
 }
 
 /** SD acknowledged an outbox item (remittance or capture). Unknown or repeated acks change nothing. */
-export function applyAcknowledgement(state: ProxyState, result: ServerResult): { state: ProxyState; remitted: Proof[]; known: boolean } {
-  if (!result.ok) return { state: applyBalances(state, result.balances), remitted: [], known: false };
+/**
+ * Refusals SD does not store (it could not authenticate the request): a later resend may still succeed, so the
+ * item stays. Every other refusal is stored by SD and would come back the same forever.
+ */
+const TRANSIENT_REFUSALS: ReadonlySet<string> = new Set(['unknownSender', 'badSignature']);
+
+/**
+ * SD answered an outbox item (remittance, capture, reversal). An acceptance removes it; a refusal SD stored
+ * also removes it (resending would only fetch the same refusal and the outbox would never drain) and is
+ * reported as `refused`, because money the proxy approved is then not on the ledger: a bug to surface, not to
+ * hide behind endless retries. Unknown or repeated answers change nothing.
+ */
+export function applyAcknowledgement(
+  state: ProxyState,
+  result: ServerResult,
+): { state: ProxyState; remitted: Proof[]; known: boolean; refused?: { code: string; txs: Proof[] } } {
+  if (!result.ok && TRANSIENT_REFUSALS.has(result.code)) return { state: applyBalances(state, result.balances), remitted: [], known: false };
   const { journal, item } = acknowledge(state.journal, result.reqId);
   if (!item) return { state: applyBalances(state, result.balances), remitted: [], known: false };
-  return { state: applyBalances({ ...state, journal }, result.balances), remitted: item.txs, known: true };
+  const next = applyBalances({ ...state, journal }, result.balances);
+  if (!result.ok) return { state: next, remitted: [], known: false, refused: { code: result.code, txs: item.txs } };
+  return { state: next, remitted: item.txs, known: true };
 }
 
 export function syncRequests(state: ProxyState, key: SigningKey, seqBase: number): SyncRequest[] {
