@@ -88,6 +88,10 @@ export class Fleet {
   private readonly nearEndpoints = new Map<string, (event: NearLinkEvent) => void>();
   private readonly link: CallbackActorLogic<LinkCommand, LinkInput>;
   private readonly nearLink;
+  // Machines with their links provided, made once: `.provide()` rebuilds every state node, far too costly per actor.
+  private readonly terminalLogic;
+  private readonly posLogic;
+  private readonly serverLinkLogic;
   private readonly clock: Clock | undefined;
   private readonly time: TimeSource;
   private readonly codeSignature: string;
@@ -109,6 +113,9 @@ export class Fleet {
     this.servers = Array.from({ length: options.shards }, () => undefined);
     this.link = environment.link;
     this.nearLink = this.createNearLink();
+    this.terminalLogic = terminalMachine.provide({ actors: { proxy: proxyMachine.provide({ actors: { link: this.link, nearLink: this.nearLink } }) } });
+    this.posLogic = posMachine.provide({ actors: { link: this.link, nearLink: this.nearLink } });
+    this.serverLinkLogic = this.link;
   }
 
   publicKeyOf = (id: string): string | undefined => this.publicKeys.get(id);
@@ -137,7 +144,7 @@ export class Fleet {
         sendBack({ type: 'ledger.result', request: command.request, result } satisfies LedgerEvent);
       });
     });
-    const machine = serverMachine.provide({ actors: { link: this.link, ledger: ledgerActor } });
+    const machine = serverMachine.provide({ actors: { link: this.serverLinkLogic, ledger: ledgerActor } });
     const actor = createActor(machine, {
       id: `sd-${shard}`,
       clock: this.clock,
@@ -173,8 +180,7 @@ export class Fleet {
 
   startTerminal(slot: TerminalSlot, strongbox?: { box: Strongbox; password: string }): void {
     const id = slot.plan.terminalId;
-    const machine = terminalMachine.provide({ actors: { proxy: proxyMachine.provide({ actors: { link: this.link, nearLink: this.nearLink } }) } });
-    const actor = createActor(machine, {
+    const actor = createActor(this.terminalLogic, {
       id: slot.generation === 0 ? `tm-${id}` : `tm-${id}~${slot.generation}`,
       clock: this.clock,
       input: {
@@ -219,8 +225,7 @@ export class Fleet {
   startPos(plan: PosPlan): void {
     const key = keyFromSeed(this.options.scheme, this.prng.fork(`key:${plan.posId}`).bytes32());
     this.publicKeys.set(plan.posId, key.publicKey);
-    const machine = posMachine.provide({ actors: { link: this.link, nearLink: this.nearLink } });
-    const actor = createActor(machine, {
+    const actor = createActor(this.posLogic, {
       id: plan.posId,
       clock: this.clock,
       input: {
