@@ -48,6 +48,13 @@ export function commandsConstraints(maxCommands: number): fc.CommandsContraints 
 export interface RunOptions {
   /** numRuns under `npm test`; scaled by FC_RUNS_FACTOR or replaced by FC_NUM_RUNS. */
   numRuns: number;
+  /**
+   * Wall-time budget for the whole property, generation and shrinking, scaled like numRuns. For properties whose
+   * every run is slow (whole simulations): a failure found in time is still reported, shrunk as far as the budget
+   * allowed, with a path that replays it. Runs not started in time are skipped, so keep it well above
+   * numRuns × the time of one run.
+   */
+  timeLimitMs?: number;
 }
 
 function currentTest(): { file: string; name: string } {
@@ -68,10 +75,14 @@ export function replayCommand(seed: number, path: string | null, replayPath?: st
 function parameters<Ts>(options: RunOptions): fc.Parameters<Ts> {
   const seed = replaySeed();
   const path = process.env.FC_PATH;
+  const numRuns = numRunsFor(options.numRuns);
+  const timeLimitMs = options.timeLimitMs === undefined ? undefined : Math.round(options.timeLimitMs * Math.max(1, numRuns / options.numRuns));
   return {
-    numRuns: numRunsFor(options.numRuns),
+    numRuns,
     ...(seed !== undefined ? { seed } : {}),
     ...(path ? { path } : {}),
+    // The time limit reads the wall clock: harness code, never domain code.
+    ...(timeLimitMs !== undefined ? { plugins: [fc.interruptAfterTimeLimit(timeLimitMs) as fc.Plugin<Ts>] } : {}),
   };
 }
 
@@ -80,7 +91,7 @@ function failureMessage<Ts>(out: fc.RunDetails<Ts>): string {
   const replayPath = /replayPath="([^"]*)"/.exec(fc.stringify(out.counterexample))?.[1];
   const error = out.errorInstance instanceof Error ? out.errorInstance.message : out.errorInstance === null || out.errorInstance === undefined ? '' : String(out.errorInstance);
   return [
-    `property failed — seed ${out.seed}, path ${out.counterexamplePath ?? '(none)'}`,
+    `property failed — seed ${out.seed}, path ${out.counterexamplePath ?? '(none)'}${out.interrupted ? ' (shrinking cut short by the time limit)' : ''}`,
     `replay: ${replayCommand(out.seed, out.counterexamplePath, replayPath)}`,
     ...(error ? ['', `error: ${error}`] : []),
     '',

@@ -165,7 +165,8 @@ describe('system: random small scenarios in the virtual simulator', () => {
           throw new Error(`${problem}\nreplay the scenario: ${command}\n--- scenario ---\n${text}`);
         }
       }),
-      { numRuns: 6 },
+      // A run takes up to a second or two: 10 runs, and at most two minutes including the shrinking of a failure.
+      { numRuns: 10, timeLimitMs: 120_000 },
     );
   });
 });
