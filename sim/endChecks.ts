@@ -1,12 +1,16 @@
 // Goal: the checks that only make sense once the run has drained — nothing lost, nothing twice, every proof
-// honoured by a credit, every backlog empty — and the ledger figures of summary.json.
-// Method: walk the workload's record of approved payments against the shard ledgers, then walk the ledgers
-// for postings nobody approved. Each finding goes to the invariant book (which, at the end, collects all
-// violations instead of stopping at the first).
+// honoured by a credit, every backlog empty — and the ledger figures of summary.json, for both modes.
+// Method: walk the record of approved payments against the ledgers, then walk the ledgers for postings nobody
+// approved. Each finding goes to the invariant book (which, at the end, collects all violations instead of
+// stopping at the first). `checkAtEnd` takes plain inputs — ledgers, approved proofs, POS proofs, what is left
+// in each journal — so the virtual simulator (`endChecks`) and the mqtt runner (ledgers read back from the
+// servers' SQLite files, journals reported by the workers) run the very same checks.
 
 import type { Simulator } from './simulator.ts';
+import type { InvariantBook } from './checkers.ts';
 import { proxyStateOf } from './fleet.ts';
-import { verifyClaim } from '../machines/domain/signature.ts';
+import { verifyClaim, type SignatureScheme } from '../machines/domain/signature.ts';
+import type { Ledger } from '../machines/domain/ledger.ts';
 import type { Posting } from '../machines/domain/ledgerStore.ts';
 import type { Proof } from '../machines/messages.ts';
 
@@ -23,23 +27,60 @@ function isReversed(posting: Posting): boolean {
   return Boolean((posting as Posting & { reversedBy?: string }).reversedBy);
 }
 
+/** Everything the end checks read. */
+export interface EndCheckInput {
+  book: InvariantBook;
+  /** Every ledger, with how to name it in a message (`shard 3`, `server 0-3`). */
+  ledgers: ReadonlyArray<{ label: string; ledger: Ledger }>;
+  ledgerOfMeans(meansId: string): Ledger;
+  /** Every payment a proxy approved, by transaction id. */
+  approved: ReadonlyMap<string, { proof: Proof }>;
+  /** Proofs held by POS units (their receipts). */
+  posProofs: readonly Proof[];
+  /** Each terminal at the end: alive or still down, and its journal items SD has not acknowledged. */
+  terminals: Iterable<{ terminalId: string; up: boolean; pending: number }>;
+  /** Each POS unit at the end and its receipts not yet settled. */
+  pos: Iterable<{ posId: string; unsettled: number }>;
+  publicKeyOf(id: string): string | undefined;
+  scheme: SignatureScheme;
+  /** Transactions SD reported posted by two different requests (found as they happened, or from its records). */
+  duplicatedPostings: number;
+}
+
 export function endChecks(sim: Simulator): void {
-  const { book, fleet } = sim;
+  const { fleet } = sim;
+  sim.endFigures = checkAtEnd({
+    book: sim.book,
+    ledgers: fleet.ledgers.map((ledger, shard) => ({ label: `shard ${shard}`, ledger })),
+    ledgerOfMeans: (meansId) => fleet.ledgerOfMeans(meansId),
+    approved: sim.approved,
+    posProofs: sim.posProofs,
+    terminals: fleet.terminals.map((slot) => {
+      const state = proxyStateOf(slot);
+      return { terminalId: slot.plan.terminalId, up: slot.actor !== undefined, pending: state ? state.journal.pending.length + state.journal.outbox.length : 0 };
+    }),
+    pos: [...fleet.pos].map(([posId, pos]) => ({ posId, unsettled: pos.getSnapshot().context.unsettled.length })),
+    publicKeyOf: fleet.publicKeyOf,
+    scheme: fleet.options.scheme,
+    duplicatedPostings: sim.duplicatedPostings,
+  });
+}
+
+export function checkAtEnd(input: EndCheckInput): LedgerFigures {
+  const { book } = input;
   let sumOfBalancesMinor = 0;
-  for (const [shard, ledger] of fleet.ledgers.entries()) {
+  for (const { label, ledger } of input.ledgers) {
     const sum = ledger.sumOfBalancesMinor();
     sumOfBalancesMinor += sum;
-    book.check('INV-3', sum === 0, () => `shard ${shard}: sum of balances ${sum} at the end`);
+    book.check('INV-3', sum === 0, () => `${label}: sum of balances ${sum} at the end`);
   }
 
   // [INV-7 liveness] every proxy's journal and every POS's receipts drained within the drain time.
-  for (const slot of fleet.terminals) {
-    const state = proxyStateOf(slot);
-    const pending = state ? state.journal.pending.length + state.journal.outbox.length : 0;
-    book.check('INV-7', slot.actor !== undefined && pending === 0, () => `${slot.plan.terminalId}: ${slot.actor ? `${pending} items not acknowledged` : 'still down'} after the drain time`, [slot.plan.terminalId]);
+  for (const terminal of input.terminals) {
+    const { terminalId, up, pending } = terminal;
+    book.check('INV-7', up && pending === 0, () => `${terminalId}: ${up ? `${pending} items not acknowledged` : 'still down'} after the drain time`, [terminalId]);
   }
-  for (const [posId, pos] of fleet.pos) {
-    const unsettled = pos.getSnapshot().context.unsettled.length;
+  for (const { posId, unsettled } of input.pos) {
     book.check('INV-7', unsettled === 0, () => `${posId}: ${unsettled} receipts not settled after the drain time`, [posId]);
   }
 
@@ -47,10 +88,10 @@ export function endChecks(sim: Simulator): void {
   let approvedAmountMinor = 0;
   let lost = 0;
   let mismatched = 0;
-  for (const [txId, approved] of sim.approved) {
+  for (const [txId, approved] of input.approved) {
     const proof = approved.proof;
     approvedAmountMinor += proof.amountMinor;
-    const posting = fleet.ledgerOfMeans(proof.meansId).postingOf(txId);
+    const posting = input.ledgerOfMeans(proof.meansId).postingOf(txId);
     if (!posting || isReversed(posting)) {
       lost++;
       book.check('INV-4', false, () => `approved ${txId} (${proof.amountMinor} to ${proof.payee}, ${proof.path}) is ${posting ? 'reversed' : 'not'} on the ledger`, [proof.proxyId]);
@@ -65,12 +106,12 @@ export function endChecks(sim: Simulator): void {
   // Aggregates: each equals the sum of the approved transactions it covers [INV-4 aggregate sum].
   let postedAmountMinor = 0;
   let unexpected = 0;
-  for (const ledger of fleet.ledgers) {
+  for (const { ledger } of input.ledgers) {
     for (const aggregate of ledger.aggregates()) {
       let sum = 0;
       let known = true;
       for (const txId of aggregate.txIds) {
-        const approved = sim.approved.get(txId);
+        const approved = input.approved.get(txId);
         if (approved) sum += approved.proof.amountMinor;
         else known = false;
       }
@@ -81,7 +122,7 @@ export function endChecks(sim: Simulator): void {
       if (isReversed(posting)) continue;
       if (posting.amountMinor !== null) postedAmountMinor += posting.amountMinor;
       // Nothing paid that nobody approved: a posting without an approval must have been reversed.
-      if (!sim.approved.has(posting.txId)) {
+      if (!input.approved.has(posting.txId)) {
         unexpected++;
         book.check('INV-4', false, () => `${posting.txId} is posted (${posting.via}) but no proxy approved it`);
       }
@@ -89,14 +130,14 @@ export function endChecks(sim: Simulator): void {
   }
 
   // [INV-5 beneficiary never harmed] every proof held verifies and matches a credit to its payee.
-  const proofs: Proof[] = [...sim.posProofs, ...[...sim.approved.values()].map((a) => a.proof)];
+  const proofs: Proof[] = [...input.posProofs, ...[...input.approved.values()].map((a) => a.proof)];
   for (const proof of proofs) {
-    const publicKey = fleet.publicKeyOf(proof.proxyId);
-    const verifies = publicKey !== undefined && verifyClaim(fleet.options.scheme, publicKey, proof, proof.sig);
-    const posting = fleet.ledgerOfMeans(proof.meansId).postingOf(proof.txId);
+    const publicKey = input.publicKeyOf(proof.proxyId);
+    const verifies = publicKey !== undefined && verifyClaim(input.scheme, publicKey, proof, proof.sig);
+    const posting = input.ledgerOfMeans(proof.meansId).postingOf(proof.txId);
     const credited = posting !== undefined && !isReversed(posting) && posting.payee === proof.payee;
     book.check('INV-5', verifies && credited, () => `proof ${proof.txId} ${verifies ? 'verifies' : 'does not verify'} and ${credited ? 'is' : 'is not'} credited to ${proof.payee}`, [proof.proxyId]);
   }
 
-  sim.endFigures = { approvedAmountMinor, postedAmountMinor, lost, duplicated: sim.duplicatedPostings, unexpected: unexpected + mismatched, sumOfBalancesMinor };
+  return { approvedAmountMinor, postedAmountMinor, lost, duplicated: input.duplicatedPostings, unexpected: unexpected + mismatched, sumOfBalancesMinor };
 }

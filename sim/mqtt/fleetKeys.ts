@@ -1,0 +1,68 @@
+// Goal: the keys and accounts of an mqtt-mode run, known to the coordinator before any process starts, so it
+// can write the payment servers' registry (which public key belongs to which proxy and POS, which means to open
+// with which balance) — and the same as the virtual mode's for the same scenario and seed.
+// Method: the same PRNG forks as `Fleet` and `Simulator`: the run's root stream forks 'fleet', which forks
+// 'server-key' for SD's key and `key:{id}` for each proxy and POS key; plans come from the 'population' fork,
+// one fork per terminal. Forks depend on labels only, so a key can be derived alone, in any process.
+// fleetKeys.test.ts checks these against a real `Fleet`.
+
+import { Prng } from '../prng.ts';
+import { planPos, planTerminal, type TerminalPlan } from '../population.ts';
+import { keyFromSeed, type SignatureScheme, type SigningKey } from '../../machines/domain/signature.ts';
+import type { Scenario } from '../scenario/types.ts';
+import type { MeansKind } from '../../machines/domain/means.ts';
+
+export interface RegistryMeans {
+  meansId: string;
+  kind: MeansKind;
+  openingBalanceMinor: number;
+  creditLimitMinor: number;
+}
+
+/** What a payment-server process needs to know of the run (the shape `sim/mqtt/registry.ts` stores). */
+export interface RunRegistry {
+  version: 1;
+  scheme: SignatureScheme;
+  serverKeySeedHex: string;
+  shards: number;
+  publicKeys: Record<string, string>;
+  means: RegistryMeans[];
+}
+
+function fleetPrng(scenario: Scenario): Prng {
+  return new Prng(scenario.seed).fork('fleet');
+}
+
+export function serverKeySeed(scenario: Scenario): Uint8Array {
+  return fleetPrng(scenario).fork('server-key').bytes32();
+}
+
+/** The signing key of a proxy (terminal id) or a POS (POS id), as `Fleet` derives it. */
+export function deviceKey(scenario: Scenario, id: string): SigningKey {
+  return keyFromSeed(scenario.crypto, fleetPrng(scenario).fork(`key:${id}`).bytes32());
+}
+
+/** Every terminal's plan, as the virtual Simulator draws it. */
+export function terminalPlans(scenario: Scenario): TerminalPlan[] {
+  const planner = new Prng(scenario.seed).fork('population');
+  return Array.from({ length: scenario.population.terminals }, (_, i) => planTerminal(scenario, i, planner.fork(`t${i}`)));
+}
+
+export function registryOf(scenario: Scenario): RunRegistry {
+  const fleet = fleetPrng(scenario);
+  const publicKeys: Record<string, string> = {};
+  const means: RegistryMeans[] = [];
+  for (const plan of terminalPlans(scenario)) {
+    publicKeys[plan.terminalId] = keyFromSeed(scenario.crypto, fleet.fork(`key:${plan.terminalId}`).bytes32()).publicKey;
+    means.push({ meansId: plan.means.meansId, kind: plan.profile.kind, openingBalanceMinor: plan.profile.openingBalanceMinor, creditLimitMinor: plan.profile.creditLimitMinor });
+  }
+  for (const pos of planPos(scenario)) publicKeys[pos.posId] = keyFromSeed(scenario.crypto, fleet.fork(`key:${pos.posId}`).bytes32()).publicKey;
+  return {
+    version: 1,
+    scheme: scenario.crypto,
+    serverKeySeedHex: Buffer.from(serverKeySeed(scenario)).toString('hex'),
+    shards: scenario.population.shards,
+    publicKeys,
+    means,
+  };
+}

@@ -1,0 +1,187 @@
+// Goal: the child processes of an mqtt-mode run — the embedded broker, the payment servers, the swarm workers —
+// started, waited for, crashed for real (SIGKILL), paused (SIGSTOP/SIGCONT), restarted, and always killed when
+// the run ends, also on Ctrl-C, on a thrown error and on a plain `process.exit`.
+// Method: `spawn` of `node bin/payfleet.mjs <command>` (or a `fork` of the worker module) with the child's
+// output appended to a log file in the run directory; readiness is a line of its standard output matching a
+// pattern. Every live child is in one module-level set, and an `exit` hook sends SIGKILL to each (synchronous,
+// so it works even from `process.exit`). Signal handlers are installed by the run for its own lifetime.
+
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const PAYFLEET_BIN = join(REPO_ROOT, 'bin', 'payfleet.mjs');
+export const WORKER_MODULE = fileURLToPath(new URL('./worker.ts', import.meta.url));
+/** tsx's loader as a file URL, so a forked worker loads TypeScript whatever the current directory is. */
+const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function killAllNow(): void {
+  for (const child of live) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  live.clear();
+}
+
+function track(child: ChildProcess): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', killAllNow);
+  }
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+}
+
+/** Kills every child process still alive (SIGKILL). */
+export function killAllChildren(): void {
+  killAllNow();
+}
+
+export function liveChildCount(): number {
+  return live.size;
+}
+
+export class ProcessError extends Error {
+  constructor(
+    readonly code: 'exitedEarly' | 'startTimeout' | 'spawnFailed',
+    message: string,
+    readonly value: unknown,
+  ) {
+    super(message);
+    this.name = 'ProcessError';
+  }
+}
+
+export interface ManagedOptions {
+  /** For messages and the log file name. */
+  name: string;
+  /** Arguments after `node bin/payfleet.mjs`. */
+  args: string[];
+  /** A line of standard output that says the process is ready; its match is returned by `start`. */
+  ready: RegExp;
+  logDir: string;
+  startTimeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** One `payfleet` subcommand as a child process that can be crashed and restarted with the same arguments. */
+export class ManagedProcess {
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private readonly log: WriteStream;
+  starts = 0;
+  paused = false;
+
+  constructor(readonly options: ManagedOptions) {
+    mkdirSync(options.logDir, { recursive: true });
+    this.log = createWriteStream(join(options.logDir, `${options.name}.log`), { flags: 'a' });
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get alive(): boolean {
+    const c = this.child;
+    return c !== undefined && c.exitCode === null && c.signalCode === null;
+  }
+
+  /** Spawns the process and resolves with the match of the ready line. */
+  start(): Promise<RegExpMatchArray> {
+    if (this.alive) throw new Error(`alreadyRunning: ${this.options.name} (pid ${this.pid})`);
+    this.starts++;
+    this.paused = false;
+    const { name, args, ready, env } = this.options;
+    const timeoutMs = this.options.startTimeoutMs ?? 30_000;
+    this.log.write(`--- start ${this.starts}: payfleet ${args.map((a) => (a.length > 40 ? `${a.slice(0, 6)}…` : a)).join(' ')}\n`);
+    const child = spawn(process.execPath, [PAYFLEET_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
+    this.child = child;
+    track(child);
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    return new Promise((resolve, reject) => {
+      let buffered = '';
+      let settled = false;
+      const timer = setTimeout(() => finish(new ProcessError('startTimeout', `${name}: not ready after ${timeoutMs} ms (waiting for ${ready})`, timeoutMs)), timeoutMs);
+      const finish = (outcome: RegExpMatchArray | Error): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (outcome instanceof Error) reject(outcome);
+        else resolve(outcome);
+      };
+      child.stdout!.on('data', (chunk: Buffer) => {
+        this.log.write(chunk);
+        if (settled) return;
+        buffered += chunk.toString();
+        const lines = buffered.split('\n');
+        buffered = lines.pop() ?? '';
+        for (const line of lines) {
+          const match = ready.exec(line);
+          if (match) return finish(match);
+        }
+      });
+      child.stderr!.on('data', (chunk: Buffer) => this.log.write(chunk));
+      child.once('error', (error) => finish(new ProcessError('spawnFailed', `${name}: ${error.message}`, error)));
+      child.once('exit', (code, signal) => {
+        this.log.write(`--- exit ${code ?? signal}\n`);
+        finish(new ProcessError('exitedEarly', `${name}: exited with ${code ?? signal} before it was ready (see ${join(this.options.logDir, `${name}.log`)})`, code ?? signal));
+      });
+    });
+  }
+
+  private signal(signal: NodeJS.Signals): boolean {
+    if (!this.alive) return false;
+    this.child!.kill(signal);
+    return true;
+  }
+
+  /** A crash: SIGKILL, resolved once the process is gone. */
+  async kill(): Promise<void> {
+    if (this.paused) this.resume();
+    if (this.signal('SIGKILL')) await this.exited;
+  }
+
+  /** SIGSTOP: the process keeps its sockets but does nothing (a partition seen from outside). */
+  pause(): void {
+    if (this.signal('SIGSTOP')) this.paused = true;
+  }
+
+  resume(): void {
+    if (this.paused && this.signal('SIGCONT')) this.paused = false;
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
+  async stop(graceMs = 5_000): Promise<void> {
+    if (!this.alive) return;
+    this.resume();
+    this.signal('SIGTERM');
+    const lingering = setTimeout(() => this.signal('SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(lingering);
+  }
+
+  closeLog(): Promise<void> {
+    return new Promise((resolve) => this.log.end(resolve));
+  }
+}
+
+/** Forks a swarm worker with an IPC channel; its output goes to `logDir/worker-{i}.log`. */
+export function forkWorker(index: number, logDir: string): { child: ChildProcess; exited: Promise<void>; log: WriteStream } {
+  mkdirSync(logDir, { recursive: true });
+  const log = createWriteStream(join(logDir, `worker-${index}.log`), { flags: 'a' });
+  const child = fork(WORKER_MODULE, [], { execArgv: ['--import', TSX_LOADER], stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: REPO_ROOT });
+  track(child);
+  child.stdout!.on('data', (chunk: Buffer) => log.write(chunk));
+  child.stderr!.on('data', (chunk: Buffer) => log.write(chunk));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return { child, exited, log };
+}

@@ -1,0 +1,107 @@
+// Goal: what the coordinator of an mqtt-mode run and its swarm worker processes say to each other over Node's IPC
+// channel (`process.send`): one typed union each way, so both sides agree on every field.
+// Method: plain JSON-serialisable objects. Workers report in batches (a few per second of real time), never one
+// message per event, so IPC stays cheap at ten thousand terminals; only the figures the coordinator needs for the
+// summary, the time series and the end checks cross the channel.
+
+import type { Proof } from '../../machines/messages.ts';
+import type { Fault, Scenario } from '../scenario/types.ts';
+import type { InvariantCount } from '../checkers.ts';
+import type { LinkStats } from '../../broker/mqttLink.ts';
+
+/** The device faults a worker applies to its own terminals (the coordinator applies the others). */
+export type WorkerFault = Extract<Fault, { kind: 'terminalCrash' | 'simMove' | 'clockSkew' }>;
+
+export interface WorkerInit {
+  type: 'init';
+  scenario: Scenario;
+  workerIndex: number;
+  workerCount: number;
+  /** Global terminal indices this worker hosts: [from, to). */
+  terminalsFrom: number;
+  terminalsTo: number;
+  /** The POS units this worker hosts (its terminals visit only these). */
+  posIndices: number[];
+  brokerUrl: string;
+  secret: string;
+  timeScale: number;
+  /** This worker's share of the device faults (counts already split between workers). */
+  faults: WorkerFault[];
+  /** Real milliseconds between two report batches. */
+  batchEveryRealMs: number;
+}
+
+export type ToWorker =
+  | WorkerInit
+  /** Run time 0 is at `originEpochMs` (a wall epoch, see realTime.ts): start the workload, coverage and faults. */
+  | { type: 'start'; originEpochMs: number }
+  /** The safety phase is over: stop the workload and the faults, restore coverage, and report once drained. */
+  | { type: 'drain' }
+  /** Send the final report (after a last batch), then wait for `exit`. */
+  | { type: 'finish' }
+  | { type: 'exit' };
+
+/** One answered order, as the coordinator records it. */
+export interface DecidedRecord {
+  atMs: number;
+  terminalId: string;
+  path: string;
+  ok: boolean;
+  reason?: string;
+  /** Authorisation latency in real milliseconds (decision start → decision). */
+  latencyRealMs: number;
+  latencyKind: 'local' | 'remote';
+  proof?: Proof;
+  remoteMode?: 'debit' | 'authCapture';
+}
+
+export interface RemittedRecord {
+  atMs: number;
+  terminalId: string;
+  count: number;
+  amountMinor: number;
+  /** Approval → acknowledgement, in run milliseconds, of each transaction this worker saw approved. */
+  lagsMs: number[];
+}
+
+export interface WorkerBatch {
+  type: 'batch';
+  workerIndex: number;
+  decided: DecidedRecord[];
+  remitted: RemittedRecord[];
+  posReceipts: Proof[];
+  /** Named counters to add (refusals by reason, POS declines…). */
+  counts: Record<string, number>;
+  /** Gauges at the time of the batch. */
+  inCoverage: number;
+  linksUp: number;
+  /** Link counters since the worker started (the coordinator keeps the latest). */
+  link: LinkStats;
+}
+
+export interface TerminalEnd {
+  terminalId: string;
+  up: boolean;
+  /** Journal items not acknowledged by SD (pending + outbox). */
+  pending: number;
+}
+
+export interface WorkerFinal {
+  type: 'final';
+  workerIndex: number;
+  terminals: TerminalEnd[];
+  pos: Array<{ posId: string; unsettled: number }>;
+  invariants: InvariantCount[];
+  violations: Array<{ invariant: string; message: string; timeMs: number; recent: Array<{ timeMs: number; actor: string; text: string }> }>;
+  workload: Record<string, number>;
+  faults: Record<string, number>;
+  coverageChanges: number;
+  link: LinkStats;
+}
+
+export type FromWorker =
+  | { type: 'ready'; workerIndex: number; endpoints: number; linksUp: number }
+  | WorkerBatch
+  | { type: 'drained'; workerIndex: number; atMs: number }
+  | WorkerFinal
+  | { type: 'error'; workerIndex: number; message: string };

@@ -1,0 +1,335 @@
+// Goal: a swarm worker process of an mqtt-mode run — it hosts a slice of the terminals and some POS units, each
+// with its own MQTT connection to the broker, drives them with the scenario's workload and coverage, applies the
+// device faults (terminal crashes, SIM moves, clock skew), and reports what happened to the coordinator.
+// Method: the virtual mode's own parts on a real clock: `Fleet` with `RealTime` (its scaled XState clock too)
+// and `createMqttLink`, `Workload`, `CoverageModel` (coverage loss ends the socket), and a `Nemesis` restricted
+// to the device faults. Terminals keep their global ids and means, so keys and plans are the virtual mode's; only
+// their place in this worker's fleet array is local. The checks that need a proxy's live state (MTDL < SL,
+// period limits, the oracle) run here as each order is decided; everything the end checks need (approved
+// proofs, POS receipts, journals at the end) goes to the coordinator over IPC, in batches.
+// Run as `node --import tsx sim/mqtt/worker.ts` with an IPC channel (the coordinator forks it).
+
+import { pathToFileURL } from 'node:url';
+import { Fleet, proxyStateOf, type FleetObserver, type TerminalSlot } from '../fleet.ts';
+import { planPos, planTerminal } from '../population.ts';
+import { Workload, oracleProblem } from '../workload.ts';
+import { CoverageModel } from '../coverage.ts';
+import { Nemesis } from '../nemesis.ts';
+import { SimNetwork } from '../network.ts';
+import { Prng } from '../prng.ts';
+import { InvariantBook, RecentEvents } from '../checkers.ts';
+import { proxyPolicyOf } from '../scenario/policy.ts';
+import { RealTime } from './realTime.ts';
+import { createLinkStats, createMqttLink, type LinkStats } from '../../broker/mqttLink.ts';
+import { holdsLocalBalance, type MeansState } from '../../machines/domain/means.ts';
+import { checkMeansTransition } from '../../machines/domain/invariants.ts';
+import { isDrained } from '../../machines/domain/remittance.ts';
+import type { TerminalEmitted } from '../../machines/terminal.ts';
+import type { ProxyEmitted } from '../../machines/proxy.ts';
+import type { PosEmitted } from '../../machines/pos.ts';
+import type { ServerEmitted } from '../../machines/server.ts';
+import type { Proof, ServerRequest, ServerResult } from '../../machines/messages.ts';
+import type { DecidedRecord, FromWorker, RemittedRecord, ToWorker, WorkerInit } from './protocol.ts';
+
+const NEAR_LINK_DELAY_MS = 50;
+/** How often (run time) the drain phase looks whether this worker has drained. */
+const DRAIN_POLL_MS = 5_000;
+/** At most this many violations are reported in detail (all are counted). */
+const MAX_VIOLATIONS_REPORTED = 20;
+
+export class SwarmWorker implements FleetObserver {
+  readonly time: RealTime;
+  readonly fleet: Fleet;
+  readonly workload: Workload;
+  readonly coverage: CoverageModel;
+  readonly nemesis: Nemesis;
+  readonly linkStats: LinkStats = createLinkStats();
+  readonly recent = new RecentEvents(1_024);
+  readonly book: InvariantBook;
+  private readonly slots = new Map<string, TerminalSlot>();
+  private readonly lastMeans = new Map<string, MeansState>();
+  /** Approval times of local transactions not yet remitted, for the remittance lag. */
+  private readonly approvedAtMs = new Map<string, number>();
+  private decided: DecidedRecord[] = [];
+  private remitted: RemittedRecord[] = [];
+  private posReceipts: Proof[] = [];
+  private counts: Record<string, number> = {};
+  private batchTimer: ReturnType<typeof setInterval> | undefined;
+  private drainedReported = false;
+
+  constructor(
+    readonly init: WorkerInit,
+    private readonly send: (message: FromWorker) => void,
+  ) {
+    const scenario = init.scenario;
+    this.time = new RealTime(init.timeScale);
+    const prng = new Prng(scenario.seed);
+    this.book = new InvariantBook(scenario.seed, () => this.time.now(), this.recent, false);
+    // The same fork as the virtual Simulator's, so server, operator, proxy and POS keys are the same.
+    this.fleet = new Fleet(
+      { scheme: scenario.crypto, policy: proxyPolicyOf(scenario.policy), shards: scenario.population.shards, pin: scenario.population.users.pin, nearLinkDelayMs: NEAR_LINK_DELAY_MS },
+      { time: this.time, clock: this.time.clock, link: createMqttLink({ url: init.brokerUrl, secret: init.secret, seed: scenario.seed, stats: this.linkStats }) },
+      prng.fork('fleet'),
+      this,
+    );
+    const tag = `w${init.workerIndex}`;
+    this.coverage = new CoverageModel(scenario, this.time, this.fleet, prng.fork(`coverage:${tag}`));
+    // The device faults never touch the network; the Nemesis only needs one to exist.
+    const unusedNetwork = new SimNetwork(this.time, prng.fork(`network:${tag}`));
+    this.nemesis = new Nemesis(this.time, unusedNetwork, this.fleet, this.coverage, prng.fork(`nemesis:${tag}`));
+    this.build(prng);
+    this.workload = new Workload(scenario, this.time, this.fleet, prng.fork(`workload:${tag}`));
+  }
+
+  private build(prng: Prng): void {
+    const scenario = this.init.scenario;
+    const allPos = planPos(scenario);
+    for (const index of this.init.posIndices) this.fleet.startPos(allPos[index]!);
+    const planner = prng.fork('population');
+    for (let global = this.init.terminalsFrom; global < this.init.terminalsTo; global++) {
+      const local = global - this.init.terminalsFrom;
+      // The plan of terminal `global` (same id, means and apps as in virtual mode), at index `local` of this
+      // worker's fleet, so the fleet's and the coverage model's arrays stay dense.
+      const plan = { ...planTerminal(scenario, global, planner.fork(`t${global}`)), index: local };
+      const slot = this.fleet.addTerminal(plan, this.coverage.initialCoverage(local));
+      this.slots.set(plan.terminalId, slot);
+      this.lastMeans.set(plan.means.meansId, plan.means);
+      this.fleet.startTerminal(slot);
+    }
+  }
+
+  /** Endpoints expected to connect at once: terminals in coverage and POS units. */
+  get expectedLinks(): number {
+    return this.coverage.inCoverageCount + this.fleet.pos.size;
+  }
+
+  get linksUp(): number {
+    return this.linkStats.connects - this.linkStats.disconnects;
+  }
+
+  /** Resolves once every expected endpoint is connected, or after `timeoutRealMs`. */
+  async whenConnected(timeoutRealMs: number): Promise<void> {
+    for (let waited = 0; this.linksUp < this.expectedLinks && waited < timeoutRealMs; waited += 50) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  start(originEpochMs: number): void {
+    this.time.begin(originEpochMs);
+    this.workload.start();
+    this.coverage.start();
+    this.nemesis.schedule(this.init.faults);
+    this.batchTimer = setInterval(() => this.flush(), this.init.batchEveryRealMs);
+  }
+
+  /** Liveness phase: no more orders or faults, everyone back in coverage and up, backlogs pushed. */
+  drain(): void {
+    this.workload.stop();
+    this.nemesis.stop();
+    this.coverage.restoreAll();
+    for (const slot of this.fleet.terminals) slot.skewMs = 0;
+    for (const slot of this.fleet.terminals) slot.actor?.send({ type: 'remit.now' });
+    this.pollDrain();
+  }
+
+  private pollDrain(): void {
+    if (this.drainedReported) return;
+    if (this.isDrained()) {
+      this.drainedReported = true;
+      this.flush();
+      this.send({ type: 'drained', workerIndex: this.init.workerIndex, atMs: this.time.now() });
+      return;
+    }
+    this.time.schedule(DRAIN_POLL_MS, () => this.pollDrain());
+  }
+
+  isDrained(): boolean {
+    for (const slot of this.fleet.terminals) {
+      if (!slot.actor) return false;
+      const state = proxyStateOf(slot);
+      if (state && !isDrained(state.journal)) return false;
+    }
+    for (const pos of this.fleet.pos.values()) if (pos.getSnapshot().context.unsettled.length > 0) return false;
+    return true;
+  }
+
+  /** Sends what happened since the last batch. */
+  flush(): void {
+    this.send({
+      type: 'batch',
+      workerIndex: this.init.workerIndex,
+      decided: this.decided,
+      remitted: this.remitted,
+      posReceipts: this.posReceipts,
+      counts: this.counts,
+      inCoverage: this.coverage.inCoverageCount,
+      linksUp: this.linksUp,
+      link: { ...this.linkStats, rejected: { ...this.linkStats.rejected } },
+    });
+    this.decided = [];
+    this.remitted = [];
+    this.posReceipts = [];
+    this.counts = {};
+  }
+
+  finish(): void {
+    if (this.batchTimer) clearInterval(this.batchTimer);
+    this.flush();
+    this.send({
+      type: 'final',
+      workerIndex: this.init.workerIndex,
+      terminals: this.fleet.terminals.map((slot) => {
+        const state = proxyStateOf(slot);
+        return { terminalId: slot.plan.terminalId, up: slot.actor !== undefined, pending: state ? state.journal.pending.length + state.journal.outbox.length : 0 };
+      }),
+      pos: [...this.fleet.pos].map(([posId, actor]) => ({ posId, unsettled: actor.getSnapshot().context.unsettled.length })),
+      invariants: this.book.summary(),
+      violations: this.book.violations.slice(0, MAX_VIOLATIONS_REPORTED).map((v) => ({ invariant: v.invariant, message: v.detail, timeMs: v.timeMs, recent: v.recent })),
+      workload: { ...this.workload.counters },
+      faults: { ...this.nemesis.counters },
+      coverageChanges: this.coverage.changes,
+      link: this.linkStats,
+    });
+  }
+
+  /** Stops every actor (their links end their sockets) and every timer. */
+  stop(): void {
+    if (this.batchTimer) clearInterval(this.batchTimer);
+    this.time.stop();
+    for (const slot of this.fleet.terminals) slot.actor?.stop();
+    for (const pos of this.fleet.pos.values()) pos.stop();
+  }
+
+  private count(name: string): void {
+    this.counts[name] = (this.counts[name] ?? 0) + 1;
+  }
+
+  // ------------------------------------------------------------------ observer
+
+  onTerminal(event: TerminalEmitted): void {
+    if (event.type === 'terminal.confirm') {
+      const slot = this.slots.get(event.terminalId);
+      if (slot) this.workload.answerPrompt(slot, event.orderId, event.kind);
+    } else if (event.type === 'terminal.refused') {
+      this.count('terminalRefused');
+    }
+  }
+
+  onProxy(terminalId: string, event: ProxyEmitted): void {
+    if (event.type === 'proxy.decided') return this.onDecided(terminalId, event);
+    if (event.type === 'proxy.refused') return this.count(`proxyRefused:${event.reason}`);
+    if (event.type !== 'proxy.remitted') return;
+    const now = this.time.now();
+    let amountMinor = 0;
+    const lagsMs: number[] = [];
+    for (const tx of event.txs) {
+      amountMinor += tx.amountMinor;
+      const approvedAt = this.approvedAtMs.get(tx.txId);
+      if (approvedAt === undefined) continue;
+      lagsMs.push(Math.max(0, now - approvedAt));
+      this.approvedAtMs.delete(tx.txId);
+    }
+    this.remitted.push({ atMs: now, terminalId, count: event.txs.length, amountMinor, lagsMs });
+    this.recent.push({ timeMs: now, actor: terminalId, text: `remitted ${event.txs.length} tx (${event.reqId})` });
+  }
+
+  private onDecided(terminalId: string, event: Extract<ProxyEmitted, { type: 'proxy.decided' }>): void {
+    const now = this.time.now();
+    const { order, response } = event;
+    this.recent.push({ timeMs: now, actor: terminalId, text: `${order.orderId} ${order.type} ${order.amountMinor} → ${response.ok ? response.proof.path : response.reason}` });
+    const issued = this.workload.orders.get(order.orderId);
+    if (issued) {
+      this.book.check('ORACLE', !issued.answered, () => `order ${order.orderId} answered twice`, [terminalId]);
+      issued.answered = true;
+    } else if (order.source.kind === 'pos') {
+      this.workload.record(order, { plan: { terminalId } });
+      this.workload.orders.get(order.orderId)!.answered = true;
+    }
+    const problem = oracleProblem(this.fleet.options.policy, order, response);
+    this.book.check('ORACLE', problem === undefined, () => problem!, [terminalId]);
+
+    const slot = this.slots.get(terminalId);
+    const state = slot && proxyStateOf(slot);
+    const means = state?.means[order.meansId];
+    if (means) {
+      // [INV-1 MTDL<SL] after every decision of the proxy.
+      this.book.check('INV-1', holdsLocalBalance(means), () => `${order.meansId}: MTDL ${means.localSpentMinor} ≥ SL ${means.localBalanceMinor}`, [terminalId]);
+      const before = this.lastMeans.get(order.meansId);
+      const isLocal = response.ok && response.proof.path !== 'remote';
+      if (before) {
+        // [INV-2 period limits] the means moved only as this decision allows.
+        const problems = checkMeansTransition(before, means, isLocal && response.ok ? { amountMinor: response.proof.amountMinor, nowMs: response.proof.timeMs } : null);
+        this.book.check('INV-2', problems.length === 0, () => problems.map((p) => p.message).join('; '), [terminalId]);
+      }
+      this.lastMeans.set(order.meansId, means);
+    }
+    const path = response.ok ? response.proof.path : event.path;
+    const latencyKind = response.ok && response.proof.path === 'remote' ? 'remote' : 'local';
+    const latencyRealMs = Math.max(0, this.time.realMs(event.decidedAtMs - event.startedAtMs));
+    const record: DecidedRecord = { atMs: now, terminalId, path, ok: response.ok, latencyRealMs, latencyKind };
+    if (response.ok) {
+      record.proof = response.proof;
+      if (order.remoteMode) record.remoteMode = order.remoteMode;
+      if (response.proof.path !== 'remote') this.approvedAtMs.set(response.proof.txId, now);
+    } else {
+      record.reason = response.reason;
+    }
+    this.decided.push(record);
+  }
+
+  onPos(event: PosEmitted): void {
+    if (event.type === 'pos.receipt') this.posReceipts.push(event.proof);
+    else if (event.type === 'pos.declined') this.count(`posDeclined:${event.reason}`);
+  }
+
+  // Servers run in their own processes; these are never called here.
+  onServer(_shard: number, _event: ServerEmitted): void {}
+  isAdversarial(_request: ServerRequest): boolean {
+    return false;
+  }
+  onLedgerApplied(_shard: number, _request: ServerRequest, _result: ServerResult): void {}
+}
+
+/** The process side: answers the coordinator's commands over IPC. */
+function serve(): void {
+  const send = (message: FromWorker): void => {
+    process.send?.(message);
+  };
+  let worker: SwarmWorker | undefined;
+  let workerIndex = -1;
+  const fail = (error: unknown): void => {
+    send({ type: 'error', workerIndex, message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+    process.exitCode = 1;
+    setTimeout(() => process.exit(1), 100);
+  };
+  process.on('uncaughtException', fail);
+  process.on('unhandledRejection', fail);
+  // The coordinator is gone (it crashed or was killed): nothing to report to, so stop.
+  process.on('disconnect', () => process.exit(1));
+  process.on('message', (message: ToWorker) => {
+    try {
+      switch (message.type) {
+        case 'init':
+          workerIndex = message.workerIndex;
+          worker = new SwarmWorker(message, send);
+          void worker.whenConnected(30_000).then(() => send({ type: 'ready', workerIndex, endpoints: worker!.expectedLinks, linksUp: worker!.linksUp }), fail);
+          return;
+        case 'start':
+          return worker?.start(message.originEpochMs);
+        case 'drain':
+          return worker?.drain();
+        case 'finish':
+          return worker?.finish();
+        case 'exit':
+          worker?.stop();
+          process.disconnect?.();
+          setTimeout(() => process.exit(0), 50);
+          return;
+      }
+    } catch (error) {
+      fail(error);
+    }
+  });
+}
+
+if (process.send && process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) serve();
