@@ -101,6 +101,7 @@ export class Simulator implements FleetObserver {
       oneWayDelayMsP99: net.latency.p99Ms,
     });
     this.network.onDeliver = (timeMs, from, to, message) => this.onDeliver(timeMs, from, to, message);
+    this.network.onReconnect = () => this.metrics.recordReconnect();
     const policy = proxyPolicyOf(scenario.policy);
     this.fleet = new Fleet(
       { scheme: scenario.crypto, policy, shards: scenario.population.shards, pin: scenario.population.users.pin, nearLinkDelayMs: NEAR_LINK_DELAY_MS },
@@ -193,6 +194,8 @@ export class Simulator implements FleetObserver {
       terminalsInCoverage: this.coverage.inCoverageCount,
       backlogCount: this.backlogCount,
       backlogAmountMinor: this.backlogAmountMinor,
+      // In virtual mode the network stands for the broker: its open links are the broker's connections.
+      brokerConnections: this.network.connectedCount,
     });
     this.metrics.sample(now);
     this.minutesSampled++;
