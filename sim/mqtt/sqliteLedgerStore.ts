@@ -136,7 +136,10 @@ export class SqliteLedgerStore implements LedgerStore {
       }
     } catch (error) {
       this.db.close();
-      throw error;
+      if (error instanceof LedgerFileError) throw error;
+      const code = (error as { code?: string }).code;
+      if (code === 'SQLITE_NOTADB') throw new LedgerFileError('notALedger', `${path} is not a SQLite file, so not a payfleet ledger`, path);
+      throw new LedgerFileError('cannotOpen', `cannot open ledger file ${path}: ${(error as Error).message}`, path);
     }
     const db = this.db;
     this.stmt = {
@@ -208,6 +211,11 @@ export class SqliteLedgerStore implements LedgerStore {
     const version = this.db.pragma('user_version', { simple: true }) as number;
     if (version !== 0 && version !== SCHEMA_VERSION) {
       throw new LedgerFileError('schemaVersion', `ledger file ${this.path} has schema version ${version}, this payfleet reads ${SCHEMA_VERSION}`, version);
+    }
+    if (version === 0) {
+      // A new file, or someone else's database: payfleet creates its tables only in an empty one.
+      const tables = this.db.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM sqlite_schema WHERE type = 'table'").get()?.n ?? 0;
+      if (tables > 0) throw new LedgerFileError('notALedger', `${this.path} holds other tables and is not a payfleet ledger file`, this.path);
     }
     this.db.transaction(() => {
       this.db.exec(SCHEMA);
