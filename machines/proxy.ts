@@ -84,7 +84,17 @@ export type ProxyEmitted =
    * `receivedAtMs`: the order reached the proxy; `startedAtMs`: the decision began (after the user answered), so
    * `decidedAtMs − startedAtMs` is the authorisation latency without the user's think time.
    */
-  | { type: 'proxy.decided'; order: PaymentOrder; response: ProxyResponse; path: string; receivedAtMs: number; startedAtMs: number; decidedAtMs: number }
+  | {
+      type: 'proxy.decided';
+      order: PaymentOrder;
+      response: ProxyResponse;
+      path: string;
+      receivedAtMs: number;
+      startedAtMs: number;
+      decidedAtMs: number;
+      /** The order's means right after this decision (undefined for an unknown means). */
+      means: MeansState | undefined;
+    }
   | { type: 'proxy.remitted'; txs: Proof[]; reqId: string; ackAtMs: number }
   | { type: 'proxy.acknowledged'; reqId: string; requestKind: string; ackAtMs: number }
   | { type: 'proxy.refused'; reason: string }
@@ -134,10 +144,22 @@ function deliverResponse(e: Enqueue, order: PaymentOrder, response: ProxyRespons
   else e.sendParent({ type: 'proxy.response', appId: order.source.appId, order, response });
 }
 
-function finishOrder(context: ProxyContext, e: Enqueue, current: QueuedOrder, response: ProxyResponse, path: string, nowMs: number, startedAtMs = nowMs): void {
+/**
+ * Answers the order and tells the harness. The event carries the means as this decision left it, because
+ * emitted events are delivered after the whole macrostep, when a queued order may already have changed it.
+ */
+function finishOrder(state: ProxyState, e: Enqueue, current: QueuedOrder, response: ProxyResponse, path: string, nowMs: number, startedAtMs = nowMs): void {
   deliverResponse(e, current.order, response);
-  e.emit({ type: 'proxy.decided', order: current.order, response, path, receivedAtMs: current.receivedAtMs, startedAtMs, decidedAtMs: nowMs });
-  void context;
+  e.emit({
+    type: 'proxy.decided',
+    order: current.order,
+    response,
+    path,
+    receivedAtMs: current.receivedAtMs,
+    startedAtMs,
+    decidedAtMs: nowMs,
+    means: state.means[current.order.meansId],
+  });
 }
 
 /** Ends the current order with a decline that never reached the payment rules (user, PIN, timeout). */
@@ -145,7 +167,7 @@ function declineCurrent(context: ProxyContext, e: Enqueue, reason: string): void
   const current = context.current!;
   const { state, response } = decline(context.state, current.order.orderId, reason);
   e.assign({ state, current: undefined });
-  finishOrder(context, e, current, response, 'none', context.input.now());
+  finishOrder(state, e, current, response, 'none', context.input.now());
 }
 
 function sendRemote(context: ProxyContext, e: Enqueue): void {
@@ -267,7 +289,7 @@ export const proxyMachine = setup({
         return;
       }
       e.assign({ state: decision.state, current: undefined });
-      finishOrder(context, e, current, decision.response, decision.kind === 'approvedLocal' ? decision.path : 'declined', now);
+      finishOrder(decision.state, e, current, decision.response, decision.kind === 'approvedLocal' ? decision.path : 'declined', now);
       if (decision.kind === 'approvedLocal') {
         triggerRemittance({ ...context, state: decision.state }, e, 'backlog');
         e.raise({ type: 'outbox.changed' });
@@ -283,7 +305,7 @@ export const proxyMachine = setup({
       const done = completeRemote(context.state, context.remote!, event.message, { nowMs: now, key: context.input.key });
       const e = enq(enqueue);
       e.assign({ state: done.state, remote: undefined, current: undefined });
-      finishOrder(context, e, current, done.response, done.approved ? 'remote' : 'declined', now, context.remote!.startedAtMs);
+      finishOrder(done.state, e, current, done.response, done.approved ? 'remote' : 'declined', now, context.remote!.startedAtMs);
       // Talking to SD anyway: the backlog goes along (the patent's "triggered by another payment").
       triggerRemittance({ ...context, state: done.state }, e, 'payment');
       e.raise({ type: 'outbox.changed' });
@@ -296,7 +318,7 @@ export const proxyMachine = setup({
       const { state, response } = decline(reversed, current.order.orderId, 'remoteTimeout');
       const e = enq(enqueue);
       e.assign({ state, remote: undefined, current: undefined });
-      finishOrder(context, e, current, response, 'declined', now, context.remote?.startedAtMs ?? now);
+      finishOrder(state, e, current, response, 'declined', now, context.remote?.startedAtMs ?? now);
       e.raise({ type: 'outbox.changed' });
     }),
     /** Sends every due outbox item once and schedules its retry. */

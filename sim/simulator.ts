@@ -143,7 +143,7 @@ export class Simulator implements FleetObserver {
       const plan = planTerminal(scenario, i, planner.fork(`t${i}`));
       const slot = this.fleet.addTerminal(plan, this.coverage.initialCoverage(i));
       this.fleet.startTerminal(slot);
-      this.lastMeans.set(plan.means.meansId, plan.means);
+      this.lastMeans.set(`${plan.terminalId}/${plan.means.meansId}`, plan.means);
     }
     this.workload.start();
     this.coverage.start();
@@ -281,19 +281,19 @@ export class Simulator implements FleetObserver {
     const problem = oracleProblem(this.fleet.options.policy, order, response);
     this.book.check('ORACLE', problem === undefined, () => problem!, [terminalId]);
 
-    const slot = this.slotOf(terminalId);
-    const state = slot && proxyStateOf(slot);
-    const means = state?.means[order.meansId];
+    const means = event.means;
     if (means) {
       // [INV-1 MTDL<SL] after every decision of the proxy.
       this.book.check('INV-1', holdsLocalBalance(means), () => `${order.meansId}: MTDL ${means.localSpentMinor} ≥ SL ${means.localBalanceMinor}`, [terminalId]);
-      const before = this.lastMeans.get(order.meansId);
+      // Keyed by terminal and means: a shared means has one local image per proxy.
+      const key = `${terminalId}/${order.meansId}`;
+      const before = this.lastMeans.get(key);
       const isLocal = response.ok && response.proof.path !== 'remote';
       if (before) {
         const problems = checkMeansTransition(before, means, isLocal && response.ok ? { amountMinor: response.proof.amountMinor, nowMs: response.proof.timeMs } : null);
         this.book.check('INV-2', problems.length === 0, () => problems.map((p) => p.message).join('; '), [terminalId]);
       }
-      this.lastMeans.set(order.meansId, means);
+      this.lastMeans.set(key, means);
     }
     if (!response.ok) return;
     const latencyMs = event.decidedAtMs - event.startedAtMs;
