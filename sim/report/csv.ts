@@ -7,30 +7,9 @@
 
 import { ReportInputError } from './errors.ts';
 
-/** The columns the simulator writes, in its order. */
-export const TIMESERIES_COLUMNS = [
-  'minute',
-  'timeMs',
-  'ordersInternal',
-  'ordersLocalOffline',
-  'ordersLocalBelowThreshold',
-  'ordersRemote',
-  'approved',
-  'declined',
-  'latencyLocalP50Ms',
-  'latencyLocalP99Ms',
-  'latencyRemoteP50Ms',
-  'latencyRemoteP99Ms',
-  'terminalsInCoverage',
-  'backlogCount',
-  'backlogAmountMinor',
-  'remittanceLagP99Ms',
-  'serverRequests',
-  'reconnects',
-  'brokerConnections',
-] as const;
-
-export type TimeseriesColumn = (typeof TIMESERIES_COLUMNS)[number];
+// The columns are the simulator's own list: one definition for the writer and the reader.
+import { TIMESERIES_COLUMNS, type TimeseriesColumn } from '../metrics.ts';
+export { TIMESERIES_COLUMNS, type TimeseriesColumn };
 
 /** One value per minute; null where the minute had no sample (an empty field). */
 export type Column = Array<number | null>;
