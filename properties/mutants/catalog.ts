@@ -16,7 +16,10 @@ export interface Mutant {
   /** Path from the repository root. */
   file: string;
   replacements: Replacement[];
-  /** Suites (paths from the root) run against the mutant; at least one test must fail. */
+  /**
+   * Suites (paths from the root) run against the mutant; at least one test must fail. The first is the one meant
+   * to catch it: the quick check inside `npm test` runs only that one.
+   */
   suites: string[];
 }
 

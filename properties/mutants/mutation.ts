@@ -39,6 +39,8 @@ export interface MutationOptions {
   env: Record<string, string>;
   /** Run the suites once without any mutant first, and stop if they fail. */
   baseline: boolean;
+  /** Run only each mutant's first suite (the one meant to catch it), for the quick check. */
+  firstSuiteOnly?: boolean;
   log: (line: string) => void;
 }
 
@@ -96,13 +98,14 @@ function runSuites(dir: string, suites: readonly string[], env: Record<string, s
 /** Runs the baseline (if asked) and then each mutant, one at a time, each in its own copy of the tree. */
 export function runMutationCheck(chosen: readonly Mutant[], options: MutationOptions): MutationReport {
   checkPatchesApply(chosen);
+  const suitesOf = (mutant: Mutant) => (options.firstSuiteOnly ? mutant.suites.slice(0, 1) : mutant.suites);
   const dirs: string[] = [];
   try {
     let baseline: SuiteRun | undefined;
     if (options.baseline) {
       const dir = copyTree();
       dirs.push(dir);
-      baseline = runSuites(dir, [...new Set(chosen.flatMap((m) => m.suites))], options.env);
+      baseline = runSuites(dir, [...new Set(chosen.flatMap(suitesOf))], options.env);
       options.log(`baseline (no mutant): ${baseline.ok ? 'passes' : 'FAILS'} in ${(baseline.wallMs / 1000).toFixed(1)} s`);
       if (!baseline.ok) return { baseline, results: [] };
     }
@@ -112,7 +115,7 @@ export function runMutationCheck(chosen: readonly Mutant[], options: MutationOpt
       dirs.push(dir);
       const path = join(dir, mutant.file);
       writeFileSync(path, applyMutant(mutant, readFileSync(path, 'utf8')));
-      const run = runSuites(dir, mutant.suites, options.env);
+      const run = runSuites(dir, suitesOf(mutant), options.env);
       const caught = run.failedTests.length > 0;
       const note = run.brokenSuites.length > 0 ? `suite did not run: ${run.brokenSuites.join(', ')}` : '';
       results.push({ mutant, caught, caughtBy: run.failedTests, note, wallMs: run.wallMs, output: run.output });
