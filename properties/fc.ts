@@ -45,7 +45,7 @@ export function commandsConstraints(maxCommands: number): fc.CommandsContraints 
   return { maxCommands, size: 'medium', ...(replayPath ? { replayPath } : {}) };
 }
 
-export interface RunOptions {
+export interface RunOptions<Ts = unknown> {
   /** numRuns under `npm test`; scaled by FC_RUNS_FACTOR or replaced by FC_NUM_RUNS. */
   numRuns: number;
   /**
@@ -55,6 +55,8 @@ export interface RunOptions {
    * numRuns × the time of one run.
    */
   timeLimitMs?: number;
+  /** Called once with the final (shrunk) counterexample; its lines join the failure message. */
+  onFailure?: (counterexample: Ts) => string;
 }
 
 function currentTest(): { file: string; name: string } {
@@ -72,7 +74,7 @@ export function replayCommand(seed: number, path: string | null, replayPath?: st
   return `${env} npx vitest run ${file} -t '${pattern.replace(/'/g, `'\\''`)}'`;
 }
 
-function parameters<Ts>(options: RunOptions): fc.Parameters<Ts> {
+function parameters<Ts>(options: RunOptions<Ts>): fc.Parameters<Ts> {
   const seed = replaySeed();
   const path = process.env.FC_PATH;
   const numRuns = numRunsFor(options.numRuns);
@@ -86,13 +88,14 @@ function parameters<Ts>(options: RunOptions): fc.Parameters<Ts> {
   };
 }
 
-function failureMessage<Ts>(out: fc.RunDetails<Ts>): string {
+function failureMessage<Ts>(out: fc.RunDetails<Ts>, options: RunOptions<Ts>): string {
   const report = fc.defaultReportMessage(out) ?? 'the property failed';
   const replayPath = /replayPath="([^"]*)"/.exec(fc.stringify(out.counterexample))?.[1];
   const error = out.errorInstance instanceof Error ? out.errorInstance.message : out.errorInstance === null || out.errorInstance === undefined ? '' : String(out.errorInstance);
   return [
     `property failed — seed ${out.seed}, path ${out.counterexamplePath ?? '(none)'}${out.interrupted ? ' (shrinking cut short by the time limit)' : ''}`,
     `replay: ${replayCommand(out.seed, out.counterexamplePath, replayPath)}`,
+    ...(options.onFailure && out.counterexample !== null ? [options.onFailure(out.counterexample)] : []),
     ...(error ? ['', `error: ${error}`] : []),
     '',
     report,
@@ -100,15 +103,15 @@ function failureMessage<Ts>(out: fc.RunDetails<Ts>): string {
 }
 
 /** Runs a synchronous property; throws with the replay command on failure. */
-export function runProperty<Ts>(property: fc.IProperty<Ts>, options: RunOptions): void {
+export function runProperty<Ts>(property: fc.IProperty<Ts>, options: RunOptions<Ts>): void {
   const out = fc.check(property, parameters<Ts>(options));
-  if (out.failed) throw new PropertyFailure(failureMessage(out), out.errorInstance);
+  if (out.failed) throw new PropertyFailure(failureMessage(out, options), out.errorInstance);
 }
 
 /** Runs an asynchronous property (model runs with a scheduler); throws with the replay command on failure. */
-export async function runAsyncProperty<Ts>(property: fc.IAsyncProperty<Ts>, options: RunOptions): Promise<void> {
+export async function runAsyncProperty<Ts>(property: fc.IAsyncProperty<Ts>, options: RunOptions<Ts>): Promise<void> {
   const out = await fc.check(property, parameters<Ts>(options));
-  if (out.failed) throw new PropertyFailure(failureMessage(out), out.errorInstance);
+  if (out.failed) throw new PropertyFailure(failureMessage(out, options), out.errorInstance);
 }
 
 export class PropertyFailure extends Error {
