@@ -6,7 +6,6 @@
 // unchanged. The suites are imported as they are, so a test added there runs here too.
 
 import { vi, afterAll, describe, it, expect } from 'vitest';
-import { rmSync } from 'node:fs';
 
 vi.mock('../../machines/domain/ledgerStore.ts', async (importOriginal) => {
   const original = await importOriginal<typeof import('../../machines/domain/ledgerStore.ts')>();
@@ -14,7 +13,7 @@ vi.mock('../../machines/domain/ledgerStore.ts', async (importOriginal) => {
   return { ...original, MemoryLedgerStore: FileBackedStore };
 });
 
-const { closeFileBackedStores, fileBackedStoreDir } = await import('./testSupport.ts');
+const { closeFileBackedStores } = await import('./testSupport.ts');
 const { SqliteLedgerStore } = await import('./sqliteLedgerStore.ts');
 const { MemoryLedgerStore } = await import('../../machines/domain/ledgerStore.ts');
 
@@ -32,7 +31,6 @@ await import('../../machines/domain/serverRules.test.ts');
 
 afterAll(() => {
   const count = closeFileBackedStores();
-  rmSync(fileBackedStoreDir, { recursive: true, force: true });
   // Every suite built its stores through the substitute; none opened means the substitution silently failed.
   if (count === 0) throw new Error('no SQLite store was opened: the MemoryLedgerStore substitution did not take');
 });

@@ -1,0 +1,314 @@
+// Goal: `payfleet server`, one payment-server (SD) process of an mqtt run, serving a range of shards with its
+// ledger in a SQLite file, so that killing it (SIGKILL) and starting it again on the same file loses and
+// doubles nothing.
+// Method: check the flags, read the run registry, open the SQLite ledger and open (idempotently, in one
+// transaction) every means of the registry that falls in the range; then run the domain's server machine with
+// the MQTT link and `createLedgerActor` over that ledger. `handleRequest` applies each request and stores its
+// signed answer inside one store transaction, which better-sqlite3 commits before `handleRequest` returns;
+// only then does the ledger actor hand the answer to the machine, which sends it over the link. So an answer
+// that left the process is on disk (fsynced, with synchronous FULL), and a request resent after a crash finds
+// its stored answer and gets the same one [INV-4 nothing lost, nothing twice]. The process prints
+// `payfleet server: shards R ready on URL` once its link is up (subscriptions granted), counts the requests it
+// answered per shard, and on SIGTERM or SIGINT stops the machine, closes the file and prints its counts.
+// Exit status: 0 stopped cleanly, 1 a failure while serving, 2 bad input (flag, registry or ledger file).
+
+import { parseArgs } from 'node:util';
+import { createActor, type AnyActorRef, type InspectionEvent } from 'xstate';
+import { Ledger } from '../../machines/domain/ledger.ts';
+import { DomainError } from '../../machines/domain/money.ts';
+import { shardOf } from '../../machines/link.ts';
+import type { ServerRequest } from '../../machines/messages.ts';
+import { createLedgerActor, serverMachine, type ServerEmitted } from '../../machines/server.ts';
+import { createLinkStats, createMqttLink } from '../../broker/mqttLink.ts';
+import { formatShardRange, MAX_SHARD, parseShardRange, serverIdentity, usernameOf } from '../../broker/topics.ts';
+import { meansOfShards, publicKeyLookup, readRegistry, RegistryError, serverKeyOf, type RunRegistry } from './registry.ts';
+import { LedgerFileError, SqliteLedgerStore, type SynchronousMode } from './sqliteLedgerStore.ts';
+import { wallEpochMs } from './realTime.ts';
+
+export const SERVER_USAGE = `Usage: payfleet server --shards RANGE --broker URL --secret S --db PATH --registry FILE [options]
+
+Runs a payment server (SD) for a range of shards: answers the requests published on pf/v1/sd/{shard}/req/+,
+each committed to the SQLite ledger in --db before its answer is sent. Killed and restarted on the same --db,
+it resumes with nothing lost or doubled. Prints "payfleet server: shards RANGE ready on URL" once connected.
+
+Options:
+  --shards RANGE          the shards to serve, e.g. 0-3 or 0,2,5-7 (each below the registry's shard count)
+  --broker URL            the MQTT broker, mqtt://host:port or ws://host:port
+  --secret S              the run's secret credentials derive from (default: $PAYFLEET_BROKER_SECRET)
+  --db PATH               the SQLite ledger file (created if missing)
+  --registry FILE         the run registry (sim/mqtt/registry.ts): keys, shard count, means to open
+  --synchronous MODE      full (default: a commit survives power loss) or normal (survives a killed process only)
+  --seed N                seed of the reconnect jitter (default 0)
+  -h, --help              show this help
+
+Runs until SIGINT or SIGTERM. Exit status: 0 stopped, 1 failed while serving, 2 bad input.
+`;
+
+export interface ServerCommandIo {
+  out(line: string): void;
+  err(line: string): void;
+  env: Record<string, string | undefined>;
+  /** Stops the server when aborted; by default SIGINT and SIGTERM do. */
+  signal?: AbortSignal;
+}
+
+const defaultIo: ServerCommandIo = {
+  out: (line) => process.stdout.write(line + '\n'),
+  err: (line) => process.stderr.write(line + '\n'),
+  env: process.env,
+};
+
+class UsageError extends Error {}
+
+export interface ServerOptions {
+  shards: number[];
+  brokerUrl: string;
+  secret: string;
+  dbPath: string;
+  registryPath: string;
+  synchronous: SynchronousMode;
+  seed: number;
+}
+
+/** Parses the flags; throws UsageError naming the flag. Returns undefined for --help. */
+export function parseServerFlags(argv: readonly string[], env: Record<string, string | undefined>): ServerOptions | undefined {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: true,
+    options: {
+      shards: { type: 'string' },
+      broker: { type: 'string' },
+      secret: { type: 'string' },
+      db: { type: 'string' },
+      registry: { type: 'string' },
+      synchronous: { type: 'string' },
+      seed: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return undefined;
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (every option is a --flag)`);
+  const required = (name: 'shards' | 'broker' | 'db' | 'registry'): string => {
+    const value = values[name];
+    if (value === undefined || value.trim() === '') throw new UsageError(`--${name}: required`);
+    return value;
+  };
+  const shards = parseShardRange(required('shards'));
+  if (!shards || shards.length === 0) throw new UsageError(`--shards: expected a range such as 0-3 or 0,2,5-7 (shards 0 to ${MAX_SHARD}), got ${JSON.stringify(values.shards)}`);
+  const brokerUrl = required('broker');
+  let protocol: string;
+  try {
+    protocol = new URL(brokerUrl).protocol;
+  } catch {
+    throw new UsageError(`--broker: expected a URL such as mqtt://127.0.0.1:1883, got ${JSON.stringify(brokerUrl)}`);
+  }
+  if (!['mqtt:', 'ws:', 'mqtts:', 'wss:'].includes(protocol)) throw new UsageError(`--broker: expected an mqtt://, mqtts://, ws:// or wss:// URL, got ${JSON.stringify(brokerUrl)}`);
+  const secret = values.secret ?? env.PAYFLEET_BROKER_SECRET;
+  if (!secret) throw new UsageError('--secret: required (or set PAYFLEET_BROKER_SECRET)');
+  const synchronous = values.synchronous ?? 'full';
+  if (synchronous !== 'full' && synchronous !== 'normal') throw new UsageError(`--synchronous: expected full or normal, got ${JSON.stringify(synchronous)}`);
+  let seed = 0;
+  if (values.seed !== undefined) {
+    if (!/^\d{1,9}$/.test(values.seed)) throw new UsageError(`--seed: expected an integer from 0 to 999999999, got ${JSON.stringify(values.seed)}`);
+    seed = Number(values.seed);
+  }
+  return { shards, brokerUrl, secret, dbPath: required('db'), registryPath: required('registry'), synchronous, seed };
+}
+
+/** The shard a request is for: the shard of the means it names (capture and release: of their hold or posting). */
+export function shardOfRequest(request: ServerRequest, ledger: Ledger, shardCount: number): number | undefined {
+  let meansId: string | undefined;
+  switch (request.kind) {
+    case 'auth':
+    case 'debit':
+      meansId = request.claim?.meansId;
+      break;
+    case 'sync':
+      meansId = request.meansId;
+      break;
+    case 'settle':
+      meansId = request.proofs?.[0]?.meansId;
+      break;
+    case 'remit':
+      meansId = request.mode === 'grouped' ? request.transactions?.[0]?.meansId : request.aggregates?.[0]?.meansId;
+      break;
+    case 'capture':
+    case 'release':
+      meansId = ledger.holdOf(request.txId)?.meansId ?? ledger.postingOf(request.txId)?.meansId;
+      break;
+  }
+  return typeof meansId === 'string' ? shardOf(meansId, shardCount) : undefined;
+}
+
+/** What the process counted while serving. */
+export interface ServerCounts {
+  /** Answers sent, by shard (`unknown` when the request names no known means). */
+  handled: Record<string, number>;
+  /** Answers that refused, by code. */
+  refused: Record<string, number>;
+  /** Link messages that were not requests, or failed validation. */
+  rejected: number;
+}
+
+function bump(record: Record<string, number>, key: string): void {
+  record[key] = (record[key] ?? 0) + 1;
+}
+
+/**
+ * Opens the file and checks that it belongs to this server: a file made for another shard range, shard count or
+ * server key would answer with another ledger's figures. Then opens every means of the range in one commit.
+ */
+function openLedger(options: ServerOptions, registry: RunRegistry): { store: SqliteLedgerStore; ledger: Ledger; opened: number } {
+  const store = new SqliteLedgerStore(options.dbPath, { synchronous: options.synchronous });
+  try {
+    const facts: Record<string, string> = {
+      shards: formatShardRange(options.shards),
+      shardCount: String(registry.shards),
+      serverPublicKey: serverKeyOf(registry).publicKey,
+    };
+    for (const [key, value] of Object.entries(facts)) {
+      const stored = store.getMeta(key);
+      if (stored !== undefined && stored !== value) {
+        throw new UsageError(`--db: ${options.dbPath} is the ledger of another server (${key} ${stored}, this one ${key === 'serverPublicKey' ? 'has another key' : value})`);
+      }
+    }
+    const ledger = new Ledger(store);
+    const means = meansOfShards(registry, options.shards);
+    store.transaction(() => {
+      for (const [key, value] of Object.entries(facts)) store.putMeta(key, value);
+      for (const m of means) {
+        try {
+          ledger.openMeans(m);
+        } catch (error) {
+          if (error instanceof DomainError) {
+            throw new UsageError(`--registry: ${options.registryPath}: means ${m.meansId} cannot be opened on ${options.dbPath}: ${error.message}`);
+          }
+          throw error;
+        }
+      }
+    });
+    return { store, ledger, opened: means.length };
+  } catch (error) {
+    store.close();
+    throw error;
+  }
+}
+
+function untilStopped(signal: AbortSignal | undefined, failed: Promise<string>): Promise<string> {
+  if (signal) {
+    return Promise.race([
+      failed,
+      new Promise<string>((resolve) => {
+        if (signal.aborted) resolve('abort');
+        else signal.addEventListener('abort', () => resolve('abort'), { once: true });
+      }),
+    ]);
+  }
+  return Promise.race([
+    failed,
+    new Promise<string>((resolve) => {
+      const stop = (name: string) => () => {
+        process.off('SIGINT', onInt);
+        process.off('SIGTERM', onTerm);
+        resolve(name);
+      };
+      const onInt = stop('SIGINT');
+      const onTerm = stop('SIGTERM');
+      process.once('SIGINT', onInt);
+      process.once('SIGTERM', onTerm);
+    }),
+  ]);
+}
+
+/** Runs `payfleet server` with `argv` (the arguments after `server`); resolves with the exit status. */
+export async function serverCommand(argv: readonly string[], io: ServerCommandIo = defaultIo): Promise<number> {
+  let options: ServerOptions | undefined;
+  let registry: RunRegistry;
+  let opened: ReturnType<typeof openLedger>;
+  try {
+    options = parseServerFlags(argv, io.env);
+    if (!options) {
+      io.out(SERVER_USAGE);
+      return 0;
+    }
+    registry = readRegistry(options.registryPath);
+    const outside = options.shards.filter((s) => s >= registry.shards);
+    if (outside.length > 0) {
+      throw new UsageError(`--shards: shard ${outside[0]} is outside the ${registry.shards} shards of the registry ${options.registryPath} (0-${registry.shards - 1})`);
+    }
+    opened = openLedger(options, registry);
+  } catch (error) {
+    const usage = error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    if (usage || error instanceof RegistryError) {
+      io.err(`payfleet server: ${(error as Error).message}`);
+      if (usage) io.err('Run `payfleet server --help` for the options.');
+      return 2;
+    }
+    if (error instanceof LedgerFileError) {
+      io.err(`payfleet server: --db: ${error.message}`);
+      return 2;
+    }
+    throw error;
+  }
+
+  const { store, ledger } = opened;
+  const range = formatShardRange(options.shards);
+  const counts: ServerCounts = { handled: {}, refused: {}, rejected: 0 };
+  const linkStats = createLinkStats();
+  const machine = serverMachine.provide({
+    actors: {
+      link: createMqttLink({ url: options.brokerUrl, secret: options.secret, seed: options.seed, stats: linkStats }),
+      // handleRequest commits inside the store transaction before it returns; the answer is sent after.
+      ledger: createLedgerActor(ledger),
+    },
+  });
+
+  let root: AnyActorRef | undefined;
+  let linkUps = 0;
+  let reportFailure: (why: string) => void = () => undefined;
+  const failed = new Promise<string>((resolve) => (reportFailure = resolve));
+  const inspect = (event: InspectionEvent) => {
+    if (event.type !== '@xstate.event' || event.actorRef !== root) return;
+    if (event.event.type === 'link.up') {
+      linkUps++;
+      // The coordinator waits for this exact line; later reconnects get their own line.
+      io.out(linkUps === 1 ? `payfleet server: shards ${range} ready on ${options.brokerUrl}` : `payfleet server: shards ${range} link up again (${linkUps})`);
+    } else if (event.event.type === 'link.down') {
+      io.out(`payfleet server: shards ${range} link down`);
+    }
+  };
+  const actor = createActor(machine, {
+    id: usernameOf(serverIdentity(options.shards)),
+    inspect,
+    input: {
+      serverId: usernameOf(serverIdentity(options.shards)),
+      shards: options.shards,
+      key: serverKeyOf(registry),
+      scheme: registry.scheme,
+      publicKeyOf: publicKeyLookup(registry),
+      now: wallEpochMs,
+    },
+  });
+  root = actor;
+  actor.on('server.handled', (event: Extract<ServerEmitted, { type: 'server.handled' }>) => {
+    bump(counts.handled, String(shardOfRequest(event.request, ledger, registry.shards) ?? 'unknown'));
+    if (!event.result.ok) bump(counts.refused, event.result.code);
+  });
+  actor.on('server.rejected', () => counts.rejected++);
+  // A failure inside the machine (the ledger file failing, say) stops it; the process must not live on deaf.
+  actor.subscribe({ error: (error) => reportFailure(`failed: ${(error as Error).message}`) });
+  io.out(`payfleet server: shards ${range}: ${opened.opened} means open on ${options.dbPath} (synchronous ${options.synchronous}); connecting to ${options.brokerUrl} as ${usernameOf(serverIdentity(options.shards))}`);
+  actor.start();
+
+  const why = await untilStopped(io.signal, failed);
+  actor.stop();
+  store.close();
+  const summary = `handled ${JSON.stringify(counts.handled)}, refused ${JSON.stringify(counts.refused)}, rejected ${counts.rejected}, link ${JSON.stringify({ connects: linkStats.connects, disconnects: linkStats.disconnects, sent: linkStats.sent, received: linkStats.received })}`;
+  if (why.startsWith('failed')) {
+    io.err(`payfleet server: shards ${range} ${why}; ${summary}`);
+    return 1;
+  }
+  io.out(`payfleet server: shards ${range} stopped (${why}); ${summary}`);
+  return 0;
+}
