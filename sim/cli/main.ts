@@ -31,6 +31,8 @@ const runFlags: Record<string, FlagSpec> = {
   duration: { kind: 'duration', help: 'length of the safety phase, e.g. 30m, 24h', defaultText: "the scenario's" },
   out: { kind: 'string', help: 'directory for summary.json, timeseries.csv, report.html', defaultText: 'runs/<scenario>-<seed>' },
   quiet: { kind: 'boolean', help: 'no progress line' },
+  broker: { kind: 'string', help: 'mqtt mode: URL of an external broker, e.g. mqtt://127.0.0.1:1883 (secret from PAYFLEET_BROKER_SECRET)', defaultText: 'an embedded aedes broker in its own process' },
+  'time-scale': { kind: 'number', help: 'mqtt mode: simulated ms per real ms (60 plays an hour in a minute)', defaultText: '1' },
   help: { kind: 'boolean', help: 'show this help' },
 };
 

@@ -8,26 +8,9 @@
 
 import { Prng } from '../prng.ts';
 import { planPos, planTerminal, type TerminalPlan } from '../population.ts';
-import { keyFromSeed, type SignatureScheme, type SigningKey } from '../../machines/domain/signature.ts';
+import { keyFromSeed, type SigningKey } from '../../machines/domain/signature.ts';
 import type { Scenario } from '../scenario/types.ts';
-import type { MeansKind } from '../../machines/domain/means.ts';
-
-export interface RegistryMeans {
-  meansId: string;
-  kind: MeansKind;
-  openingBalanceMinor: number;
-  creditLimitMinor: number;
-}
-
-/** What a payment-server process needs to know of the run (the shape `sim/mqtt/registry.ts` stores). */
-export interface RunRegistry {
-  version: 1;
-  scheme: SignatureScheme;
-  serverKeySeedHex: string;
-  shards: number;
-  publicKeys: Record<string, string>;
-  means: RegistryMeans[];
-}
+import type { RegistryMeans, RunRegistry } from './registry.ts';
 
 function fleetPrng(scenario: Scenario): Prng {
   return new Prng(scenario.seed).fork('fleet');

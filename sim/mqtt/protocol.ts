@@ -62,6 +62,15 @@ export interface RemittedRecord {
   amountMinor: number;
   /** Approval → acknowledgement, in run milliseconds, of each transaction this worker saw approved. */
   lagsMs: number[];
+  txIds: string[];
+}
+
+/** A payment through another point of issue of a shared means (a web shop), for the coordinator to apply. */
+export interface ElsewhereSpend {
+  transferId: string;
+  meansId: string;
+  payee: string;
+  amountMinor: number;
 }
 
 export interface WorkerBatch {
@@ -70,6 +79,7 @@ export interface WorkerBatch {
   decided: DecidedRecord[];
   remitted: RemittedRecord[];
   posReceipts: Proof[];
+  elsewhere: ElsewhereSpend[];
   /** Named counters to add (refusals by reason, POS declines…). */
   counts: Record<string, number>;
   /** Gauges at the time of the batch. */

@@ -29,13 +29,30 @@ import type { ProxyEmitted } from '../../machines/proxy.ts';
 import type { PosEmitted } from '../../machines/pos.ts';
 import type { ServerEmitted } from '../../machines/server.ts';
 import type { Proof, ServerRequest, ServerResult } from '../../machines/messages.ts';
-import type { DecidedRecord, FromWorker, RemittedRecord, ToWorker, WorkerInit } from './protocol.ts';
+import { Ledger, type SpendElsewhereInput } from '../../machines/domain/ledger.ts';
+import { MemoryLedgerStore, type Transfer } from '../../machines/domain/ledgerStore.ts';
+import type { DecidedRecord, ElsewhereSpend, FromWorker, RemittedRecord, ToWorker, WorkerInit } from './protocol.ts';
 
 const NEAR_LINK_DELAY_MS = 50;
 /** How often (run time) the drain phase looks whether this worker has drained. */
 const DRAIN_POLL_MS = 5_000;
 /** At most this many violations are reported in detail (all are counted). */
 const MAX_VIOLATIONS_REPORTED = 20;
+
+/**
+ * The worker's stand-in for a shard's ledger. SD's real ledger is in a server process; spending through another
+ * point of issue is handed to the coordinator, which applies it to that ledger (and counts refusals).
+ */
+class ForwardingLedger extends Ledger {
+  constructor(private readonly forward: (spend: ElsewhereSpend) => void) {
+    super(new MemoryLedgerStore());
+  }
+
+  override spendElsewhere(input: SpendElsewhereInput): Transfer {
+    this.forward({ ...input });
+    return { id: `ext:${input.transferId}`, debitAccount: `means:${input.meansId}`, creditAccount: `payee:${input.payee}`, amountMinor: input.amountMinor, fingerprint: '', note: 'forwarded' };
+  }
+}
 
 export class SwarmWorker implements FleetObserver {
   readonly time: RealTime;
@@ -53,6 +70,7 @@ export class SwarmWorker implements FleetObserver {
   private decided: DecidedRecord[] = [];
   private remitted: RemittedRecord[] = [];
   private posReceipts: Proof[] = [];
+  private elsewhere: ElsewhereSpend[] = [];
   private counts: Record<string, number> = {};
   private batchTimer: ReturnType<typeof setInterval> | undefined;
   private drainedReported = false;
@@ -72,6 +90,7 @@ export class SwarmWorker implements FleetObserver {
       prng.fork('fleet'),
       this,
     );
+    for (let shard = 0; shard < this.fleet.ledgers.length; shard++) this.fleet.ledgers[shard] = new ForwardingLedger((spend) => this.elsewhere.push(spend));
     const tag = `w${init.workerIndex}`;
     this.coverage = new CoverageModel(scenario, this.time, this.fleet, prng.fork(`coverage:${tag}`));
     // The device faults never touch the network; the Nemesis only needs one to exist.
@@ -93,7 +112,7 @@ export class SwarmWorker implements FleetObserver {
       const plan = { ...planTerminal(scenario, global, planner.fork(`t${global}`)), index: local };
       const slot = this.fleet.addTerminal(plan, this.coverage.initialCoverage(local));
       this.slots.set(plan.terminalId, slot);
-      this.lastMeans.set(plan.means.meansId, plan.means);
+      this.lastMeans.set(`${plan.terminalId}/${plan.means.meansId}`, plan.means);
       this.fleet.startTerminal(slot);
     }
   }
@@ -161,6 +180,7 @@ export class SwarmWorker implements FleetObserver {
       decided: this.decided,
       remitted: this.remitted,
       posReceipts: this.posReceipts,
+      elsewhere: this.elsewhere,
       counts: this.counts,
       inCoverage: this.coverage.inCoverageCount,
       linksUp: this.linksUp,
@@ -169,12 +189,21 @@ export class SwarmWorker implements FleetObserver {
     this.decided = [];
     this.remitted = [];
     this.posReceipts = [];
+    this.elsewhere = [];
     this.counts = {};
   }
 
   finish(): void {
     if (this.batchTimer) clearInterval(this.batchTimer);
     this.flush();
+    // What is stuck, for the worker's log: enough to tell a lost answer from a refused request.
+    const now = this.time.now();
+    for (const slot of this.fleet.terminals) {
+      const state = proxyStateOf(slot);
+      if (!state || isDrained(state.journal)) continue;
+      const items = state.journal.outbox.map((i) => `${i.reqId} ${i.request.kind} attempts=${i.attempts} next=${i.nextAttemptAtMs - now}ms`);
+      console.error(`t=${now} ${slot.plan.terminalId} (${slot.actor ? 'up' : 'down'}, ${slot.inCoverage ? 'in' : 'out of'} coverage): pending ${state.journal.pending.map((tx) => tx.txId).join(' ') || '-'}; outbox ${items.join('; ') || '-'}`);
+    }
     this.send({
       type: 'final',
       workerIndex: this.init.workerIndex,
@@ -222,14 +251,16 @@ export class SwarmWorker implements FleetObserver {
     const now = this.time.now();
     let amountMinor = 0;
     const lagsMs: number[] = [];
+    const txIds: string[] = [];
     for (const tx of event.txs) {
       amountMinor += tx.amountMinor;
+      txIds.push(tx.txId);
       const approvedAt = this.approvedAtMs.get(tx.txId);
       if (approvedAt === undefined) continue;
       lagsMs.push(Math.max(0, now - approvedAt));
       this.approvedAtMs.delete(tx.txId);
     }
-    this.remitted.push({ atMs: now, terminalId, count: event.txs.length, amountMinor, lagsMs });
+    this.remitted.push({ atMs: now, terminalId, count: event.txs.length, amountMinor, lagsMs, txIds });
     this.recent.push({ timeMs: now, actor: terminalId, text: `remitted ${event.txs.length} tx (${event.reqId})` });
   }
 
@@ -248,20 +279,20 @@ export class SwarmWorker implements FleetObserver {
     const problem = oracleProblem(this.fleet.options.policy, order, response);
     this.book.check('ORACLE', problem === undefined, () => problem!, [terminalId]);
 
-    const slot = this.slots.get(terminalId);
-    const state = slot && proxyStateOf(slot);
-    const means = state?.means[order.meansId];
+    const means = event.means;
     if (means) {
       // [INV-1 MTDL<SL] after every decision of the proxy.
       this.book.check('INV-1', holdsLocalBalance(means), () => `${order.meansId}: MTDL ${means.localSpentMinor} ≥ SL ${means.localBalanceMinor}`, [terminalId]);
-      const before = this.lastMeans.get(order.meansId);
+      // Keyed by terminal and means: a shared means has one local image per proxy.
+      const key = `${terminalId}/${order.meansId}`;
+      const before = this.lastMeans.get(key);
       const isLocal = response.ok && response.proof.path !== 'remote';
       if (before) {
         // [INV-2 period limits] the means moved only as this decision allows.
         const problems = checkMeansTransition(before, means, isLocal && response.ok ? { amountMinor: response.proof.amountMinor, nowMs: response.proof.timeMs } : null);
         this.book.check('INV-2', problems.length === 0, () => problems.map((p) => p.message).join('; '), [terminalId]);
       }
-      this.lastMeans.set(order.meansId, means);
+      this.lastMeans.set(key, means);
     }
     const path = response.ok ? response.proof.path : event.path;
     const latencyKind = response.ok && response.proof.path === 'remote' ? 'remote' : 'local';

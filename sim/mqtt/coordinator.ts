@@ -1,0 +1,719 @@
+// Goal: one mqtt-mode run, end to end — the embedded broker (unless one is given), one payment-server process
+// per shard range, the swarm workers, the scenario played in scaled real time with its faults applied for real,
+// the drain, and the same end checks, figures and verdict as the virtual mode, read back from the servers'
+// SQLite ledgers and the workers' journals.
+// Method: the coordinator owns the processes and the run's clock (`RealTime`, its origin sent to every worker).
+// Server and broker crashes are SIGKILLs followed by a restart on the same ledger file or port; a partition is
+// SIGSTOP … SIGCONT of the shard's server; adversarial messages go through the broker (adversary.ts); device
+// faults are the workers'. Workers report orders, remittances and receipts in batches, from which the
+// coordinator keeps the metrics, the backlog and the record of approved payments. After the drain it stops every
+// process, opens each ledger read-only and runs `checkAtEnd`. Transactions posted twice are found as the virtual
+// mode finds them — two different requests whose answers name the same posting — from the answers SD stored.
+
+import { mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import type { Scenario, Fault } from '../scenario/types.ts';
+import { Metrics } from '../metrics.ts';
+import { InvariantBook, RecentEvents, type InvariantCount } from '../checkers.ts';
+import { checkAtEnd, type LedgerFigures } from '../endChecks.ts';
+import { Prng } from '../prng.ts';
+import { SUMMARY_VERSION, type RunSummary } from '../runVirtual.ts';
+import { Ledger } from '../../machines/domain/ledger.ts';
+import { shardOf } from '../../machines/link.ts';
+import type { Proof, ServerResult } from '../../machines/messages.ts';
+import { newSecret } from '../../broker/credentials.ts';
+import { formatShardRange } from '../../broker/topics.ts';
+import type { LinkStats } from '../../broker/mqttLink.ts';
+import { SqliteLedgerStore } from './sqliteLedgerStore.ts';
+import { writeRegistry } from './registry.ts';
+import { registryOf } from './fleetKeys.ts';
+import { RealTime, wallEpochMs, sleepRun } from './realTime.ts';
+import { ManagedProcess, forkWorker } from './processes.ts';
+import { Adversary, type AdversarialKind } from './adversary.ts';
+import { MAX_SERVER_PROCESSES, shardGroups } from './identities.ts';
+import type { FromWorker, ToWorker, WorkerBatch, WorkerFault, WorkerFinal } from './protocol.ts';
+
+const MINUTE_MS = 60_000;
+/** Terminals a worker takes before a second worker is worth its start-up. */
+const TERMINALS_PER_WORKER_AT_LEAST = 150;
+const BATCH_EVERY_REAL_MS = 200;
+const PROGRESS_EVERY_REAL_MS = 500;
+/** Real time a worker may take to connect all its endpoints before the run starts anyway. */
+const CONNECT_TIMEOUT_REAL_MS = 60_000;
+
+export interface MqttProgress {
+  simulatedMs: number;
+  totalMs: number;
+  events: number;
+  terminalsInCoverage: number;
+  backlogCount: number;
+  phase: 'safety' | 'liveness';
+}
+
+/** Crash control of a broker the caller runs (a test's Mosquitto); without it an external broker is not crashed. */
+export interface BrokerControl {
+  kill(): Promise<void>;
+  restart(): Promise<void>;
+}
+
+export interface MqttRunOptions {
+  scenario: Scenario;
+  file?: string;
+  outDir: string;
+  timeScale: number;
+  /** URL of an external broker; the embedded broker is started when absent. */
+  brokerUrl?: string;
+  /** The secret every credential derives from; a fresh one when absent (required with an external broker). */
+  secret?: string;
+  brokerControl?: BrokerControl;
+  /** Number of swarm worker processes (default: by fleet size, at most the cores, at most 2). */
+  workers?: number;
+  onProgress?: (p: MqttProgress) => void;
+  log?: (line: string) => void;
+}
+
+export interface MqttRunResult {
+  summary: RunSummary;
+  timeseriesCsv: string;
+}
+
+interface ServerGroup {
+  shards: number[];
+  range: string;
+  dbPath: string;
+  process: ManagedProcess;
+}
+
+interface WorkerHandle {
+  index: number;
+  child: ChildProcess;
+  exited: Promise<void>;
+  ready?: Promise<void>;
+  drainedAtMs?: number;
+  final?: WorkerFinal;
+  link?: LinkStats;
+  inCoverage: number;
+  linksUp: number;
+}
+
+export class HarnessError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly value: unknown,
+  ) {
+    super(message);
+    this.name = 'HarnessError';
+  }
+}
+
+/** Splits a count of victims between workers in proportion to their terminals. */
+export function splitCount(count: number, sizes: readonly number[]): number[] {
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const shares = sizes.map((size) => (total === 0 ? 0 : Math.floor((count * size) / total)));
+  let left = count - shares.reduce((a, b) => a + b, 0);
+  for (let i = 0; left > 0 && sizes.length > 0; i = (i + 1) % sizes.length) {
+    if (sizes[i]! > 0) {
+      shares[i]!++;
+      left--;
+    }
+  }
+  return shares;
+}
+
+export class MqttCoordinator {
+  readonly time: RealTime;
+  readonly metrics = new Metrics();
+  readonly recent = new RecentEvents();
+  readonly book: InvariantBook;
+  readonly approved = new Map<string, { proof: Proof; approvedAtMs: number; remoteMode?: 'debit' | 'authCapture' }>();
+  readonly posProofs: Proof[] = [];
+  readonly faults: Record<string, number> = { serverCrashes: 0, brokerCrashes: 0, brokerCrashesSkipped: 0, partitions: 0, adversarialMessages: 0 };
+  private readonly scenario: Scenario;
+  private readonly outDir: string;
+  private readonly logDir: string;
+  private readonly secret: string;
+  private readonly prng: Prng;
+  private broker: ManagedProcess | undefined;
+  private brokerUrl = '';
+  private servers: ServerGroup[] = [];
+  private workers: WorkerHandle[] = [];
+  private readonly pendingRestarts = new Set<() => Promise<void>>();
+  private readonly inFlight = new Set<Promise<void>>();
+  private faultsRunning = true;
+  private phase: 'safety' | 'liveness' = 'safety';
+  private backlogCount = 0;
+  private backlogAmountMinor = 0;
+  private peakBacklogAmountMinor = 0;
+  private lastConnects = 0;
+  /** A writable connection to each server's ledger file: spending elsewhere, and the per-minute conservation sum. */
+  private elsewhereLedgers: Array<Ledger | undefined> = [];
+  private readonly elsewhereCounts = { applied: 0, refused: 0, failed: 0 };
+  private readonly recentRemittances: Array<{ terminalId: string; txIds: string[] }> = [];
+  private readonly adversary: Adversary;
+  private failure: Error | undefined;
+  private failed: (error: Error) => void = () => undefined;
+  private readonly failurePromise: Promise<never>;
+  drainedAtMs: number | undefined;
+  endFigures: LedgerFigures | undefined;
+
+  constructor(private readonly options: MqttRunOptions) {
+    this.scenario = options.scenario;
+    this.outDir = resolve(options.outDir);
+    this.logDir = join(this.outDir, 'logs');
+    this.time = new RealTime(options.timeScale);
+    this.prng = new Prng(this.scenario.seed).fork('mqtt-coordinator');
+    this.book = new InvariantBook(this.scenario.seed, () => this.time.now(), this.recent, false);
+    if (options.brokerUrl && !options.secret) throw new HarnessError('noSecret', 'an external broker needs the secret its credentials were issued with', options.brokerUrl);
+    this.secret = options.secret ?? newSecret();
+    this.failurePromise = new Promise<never>((_, reject) => {
+      this.failed = (error) => {
+        this.failure ??= error;
+        reject(error);
+      };
+    });
+    this.failurePromise.catch(() => undefined);
+    this.adversary = new Adversary({
+      scenario: this.scenario,
+      brokerUrl: () => this.brokerUrl,
+      secret: this.secret,
+      prng: this.prng.fork('adversary'),
+      now: () => this.time.now(),
+      remittanceSample: () => this.remittanceSample(),
+    });
+  }
+
+  private log(line: string): void {
+    this.options.log?.(line);
+  }
+
+  /** Runs the whole scenario. Child processes are stopped before this returns or throws. */
+  async run(): Promise<MqttRunResult> {
+    const wallStart = wallEpochMs();
+    try {
+      await this.race(this.startProcesses());
+      await this.race(this.playSafetyPhase());
+      await this.race(this.drain());
+      await this.race(this.collectFinals());
+    } finally {
+      await this.stopEverything();
+    }
+    this.endChecks();
+    const wallMs = Math.round(wallEpochMs() - wallStart);
+    return { summary: this.summarize(wallMs), timeseriesCsv: this.metrics.timeseriesCsv() };
+  }
+
+  /** Any worker failure ends the run at once. */
+  private race<T>(work: Promise<T>): Promise<T> {
+    return Promise.race([work, this.failurePromise]);
+  }
+
+  // ------------------------------------------------------------------ processes
+
+  private async startProcesses(): Promise<void> {
+    const scenario = this.scenario;
+    mkdirSync(this.logDir, { recursive: true });
+    const registryPath = join(this.outDir, 'registry.json');
+    writeRegistry(registryPath, registryOf(scenario));
+
+    if (this.options.brokerUrl) {
+      this.brokerUrl = this.options.brokerUrl;
+    } else {
+      this.broker = new ManagedProcess({ name: 'broker', args: ['broker', '--port', '0', '--secret', this.secret], ready: /listening on (mqtt:\/\/(\S+):(\d+))/, logDir: this.logDir });
+      const match = await this.broker.start();
+      this.brokerUrl = match[1]!;
+      // A restarted broker must come back where every client expects it.
+      this.broker.options.args.splice(2, 1, match[3]!);
+    }
+    this.log(`  broker ${this.brokerUrl}${this.broker ? ` (embedded, pid ${this.broker.pid})` : ' (external)'}`);
+
+    this.servers = shardGroups(scenario.population.shards, MAX_SERVER_PROCESSES).map((shards) => {
+      const range = formatShardRange(shards);
+      const dbPath = join(this.outDir, `ledger-${range.replace(/,/g, '_')}.sqlite`);
+      const args = ['server', '--shards', range, '--broker', this.brokerUrl, '--secret', this.secret, '--db', dbPath, '--registry', registryPath];
+      return { shards, range, dbPath, process: new ManagedProcess({ name: `server-${range}`, args, ready: /ready on/, logDir: this.logDir }) };
+    });
+    await Promise.all(this.servers.map((s) => s.process.start()));
+    this.log(`  servers ${this.servers.map((s) => `${s.range} (pid ${s.process.pid})`).join(', ')}`);
+    this.elsewhereLedgers = this.servers.map((s) => this.openWriter(s.dbPath));
+
+    const workerCount = this.options.workers ?? Math.max(1, Math.min(2, availableParallelism(), Math.ceil(scenario.population.terminals / TERMINALS_PER_WORKER_AT_LEAST)));
+    const terminals = scenario.population.terminals;
+    const bounds = Array.from({ length: workerCount + 1 }, (_, i) => Math.floor((i * terminals) / workerCount));
+    const sizes = bounds.slice(1).map((to, i) => to - bounds[i]!);
+    const deviceFaults = scenario.faults.filter((f): f is WorkerFault => f.kind === 'terminalCrash' || f.kind === 'simMove' || f.kind === 'clockSkew');
+    const faultShares = deviceFaults.map((fault) => (fault.kind === 'clockSkew' || fault.kind === 'terminalCrash' || fault.kind === 'simMove' ? splitCount(fault.count, sizes) : []));
+    for (let i = 0; i < workerCount; i++) {
+      const { child, exited } = forkWorker(i, this.logDir);
+      const handle: WorkerHandle = { index: i, child, exited, inCoverage: 0, linksUp: 0 };
+      this.workers.push(handle);
+      child.on('message', (message: FromWorker) => this.onWorkerMessage(handle, message));
+      child.once('exit', (code, signal) => {
+        if (!handle.final || code !== 0) this.failed(new HarnessError('workerExited', `worker ${i} exited with ${code ?? signal} (see ${join(this.logDir, `worker-${i}.log`)})`, code ?? signal));
+      });
+      handle.ready = new Promise<void>((resolveReady) => {
+        const onReady = (message: FromWorker) => {
+          if (message.type !== 'ready') return;
+          child.off('message', onReady);
+          this.log(`  worker ${i}: ${message.linksUp}/${message.endpoints} endpoints connected (pid ${child.pid})`);
+          resolveReady();
+        };
+        child.on('message', onReady);
+      });
+      const faults = deviceFaults.map((fault, f) => ({ ...fault, count: faultShares[f]![i]! })).filter((fault) => fault.count > 0);
+      this.sendTo(handle, {
+        type: 'init',
+        scenario,
+        workerIndex: i,
+        workerCount,
+        terminalsFrom: bounds[i]!,
+        terminalsTo: bounds[i + 1]!,
+        posIndices: Array.from({ length: scenario.population.pos.units }, (_, p) => p).filter((p) => p % workerCount === i),
+        brokerUrl: this.brokerUrl,
+        secret: this.secret,
+        timeScale: this.options.timeScale,
+        faults,
+        batchEveryRealMs: BATCH_EVERY_REAL_MS,
+      });
+    }
+    await this.withTimeout(Promise.all(this.workers.map((w) => w.ready)), CONNECT_TIMEOUT_REAL_MS + 30_000, 'workers ready');
+  }
+
+  private openWriter(dbPath: string): Ledger | undefined {
+    try {
+      const store = new SqliteLedgerStore(dbPath);
+      // Never hold the coordinator's event loop long: a paused (partitioned) server may hold the write lock.
+      store.db.pragma('busy_timeout = 50');
+      return new Ledger(store);
+    } catch (error) {
+      this.log(`  spending elsewhere disabled for ${dbPath}: ${(error as Error).message}`);
+      return undefined;
+    }
+  }
+
+  private sendTo(worker: WorkerHandle, message: ToWorker): void {
+    if (worker.child.connected) worker.child.send(message);
+  }
+
+  private async withTimeout<T>(work: Promise<T>, realMs: number, what: string): Promise<T | undefined> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<undefined>((resolveTimeout) => {
+      timer = setTimeout(() => {
+        this.log(`  ${what}: gave up after ${realMs} ms`);
+        resolveTimeout(undefined);
+      }, realMs);
+    });
+    try {
+      return await Promise.race([work, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // ------------------------------------------------------------------ safety phase
+
+  private async playSafetyPhase(): Promise<void> {
+    const origin = wallEpochMs();
+    this.time.begin(origin);
+    for (const worker of this.workers) this.sendTo(worker, { type: 'start', originEpochMs: origin });
+    for (const fault of this.scenario.faults) this.time.at(fault.atMs, () => this.faultsRunning && this.track(this.applyFault(fault)));
+    this.armMinuteSampler();
+    const progress = setInterval(() => this.reportProgress(), PROGRESS_EVERY_REAL_MS);
+    try {
+      await sleepRun(this.time, this.scenario.durationMs - this.time.now());
+    } finally {
+      clearInterval(progress);
+    }
+  }
+
+  private track(work: Promise<void>): void {
+    const tracked = work.catch((error: Error) => this.log(`  fault failed: ${error.message}`)).finally(() => this.inFlight.delete(tracked));
+    this.inFlight.add(tracked);
+  }
+
+  private later(delayMs: number, action: () => Promise<void>): void {
+    const run = async (): Promise<void> => {
+      if (!this.pendingRestarts.delete(run)) return;
+      await action();
+    };
+    this.pendingRestarts.add(run);
+    this.time.schedule(delayMs, () => this.track(run()));
+  }
+
+  private serverOfShard(shard: number): ServerGroup | undefined {
+    return this.servers.find((s) => s.shards.includes(shard));
+  }
+
+  private async applyFault(fault: Fault): Promise<void> {
+    switch (fault.kind) {
+      case 'serverCrash': {
+        const server = this.serverOfShard(fault.shard);
+        if (!server) return;
+        this.faults.serverCrashes!++;
+        this.recent.push({ timeMs: this.time.now(), actor: `sd.${server.range}`, text: `SIGKILL server ${server.range} (pid ${server.process.pid})` });
+        await server.process.kill();
+        this.later(fault.restartAfterMs, () => this.restart(server.process));
+        return;
+      }
+      case 'brokerCrash': {
+        const control: BrokerControl | undefined = this.broker
+          ? { kill: () => this.broker!.kill(), restart: () => this.restart(this.broker!) }
+          : this.options.brokerControl;
+        if (!control) {
+          this.faults.brokerCrashesSkipped!++;
+          return;
+        }
+        this.faults.brokerCrashes!++;
+        this.recent.push({ timeMs: this.time.now(), actor: 'broker', text: 'SIGKILL broker' });
+        await control.kill();
+        this.later(fault.restartAfterMs, () => control.restart());
+        return;
+      }
+      case 'partition': {
+        const server = this.serverOfShard(fault.shard);
+        if (!server) return;
+        this.faults.partitions!++;
+        server.process.pause();
+        this.later(fault.durationMs, async () => server.process.resume());
+        return;
+      }
+      case 'forgedSignature':
+      case 'replayedRemittance':
+      case 'malformedPayload':
+      case 'wrongTopic': {
+        const before = this.adversary.injections.length;
+        await this.adversary.inject(fault.kind as AdversarialKind, fault.count);
+        this.faults.adversarialMessages! += this.adversary.injections.slice(before).filter((i) => i.outcome !== 'notSent').length;
+        return;
+      }
+      default:
+        // terminalCrash, simMove and clockSkew are applied by the workers to their own terminals.
+        return;
+    }
+  }
+
+  /** Starts a crashed process again; a failed start is retried, for a restart must not be lost. */
+  private async restart(process: ManagedProcess): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await process.start();
+        return;
+      } catch (error) {
+        if (attempt >= 5) throw error;
+        this.log(`  restart of ${process.options.name} failed (${(error as Error).message}); retrying`);
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
+    }
+  }
+
+  private remittanceSample(): { terminalId: string; proofs: Proof[] } | undefined {
+    if (this.recentRemittances.length === 0) return undefined;
+    const pick = this.recentRemittances[this.prng.int(0, this.recentRemittances.length - 1)]!;
+    const proofs = pick.txIds.map((txId) => this.approved.get(txId)?.proof).filter((p): p is Proof => p !== undefined);
+    return { terminalId: pick.terminalId, proofs };
+  }
+
+  // ------------------------------------------------------------------ reports from workers
+
+  private onWorkerMessage(worker: WorkerHandle, message: FromWorker): void {
+    switch (message.type) {
+      case 'batch':
+        return this.onBatch(worker, message);
+      case 'drained':
+        worker.drainedAtMs = message.atMs;
+        return;
+      case 'final':
+        worker.final = message;
+        return;
+      case 'error':
+        this.failed(new HarnessError('workerFailed', `worker ${message.workerIndex} failed: ${message.message}`, message.workerIndex));
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onBatch(worker: WorkerHandle, batch: WorkerBatch): void {
+    for (const d of batch.decided) {
+      this.recent.push({ timeMs: d.atMs, actor: d.terminalId, text: `${d.path} ${d.ok ? 'approved' : `declined ${d.reason}`}` });
+      this.metrics.recordOrder(d.ok ? (d.proof!.path as Parameters<Metrics['recordOrder']>[0]) : undefined, d.ok, d.reason);
+      if (!d.ok || !d.proof) continue;
+      this.metrics.recordLatency(d.latencyKind, d.latencyRealMs);
+      this.approved.set(d.proof.txId, { proof: d.proof, approvedAtMs: d.atMs, remoteMode: d.remoteMode });
+      if (d.proof.path !== 'remote') {
+        this.backlogCount++;
+        this.backlogAmountMinor += d.proof.amountMinor;
+        if (this.backlogAmountMinor > this.peakBacklogAmountMinor) this.peakBacklogAmountMinor = this.backlogAmountMinor;
+      }
+    }
+    for (const r of batch.remitted) {
+      this.backlogCount -= r.count;
+      this.backlogAmountMinor -= r.amountMinor;
+      this.metrics.recordRemittance(r.count, r.lagsMs);
+      if (r.txIds.length > 0) {
+        this.recentRemittances.push({ terminalId: r.terminalId, txIds: r.txIds });
+        if (this.recentRemittances.length > 256) this.recentRemittances.shift();
+      }
+    }
+    this.metrics.setBacklog(this.backlogCount, this.backlogAmountMinor);
+    this.posProofs.push(...batch.posReceipts);
+    for (const spend of batch.elsewhere) this.spendElsewhere(spend);
+    for (const [name, by] of Object.entries(batch.counts)) this.metrics.count(name, by);
+    worker.inCoverage = batch.inCoverage;
+    worker.linksUp = batch.linksUp;
+    worker.link = batch.link;
+    if (this.time.begun) {
+      // Reconnects: every connection after the first of each endpoint (counted from the start of the run).
+      const connects = this.workers.reduce((sum, w) => sum + (w.link?.connects ?? 0), 0);
+      if (this.lastConnects === 0) this.lastConnects = connects;
+      else if (connects > this.lastConnects) {
+        this.metrics.recordReconnect(connects - this.lastConnects);
+        this.lastConnects = connects;
+      }
+    }
+  }
+
+  private spendElsewhere(spend: { transferId: string; meansId: string; payee: string; amountMinor: number }): void {
+    const shard = shardOf(spend.meansId, this.scenario.population.shards);
+    const index = this.servers.findIndex((s) => s.shards.includes(shard));
+    const ledger = this.elsewhereLedgers[index];
+    if (!ledger) {
+      this.elsewhereCounts.failed++;
+      return;
+    }
+    try {
+      ledger.spendElsewhere(spend);
+      this.elsewhereCounts.applied++;
+    } catch (error) {
+      if ((error as { code?: string }).code === 'insufficientFunds') this.elsewhereCounts.refused++;
+      else this.elsewhereCounts.failed++;
+    }
+  }
+
+  private get inCoverage(): number {
+    return this.workers.reduce((sum, w) => sum + w.inCoverage, 0);
+  }
+
+  private get linksUp(): number {
+    return this.workers.reduce((sum, w) => sum + w.linksUp, 0);
+  }
+
+  private get messages(): number {
+    return this.workers.reduce((sum, w) => sum + (w.link ? w.link.sent + w.link.received : 0), 0);
+  }
+
+  private armMinuteSampler(): void {
+    this.time.schedule(MINUTE_MS - (this.time.now() % MINUTE_MS), () => {
+      this.sampleMinute();
+      if (this.drainedAtMs === undefined && this.phase === 'safety') this.armMinuteSampler();
+      else if (this.phase === 'liveness' && !this.allDrained()) this.armMinuteSampler();
+    });
+  }
+
+  private sampleMinute(): void {
+    for (const [i, ledger] of this.elsewhereLedgers.entries()) {
+      if (!ledger) continue;
+      // [INV-3 conservation] once a minute, on what the server has committed so far (one SQL sum).
+      const sum = (ledger.store as SqliteLedgerStore).sumOfBalancesMinor();
+      this.book.check('INV-3', sum === 0, () => `server ${this.servers[i]!.range}: sum of balances ${sum}`);
+    }
+    this.metrics.setGauges({ terminalsInCoverage: this.inCoverage, brokerConnections: this.linksUp });
+    this.metrics.setBacklog(this.backlogCount, this.backlogAmountMinor);
+    this.metrics.sample(this.time.now());
+    this.reportProgress();
+  }
+
+  private reportProgress(): void {
+    this.options.onProgress?.({
+      simulatedMs: this.time.now(),
+      totalMs: this.scenario.durationMs + this.scenario.drainMs,
+      events: this.messages,
+      terminalsInCoverage: this.inCoverage,
+      backlogCount: this.backlogCount,
+      phase: this.phase,
+    });
+  }
+
+  // ------------------------------------------------------------------ liveness phase
+
+  private allDrained(): boolean {
+    return this.workers.every((w) => w.drainedAtMs !== undefined);
+  }
+
+  private async drain(): Promise<void> {
+    this.phase = 'liveness';
+    this.faultsRunning = false;
+    // Everything crashed or paused comes back now.
+    const restarts = [...this.pendingRestarts];
+    await Promise.all([...this.inFlight]);
+    await Promise.all(restarts.map((restart) => restart()));
+    this.pendingRestarts.clear();
+    for (const server of this.servers) if (!server.process.alive) await this.restart(server.process);
+    if (this.broker && !this.broker.alive) await this.restart(this.broker);
+    for (const worker of this.workers) this.sendTo(worker, { type: 'drain' });
+    const progress = setInterval(() => this.reportProgress(), PROGRESS_EVERY_REAL_MS);
+    const endMs = this.scenario.durationMs + this.scenario.drainMs;
+    try {
+      while (!this.allDrained() && this.time.now() < endMs) await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      clearInterval(progress);
+    }
+    if (this.allDrained()) this.drainedAtMs = Math.max(...this.workers.map((w) => w.drainedAtMs!));
+    this.sampleMinute();
+  }
+
+  private async collectFinals(): Promise<void> {
+    for (const worker of this.workers) this.sendTo(worker, { type: 'finish' });
+    const finals = Promise.all(
+      this.workers.map(
+        (w) =>
+          new Promise<void>((resolveFinal) => {
+            const poll = (): void => {
+              if (w.final) resolveFinal();
+              else setTimeout(poll, 10);
+            };
+            poll();
+          }),
+      ),
+    );
+    await this.withTimeout(finals, 30_000, 'final reports');
+  }
+
+  private async stopEverything(): Promise<void> {
+    this.time.stop();
+    for (const worker of this.workers) this.sendTo(worker, { type: 'exit' });
+    await this.withTimeout(Promise.all(this.workers.map((w) => w.exited)), 10_000, 'workers exit');
+    for (const worker of this.workers) if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGKILL');
+    await Promise.all([...this.inFlight]);
+    for (const ledger of this.elsewhereLedgers) (ledger?.store as SqliteLedgerStore | undefined)?.close();
+    this.elsewhereLedgers = [];
+    await Promise.all(this.servers.map((s) => s.process.stop()));
+    await this.broker?.stop();
+    await Promise.all([...this.servers.map((s) => s.process.closeLog()), this.broker?.closeLog()]);
+  }
+
+  // ------------------------------------------------------------------ end checks
+
+  private endChecks(): void {
+    const finals = this.workers.map((w) => w.final).filter((f): f is WorkerFinal => f !== undefined);
+    if (finals.length < this.workers.length) throw new HarnessError('noFinalReport', `${this.workers.length - finals.length} worker(s) sent no final report`, finals.length);
+    const stores = this.servers.map((s) => new SqliteLedgerStore(s.dbPath, { readonly: true }));
+    try {
+      const ledgers = stores.map((store) => new Ledger(store));
+      const ledgerOfMeans = (meansId: string): Ledger => {
+        const shard = shardOf(meansId, this.scenario.population.shards);
+        return ledgers[this.servers.findIndex((s) => s.shards.includes(shard))]!;
+      };
+      const registry = registryOf(this.scenario);
+      this.endFigures = checkAtEnd({
+        book: this.book,
+        ledgers: ledgers.map((ledger, i) => ({ label: `server ${this.servers[i]!.range}`, ledger })),
+        ledgerOfMeans,
+        approved: this.approved,
+        posProofs: this.posProofs,
+        terminals: finals.flatMap((f) => f.terminals),
+        pos: finals.flatMap((f) => f.pos),
+        publicKeyOf: (id) => registry.publicKeys[id],
+        scheme: this.scenario.crypto,
+        duplicatedPostings: this.duplicatedPostings(stores),
+      });
+      this.adversary.check(this.book, ledgerOfMeans);
+    } finally {
+      for (const store of stores) store.close();
+    }
+  }
+
+  /**
+   * [INV-4 nothing twice] Transactions that two different requests' stored answers report as posted — the
+   * virtual mode's check, on the answers SD committed beside every request.
+   */
+  private duplicatedPostings(stores: SqliteLedgerStore[]): number {
+    let duplicated = 0;
+    for (const store of stores) {
+      const firstBy = new Map<string, string>();
+      const rows = store.db.prepare('SELECT sender, req_id, result FROM results ORDER BY rowid').all() as Array<{ sender: string; req_id: string; result: string }>;
+      for (const row of rows) {
+        const result = JSON.parse(row.result) as ServerResult;
+        if (!result.ok || !result.posted) continue;
+        const requestId = `${row.sender}/${row.req_id}`;
+        for (const txId of result.posted) {
+          const first = firstBy.get(txId);
+          const fresh = first === undefined || first === requestId;
+          if (!fresh) duplicated++;
+          this.book.check('INV-4', fresh, () => `transaction ${txId} posted twice: by ${first} and again by ${requestId}`, [row.sender]);
+          if (first === undefined) firstBy.set(txId, requestId);
+        }
+      }
+    }
+    return duplicated;
+  }
+
+  // ------------------------------------------------------------------ summary
+
+  private mergedInvariants(finals: WorkerFinal[]): InvariantCount[] {
+    const merged = this.book.summary();
+    for (const final of finals) {
+      for (const count of final.invariants) {
+        const target = merged.find((m) => m.id === count.id);
+        if (!target) continue;
+        target.checks += count.checks;
+        target.violations += count.violations;
+      }
+    }
+    return merged;
+  }
+
+  private summarize(wallMs: number): RunSummary {
+    const scenario = this.scenario;
+    const finals = this.workers.map((w) => w.final).filter((f): f is WorkerFinal => f !== undefined);
+    const parts = this.metrics.summaryParts();
+    const invariants = this.mergedInvariants(finals);
+    const workerViolations = finals.flatMap((f) => f.violations);
+    const own = this.book.violations[0];
+    const first = workerViolations.length > 0 ? workerViolations.sort((a, b) => a.timeMs - b.timeMs)[0] : own && { invariant: own.invariant, message: own.detail, timeMs: own.timeMs, recent: own.recent };
+    const sum = (pick: (f: WorkerFinal) => Record<string, number>): Record<string, number> => {
+      const total: Record<string, number> = {};
+      for (const f of finals) for (const [k, v] of Object.entries(pick(f))) total[k] = (total[k] ?? 0) + v;
+      return total;
+    };
+    const workload = sum((f) => f.workload);
+    // Spending elsewhere was applied here, not in the workers: their counts are of attempts.
+    workload.elsewhere = this.elsewhereCounts.applied;
+    workload.elsewhereRefused = this.elsewhereCounts.refused;
+    workload.elsewhereFailed = this.elsewhereCounts.failed;
+    workload.coverageChanges = finals.reduce((s, f) => s + f.coverageChanges, 0);
+    const deviceFaults = sum((f) => f.faults);
+    const network = sum((f) => {
+      const { rejected, ...counters } = f.link;
+      return { ...counters, ...Object.fromEntries(Object.entries(rejected).map(([k, v]) => [`rejected:${k}`, v])) };
+    });
+    const ok = invariants.every((i) => i.violations === 0);
+    return {
+      version: SUMMARY_VERSION,
+      scenario: { ...scenario, file: this.options.file },
+      mode: 'mqtt',
+      seed: scenario.seed,
+      terminals: scenario.population.terminals,
+      pos: scenario.population.pos.units,
+      shards: scenario.population.shards,
+      simulatedMs: this.time.now(),
+      wallMs,
+      events: this.messages,
+      orders: parts.orders,
+      latencyMs: parts.latencyMs,
+      remittance: { ...parts.remittance, pendingAtEnd: this.backlogCount, peakBacklogAmountMinor: this.peakBacklogAmountMinor },
+      ledger: this.endFigures ?? { approvedAmountMinor: 0, postedAmountMinor: 0, lost: 0, duplicated: 0, unexpected: 0, sumOfBalancesMinor: 0 },
+      invariants,
+      violation: first && { invariant: first.invariant, message: first.message, seed: scenario.seed, timeMs: first.timeMs, recent: first.recent },
+      network,
+      faults: { serverCrashes: this.faults.serverCrashes!, brokerCrashes: this.faults.brokerCrashes!, terminalCrashes: deviceFaults.terminalCrashes ?? 0, simMoves: deviceFaults.simMoves ?? 0, skewed: deviceFaults.skewed ?? 0, partitions: this.faults.partitions!, adversarialMessages: this.faults.adversarialMessages!, brokerCrashesSkipped: this.faults.brokerCrashesSkipped! },
+      workload,
+      drainedAtMs: this.drainedAtMs ?? null,
+      traceHash: 'none (mqtt runs are not replayable)',
+      ok,
+      replay: `payfleet run ${this.options.file ?? '<scenario>'} --mode mqtt --seed ${scenario.seed} --time-scale ${this.options.timeScale} (same scenario, not the same interleaving)`,
+    };
+  }
+}

@@ -1,0 +1,173 @@
+// Goal: `payfleet run <scenario> --mode mqtt [--broker URL] [--time-scale X]` — the real thing: a broker, payment
+// server processes, swarm workers with one MQTT connection per terminal and POS, real crashes, and the same
+// summary.json, timeseries.csv, report and exit status as a virtual run.
+// Method: check the flags (a bad one is exit status 2 naming it), print every option the run uses, hand the run
+// to the coordinator, and write its files. Child processes are killed on every way out: the coordinator stops
+// them on success and on errors, a SIGINT/SIGTERM handler kills them and exits 130/143, and processes.ts kills
+// any left on `process.exit`. With an external broker the secret comes from PAYFLEET_BROKER_SECRET (the broker
+// must know the credentials derived from it), and the Mosquitto password and ACL files for the run's
+// identities are written into the run directory so that broker can be given them.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Scenario } from '../scenario/types.ts';
+import { writeRunFiles, type RunSummary } from '../runVirtual.ts';
+import { ProgressLine } from '../progress.ts';
+import { UsageError } from '../cli/args.ts';
+import { aclFile, passwordFile } from '../../broker/mosquitto.ts';
+import { MqttCoordinator, HarnessError, type BrokerControl, type MqttRunResult } from './coordinator.ts';
+import { killAllChildren, ProcessError } from './processes.ts';
+import { runIdentities } from './identities.ts';
+
+const EXIT_OK = 0;
+const EXIT_VIOLATION = 1;
+
+export interface RunMqttIo {
+  env: Record<string, string | undefined>;
+  /** Crash control of the external broker, for a caller that runs it (tests). */
+  brokerControl?: BrokerControl;
+  out(line: string): void;
+  err(line: string): void;
+  /** Install SIGINT/SIGTERM handlers that kill the children (the CLI does; tests need not). */
+  handleSignals: boolean;
+}
+
+const defaultIo: RunMqttIo = {
+  env: process.env,
+  out: (line) => console.log(line),
+  err: (line) => console.error(line),
+  handleSignals: true,
+};
+
+const BROKER_URL = /^(mqtt|mqtts|tcp|ws|wss):\/\/[^\s/:]+(:\d{1,5})?\/?$/;
+
+export interface MqttFlags {
+  timeScale: number;
+  brokerUrl: string | undefined;
+  secret: string | undefined;
+  quiet: boolean;
+}
+
+/** Checks the mqtt-mode flags; throws UsageError naming the flag. */
+export function mqttFlags(flags: Record<string, string | number | boolean>, env: Record<string, string | undefined>): MqttFlags {
+  const scale = flags['time-scale'];
+  if (scale !== undefined && (typeof scale !== 'number' || !(scale > 0) || !Number.isFinite(scale))) throw new UsageError(`--time-scale: expected a positive number, got '${String(scale)}'`);
+  const broker = flags.broker;
+  if (broker !== undefined && (typeof broker !== 'string' || !BROKER_URL.test(broker))) {
+    throw new UsageError(`--broker: expected a broker URL such as mqtt://127.0.0.1:1883, got '${String(broker)}'`);
+  }
+  const secret = broker === undefined ? undefined : env.PAYFLEET_BROKER_SECRET;
+  if (broker !== undefined && !secret) {
+    throw new UsageError(`--broker: set PAYFLEET_BROKER_SECRET to the secret the broker's credentials were issued with (its password and ACL files can be written with it)`);
+  }
+  return { timeScale: (scale as number | undefined) ?? 1, brokerUrl: broker as string | undefined, secret, quiet: flags.quiet === true };
+}
+
+function printOptions(io: RunMqttIo, scenario: Scenario, file: string, outDir: string, f: MqttFlags): void {
+  const p = scenario.population;
+  const realS = (scenario.durationMs + scenario.drainMs) / f.timeScale / 1000;
+  io.out(
+    [
+      `payfleet run ${file}`,
+      `  mode=mqtt seed=${scenario.seed} terminals=${p.terminals} pos=${p.pos.units} shards=${p.shards} crypto=${scenario.crypto}`,
+      `  duration=${scenario.durationMs}ms drain=${scenario.drainMs}ms time-scale=${f.timeScale} (at most ${realS.toFixed(0)} s of real time, plus start-up)`,
+      `  broker=${f.brokerUrl ?? 'embedded (aedes, its own process)'} faults=${scenario.faults.length}`,
+      `  out=${outDir}`,
+    ].join('\n'),
+  );
+}
+
+export function printMqttVerdict(io: RunMqttIo, summary: RunSummary): void {
+  const o = summary.orders;
+  const lines = [
+    '',
+    `${summary.ok ? 'OK' : 'VIOLATION'}  ${summary.scenario.name} seed=${summary.seed} mode=mqtt  simulated ${(summary.simulatedMs / 1000).toFixed(0)} s in ${(summary.wallMs / 1000).toFixed(1)} s wall, ${summary.events} MQTT messages`,
+    `  orders ${o.total}: approved ${o.approved}, declined ${o.declined}; by path internal ${o.byPath.internal ?? 0}, local-offline ${o.byPath.localOffline ?? 0}, local-below-threshold ${o.byPath.localBelowThreshold ?? 0}, remote ${o.byPath.remote ?? 0}`,
+    `  latency (real ms) local p50/p99 ${summary.latencyMs.local.p50}/${summary.latencyMs.local.p99}, remote p50/p99 ${summary.latencyMs.remote.p50}/${summary.latencyMs.remote.p99}`,
+    `  remittance: ${summary.remittance.transactions} tx in ${summary.remittance.batches} batches, peak money at risk ${summary.remittance.peakBacklogAmountMinor}, pending at end ${summary.remittance.pendingAtEnd}`,
+    `  ledger: approved ${summary.ledger.approvedAmountMinor}, posted ${summary.ledger.postedAmountMinor}, lost ${summary.ledger.lost}, duplicated ${summary.ledger.duplicated}, sum of balances ${summary.ledger.sumOfBalancesMinor}`,
+    `  faults: ${Object.entries(summary.faults).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}; drained ${summary.drainedAtMs === null ? 'NOT within the drain time' : `at ${summary.drainedAtMs} ms`}`,
+    ...summary.invariants.map((i) => `  ${i.violations === 0 ? 'ok  ' : 'FAIL'} ${i.id.padEnd(6)} ${i.name}: ${i.checks} checks, ${i.violations} violations`),
+  ];
+  if (summary.violation) {
+    lines.push(`  first violation: ${summary.violation.invariant} at t=${summary.violation.timeMs} ms: ${summary.violation.message}`);
+    for (const e of summary.violation.recent) lines.push(`    t=${e.timeMs} ${e.actor}: ${e.text}`);
+  }
+  io.out(lines.join('\n'));
+}
+
+/** Writes the Mosquitto password and ACL files of the run's identities (for an external Mosquitto). */
+function writeMosquittoFiles(scenario: Scenario, outDir: string, secret: string): string {
+  const dir = join(outDir, 'mosquitto');
+  mkdirSync(dir, { recursive: true });
+  const identities = runIdentities(scenario);
+  writeFileSync(join(dir, 'passwd'), passwordFile(secret, identities), { mode: 0o600 });
+  writeFileSync(join(dir, 'acl'), aclFile(identities), { mode: 0o600 });
+  return dir;
+}
+
+/** Runs `scenario` in mqtt mode; resolves with the exit status (0 every invariant held, 1 otherwise). */
+export async function runMqttCommand(scenario: Scenario, file: string, outDir: string, flags: Record<string, string | number | boolean>, io: RunMqttIo = defaultIo): Promise<number> {
+  const f = mqttFlags(flags, io.env);
+  printOptions(io, scenario, file, outDir, f);
+  mkdirSync(outDir, { recursive: true });
+  if (f.brokerUrl && f.secret) io.out(`  wrote the Mosquitto password and ACL files for this run to ${writeMosquittoFiles(scenario, outDir, f.secret)}`);
+
+  const onSignal = (signal: NodeJS.Signals): void => {
+    io.err(`\npayfleet run: ${signal}: stopping every child process`);
+    killAllChildren();
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  if (io.handleSignals) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  const progress = new ProgressLine(process.stderr, !f.quiet);
+  let result: MqttRunResult;
+  try {
+    const coordinator = new MqttCoordinator({
+      scenario,
+      file,
+      outDir,
+      timeScale: f.timeScale,
+      brokerUrl: f.brokerUrl,
+      secret: f.secret,
+      brokerControl: io.brokerControl,
+      onProgress: (p) => progress.update(p),
+      log: (line) => {
+        progress.done();
+        io.out(line);
+      },
+    });
+    result = await coordinator.run();
+  } catch (error) {
+    progress.done();
+    killAllChildren();
+    if (error instanceof HarnessError || error instanceof ProcessError) {
+      io.err(`payfleet run: the mqtt run could not complete: ${error.message}`);
+      return EXIT_VIOLATION;
+    }
+    throw error;
+  } finally {
+    if (io.handleSignals) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  }
+  progress.done();
+  writeRunFiles(outDir, result);
+  await writeReportQuietly(io, outDir);
+  printMqttVerdict(io, result.summary);
+  io.out(`  wrote ${outDir}/summary.json, timeseries.csv, report.html (process logs in ${join(outDir, 'logs')})`);
+  return result.summary.ok ? EXIT_OK : EXIT_VIOLATION;
+}
+
+/** The report is a view of the run; a failure to draw it must not change the run's verdict. */
+async function writeReportQuietly(io: RunMqttIo, outDir: string): Promise<void> {
+  try {
+    const { writeReport } = await import('../report/write.ts');
+    writeReport(outDir);
+  } catch (error) {
+    io.err(`payfleet: report.html not written: ${(error as Error).message}`);
+  }
+}
