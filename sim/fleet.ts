@@ -58,6 +58,8 @@ export interface FleetOptions {
   pin: string;
   /** Delay of the short-range near link (ICP), which works without coverage. */
   nearLinkDelayMs: number;
+  /** Time a shard takes per request, requests waiting in a FIFO queue per shard; 0 or absent: none. */
+  serviceTimeMs?: number;
 }
 
 const PROXY_CODE_DIGEST = 'sha256:payfleet-proxy-v1';
@@ -79,6 +81,8 @@ export interface TerminalSlot {
 export class Fleet {
   readonly ledgers: Ledger[];
   readonly servers: Array<ServerActor | undefined>;
+  /** Longest queue of requests seen waiting at each shard (with a service time). */
+  readonly serverQueuePeak: number[];
   readonly terminals: TerminalSlot[] = [];
   readonly pos = new Map<string, PosActor>();
   readonly serverKey: SigningKey;
@@ -111,6 +115,7 @@ export class Fleet {
     this.codeSignature = signFields(this.operatorKey, proxyCodeFields(PROXY_CODE_DIGEST));
     this.ledgers = Array.from({ length: options.shards }, () => new Ledger(new SumTrackingLedgerStore()));
     this.servers = Array.from({ length: options.shards }, () => undefined);
+    this.serverQueuePeak = Array.from({ length: options.shards }, () => 0);
     this.link = environment.link;
     this.nearLink = this.createNearLink();
     this.terminalLogic = terminalMachine.provide({ actors: { proxy: proxyMachine.provide({ actors: { link: this.link, nearLink: this.nearLink } }) } });
@@ -133,16 +138,35 @@ export class Fleet {
   startServer(shard: number): void {
     const ledger = this.ledgers[shard]!;
     const observer = this.observer;
+    const serviceTimeMs = this.options.serviceTimeMs ?? 0;
+    const time = this.time;
+    const queuePeak = this.serverQueuePeak;
     // The simulator's ledger actor: the same rules as `createLedgerActor`, plus a fingerprint around each
-    // request so the signature invariant can prove that a refused message changed nothing.
+    // request so the signature invariant can prove that a refused message changed nothing. With a service time,
+    // a request is applied when its turn in the shard's FIFO queue ends (one request at a time, each taking
+    // serviceTimeMs); a crash loses the queue, as it loses requests on the wire, and the senders retry.
     const ledgerActor = fromCallback<LedgerCommand, LedgerActorInput>(({ input, receive, sendBack }) => {
-      receive((command) => {
+      const apply = (command: LedgerCommand): void => {
         const adversarial = observer.isAdversarial(command.request);
         const before = adversarial ? ledgerFingerprintOf(ledger) : '';
         const result = handleRequest(ledger, command.request, { scheme: input.scheme, serverKey: input.key, publicKeyOf: input.publicKeyOf, nowMs: input.now() });
         observer.onLedgerApplied(shard, command.request, result, adversarial ? { before, after: ledgerFingerprintOf(ledger) } : undefined);
         sendBack({ type: 'ledger.result', request: command.request, result } satisfies LedgerEvent);
+      };
+      let busyUntilMs = 0;
+      let stopped = false;
+      receive((command) => {
+        if (serviceTimeMs <= 0) return apply(command);
+        const startMs = Math.max(time.now(), busyUntilMs);
+        busyUntilMs = startMs + serviceTimeMs;
+        queuePeak[shard] = Math.max(queuePeak[shard]!, Math.ceil((busyUntilMs - time.now()) / serviceTimeMs));
+        time.at(busyUntilMs, () => {
+          if (!stopped) apply(command);
+        });
       });
+      return () => {
+        stopped = true;
+      };
     });
     const machine = serverMachine.provide({ actors: { link: this.serverLinkLogic, ledger: ledgerActor } });
     const actor = createActor(machine, {

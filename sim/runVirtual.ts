@@ -7,6 +7,8 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Simulator, type Progress } from './simulator.ts';
 import type { Scenario } from './scenario/types.ts';
+import type { ArrivalStats } from './workload.ts';
+import { evaluateThresholds, type ThresholdResult } from './scenario/thresholds.ts';
 
 export const SUMMARY_VERSION = 1;
 
@@ -21,7 +23,8 @@ export interface RunSummary {
   simulatedMs: number;
   wallMs: number;
   events: number;
-  orders: { total: number; approved: number; declined: number; byPath: Record<string, number>; declinedByReason: Record<string, number> };
+  /** `dropped`: orders that could not be issued on time (open-model arrivals dropped, or a terminal down). */
+  orders: { total: number; approved: number; declined: number; dropped?: number; byPath: Record<string, number>; declinedByReason: Record<string, number> };
   latencyMs: { local: { p50: number; p99: number; max: number }; remote: { p50: number; p99: number; max: number } };
   remittance: { transactions: number; batches: number; pendingAtEnd: number; lagMs: { p50: number; p99: number }; peakBacklogAmountMinor: number };
   ledger: { approvedAmountMinor: number; postedAmountMinor: number; lost: number; duplicated: number; unexpected: number; sumOfBalancesMinor: number };
@@ -30,6 +33,12 @@ export interface RunSummary {
   network: Record<string, number>;
   faults: Record<string, number>;
   workload: Record<string, number>;
+  // The three below are optional so that a runner that does not fill them yet (mqtt mode) still type-checks.
+  /** The open-model executor's figures; null when the scenario has no `arrival`. */
+  arrival?: ArrivalStats | null;
+  servers?: { serviceTimeMs: number; peakQueueDepth: number[] };
+  /** Each scenario threshold, checked against this summary (k6's convention: a failure makes `run` exit 99). */
+  thresholds?: ThresholdResult[];
   drainedAtMs: number | null;
   traceHash: string;
   ok: boolean;
@@ -62,7 +71,9 @@ export function summarize(sim: Simulator, wallMs: number, file: string | undefin
   const parts = sim.metrics.summaryParts();
   const first = sim.book.violations[0];
   const ledgerFigures = sim.endFigures ?? { approvedAmountMinor: 0, postedAmountMinor: 0, lost: 0, duplicated: 0, unexpected: 0, sumOfBalancesMinor: 0 };
-  return {
+  const arrival = sim.workload.arrival ? structuredClone(sim.workload.arrival) : null;
+  const dropped = (arrival?.dropped ?? 0) + sim.workload.counters.notIssuedTerminalDown;
+  const summary: RunSummary = {
     version: SUMMARY_VERSION,
     scenario: { ...scenario, file },
     mode: 'virtual',
@@ -73,7 +84,7 @@ export function summarize(sim: Simulator, wallMs: number, file: string | undefin
     simulatedMs: sim.scheduler.now(),
     wallMs,
     events: sim.scheduler.eventsRun,
-    orders: parts.orders,
+    orders: { ...parts.orders, dropped },
     latencyMs: parts.latencyMs,
     remittance: { ...parts.remittance, pendingAtEnd: sim.backlog.count, peakBacklogAmountMinor: sim.backlog.peakAmountMinor },
     ledger: ledgerFigures,
@@ -82,11 +93,21 @@ export function summarize(sim: Simulator, wallMs: number, file: string | undefin
     network: { ...sim.network.counters },
     faults: { ...sim.nemesis.counters },
     workload: { ...sim.workload.counters, coverageChanges: sim.coverage.changes },
+    arrival,
+    servers: { serviceTimeMs: scenario.servers.serviceTimeMs, peakQueueDepth: [...sim.fleet.serverQueuePeak] },
+    thresholds: [],
     drainedAtMs: sim.drainedAtMs ?? null,
     traceHash: sim.trace.digest(),
     ok: sim.book.ok,
     replay: outDir ? `payfleet replay ${outDir}` : `payfleet run ${file ?? '<scenario>'} --seed ${scenario.seed}`,
   };
+  summary.thresholds = evaluateThresholds(scenario.thresholds, summary);
+  return summary;
+}
+
+/** True when every threshold of the summary passed (none stated: true). */
+export function thresholdsPassed(summary: Pick<RunSummary, 'thresholds'>): boolean {
+  return (summary.thresholds ?? []).every((t) => t.pass);
 }
 
 function writeAtomic(path: string, text: string): void {

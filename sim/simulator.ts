@@ -104,7 +104,14 @@ export class Simulator implements FleetObserver {
     this.network.onReconnect = () => this.metrics.recordReconnect();
     const policy = proxyPolicyOf(scenario.policy);
     this.fleet = new Fleet(
-      { scheme: scenario.crypto, policy, shards: scenario.population.shards, pin: scenario.population.users.pin, nearLinkDelayMs: NEAR_LINK_DELAY_MS },
+      {
+        scheme: scenario.crypto,
+        policy,
+        shards: scenario.population.shards,
+        pin: scenario.population.users.pin,
+        nearLinkDelayMs: NEAR_LINK_DELAY_MS,
+        serviceTimeMs: scenario.servers.serviceTimeMs,
+      },
       { time: this.scheduler, clock: this.scheduler.clock, link: createSimLink(this.network) },
       this.prng.fork('fleet'),
       this,
@@ -273,7 +280,7 @@ export class Simulator implements FleetObserver {
     const issued = this.workload.orders.get(order.orderId);
     if (issued) {
       this.book.check('ORACLE', !issued.answered, () => `order ${order.orderId} answered twice`, [terminalId]);
-      issued.answered = true;
+      this.workload.markAnswered(order.orderId);
     } else if (order.source.kind === 'pos') {
       this.workload.record(order, { plan: { terminalId } });
       this.workload.orders.get(order.orderId)!.answered = true;

@@ -2,16 +2,20 @@
 // for a proximity payment, the spending of shared means through other points of issue, and the simulated users
 // who answer confirmation prompts — and, for each order, what outcome the policy allows.
 // Method: each terminal is one Poisson process over the sum of its rates (one pending timer per terminal, not
-// one per app); at each arrival the kind of order is drawn by rate. Every order is recorded as `IssuedOrder`
-// so the oracle can check that it is answered once, and answered as the policy allows.
+// one per app); at each arrival the kind of order is drawn by rate. With a scenario `arrival` (open-model load)
+// the per-terminal processes give way to one global arrival stream (`ArrivalSchedule`, one pending timer): each
+// arrival draws its source from the mix and a terminal uniformly among those up, and an arrival that cannot be
+// issued (no terminal up, the in-flight bound reached) is counted as dropped, never skipped in silence. Every
+// order is recorded as `IssuedOrder` so the oracle can check that it is answered once, and as the policy allows.
 
 import type { PaymentOrder, ProxyResponse } from '../machines/messages.ts';
 import type { ProxyPolicy } from '../machines/domain/proxyRules.ts';
-import type { Scenario } from './scenario/types.ts';
+import type { AppProfile, Scenario } from './scenario/types.ts';
 import type { Prng } from './prng.ts';
 import type { TimeSource } from './timeSource.ts';
 import type { Fleet, TerminalSlot } from './fleet.ts';
 import { drawAmountMinor } from './amounts.ts';
+import { ArrivalSchedule } from './arrival.ts';
 
 const HOUR_MS = 3_600_000;
 
@@ -31,20 +35,54 @@ export interface WorkloadCounters {
   elsewhereRefused: number;
 }
 
+/** Why an open-model arrival was not issued. */
+export type DropReason = 'noTerminalUp' | 'maxInFlight' | 'noSource';
+
+/** What the arrival executor did: summary.arrival. `arrivals` = `issued` + `dropped` (POS visits included). */
+export interface ArrivalStats {
+  executor: string;
+  arrivals: number;
+  issued: number;
+  dropped: number;
+  droppedByReason: Record<DropReason, number>;
+  /** Most app orders in flight at once (issued, not yet answered), as seen at each arrival. */
+  peakInFlight: number;
+}
+
+export interface WorkloadOptions {
+  /** Fraction of the scenario's global arrival rate this process issues (mqtt mode: a worker's slice). */
+  arrivalShare?: number;
+}
+
 export class Workload {
   readonly orders = new Map<string, IssuedOrder>();
   readonly counters: WorkloadCounters = { issued: 0, notIssuedTerminalDown: 0, posVisits: 0, elsewhere: 0, elsewhereRefused: 0 };
+  /** Set when the scenario has an `arrival` section. */
+  readonly arrival: ArrivalStats | undefined;
   private running = true;
   private readonly posIds: string[];
   private orderSeq = 0;
+  /** App orders of the arrival executor not yet known to be answered, with the actor that took each. */
+  private readonly inFlight = new Map<string, { slot: TerminalSlot; actor: TerminalSlot['actor'] }>();
 
   constructor(
     private readonly scenario: Scenario,
     private readonly scheduler: TimeSource,
     private readonly fleet: Fleet,
     private readonly prng: Prng,
+    private readonly options: WorkloadOptions = {},
   ) {
     this.posIds = [...fleet.pos.keys()];
+    if (scenario.arrival) {
+      this.arrival = {
+        executor: scenario.arrival.executor,
+        arrivals: 0,
+        issued: 0,
+        dropped: 0,
+        droppedByReason: { noTerminalUp: 0, maxInFlight: 0, noSource: 0 },
+        peakInFlight: 0,
+      };
+    }
   }
 
   /** Stops issuing: the liveness phase has begun. */
@@ -52,11 +90,13 @@ export class Workload {
     this.running = false;
   }
 
-  /** Arms the first arrival of every terminal and of every shared means' other points of issue. */
+  /** Arms the first arrival of every terminal (or of the open-model stream) and of every shared means' other points of issue. */
   start(): void {
+    if (this.scenario.arrival) this.startArrivals();
     for (const slot of this.fleet.terminals) {
+      if (!slot) continue;
       const rate = this.orderRatePerHour(slot);
-      if (rate > 0) this.armOrder(slot, rate);
+      if (rate > 0 && !this.scenario.arrival) this.armOrder(slot, rate);
       const elsewhere = slot.plan.profile.elsewhere;
       if (!slot.plan.profile.dedicated && elsewhere && elsewhere.ordersPerHour > 0) this.armElsewhere(slot, elsewhere.ordersPerHour);
     }
@@ -81,32 +121,143 @@ export class Workload {
       this.counters.notIssuedTerminalDown++;
       return;
     }
-    const pos = this.scenario.population.pos;
+    const app = this.drawApp(slot, ratePerHour);
+    if (app) this.payFromApp(slot, app);
+    else this.visitShop(slot);
+  }
+
+  /** The app of the terminal's next order, drawn by rate; undefined for a shop visit. */
+  private drawApp(slot: TerminalSlot, ratePerHour: number): AppProfile | undefined {
     let pick = this.prng.nextFloat() * ratePerHour;
     for (const app of slot.plan.apps) {
       pick -= app.ordersPerHour;
-      if (pick < 0) {
-        const order: PaymentOrder = {
-          orderId: `${slot.plan.terminalId}:o${++this.orderSeq}`,
-          source: { kind: 'app', appId: app.name },
-          type: app.type,
-          meansId: slot.plan.means.meansId,
-          amountMinor: drawAmountMinor(app.amount, this.prng),
-          payee: app.payee,
-          remoteMode: app.remoteMode,
-          captureAfterMs: app.captureAfterMs,
-        };
-        this.record(order, slot);
-        slot.actor.send({ type: 'app.pay', order });
-        return;
-      }
+      if (pick < 0) return app;
     }
-    // A shop visit: a POS asks this terminal for a proximity payment over the near link.
-    if (this.posIds.length === 0) return;
+    return undefined;
+  }
+
+  private payFromApp(slot: TerminalSlot, app: AppProfile): string {
+    const order: PaymentOrder = {
+      orderId: `${slot.plan.terminalId}:o${++this.orderSeq}`,
+      source: { kind: 'app', appId: app.name },
+      type: app.type,
+      meansId: slot.plan.means.meansId,
+      amountMinor: drawAmountMinor(app.amount, this.prng),
+      payee: app.payee,
+      remoteMode: app.remoteMode,
+      captureAfterMs: app.captureAfterMs,
+    };
+    this.record(order, slot);
+    slot.actor!.send({ type: 'app.pay', order });
+    return order.orderId;
+  }
+
+  /** A shop visit: a POS asks this terminal for a proximity payment over the near link. False without POS units. */
+  private visitShop(slot: TerminalSlot): boolean {
+    if (this.posIds.length === 0) return false;
+    const pos = this.scenario.population.pos;
     const posId = this.posIds[this.prng.int(0, this.posIds.length - 1)]!;
     const amountMinor = drawAmountMinor(pos.amount, this.prng);
     this.counters.posVisits++;
     this.fleet.pos.get(posId)!.send({ type: 'pos.sale', terminalId: slot.plan.terminalId, meansId: slot.plan.means.meansId, amountMinor });
+    return true;
+  }
+
+  // ------------------------------------------------------------------ open-model load
+
+  private startArrivals(): void {
+    const arrival = this.scenario.arrival!;
+    const schedule = new ArrivalSchedule(arrival, this.scenario.durationMs, this.options.arrivalShare ?? 1);
+    // Dense lists: in mqtt mode a worker's fleet holds only its slice of the terminals.
+    const all = this.fleet.terminals.filter((slot): slot is TerminalSlot => slot !== undefined);
+    const sources = arrival.mix.map((entry) => ({
+      entry,
+      app: this.scenario.population.apps.find((app) => app.name === entry.source),
+      slots: entry.source === 'pos' ? all : all.filter((slot) => slot.plan.apps.some((app) => app.name === entry.source)),
+    }));
+    const totalWeight = arrival.mix.reduce((sum, entry) => sum + entry.weight, 0);
+    const arm = (): void => {
+      const timeMs = schedule.next();
+      if (timeMs === undefined) return;
+      this.scheduler.at(timeMs, () => {
+        if (!this.running) return;
+        if (sources.length === 0) this.arriveOwnMix(all);
+        else {
+          let pick = this.prng.nextFloat() * totalWeight;
+          const source = sources.find((s) => (pick -= s.entry.weight) < 0) ?? sources[sources.length - 1]!;
+          this.arriveFrom(source.slots, source.app);
+        }
+        arm();
+      });
+    };
+    arm();
+  }
+
+  /** An arrival from the terminal's own mix: its apps by ordersPerHour, and its shop visits. */
+  private arriveOwnMix(all: readonly TerminalSlot[]): void {
+    const stats = this.arrival!;
+    stats.arrivals++;
+    const slot = this.pickUp(all);
+    if (!slot) return this.drop('noTerminalUp');
+    const rate = this.orderRatePerHour(slot);
+    if (rate <= 0) return this.drop('noSource');
+    const app = this.drawApp(slot, rate);
+    if (app) this.issueApp(slot, app);
+    else if (this.visitShop(slot)) stats.issued++;
+    else this.drop('noSource');
+  }
+
+  /** An arrival from one source of the mix: an app (from a terminal having it), or a shop visit (app undefined). */
+  private arriveFrom(slots: readonly TerminalSlot[], app: AppProfile | undefined): void {
+    const stats = this.arrival!;
+    stats.arrivals++;
+    const slot = this.pickUp(slots);
+    if (!slot) return this.drop('noTerminalUp');
+    if (app) this.issueApp(slot, app);
+    else if (this.visitShop(slot)) stats.issued++;
+    else this.drop('noSource');
+  }
+
+  private issueApp(slot: TerminalSlot, app: AppProfile): void {
+    const stats = this.arrival!;
+    const bound = this.scenario.arrival!.maxInFlight;
+    const inFlight = bound > 0 && this.inFlight.size >= bound ? this.pruneInFlight() : this.inFlight.size;
+    stats.peakInFlight = Math.max(stats.peakInFlight, inFlight);
+    if (bound > 0 && inFlight >= bound) return this.drop('maxInFlight');
+    const orderId = this.payFromApp(slot, app);
+    stats.issued++;
+    this.inFlight.set(orderId, { slot, actor: slot.actor });
+    stats.peakInFlight = Math.max(stats.peakInFlight, this.inFlight.size);
+  }
+
+  /** The order got its answer (it no longer counts as in flight). */
+  markAnswered(orderId: string): void {
+    const issued = this.orders.get(orderId);
+    if (issued) issued.answered = true;
+    this.inFlight.delete(orderId);
+  }
+
+  /** Forgets orders answered since (a runner that sets `answered` itself), and those whose terminal crashed (its app will never hear back). */
+  private pruneInFlight(): number {
+    for (const [orderId, { slot, actor }] of this.inFlight) {
+      if (this.orders.get(orderId)?.answered || slot.actor !== actor) this.inFlight.delete(orderId);
+    }
+    return this.inFlight.size;
+  }
+
+  /** A terminal drawn uniformly among the `slots` that are up: one draw, and a second among the up ones if it is down. */
+  private pickUp(slots: readonly TerminalSlot[]): TerminalSlot | undefined {
+    if (slots.length === 0) return undefined;
+    const first = slots[this.prng.int(0, slots.length - 1)]!;
+    if (first.actor) return first;
+    const up = slots.filter((slot) => slot.actor !== undefined);
+    return up.length === 0 ? undefined : up[this.prng.int(0, up.length - 1)];
+  }
+
+  private drop(reason: DropReason): void {
+    const stats = this.arrival!;
+    stats.dropped++;
+    stats.droppedByReason[reason]++;
   }
 
   /** POS orders are made by the POS machine; the simulator records them when the POS reports them. */

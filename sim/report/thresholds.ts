@@ -1,20 +1,13 @@
 // Goal: the pass/fail thresholds of a run ("latencyMs.remote.p99 < 500"), as the summary recorded them or,
-// when it did not, checked here against the summary's figures — the scenario keeps them as written and
-// leaves the checking to the report.
-// Method: a threshold is `<dotted path into summary.json> <op> <number>` with op one of < <= > >= == !=;
-// nothing is evaluated as code. A threshold that cannot be parsed, or whose figure the run did not record,
-// fails, with the reason shown.
+// when it did not (a summary written before runs recorded them), checked here against the summary's figures.
+// Method: the run records `summary.thresholds` (sim/scenario/thresholds.ts evaluates them); for a summary that
+// did not, the same evaluator checks the scenario's expressions here. Nothing is evaluated as code. A threshold
+// that cannot be parsed, or whose figure the run did not record, fails, with the reason shown.
 
-import { arrayAt, isRecord, numberAt, valueAt, type Summary } from './read.ts';
+import { arrayAt, isRecord, type Summary } from './read.ts';
+import { evaluateThreshold as evaluateScenarioThreshold, type ThresholdResult } from '../scenario/thresholds.ts';
 
-export interface ThresholdResult {
-  expression: string;
-  pass: boolean;
-  /** The figure the threshold was checked against, as recorded (null: not recorded). */
-  actual: unknown;
-  /** Why it could not be checked, when it could not. */
-  problem?: string;
-}
+export type { ThresholdResult };
 
 export interface Thresholds {
   /** Where the results come from: the summary's own `thresholds`, the scenario's (checked here), or none. */
@@ -22,27 +15,9 @@ export interface Thresholds {
   results: ThresholdResult[];
 }
 
-const EXPRESSION = /^\s*([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*)\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?)\s*$/;
-
-const COMPARE: Record<string, (a: number, b: number) => boolean> = {
-  '<': (a, b) => a < b,
-  '<=': (a, b) => a <= b,
-  '>': (a, b) => a > b,
-  '>=': (a, b) => a >= b,
-  '==': (a, b) => a === b,
-  '!=': (a, b) => a !== b,
-};
-
+/** One evaluator for the run, the report and the capacity search: see sim/scenario/thresholds.ts. */
 export function evaluateThreshold(expression: string, summary: Summary): ThresholdResult {
-  const match = EXPRESSION.exec(expression);
-  if (!match) return { expression, pass: false, actual: null, problem: 'cannot parse: expected "<figure> <op> <number>", e.g. "latencyMs.remote.p99 < 500"' };
-  const [, path, op, limitText] = match as unknown as [string, string, string, string];
-  const actual = numberAt(summary, path);
-  if (actual === undefined) {
-    const raw = valueAt(summary, path);
-    return { expression, pass: false, actual: raw ?? null, problem: raw === undefined ? `${path} is not recorded in this run` : `${path} is not a number` };
-  }
-  return { expression, pass: COMPARE[op]!(actual, Number(limitText)), actual };
+  return evaluateScenarioThreshold(expression, summary);
 }
 
 export function thresholdsOf(summary: Summary): Thresholds {

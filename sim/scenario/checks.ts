@@ -8,6 +8,7 @@ import { formatDuration } from './durations.ts';
 import type { FieldPath } from './problems.ts';
 import type { Scenario } from './types.ts';
 import { didYouMean } from './validate.ts';
+import { thresholdProblem } from './thresholds.ts';
 
 export type CheckReport = (path: FieldPath, message: string) => void;
 
@@ -75,6 +76,46 @@ export function checkScenario(s: Scenario, report: CheckReport): void {
     }
     if ('count' in fault && TERMINAL_COUNT_FAULTS.has(fault.kind) && fault.count > population.terminals) {
       report([...at, 'count'], `expected at most population.terminals (${population.terminals}) terminals, got ${fault.count}`);
+    }
+  });
+
+  checkArrival(s, report);
+  s.thresholds.forEach((expression, i) => {
+    const problem = thresholdProblem(expression);
+    if (problem) report(['thresholds', i], problem);
+  });
+}
+
+/** The arrivals fall inside the safety phase and draw from sources that exist. */
+function checkArrival(s: Scenario, report: CheckReport): void {
+  const arrival = s.arrival;
+  if (!arrival) return;
+  const at = ['arrival'];
+  if (arrival.startTimeMs >= s.durationMs) {
+    report([...at, 'startTime'], `expected a time before the duration (${formatDuration(s.durationMs)}), got ${formatDuration(arrival.startTimeMs)}`);
+  }
+  let lengthMs: number | null = null;
+  let lengthField = 'duration';
+  if (arrival.executor === 'constant-arrival-rate') {
+    lengthMs = arrival.durationMs;
+  } else {
+    lengthField = 'stages';
+    if (arrival.stages.length === 0) report([...at, 'stages'], 'expected at least one stage');
+    lengthMs = arrival.stages.reduce((sum, stage) => sum + stage.durationMs, 0);
+  }
+  if (lengthMs !== null && arrival.startTimeMs + lengthMs > s.durationMs) {
+    report([...at, lengthField], `expected the arrivals to end by the duration (${formatDuration(s.durationMs)}), got startTime + ${lengthField} = ${formatDuration(arrival.startTimeMs + lengthMs)}`);
+  }
+  const apps = s.population.apps.map((app) => app.name);
+  const seen = new Set<string>();
+  arrival.mix.forEach((entry, i) => {
+    const path = [...at, 'mix', i, 'source'];
+    if (seen.has(entry.source)) report(path, `expected a source named once, got ${JSON.stringify(entry.source)} a second time`);
+    seen.add(entry.source);
+    if (entry.source === 'pos') {
+      if (s.population.pos.units === 0) report(path, 'expected POS units (population.pos.units > 0) for the source "pos"');
+    } else if (!apps.includes(entry.source)) {
+      report(path, `expected "pos" or one of the apps ${apps.map((n) => JSON.stringify(n)).join(', ')}, got ${JSON.stringify(entry.source)}${didYouMean(entry.source, [...apps, 'pos'])}`);
     }
   });
 }

@@ -64,7 +64,7 @@ function typeLabel(spec: Spec): string {
     case 'list':
       return spec.item.type === 'string' ? 'list of strings' : 'list';
     case 'tagged':
-      return `mapping with ${spec.tag}`;
+      return `mapping with ${spec.tag}${spec.nullable ? ' or null' : ''}`;
     case 'string':
       return spec.patternDoc ?? (spec.pattern ? `string matching ${spec.pattern}` : 'string');
     default:
@@ -75,7 +75,7 @@ function typeLabel(spec: Spec): string {
 function defaultLabel(spec: Spec): string {
   if (spec.required) return '*required*';
   if (spec.defaultDoc) return spec.defaultDoc;
-  if (spec.type === 'object') return spec.nullable ? 'null (none)' : '';
+  if (spec.type === 'object' || spec.type === 'tagged') return spec.nullable ? 'null (none)' : '';
   if (!('default' in spec) || spec.default === undefined) return '';
   return `\`${inlineYaml(spec.default)}\``;
 }

@@ -57,9 +57,8 @@ function schemaOf(spec: Spec): Json {
       return { ...base, type: 'array', items: schemaOf(spec.item) };
     case 'amount':
       return { ...base, oneOf: amountForms() };
-    case 'tagged':
-      return {
-        ...base,
+    case 'tagged': {
+      const tagged = {
         type: 'object',
         required: [spec.tag],
         properties: { [spec.tag]: { enum: Object.keys(spec.variants) } },
@@ -67,6 +66,8 @@ function schemaOf(spec: Spec): Json {
           objectSchema({ ...spec.common, ...variant.fields }, { [spec.tag]: { const: tag, description: variant.doc } }),
         ),
       };
+      return spec.nullable ? { ...base, anyOf: [tagged, { type: 'null' }] } : { ...base, ...tagged };
+    }
   }
 }
 

@@ -185,6 +185,8 @@ thresholds: ["orders.total > 0"]
         { kind: 'serverCrash', atMs: 60_000, shard: 1, restartAfterMs: 10_000 },
         { kind: 'clockSkew', atMs: 120_000, count: 3, skewMs: -300_000 },
       ],
+      servers: { serviceTimeMs: 0 },
+      arrival: null,
       thresholds: ['orders.total > 0'],
     };
     expect(loadScenarioText(text, FILE)).toEqual(expected);

@@ -33,7 +33,7 @@ export type Spec =
   | (Base & { type: 'object'; fields: Fields; nullable?: boolean })
   | (Base & { type: 'list'; item: Spec; default?: unknown[] })
   | (Base & { type: 'amount'; default?: AmountInput })
-  | (Base & { type: 'tagged'; tag: string; common: Fields; variants: Record<string, { doc: string; fields: Fields }> });
+  | (Base & { type: 'tagged'; tag: string; nullable?: boolean; common: Fields; variants: Record<string, { doc: string; fields: Fields }> });
 
 export type Fields = Record<string, Spec>;
 
@@ -95,6 +95,66 @@ const app: Spec = {
     payee: { type: 'string', defaultDoc: 'the application name', doc: "The beneficiary's account on the server's ledger." },
     remoteMode: { type: 'enum', values: ['debit', 'authCapture'], default: 'debit', doc: 'Remote payments: one debit request, or an authorisation captured later.' },
     captureAfter: { type: 'duration', default: '5m', doc: 'authCapture: time between the authorisation and its capture.' },
+  },
+};
+
+const arrivalRate = (doc: string): Spec => ({ type: 'number', min: 0, exclusiveMin: true, required: true, doc });
+
+const arrival: Spec = {
+  type: 'tagged',
+  tag: 'executor',
+  nullable: true,
+  doc: "Open-model load, as k6's arrival-rate executors: orders arrive at a global rate across the fleet, each from a terminal drawn uniformly among those up, instead of each terminal's own Poisson rates. An order that cannot be issued on time (no terminal up, maxInFlight reached) is counted in orders.dropped. Absent: each terminal's apps at their ordersPerHour.",
+  common: {
+    timeUnit: { type: 'duration', positive: true, default: '1s', doc: 'The period the rates are given per (k6 timeUnit): rate 50 with timeUnit 1m is 50 orders a minute.' },
+    startTime: { type: 'duration', default: 0, doc: 'When the arrivals begin, from the start of the run.' },
+    maxInFlight: {
+      type: 'integer',
+      min: 0,
+      default: 0,
+      doc: "At most this many app orders issued and not yet answered (like k6's maxVUs); an arrival beyond the bound is dropped. 0: no bound.",
+    },
+    mix: {
+      type: 'list',
+      default: [],
+      doc: "Where the orders come from, by weight: an app of population.apps (from a terminal that has it) or \"pos\" (a shop visit). Empty: the drawn terminal's own mix, its apps by ordersPerHour and its shop visits.",
+      item: {
+        type: 'object',
+        doc: 'A source of orders.',
+        fields: {
+          source: { type: 'string', required: true, doc: 'The name of an app of population.apps, or "pos".' },
+          weight: { type: 'number', min: 0, exclusiveMin: true, default: 1, doc: 'Relative weight of the source.' },
+        },
+      },
+    },
+  },
+  variants: {
+    'constant-arrival-rate': {
+      doc: 'A constant rate: order k (k = 0, 1, …) arrives at startTime + k·timeUnit/rate, while before the end of its duration.',
+      fields: {
+        rate: arrivalRate('Orders per timeUnit.'),
+        duration: { type: 'duration', positive: true, nullable: true, default: null, doc: 'How long the arrivals last; null: until the end of the safety phase.' },
+      },
+    },
+    'ramping-arrival-rate': {
+      doc: 'A rate that moves linearly from startRate to each stage\'s target over the stage\'s duration; order k (k = 1, 2, …) arrives when the integral of the rate reaches k. The arrivals end with the last stage.',
+      fields: {
+        startRate: { type: 'number', min: 0, default: 0, doc: 'Orders per timeUnit at startTime.' },
+        stages: {
+          type: 'list',
+          required: true,
+          doc: 'The stages, in order (at least one).',
+          item: {
+            type: 'object',
+            doc: 'A stage.',
+            fields: {
+              target: { type: 'number', min: 0, required: true, doc: 'Orders per timeUnit at the end of the stage.' },
+              duration: { type: 'duration', positive: true, required: true, doc: 'How long the stage lasts.' },
+            },
+          },
+        },
+      },
+    },
   },
 };
 
@@ -282,11 +342,23 @@ const fields: Fields = {
       },
     },
   },
+  servers: {
+    type: 'object',
+    doc: 'The payment servers (SD).',
+    fields: {
+      serviceTime: {
+        type: 'duration',
+        default: 0,
+        doc: 'Virtual mode: the time a shard takes to handle one request; requests wait their turn in a FIFO queue per shard, so load and shard count show in the latency. 0: every request is handled as it arrives.',
+      },
+    },
+  },
+  arrival: arrival,
   thresholds: {
     type: 'list',
     default: [],
-    doc: 'Pass/fail thresholds, kept as written (for example "latencyMs.remote.p99 < 500"); the report checks them.',
-    item: { type: 'string', doc: 'A threshold.' },
+    doc: 'Pass/fail thresholds (SLOs), each "<figure> <op> <number>[ms|s|m|%]", e.g. "latency.remote.p99 < 800ms", "declined.rate < 1%", "lost == 0"; checked at the end of the run into summary.thresholds (`payfleet run` exits 99 when one fails).',
+    item: { type: 'string', doc: 'A threshold: a summary.json path or one of latency.*, lost, duplicated, dropped, declined.rate, approved.rate, dropped.rate, violations; then <, <=, >, >=, == or !=; then a number, with ms/s/m on figures in milliseconds and % on rates.' },
   },
 };
 

@@ -153,6 +153,32 @@ export type Fault =
 
 export type FaultKind = Fault['kind'];
 
+/** A source of open-model orders: an app name of population.apps, or 'pos' for a shop visit. */
+export interface ArrivalMixEntry {
+  source: string;
+  weight: number;
+}
+
+interface ArrivalBase {
+  /** The rates are orders per `timeUnitMs`. */
+  timeUnitMs: number;
+  startTimeMs: number;
+  /** Bound on app orders issued and not yet answered; 0 for none. */
+  maxInFlight: number;
+  /** Empty: the drawn terminal's own mix. */
+  mix: ArrivalMixEntry[];
+}
+
+/** Open-model load, as k6's arrival-rate executors (see spec.ts for the exact arrival times). */
+export type Arrival =
+  | (ArrivalBase & { executor: 'constant-arrival-rate'; rate: number; durationMs: number | null })
+  | (ArrivalBase & { executor: 'ramping-arrival-rate'; startRate: number; stages: Array<{ target: number; durationMs: number }> });
+
+export interface Servers {
+  /** Virtual mode: time one shard takes per request (FIFO queue per shard); 0 for none. */
+  serviceTimeMs: number;
+}
+
 /** A fully resolved scenario: every default applied, every cross-field rule checked. */
 export interface Scenario {
   name: string;
@@ -170,6 +196,9 @@ export interface Scenario {
   network: Network;
   /** In the order the file gives them. */
   faults: Fault[];
-  /** Pass/fail thresholds as written; parsed by the report. */
+  servers: Servers;
+  /** Open-model load; null: each terminal's own Poisson rates. */
+  arrival: Arrival | null;
+  /** Pass/fail thresholds as written, each valid (see thresholds.ts); evaluated into summary.thresholds. */
   thresholds: string[];
 }

@@ -90,6 +90,7 @@ export function resolveValue(spec: Spec, node: TreeNode | undefined, path: Field
 function resolveAbsent(spec: Spec, path: FieldPath, report: Report): unknown {
   if (spec.type === 'object') return spec.nullable ? null : resolveValue(spec, { kind: 'map', entries: [] }, path, report);
   if (spec.type === 'duration' && spec.default === null) return null;
+  if (spec.type === 'tagged') return spec.nullable ? null : undefined;
   if ('default' in spec && spec.default !== undefined) return resolveValue(spec, fromPlain(spec.default), path, report);
   return undefined;
 }
@@ -117,6 +118,7 @@ function resolveFields(fields: Fields, node: TreeNode & { kind: 'map' }, path: F
 }
 
 function resolveTagged(spec: Spec & { type: 'tagged' }, node: TreeNode, path: FieldPath, report: Report): unknown {
+  if (spec.nullable && node.kind === 'scalar' && node.value === null) return null;
   const kinds = Object.keys(spec.variants);
   const expectedKind = `one of ${kinds.map((k) => JSON.stringify(k)).join(', ')}`;
   if (node.kind !== 'map') {
@@ -218,7 +220,7 @@ export function describeSpec(spec: Spec): string {
     case 'object': return spec.nullable ? 'a mapping, or null' : 'a mapping';
     case 'list': return 'a list';
     case 'amount': return AMOUNT_FORMS;
-    case 'tagged': return `a mapping with ${spec.tag}: one of ${Object.keys(spec.variants).join(', ')}`;
+    case 'tagged': return `a mapping with ${spec.tag}: one of ${Object.keys(spec.variants).join(', ')}${spec.nullable ? ', or null' : ''}`;
   }
 }
 

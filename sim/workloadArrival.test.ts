@@ -1,0 +1,78 @@
+import { describe, it, expect } from 'vitest';
+import { loadScenarioText } from './scenario/load.ts';
+import { runVirtual } from './runVirtual.ts';
+
+const BASE = `
+seed: 11
+duration: 1m
+drain: 5m
+crypto: sim
+population:
+  terminals: 12
+  apps:
+    - { name: shop, type: telepayment, ordersPerHour: 1, share: 0.5, amount: { uniformMinor: [100, 300] } }
+    - { name: game, type: internal, ordersPerHour: 1, amount: { uniformMinor: [50, 100] } }
+  users: { declineProbability: 0, wrongPinProbability: 0 }
+coverage: { meanOffDuration: 0 }
+`;
+
+function run(extra: string) {
+  return runVirtual(loadScenarioText(BASE + extra, 'arrival.yaml'));
+}
+
+describe('open-model arrivals in a virtual run', () => {
+  it('issues exactly rate × duration orders across the fleet, every one answered, none dropped', () => {
+    const { summary, simulator } = run(`arrival: { executor: constant-arrival-rate, rate: 5, timeUnit: 1s }\n`);
+    expect(summary.ok).toBe(true);
+    expect(summary.arrival).toMatchObject({ executor: 'constant-arrival-rate', arrivals: 300, issued: 300, dropped: 0 });
+    expect(summary.orders.total).toBe(300);
+    expect(summary.orders.dropped).toBe(0);
+    // The per-terminal Poisson processes are off: every order came from the arrival stream.
+    expect(simulator.workload.counters.issued).toBe(300);
+    const terminals = new Set([...simulator.workload.orders.values()].map((o) => o.terminalId));
+    expect(terminals.size).toBeGreaterThan(6);
+  });
+
+  it('counts the arrivals that find every terminal down as dropped (noTerminalUp), exactly', () => {
+    // Every terminal crashes at 30 s and stays down until the liveness phase: arrivals at 30.0 … 59.5 s drop.
+    const { summary } = run(`arrival: { executor: constant-arrival-rate, rate: 2 }\nfaults:\n  - { kind: terminalCrash, at: 30s, count: 12, restartAfter: 1h }\n`);
+    expect(summary.arrival).toMatchObject({ arrivals: 120, issued: 60, dropped: 60, droppedByReason: { noTerminalUp: 60, maxInFlight: 0, noSource: 0 } });
+    expect(summary.orders.dropped).toBe(60);
+  });
+
+  it('drops arrivals beyond maxInFlight, exactly: each order waits 2.5 s for its user, one arrives every second', () => {
+    const text = `seed: 11
+duration: 1m
+drain: 5m
+crypto: sim
+population:
+  terminals: 12
+  apps: [{ name: game, type: internal, ordersPerHour: 1, amount: { uniformMinor: [50, 100] } }]
+  users: { declineProbability: 0, wrongPinProbability: 0, thinkTime: 2500ms }
+policy: { confirmation: { approveAboveMinor: 0, pinAboveMinor: 100000 } }
+coverage: { meanOffDuration: 0 }
+arrival: { executor: constant-arrival-rate, rate: 1, duration: 30s, maxInFlight: 1 }
+`;
+    const { summary } = runVirtual(loadScenarioText(text, 'in-flight.yaml'));
+    // Issued at 0, 3, 6 … 27 s; the two arrivals between each are dropped.
+    expect(summary.arrival).toMatchObject({ arrivals: 30, issued: 10, dropped: 20, droppedByReason: { maxInFlight: 20 }, peakInFlight: 1 });
+    expect(summary.orders.total).toBe(10);
+  });
+
+  it('draws the orders of a mix entry from terminals that have the app', () => {
+    const { summary, simulator } = run(`arrival: { executor: ramping-arrival-rate, startRate: 0, stages: [{ target: 4, duration: 20s }, { target: 0, duration: 20s }], mix: [{ source: shop }] }\n`);
+    expect(summary.arrival).toMatchObject({ executor: 'ramping-arrival-rate', arrivals: 80, issued: 80, dropped: 0 });
+    const orders = [...simulator.workload.orders.values()];
+    expect(orders).toHaveLength(80);
+    for (const order of orders) {
+      expect(order.order.source).toEqual({ kind: 'app', appId: 'shop' });
+      const slot = simulator.slotOf(order.terminalId)!;
+      expect(slot.plan.apps.map((a) => a.name)).toContain('shop');
+    }
+  });
+
+  it('runs the same to the trace with the same seed', () => {
+    const extra = `arrival: { executor: constant-arrival-rate, rate: 3 }\n`;
+    expect(run(extra).summary.traceHash).toBe(run(extra).summary.traceHash);
+  });
+});
