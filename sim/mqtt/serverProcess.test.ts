@@ -52,8 +52,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function startServer(shards: string, db: string): ChildRun {
-  const run = runPayfleet(['server', '--shards', shards, '--broker', broker.url, '--secret', secret, '--db', db, '--registry', registryPath]);
+function startServer(shards: string, db: string, extra: string[] = []): ChildRun {
+  const run = runPayfleet(['server', '--shards', shards, '--broker', broker.url, '--secret', secret, '--db', db, '--registry', registryPath, ...extra]);
   children.push(run);
   return run;
 }
@@ -182,6 +182,7 @@ describe('payfleet server: bad input is exit status 2, naming the flag, file or 
     ['an unknown flag', [...good(), '--shard', '1'], /Unknown option '--shard'/],
     ['a flag without its value', [...good(), '--seed'], /--seed/],
     ['a bad --synchronous', [...good(), '--synchronous', 'off'], /--synchronous: expected full or normal/],
+    ['a bad --commit', [...good(), '--commit', 'never'], /--commit: expected group or each/],
     ['a stray argument', [...good(), 'extra'], /unexpected argument "extra"/],
   ];
   for (const [what, argv, message] of cases) {
@@ -299,71 +300,73 @@ describe('payfleet server as a process on the embedded broker', () => {
     }
   });
 
-  it('killed with SIGKILL in the middle of a stream and restarted on the same file: the same answers again, nothing lost or doubled', async () => {
-    const db = join(dir, 'crash.db');
-    let server = startServer('0-3', db);
-    await server.line(/ready on/);
-    const terminals = [...proxyKeys.keys()].slice(0, 4).map((id) => new Terminal(`${id}`));
-    await Promise.all(terminals.map((t) => t.up()));
+  for (const commit of ['group', 'each']) {
+    it(`killed with SIGKILL in the middle of a stream and restarted on the same file: the same answers again, nothing lost or doubled (commit ${commit})`, async () => {
+      const db = join(dir, `crash-${commit}.db`);
+      let server = startServer('0-3', db, ['--commit', commit]);
+      await server.line(/ready on/);
+      const terminals = [...proxyKeys.keys()].slice(0, 4).map((id) => new Terminal(`${id}`));
+      await Promise.all(terminals.map((t) => t.up()));
 
-    // Each terminal sends its requests one after another, resending until answered, like a proxy's outbox.
-    const PER_TERMINAL = 40;
-    const sent = new Map<string, ServerRequest[]>(terminals.map((t) => [t.id, []]));
-    let answered = 0;
-    const streams = terminals.map(async (t) => {
-      for (let j = 0; j < PER_TERMINAL; j++) {
-        const request = j % 4 === 2 ? t.remitGrouped([40, 60]) : j % 4 === 3 ? t.remitAggregate(70, 2) : t.debit(100 + j);
-        sent.get(t.id)!.push(request);
-        await t.ask(request, 200);
-        answered++;
-      }
-    });
-    // Kill it when about a third of the stream is answered, with requests in flight.
-    const total = PER_TERMINAL * terminals.length;
-    while (answered < total / 3) await new Promise((r) => setTimeout(r, 2));
-    server.child.kill('SIGKILL');
-    expect((await server.exited).signal).toBe('SIGKILL');
-    const answeredAtKill = answered;
-    expect(answeredAtKill).toBeLessThan(total);
-    server = startServer('0-3', db);
-    await server.line(/ready on/);
-    await Promise.all(streams);
+      // Each terminal sends its requests one after another, resending until answered, like a proxy's outbox.
+      const PER_TERMINAL = 40;
+      const sent = new Map<string, ServerRequest[]>(terminals.map((t) => [t.id, []]));
+      let answered = 0;
+      const streams = terminals.map(async (t) => {
+        for (let j = 0; j < PER_TERMINAL; j++) {
+          const request = j % 4 === 2 ? t.remitGrouped([40, 60]) : j % 4 === 3 ? t.remitAggregate(70, 2) : t.debit(100 + j);
+          sent.get(t.id)!.push(request);
+          await t.ask(request, 200);
+          answered++;
+        }
+      });
+      // Kill it when about a third of the stream is answered, with requests in flight.
+      const total = PER_TERMINAL * terminals.length;
+      while (answered < total / 3) await new Promise((r) => setTimeout(r, 2));
+      server.child.kill('SIGKILL');
+      expect((await server.exited).signal).toBe('SIGKILL');
+      const answeredAtKill = answered;
+      expect(answeredAtKill).toBeLessThan(total);
+      server = startServer('0-3', db, ['--commit', commit]);
+      await server.line(/ready on/);
+      await Promise.all(streams);
 
-    // Every request got an answer, ok, and every answer it got (resends included) is the same one.
-    for (const t of terminals) {
-      for (const request of sent.get(t.id)!) {
-        const answers = t.answers.get(request.reqId)!;
-        expect(answers[0], request.reqId).toMatchObject({ ok: true, code: 'ok' });
-        for (const again of answers) expect(again).toEqual(answers[0]);
+      // Every request got an answer, ok, and every answer it got (resends included) is the same one.
+      for (const t of terminals) {
+        for (const request of sent.get(t.id)!) {
+          const answers = t.answers.get(request.reqId)!;
+          expect(answers[0], request.reqId).toMatchObject({ ok: true, code: 'ok' });
+          for (const again of answers) expect(again).toEqual(answers[0]);
+        }
       }
-    }
-    // Resent once more after the restart, all at once, every request gets exactly its first answer back.
-    await Promise.all(
-      terminals.map(async (t) => {
+      // Resent once more after the restart, all at once, every request gets exactly its first answer back.
+      await Promise.all(
+        terminals.map(async (t) => {
+          const requests = sent.get(t.id)!;
+          const firstAnswers = requests.map((r) => t.answers.get(r.reqId)![0]!);
+          for (const request of requests) t.answers.delete(request.reqId);
+          expect(await Promise.all(requests.map((r) => t.ask(r, 2_000)))).toEqual(firstAnswers);
+        }),
+      );
+      for (const t of terminals) t.stop();
+
+      server.child.kill('SIGTERM');
+      expect((await server.exited).code).toBe(0);
+      const store = new SqliteLedgerStore(db, { readonly: true });
+      const ledger = new Ledger(store);
+      // [INV-3 conservation] and [INV-4]: every payment is on the ledger once, each means down by exactly what it paid.
+      expect(ledger.sumOfBalancesMinor()).toBe(0);
+      const postings = ledger.postings();
+      for (const t of terminals) {
         const requests = sent.get(t.id)!;
-        const firstAnswers = requests.map((r) => t.answers.get(r.reqId)![0]!);
-        for (const request of requests) t.answers.delete(request.reqId);
-        expect(await Promise.all(requests.map((r) => t.ask(r, 2_000)))).toEqual(firstAnswers);
-      }),
-    );
-    for (const t of terminals) t.stop();
-
-    server.child.kill('SIGTERM');
-    expect((await server.exited).code).toBe(0);
-    const store = new SqliteLedgerStore(db, { readonly: true });
-    const ledger = new Ledger(store);
-    // [INV-3 conservation] and [INV-4]: every payment is on the ledger once, each means down by exactly what it paid.
-    expect(ledger.sumOfBalancesMinor()).toBe(0);
-    const postings = ledger.postings();
-    for (const t of terminals) {
-      const requests = sent.get(t.id)!;
-      const txIds = requests.flatMap((r) => (r.kind === 'debit' ? [r.claim.txId] : r.kind === 'remit' ? (r.mode === 'grouped' ? r.transactions.map((x) => x.txId) : r.aggregates.flatMap((a) => a.txIds)) : []));
-      expect(txIds.filter((txId) => ledger.postingOf(txId) === undefined), t.id).toEqual([]);
-      expect(postings.filter((p) => p.meansId === `${t.id}.m`)).toHaveLength(txIds.length);
-      const spent = requests.reduce((sum, r) => sum + spentBy(r), 0);
-      expect(ledger.accountOf(meansAccount(`${t.id}.m`))?.balanceMinor).toBe(OPENING_MINOR - spent);
-      expect(ledger.accountOf('payee:shop')).toBeDefined();
-    }
-    store.close();
-  });
+        const txIds = requests.flatMap((r) => (r.kind === 'debit' ? [r.claim.txId] : r.kind === 'remit' ? (r.mode === 'grouped' ? r.transactions.map((x) => x.txId) : r.aggregates.flatMap((a) => a.txIds)) : []));
+        expect(txIds.filter((txId) => ledger.postingOf(txId) === undefined), t.id).toEqual([]);
+        expect(postings.filter((p) => p.meansId === `${t.id}.m`)).toHaveLength(txIds.length);
+        const spent = requests.reduce((sum, r) => sum + spentBy(r), 0);
+        expect(ledger.accountOf(meansAccount(`${t.id}.m`))?.balanceMinor).toBe(OPENING_MINOR - spent);
+        expect(ledger.accountOf('payee:shop')).toBeDefined();
+      }
+      store.close();
+    });
+  }
 });

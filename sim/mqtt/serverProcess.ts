@@ -13,12 +13,13 @@
 // Exit status: 0 stopped cleanly, 1 a failure while serving, 2 bad input (flag, registry or ledger file).
 
 import { parseArgs } from 'node:util';
-import { createActor, type AnyActorRef, type InspectionEvent } from 'xstate';
+import { createActor, fromCallback, type AnyActorRef, type InspectionEvent } from 'xstate';
 import { Ledger } from '../../machines/domain/ledger.ts';
 import { DomainError } from '../../machines/domain/money.ts';
 import { shardOf } from '../../machines/link.ts';
 import type { ServerRequest } from '../../machines/messages.ts';
-import { createLedgerActor, serverMachine, type ServerEmitted } from '../../machines/server.ts';
+import { handleRequest } from '../../machines/domain/serverRules.ts';
+import { createLedgerActor, serverMachine, type LedgerActorInput, type LedgerCommand, type LedgerEvent, type ServerEmitted } from '../../machines/server.ts';
 import { createLinkStats, createMqttLink } from '../../broker/mqttLink.ts';
 import { formatShardRange, MAX_SHARD, parseShardRange, serverIdentity, usernameOf } from '../../broker/topics.ts';
 import { meansOfShards, publicKeyLookup, readRegistry, RegistryError, serverKeyOf, type RunRegistry } from './registry.ts';
@@ -38,6 +39,8 @@ Options:
   --db PATH               the SQLite ledger file (created if missing)
   --registry FILE         the run registry (sim/mqtt/registry.ts): keys, shard count, means to open
   --synchronous MODE      full (default: a commit survives power loss) or normal (survives a killed process only)
+  --commit MODE           group (default: the requests of one event-loop turn share one commit) or each
+                          (one commit per request); either way an answer is sent only after its commit
   --seed N                seed of the reconnect jitter (default 0)
   -h, --help              show this help
 
@@ -67,6 +70,7 @@ export interface ServerOptions {
   dbPath: string;
   registryPath: string;
   synchronous: SynchronousMode;
+  commit: 'group' | 'each';
   seed: number;
 }
 
@@ -83,6 +87,7 @@ export function parseServerFlags(argv: readonly string[], env: Record<string, st
       db: { type: 'string' },
       registry: { type: 'string' },
       synchronous: { type: 'string' },
+      commit: { type: 'string' },
       seed: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -108,12 +113,57 @@ export function parseServerFlags(argv: readonly string[], env: Record<string, st
   if (!secret) throw new UsageError('--secret: required (or set PAYFLEET_BROKER_SECRET)');
   const synchronous = values.synchronous ?? 'full';
   if (synchronous !== 'full' && synchronous !== 'normal') throw new UsageError(`--synchronous: expected full or normal, got ${JSON.stringify(synchronous)}`);
+  const commit = values.commit ?? 'group';
+  if (commit !== 'group' && commit !== 'each') throw new UsageError(`--commit: expected group or each, got ${JSON.stringify(commit)}`);
   let seed = 0;
   if (values.seed !== undefined) {
     if (!/^\d{1,9}$/.test(values.seed)) throw new UsageError(`--seed: expected an integer from 0 to 999999999, got ${JSON.stringify(values.seed)}`);
     seed = Number(values.seed);
   }
-  return { shards, brokerUrl, secret, dbPath: required('db'), registryPath: required('registry'), synchronous, seed };
+  return { shards, brokerUrl, secret, dbPath: required('db'), registryPath: required('registry'), synchronous, commit, seed };
+}
+
+/**
+ * The ledger child with group commit: the requests that arrive in one turn of the event loop are applied in one
+ * store transaction (each request's own transaction becomes a savepoint inside it, so a refusal still rolls back
+ * only that request), and their answers are handed back only after that one commit. With synchronous FULL this
+ * pays one fsync per batch instead of one per request, and keeps the rule of `createLedgerActor`: no answer
+ * leaves before its write is committed. A failure that is not a refusal (the file failing) rolls the whole batch
+ * back, answers none of it (the senders resend) and is reported through `onFailure`.
+ */
+export function createGroupCommitLedgerActor(ledger: Ledger, onFailure: (error: unknown) => void = (error) => { throw error; }) {
+  return fromCallback<LedgerCommand, LedgerActorInput>(({ input, receive, sendBack }) => {
+    let queue: LedgerCommand[] = [];
+    let pending: ReturnType<typeof setImmediate> | undefined;
+    const flush = () => {
+      pending = undefined;
+      const batch = queue;
+      queue = [];
+      const answers: LedgerEvent[] = [];
+      try {
+        ledger.store.transaction(() => {
+          for (const command of batch) {
+            const result = handleRequest(ledger, command.request, { scheme: input.scheme, serverKey: input.key, publicKeyOf: input.publicKeyOf, nowMs: input.now() });
+            answers.push({ type: 'ledger.result', request: command.request, result });
+          }
+        });
+      } catch (error) {
+        onFailure(error);
+        return;
+      }
+      // Committed: only now do the answers go out.
+      for (const answer of answers) sendBack(answer);
+    };
+    receive((command) => {
+      queue.push(command);
+      pending ??= setImmediate(flush);
+    });
+    // Stopped with requests queued: they were never applied, so dropping them is safe (their senders resend).
+    return () => {
+      if (pending) clearImmediate(pending);
+      queue = [];
+    };
+  });
 }
 
 /** The shard a request is for: the shard of the means it names (capture and release: of their hold or posting). */
@@ -256,18 +306,18 @@ export async function serverCommand(argv: readonly string[], io: ServerCommandIo
   const range = formatShardRange(options.shards);
   const counts: ServerCounts = { handled: {}, refused: {}, rejected: 0 };
   const linkStats = createLinkStats();
+  let reportFailure: (why: string) => void = () => undefined;
+  const failed = new Promise<string>((resolve) => (reportFailure = resolve));
   const machine = serverMachine.provide({
     actors: {
       link: createMqttLink({ url: options.brokerUrl, secret: options.secret, seed: options.seed, stats: linkStats }),
-      // handleRequest commits inside the store transaction before it returns; the answer is sent after.
-      ledger: createLedgerActor(ledger),
+      // Either way the answer is sent after the commit: createLedgerActor's handleRequest commits before it returns.
+      ledger: options.commit === 'group' ? createGroupCommitLedgerActor(ledger, (error) => reportFailure(`failed: ${(error as Error).message}`)) : createLedgerActor(ledger),
     },
   });
 
   let root: AnyActorRef | undefined;
   let linkUps = 0;
-  let reportFailure: (why: string) => void = () => undefined;
-  const failed = new Promise<string>((resolve) => (reportFailure = resolve));
   const inspect = (event: InspectionEvent) => {
     if (event.type !== '@xstate.event' || event.actorRef !== root) return;
     if (event.event.type === 'link.up') {
@@ -298,7 +348,7 @@ export async function serverCommand(argv: readonly string[], io: ServerCommandIo
   actor.on('server.rejected', () => counts.rejected++);
   // A failure inside the machine (the ledger file failing, say) stops it; the process must not live on deaf.
   actor.subscribe({ error: (error) => reportFailure(`failed: ${(error as Error).message}`) });
-  io.out(`payfleet server: shards ${range}: ${opened.opened} means open on ${options.dbPath} (synchronous ${options.synchronous}); connecting to ${options.brokerUrl} as ${usernameOf(serverIdentity(options.shards))}`);
+  io.out(`payfleet server: shards ${range}: ${opened.opened} means open on ${options.dbPath} (synchronous ${options.synchronous}, commit ${options.commit}); connecting to ${options.brokerUrl} as ${usernameOf(serverIdentity(options.shards))}`);
   actor.start();
 
   const why = await untilStopped(io.signal, failed);
