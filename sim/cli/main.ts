@@ -9,13 +9,16 @@ import { join, basename } from 'node:path';
 import { loadScenario, ScenarioError, withOverrides } from '../scenario/load.ts';
 import { parseDuration } from '../scenario/durations.ts';
 import type { Scenario } from '../scenario/types.ts';
-import { runVirtual, writeRunFiles, type RunSummary } from '../runVirtual.ts';
+import { runVirtual, thresholdsPassed, writeRunFiles, type RunSummary } from '../runVirtual.ts';
 import { ProgressLine } from '../progress.ts';
 import { formatHelp, parseArgs, UsageError, type FlagSpec } from './args.ts';
+import { registeredCommands } from './registry.ts';
 
 const EXIT_OK = 0;
 const EXIT_VIOLATION = 1;
 const EXIT_BAD_INPUT = 2;
+/** k6's convention: the run completed but a threshold (SLO) failed. */
+export const EXIT_THRESHOLD = 99;
 
 type Command = { summary: string; run: (argv: string[]) => Promise<number> };
 
@@ -71,6 +74,7 @@ export function printVerdict(summary: RunSummary): void {
     `  remittance: ${summary.remittance.transactions} tx in ${summary.remittance.batches} batches, lag p50/p99 ${summary.remittance.lagMs.p50}/${summary.remittance.lagMs.p99} ms, peak money at risk ${summary.remittance.peakBacklogAmountMinor}, pending at end ${summary.remittance.pendingAtEnd}`,
     `  ledger: approved ${summary.ledger.approvedAmountMinor}, posted ${summary.ledger.postedAmountMinor}, lost ${summary.ledger.lost}, duplicated ${summary.ledger.duplicated}, sum of balances ${summary.ledger.sumOfBalancesMinor}`,
     ...summary.invariants.map((i) => `  ${i.violations === 0 ? 'ok  ' : 'FAIL'} ${i.id.padEnd(6)} ${i.name}: ${i.checks} checks, ${i.violations} violations`),
+    ...(summary.thresholds ?? []).map((t) => `  ${t.pass ? 'ok  ' : 'FAIL'} threshold ${t.expression}: actual ${formatActual(t.actual)}${t.problem ? ` (${t.problem})` : ''}`),
     `  trace ${summary.traceHash}`,
   ];
   if (summary.violation) {
@@ -81,10 +85,20 @@ export function printVerdict(summary: RunSummary): void {
   console.log(lines.join('\n'));
 }
 
+function formatActual(actual: unknown): string {
+  return typeof actual === 'number' && !Number.isInteger(actual) ? actual.toPrecision(4) : String(actual);
+}
+
+/** The exit status of a run: a violation (1) wins over a failed threshold (99). */
+export function exitStatusOf(summary: Pick<RunSummary, 'ok' | 'thresholds'>): number {
+  if (!summary.ok) return EXIT_VIOLATION;
+  return thresholdsPassed(summary) ? EXIT_OK : EXIT_THRESHOLD;
+}
+
 async function runCommand(argv: string[]): Promise<number> {
   const { positionals, flags } = parseArgs(argv, runFlags, durationMs);
   if (flags.help) {
-    console.log(formatHelp(RUN_USAGE, 'Runs a scenario and checks every invariant. Exit 0: all held; 1: a violation or a backlog that did not drain; 2: bad input.', runFlags));
+    console.log(formatHelp(RUN_USAGE, 'Runs a scenario and checks every invariant and threshold. Exit 0: all held; 1: a violation or a backlog that did not drain; 2: bad input; 99: a threshold failed.', runFlags));
     return EXIT_OK;
   }
   if (positionals.length !== 1) throw new UsageError(`expected one scenario file, got ${positionals.length}`);
@@ -105,7 +119,7 @@ async function runCommand(argv: string[]): Promise<number> {
   await writeReportQuietly(outDir);
   printVerdict(result.summary);
   console.log(`  wrote ${outDir}/summary.json, timeseries.csv, report.html`);
-  return result.summary.ok ? EXIT_OK : EXIT_VIOLATION;
+  return exitStatusOf(result.summary);
 }
 
 /** The report is a view of the run; a failure to draw it must not change the run's verdict. */
@@ -192,16 +206,28 @@ const commands: Record<string, Command> = {
   compare: { summary: 'put two runs side by side', run: compareCommand },
   broker: { summary: 'run the embedded MQTT broker (aedes)', run: brokerCommand },
   server: { summary: 'run a payment-server process for a range of shards', run: serverCommand },
+  http: { summary: "serve the payment servers' HTTP interface over a scenario's ledger", run: httpCommand },
 };
 
+async function httpCommand(argv: string[]): Promise<number> {
+  const { httpCommand: command } = await import('../http/command.ts');
+  return command(argv);
+}
+
+/** The built-in commands, then those registered from above sim/ (bin/payfleet.mjs imports load/commands.ts). */
+function allCommands(): Record<string, Command> {
+  return { ...commands, ...Object.fromEntries(registeredCommands()) };
+}
+
 function mainHelp(): string {
-  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  const all = allCommands();
+  const width = Math.max(...Object.keys(all).map((c) => c.length));
   return [
     'usage: payfleet <command> [options]   (payfleet <command> --help for its options)',
     '',
-    ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    ...Object.entries(all).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
     '',
-    'Exit status: 0 every invariant held; 1 a violation or a backlog that did not drain; 2 bad input.',
+    'Exit status: 0 every invariant held; 1 a violation or a backlog that did not drain; 2 bad input; 99 a threshold failed.',
   ].join('\n');
 }
 
@@ -211,7 +237,7 @@ export async function main(argv: string[]): Promise<number> {
     console.log(mainHelp());
     return name ? EXIT_OK : EXIT_BAD_INPUT;
   }
-  const command = commands[name];
+  const command = allCommands()[name];
   try {
     if (!command) throw new UsageError(`unknown command '${name}'\n\n${mainHelp()}`);
     return await command.run(rest);
