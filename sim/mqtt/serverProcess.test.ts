@@ -60,7 +60,7 @@ function startServer(shards: string, db: string, extra: string[] = []): ChildRun
 
 // ------------------------------------------------------------------ a terminal's side: signed requests over a real link
 
-const terminalLink = () => createMqttLink({ url: broker.url, secret, seed: 3, backoff: { initialMs: 10, maxMs: 100, multiplier: 2 } });
+const terminalLink = (url: string) => createMqttLink({ url, secret, seed: 3, backoff: { initialMs: 10, maxMs: 100, multiplier: 2 } });
 
 class Terminal {
   readonly host: LinkHost;
@@ -70,8 +70,11 @@ class Terminal {
   readonly answers = new Map<string, ServerResult[]>();
   private readonly waiters = new Map<string, () => void>();
 
-  constructor(readonly id: string) {
-    this.host = hostLink(terminalLink(), { endpointId: id, role: 'terminal', inCoverage: true });
+  constructor(
+    readonly id: string,
+    url = broker.url,
+  ) {
+    this.host = hostLink(terminalLink(url), { endpointId: id, role: 'terminal', inCoverage: true });
     hosts.push(this.host);
     let seen = 0;
     // The host records events; a short poll hands each new answer to whoever waits for its reqId.
@@ -297,6 +300,31 @@ describe('payfleet server as a process on the embedded broker', () => {
       // debit 1, grouped 2, aggregate 3 postings per terminal.
       expect(ledger.postings()).toHaveLength(6 * ids.filter((id) => rangeOf(id) === s.range).length);
       store.close();
+    }
+  });
+
+  it('rides out a broker that dies and comes back on the same port, and answers again', async () => {
+    const own = await startBroker({ port: 0, secret });
+    const port = own.port;
+    const db = join(dir, 'broker-restart.db');
+    const run = runPayfleet(['server', '--shards', '0-3', '--broker', own.url, '--secret', secret, '--db', db, '--registry', registryPath]);
+    children.push(run);
+    await run.line(/ready on/);
+    await own.close();
+    await run.line(/link down/);
+    const again = await startBroker({ port, secret });
+    try {
+      await run.line(/link up again/);
+      const t = new Terminal('T5', again.url);
+      await t.up();
+      const answer = await t.ask(t.debit(700));
+      expect(answer).toMatchObject({ ok: true, code: 'ok' });
+      t.stop();
+      run.child.kill('SIGINT');
+      expect((await run.exited).code).toBe(0);
+      expect(run.stdout.at(-1)).toMatch(/stopped \(SIGINT\); handled \{"\d+":1\}/);
+    } finally {
+      await again.close();
     }
   });
 

@@ -3,11 +3,14 @@
 // doubles nothing.
 // Method: check the flags, read the run registry, open the SQLite ledger and open (idempotently, in one
 // transaction) every means of the registry that falls in the range; then run the domain's server machine with
-// the MQTT link and `createLedgerActor` over that ledger. `handleRequest` applies each request and stores its
-// signed answer inside one store transaction, which better-sqlite3 commits before `handleRequest` returns;
-// only then does the ledger actor hand the answer to the machine, which sends it over the link. So an answer
-// that left the process is on disk (fsynced, with synchronous FULL), and a request resent after a crash finds
-// its stored answer and gets the same one [INV-4 nothing lost, nothing twice]. The process prints
+// the MQTT link and a ledger child over that ledger. `handleRequest` applies each request and stores its signed
+// answer inside one store transaction. With `--commit each` the child is the domain's `createLedgerActor`: that
+// transaction is the outermost one, so better-sqlite3 commits it before `handleRequest` returns, and only then
+// does the child hand the answer to the machine, which sends it over the link. With `--commit group` (the
+// default) the requests of one event-loop turn run inside one outer transaction (each request's own becomes a
+// savepoint) and their answers are handed over after that commit: the same rule, one fsync per batch. Either
+// way an answer that left the process is on disk (fsynced, with synchronous FULL), and a request resent after a
+// crash finds its stored answer and gets the same one [INV-4 nothing lost, nothing twice]. The process prints
 // `payfleet server: shards R ready on URL` once its link is up (subscriptions granted), counts the requests it
 // answered per shard, and on SIGTERM or SIGINT stops the machine, closes the file and prints its counts.
 // Exit status: 0 stopped cleanly, 1 a failure while serving, 2 bad input (flag, registry or ledger file).
