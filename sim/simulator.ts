@@ -179,6 +179,8 @@ export class Simulator implements FleetObserver {
   }
 
   isDrained(): boolean {
+    // An order still being decided (a remote payment on its way back) is not drained either.
+    if (this.workload.hasOrdersInFlight()) return false;
     for (const slot of this.fleet.terminals) {
       if (!slot.actor) return false;
       const state = proxyStateOf(slot);

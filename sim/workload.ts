@@ -62,7 +62,7 @@ export class Workload {
   private running = true;
   private readonly posIds: string[];
   private orderSeq = 0;
-  /** App orders of the arrival executor not yet known to be answered, with the actor that took each. */
+  /** App orders not yet known to be answered, with the actor that took each (the in-flight bound counts them). */
   private readonly inFlight = new Map<string, { slot: TerminalSlot; actor: TerminalSlot['actor'] }>();
 
   constructor(
@@ -148,6 +148,7 @@ export class Workload {
       captureAfterMs: app.captureAfterMs,
     };
     this.record(order, slot);
+    this.inFlight.set(order.orderId, { slot, actor: slot.actor });
     slot.actor!.send({ type: 'app.pay', order });
     return order.orderId;
   }
@@ -224,9 +225,8 @@ export class Workload {
     const inFlight = bound > 0 && this.inFlight.size >= bound ? this.pruneInFlight() : this.inFlight.size;
     stats.peakInFlight = Math.max(stats.peakInFlight, inFlight);
     if (bound > 0 && inFlight >= bound) return this.drop('maxInFlight');
-    const orderId = this.payFromApp(slot, app);
+    this.payFromApp(slot, app);
     stats.issued++;
-    this.inFlight.set(orderId, { slot, actor: slot.actor });
     stats.peakInFlight = Math.max(stats.peakInFlight, this.inFlight.size);
   }
 
@@ -235,6 +235,14 @@ export class Workload {
     const issued = this.orders.get(orderId);
     if (issued) issued.answered = true;
     this.inFlight.delete(orderId);
+  }
+
+  /**
+   * True while an app order is still waiting for its answer at a terminal that is up: the run has not drained
+   * until it is answered (a remote payment posted at SD but not yet answered would otherwise look unapproved).
+   */
+  hasOrdersInFlight(): boolean {
+    return this.pruneInFlight() > 0;
   }
 
   /** Forgets orders answered since (a runner that sets `answered` itself), and those whose terminal crashed (its app will never hear back). */

@@ -1,0 +1,140 @@
+// Goal: the capacity search — the highest arrival rate at which a run keeps every SLO, and the knee, the rate
+// at which p99 latency starts to climb — for one configuration (one shard count).
+// Method: a search over a `probe(rate)` that runs the scenario at that rate and says whether every SLO held
+// and what p99 it measured. Doubling from minRate finds the first failing rate, bisection then narrows the
+// gap between the last pass and the first fail until hi/lo ≤ 1 + precision. The knee is defined as the lowest
+// rate whose p99 exceeds kneeFactor (default 1.5) × the p99 at minRate (the low-load value); it is narrowed by
+// bisection too, over the same cache of probes. Rates are rounded to 3 significant digits, so the table reads
+// well and a probe is never repeated. The search is pure: the probe carries all the cost and all the I/O.
+
+export interface ProbeResult {
+  /** Orders per second. */
+  rate: number;
+  /** Every SLO held and no invariant was violated. */
+  pass: boolean;
+  /** The SLOs that failed (their expressions), and a violated invariant as `violation: INV-n`. */
+  failed: string[];
+  /** The latency figure the knee is read from (remote p99, ms); null when the run had no sample of it. */
+  p99Ms: number | null;
+  /** Anything the caller wants in the report (achieved throughput, drops, wall time…). */
+  details?: Record<string, number | string | null>;
+}
+
+export interface SearchOptions {
+  minRate: number;
+  maxRate: number;
+  /** Stop bisecting when hi/lo ≤ 1 + precision. */
+  precision: number;
+  /** The knee: p99 above kneeFactor × its low-load value. */
+  kneeFactor: number;
+  /** Guard against a search that never settles (a noisy probe). */
+  maxProbes: number;
+}
+
+export const DEFAULT_SEARCH: SearchOptions = { minRate: 1, maxRate: 10_000, precision: 0.05, kneeFactor: 1.5, maxProbes: 40 };
+
+export interface SearchResult {
+  /** Highest rate probed that kept every SLO; null when even minRate failed. */
+  capacity: number | null;
+  /** Lowest rate probed that broke an SLO; null when maxRate still passed. */
+  firstFailing: number | null;
+  /** What stopped the search upwards: an SLO, the --max-rate bound, or a failure already at --min-rate. */
+  limitedBy: 'slo' | 'maxRate' | 'minRate';
+  /** SLOs broken at firstFailing (or at minRate). */
+  failedAt: string[];
+  /** p99 at minRate (the low-load value). */
+  baselineP99Ms: number | null;
+  /** Lowest rate probed whose p99 exceeds kneeFactor × baseline; null if none did (or no baseline). */
+  knee: number | null;
+  p99AtCapacityMs: number | null;
+  /** Every probe, by rate. */
+  probes: ProbeResult[];
+}
+
+/** x rounded to 3 significant digits. */
+export function roundRate(x: number): number {
+  if (x <= 0) return 0;
+  return Number(x.toPrecision(3));
+}
+
+export function searchCapacity(probe: (rate: number) => ProbeResult, options: Partial<SearchOptions> = {}): SearchResult {
+  const o = { ...DEFAULT_SEARCH, ...options };
+  const cache = new Map<number, ProbeResult>();
+  const run = (rate: number): ProbeResult => {
+    const key = roundRate(rate);
+    let result = cache.get(key);
+    if (!result) {
+      result = probe(key);
+      cache.set(key, result);
+    }
+    return result;
+  };
+  const probes = () => [...cache.values()].sort((a, b) => a.rate - b.rate);
+  const budgetLeft = () => cache.size < o.maxProbes;
+
+  const low = run(o.minRate);
+  const baselineP99Ms = low.p99Ms;
+  let capacity: number | null = null;
+  let firstFailing: number | null = null;
+  let limitedBy: SearchResult['limitedBy'] = 'slo';
+  if (!low.pass) {
+    firstFailing = low.rate;
+    limitedBy = 'minRate';
+  } else {
+    // Doubling: the first failing rate, or maxRate passing.
+    let lo = low.rate;
+    let hi: number | null = null;
+    while (hi === null && lo < o.maxRate && budgetLeft()) {
+      const next = run(Math.min(lo * 2, o.maxRate));
+      if (next.pass) lo = next.rate;
+      else hi = next.rate;
+    }
+    if (hi === null) {
+      limitedBy = lo >= roundRate(o.maxRate) ? 'maxRate' : 'slo';
+    } else {
+      // Bisection between the last pass and the first fail.
+      while (hi / lo > 1 + o.precision && budgetLeft()) {
+        const mid = roundRate((lo + hi) / 2);
+        if (mid <= lo || mid >= hi) break;
+        if (run(mid).pass) lo = mid;
+        else hi = mid;
+      }
+    }
+    capacity = lo;
+    firstFailing = hi;
+  }
+
+  const knee = findKnee(run, probes, baselineP99Ms, o);
+  const failedAt = firstFailing === null ? [] : cache.get(firstFailing)?.failed ?? [];
+  return {
+    capacity,
+    firstFailing,
+    limitedBy,
+    failedAt,
+    baselineP99Ms,
+    knee,
+    p99AtCapacityMs: capacity === null ? null : (cache.get(capacity)?.p99Ms ?? null),
+    probes: probes(),
+  };
+}
+
+function findKnee(run: (rate: number) => ProbeResult, probes: () => ProbeResult[], baseline: number | null, o: SearchOptions): number | null {
+  if (baseline === null || baseline <= 0) return null;
+  const limit = o.kneeFactor * baseline;
+  const climbed = (p: ProbeResult) => p.p99Ms !== null && p.p99Ms > limit;
+  const firstAbove = () => probes().find(climbed);
+  let above = firstAbove();
+  if (!above) return null;
+  for (;;) {
+    const below = probes().filter((p) => p.rate < above!.rate).at(-1);
+    if (!below || above.rate / below.rate <= 1 + o.precision || budgetSpent(probes, o)) return above.rate;
+    const mid = roundRate((below.rate + above.rate) / 2);
+    if (mid <= below.rate || mid >= above.rate) return above.rate;
+    run(mid);
+    above = firstAbove()!;
+  }
+}
+
+function budgetSpent(probes: () => ProbeResult[], o: SearchOptions): boolean {
+  return probes().length >= o.maxProbes;
+}
