@@ -10,7 +10,7 @@
 // process, opens each ledger read-only and runs `checkAtEnd`. Transactions posted twice are found as the virtual
 // mode finds them — two different requests whose answers name the same posting — from the answers SD stored.
 
-import { mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, rmSync, type WriteStream } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -130,7 +130,7 @@ export class MqttCoordinator {
   readonly book: InvariantBook;
   readonly approved = new Map<string, { proof: Proof; approvedAtMs: number; remoteMode?: 'debit' | 'authCapture' }>();
   readonly posProofs: Proof[] = [];
-  readonly faults: Record<string, number> = { serverCrashes: 0, brokerCrashes: 0, brokerCrashesSkipped: 0, partitions: 0, adversarialMessages: 0 };
+  readonly faults: Record<string, number> = { serverCrashes: 0, brokerCrashes: 0, brokerCrashesSkipped: 0, partitions: 0, serverFailures: 0, brokerFailures: 0 };
   private readonly scenario: Scenario;
   private readonly outDir: string;
   private readonly logDir: string;
@@ -148,9 +148,14 @@ export class MqttCoordinator {
   private backlogAmountMinor = 0;
   private peakBacklogAmountMinor = 0;
   private lastConnects = 0;
-  /** A writable connection to each server's ledger file: spending elsewhere, and the per-minute conservation sum. */
-  private elsewhereLedgers: Array<Ledger | undefined> = [];
-  private readonly elsewhereCounts = { applied: 0, refused: 0, failed: 0 };
+  /** A read-only connection to each server's ledger file, for the per-minute conservation sum. */
+  private readers: Array<SqliteLedgerStore | undefined> = [];
+  /** Payments through other points of issue the workers drew; see `spendElsewhere`. */
+  private elsewhereDrawn = 0;
+  private stopping = false;
+  /** logs/coordinator.log: what the coordinator did, in real and run time. */
+  private events: WriteStream | undefined;
+  private wallStartMs = 0;
   private readonly recentRemittances: Array<{ terminalId: string; txIds: string[] }> = [];
   private readonly adversary: Adversary;
   private failure: Error | undefined;
@@ -187,11 +192,17 @@ export class MqttCoordinator {
 
   private log(line: string): void {
     this.options.log?.(line);
+    this.event(line.trim());
+  }
+
+  private event(text: string): void {
+    this.events?.write(`real +${Math.round(wallEpochMs() - this.wallStartMs)} ms, run ${this.time.now()} ms: ${text}\n`);
   }
 
   /** Runs the whole scenario. Child processes are stopped before this returns or throws. */
   async run(): Promise<MqttRunResult> {
     const wallStart = wallEpochMs();
+    this.wallStartMs = wallStart;
     try {
       await this.race(this.startProcesses());
       await this.race(this.playSafetyPhase());
@@ -215,13 +226,23 @@ export class MqttCoordinator {
   private async startProcesses(): Promise<void> {
     const scenario = this.scenario;
     mkdirSync(this.logDir, { recursive: true });
+    // A run directory used before keeps its ledgers: a new run must not start on the old run's postings.
+    for (const name of readdirSync(this.outDir)) if (/^ledger-.*\.sqlite(-wal|-shm)?$/.test(name)) rmSync(join(this.outDir, name), { force: true });
+    for (const name of readdirSync(this.logDir)) if (name.endsWith('.log')) rmSync(join(this.logDir, name), { force: true });
+    this.events = createWriteStream(join(this.logDir, 'coordinator.log'));
     const registryPath = join(this.outDir, 'registry.json');
     writeRegistry(registryPath, registryOf(scenario));
 
     if (this.options.brokerUrl) {
       this.brokerUrl = this.options.brokerUrl;
     } else {
-      this.broker = new ManagedProcess({ name: 'broker', args: ['broker', '--port', '0', '--secret', this.secret], ready: /listening on (mqtt:\/\/(\S+):(\d+))/, logDir: this.logDir });
+      this.broker = new ManagedProcess({
+        name: 'broker',
+        args: ['broker', '--port', '0', '--secret', this.secret],
+        ready: /listening on (mqtt:\/\/(\S+):(\d+))/,
+        logDir: this.logDir,
+        onUnexpectedExit: (code, signal) => this.supervise(this.broker!, 'brokerFailures', code ?? signal),
+      });
       const match = await this.broker.start();
       this.brokerUrl = match[1]!;
       // A restarted broker must come back where every client expects it.
@@ -233,11 +254,18 @@ export class MqttCoordinator {
       const range = formatShardRange(shards);
       const dbPath = join(this.outDir, `ledger-${range.replace(/,/g, '_')}.sqlite`);
       const args = ['server', '--shards', range, '--broker', this.brokerUrl, '--secret', this.secret, '--db', dbPath, '--registry', registryPath];
-      return { shards, range, dbPath, process: new ManagedProcess({ name: `server-${range}`, args, ready: /ready on/, logDir: this.logDir }) };
+      const process: ManagedProcess = new ManagedProcess({
+        name: `server-${range}`,
+        args,
+        ready: /ready on/,
+        logDir: this.logDir,
+        onUnexpectedExit: (code, signal) => this.supervise(process, 'serverFailures', code ?? signal),
+      });
+      return { shards, range, dbPath, process };
     });
     await Promise.all(this.servers.map((s) => s.process.start()));
     this.log(`  servers ${this.servers.map((s) => `${s.range} (pid ${s.process.pid})`).join(', ')}`);
-    this.elsewhereLedgers = this.servers.map((s) => this.openWriter(s.dbPath));
+    this.readers = this.servers.map((s) => this.openReader(s.dbPath));
 
     const workerCount = this.options.workers ?? Math.max(1, Math.min(2, availableParallelism(), Math.ceil(scenario.population.terminals / TERMINALS_PER_WORKER_AT_LEAST)));
     const terminals = scenario.population.terminals;
@@ -281,16 +309,25 @@ export class MqttCoordinator {
     await this.withTimeout(Promise.all(this.workers.map((w) => w.ready)), CONNECT_TIMEOUT_REAL_MS + 30_000, 'workers ready');
   }
 
-  private openWriter(dbPath: string): Ledger | undefined {
+  /** A reader never blocks the server (WAL); a second writer would break its deferred transactions. */
+  private openReader(dbPath: string): SqliteLedgerStore | undefined {
     try {
-      const store = new SqliteLedgerStore(dbPath);
-      // Never hold the coordinator's event loop long: a paused (partitioned) server may hold the write lock.
-      store.db.pragma('busy_timeout = 50');
-      return new Ledger(store);
+      return new SqliteLedgerStore(dbPath, { readonly: true });
     } catch (error) {
-      this.log(`  spending elsewhere disabled for ${dbPath}: ${(error as Error).message}`);
+      this.log(`  no conservation sums during the run for ${dbPath}: ${(error as Error).message}`);
       return undefined;
     }
+  }
+
+  /**
+   * A server or the broker exited by itself (not a fault of the scenario): that is reported, counted, and — as a
+   * supervisor would — it is started again, so the run can still say whether anything was lost.
+   */
+  private supervise(process: ManagedProcess, counter: 'serverFailures' | 'brokerFailures', how: unknown): void {
+    if (this.stopping) return;
+    this.faults[counter]!++;
+    this.log(`  ${process.options.name} exited by itself (${String(how)}); restarting it (see ${join(this.logDir, `${process.options.name}.log`)})`);
+    this.track(new Promise((r) => setTimeout(r, 200)).then(() => (this.stopping || process.alive ? undefined : this.restart(process))));
   }
 
   private sendTo(worker: WorkerHandle, message: ToWorker): void {
@@ -347,6 +384,7 @@ export class MqttCoordinator {
   }
 
   private async applyFault(fault: Fault): Promise<void> {
+    this.event(`fault ${JSON.stringify(fault)}`);
     switch (fault.kind) {
       case 'serverCrash': {
         const server = this.serverOfShard(fault.shard);
@@ -383,9 +421,7 @@ export class MqttCoordinator {
       case 'replayedRemittance':
       case 'malformedPayload':
       case 'wrongTopic': {
-        const before = this.adversary.injections.length;
         await this.adversary.inject(fault.kind as AdversarialKind, fault.count);
-        this.faults.adversarialMessages! += this.adversary.injections.slice(before).filter((i) => i.outcome !== 'notSent').length;
         return;
       }
       default:
@@ -398,7 +434,9 @@ export class MqttCoordinator {
   private async restart(process: ManagedProcess): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
+        this.event(`starting ${process.options.name} again`);
         await process.start();
+        this.event(`${process.options.name} ready again (pid ${process.pid})`);
         return;
       } catch (error) {
         if (attempt >= 5) throw error;
@@ -459,7 +497,7 @@ export class MqttCoordinator {
     }
     this.metrics.setBacklog(this.backlogCount, this.backlogAmountMinor);
     this.posProofs.push(...batch.posReceipts);
-    for (const spend of batch.elsewhere) this.spendElsewhere(spend);
+    this.elsewhereDrawn += batch.elsewhere.length;
     for (const [name, by] of Object.entries(batch.counts)) this.metrics.count(name, by);
     worker.inCoverage = batch.inCoverage;
     worker.linksUp = batch.linksUp;
@@ -475,22 +513,9 @@ export class MqttCoordinator {
     }
   }
 
-  private spendElsewhere(spend: { transferId: string; meansId: string; payee: string; amountMinor: number }): void {
-    const shard = shardOf(spend.meansId, this.scenario.population.shards);
-    const index = this.servers.findIndex((s) => s.shards.includes(shard));
-    const ledger = this.elsewhereLedgers[index];
-    if (!ledger) {
-      this.elsewhereCounts.failed++;
-      return;
-    }
-    try {
-      ledger.spendElsewhere(spend);
-      this.elsewhereCounts.applied++;
-    } catch (error) {
-      if ((error as { code?: string }).code === 'insufficientFunds') this.elsewhereCounts.refused++;
-      else this.elsewhereCounts.failed++;
-    }
-  }
+  // Spending through other points of issue (a shared means' web shop) is drawn by the workers' workload but not
+  // applied: SD's ledger belongs to its server process, and a second writer on its SQLite file breaks the
+  // server's transactions (SQLITE_BUSY). The payment servers would need a harness command for it.
 
   private get inCoverage(): number {
     return this.workers.reduce((sum, w) => sum + w.inCoverage, 0);
@@ -513,15 +538,16 @@ export class MqttCoordinator {
   }
 
   private sampleMinute(): void {
-    for (const [i, ledger] of this.elsewhereLedgers.entries()) {
-      if (!ledger) continue;
+    for (const [i, reader] of this.readers.entries()) {
+      if (!reader) continue;
       // [INV-3 conservation] once a minute, on what the server has committed so far (one SQL sum).
-      const sum = (ledger.store as SqliteLedgerStore).sumOfBalancesMinor();
+      const sum = reader.sumOfBalancesMinor();
       this.book.check('INV-3', sum === 0, () => `server ${this.servers[i]!.range}: sum of balances ${sum}`);
     }
     this.metrics.setGauges({ terminalsInCoverage: this.inCoverage, brokerConnections: this.linksUp });
     this.metrics.setBacklog(this.backlogCount, this.backlogAmountMinor);
     this.metrics.sample(this.time.now());
+    this.event(`sample: ${this.inCoverage} in coverage, ${this.linksUp} links up, backlog ${this.backlogCount}`);
     this.reportProgress();
   }
 
@@ -545,6 +571,9 @@ export class MqttCoordinator {
   private async drain(): Promise<void> {
     this.phase = 'liveness';
     this.faultsRunning = false;
+    // The workload stops at the end of the safety phase, whatever is still being restarted.
+    for (const worker of this.workers) this.sendTo(worker, { type: 'drain' });
+    this.event('drain: workload stopped, restarting whatever is down');
     // Everything crashed or paused comes back now.
     const restarts = [...this.pendingRestarts];
     await Promise.all([...this.inFlight]);
@@ -552,7 +581,6 @@ export class MqttCoordinator {
     this.pendingRestarts.clear();
     for (const server of this.servers) if (!server.process.alive) await this.restart(server.process);
     if (this.broker && !this.broker.alive) await this.restart(this.broker);
-    for (const worker of this.workers) this.sendTo(worker, { type: 'drain' });
     const progress = setInterval(() => this.reportProgress(), PROGRESS_EVERY_REAL_MS);
     const endMs = this.scenario.durationMs + this.scenario.drainMs;
     try {
@@ -561,6 +589,7 @@ export class MqttCoordinator {
       clearInterval(progress);
     }
     if (this.allDrained()) this.drainedAtMs = Math.max(...this.workers.map((w) => w.drainedAtMs!));
+    this.event(this.drainedAtMs === undefined ? 'drain time over, not drained' : `drained at ${this.drainedAtMs} ms`);
     this.sampleMinute();
   }
 
@@ -582,16 +611,18 @@ export class MqttCoordinator {
   }
 
   private async stopEverything(): Promise<void> {
+    this.stopping = true;
     this.time.stop();
     for (const worker of this.workers) this.sendTo(worker, { type: 'exit' });
     await this.withTimeout(Promise.all(this.workers.map((w) => w.exited)), 10_000, 'workers exit');
     for (const worker of this.workers) if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGKILL');
     await Promise.all([...this.inFlight]);
-    for (const ledger of this.elsewhereLedgers) (ledger?.store as SqliteLedgerStore | undefined)?.close();
-    this.elsewhereLedgers = [];
+    for (const reader of this.readers) reader?.close();
+    this.readers = [];
     await Promise.all(this.servers.map((s) => s.process.stop()));
     await this.broker?.stop();
-    await Promise.all([...this.servers.map((s) => s.process.closeLog()), this.broker?.closeLog()]);
+    this.event('stopped');
+    await Promise.all([...this.servers.map((s) => s.process.closeLog()), this.broker?.closeLog(), new Promise<void>((r) => (this.events ? this.events.end(r) : r()))]);
   }
 
   // ------------------------------------------------------------------ end checks
@@ -670,19 +701,17 @@ export class MqttCoordinator {
     const finals = this.workers.map((w) => w.final).filter((f): f is WorkerFinal => f !== undefined);
     const parts = this.metrics.summaryParts();
     const invariants = this.mergedInvariants(finals);
-    const workerViolations = finals.flatMap((f) => f.violations);
-    const own = this.book.violations[0];
-    const first = workerViolations.length > 0 ? workerViolations.sort((a, b) => a.timeMs - b.timeMs)[0] : own && { invariant: own.invariant, message: own.detail, timeMs: own.timeMs, recent: own.recent };
+    const own = this.book.violations.map((v) => ({ invariant: v.invariant, message: v.detail, timeMs: v.timeMs, recent: v.recent }));
+    const first = [...finals.flatMap((f) => f.violations), ...own].sort((a, b) => a.timeMs - b.timeMs)[0];
     const sum = (pick: (f: WorkerFinal) => Record<string, number>): Record<string, number> => {
       const total: Record<string, number> = {};
       for (const f of finals) for (const [k, v] of Object.entries(pick(f))) total[k] = (total[k] ?? 0) + v;
       return total;
     };
     const workload = sum((f) => f.workload);
-    // Spending elsewhere was applied here, not in the workers: their counts are of attempts.
-    workload.elsewhere = this.elsewhereCounts.applied;
-    workload.elsewhereRefused = this.elsewhereCounts.refused;
-    workload.elsewhereFailed = this.elsewhereCounts.failed;
+    // Drawn by the workload but not applied to SD's ledger (see `spendElsewhere` above).
+    workload.elsewhere = 0;
+    workload.elsewhereNotApplied = this.elsewhereDrawn;
     workload.coverageChanges = finals.reduce((s, f) => s + f.coverageChanges, 0);
     const deviceFaults = sum((f) => f.faults);
     const network = sum((f) => {
@@ -708,7 +737,18 @@ export class MqttCoordinator {
       invariants,
       violation: first && { invariant: first.invariant, message: first.message, seed: scenario.seed, timeMs: first.timeMs, recent: first.recent },
       network,
-      faults: { serverCrashes: this.faults.serverCrashes!, brokerCrashes: this.faults.brokerCrashes!, terminalCrashes: deviceFaults.terminalCrashes ?? 0, simMoves: deviceFaults.simMoves ?? 0, skewed: deviceFaults.skewed ?? 0, partitions: this.faults.partitions!, adversarialMessages: this.faults.adversarialMessages!, brokerCrashesSkipped: this.faults.brokerCrashesSkipped! },
+      faults: {
+        serverCrashes: this.faults.serverCrashes!,
+        brokerCrashes: this.faults.brokerCrashes!,
+        terminalCrashes: deviceFaults.terminalCrashes ?? 0,
+        simMoves: deviceFaults.simMoves ?? 0,
+        skewed: deviceFaults.skewed ?? 0,
+        partitions: this.faults.partitions!,
+        adversarialMessages: this.adversary.injections.filter((i) => i.outcome !== 'notSent').length,
+        brokerCrashesSkipped: this.faults.brokerCrashesSkipped!,
+        serverFailures: this.faults.serverFailures!,
+        brokerFailures: this.faults.brokerFailures!,
+      },
       workload,
       drainedAtMs: this.drainedAtMs ?? null,
       traceHash: 'none (mqtt runs are not replayable)',

@@ -71,6 +71,8 @@ export interface ManagedOptions {
   logDir: string;
   startTimeoutMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** Called when a process that was up exits without being killed or stopped (it failed by itself). */
+  onUnexpectedExit?: (code: number | null, signal: NodeJS.Signals | null) => void;
 }
 
 /** One `payfleet` subcommand as a child process that can be crashed and restarted with the same arguments. */
@@ -80,6 +82,8 @@ export class ManagedProcess {
   private readonly log: WriteStream;
   starts = 0;
   paused = false;
+  /** Set while a kill or stop of ours is under way, so its exit is not reported as unexpected. */
+  private expectingExit = false;
 
   constructor(readonly options: ManagedOptions) {
     mkdirSync(options.logDir, { recursive: true });
@@ -100,6 +104,7 @@ export class ManagedProcess {
     if (this.alive) throw new Error(`alreadyRunning: ${this.options.name} (pid ${this.pid})`);
     this.starts++;
     this.paused = false;
+    this.expectingExit = false;
     const { name, args, ready, env } = this.options;
     const timeoutMs = this.options.startTimeoutMs ?? 30_000;
     this.log.write(`--- start ${this.starts}: payfleet ${args.map((a) => (a.length > 40 ? `${a.slice(0, 6)}…` : a)).join(' ')}\n`);
@@ -107,6 +112,10 @@ export class ManagedProcess {
     this.child = child;
     track(child);
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    let wasReady = false;
+    child.once('exit', (code, signal) => {
+      if (wasReady && !this.expectingExit && this.child === child) this.options.onUnexpectedExit?.(code, signal);
+    });
     return new Promise((resolve, reject) => {
       let buffered = '';
       let settled = false;
@@ -126,7 +135,10 @@ export class ManagedProcess {
         buffered = lines.pop() ?? '';
         for (const line of lines) {
           const match = ready.exec(line);
-          if (match) return finish(match);
+          if (match) {
+            wasReady = true;
+            return finish(match);
+          }
         }
       });
       child.stderr!.on('data', (chunk: Buffer) => this.log.write(chunk));
@@ -146,6 +158,7 @@ export class ManagedProcess {
 
   /** A crash: SIGKILL, resolved once the process is gone. */
   async kill(): Promise<void> {
+    this.expectingExit = true;
     if (this.paused) this.resume();
     if (this.signal('SIGKILL')) await this.exited;
   }
@@ -162,6 +175,7 @@ export class ManagedProcess {
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
   async stop(graceMs = 5_000): Promise<void> {
     if (!this.alive) return;
+    this.expectingExit = true;
     this.resume();
     this.signal('SIGTERM');
     const lingering = setTimeout(() => this.signal('SIGKILL'), graceMs);

@@ -21,6 +21,8 @@ import { runIdentities } from './identities.ts';
 
 const EXIT_OK = 0;
 const EXIT_VIOLATION = 1;
+/** Below this many real milliseconds, a remote timeout is in reach of ordinary round trips under load. */
+const REMOTE_TIMEOUT_WARNING_REAL_MS = 250;
 
 export interface RunMqttIo {
   env: Record<string, string | undefined>;
@@ -75,6 +77,12 @@ function printOptions(io: RunMqttIo, scenario: Scenario, file: string, outDir: s
       `  out=${outDir}`,
     ].join('\n'),
   );
+  // Network round trips are real and do not scale: at a high time scale the scenario's timeouts can be shorter
+  // than a real round trip through the broker, the server and its fsync.
+  const remoteTimeoutRealMs = scenario.policy.remoteTimeoutMs / f.timeScale;
+  if (remoteTimeoutRealMs < REMOTE_TIMEOUT_WARNING_REAL_MS) {
+    io.out(`  note: the remote timeout (${scenario.policy.remoteTimeoutMs} ms) is ${remoteTimeoutRealMs.toFixed(0)} real ms at this time scale; slow round trips will be declined as remoteTimeout`);
+  }
 }
 
 export function printMqttVerdict(io: RunMqttIo, summary: RunSummary): void {

@@ -20,7 +20,7 @@ import { Prng } from '../prng.ts';
 import { InvariantBook, RecentEvents } from '../checkers.ts';
 import { proxyPolicyOf } from '../scenario/policy.ts';
 import { RealTime } from './realTime.ts';
-import { createLinkStats, createMqttLink, type LinkStats } from '../../broker/mqttLink.ts';
+import { DEFAULT_BACKOFF, createLinkStats, createMqttLink, type BackoffPolicy, type LinkStats } from '../../broker/mqttLink.ts';
 import { holdsLocalBalance, type MeansState } from '../../machines/domain/means.ts';
 import { checkMeansTransition } from '../../machines/domain/invariants.ts';
 import { isDrained } from '../../machines/domain/remittance.ts';
@@ -52,6 +52,16 @@ class ForwardingLedger extends Ledger {
     this.forward({ ...input });
     return { id: `ext:${input.transferId}`, debitAccount: `means:${input.meansId}`, creditAccount: `payee:${input.payee}`, amountMinor: input.amountMinor, fingerprint: '', note: 'forwarded' };
   }
+}
+
+/**
+ * The reconnect backoff of a device in run time: a phone that waits up to 30 s between attempts waits 0.5 real s
+ * at ×60. Unscaled, one broker restart would keep terminals offline for minutes of run time. Floors keep a
+ * refused connection from being retried in a busy loop.
+ */
+export function scaledBackoff(timeScale: number): BackoffPolicy {
+  const initialMs = Math.max(10, DEFAULT_BACKOFF.initialMs / timeScale);
+  return { initialMs, maxMs: Math.max(initialMs, 100, DEFAULT_BACKOFF.maxMs / timeScale), multiplier: DEFAULT_BACKOFF.multiplier };
 }
 
 export class SwarmWorker implements FleetObserver {
@@ -86,7 +96,7 @@ export class SwarmWorker implements FleetObserver {
     // The same fork as the virtual Simulator's, so server, operator, proxy and POS keys are the same.
     this.fleet = new Fleet(
       { scheme: scenario.crypto, policy: proxyPolicyOf(scenario.policy), shards: scenario.population.shards, pin: scenario.population.users.pin, nearLinkDelayMs: NEAR_LINK_DELAY_MS },
-      { time: this.time, clock: this.time.clock, link: createMqttLink({ url: init.brokerUrl, secret: init.secret, seed: scenario.seed, stats: this.linkStats }) },
+      { time: this.time, clock: this.time.clock, link: createMqttLink({ url: init.brokerUrl, secret: init.secret, seed: scenario.seed, stats: this.linkStats, backoff: scaledBackoff(init.timeScale) }) },
       prng.fork('fleet'),
       this,
     );
@@ -159,6 +169,12 @@ export class SwarmWorker implements FleetObserver {
       this.send({ type: 'drained', workerIndex: this.init.workerIndex, atMs: this.time.now() });
       return;
     }
+    // An order that was waiting for its user when the drain began is approved after the first nudge, and a
+    // local approval alone does not start a remittance: nudge whoever still holds pending transactions.
+    for (const slot of this.fleet.terminals) {
+      const state = proxyStateOf(slot);
+      if (slot.actor && state && state.journal.pending.length > 0) slot.actor.send({ type: 'remit.now' });
+    }
     this.time.schedule(DRAIN_POLL_MS, () => this.pollDrain());
   }
 
@@ -172,8 +188,15 @@ export class SwarmWorker implements FleetObserver {
     return true;
   }
 
+  private batches = 0;
+
   /** Sends what happened since the last batch. */
   flush(): void {
+    // A line in the worker's log every ten batches: how connected the swarm is, for reading a run afterwards.
+    if (++this.batches % 10 === 0) {
+      const l = this.linkStats;
+      console.log(`t=${this.time.now()} links up ${this.linksUp}/${this.expectedLinks} attempts ${l.connectAttempts} connects ${l.connects} sent ${l.sent} received ${l.received} droppedWhileDown ${l.droppedWhileDown}`);
+    }
     this.send({
       type: 'batch',
       workerIndex: this.init.workerIndex,
