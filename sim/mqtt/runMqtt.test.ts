@@ -101,7 +101,7 @@ describe('payfleet run --mode mqtt', () => {
     );
     const dir = runDir();
     const io = quietIo();
-    const status = await runMqttCommand(scenario, 'mqtt-embedded.yaml', dir, { mode: 'mqtt', 'time-scale': 60, quiet: true }, io);
+    const status = await runMqttCommand(scenario, 'mqtt-embedded.yaml', dir, { mode: 'mqtt', out: dir, 'time-scale': 60, quiet: true }, io);
     const summary = readSummary(dir);
     expectNothingLost(summary, io.lines);
     expect(status).toBe(0);
@@ -122,7 +122,7 @@ describe('payfleet run --mode mqtt', () => {
     const mosquitto = await startMosquitto({ dir: join(dir, 'broker'), identities: runIdentities(scenario), secret });
     try {
       const io = quietIo({ PAYFLEET_BROKER_SECRET: secret }, { brokerControl: { kill: () => mosquitto.kill(), restart: () => mosquitto.restart() } });
-      const status = await runMqttCommand(scenario, 'mqtt-mosquitto.yaml', dir, { mode: 'mqtt', broker: mosquitto.url, 'time-scale': 60, quiet: true }, io);
+      const status = await runMqttCommand(scenario, 'mqtt-mosquitto.yaml', dir, { mode: 'mqtt', out: dir, broker: mosquitto.url, 'time-scale': 60, quiet: true }, io);
       const summary = readSummary(dir);
       expectNothingLost(summary, io.lines);
       expect(status).toBe(0);

@@ -115,8 +115,11 @@ function writeMosquittoFiles(scenario: Scenario, outDir: string, secret: string)
 }
 
 /** Runs `scenario` in mqtt mode; resolves with the exit status (0 every invariant held, 1 otherwise). */
-export async function runMqttCommand(scenario: Scenario, file: string, outDir: string, flags: Record<string, string | number | boolean>, io: RunMqttIo = defaultIo): Promise<number> {
+export async function runMqttCommand(scenario: Scenario, file: string, defaultOutDir: string, flags: Record<string, string | number | boolean>, io: RunMqttIo = defaultIo): Promise<number> {
   const f = mqttFlags(flags, io.env);
+  // Without --out, an mqtt run gets its own directory, so it never overwrites the virtual run of the same
+  // scenario and seed (which `payfleet replay` can re-run; an mqtt run cannot be replayed).
+  const outDir = flags.out === undefined ? `${defaultOutDir}-mqtt` : defaultOutDir;
   printOptions(io, scenario, file, outDir, f);
   mkdirSync(outDir, { recursive: true });
   if (f.brokerUrl && f.secret) io.out(`  wrote the Mosquitto password and ACL files for this run to ${writeMosquittoFiles(scenario, outDir, f.secret)}`);

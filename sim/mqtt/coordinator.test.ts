@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { splitCount } from './coordinator.ts';
+import { runIdentities, shardGroups } from './identities.ts';
+import { mqttFlags } from './runMqtt.ts';
+import { scaledBackoff } from './worker.ts';
+import { loadScenarioText } from '../scenario/load.ts';
+import { usernameOf } from '../../broker/topics.ts';
+
+describe('shardGroups', () => {
+  it('covers every shard exactly once, in contiguous ranges, with at most the given number of processes', () => {
+    for (const [shards, processes] of [[1, 4], [2, 4], [4, 4], [7, 4], [16, 4], [3, 1]] as const) {
+      const groups = shardGroups(shards, processes);
+      expect(groups.length).toBe(Math.min(shards, processes));
+      expect(groups.flat()).toEqual(Array.from({ length: shards }, (_, i) => i));
+      for (const group of groups) expect(group.length).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('splitCount', () => {
+  it('splits victims between workers in proportion to their terminals, losing none', () => {
+    expect(splitCount(4, [120, 120])).toEqual([2, 2]);
+    expect(splitCount(3, [150, 150])).toEqual([2, 1]);
+    expect(splitCount(5, [10, 0, 30])).toEqual([2, 0, 3]);
+    expect(splitCount(0, [5, 5])).toEqual([0, 0]);
+    expect(splitCount(7, [1, 1]).reduce((a, b) => a + b, 0)).toBe(7);
+  });
+});
+
+describe('runIdentities', () => {
+  it('names every terminal, POS unit, server range and the harness, once each', () => {
+    const scenario = loadScenarioText(
+      `name: ids\nseed: 1\nduration: 1m\npopulation:\n  terminals: 5\n  shards: 6\n  means: [{ name: p, kind: prepaid, openingBalanceMinor: 100 }]\n  apps: [{ name: g, type: internal, ordersPerHour: 1, amount: { fixedMinor: 1 } }]\n  pos: { units: 2, visitsPerTerminalPerHour: 1, amount: { fixedMinor: 1 } }\n`,
+      'ids.yaml',
+    );
+    const names = runIdentities(scenario).map(usernameOf);
+    expect(new Set(names).size).toBe(names.length);
+    expect(names).toEqual(['tm.t0', 'tm.t1', 'tm.t2', 'tm.t3', 'tm.t4', 'pos.pos0', 'pos.pos1', 'sd.0', 'sd.1-2', 'sd.3', 'sd.4-5', 'harness']);
+  });
+});
+
+describe('mqttFlags', () => {
+  it('defaults to real time on the embedded broker', () => {
+    expect(mqttFlags({}, {})).toEqual({ timeScale: 1, brokerUrl: undefined, secret: undefined, quiet: false });
+  });
+
+  it('takes an external broker with the secret from PAYFLEET_BROKER_SECRET, and names the flag when something is wrong', () => {
+    expect(mqttFlags({ broker: 'mqtt://127.0.0.1:1883', 'time-scale': 60 }, { PAYFLEET_BROKER_SECRET: 'k' })).toMatchObject({ brokerUrl: 'mqtt://127.0.0.1:1883', secret: 'k', timeScale: 60 });
+    expect(() => mqttFlags({ broker: 'mqtt://127.0.0.1:1883' }, {})).toThrow(/--broker: set PAYFLEET_BROKER_SECRET/);
+    expect(() => mqttFlags({ broker: 'localhost' }, { PAYFLEET_BROKER_SECRET: 'k' })).toThrow(/--broker: expected a broker URL/);
+    expect(() => mqttFlags({ 'time-scale': 0 }, {})).toThrow(/--time-scale/);
+  });
+});
+
+describe('scaledBackoff', () => {
+  it('scales the reconnect backoff of a device to run time, with floors', () => {
+    expect(scaledBackoff(1)).toEqual({ initialMs: 250, maxMs: 30_000, multiplier: 2 });
+    expect(scaledBackoff(60)).toEqual({ initialMs: 10, maxMs: 500, multiplier: 2 });
+    expect(scaledBackoff(10_000)).toEqual({ initialMs: 10, maxMs: 100, multiplier: 2 });
+  });
+});
