@@ -196,7 +196,10 @@ export function shardOfRequest(request: ServerRequest, ledger: Ledger, shardCoun
 
 /** What the process counted while serving. */
 export interface ServerCounts {
-  /** Answers sent, by shard (`unknown` when the request names no known means). */
+  /**
+   * Answers sent, by shard. `unknown` when the request names no means the ledger knows: a release of a txId SD never
+   * saw (it names none; the answer voids the txId), or a malformed request.
+   */
   handled: Record<string, number>;
   /** Answers that refused, by code. */
   refused: Record<string, number>;
