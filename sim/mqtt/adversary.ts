@@ -24,6 +24,8 @@ import { meansIdOf, terminalId } from '../population.ts';
 
 /** How long (real ms) an injection waits for SD's answer before leaving the verdict to the ledger. */
 const ANSWER_WAIT_REAL_MS = 400;
+const CONNECT_ATTEMPTS = 20;
+const CONNECT_RETRY_REAL_MS = 250;
 
 export type AdversarialKind = 'forgedSignature' | 'replayedRemittance' | 'malformedPayload' | 'wrongTopic';
 
@@ -39,6 +41,8 @@ export interface Injection {
   /** Closed by the broker, SD's answer, or nothing heard (Mosquitto drops a forbidden publish silently). */
   outcome: 'closedByBroker' | 'answered' | 'unanswered' | 'notSent';
   answer?: ServerResult;
+  /** Why it was not sent (no remittance to replay yet, the broker unreachable…). */
+  notSentBecause?: string;
 }
 
 export interface AdversaryContext {
@@ -97,7 +101,7 @@ export class Adversary {
   private async replay(): Promise<void> {
     const sample = this.context.remittanceSample();
     if (!sample || sample.proofs.length === 0) {
-      this.injections.push({ kind: 'replayedRemittance', reqId: `replay.none.${++this.seq}`, meansId: '', txIds: [], replayed: [], outcome: 'notSent' });
+      this.injections.push({ kind: 'replayedRemittance', reqId: `replay.none.${++this.seq}`, meansId: '', txIds: [], replayed: [], outcome: 'notSent', notSentBecause: 'no remittance seen yet' });
       return;
     }
     const n = ++this.seq;
@@ -153,10 +157,17 @@ export class Adversary {
     this.injections.push(injection);
     const { username, password } = credentialsFor(this.context.secret, identity);
     let client: MqttClient | undefined;
-    try {
-      client = await mqtt.connectAsync(this.context.brokerUrl(), { clientId: username, username, password, protocolVersion: 4, clean: true, reconnectPeriod: 0, connectTimeout: 2_000 });
-    } catch {
-      return;
+    // An attacker tries again while the broker is restarting; after that the message is not sent.
+    for (let attempt = 1; !client; attempt++) {
+      try {
+        client = await mqtt.connectAsync(this.context.brokerUrl(), { clientId: username, username, password, protocolVersion: 4, clean: true, reconnectPeriod: 0, connectTimeout: 2_000 });
+      } catch (error) {
+        if (attempt >= CONNECT_ATTEMPTS) {
+          injection.notSentBecause = `cannot connect as ${username}: ${(error as Error).message}`;
+          return;
+        }
+        await new Promise((r) => setTimeout(r, CONNECT_RETRY_REAL_MS));
+      }
     }
     const c = client;
     const respTopic = responseTopic(identity.role === 'pos' ? 'pos' : 'terminal', identity.id);

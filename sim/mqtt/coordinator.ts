@@ -421,7 +421,11 @@ export class MqttCoordinator {
       case 'replayedRemittance':
       case 'malformedPayload':
       case 'wrongTopic': {
+        const before = this.adversary.injections.length;
         await this.adversary.inject(fault.kind as AdversarialKind, fault.count);
+        for (const i of this.adversary.injections.slice(before)) {
+          this.event(`${i.kind} ${i.reqId}: ${i.outcome}${i.answer ? ` (${i.answer.code})` : ''}${i.notSentBecause ? `: ${i.notSentBecause}` : ''}`);
+        }
         return;
       }
       default:
