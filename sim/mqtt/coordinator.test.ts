@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { splitCount } from './coordinator.ts';
+import { scenarioForWorker, splitCount } from './coordinator.ts';
 import { runIdentities, shardGroups } from './identities.ts';
 import { mqttFlags } from './runMqtt.ts';
 import { scaledBackoff } from './worker.ts';
@@ -57,5 +57,26 @@ describe('scaledBackoff', () => {
     expect(scaledBackoff(1)).toEqual({ initialMs: 250, maxMs: 30_000, multiplier: 2 });
     expect(scaledBackoff(60)).toEqual({ initialMs: 10, maxMs: 500, multiplier: 2 });
     expect(scaledBackoff(10_000)).toEqual({ initialMs: 10, maxMs: 100, multiplier: 2 });
+  });
+});
+
+describe('scenarioForWorker', () => {
+  const base = loadScenarioText(
+    `name: arrivals\nseed: 1\nduration: 10m\npopulation:\n  terminals: 10\n  means: [{ name: p, kind: prepaid, openingBalanceMinor: 100 }]\n  apps: [{ name: g, type: internal, ordersPerHour: 1, amount: { fixedMinor: 1 } }]\n`,
+    'arrivals.yaml',
+  );
+
+  it('leaves a closed-model scenario as it is', () => {
+    expect(scenarioForWorker(base, 0.5)).toBe(base);
+  });
+
+  it("gives each worker its share of an open-model arrival rate, so the workers together issue the scenario's rate", () => {
+    const constant = { ...base, arrival: { executor: 'constant-arrival-rate' as const, rate: 10, durationMs: null, timeUnitMs: 1_000, startTimeMs: 0, maxInFlight: 9, mix: [] } };
+    const half = scenarioForWorker(constant, 0.5).arrival;
+    expect(half).toMatchObject({ rate: 5, maxInFlight: 5 });
+    const ramping = { ...base, arrival: { executor: 'ramping-arrival-rate' as const, startRate: 4, stages: [{ target: 20, durationMs: 60_000 }], timeUnitMs: 1_000, startTimeMs: 0, maxInFlight: 0, mix: [] } };
+    expect(scenarioForWorker(ramping, 0.25).arrival).toMatchObject({ startRate: 1, stages: [{ target: 5, durationMs: 60_000 }], maxInFlight: 0 });
+    // The population itself is not split: every worker plans terminals against the whole fleet.
+    expect(scenarioForWorker(constant, 0.5).population.terminals).toBe(10);
   });
 });

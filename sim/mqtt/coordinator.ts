@@ -20,6 +20,7 @@ import { InvariantBook, RecentEvents, type InvariantCount } from '../checkers.ts
 import { checkAtEnd, type LedgerFigures } from '../endChecks.ts';
 import { Prng } from '../prng.ts';
 import { SUMMARY_VERSION, type RunSummary } from '../runVirtual.ts';
+import { evaluateThresholds } from '../scenario/thresholds.ts';
 import { Ledger } from '../../machines/domain/ledger.ts';
 import { shardOf } from '../../machines/link.ts';
 import type { Proof, ServerResult } from '../../machines/messages.ts';
@@ -107,6 +108,18 @@ export class HarnessError extends Error {
     super(message);
     this.name = 'HarnessError';
   }
+}
+
+/**
+ * The scenario a worker plays: the same, except that an open-model arrival rate is shared between workers in
+ * proportion to their terminals (each worker's executor would otherwise issue the whole rate).
+ */
+export function scenarioForWorker(scenario: Scenario, share: number): Scenario {
+  const arrival = scenario.arrival;
+  if (!arrival) return scenario;
+  const maxInFlight = arrival.maxInFlight === 0 ? 0 : Math.max(1, Math.ceil(arrival.maxInFlight * share));
+  if (arrival.executor === 'constant-arrival-rate') return { ...scenario, arrival: { ...arrival, maxInFlight, rate: arrival.rate * share } };
+  return { ...scenario, arrival: { ...arrival, maxInFlight, startRate: arrival.startRate * share, stages: arrival.stages.map((s) => ({ ...s, target: s.target * share })) } };
 }
 
 /** Splits a count of victims between workers in proportion to their terminals. */
@@ -293,7 +306,7 @@ export class MqttCoordinator {
       const faults = deviceFaults.map((fault, f) => ({ ...fault, count: faultShares[f]![i]! })).filter((fault) => fault.count > 0);
       this.sendTo(handle, {
         type: 'init',
-        scenario,
+        scenario: scenarioForWorker(scenario, terminals === 0 ? 0 : sizes[i]! / terminals),
         workerIndex: i,
         workerCount,
         terminalsFrom: bounds[i]!,
@@ -723,7 +736,7 @@ export class MqttCoordinator {
       return { ...counters, ...Object.fromEntries(Object.entries(rejected).map(([k, v]) => [`rejected:${k}`, v])) };
     });
     const ok = invariants.every((i) => i.violations === 0);
-    return {
+    const summary: RunSummary = {
       version: SUMMARY_VERSION,
       scenario: { ...scenario, file: this.options.file },
       mode: 'mqtt',
@@ -734,7 +747,7 @@ export class MqttCoordinator {
       simulatedMs: this.time.now(),
       wallMs,
       events: this.messages,
-      orders: parts.orders,
+      orders: { ...parts.orders, dropped: workload.notIssuedTerminalDown ?? 0 },
       latencyMs: parts.latencyMs,
       remittance: { ...parts.remittance, pendingAtEnd: this.backlogCount, peakBacklogAmountMinor: this.peakBacklogAmountMinor },
       ledger: this.endFigures ?? { approvedAmountMinor: 0, postedAmountMinor: 0, lost: 0, duplicated: 0, unexpected: 0, sumOfBalancesMinor: 0 },
@@ -754,10 +767,13 @@ export class MqttCoordinator {
         brokerFailures: this.faults.brokerFailures!,
       },
       workload,
+      thresholds: [],
       drainedAtMs: this.drainedAtMs ?? null,
       traceHash: 'none (mqtt runs are not replayable)',
       ok,
       replay: `payfleet run ${this.options.file ?? '<scenario>'} --mode mqtt --seed ${scenario.seed} --time-scale ${this.options.timeScale} (same scenario, not the same interleaving)`,
     };
+    summary.thresholds = evaluateThresholds(scenario.thresholds, summary);
+    return summary;
   }
 }

@@ -11,7 +11,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Scenario } from '../scenario/types.ts';
-import { writeRunFiles, type RunSummary } from '../runVirtual.ts';
+import { thresholdsPassed, writeRunFiles, type RunSummary } from '../runVirtual.ts';
 import { ProgressLine } from '../progress.ts';
 import { UsageError } from '../cli/args.ts';
 import { aclFile, passwordFile } from '../../broker/mosquitto.ts';
@@ -21,6 +21,8 @@ import { runIdentities } from './identities.ts';
 
 const EXIT_OK = 0;
 const EXIT_VIOLATION = 1;
+/** As the virtual mode (k6's convention): the run completed but a threshold failed. */
+const EXIT_THRESHOLD = 99;
 /** Below this many real milliseconds, a remote timeout is in reach of ordinary round trips under load. */
 const REMOTE_TIMEOUT_WARNING_REAL_MS = 250;
 
@@ -96,6 +98,7 @@ export function printMqttVerdict(io: RunMqttIo, summary: RunSummary): void {
     `  ledger: approved ${summary.ledger.approvedAmountMinor}, posted ${summary.ledger.postedAmountMinor}, lost ${summary.ledger.lost}, duplicated ${summary.ledger.duplicated}, sum of balances ${summary.ledger.sumOfBalancesMinor}`,
     `  faults: ${Object.entries(summary.faults).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}; drained ${summary.drainedAtMs === null ? 'NOT within the drain time' : `at ${summary.drainedAtMs} ms`}`,
     ...summary.invariants.map((i) => `  ${i.violations === 0 ? 'ok  ' : 'FAIL'} ${i.id.padEnd(6)} ${i.name}: ${i.checks} checks, ${i.violations} violations`),
+    ...(summary.thresholds ?? []).map((t) => `  ${t.pass ? 'ok  ' : 'FAIL'} threshold ${t.expression}: actual ${JSON.stringify(t.actual)}${t.problem ? ` (${t.problem})` : ''}`),
   ];
   if (summary.violation) {
     lines.push(`  first violation: ${summary.violation.invariant} at t=${summary.violation.timeMs} ms: ${summary.violation.message}`);
@@ -170,7 +173,8 @@ export async function runMqttCommand(scenario: Scenario, file: string, defaultOu
   await writeReportQuietly(io, outDir);
   printMqttVerdict(io, result.summary);
   io.out(`  wrote ${outDir}/summary.json, timeseries.csv, report.html (process logs in ${join(outDir, 'logs')})`);
-  return result.summary.ok ? EXIT_OK : EXIT_VIOLATION;
+  if (!result.summary.ok) return EXIT_VIOLATION;
+  return thresholdsPassed(result.summary) ? EXIT_OK : EXIT_THRESHOLD;
 }
 
 /** The report is a view of the run; a failure to draw it must not change the run's verdict. */

@@ -179,6 +179,8 @@ export class SwarmWorker implements FleetObserver {
   }
 
   isDrained(): boolean {
+    // An order still being decided (a remote payment on its way back) is not drained either.
+    if (this.workload.hasOrdersInFlight()) return false;
     for (const slot of this.fleet.terminals) {
       if (!slot.actor) return false;
       const state = proxyStateOf(slot);
@@ -294,7 +296,7 @@ export class SwarmWorker implements FleetObserver {
     const issued = this.workload.orders.get(order.orderId);
     if (issued) {
       this.book.check('ORACLE', !issued.answered, () => `order ${order.orderId} answered twice`, [terminalId]);
-      issued.answered = true;
+      this.workload.markAnswered(order.orderId);
     } else if (order.source.kind === 'pos') {
       this.workload.record(order, { plan: { terminalId } });
       this.workload.orders.get(order.orderId)!.answered = true;
