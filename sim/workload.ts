@@ -245,10 +245,16 @@ export class Workload {
     return this.pruneInFlight() > 0;
   }
 
-  /** Forgets orders answered since (a runner that sets `answered` itself), and those whose terminal crashed (its app will never hear back). */
+  /**
+   * Forgets orders answered since (a runner that sets `answered` itself), those whose terminal crashed (its app
+   * will never hear back), and those a refusing terminal answered itself.
+   */
   private pruneInFlight(): number {
     for (const [orderId, { slot, actor }] of this.inFlight) {
-      if (this.orders.get(orderId)?.answered || slot.actor !== actor) this.inFlight.delete(orderId);
+      // A terminal that refused to start its proxy (untrusted code, a strongbox it could not open) answers its
+      // apps itself, without a proxy decision: its orders are answered too.
+      const answeredByTerminal = actor?.getSnapshot().context.refusal !== undefined;
+      if (this.orders.get(orderId)?.answered || slot.actor !== actor || answeredByTerminal) this.inFlight.delete(orderId);
     }
     return this.inFlight.size;
   }
