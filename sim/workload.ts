@@ -33,6 +33,9 @@ export interface WorkloadCounters {
   posVisits: number;
   elsewhere: number;
   elsewhereRefused: number;
+  /** Open-model arrivals, and those dropped (also in `arrival`; here so that runners summing counters get them). */
+  arrivals: number;
+  arrivalDropped: number;
 }
 
 /** Why an open-model arrival was not issued. */
@@ -56,7 +59,7 @@ export interface WorkloadOptions {
 
 export class Workload {
   readonly orders = new Map<string, IssuedOrder>();
-  readonly counters: WorkloadCounters = { issued: 0, notIssuedTerminalDown: 0, posVisits: 0, elsewhere: 0, elsewhereRefused: 0 };
+  readonly counters: WorkloadCounters = { issued: 0, notIssuedTerminalDown: 0, posVisits: 0, elsewhere: 0, elsewhereRefused: 0, arrivals: 0, arrivalDropped: 0 };
   /** Set when the scenario has an `arrival` section. */
   readonly arrival: ArrivalStats | undefined;
   private running = true;
@@ -198,6 +201,7 @@ export class Workload {
   private arriveOwnMix(all: readonly TerminalSlot[]): void {
     const stats = this.arrival!;
     stats.arrivals++;
+    this.counters.arrivals++;
     const slot = this.pickUp(all);
     if (!slot) return this.drop('noTerminalUp');
     const rate = this.orderRatePerHour(slot);
@@ -212,6 +216,7 @@ export class Workload {
   private arriveFrom(slots: readonly TerminalSlot[], app: AppProfile | undefined): void {
     const stats = this.arrival!;
     stats.arrivals++;
+    this.counters.arrivals++;
     const slot = this.pickUp(slots);
     if (!slot) return this.drop('noTerminalUp');
     if (app) this.issueApp(slot, app);
@@ -272,6 +277,7 @@ export class Workload {
     const stats = this.arrival!;
     stats.dropped++;
     stats.droppedByReason[reason]++;
+    this.counters.arrivalDropped++;
   }
 
   /** POS orders are made by the POS machine; the simulator records them when the POS reports them. */

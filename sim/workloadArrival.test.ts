@@ -38,6 +38,7 @@ describe('open-model arrivals in a virtual run', () => {
     const { summary } = run(`arrival: { executor: constant-arrival-rate, rate: 2 }\nfaults:\n  - { kind: terminalCrash, at: 30s, count: 12, restartAfter: 1h }\n`);
     expect(summary.arrival).toMatchObject({ arrivals: 120, issued: 60, dropped: 60, droppedByReason: { noTerminalUp: 60, maxInFlight: 0, noSource: 0 } });
     expect(summary.orders.dropped).toBe(60);
+    expect(summary.workload).toMatchObject({ arrivals: 120, arrivalDropped: 60 });
   });
 
   it('drops arrivals beyond maxInFlight, exactly: each order waits 2.5 s for its user, one arrives every second', () => {
