@@ -9,6 +9,9 @@
 // coordinator keeps the metrics, the backlog and the record of approved payments. After the drain it stops every
 // process, opens each ledger read-only and runs `checkAtEnd`. Transactions posted twice are found as the virtual
 // mode finds them — two different requests whose answers name the same posting — from the answers SD stored.
+// A server or broker that exits by itself is counted and restarted, as a supervisor would. The coordinator never
+// writes to a ledger (a second writer breaks the server's transactions), so spending through other points of
+// issue is drawn but not applied in this mode; everything the coordinator does is in logs/coordinator.log.
 
 import { createWriteStream, mkdirSync, readdirSync, rmSync, type WriteStream } from 'node:fs';
 import { availableParallelism } from 'node:os';
