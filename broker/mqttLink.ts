@@ -174,6 +174,8 @@ export function createMqttLink(options: MqttLinkOptions): CallbackActorLogic<Lin
       });
       client = c;
       c.on('connect', () => {
+        // No Nagle delay on the client side either (mqtt.js does not pass the option through).
+        (c.stream as { setNoDelay?: (noDelay: boolean) => void } | undefined)?.setNoDelay?.(true);
         c.subscribe(subscriptions, { qos: 1 }, (error, granted) => {
           if (client !== c) return;
           if (error || !granted || granted.some((g) => g.qos === 128)) {
