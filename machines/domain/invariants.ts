@@ -78,7 +78,9 @@ export function checkMeansTransition(before: MeansState, after: MeansState, paym
     const was = before.ceiling;
     if (was && was.originMs === ceiling.originMs && was.periodMs === ceiling.periodMs) {
       if (payment) {
-        const index = periodIndexAt(payment.nowMs, ceiling.originMs, ceiling.periodMs);
+        // A clock set back never returns to an earlier period (so it cannot bring back an old allowance): the
+        // payment belongs to the later of its own period and the one the means is already in.
+        const index = Math.max(was.periodIndex, periodIndexAt(payment.nowMs, ceiling.originMs, ceiling.periodMs));
         if (ceiling.periodIndex !== index) flag(`MTD counts period ${ceiling.periodIndex} for a payment at ${payment.nowMs} in period ${index}`);
       }
       if (ceiling.periodIndex < was.periodIndex) flag(`MTD went back from period ${was.periodIndex} to ${ceiling.periodIndex}`);
@@ -115,7 +117,7 @@ export function checkMeansTransition(before: MeansState, after: MeansState, paym
     const was = before.recurring;
     if (was && was.originMs === recurring.originMs && was.periodMs === recurring.periodMs && was.amountMinor === recurring.amountMinor) {
       if (payment) {
-        const index = periodIndexAt(payment.nowMs, recurring.originMs, recurring.periodMs);
+        const index = Math.max(was.periodIndex, periodIndexAt(payment.nowMs, recurring.originMs, recurring.periodMs));
         if (recurring.periodIndex !== index) flag(`recurring amount is in period ${recurring.periodIndex} for a payment at ${payment.nowMs} in period ${index}`);
       }
       if (recurring.periodIndex < was.periodIndex) flag(`recurring amount went back from period ${was.periodIndex} to ${recurring.periodIndex}`);
