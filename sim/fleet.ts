@@ -16,6 +16,7 @@ import { serverMachine, type LedgerCommand, type LedgerActorInput, type LedgerEv
 import { Ledger } from '../machines/domain/ledger.ts';
 import { SumTrackingLedgerStore } from './ledgerStore.ts';
 import { handleRequest } from '../machines/domain/serverRules.ts';
+import { ledgerFingerprint } from '../machines/domain/invariants.ts';
 import { keyFromSeed, signFields, type SignatureScheme, type SigningKey } from '../machines/domain/signature.ts';
 import type { ProxyPolicy, ProxyState } from '../machines/domain/proxyRules.ts';
 import type { ServerRequest, ServerResult } from '../machines/messages.ts';
@@ -95,7 +96,6 @@ export class Fleet {
   // Machines with their links provided, made once: `.provide()` rebuilds every state node, far too costly per actor.
   private readonly terminalLogic;
   private readonly posLogic;
-  private readonly serverLinkLogic;
   private readonly clock: Clock | undefined;
   private readonly time: TimeSource;
   private readonly codeSignature: string;
@@ -120,7 +120,6 @@ export class Fleet {
     this.nearLink = this.createNearLink();
     this.terminalLogic = terminalMachine.provide({ actors: { proxy: proxyMachine.provide({ actors: { link: this.link, nearLink: this.nearLink } }) } });
     this.posLogic = posMachine.provide({ actors: { link: this.link, nearLink: this.nearLink } });
-    this.serverLinkLogic = this.link;
   }
 
   publicKeyOf = (id: string): string | undefined => this.publicKeys.get(id);
@@ -148,9 +147,9 @@ export class Fleet {
     const ledgerActor = fromCallback<LedgerCommand, LedgerActorInput>(({ input, receive, sendBack }) => {
       const apply = (command: LedgerCommand): void => {
         const adversarial = observer.isAdversarial(command.request);
-        const before = adversarial ? ledgerFingerprintOf(ledger) : '';
+        const before = adversarial ? ledgerFingerprint(ledger) : '';
         const result = handleRequest(ledger, command.request, { scheme: input.scheme, serverKey: input.key, publicKeyOf: input.publicKeyOf, nowMs: input.now() });
-        observer.onLedgerApplied(shard, command.request, result, adversarial ? { before, after: ledgerFingerprintOf(ledger) } : undefined);
+        observer.onLedgerApplied(shard, command.request, result, adversarial ? { before, after: ledgerFingerprint(ledger) } : undefined);
         sendBack({ type: 'ledger.result', request: command.request, result } satisfies LedgerEvent);
       };
       let busyUntilMs = 0;
@@ -168,7 +167,7 @@ export class Fleet {
         stopped = true;
       };
     });
-    const machine = serverMachine.provide({ actors: { link: this.serverLinkLogic, ledger: ledgerActor } });
+    const machine = serverMachine.provide({ actors: { link: this.link, ledger: ledgerActor } });
     const actor = createActor(machine, {
       id: `sd-${shard}`,
       clock: this.clock,
@@ -297,15 +296,4 @@ export function proxyStateOf(slot: TerminalSlot): ProxyState | undefined {
   if (!slot.actor) return slot.persisted;
   const proxy = slot.actor.getSnapshot().children.proxy;
   return proxy?.getSnapshot().context.state as ProxyState | undefined;
-}
-
-/** A fingerprint of a ledger that changes whenever money moves or a transaction is posted (O(accounts)). */
-export function ledgerFingerprintOf(ledger: Ledger): string {
-  let versions = 0;
-  let balances = 0;
-  for (const account of ledger.accounts()) {
-    versions += account.version;
-    balances += Math.abs(account.balanceMinor);
-  }
-  return `${versions}/${balances}/${ledger.postings().length}/${ledger.aggregates().length}`;
 }

@@ -31,6 +31,8 @@ export class Nemesis {
   readonly counters: NemesisCounters = { serverCrashes: 0, brokerCrashes: 0, terminalCrashes: 0, simMoves: 0, skewed: 0, partitions: 0, adversarialMessages: 0 };
   /** Request ids of every message the nemesis forged; their refusal is checked [INV-6]. */
   readonly adversaryIds = new Set<string>();
+  /** Of those, the exact replays: SD may answer them with the stored (possibly ok) result, but nothing may change. */
+  readonly exactReplayIds = new Set<string>();
   /** Remittances seen on the wire, so one can be replayed later. */
   private readonly seenRemittances: Array<{ from: string; to: string; message: RemitRequest }> = [];
   private readonly pendingRestarts = new Set<() => void>();
@@ -180,6 +182,7 @@ export class Nemesis {
   private injectReplay(): void {
     const seen = this.seenRemittances[this.prng.int(0, Math.max(0, this.seenRemittances.length - 1))];
     if (!seen) return;
+    this.exactReplayIds.add(`${seen.message.from}/${seen.message.reqId}`);
     this.inject(seen.from, seen.to, seen.message);
     if (seen.message.mode === 'grouped' && seen.message.transactions.length > 0) {
       const [first, ...rest] = seen.message.transactions;

@@ -16,7 +16,8 @@ import { TraceHash } from './traceHash.ts';
 import { Metrics } from './metrics.ts';
 import { Fleet, proxyStateOf, type FleetObserver, type TerminalSlot } from './fleet.ts';
 import { planPos, planTerminal } from './population.ts';
-import { Workload, oracleProblem } from './workload.ts';
+import { Workload } from './workload.ts';
+import { DecisionChecks } from './decisionChecks.ts';
 import { CoverageModel } from './coverage.ts';
 import { Nemesis } from './nemesis.ts';
 import { InvariantBook, InvariantViolation, RecentEvents } from './checkers.ts';
@@ -27,8 +28,6 @@ import type { ProxyEmitted } from '../machines/proxy.ts';
 import type { PosEmitted } from '../machines/pos.ts';
 import type { ServerEmitted } from '../machines/server.ts';
 import type { LinkMessage, Proof, ServerRequest, ServerResult } from '../machines/messages.ts';
-import { holdsLocalBalance, type MeansState } from '../machines/domain/means.ts';
-import { checkMeansTransition } from '../machines/domain/invariants.ts';
 import { isDrained } from '../machines/domain/remittance.ts';
 
 const MINUTE_MS = 60_000;
@@ -68,13 +67,13 @@ export class Simulator implements FleetObserver {
   readonly trace = new TraceHash();
   readonly recent = new RecentEvents();
   readonly book: InvariantBook;
+  private readonly decisions: DecisionChecks;
   /** Every payment approved by a proxy, by transaction id (the workload's ledger of expectations). */
   readonly approved = new Map<string, ApprovedPayment>();
   /** Proofs held by POS units (their receipts). */
   readonly posProofs: Proof[] = [];
   /** Transaction ids SD reported posted, to catch one posted twice as it happens [INV-4]. */
   private readonly posted = new Map<string, string>();
-  private readonly lastMeans = new Map<string, MeansState>();
   private backlogCount = 0;
   private backlogAmountMinor = 0;
   private peakBacklogAmountMinor = 0;
@@ -119,6 +118,7 @@ export class Simulator implements FleetObserver {
     this.coverage = new CoverageModel(scenario, this.scheduler, this.fleet, this.prng.fork('coverage'));
     this.nemesis = new Nemesis(this.scheduler, this.network, this.fleet, this.coverage, this.prng.fork('nemesis'));
     this.workload = new Workload(scenario, this.scheduler, this.fleet, this.prng.fork('workload'));
+    this.decisions = new DecisionChecks(this.book, this.recent, this.workload, policy);
   }
 
   /** Builds the fleet and runs both phases; returns normally even when an invariant broke (see `book`). */
@@ -150,7 +150,7 @@ export class Simulator implements FleetObserver {
       const plan = planTerminal(scenario, i, planner.fork(`t${i}`));
       const slot = this.fleet.addTerminal(plan, this.coverage.initialCoverage(i));
       this.fleet.startTerminal(slot);
-      this.lastMeans.set(`${plan.terminalId}/${plan.means.meansId}`, plan.means);
+      this.decisions.seed(plan.terminalId, plan.means);
     }
     this.workload.start();
     this.coverage.start();
@@ -277,33 +277,8 @@ export class Simulator implements FleetObserver {
   private onDecided(terminalId: string, event: Extract<ProxyEmitted, { type: 'proxy.decided' }>): void {
     const now = this.scheduler.now();
     const { order, response } = event;
-    this.recent.push({ timeMs: now, actor: terminalId, text: `${order.orderId} ${order.type} ${order.amountMinor} → ${response.ok ? response.proof.path : response.reason}` });
     this.metrics.recordOrder(response.ok ? response.proof.path : undefined, response.ok, response.ok ? undefined : response.reason);
-    const issued = this.workload.orders.get(order.orderId);
-    if (issued) {
-      this.book.check('ORACLE', !issued.answered, () => `order ${order.orderId} answered twice`, [terminalId]);
-      this.workload.markAnswered(order.orderId);
-    } else if (order.source.kind === 'pos') {
-      this.workload.record(order, { plan: { terminalId } });
-      this.workload.orders.get(order.orderId)!.answered = true;
-    }
-    const problem = oracleProblem(this.fleet.options.policy, order, response);
-    this.book.check('ORACLE', problem === undefined, () => problem!, [terminalId]);
-
-    const means = event.means;
-    if (means) {
-      // [INV-1 MTDL<SL] after every decision of the proxy.
-      this.book.check('INV-1', holdsLocalBalance(means), () => `${order.meansId}: MTDL ${means.localSpentMinor} ≥ SL ${means.localBalanceMinor}`, [terminalId]);
-      // Keyed by terminal and means: a shared means has one local image per proxy.
-      const key = `${terminalId}/${order.meansId}`;
-      const before = this.lastMeans.get(key);
-      const isLocal = response.ok && response.proof.path !== 'remote';
-      if (before) {
-        const problems = checkMeansTransition(before, means, isLocal && response.ok ? { amountMinor: response.proof.amountMinor, nowMs: response.proof.timeMs } : null);
-        this.book.check('INV-2', problems.length === 0, () => problems.map((p) => p.message).join('; '), [terminalId]);
-      }
-      this.lastMeans.set(key, means);
-    }
+    this.decisions.check(terminalId, event, now);
     if (!response.ok) return;
     const latencyMs = event.decidedAtMs - event.startedAtMs;
     this.metrics.recordLatency(response.proof.path === 'remote' ? 'remote' : 'local', latencyMs);
@@ -346,11 +321,12 @@ export class Simulator implements FleetObserver {
     // [INV-3 conservation] after every request, in O(1).
     this.book.check('INV-3', store.runningSumMinor === 0, () => `shard ${shard}: running sum of balances ${store.runningSumMinor} after ${request.kind} ${request.reqId}`, [request.from]);
     if (!fingerprints) return;
-    // [INV-6 signatures] a forged, altered or malformed message is refused; any adversarial one changes nothing.
-    const isExactReplay = result.ok;
+    // [INV-6 signatures] any adversarial message changes nothing; a forged, altered or malformed one is also
+    // refused (an exact replay may get its stored answer back, which can be ok).
+    const isExactReplay = this.nemesis.exactReplayIds.has(`${request.from}/${request.reqId}`);
     this.book.check(
       'INV-6',
-      fingerprints.before === fingerprints.after && (isExactReplay ? result.code === 'ok' || result.code !== undefined : !result.ok),
+      fingerprints.before === fingerprints.after && (isExactReplay || !result.ok),
       () => `adversarial ${request.kind} ${request.reqId} from ${request.from}: result ${result.code}, ledger ${fingerprints.before} → ${fingerprints.after}`,
       [request.from],
     );

@@ -12,7 +12,8 @@
 import { pathToFileURL } from 'node:url';
 import { Fleet, proxyStateOf, type FleetObserver, type TerminalSlot } from '../fleet.ts';
 import { planPos, planTerminal } from '../population.ts';
-import { Workload, oracleProblem } from '../workload.ts';
+import { Workload } from '../workload.ts';
+import { DecisionChecks } from '../decisionChecks.ts';
 import { CoverageModel } from '../coverage.ts';
 import { Nemesis } from '../nemesis.ts';
 import { SimNetwork } from '../network.ts';
@@ -21,8 +22,6 @@ import { InvariantBook, RecentEvents } from '../checkers.ts';
 import { proxyPolicyOf } from '../scenario/policy.ts';
 import { RealTime } from './realTime.ts';
 import { DEFAULT_BACKOFF, createLinkStats, createMqttLink, type BackoffPolicy, type LinkStats } from '../../broker/mqttLink.ts';
-import { holdsLocalBalance, type MeansState } from '../../machines/domain/means.ts';
-import { checkMeansTransition } from '../../machines/domain/invariants.ts';
 import { isDrained } from '../../machines/domain/remittance.ts';
 import type { TerminalEmitted } from '../../machines/terminal.ts';
 import type { ProxyEmitted } from '../../machines/proxy.ts';
@@ -74,7 +73,7 @@ export class SwarmWorker implements FleetObserver {
   readonly recent = new RecentEvents(1_024);
   readonly book: InvariantBook;
   private readonly slots = new Map<string, TerminalSlot>();
-  private readonly lastMeans = new Map<string, MeansState>();
+  private readonly decisions: DecisionChecks;
   /** Approval times of local transactions not yet remitted, for the remittance lag. */
   private readonly approvedAtMs = new Map<string, number>();
   private decided: DecidedRecord[] = [];
@@ -108,6 +107,9 @@ export class SwarmWorker implements FleetObserver {
     this.nemesis = new Nemesis(this.time, unusedNetwork, this.fleet, this.coverage, prng.fork(`nemesis:${tag}`));
     this.build(prng);
     this.workload = new Workload(scenario, this.time, this.fleet, prng.fork(`workload:${tag}`));
+    this.decisions = new DecisionChecks(this.book, this.recent, this.workload, this.fleet.options.policy);
+    // Each terminal's first decision is checked against the means it started with.
+    this.fleet.terminals.forEach((slot) => this.decisions.seed(slot.plan.terminalId, slot.plan.means));
   }
 
   private build(prng: Prng): void {
@@ -122,7 +124,6 @@ export class SwarmWorker implements FleetObserver {
       const plan = { ...planTerminal(scenario, global, planner.fork(`t${global}`)), index: local };
       const slot = this.fleet.addTerminal(plan, this.coverage.initialCoverage(local));
       this.slots.set(plan.terminalId, slot);
-      this.lastMeans.set(`${plan.terminalId}/${plan.means.meansId}`, plan.means);
       this.fleet.startTerminal(slot);
     }
   }
@@ -292,33 +293,7 @@ export class SwarmWorker implements FleetObserver {
   private onDecided(terminalId: string, event: Extract<ProxyEmitted, { type: 'proxy.decided' }>): void {
     const now = this.time.now();
     const { order, response } = event;
-    this.recent.push({ timeMs: now, actor: terminalId, text: `${order.orderId} ${order.type} ${order.amountMinor} → ${response.ok ? response.proof.path : response.reason}` });
-    const issued = this.workload.orders.get(order.orderId);
-    if (issued) {
-      this.book.check('ORACLE', !issued.answered, () => `order ${order.orderId} answered twice`, [terminalId]);
-      this.workload.markAnswered(order.orderId);
-    } else if (order.source.kind === 'pos') {
-      this.workload.record(order, { plan: { terminalId } });
-      this.workload.orders.get(order.orderId)!.answered = true;
-    }
-    const problem = oracleProblem(this.fleet.options.policy, order, response);
-    this.book.check('ORACLE', problem === undefined, () => problem!, [terminalId]);
-
-    const means = event.means;
-    if (means) {
-      // [INV-1 MTDL<SL] after every decision of the proxy.
-      this.book.check('INV-1', holdsLocalBalance(means), () => `${order.meansId}: MTDL ${means.localSpentMinor} ≥ SL ${means.localBalanceMinor}`, [terminalId]);
-      // Keyed by terminal and means: a shared means has one local image per proxy.
-      const key = `${terminalId}/${order.meansId}`;
-      const before = this.lastMeans.get(key);
-      const isLocal = response.ok && response.proof.path !== 'remote';
-      if (before) {
-        // [INV-2 period limits] the means moved only as this decision allows.
-        const problems = checkMeansTransition(before, means, isLocal && response.ok ? { amountMinor: response.proof.amountMinor, nowMs: response.proof.timeMs } : null);
-        this.book.check('INV-2', problems.length === 0, () => problems.map((p) => p.message).join('; '), [terminalId]);
-      }
-      this.lastMeans.set(key, means);
-    }
+    this.decisions.check(terminalId, event, now);
     const path = response.ok ? response.proof.path : event.path;
     const latencyKind = response.ok && response.proof.path === 'remote' ? 'remote' : 'local';
     const latencyRealMs = Math.max(0, this.time.realMs(event.decidedAtMs - event.startedAtMs));
