@@ -13,6 +13,7 @@ export class CoverageModel {
   private readonly markovOn: boolean[] = [];
   private readonly regionOutages = new Map<string, number>();
   private running = true;
+  private outageEverywhere = false;
   /** Terminals in coverage now (kept incrementally for the per-minute series). */
   inCoverageCount = 0;
   changes = 0;
@@ -61,7 +62,7 @@ export class CoverageModel {
   }
 
   private isCovered(slot: TerminalSlot): boolean {
-    return this.markovOn[slot.plan.index]! && (this.regionOutages.get(slot.plan.region) ?? 0) <= 0;
+    return !this.outageEverywhere && this.markovOn[slot.plan.index]! && (this.regionOutages.get(slot.plan.region) ?? 0) <= 0;
   }
 
   /** Brings a terminal's coverage in line with the model; tells the terminal if it changed. */
@@ -74,9 +75,21 @@ export class CoverageModel {
     slot.actor?.send({ type: 'coverage', inCoverage: covered });
   }
 
+  /**
+   * Every terminal out of coverage at once (a nationwide outage, a benchmark's reconnect storm), or the end of
+   * that outage. Returns how many terminals changed.
+   */
+  setEverywhere(inCoverage: boolean): number {
+    const before = this.changes;
+    this.outageEverywhere = !inCoverage;
+    for (const slot of this.fleet.terminals) this.apply(slot);
+    return this.changes - before;
+  }
+
   /** Liveness phase: every terminal back in coverage for good. */
   restoreAll(): void {
     this.running = false;
+    this.outageEverywhere = false;
     this.regionOutages.clear();
     for (const slot of this.fleet.terminals) {
       this.markovOn[slot.plan.index] = true;

@@ -235,6 +235,16 @@ export class Workload {
     stats.peakInFlight = Math.max(stats.peakInFlight, this.inFlight.size);
   }
 
+  /**
+   * One order from the terminal's app `appName` now, outside the scenario's rates (a benchmark driver's closed
+   * loop). Returns the order id, or undefined when the terminal is down or has not got that app.
+   */
+  payNow(slot: TerminalSlot, appName: string): string | undefined {
+    const app = slot.plan.apps.find((a) => a.name === appName);
+    if (!slot.actor || !app) return undefined;
+    return this.payFromApp(slot, app);
+  }
+
   /** The order got its answer (it no longer counts as in flight). */
   markAnswered(orderId: string): void {
     const issued = this.orders.get(orderId);

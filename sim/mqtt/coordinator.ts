@@ -37,7 +37,7 @@ import { RealTime, wallEpochMs, sleepRun } from './realTime.ts';
 import { ManagedProcess, forkWorker } from './processes.ts';
 import { Adversary, type AdversarialKind } from './adversary.ts';
 import { MAX_SERVER_PROCESSES, shardGroups } from './identities.ts';
-import type { FromWorker, ToWorker, WorkerBatch, WorkerFault, WorkerFinal } from './protocol.ts';
+import type { BenchCommand, BenchReply, FromWorker, ToWorker, WorkerBatch, WorkerFault, WorkerFinal } from './protocol.ts';
 
 const MINUTE_MS = 60_000;
 /** Terminals a worker takes before a second worker is worth its start-up. */
@@ -76,6 +76,24 @@ export interface MqttRunOptions {
   workers?: number;
   onProgress?: (p: MqttProgress) => void;
   log?: (line: string) => void;
+  /**
+   * A benchmark's own safety phase (load/bench/mqtt): called once every worker is connected and started, in
+   * place of playing the scenario's duration; the drain, the end checks and the summary follow as in any run.
+   */
+  driver?: (control: BenchControl) => Promise<void>;
+  /** Real time the workers may take to connect every endpoint before the run starts anyway (default 60 s). */
+  connectTimeoutRealMs?: number;
+}
+
+type CommandOf<K extends BenchCommand['kind']> = Omit<Extract<BenchCommand, { kind: K }>, 'id'>;
+
+/** What a benchmark driver may do with a running harness. */
+export interface BenchControl {
+  /** What each worker reported once connected, in worker order. */
+  readonly ready: ReadonlyArray<Extract<FromWorker, { type: 'ready' }>>;
+  readonly pids: { broker: number | undefined; servers: number[]; workers: number[] };
+  /** Sends one command to every worker; resolves with their replies, in worker order. */
+  all<K extends BenchCommand['kind']>(command: CommandOf<K> & { kind: K }): Promise<Array<Extract<BenchReply, { kind: K }>>>;
 }
 
 export interface MqttRunResult {
@@ -95,6 +113,7 @@ interface WorkerHandle {
   child: ChildProcess;
   exited: Promise<void>;
   ready?: Promise<void>;
+  readyReport?: Extract<FromWorker, { type: 'ready' }>;
   drainedAtMs?: number;
   final?: WorkerFinal;
   link?: LinkStats;
@@ -179,6 +198,8 @@ export class MqttCoordinator {
   private readonly failurePromise: Promise<never>;
   drainedAtMs: number | undefined;
   endFigures: LedgerFigures | undefined;
+  private benchCommandSeq = 0;
+  private readonly benchWaiters = new Map<number, { replies: BenchReply[]; left: number; resolve: (replies: BenchReply[]) => void }>();
 
   constructor(private readonly options: MqttRunOptions) {
     this.scenario = options.scenario;
@@ -301,6 +322,7 @@ export class MqttCoordinator {
         const onReady = (message: FromWorker) => {
           if (message.type !== 'ready') return;
           child.off('message', onReady);
+          handle.readyReport = message;
           this.log(`  worker ${i}: ${message.linksUp}/${message.endpoints} endpoints connected (pid ${child.pid})`);
           resolveReady();
         };
@@ -320,9 +342,10 @@ export class MqttCoordinator {
         timeScale: this.options.timeScale,
         faults,
         batchEveryRealMs: BATCH_EVERY_REAL_MS,
+        connectTimeoutRealMs: this.connectTimeoutRealMs,
       });
     }
-    await this.withTimeout(Promise.all(this.workers.map((w) => w.ready)), CONNECT_TIMEOUT_REAL_MS + 30_000, 'workers ready');
+    await this.withTimeout(Promise.all(this.workers.map((w) => w.ready)), this.connectTimeoutRealMs + 30_000, 'workers ready');
   }
 
   /** A reader never blocks the server (WAL); a second writer would break its deferred transactions. */
@@ -375,10 +398,37 @@ export class MqttCoordinator {
     this.armMinuteSampler();
     const progress = setInterval(() => this.reportProgress(), PROGRESS_EVERY_REAL_MS);
     try {
-      await sleepRun(this.time, this.scenario.durationMs - this.time.now());
+      if (this.options.driver) await this.options.driver(this.benchControl());
+      else await sleepRun(this.time, this.scenario.durationMs - this.time.now());
     } finally {
       clearInterval(progress);
     }
+  }
+
+  private benchControl(): BenchControl {
+    return {
+      ready: this.workers.map((w) => w.readyReport!),
+      pids: { broker: this.broker?.pid, servers: this.servers.map((s) => s.process.pid ?? 0), workers: this.workers.map((w) => w.child.pid ?? 0) },
+      all: ((command: Omit<BenchCommand, 'id'>) => {
+        const id = ++this.benchCommandSeq;
+        const replies = new Promise<BenchReply[]>((resolveReplies) => this.benchWaiters.set(id, { replies: [], left: this.workers.length, resolve: resolveReplies }));
+        for (const worker of this.workers) this.sendTo(worker, { type: 'bench', command: { ...command, id } as BenchCommand });
+        return this.race(replies);
+      }) as BenchControl['all'],
+    };
+  }
+
+  private onBenchReply(worker: WorkerHandle, reply: BenchReply): void {
+    const waiter = this.benchWaiters.get(reply.id);
+    if (!waiter) return;
+    waiter.replies[worker.index] = reply;
+    if (--waiter.left > 0) return;
+    this.benchWaiters.delete(reply.id);
+    waiter.resolve(waiter.replies);
+  }
+
+  private get connectTimeoutRealMs(): number {
+    return this.options.connectTimeoutRealMs ?? CONNECT_TIMEOUT_REAL_MS;
   }
 
   private track(work: Promise<void>): void {
@@ -482,6 +532,8 @@ export class MqttCoordinator {
       case 'drained':
         worker.drainedAtMs = message.atMs;
         return;
+      case 'bench':
+        return this.onBenchReply(worker, message.reply);
       case 'final':
         worker.final = message;
         return;

@@ -29,6 +29,8 @@ export interface WorkerInit {
   faults: WorkerFault[];
   /** Real milliseconds between two report batches. */
   batchEveryRealMs: number;
+  /** Real time the worker waits for all its endpoints to connect before it reports ready anyway. */
+  connectTimeoutRealMs: number;
 }
 
 export type ToWorker =
@@ -39,7 +41,38 @@ export type ToWorker =
   | { type: 'drain' }
   /** Send the final report (after a last batch), then wait for `exit`. */
   | { type: 'finish' }
-  | { type: 'exit' };
+  | { type: 'exit' }
+  | { type: 'bench'; command: BenchCommand };
+
+/**
+ * What a benchmark driver (load/bench/mqtt) asks a worker to do during the safety phase, instead of the
+ * scenario's own workload: a closed loop of payments, a coverage storm, and probes of its state.
+ */
+export type BenchCommand =
+  /** `concurrency` terminals each pay from `app` back to back (one order in flight each) for `durationRealMs`. */
+  | { id: number; kind: 'closedLoop'; app: string; concurrency: number; durationRealMs: number }
+  /** Every terminal of the worker loses coverage (`inCoverage` false) or regains it, at once. */
+  | { id: number; kind: 'coverage'; inCoverage: boolean }
+  /** Every terminal pays `perTerminal` orders from `app`, one after the other; answers once all are decided. */
+  | { id: number; kind: 'payEach'; app: string; perTerminal: number }
+  /** Answers with the worker's state now. */
+  | { id: number; kind: 'probe' };
+
+export interface BenchProbe {
+  linksUp: number;
+  expectedLinks: number;
+  /** Journal items not acknowledged by SD (pending + outbox), over every terminal. */
+  unacknowledged: number;
+  ordersInFlight: boolean;
+  rssBytes: number;
+  heapUsedBytes: number;
+}
+
+export type BenchReply =
+  | { id: number; kind: 'closedLoop'; decided: number; approved: number; byReason: Record<string, number>; byPath: Record<string, number>; latenciesRealMs: number[]; elapsedRealMs: number }
+  | { id: number; kind: 'coverage'; changed: number }
+  | { id: number; kind: 'payEach'; decided: number; approved: number; approvedAmountMinor: number; byReason: Record<string, number>; byPath: Record<string, number> }
+  | ({ id: number; kind: 'probe' } & BenchProbe);
 
 /** One answered order, as the coordinator records it. */
 export interface DecidedRecord {
@@ -110,7 +143,8 @@ export interface WorkerFinal {
 }
 
 export type FromWorker =
-  | { type: 'ready'; workerIndex: number; endpoints: number; linksUp: number }
+  | { type: 'ready'; workerIndex: number; endpoints: number; linksUp: number; rssBytes: number; rssBeforeFleetBytes: number }
+  | { type: 'bench'; workerIndex: number; reply: BenchReply }
   | WorkerBatch
   | { type: 'drained'; workerIndex: number; atMs: number }
   | WorkerFinal

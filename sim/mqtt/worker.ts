@@ -31,6 +31,7 @@ import type { Proof, ServerRequest, ServerResult } from '../../machines/messages
 import { Ledger, type SpendElsewhereInput } from '../../machines/domain/ledger.ts';
 import { MemoryLedgerStore, type Transfer } from '../../machines/domain/ledgerStore.ts';
 import type { DecidedRecord, ElsewhereSpend, FromWorker, RemittedRecord, ToWorker, WorkerInit } from './protocol.ts';
+import { BenchCommands } from './benchCommands.ts';
 
 const NEAR_LINK_DELAY_MS = 50;
 /** How often (run time) the drain phase looks whether this worker has drained. */
@@ -83,6 +84,8 @@ export class SwarmWorker implements FleetObserver {
   private counts: Record<string, number> = {};
   private batchTimer: ReturnType<typeof setInterval> | undefined;
   private drainedReported = false;
+  /** Sees every decision after it is checked (a benchmark driver's closed loop, see benchCommands.ts). */
+  decisionListener: ((terminalId: string, event: Extract<ProxyEmitted, { type: 'proxy.decided' }>) => void) | undefined;
 
   constructor(
     readonly init: WorkerInit,
@@ -126,6 +129,10 @@ export class SwarmWorker implements FleetObserver {
       this.slots.set(plan.terminalId, slot);
       this.fleet.startTerminal(slot);
     }
+  }
+
+  slotOf(terminalId: string): TerminalSlot | undefined {
+    return this.slots.get(terminalId);
   }
 
   /** Endpoints expected to connect at once: terminals in coverage and POS units. */
@@ -306,6 +313,7 @@ export class SwarmWorker implements FleetObserver {
       record.reason = response.reason;
     }
     this.decided.push(record);
+    this.decisionListener?.(terminalId, event);
   }
 
   onPos(event: PosEmitted): void {
@@ -327,6 +335,7 @@ function serve(): void {
     process.send?.(message);
   };
   let worker: SwarmWorker | undefined;
+  let bench: BenchCommands | undefined;
   let workerIndex = -1;
   const fail = (error: unknown): void => {
     send({ type: 'error', workerIndex, message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
@@ -340,11 +349,21 @@ function serve(): void {
   process.on('message', (message: ToWorker) => {
     try {
       switch (message.type) {
-        case 'init':
+        case 'init': {
           workerIndex = message.workerIndex;
+          // The process's own footprint before any terminal exists, so memory per terminal can be told apart.
+          const rssBeforeFleetBytes = process.memoryUsage().rss;
           worker = new SwarmWorker(message, send);
-          void worker.whenConnected(30_000).then(() => send({ type: 'ready', workerIndex, endpoints: worker!.expectedLinks, linksUp: worker!.linksUp }), fail);
+          void worker.whenConnected(message.connectTimeoutRealMs).then(
+            () => send({ type: 'ready', workerIndex, endpoints: worker!.expectedLinks, linksUp: worker!.linksUp, rssBytes: process.memoryUsage().rss, rssBeforeFleetBytes }),
+            fail,
+          );
           return;
+        }
+        case 'bench':
+          if (!worker) throw new Error(`bench command ${message.command.kind} before init`);
+          bench ??= new BenchCommands(worker, (reply) => send({ type: 'bench', workerIndex, reply }));
+          return bench.run(message.command);
         case 'start':
           return worker?.start(message.originEpochMs);
         case 'drain':
