@@ -13,6 +13,7 @@ import type { LinkMessage } from '../machines/messages.ts';
 import { DomainError } from '../machines/domain/money.ts';
 import type { Prng } from './prng.ts';
 import type { TimeSource } from './timeSource.ts';
+import type { Network } from './scenario/types.ts';
 
 /** The fault knobs; all may change at run time through `setOptions`. */
 export interface NetworkOptions {
@@ -94,7 +95,8 @@ class Endpoint {
   }
 }
 
-function checkOptions(options: NetworkOptions): void {
+/** Throws `badNetworkOption` unless every knob is in range. */
+export function checkNetworkOptions(options: NetworkOptions): void {
   for (const name of ['lossProbability', 'duplicateProbability', 'reorderProbability'] as const) {
     const p = options[name];
     if (!(p >= 0 && p <= 1)) throw new DomainError('badNetworkOption', `${name} must be a probability in [0, 1]`, p);
@@ -102,6 +104,56 @@ function checkOptions(options: NetworkOptions): void {
   const { oneWayDelayMsMedian: median, oneWayDelayMsP99: p99 } = options;
   if (!(median >= 0) || !Number.isFinite(median)) throw new DomainError('badNetworkOption', 'oneWayDelayMsMedian must be finite and ≥ 0', median);
   if (!(p99 >= median) || !Number.isFinite(p99)) throw new DomainError('badNetworkOption', 'oneWayDelayMsP99 must be finite and ≥ oneWayDelayMsMedian', p99);
+}
+
+/** The knobs of a scenario's `network` block. */
+export function networkOptionsOf(network: Network): NetworkOptions {
+  return {
+    lossProbability: network.lossProbability,
+    duplicateProbability: network.duplicateProbability,
+    reorderProbability: network.reorderProbability,
+    oneWayDelayMsMedian: network.latency.medianMs,
+    oneWayDelayMsP99: network.latency.p99Ms,
+  };
+}
+
+/** One draw of the one-way delay (ms): log-normal with the knobs' median and p99, or a constant. */
+export function drawDelayMs(options: Readonly<NetworkOptions>, prng: Prng): number {
+  const { oneWayDelayMsMedian: median, oneWayDelayMsP99: p99 } = options;
+  if (median <= 0) return 0;
+  if (p99 <= median) return median;
+  return prng.lognormal(median, p99);
+}
+
+/** What the network does to one message that leaves a sender that is up. */
+export type MessageFate =
+  | { lost: true }
+  | {
+      lost: false;
+      /** The drawn one-way delay (ms). */
+      delayMs: number;
+      /** Extra delay (ms) of a message held back so later ones overtake it; 0 when it keeps its channel's order. */
+      holdBackMs: number;
+      /** A duplicate arrives this long (ms) after the message itself; undefined when there is none. */
+      duplicateAfterMs: number | undefined;
+    };
+
+/**
+ * Draws a message's fate from `prng`, in a fixed order (loss, delay, reordering, duplication), each knob drawing
+ * only when it is on, so that a seeded virtual run replays to the event. The caller applies FIFO order to
+ * messages that are not held back.
+ */
+export function drawFate(options: Readonly<NetworkOptions>, prng: Prng): MessageFate {
+  if (options.lossProbability > 0 && prng.chance(options.lossProbability)) return { lost: true };
+  const delayMs = drawDelayMs(options, prng);
+  let holdBackMs = 0;
+  if (options.reorderProbability > 0 && prng.chance(options.reorderProbability)) {
+    // Held back past the usual worst case, so later messages of the channel overtake it.
+    const p99 = Math.max(options.oneWayDelayMsP99, 1);
+    holdBackMs = p99 + prng.exponential(p99);
+  }
+  const duplicateAfterMs = options.duplicateProbability > 0 && prng.chance(options.duplicateProbability) ? drawDelayMs(options, prng) : undefined;
+  return { lost: false, delayMs, holdBackMs, duplicateAfterMs };
 }
 
 export class SimNetwork {
@@ -136,7 +188,7 @@ export class SimNetwork {
     options: Partial<NetworkOptions> = {},
   ) {
     this.current = { ...defaultNetworkOptions, ...options };
-    checkOptions(this.current);
+    checkNetworkOptions(this.current);
   }
 
   get options(): Readonly<NetworkOptions> {
@@ -146,7 +198,7 @@ export class SimNetwork {
   /** Changes some knobs from now on; messages already on the way keep their fate. */
   setOptions(patch: Partial<NetworkOptions>): void {
     const next = { ...this.current, ...patch };
-    checkOptions(next);
+    checkNetworkOptions(next);
     this.current = next;
   }
 
@@ -251,27 +303,25 @@ export class SimNetwork {
       this.counters.droppedPartition++;
       return;
     }
-    const options = this.current;
-    const prng = this.prng;
-    if (options.lossProbability > 0 && prng.chance(options.lossProbability)) {
+    const fate = drawFate(this.current, this.prng);
+    if (fate.lost) {
       this.counters.lost++;
       return;
     }
     const nowMs = this.time.now();
-    let arrivalMs = nowMs + this.drawDelayMs();
-    if (options.reorderProbability > 0 && prng.chance(options.reorderProbability)) {
-      // Held back past the usual worst case, and off the channel's FIFO floor, so later messages overtake it.
+    let arrivalMs = nowMs + fate.delayMs;
+    if (fate.holdBackMs > 0) {
+      // Off the channel's FIFO floor, so later messages overtake it.
       this.counters.reordered++;
-      const p99 = Math.max(options.oneWayDelayMsP99, 1);
-      arrivalMs += p99 + prng.exponential(p99);
+      arrivalMs += fate.holdBackMs;
     } else {
       arrivalMs = this.fifoArrival(sender, to, nowMs, arrivalMs);
     }
     const epoch = this.brokerEpoch;
     this.time.at(arrivalMs, () => this.arrive(from, to, message, epoch));
-    if (options.duplicateProbability > 0 && prng.chance(options.duplicateProbability)) {
+    if (fate.duplicateAfterMs !== undefined) {
       this.counters.duplicated++;
-      this.time.at(arrivalMs + this.drawDelayMs(), () => this.arrive(from, to, message, epoch));
+      this.time.at(arrivalMs + fate.duplicateAfterMs, () => this.arrive(from, to, message, epoch));
     }
   }
 
@@ -282,14 +332,7 @@ export class SimNetwork {
   inject(from: string, to: string, message: LinkMessage): void {
     this.counters.injected++;
     const epoch = this.brokerEpoch;
-    this.time.at(this.time.now() + this.drawDelayMs(), () => this.arrive(from, to, message, epoch));
-  }
-
-  private drawDelayMs(): number {
-    const { oneWayDelayMsMedian: median, oneWayDelayMsP99: p99 } = this.current;
-    if (median <= 0) return 0;
-    if (p99 <= median) return median;
-    return this.prng.lognormal(median, p99);
+    this.time.at(this.time.now() + drawDelayMs(this.current, this.prng), () => this.arrive(from, to, message, epoch));
   }
 
   private fifoArrival(sender: Endpoint, to: string, nowMs: number, arrivalMs: number): number {
