@@ -75,6 +75,17 @@ describe('Metrics', () => {
     expect(m.serverRequestsByShard()).toEqual([1, 2]);
   });
 
+  it('records server requests in bulk (a runner that reads them from the ledgers), into the minute and the shard', () => {
+    const m = new Metrics();
+    m.recordServerRequest(1, 40);
+    m.recordServerRequest(1);
+    m.recordServerRequest(0, 0);
+    expect(m.sample(60_000).serverRequests).toBe(41);
+    expect(m.serverRequestsByShard()).toEqual([0, 41]);
+    expect(() => m.recordServerRequest(0, -1)).toThrow(/count of requests/);
+    expect(() => m.recordServerRequest(0, 1.5)).toThrow(/count of requests/);
+  });
+
   it('folds a second sample in the same minute into its row', () => {
     const m = new Metrics();
     m.recordLatency('local', 10);

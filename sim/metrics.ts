@@ -216,11 +216,15 @@ export class Metrics {
     record(this.openMinute.lag, lagMs);
   }
 
-  /** A request handled by the server of `shard`. */
-  recordServerRequest(shard: number): void {
-    this.shardRequests[shard] = (this.shardRequests[shard] ?? 0) + 1;
-    this.run.serverRequests++;
-    this.minute.serverRequests++;
+  /**
+   * A request handled by the server of `shard` (or `count` of them: the mqtt runner learns how many its server
+   * processes answered since the last sample, from their ledgers).
+   */
+  recordServerRequest(shard: number, count = 1): void {
+    if (!Number.isSafeInteger(count) || count < 0) throw new DomainError('badCount', 'a count of requests must be an integer ≥ 0', count);
+    this.shardRequests[shard] = (this.shardRequests[shard] ?? 0) + count;
+    this.run.serverRequests += count;
+    this.minute.serverRequests += count;
   }
 
   recordReconnect(count = 1): void {

@@ -36,10 +36,15 @@ const runFlags: Record<string, FlagSpec> = {
   quiet: { kind: 'boolean', help: 'no progress line' },
   broker: { kind: 'string', help: 'mqtt mode: URL of an external broker, e.g. mqtt://127.0.0.1:1883 (secret from PAYFLEET_BROKER_SECRET)', defaultText: 'an embedded aedes broker in its own process' },
   'time-scale': { kind: 'number', help: 'mqtt mode: simulated ms per real ms (60 plays an hour in a minute)', defaultText: '1' },
+  'metrics-port': {
+    kind: 'int',
+    help: 'mqtt mode only: serve live Prometheus metrics at http://127.0.0.1:<n>/metrics while the run goes (0: any free port; the URL is printed). A virtual run holds the event loop until it ends, so it serves none',
+    defaultText: 'no endpoint',
+  },
   help: { kind: 'boolean', help: 'show this help' },
 };
 
-const RUN_USAGE = 'payfleet run <scenario.yaml> [--mode virtual] [--seed N] [--terminals N] [--duration 24h] [--out DIR]';
+const RUN_USAGE = 'payfleet run <scenario.yaml> [--mode virtual|mqtt] [--seed N] [--terminals N] [--duration 24h] [--out DIR] [--time-scale X] [--metrics-port N]';
 
 function loadWithOverrides(file: string, flags: Record<string, string | number | boolean>): Scenario {
   const scenario = loadScenario(file);
@@ -104,6 +109,8 @@ async function runCommand(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError(`expected one scenario file, got ${positionals.length}`);
   const mode = (flags.mode as string | undefined) ?? 'virtual';
   if (mode !== 'virtual' && mode !== 'mqtt') throw new UsageError(`--mode: expected virtual or mqtt, got '${mode}'`);
+  // A virtual run is synchronous: an endpoint could not answer a single scrape before the run ended.
+  if (mode !== 'mqtt' && flags['metrics-port'] !== undefined) throw new UsageError(`--metrics-port: only with --mode mqtt (a virtual run holds the event loop until it ends, so nothing could be served while it goes)`);
   const file = positionals[0]!;
   const scenario = loadWithOverrides(file, flags);
   const outDir = (flags.out as string | undefined) ?? join('runs', `${scenario.name}-${scenario.seed}`);

@@ -37,6 +37,7 @@ import { RealTime, wallEpochMs, sleepRun } from './realTime.ts';
 import { ManagedProcess, forkWorker } from './processes.ts';
 import { Adversary, type AdversarialKind } from './adversary.ts';
 import { MAX_SERVER_PROCESSES, shardGroups } from './identities.ts';
+import { mergeArrivalStats } from './finals.ts';
 import type { BenchCommand, BenchReply, FromWorker, ToWorker, WorkerBatch, WorkerFault, WorkerFinal } from './protocol.ts';
 
 const MINUTE_MS = 60_000;
@@ -185,6 +186,8 @@ export class MqttCoordinator {
   private lastConnects = 0;
   /** A read-only connection to each server's ledger file, for the per-minute conservation sum. */
   private readers: Array<SqliteLedgerStore | undefined> = [];
+  /** Answers each server had stored at the last sample: the requests it answered since are the difference. */
+  private answeredAtLastSample: number[] = [];
   /** Payments through other points of issue the workers drew; see `spendElsewhere`. */
   private elsewhereDrawn = 0;
   private stopping = false;
@@ -615,12 +618,28 @@ export class MqttCoordinator {
       // [INV-3 conservation] once a minute, on what the server has committed so far (one SQL sum).
       const sum = reader.sumOfBalancesMinor();
       this.book.check('INV-3', sum === 0, () => `server ${this.servers[i]!.range}: sum of balances ${sum}`);
+      // Requests answered, measured: the answers the server stored since the last sample (one per sender and
+      // reqId; resends answered from a stored answer are not counted again). A process serving several shards
+      // counts under its first: a stored answer does not say which shard's topic its request came through.
+      const answered = reader.answeredRequests();
+      const before = this.answeredAtLastSample[i] ?? 0;
+      if (answered > before) this.metrics.recordServerRequest(this.servers[i]!.shards[0]!, answered - before);
+      this.answeredAtLastSample[i] = Math.max(answered, before);
     }
     this.metrics.setGauges({ terminalsInCoverage: this.inCoverage, brokerConnections: this.linksUp });
     this.metrics.setBacklog(this.backlogCount, this.backlogAmountMinor);
     this.metrics.sample(this.time.now());
     this.event(`sample: ${this.inCoverage} in coverage, ${this.linksUp} links up, backlog ${this.backlogCount}`);
     this.reportProgress();
+  }
+
+  /**
+   * For a live metrics endpoint: brings the gauges up to now (the minute's sample sets them again) and returns
+   * the figures `Metrics` has no gauge for.
+   */
+  liveGauges(): Record<string, number> {
+    this.metrics.setGauges({ terminalsInCoverage: this.inCoverage, brokerConnections: this.linksUp });
+    return { linksUp: this.linksUp, runTimeMs: this.time.begun ? this.time.now() : 0, liveness: this.phase === 'liveness' ? 1 : 0 };
   }
 
   private reportProgress(): void {
@@ -802,7 +821,8 @@ export class MqttCoordinator {
       simulatedMs: this.time.now(),
       wallMs,
       events: this.messages,
-      orders: { ...parts.orders, dropped: workload.notIssuedTerminalDown ?? 0 },
+      // As the virtual mode: arrivals the open-model executor dropped, and orders whose terminal was down.
+      orders: { ...parts.orders, dropped: (workload.notIssuedTerminalDown ?? 0) + (workload.arrivalDropped ?? 0) },
       latencyMs: parts.latencyMs,
       remittance: { ...parts.remittance, pendingAtEnd: this.backlogCount, peakBacklogAmountMinor: this.peakBacklogAmountMinor },
       ledger: this.endFigures ?? { approvedAmountMinor: 0, postedAmountMinor: 0, lost: 0, duplicated: 0, unexpected: 0, sumOfBalancesMinor: 0 },
@@ -822,6 +842,7 @@ export class MqttCoordinator {
         brokerFailures: this.faults.brokerFailures!,
       },
       workload,
+      arrival: mergeArrivalStats(finals.map((f) => f.arrival)),
       thresholds: [],
       drainedAtMs: this.drainedAtMs ?? null,
       traceHash: 'none (mqtt runs are not replayable)',

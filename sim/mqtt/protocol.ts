@@ -8,6 +8,7 @@ import type { Proof } from '../../machines/messages.ts';
 import type { Fault, Scenario } from '../scenario/types.ts';
 import type { InvariantCount } from '../checkers.ts';
 import type { LinkStats } from '../../broker/mqttLink.ts';
+import type { ArrivalStats } from '../workload.ts';
 
 /** The device faults a worker applies to its own terminals (the coordinator applies the others). */
 export type WorkerFault = Extract<Fault, { kind: 'terminalCrash' | 'simMove' | 'clockSkew' }>;
@@ -137,6 +138,8 @@ export interface WorkerFinal {
   invariants: InvariantCount[];
   violations: Array<{ invariant: string; message: string; timeMs: number; recent: Array<{ timeMs: number; actor: string; text: string }> }>;
   workload: Record<string, number>;
+  /** The worker's open-model executor figures (its share of the scenario's `arrival`); null without one. */
+  arrival: ArrivalStats | null;
   faults: Record<string, number>;
   coverageChanges: number;
   link: LinkStats;

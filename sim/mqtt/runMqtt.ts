@@ -6,7 +6,9 @@
 // them on success and on errors, a SIGINT/SIGTERM handler kills them and exits 130/143, and processes.ts kills
 // any left on `process.exit`. With an external broker the secret comes from PAYFLEET_BROKER_SECRET (the broker
 // must know the credentials derived from it), and the Mosquitto password and ACL files for the run's
-// identities are written into the run directory so that broker can be given them.
+// identities are written into the run directory so that broker can be given them. With `--metrics-port N` the
+// coordinator's live metrics are served in Prometheus text format on 127.0.0.1 while the run goes (0: any free
+// port; the URL is printed), and the endpoint is closed when the run ends, however it ends.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +16,7 @@ import type { Scenario } from '../scenario/types.ts';
 import { thresholdsPassed, writeRunFiles, type RunSummary } from '../runVirtual.ts';
 import { ProgressLine } from '../progress.ts';
 import { UsageError } from '../cli/args.ts';
+import { renderPrometheus, startMetricsEndpoint, type MetricsEndpoint } from '../prometheus.ts';
 import { aclFile, passwordFile } from '../../broker/mosquitto.ts';
 import { MqttCoordinator, HarnessError, type BrokerControl, type MqttRunResult } from './coordinator.ts';
 import { killAllChildren, ProcessError } from './processes.ts';
@@ -50,7 +53,11 @@ export interface MqttFlags {
   brokerUrl: string | undefined;
   secret: string | undefined;
   quiet: boolean;
+  /** Port of the live metrics endpoint (0: any free port); none when absent. */
+  metricsPort?: number;
 }
+
+const MAX_PORT = 65_535;
 
 /** Checks the mqtt-mode flags; throws UsageError naming the flag. */
 export function mqttFlags(flags: Record<string, string | number | boolean>, env: Record<string, string | undefined>): MqttFlags {
@@ -64,7 +71,11 @@ export function mqttFlags(flags: Record<string, string | number | boolean>, env:
   if (broker !== undefined && !secret) {
     throw new UsageError(`--broker: set PAYFLEET_BROKER_SECRET to the secret the broker's credentials were issued with (its password and ACL files can be written with it)`);
   }
-  return { timeScale: (scale as number | undefined) ?? 1, brokerUrl: broker as string | undefined, secret, quiet: flags.quiet === true };
+  const metricsPort = flags['metrics-port'];
+  if (metricsPort !== undefined && (typeof metricsPort !== 'number' || !Number.isSafeInteger(metricsPort) || metricsPort < 0 || metricsPort > MAX_PORT)) {
+    throw new UsageError(`--metrics-port: expected a TCP port from 0 to ${MAX_PORT} (0: any free port), got '${String(metricsPort)}'`);
+  }
+  return { timeScale: (scale as number | undefined) ?? 1, brokerUrl: broker as string | undefined, secret, quiet: flags.quiet === true, metricsPort: metricsPort as number | undefined };
 }
 
 function printOptions(io: RunMqttIo, scenario: Scenario, file: string, outDir: string, f: MqttFlags): void {
@@ -117,6 +128,15 @@ function writeMosquittoFiles(scenario: Scenario, outDir: string, secret: string)
   return dir;
 }
 
+/** Serves `render()` on 127.0.0.1:`port`; a port that cannot be listened on is bad input (nothing has run yet). */
+async function openMetricsEndpoint(port: number, render: () => string): Promise<MetricsEndpoint> {
+  try {
+    return await startMetricsEndpoint(render, port);
+  } catch (error) {
+    throw new UsageError(`--metrics-port: cannot listen on 127.0.0.1:${port}: ${(error as Error).message}`);
+  }
+}
+
 /** Runs `scenario` in mqtt mode; resolves with the exit status (0 every invariant held, 1 otherwise). */
 export async function runMqttCommand(scenario: Scenario, file: string, defaultOutDir: string, flags: Record<string, string | number | boolean>, io: RunMqttIo = defaultIo): Promise<number> {
   const f = mqttFlags(flags, io.env);
@@ -136,10 +156,15 @@ export async function runMqttCommand(scenario: Scenario, file: string, defaultOu
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   }
+  // Opened before anything starts, so a port in use is exit status 2 with nothing run; it serves an empty page
+  // until the coordinator exists.
+  let coordinator: MqttCoordinator | undefined;
+  const endpoint = f.metricsPort === undefined ? undefined : await openMetricsEndpoint(f.metricsPort, () => (coordinator ? renderPrometheus(coordinator.metrics, coordinator.liveGauges()) : ''));
+  if (endpoint) io.out(`  metrics: ${endpoint.url} (Prometheus text format, live while the run goes)`);
   const progress = new ProgressLine(process.stderr, !f.quiet);
   let result: MqttRunResult;
   try {
-    const coordinator = new MqttCoordinator({
+    coordinator = new MqttCoordinator({
       scenario,
       file,
       outDir,
@@ -163,6 +188,7 @@ export async function runMqttCommand(scenario: Scenario, file: string, defaultOu
     }
     throw error;
   } finally {
+    await endpoint?.close();
     if (io.handleSignals) {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

@@ -98,6 +98,23 @@ describe('SqliteLedgerStore: the file', () => {
     store.close();
   });
 
+  it('counts the answers it stored, once per sender and reqId, for a reader while the writer goes on', () => {
+    const path = freshPath();
+    const { store } = fundedLedger(path);
+    const reader = new SqliteLedgerStore(path, { readonly: true });
+    const result = (reqId: string, to: string) => ({ kind: 'result' as const, reqId, to, requestKind: 'debit' as const, ok: true, code: 'ok', serverSig: 's' });
+    expect(reader.answeredRequests()).toBe(0);
+    store.putResult('p1', 'r1', { fingerprint: 'f', result: result('r1', 'p1') });
+    store.putResult('p2', 'r1', { fingerprint: 'f', result: result('r1', 'p2') });
+    expect(reader.answeredRequests()).toBe(2);
+    // The same request stored again (an upsert) is still one answered request.
+    store.putResult('p1', 'r1', { fingerprint: 'f', result: result('r1', 'p1') });
+    store.putResult('p1', 'r2', { fingerprint: 'f', result: result('r2', 'p1') });
+    expect(reader.answeredRequests()).toBe(3);
+    reader.close();
+    store.close();
+  });
+
   it('refuses, naming the file, a missing file opened read-only, a file that is no ledger, and another schema version', () => {
     const missing = join(dir, 'nope.db');
     const e1 = errorOf(() => new SqliteLedgerStore(missing, { readonly: true }));

@@ -194,6 +194,7 @@ export class SqliteLedgerStore implements LedgerStore {
       getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       putMeta: db.prepare<[string, string]>('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
       sumOfBalances: db.prepare<[], { total: number | null }>('SELECT SUM(balance_minor) AS total FROM accounts'),
+      countResults: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM results'),
     };
     // One wrapper made once; better-sqlite3 begins a transaction, or a savepoint when one is open already.
     this.runInTransaction = db.transaction(<T>(fn: () => T): T => {
@@ -307,6 +308,16 @@ export class SqliteLedgerStore implements LedgerStore {
   /** [INV-3 conservation] in one query, for checkers of a large ledger. */
   sumOfBalancesMinor(): number {
     return this.stmt.sumOfBalances.get()?.total ?? 0;
+  }
+
+  /**
+   * Requests this server has answered and stored the answer of (one row per sender and reqId): a resent request
+   * answered from its stored answer is not counted again, nor is a request refused before its signature
+   * verified (those store nothing). A harness reading the file during a run gets requests per interval by
+   * difference.
+   */
+  answeredRequests(): number {
+    return this.stmt.countResults.get()?.n ?? 0;
   }
 
   /** Facts about the file itself (which shards it serves, for instance), outside the ledger's records. */

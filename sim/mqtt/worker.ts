@@ -248,6 +248,7 @@ export class SwarmWorker implements FleetObserver {
       invariants: this.book.summary(),
       violations: this.book.violations.slice(0, MAX_VIOLATIONS_REPORTED).map((v) => ({ invariant: v.invariant, message: v.detail, timeMs: v.timeMs, recent: v.recent })),
       workload: { ...this.workload.counters },
+      arrival: this.workload.arrival ? structuredClone(this.workload.arrival) : null,
       faults: { ...this.nemesis.counters },
       coverageChanges: this.coverage.changes,
       link: this.linkStats,
