@@ -111,6 +111,49 @@ describe('embedded aedes broker', () => {
     honest.end(true);
   });
 
+  it('carries a control command from the harness to the server of its shard only, and refuses forged or malformed ones', async () => {
+    const HARNESS: ClientIdentity = { role: 'harness', id: 'harness' };
+    const spend = { kind: 'spendElsewhere', transferId: 'elsewhere:m1:1', meansId: 'm1', payee: 'merchant:web', amountMinor: 700 };
+    const server = await connectAs(SD);
+    await server.subscribeAsync('pf/v1/ctl/sd/1/cmd', { qos: 1 });
+    await expect(server.subscribeAsync('pf/v1/ctl/sd/5/cmd', { qos: 1 })).rejects.toThrow(/Subscribe error/);
+    const received: string[] = [];
+    server.on('message', (topic, p) => topic.startsWith('pf/v1/ctl/') && received.push(p.toString()));
+    const attempts: Array<[ClientIdentity, unknown, string]> = [
+      [T1, spend, 'publish.forbiddenTopic'],
+      [SD, spend, 'publish.forbiddenTopic'],
+      [HARNESS, { ...spend, amountMinor: -1 }, 'publish.badField'],
+      [HARNESS, { ...spend, extra: true }, 'publish.unexpectedField'],
+      [HARNESS, requestsFrom('T1').sync!, 'publish.unknownKind'],
+    ];
+    for (const [who, body, reason] of attempts) {
+      const before = broker.stats().refusals[reason] ?? 0;
+      // The server's own identity is taken over by the attempt; it subscribes again below.
+      const attacker = who === SD ? await rawClient(broker.url, secret, SD) : await connectAs(who);
+      const gone = closed(attacker);
+      attacker.publish('pf/v1/ctl/sd/1/cmd', payload(body), { qos: 1 });
+      await gone;
+      expect(broker.stats().refusals[reason], reason).toBe(before + 1);
+    }
+    const listener = await connectAs(SD);
+    await listener.subscribeAsync('pf/v1/ctl/sd/1/cmd', { qos: 1 });
+    listener.on('message', (topic, p) => topic.startsWith('pf/v1/ctl/') && received.push(p.toString()));
+    const harness = await connectAs(HARNESS);
+    await harness.subscribeAsync('pf/v1/ctl/ack/+', { qos: 1 });
+    const arrived = nextMessage(listener, 'pf/v1/ctl/sd/1/cmd');
+    await harness.publishAsync('pf/v1/ctl/sd/1/cmd', payload(spend), { qos: 1 });
+    await arrived;
+    expect(received).toEqual([JSON.stringify(spend)]);
+    const answer = { kind: 'spendElsewhereResult', transferId: 'elsewhere:m1:1', meansId: 'm1', outcome: 'applied' };
+    const acked = nextMessage(harness, 'pf/v1/ctl/ack/sd.0-1');
+    await listener.publishAsync('pf/v1/ctl/ack/sd.0-1', payload(answer), { qos: 1 });
+    expect(JSON.parse((await acked).toString())).toEqual(answer);
+    // An answer under another server's name is refused like any forged publish.
+    const gone = closed(listener);
+    listener.publish('pf/v1/ctl/ack/sd.5', payload(answer), { qos: 1 });
+    await gone;
+  });
+
   it('counts connections and closes cleanly with clients attached', async () => {
     const extra = await startBroker({ port: 0, secret });
     const client = await rawClient(extra.url, secret, T1);

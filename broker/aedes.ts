@@ -2,8 +2,9 @@
 // refusing anonymous clients and every publish or subscription the topic contract does not allow.
 // Method: aedes' hooks. `authenticate` recomputes the password from the username (broker/credentials.ts) and
 // remembers the client's identity; `authorizePublish` checks size, the ACL of broker/topics.ts and then the
-// payload itself with broker/validate.ts, so a malformed or forged message never reaches a subscriber
-// [INV-6 signatures]; a refused publish closes the publisher's connection (aedes' way, MQTT-3.3.5-2).
+// payload itself with broker/validate.ts (requests, answers and harness control messages), so a malformed or
+// forged message never reaches a subscriber [INV-6 signatures]; a refused publish closes the publisher's
+// connection (aedes' way, MQTT-3.3.5-2).
 // `authorizeSubscribe` negates a forbidden subscription (SUBACK 0x80) and keeps the connection. Every refusal
 // is counted by reason.
 
@@ -14,7 +15,7 @@ import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { authenticate } from './credentials.ts';
 import { mayPublish, maySubscribe, parseTopic, type ClientIdentity } from './topics.ts';
-import { MAX_MESSAGE_BYTES, RefusalCounter, decodeMessage } from './validate.ts';
+import { MAX_MESSAGE_BYTES, RefusalCounter, decodeControl, decodeMessage } from './validate.ts';
 
 export interface BrokerOptions {
   host?: string;
@@ -107,6 +108,11 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       const family = parseTopic(packet.topic)?.family;
       if (validatePayloads && (family === 'req' || family === 'resp')) {
         const decoded = decodeMessage(payload, packet.topic, identity, maxBytes);
+        if (!decoded.ok) return refuse(decoded.code);
+      }
+      // Harness control commands and their answers are checked the same way: a forged one never reaches a server.
+      if (validatePayloads && (family === 'ctlCmd' || family === 'ctlAck')) {
+        const decoded = decodeControl(payload, packet.topic, identity, maxBytes);
         if (!decoded.ok) return refuse(decoded.code);
       }
       published++;

@@ -13,6 +13,7 @@ const secret = newSecret();
 const T1: ClientIdentity = { role: 'terminal', id: 'T1' };
 const T2: ClientIdentity = { role: 'terminal', id: 'T2' };
 const SD = serverIdentity([0, 1]);
+const HARNESS: ClientIdentity = { role: 'harness', id: 'harness' };
 
 describe('Mosquitto files', () => {
   it('writes password lines in mosquitto_passwd\'s $7$ PBKDF2-SHA512 format', () => {
@@ -29,6 +30,8 @@ describe('Mosquitto files', () => {
     expect(aclFile([T1])).toBe(
       'user tm.T1\ntopic write pf/v1/sd/+/req/tm.T1\ntopic read pf/v1/tm/T1/resp\ntopic read pf/v1/ctl/cmd\ntopic write pf/v1/ctl/metrics/tm.T1\n\n',
     );
+    expect(aclFile([serverIdentity([3])])).toContain('topic read pf/v1/ctl/sd/3/cmd\ntopic write pf/v1/ctl/ack/sd.3\n');
+    expect(aclFile([HARNESS])).toContain('topic write pf/v1/ctl/sd/+/cmd\ntopic read pf/v1/ctl/ack/+\n');
   });
 });
 
@@ -44,7 +47,7 @@ describe('external Mosquitto broker', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'payfleet-mosquitto-'));
-    broker = await startMosquitto({ dir, identities: [T1, T2, SD], secret });
+    broker = await startMosquitto({ dir, identities: [T1, T2, SD, HARNESS], secret });
   });
 
   afterAll(async () => {
@@ -103,6 +106,33 @@ describe('external Mosquitto broker', () => {
     await server.publishAsync('pf/v1/tm/T1/resp', payload(resultFor(requestsFrom('T1').sync!)), { qos: 1 });
     await own;
     expect(seen).toEqual(['pf/v1/tm/T1/resp']);
+  });
+
+  it('delivers control commands only from the harness, only to the server of the shard, answers only under its name', async () => {
+    const spend = { kind: 'spendElsewhere', transferId: 'elsewhere:m1:1', meansId: 'm1', payee: 'merchant:web', amountMinor: 700 };
+    const server = await connectAs(SD);
+    // Granted, but the ACL delivers only what the server's own shards' rules allow (shards 0 and 1).
+    await server.subscribeAsync(['pf/v1/ctl/sd/1/cmd', 'pf/v1/ctl/sd/5/cmd', 'pf/v1/ctl/sd/+/cmd'], { qos: 1 });
+    const seen: string[] = [];
+    server.on('message', (topic, p) => seen.push(`${topic} ${p.toString()}`));
+    const attacker = await connectAs(T1);
+    await attacker.publishAsync('pf/v1/ctl/sd/1/cmd', payload({ ...spend, transferId: 'forged' }), { qos: 1 });
+    const harness = await connectAs(HARNESS);
+    await harness.subscribeAsync('pf/v1/ctl/ack/+', { qos: 1 });
+    const answers: string[] = [];
+    harness.on('message', (topic) => answers.push(topic));
+    await harness.publishAsync('pf/v1/ctl/sd/5/cmd', payload({ ...spend, transferId: 'other-shard' }), { qos: 1 });
+    const arrived = nextMessage(server, 'pf/v1/ctl/sd/1/cmd');
+    await harness.publishAsync('pf/v1/ctl/sd/1/cmd', payload(spend), { qos: 1 });
+    await arrived;
+    // Mosquitto delivers a message once per matching subscription: the exact one and the wildcard.
+    expect(new Set(seen)).toEqual(new Set([`pf/v1/ctl/sd/1/cmd ${JSON.stringify(spend)}`]));
+    const answer = { kind: 'spendElsewhereResult', transferId: 'elsewhere:m1:1', meansId: 'm1', outcome: 'applied' };
+    await server.publishAsync('pf/v1/ctl/ack/sd.5', payload(answer), { qos: 1 });
+    const acked = nextMessage(harness, 'pf/v1/ctl/ack/sd.0-1');
+    await server.publishAsync('pf/v1/ctl/ack/sd.0-1', payload(answer), { qos: 1 });
+    await acked;
+    expect(answers).toEqual(['pf/v1/ctl/ack/sd.0-1']);
   });
 
   it('forces the client id to the username, so no one can take over another\'s session', async () => {

@@ -21,7 +21,7 @@ import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import type { LinkCommand, LinkEvent, LinkInput } from '../machines/link.ts';
 import { credentialsFor } from './credentials.ts';
-import { ENDPOINT_ID_PATTERN, parseTopic, serverIdentity, subscriptionsOf, topicForSend, type ClientIdentity } from './topics.ts';
+import { ENDPOINT_ID_PATTERN, controlSubscriptionsOf, parseTopic, serverIdentity, subscriptionsOf, topicForSend, type ClientIdentity } from './topics.ts';
 import { MAX_MESSAGE_BYTES, decodeMessage, type Publisher } from './validate.ts';
 
 export interface BackoffPolicy {
@@ -67,6 +67,21 @@ export interface MqttLinkOptions {
   backoff?: BackoffPolicy;
   maxMessageBytes?: number;
   stats?: LinkStats;
+  /**
+   * Harness control messages for this endpoint (a payment server's `pf/v1/ctl/sd/{shard}/cmd`): with it the link
+   * also subscribes to the endpoint's control topics and hands what arrives there to `receive`, not to the machine.
+   */
+  control?: ControlChannel;
+}
+
+/** What a link does with harness control messages; see `MqttLinkOptions.control`. */
+export interface ControlChannel {
+  /**
+   * A payload that arrived on one of the endpoint's control topics, unchecked (decode it with `decodeControl`).
+   * `publish` sends a reply at QoS 1 on the connection that is up when it is called; while down it drops the
+   * reply and returns false (the harness resends its command, so the receiver must answer idempotently).
+   */
+  receive(topic: string, payload: Buffer, publish: (topic: string, payload: string) => boolean): void;
 }
 
 /** The identity a link endpoint connects as. */
@@ -120,7 +135,8 @@ export function createMqttLink(options: MqttLinkOptions): CallbackActorLogic<Lin
     const emit = (event: LinkEvent) => sendBack(event);
     const identity = identityOfLink(input);
     const { username, password } = credentialsFor(options.secret, identity);
-    const subscriptions = subscriptionsOf(identity);
+    const controlTopics = options.control ? controlSubscriptionsOf(identity) : [];
+    const subscriptions = [...subscriptionsOf(identity), ...controlTopics];
     const backoff = jitteredBackoff(options.seed, input.endpointId, policy);
 
     let inCoverage = input.role === 'server' || input.inCoverage;
@@ -144,8 +160,18 @@ export function createMqttLink(options: MqttLinkOptions): CallbackActorLogic<Lin
       emit({ type: 'link.down' });
     }
 
+    function publishControl(topic: string, payload: string): boolean {
+      if (!up || !client) return false;
+      client.publish(topic, payload, { qos: 1 }, () => undefined);
+      return true;
+    }
+
     function onMessage(topic: string, payload: Buffer): void {
       stats.received++;
+      if (options.control && controlTopics.includes(topic)) {
+        options.control.receive(topic, payload, publishControl);
+        return;
+      }
       const route = parseTopic(topic);
       // A request's sender is in its topic, which the broker's ACL binds to the publishing connection.
       const publisher: Publisher = route?.family === 'req' ? route.sender : { role: 'server' };

@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import {
   aclRules,
   addressOfTopic,
+  controlAckTopic,
+  controlSubscriptionsOf,
   filterCovers,
   formatShardRange,
   identityOf,
@@ -14,6 +16,7 @@ import {
   requestFilter,
   requestTopic,
   responseTopic,
+  serverControlTopic,
   serverIdentity,
   subscriptionsOf,
   topicForSend,
@@ -130,9 +133,32 @@ describe('ACL', () => {
     expect(mayPublish(T1, 'pf/v1/ctl/cmd')).toBe(false);
   });
 
+  it('lets only the harness send a server control commands, and only the server of the shard read them', () => {
+    expect(serverControlTopic(8)).toBe('pf/v1/ctl/sd/8/cmd');
+    expect(controlAckTopic(SD)).toBe('pf/v1/ctl/ack/sd.0-3,8');
+    expect(parseTopic('pf/v1/ctl/sd/8/cmd')).toEqual({ family: 'ctlCmd', shard: 8 });
+    expect(parseTopic('pf/v1/ctl/ack/sd.0-3,8')).toEqual({ family: 'ctlAck', sender: SD });
+    for (const bad of ['pf/v1/ctl/sd/08/cmd', 'pf/v1/ctl/sd/x/cmd', 'pf/v1/ctl/sd/1/cmd/x', 'pf/v1/ctl/ack/tm.T1', 'pf/v1/ctl/ack/harness', 'pf/v1/ctl/ack/sd.x']) {
+      expect(parseTopic(bad), bad).toBeUndefined();
+    }
+    expect(mayPublish(HARNESS, 'pf/v1/ctl/sd/8/cmd')).toBe(true);
+    for (const other of [T1, P1, SD]) expect(mayPublish(other, 'pf/v1/ctl/sd/8/cmd'), other.role).toBe(false);
+    expect(maySubscribe(SD, 'pf/v1/ctl/sd/8/cmd')).toBe(true);
+    expect(maySubscribe(SD, 'pf/v1/ctl/sd/4/cmd')).toBe(false);
+    expect(maySubscribe(SD, 'pf/v1/ctl/sd/+/cmd')).toBe(false);
+    for (const other of [T1, P1, HARNESS]) expect(maySubscribe(other, 'pf/v1/ctl/sd/8/cmd'), other.role).toBe(false);
+    expect(mayPublish(SD, 'pf/v1/ctl/ack/sd.0-3,8')).toBe(true);
+    expect(mayPublish(SD, 'pf/v1/ctl/ack/sd.4')).toBe(false);
+    expect(mayPublish(T1, 'pf/v1/ctl/ack/sd.0-3,8')).toBe(false);
+    expect(maySubscribe(HARNESS, 'pf/v1/ctl/ack/+')).toBe(true);
+    expect(maySubscribe(SD, 'pf/v1/ctl/ack/+')).toBe(false);
+    expect(controlSubscriptionsOf(SD)).toEqual(['pf/v1/ctl/sd/0/cmd', 'pf/v1/ctl/sd/1/cmd', 'pf/v1/ctl/sd/2/cmd', 'pf/v1/ctl/sd/3/cmd', 'pf/v1/ctl/sd/8/cmd']);
+    expect(controlSubscriptionsOf(T1)).toEqual([]);
+  });
+
   it('subscribes every endpoint to filters its own rules allow', () => {
     for (const identity of [T1, P1, SD, HARNESS]) {
-      for (const filter of subscriptionsOf(identity)) expect(maySubscribe(identity, filter)).toBe(true);
+      for (const filter of [...subscriptionsOf(identity), ...controlSubscriptionsOf(identity)]) expect(maySubscribe(identity, filter)).toBe(true);
       expect(aclRules(identity).length).toBeGreaterThan(0);
     }
   });
@@ -153,5 +179,6 @@ describe('docs/topics.md', () => {
     }
     expect(doc).toContain(`\`${requestFilter(0).replace('/0/', '/{shard}/')}\``);
     expect(doc).toContain(`\`${requestTopic(0, T1).replace('/0/', '/{shard}/').replace('tm.T1', '{username}')}\``);
+    expect(doc).toContain(`| read | \`${serverControlTopic(0).replace('/0/', '/{shard}/')}\`, one rule per shard of its range |`);
   });
 });

@@ -6,6 +6,8 @@
 // binds the sender to its connection, and the receiving server learns who published a request from the topic
 // alone (MQTT 3.1.1 carries no publisher). The ACL is a list of read/write rules per identity, written once
 // here and used both by the embedded broker's checks and by the Mosquitto ACL file, so they cannot drift.
+// Control commands for one server (`pf/v1/ctl/sd/{shard}/cmd`) follow the same rule: only the harness writes
+// them, only the server of that shard reads them, and it answers under its own name (`pf/v1/ctl/ack/{username}`).
 
 import type { LinkMessage, RequestKind } from '../machines/messages.ts';
 import { serverAddress } from '../machines/link.ts';
@@ -132,6 +134,53 @@ export function responseTopic(role: 'terminal' | 'pos', id: string): string {
 /** Harness → every client: control commands. */
 export const CONTROL_TOPIC = `${TOPIC_PREFIX}ctl/cmd`;
 
+/**
+ * Harness → the server of `shard`: control commands for that server alone — today a payment made through another
+ * point of issue of a shared means, which the server applies to its own ledger (nothing else may write it).
+ */
+export function serverControlTopic(shard: number): string {
+  return `${TOPIC_PREFIX}ctl/sd/${shard}/cmd`;
+}
+
+/** Server → harness: answers to control commands, under the answering server's username (the ACL binds it). */
+export function controlAckTopic(identity: ClientIdentity): string {
+  return `${TOPIC_PREFIX}ctl/ack/${usernameOf(identity)}`;
+}
+
+/** The filter the harness subscribes to for every server's control answers. */
+export const CONTROL_ACK_FILTER = `${TOPIC_PREFIX}ctl/ack/+`;
+
+/** The control subscriptions of an identity: a server its shards' command topics, the harness the answers. */
+export function controlSubscriptionsOf(identity: ClientIdentity): string[] {
+  if (identity.role === 'server') return (identity.shards ?? []).map(serverControlTopic);
+  if (identity.role === 'harness') return [CONTROL_ACK_FILTER];
+  return [];
+}
+
+/**
+ * A payment through another point of issue (a web shop) of a shared means, debited directly on SD's ledger:
+ * harness → the server of the means' shard. Idempotent by `transferId`.
+ */
+export interface SpendElsewhereCommand {
+  kind: 'spendElsewhere';
+  transferId: string;
+  meansId: string;
+  payee: string;
+  amountMinor: number;
+}
+
+/** The server's answer: applied (now or before) or refused, with the refusal's code and reason. */
+export interface SpendElsewhereAnswer {
+  kind: 'spendElsewhereResult';
+  transferId: string;
+  meansId: string;
+  outcome: 'applied' | 'refused';
+  code?: string;
+  reason?: string;
+}
+
+export type ControlMessage = SpendElsewhereCommand | SpendElsewhereAnswer;
+
 /** Client → harness: the metrics of one client. */
 export function metricsTopic(identity: ClientIdentity): string {
   return `${TOPIC_PREFIX}ctl/metrics/${usernameOf(identity)}`;
@@ -161,6 +210,8 @@ export function topicForSend(sender: ClientIdentity, to: string, message: LinkMe
 export type ParsedTopic =
   | { family: 'req'; shard: number; address: string; sender: ClientIdentity }
   | { family: 'resp'; role: 'terminal' | 'pos'; id: string; address: string }
+  | { family: 'ctlCmd'; shard: number }
+  | { family: 'ctlAck'; sender: ClientIdentity }
   | { family: 'ctl'; path: string };
 
 /** Parses a topic back to its address (and, for a request, its sender); undefined when it is not in the contract. */
@@ -177,6 +228,16 @@ export function parseTopic(topic: string): ParsedTopic | undefined {
   if ((family === 'tm' || family === 'pos') && b === 'resp' && c === undefined && a !== undefined && ENDPOINT_ID_PATTERN.test(a)) {
     return { family: 'resp', role: family === 'tm' ? 'terminal' : 'pos', id: a, address: a };
   }
+  // Under ctl/sd/ and ctl/ack/ only the exact shapes of a server's commands and answers are in the contract.
+  if (family === 'ctl' && a === 'sd') {
+    const address = parseAddress(`sd/${b}`);
+    const exact = c === 'cmd' && rest.length === 0 && address?.kind === 'server' && `${address.shard}` === b;
+    return exact ? { family: 'ctlCmd', shard: address.shard } : undefined;
+  }
+  if (family === 'ctl' && a === 'ack') {
+    const sender = b !== undefined && c === undefined ? identityOf(b) : undefined;
+    return sender?.role === 'server' ? { family: 'ctlAck', sender } : undefined;
+  }
   if (family === 'ctl' && levels.length > 1 && levels.every((l) => l.length > 0)) return { family: 'ctl', path: levels.slice(1).join('/') };
   return undefined;
 }
@@ -184,7 +245,7 @@ export function parseTopic(topic: string): ParsedTopic | undefined {
 /** The link address a topic stands for (`sd/{shard}`, a terminal id or a POS id). */
 export function addressOfTopic(topic: string): string | undefined {
   const parsed = parseTopic(topic);
-  return parsed && parsed.family !== 'ctl' ? parsed.address : undefined;
+  return parsed && (parsed.family === 'req' || parsed.family === 'resp') ? parsed.address : undefined;
 }
 
 // ---------------------------------------------------------------- ACL
@@ -214,11 +275,16 @@ export function aclRules(identity: ClientIdentity): AclRule[] {
         { access: 'write', filter: `${TOPIC_PREFIX}pos/+/resp` },
         { access: 'read', filter: CONTROL_TOPIC },
         { access: 'write', filter: metricsTopic(identity) },
+        // Control commands for its own shards only, and answers under its own name only.
+        ...controlSubscriptionsOf(identity).map((filter) => ({ access: 'read' as const, filter })),
+        { access: 'write', filter: controlAckTopic(identity) },
       ];
     case 'harness':
       return [
         { access: 'write', filter: CONTROL_TOPIC },
         { access: 'read', filter: `${TOPIC_PREFIX}ctl/metrics/+` },
+        { access: 'write', filter: `${TOPIC_PREFIX}ctl/sd/+/cmd` },
+        { access: 'read', filter: CONTROL_ACK_FILTER },
       ];
   }
 }

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { MAX_MESSAGE_BYTES, RefusalCounter, decodeMessage, type Publisher } from './validate.ts';
+import { MAX_MESSAGE_BYTES, RefusalCounter, decodeControl, decodeMessage, type Publisher } from './validate.ts';
 import { payload, proofOf, remitNowFor, requestsFrom, resultFor } from './testSupport.ts';
 
 const T1: Publisher = { role: 'terminal', id: 'T1' };
@@ -113,5 +113,57 @@ describe('RefusalCounter', () => {
     }
     expect(counter.snapshot()).toEqual({ badJson: 2, unknownKind: 1 });
     expect(counter.total).toBe(3);
+  });
+});
+
+describe('decodeControl: harness control messages for one server', () => {
+  const HARNESS: Publisher = { role: 'harness', id: 'harness' };
+  const SD2: Publisher = { role: 'server', id: '2-3' };
+  const CMD = 'pf/v1/ctl/sd/2/cmd';
+  const ACK = 'pf/v1/ctl/ack/sd.2-3';
+  const spend = { kind: 'spendElsewhere', transferId: 'elsewhere:m7:3', meansId: 'm7', payee: 'merchant:web', amountMinor: 1_250 };
+  const applied = { kind: 'spendElsewhereResult', transferId: 'elsewhere:m7:3', meansId: 'm7', outcome: 'applied' };
+  const refused = { ...applied, outcome: 'refused', code: 'insufficientFunds', reason: 'means m7 has 0 available, 1250 asked' };
+  const controlRefusal = (body: unknown, topic: string, publisher: Publisher): string => {
+    const decoded = decodeControl(Buffer.isBuffer(body) ? body : payload(body), topic, publisher);
+    if (decoded.ok) throw new Error('expected a refusal');
+    return decoded.reason;
+  };
+
+  it('accepts a spend from the harness on a server command topic, and the server\'s answers under its name', () => {
+    expect(decodeControl(payload(spend), CMD, HARNESS)).toEqual({ ok: true, message: spend });
+    expect(decodeControl(payload(applied), ACK, SD2)).toEqual({ ok: true, message: applied });
+    expect(decodeControl(payload(refused), ACK, SD2)).toEqual({ ok: true, message: refused });
+    // A receiver that knows only the role the ACL allows (the harness reading an answer topic) passes no id.
+    expect(decodeControl(payload(applied), ACK, { role: 'server' }).ok).toBe(true);
+  });
+
+  it('refuses malformed ones, naming the field and the value', () => {
+    expect(controlRefusal(Buffer.from('{"kind":'), CMD, HARNESS)).toMatch(/^badJson: not JSON/);
+    expect(controlRefusal({ ...spend, kind: 'refund' }, CMD, HARNESS)).toBe('unknownKind: kind: unknown control message kind "refund"');
+    expect(controlRefusal(requestsFrom('T1').auth, CMD, HARNESS)).toBe('unknownKind: kind: unknown control message kind "auth"');
+    expect(controlRefusal({ ...spend, amountMinor: -5 }, CMD, HARNESS)).toBe('badField: amountMinor: expected a non-negative integer, got -5');
+    expect(controlRefusal({ ...spend, amountMinor: 12.5 }, CMD, HARNESS)).toBe('badField: amountMinor: expected a non-negative integer, got 12.5');
+    expect(controlRefusal({ ...spend, amountMinor: '100' }, CMD, HARNESS)).toBe('badField: amountMinor: expected a non-negative integer, got "100"');
+    expect(controlRefusal({ ...spend, meansId: 'a b' }, CMD, HARNESS)).toMatch(/^badField: meansId: expected an id matching/);
+    expect(controlRefusal({ ...spend, note: 'x' }, CMD, HARNESS)).toBe('unexpectedField: note: not a field of this message');
+    expect(controlRefusal({ ...applied, outcome: 'maybe' }, ACK, SD2)).toBe('badField: outcome: expected one of applied|refused, got "maybe"');
+    expect(controlRefusal({ ...applied, outcome: 'refused' }, ACK, SD2)).toBe('badField: code: expected a refusal code when outcome is refused, got nothing');
+    expect(controlRefusal(Buffer.alloc(MAX_MESSAGE_BYTES + 1, 0x20), CMD, HARNESS)).toMatch(/^oversized/);
+  });
+
+  it('refuses forged ones: a spend not from the harness, on the wrong topic, or an answer under another server\'s name', () => {
+    expect(controlRefusal(spend, CMD, T1)).toBe('senderNotAllowed: spendElsewhere: only the harness may send it, not a terminal');
+    expect(controlRefusal(spend, CMD, { role: 'server', id: '2-3' })).toBe('senderNotAllowed: spendElsewhere: only the harness may send it, not a server');
+    expect(controlRefusal(spend, 'pf/v1/ctl/cmd', HARNESS)).toBe('wrongTopic: spendElsewhere: expected a server command topic, got "pf/v1/ctl/cmd"');
+    expect(controlRefusal(spend, REQ, HARNESS)).toMatch(/^wrongTopic/);
+    expect(controlRefusal(applied, CMD, HARNESS)).toMatch(/^wrongTopic: spendElsewhereResult/);
+    expect(controlRefusal(applied, ACK, HARNESS)).toBe('senderNotAllowed: spendElsewhereResult: only a server may send it, not a harness');
+    expect(controlRefusal(applied, ACK, { role: 'server', id: '0-1' })).toBe('senderMismatch: topic "pf/v1/ctl/ack/sd.2-3" names server "2-3", the publisher is "0-1"');
+  });
+
+  it('keeps control kinds out of the link messages, and link messages out of control', () => {
+    expect(decodeMessage(payload(spend), REQ, T1).ok).toBe(false);
+    expect(decodeMessage(payload(spend), CMD, HARNESS).ok).toBe(false);
   });
 });

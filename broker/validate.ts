@@ -5,10 +5,12 @@
 // Unknown fields are refused too, so nothing rides along unchecked. Then the route: a request must come on a
 // request topic from a terminal or POS allowed to send that kind, with `from` equal to the publisher's id; an
 // answer must come from a server on the response topic of the endpoint it names in `to`. Signatures are the
-// machines' business (they hold the keys); this module checks shape and route only.
+// machines' business (they hold the keys); this module checks shape and route only. Harness control messages
+// (`decodeControl`) get the same treatment: a command only from the harness on a server's command topic, an
+// answer only from the server whose username ends the answer topic.
 
 import type { LinkMessage } from '../machines/messages.ts';
-import { ENDPOINT_ID_PATTERN, REQUEST_KINDS_BY_ROLE, parseTopic, recipientRole, type Role } from './topics.ts';
+import { ENDPOINT_ID_PATTERN, REQUEST_KINDS_BY_ROLE, parseTopic, recipientRole, type ControlMessage, type Role } from './topics.ts';
 
 /** Payloads larger than this are refused unread. */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
@@ -167,21 +169,31 @@ function checkRoute(message: LinkMessage, topic: string, publisher: Publisher): 
   }
 }
 
+/** Size, JSON and object shape: what every payload must pass before its kind is looked at. */
+function parseObject(payload: Buffer, maxBytes: number): Record<string, unknown> {
+  if (payload.length > maxBytes) throw new Refusal('oversized', `payload of ${payload.length} bytes exceeds ${maxBytes}`);
+  let value: unknown;
+  try {
+    value = JSON.parse(payload.toString('utf8'));
+  } catch (error) {
+    throw new Refusal('badJson', `not JSON: ${(error as Error).message}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) bad('message', 'an object', value);
+  return value as Record<string, unknown>;
+}
+
+function refusalOf(error: unknown): { ok: false; code: RejectCode; reason: string } {
+  if (error instanceof Refusal) return { ok: false, code: error.code, reason: `${error.code}: ${error.detail}` };
+  throw error;
+}
+
 /**
  * Decodes and checks one payload received on `topic` from `publisher`. Never throws: a refusal carries a
  * code (for counters) and a reason naming the field and the offending value.
  */
 export function decodeMessage(payload: Buffer, topic: string, publisher: Publisher, maxBytes = MAX_MESSAGE_BYTES): Decoded {
   try {
-    if (payload.length > maxBytes) throw new Refusal('oversized', `payload of ${payload.length} bytes exceeds ${maxBytes}`);
-    let value: unknown;
-    try {
-      value = JSON.parse(payload.toString('utf8'));
-    } catch (error) {
-      throw new Refusal('badJson', `not JSON: ${(error as Error).message}`);
-    }
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) bad('message', 'an object', value);
-    const record = value as Record<string, unknown>;
+    const record = parseObject(payload, maxBytes);
     const kind = record.kind;
     const schema = typeof kind === 'string' && Object.hasOwn(schemas, kind) ? schemas[kind] : undefined;
     if (!schema) throw new Refusal('unknownKind', `kind: unknown message kind ${shown(kind)}`);
@@ -190,8 +202,55 @@ export function decodeMessage(payload: Buffer, topic: string, publisher: Publish
     checkRoute(message, topic, publisher);
     return { ok: true, message };
   } catch (error) {
-    if (error instanceof Refusal) return { ok: false, code: error.code, reason: `${error.code}: ${error.detail}` };
-    throw error;
+    return refusalOf(error);
+  }
+}
+
+// ---------------------------------------------------------------- harness control messages
+
+const controlSchemas: Record<string, Check> = {
+  spendElsewhere: object({ kind: kindIs('spendElsewhere'), transferId: id, meansId: id, payee: id, amountMinor: minor }),
+  spendElsewhereResult: object(
+    { kind: kindIs('spendElsewhereResult'), transferId: id, meansId: id, outcome: oneOf('applied', 'refused') },
+    { code: id, reason: text },
+  ),
+};
+
+export type DecodedControl = { ok: true; message: ControlMessage } | { ok: false; code: RejectCode; reason: string };
+
+/** Refuses a well-formed control message on the wrong topic or from the wrong client. */
+function checkControlRoute(message: ControlMessage, topic: string, publisher: Publisher): void {
+  const route = parseTopic(topic);
+  if (message.kind === 'spendElsewhere') {
+    if (route?.family !== 'ctlCmd') throw new Refusal('wrongTopic', `spendElsewhere: expected a server command topic, got ${shown(topic)}`);
+    if (publisher.role !== 'harness') throw new Refusal('senderNotAllowed', `spendElsewhere: only the harness may send it, not a ${publisher.role}`);
+    return;
+  }
+  if (route?.family !== 'ctlAck') throw new Refusal('wrongTopic', `spendElsewhereResult: expected a control answer topic, got ${shown(topic)}`);
+  if (publisher.role !== 'server') throw new Refusal('senderNotAllowed', `spendElsewhereResult: only a server may send it, not a ${publisher.role}`);
+  if (publisher.id !== undefined && publisher.id !== route.sender.id) {
+    throw new Refusal('senderMismatch', `topic ${shown(topic)} names server ${shown(route.sender.id)}, the publisher is ${shown(publisher.id)}`);
+  }
+  if (message.outcome === 'refused' && message.code === undefined) bad('code', 'a refusal code when outcome is refused', message.code);
+}
+
+/**
+ * Decodes and checks one harness control payload (a command for a server, or its answer) received on `topic`
+ * from `publisher`. Never throws; a refusal names the field and the value, as `decodeMessage`'s do. A receiver
+ * that learns the publisher only from the broker's ACL passes the role the ACL allows on that topic.
+ */
+export function decodeControl(payload: Buffer, topic: string, publisher: Publisher, maxBytes = MAX_MESSAGE_BYTES): DecodedControl {
+  try {
+    const record = parseObject(payload, maxBytes);
+    const kind = record.kind;
+    const schema = typeof kind === 'string' && Object.hasOwn(controlSchemas, kind) ? controlSchemas[kind] : undefined;
+    if (!schema) throw new Refusal('unknownKind', `kind: unknown control message kind ${shown(kind)}`);
+    schema(record, '');
+    const message = record as unknown as ControlMessage;
+    checkControlRoute(message, topic, publisher);
+    return { ok: true, message };
+  } catch (error) {
+    return refusalOf(error);
   }
 }
 

@@ -12,7 +12,9 @@
 // way an answer that left the process is on disk (fsynced, with synchronous FULL), and a request resent after a
 // crash finds its stored answer and gets the same one [INV-4 nothing lost, nothing twice]. The process prints
 // `payfleet server: shards R ready on URL` once its link is up (subscriptions granted), counts the requests it
-// answered per shard, and on SIGTERM or SIGINT stops the machine, closes the file and prints its counts.
+// answered per shard, and on SIGTERM or SIGINT stops the machine, closes the file and prints its counts. The
+// same link carries the harness's control commands for its shards (payments through other points of issue),
+// which serverControl.ts applies to the same ledger under the same commit-before-answer rule.
 // Exit status: 0 stopped cleanly, 1 a failure while serving, 2 bad input (flag, registry or ledger file).
 
 import { parseArgs } from 'node:util';
@@ -28,12 +30,14 @@ import { formatShardRange, MAX_SHARD, parseShardRange, serverIdentity, usernameO
 import { meansOfShards, publicKeyLookup, readRegistry, RegistryError, serverKeyOf, type RunRegistry } from './registry.ts';
 import { LedgerFileError, SqliteLedgerStore, type SynchronousMode } from './sqliteLedgerStore.ts';
 import { wallEpochMs } from './realTime.ts';
+import { createServerControl } from './serverControl.ts';
 
 export const SERVER_USAGE = `Usage: payfleet server --shards RANGE --broker URL --secret S --db PATH --registry FILE [options]
 
 Runs a payment server (SD) for a range of shards: answers the requests published on pf/v1/sd/{shard}/req/+,
-each committed to the SQLite ledger in --db before its answer is sent. Killed and restarted on the same --db,
-it resumes with nothing lost or doubled. Prints "payfleet server: shards RANGE ready on URL" once connected.
+each committed to the SQLite ledger in --db before its answer is sent, and the harness's payments through
+other points of issue published on pf/v1/ctl/sd/{shard}/cmd. Killed and restarted on the same --db, it
+resumes with nothing lost or doubled. Prints "payfleet server: shards RANGE ready on URL" once connected.
 
 Options:
   --shards RANGE          the shards to serve, e.g. 0-3 or 0,2,5-7 (each below the registry's shard count)
@@ -314,9 +318,17 @@ export async function serverCommand(argv: readonly string[], io: ServerCommandIo
   const linkStats = createLinkStats();
   let reportFailure: (why: string) => void = () => undefined;
   const failed = new Promise<string>((resolve) => (reportFailure = resolve));
+  const control = createServerControl({
+    ledger,
+    meta: store,
+    identity: serverIdentity(options.shards),
+    shardCount: registry.shards,
+    onFailure: (error) => reportFailure(`failed: ${(error as Error).message}`),
+    log: (line) => io.out(`payfleet server: shards ${range}: ${line}`),
+  });
   const machine = serverMachine.provide({
     actors: {
-      link: createMqttLink({ url: options.brokerUrl, secret: options.secret, seed: options.seed, stats: linkStats }),
+      link: createMqttLink({ url: options.brokerUrl, secret: options.secret, seed: options.seed, stats: linkStats, control: control.channel }),
       // Either way the answer is sent after the commit: createLedgerActor's handleRequest commits before it returns.
       ledger: options.commit === 'group' ? createGroupCommitLedgerActor(ledger, (error) => reportFailure(`failed: ${(error as Error).message}`)) : createLedgerActor(ledger),
     },
@@ -359,8 +371,10 @@ export async function serverCommand(argv: readonly string[], io: ServerCommandIo
 
   const why = await untilStopped(io.signal, failed);
   actor.stop();
+  control.stop();
   store.close();
-  const summary = `handled ${JSON.stringify(counts.handled)}, refused ${JSON.stringify(counts.refused)}, rejected ${counts.rejected}, link ${JSON.stringify({ connects: linkStats.connects, disconnects: linkStats.disconnects, sent: linkStats.sent, received: linkStats.received })}`;
+  const elsewhere = { applied: control.counts.applied, refused: control.counts.refused, rejected: control.counts.rejected, unsent: control.counts.unsent };
+  const summary = `handled ${JSON.stringify(counts.handled)}, refused ${JSON.stringify(counts.refused)}, rejected ${counts.rejected}, elsewhere ${JSON.stringify(elsewhere)}, link ${JSON.stringify({ connects: linkStats.connects, disconnects: linkStats.disconnects, sent: linkStats.sent, received: linkStats.received })}`;
   if (why.startsWith('failed')) {
     io.err(`payfleet server: shards ${range} ${why}; ${summary}`);
     return 1;
