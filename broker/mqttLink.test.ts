@@ -227,6 +227,80 @@ describe.each(Object.keys(brokers))('MQTT link on %s', (name) => {
   }
 });
 
+describe('MQTT link with a shaper (aedes)', () => {
+  /** A shaper the test drives: outgoing messages pass twice at once, incoming ones wait until released. */
+  const held: Array<() => void> = [];
+  const shaper = {
+    outgoing: (_endpointId: string, pass: () => void) => {
+      pass();
+      pass();
+    },
+    incoming: (_endpointId: string, pass: () => void) => {
+      held.push(pass);
+    },
+  };
+  const heldOut: Array<() => void> = [];
+  const holdingOut = { outgoing: (_endpointId: string, pass: () => void) => heldOut.push(pass), incoming: (_endpointId: string, pass: () => void) => pass() };
+  let close: () => Promise<void>;
+  let url: string;
+
+  beforeAll(async () => {
+    const b = await startBroker({ port: 0, secret });
+    url = b.url;
+    close = () => b.close();
+  });
+  afterAll(async () => close());
+
+  it('sends what the shaper passes as often as it passes it, and delivers incoming messages only when it lets them through', async () => {
+    const stats = createLinkStats();
+    const server = hostLink(createMqttLink({ url, secret, seed: 1, backoff: BACKOFF }), serverInput);
+    const terminal = hostLink(createMqttLink({ url, secret, seed: 1, backoff: BACKOFF, stats, shaper }), terminalInput('T1'));
+    await Promise.all([server.next('link.up'), terminal.next('link.up')]);
+    const sync = requestsFrom('T1').sync;
+    terminal.send({ type: 'link.send', to: 'sd/1', message: sync });
+    await eventually(() => server.events.filter((e) => e.type === 'link.message').length === 2, 'the request twice at the server');
+    expect(stats.sent).toBe(1);
+
+    server.send({ type: 'link.send', to: 'T1', message: resultFor(sync) });
+    await eventually(() => held.length === 1, 'the answer at the shaper');
+    expect(terminal.events.filter((e) => e.type === 'link.message')).toEqual([]);
+    held.shift()!();
+    expect(terminal.events.filter((e) => e.type === 'link.message').map((e) => e.message)).toEqual([resultFor(sync)]);
+
+    // A message still held when coverage goes is lost with the connection, and counted.
+    server.send({ type: 'link.send', to: 'T1', message: resultFor(sync) });
+    await eventually(() => held.length === 1, 'the second answer at the shaper');
+    const mark = terminal.events.length;
+    terminal.send({ type: 'link.coverage', inCoverage: false });
+    await terminal.next('link.down', mark);
+    held.shift()!();
+    expect(terminal.events.slice(mark).map((e) => e.type)).toEqual(['link.down']);
+    expect(stats.droppedInFlight).toBe(1);
+    server.stop();
+    terminal.stop();
+  });
+
+  it('drops an outgoing message the shaper holds past the end of its connection', async () => {
+    const stats = createLinkStats();
+    const server = hostLink(createMqttLink({ url, secret, seed: 1, backoff: BACKOFF }), serverInput);
+    const terminal = hostLink(createMqttLink({ url, secret, seed: 1, backoff: BACKOFF, stats, shaper: holdingOut }), terminalInput('T2'));
+    await Promise.all([server.next('link.up'), terminal.next('link.up')]);
+    terminal.send({ type: 'link.send', to: 'sd/0', message: requestsFrom('T2').sync });
+    terminal.send({ type: 'link.send', to: 'sd/0', message: requestsFrom('T2').debit });
+    heldOut.shift()!();
+    expect((await server.next('link.message')).message).toEqual(requestsFrom('T2').sync);
+    const mark = terminal.events.length;
+    terminal.send({ type: 'link.coverage', inCoverage: false });
+    await terminal.next('link.down', mark);
+    heldOut.shift()!();
+    expect(stats.droppedInFlight).toBe(1);
+    expect(stats.sent).toBe(2);
+    expect(server.events.filter((e) => e.type === 'link.message')).toHaveLength(1);
+    server.stop();
+    terminal.stop();
+  });
+});
+
 describe('identityOfLink', () => {
   it('names terminals, POS and servers, and refuses ids that cannot name topics', () => {
     expect(identityOfLink(terminalInput('T1'))).toEqual({ role: 'terminal', id: 'T1' });

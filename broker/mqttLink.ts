@@ -14,6 +14,10 @@
 // persistent session would only make the broker hold stale answers for offline terminals and replay them in a
 // burst on reconnect. Each connection attempt uses a fresh mqtt.js client, so nothing queued inside an old one
 // (an unacknowledged QoS 1 publish) is resent behind the machine's back.
+//
+// An optional `shaper` stands for a lossy radio on top of the real broker: every outgoing publish and every valid
+// incoming message goes through it, and it may drop, repeat or delay it (sim/mqtt/radio.ts applies a scenario's
+// network knobs). A message it delays is dropped if its connection has ended by then, as the radio lost it.
 
 import mqtt, { type MqttClient } from 'mqtt';
 import { fromCallback, type CallbackActorLogic } from 'xstate';
@@ -49,10 +53,35 @@ export interface LinkStats {
   received: number;
   /** Incoming payloads refused by decodeMessage, by code. */
   rejected: Record<string, number>;
+  // What the `shaper` did (all 0 without one), under the virtual network's names for the same faults.
+  /** Messages the shaper dropped. */
+  lost: number;
+  /** Messages the shaper passed twice. */
+  duplicated: number;
+  /** Messages the shaper held back so that later ones overtook them. */
+  reordered: number;
+  /** Messages the shaper passed after a delay rather than at once. */
+  delayed: number;
+  /** Messages the shaper delayed whose connection had ended when their delay ran out: dropped. */
+  droppedInFlight: number;
 }
 
 export function createLinkStats(): LinkStats {
-  return { connectAttempts: 0, connects: 0, disconnects: 0, subscribeRefusals: 0, sent: 0, droppedWhileDown: 0, unroutable: 0, publishErrors: 0, received: 0, rejected: {} };
+  return {
+    connectAttempts: 0, connects: 0, disconnects: 0, subscribeRefusals: 0, sent: 0, droppedWhileDown: 0, unroutable: 0, publishErrors: 0, received: 0, rejected: {},
+    lost: 0, duplicated: 0, reordered: 0, delayed: 0, droppedInFlight: 0,
+  };
+}
+
+/**
+ * What a lossy radio does to a device's messages. Each hook gets one message's way on (`pass`) and calls it
+ * zero, one or more times, at once or later; it counts what it did in the link's `LinkStats`.
+ */
+export interface LinkShaper {
+  /** A message `endpointId` publishes. */
+  outgoing(endpointId: string, pass: () => void): void;
+  /** A valid message that reached `endpointId` from the broker. */
+  incoming(endpointId: string, pass: () => void): void;
 }
 
 export interface MqttLinkOptions {
@@ -67,6 +96,8 @@ export interface MqttLinkOptions {
   backoff?: BackoffPolicy;
   maxMessageBytes?: number;
   stats?: LinkStats;
+  /** Loss, duplication and delay between the endpoint and the broker; none when absent. */
+  shaper?: LinkShaper;
   /**
    * Harness control messages for this endpoint (a payment server's `pf/v1/ctl/sd/{shard}/cmd`): with it the link
    * also subscribes to the endpoint's control topics and hands what arrives there to `receive`, not to the machine.
@@ -130,6 +161,7 @@ export function createMqttLink(options: MqttLinkOptions): CallbackActorLogic<Lin
   const policy = options.backoff ?? DEFAULT_BACKOFF;
   const maxBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
   const stats = options.stats ?? createLinkStats();
+  const shaper = options.shaper;
 
   return fromCallback<LinkCommand, LinkInput>(({ input, sendBack, receive }) => {
     const emit = (event: LinkEvent) => sendBack(event);
@@ -166,7 +198,7 @@ export function createMqttLink(options: MqttLinkOptions): CallbackActorLogic<Lin
       return true;
     }
 
-    function onMessage(topic: string, payload: Buffer): void {
+    function onMessage(c: MqttClient, topic: string, payload: Buffer): void {
       stats.received++;
       if (options.control && controlTopics.includes(topic)) {
         options.control.receive(topic, payload, publishControl);
@@ -177,7 +209,13 @@ export function createMqttLink(options: MqttLinkOptions): CallbackActorLogic<Lin
       const publisher: Publisher = route?.family === 'req' ? route.sender : { role: 'server' };
       const decoded = decodeMessage(payload, topic, publisher, maxBytes);
       if (decoded.ok) {
-        emit({ type: 'link.message', message: decoded.message });
+        const event: LinkEvent = { type: 'link.message', message: decoded.message };
+        if (!shaper) return emit(event);
+        shaper.incoming(input.endpointId, () => {
+          // Delayed past the end of its connection (coverage lost, the actor stopped): the radio lost it.
+          if (stopped || client !== c) stats.droppedInFlight++;
+          else emit(event);
+        });
       } else {
         stats.rejected[decoded.code] = (stats.rejected[decoded.code] ?? 0) + 1;
         emit({ type: 'link.rejected', reason: decoded.reason });
@@ -216,7 +254,7 @@ export function createMqttLink(options: MqttLinkOptions): CallbackActorLogic<Lin
         });
       });
       c.on('message', (topic, payload) => {
-        if (client === c) onMessage(topic, payload);
+        if (client === c) onMessage(c, topic, payload);
       });
       // Errors (refused connection, bad credentials) are followed by 'close', which schedules the retry.
       c.on('error', () => undefined);
@@ -262,8 +300,16 @@ export function createMqttLink(options: MqttLinkOptions): CallbackActorLogic<Lin
         return;
       }
       stats.sent++;
-      client.publish(topic, payload, { qos: 1 }, (error) => {
-        if (error) stats.publishErrors++;
+      const c = client;
+      const publish = (): void => {
+        c.publish(topic, payload, { qos: 1 }, (error) => {
+          if (error) stats.publishErrors++;
+        });
+      };
+      if (!shaper) return publish();
+      shaper.outgoing(input.endpointId, () => {
+        if (stopped || !up || client !== c) stats.droppedInFlight++;
+        else publish();
       });
     });
 

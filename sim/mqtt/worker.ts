@@ -3,10 +3,12 @@
 // device faults (terminal crashes, SIM moves, clock skew), and reports what happened to the coordinator.
 // Method: the virtual mode's own parts on a real clock: `Fleet` with `RealTime` (its scaled XState clock too)
 // and `createMqttLink`, `Workload`, `CoverageModel` (coverage loss ends the socket), and a `Nemesis` restricted
-// to the device faults. Terminals keep their global ids and means, so keys and plans are the virtual mode's; only
-// their place in this worker's fleet array is local. The checks that need a proxy's live state (MTDL < SL,
-// period limits, the oracle) run here as each order is decided; everything the end checks need (approved
-// proofs, POS receipts, journals at the end) goes to the coordinator over IPC, in batches.
+// to the device faults. The scenario's network knobs (loss, duplication, reordering, latency) apply to the
+// devices' links through a `Radio` (radio.ts), on top of the real broker. Terminals keep their global ids and
+// means, so keys and plans are the virtual mode's; only their place in this worker's fleet array is local. The
+// checks that need a proxy's live state (MTDL < SL, period limits, the oracle) run here as each order is decided;
+// everything the end checks need (approved proofs, POS receipts, journals at the end) goes to the coordinator
+// over IPC, in batches.
 // Run as `node --import tsx sim/mqtt/worker.ts` with an IPC channel (the coordinator forks it).
 
 import { pathToFileURL } from 'node:url';
@@ -16,11 +18,12 @@ import { Workload } from '../workload.ts';
 import { DecisionChecks } from '../decisionChecks.ts';
 import { CoverageModel } from '../coverage.ts';
 import { Nemesis } from '../nemesis.ts';
-import { SimNetwork } from '../network.ts';
+import { SimNetwork, networkOptionsOf } from '../network.ts';
 import { Prng } from '../prng.ts';
 import { InvariantBook, RecentEvents } from '../checkers.ts';
 import { proxyPolicyOf } from '../scenario/policy.ts';
 import { RealTime } from './realTime.ts';
+import { Radio } from './radio.ts';
 import { DEFAULT_BACKOFF, createLinkStats, createMqttLink, type BackoffPolicy, type LinkStats } from '../../broker/mqttLink.ts';
 import { isDrained } from '../../machines/domain/remittance.ts';
 import type { TerminalEmitted } from '../../machines/terminal.ts';
@@ -71,6 +74,8 @@ export class SwarmWorker implements FleetObserver {
   readonly coverage: CoverageModel;
   readonly nemesis: Nemesis;
   readonly linkStats: LinkStats = createLinkStats();
+  /** The devices' lossy radio: the scenario's network knobs, counted in `linkStats`. */
+  readonly radio: Radio;
   readonly recent = new RecentEvents(1_024);
   readonly book: InvariantBook;
   private readonly slots = new Map<string, TerminalSlot>();
@@ -95,10 +100,11 @@ export class SwarmWorker implements FleetObserver {
     this.time = new RealTime(init.timeScale);
     const prng = new Prng(scenario.seed);
     this.book = new InvariantBook(scenario.seed, () => this.time.now(), this.recent, false);
+    this.radio = new Radio(this.time, prng.fork('radio'), networkOptionsOf(scenario.network), this.linkStats);
     // The same fork as the virtual Simulator's, so server, operator, proxy and POS keys are the same.
     this.fleet = new Fleet(
       { scheme: scenario.crypto, policy: proxyPolicyOf(scenario.policy), shards: scenario.population.shards, pin: scenario.population.users.pin, nearLinkDelayMs: NEAR_LINK_DELAY_MS },
-      { time: this.time, clock: this.time.clock, link: createMqttLink({ url: init.brokerUrl, secret: init.secret, seed: scenario.seed, stats: this.linkStats, backoff: scaledBackoff(init.timeScale) }) },
+      { time: this.time, clock: this.time.clock, link: createMqttLink({ url: init.brokerUrl, secret: init.secret, seed: scenario.seed, stats: this.linkStats, backoff: scaledBackoff(init.timeScale), shaper: this.radio }) },
       prng.fork('fleet'),
       this,
     );
@@ -163,6 +169,8 @@ export class SwarmWorker implements FleetObserver {
   drain(): void {
     this.workload.stop();
     this.nemesis.stop();
+    // As the virtual mode's liveness phase: a clean network (latency stays), so every backlog can drain.
+    this.radio.setOptions({ lossProbability: 0, duplicateProbability: 0, reorderProbability: 0 });
     this.coverage.restoreAll();
     for (const slot of this.fleet.terminals) slot.skewMs = 0;
     for (const slot of this.fleet.terminals) slot.actor?.send({ type: 'remit.now' });
@@ -205,7 +213,7 @@ export class SwarmWorker implements FleetObserver {
     // A line in the worker's log every ten batches: how connected the swarm is, for reading a run afterwards.
     if (++this.batches % 10 === 0) {
       const l = this.linkStats;
-      console.log(`t=${this.time.now()} links up ${this.linksUp}/${this.expectedLinks} attempts ${l.connectAttempts} connects ${l.connects} sent ${l.sent} received ${l.received} droppedWhileDown ${l.droppedWhileDown}`);
+      console.log(`t=${this.time.now()} links up ${this.linksUp}/${this.expectedLinks} attempts ${l.connectAttempts} connects ${l.connects} sent ${l.sent} received ${l.received} droppedWhileDown ${l.droppedWhileDown} radio lost ${l.lost} duplicated ${l.duplicated} droppedInFlight ${l.droppedInFlight}`);
     }
     this.send({
       type: 'batch',
