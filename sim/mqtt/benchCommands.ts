@@ -30,6 +30,15 @@ interface Round {
   byPath: Record<string, number>;
   latenciesRealMs: number[];
   lastDecisionAtMs: number;
+  /** True while the first orders are being handed out (the round cannot be over yet). */
+  starting: boolean;
+}
+
+/** The order being handed to a terminal right now. */
+interface Issuing {
+  terminalId: string;
+  atMs: number;
+  decided: boolean;
 }
 
 /** A round whose answers stop coming (a terminal that never decides) still ends this long after its deadline. */
@@ -37,6 +46,7 @@ const ROUND_GRACE_MS = 120_000;
 
 export class BenchCommands {
   private round: Round | undefined;
+  private issuing: Issuing | undefined;
   private guard: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
@@ -93,9 +103,11 @@ export class BenchCommands {
       byPath: {},
       latenciesRealMs: [],
       lastDecisionAtMs: now,
+      starting: true,
     };
     this.round = round;
     for (const slot of payers) this.payNext(round, slot);
+    round.starting = false;
     if (command.kind === 'closedLoop') this.guard = setTimeout(() => this.endRound(round), command.durationRealMs + ROUND_GRACE_MS);
     this.endIfDone(round);
   }
@@ -108,19 +120,31 @@ export class BenchCommands {
       return;
     }
     round.left.set(terminalId, left - 1);
-    const issuedAt = performance.now();
+    // A local decision comes back inside `payNow` (before its order id is known here): `issuing` lets
+    // onDecided recognise it.
+    const issuing: Issuing = { terminalId, atMs: performance.now(), decided: false };
+    const outer = this.issuing;
+    this.issuing = issuing;
     const orderId = this.worker.workload.payNow(slot, round.command.app);
+    this.issuing = outer;
     // A terminal that is down or has not got the app leaves the round rather than stall it.
     if (orderId === undefined) round.left.delete(terminalId);
-    else round.issuedAtMs.set(orderId, issuedAt);
+    else if (!issuing.decided) round.issuedAtMs.set(orderId, issuing.atMs);
   }
 
   private onDecided(terminalId: string, event: Decided): void {
     const round = this.round;
-    const issuedAt = round?.issuedAtMs.get(event.order.orderId);
-    if (!round || issuedAt === undefined) return;
+    if (!round) return;
+    let issuedAt = round.issuedAtMs.get(event.order.orderId);
+    if (issuedAt !== undefined) {
+      round.issuedAtMs.delete(event.order.orderId);
+    } else if (this.issuing && this.issuing.terminalId === terminalId && !this.issuing.decided) {
+      issuedAt = this.issuing.atMs;
+      this.issuing.decided = true;
+    } else {
+      return;
+    }
     const now = performance.now();
-    round.issuedAtMs.delete(event.order.orderId);
     round.decided++;
     round.lastDecisionAtMs = now;
     round.latenciesRealMs.push(now - issuedAt);
@@ -138,8 +162,9 @@ export class BenchCommands {
     this.endIfDone(round);
   }
 
+  /** Over when no order is in flight, once every payer has been given its first order. */
   private endIfDone(round: Round): void {
-    if (round.issuedAtMs.size === 0) this.endRound(round);
+    if (!round.starting && round.issuedAtMs.size === 0 && !this.issuing) this.endRound(round);
   }
 
   private endRound(round: Round): void {

@@ -93,8 +93,11 @@ export interface BenchControl {
   /** What each worker reported once connected, in worker order. */
   readonly ready: ReadonlyArray<Extract<FromWorker, { type: 'ready' }>>;
   readonly pids: { broker: number | undefined; servers: number[]; workers: number[] };
-  /** Sends one command to every worker; resolves with their replies, in worker order. */
-  all<K extends BenchCommand['kind']>(command: CommandOf<K> & { kind: K }): Promise<Array<Extract<BenchReply, { kind: K }>>>;
+  /**
+   * Sends one command to every worker (the same, or each its own from a function of the worker's index);
+   * resolves with their replies, in worker order.
+   */
+  all<K extends BenchCommand['kind']>(command: (CommandOf<K> & { kind: K }) | ((workerIndex: number) => CommandOf<K> & { kind: K })): Promise<Array<Extract<BenchReply, { kind: K }>>>;
 }
 
 export interface MqttRunResult {
@@ -412,10 +415,13 @@ export class MqttCoordinator {
     return {
       ready: this.workers.map((w) => w.readyReport!),
       pids: { broker: this.broker?.pid, servers: this.servers.map((s) => s.process.pid ?? 0), workers: this.workers.map((w) => w.child.pid ?? 0) },
-      all: ((command: Omit<BenchCommand, 'id'>) => {
+      all: ((command: Omit<BenchCommand, 'id'> | ((workerIndex: number) => Omit<BenchCommand, 'id'>)) => {
         const id = ++this.benchCommandSeq;
         const replies = new Promise<BenchReply[]>((resolveReplies) => this.benchWaiters.set(id, { replies: [], left: this.workers.length, resolve: resolveReplies }));
-        for (const worker of this.workers) this.sendTo(worker, { type: 'bench', command: { ...command, id } as BenchCommand });
+        for (const worker of this.workers) {
+          const own = typeof command === 'function' ? command(worker.index) : command;
+          this.sendTo(worker, { type: 'bench', command: { ...own, id } as BenchCommand });
+        }
         return this.race(replies);
       }) as BenchControl['all'],
     };

@@ -1,0 +1,132 @@
+// Goal: the baseline of `npm run bench:mqtt` — what a bare mqtt.js request/response client pair achieves
+// through the same broker, so the harness's round trips can be read as a fraction of what the broker and the
+// client library allow on this machine, measured in the same run.
+// Method: a requester (a terminal's identity) and a responder (a server's identity), each one mqtt.js client
+// with the credentials the harness issues, so the broker does the same authentication, authorisation and payload
+// validation as for the harness. The requester keeps `concurrency` requests in flight (a closed loop), each a
+// real-sized debit request at QoS 1 on its request topic; the responder answers each with a real-sized result at
+// QoS 1 on the requester's response topic, doing nothing else: no machine, no signature check, no ledger.
+// Latency is publish → answer received, on the monotonic clock.
+
+import { performance } from 'node:perf_hooks';
+import mqtt, { type MqttClient } from 'mqtt';
+import { credentialsFor } from '../../../broker/credentials.ts';
+import { requestFilter, requestTopic, responseTopic, serverIdentity, type ClientIdentity } from '../../../broker/topics.ts';
+import type { DebitRequest, ServerResult } from '../../../machines/messages.ts';
+
+export interface RoundTripFigures {
+  concurrency: number;
+  roundTrips: number;
+  elapsedMs: number;
+  perSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+/** Exact percentile of a list of samples (nearest rank); 0 for none. */
+export function percentile(samples: readonly number[], p: number): number {
+  if (samples.length === 0) return 0;
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+export function figuresOf(concurrency: number, latenciesMs: readonly number[], elapsedMs: number): RoundTripFigures {
+  return {
+    concurrency,
+    roundTrips: latenciesMs.length,
+    elapsedMs,
+    perSecond: elapsedMs > 0 ? (latenciesMs.length * 1000) / elapsedMs : 0,
+    p50Ms: percentile(latenciesMs, 50),
+    p99Ms: percentile(latenciesMs, 99),
+  };
+}
+
+function connect(url: string, secret: string, identity: ClientIdentity): Promise<MqttClient> {
+  const { username, password } = credentialsFor(secret, identity);
+  const client = mqtt.connect(url, { clientId: username, username, password, protocolVersion: 4, clean: true, reconnectPeriod: 0, keepalive: 60 });
+  return new Promise((resolve, reject) => {
+    client.once('connect', () => {
+      // Sockets without Nagle's delay, as the harness's links have (broker/mqttLink.ts).
+      (client.stream as { setNoDelay?: (noDelay: boolean) => void } | undefined)?.setNoDelay?.(true);
+      resolve(client);
+    });
+    client.once('error', reject);
+  });
+}
+
+/** A debit request and its answer, shaped and sized as the harness's own (ed25519 signatures are 86 characters). */
+function messagesFor(terminalId: string, seq: number): { request: DebitRequest; answer: Omit<ServerResult, 'reqId'> } {
+  const sig = 'S'.repeat(86);
+  const request: DebitRequest = {
+    kind: 'debit',
+    reqId: `${terminalId}:r${seq}`,
+    from: terminalId,
+    sig,
+    claim: { txId: `${terminalId}:x${seq}`, amountMinor: 2000, payee: 'merchant-bench', timeMs: 1000 + seq, counter: seq, proxyId: terminalId, meansId: `m-${terminalId}` },
+  };
+  const answer: Omit<ServerResult, 'reqId'> = {
+    kind: 'result',
+    to: terminalId,
+    requestKind: 'debit',
+    ok: true,
+    code: 'ok',
+    txId: request.claim.txId,
+    balances: [{ meansId: request.claim.meansId, availableMinor: 99_998_000, version: seq }],
+    serverSig: sig,
+  };
+  return { request, answer };
+}
+
+/**
+ * Round trips through the broker at `url` for `durationMs`, `concurrency` in flight. The identities are those of
+ * terminal `terminalId` and the server of shard 0; run it while no harness process uses them.
+ */
+export async function bareRoundTrips(url: string, secret: string, terminalId: string, concurrency: number, durationMs: number): Promise<RoundTripFigures> {
+  const terminal: ClientIdentity = { role: 'terminal', id: terminalId };
+  const server = serverIdentity([0]);
+  const responder = await connect(url, secret, server);
+  const requester = await connect(url, secret, terminal);
+  try {
+    await responder.subscribeAsync(requestFilter(0), { qos: 1 });
+    await requester.subscribeAsync(responseTopic('terminal', terminalId), { qos: 1 });
+    const { answer } = messagesFor(terminalId, 0);
+    // The responder parses the request (as any server must, to know whom to answer) and sends the answer.
+    responder.on('message', (_topic, payload) => {
+      const request = JSON.parse(payload.toString()) as DebitRequest;
+      responder.publish(responseTopic('terminal', request.from), JSON.stringify({ ...answer, reqId: request.reqId }), { qos: 1 });
+    });
+
+    const latenciesMs: number[] = [];
+    const sentAtMs = new Map<string, number>();
+    const topic = requestTopic(0, terminal);
+    const startedAtMs = performance.now();
+    const deadlineMs = startedAtMs + durationMs;
+    let seq = 0;
+    let lastAtMs = startedAtMs;
+    let inFlight = 0;
+    let finish: () => void = () => undefined;
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    const send = (): void => {
+      const { request } = messagesFor(terminalId, ++seq);
+      sentAtMs.set(request.reqId, performance.now());
+      inFlight++;
+      requester.publish(topic, JSON.stringify(request), { qos: 1 });
+    };
+    requester.on('message', (_topic, payload) => {
+      const { reqId } = JSON.parse(payload.toString()) as ServerResult;
+      const sentAt = sentAtMs.get(reqId);
+      if (sentAt === undefined) return;
+      sentAtMs.delete(reqId);
+      inFlight--;
+      lastAtMs = performance.now();
+      latenciesMs.push(lastAtMs - sentAt);
+      if (lastAtMs < deadlineMs) send();
+      else if (inFlight === 0) finish();
+    });
+    for (let i = 0; i < concurrency; i++) send();
+    await finished;
+    return figuresOf(concurrency, latenciesMs, lastAtMs - startedAtMs);
+  } finally {
+    await Promise.all([requester.endAsync(true), responder.endAsync(true)]);
+  }
+}

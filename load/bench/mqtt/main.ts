@@ -1,0 +1,325 @@
+// Goal: `npm run bench:mqtt` — the mqtt mode's capacity on this machine, in one run: how many terminals stay
+// connected, payment round trips/s and p50/p99 through the harness against a bare mqtt.js client pair through the
+// same broker (the baseline, measured in the same run), memory per connected terminal in the swarm processes,
+// and a reconnect storm (every terminal loses coverage, pays offline, and regains coverage at once): seconds until
+// all are reconnected and the backlog is drained, and money lost, from the same end checks as any run.
+// Method: the embedded broker as its own process; the baseline against it first; then the real harness
+// (`MqttCoordinator`: payment-server processes with SQLite ledgers, swarm worker processes with one mqtt.js
+// connection per terminal) on that same broker, with this module as the driver of its safety phase (see
+// sim/mqtt/benchCommands.ts). Targets are printed beside the figures, never asserted; the exit status is 1
+// only when an invariant broke (money lost or paid twice), 2 for a bad flag.
+
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { parseArgs, formatHelp, UsageError, type FlagSpec } from '../../../sim/cli/args.ts';
+import { parseDuration } from '../../../sim/scenario/durations.ts';
+import { loadScenario, withOverrides } from '../../../sim/scenario/load.ts';
+import { MqttCoordinator, type BenchControl } from '../../../sim/mqtt/coordinator.ts';
+import { ManagedProcess, killAllChildren } from '../../../sim/mqtt/processes.ts';
+import { newSecret } from '../../../broker/credentials.ts';
+import type { BenchProbe } from '../../../sim/mqtt/protocol.ts';
+import type { RunSummary } from '../../../sim/runVirtual.ts';
+import { bareRoundTrips, figuresOf, type RoundTripFigures } from './bareRoundTrips.ts';
+
+const SCENARIO_FILE = resolve(import.meta.dirname, '../../scenarios/bench-mqtt.yaml');
+const TARGET_TERMINALS = 10_000;
+const TARGET_RATIO = 0.6;
+const TARGET_RSS_PER_TERMINAL_BYTES = 60 * 1000;
+const PROBE_EVERY_MS = 100;
+
+const FLAGS: Record<string, FlagSpec> = {
+  terminals: { kind: 'int', help: 'Terminals connected at once.', defaultText: '10000' },
+  workers: { kind: 'int', help: 'Swarm worker processes (one process holds fewer than 10,000 sockets here).', defaultText: '2' },
+  concurrency: { kind: 'string', help: 'Payments in flight, comma-separated; each is measured for --seconds.', defaultText: '1,64,256' },
+  seconds: { kind: 'number', help: 'Real seconds of each closed loop (harness and baseline).', defaultText: '10' },
+  'storm-payments': { kind: 'int', help: 'Offline payments each terminal makes during the storm.', defaultText: '1' },
+  'storm-timeout': { kind: 'number', help: 'Real seconds the storm may take to reconnect and drain before it is reported as not drained.', defaultText: '300' },
+  out: { kind: 'string', help: 'Directory of the harness run (ledgers, logs, summary.json) and bench.json.', defaultText: 'runs/bench-mqtt' },
+  help: { kind: 'boolean', help: 'This text.' },
+};
+
+const USAGE = 'npm run bench:mqtt -- [options]';
+
+interface BenchOptions {
+  terminals: number;
+  workers: number;
+  concurrencies: number[];
+  seconds: number;
+  stormPayments: number;
+  stormTimeoutMs: number;
+  outDir: string;
+}
+
+function options(argv: readonly string[]): BenchOptions | undefined {
+  const { flags, positionals } = parseArgs(argv, FLAGS, (text) => {
+    const parsed = parseDuration(text);
+    return parsed.ok ? parsed.ms : undefined;
+  });
+  if (flags.help) return undefined;
+  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+  const positive = (name: string, fallback: number): number => {
+    const value = (flags[name] as number | undefined) ?? fallback;
+    if (!(value > 0)) throw new UsageError(`--${name}: expected a positive number, got '${value}'`);
+    return value;
+  };
+  const concurrencyText = (flags.concurrency as string | undefined) ?? '1,64,256';
+  const concurrencies = concurrencyText.split(',').map((part) => Number(part.trim()));
+  if (concurrencies.some((c) => !Number.isInteger(c) || c < 1)) throw new UsageError(`--concurrency: expected positive integers separated by commas, got '${concurrencyText}'`);
+  const terminals = positive('terminals', TARGET_TERMINALS);
+  const workers = positive('workers', 2);
+  if (concurrencies.some((c) => c > terminals)) throw new UsageError(`--concurrency: each value must be at most --terminals (${terminals}), got '${concurrencyText}'`);
+  return {
+    terminals,
+    workers,
+    concurrencies,
+    seconds: positive('seconds', 10),
+    stormPayments: positive('storm-payments', 1),
+    stormTimeoutMs: positive('storm-timeout', 300) * 1000,
+    outDir: resolve((flags.out as string | undefined) ?? 'runs/bench-mqtt'),
+  };
+}
+
+/** Resident memory of a process, from /proc (Linux); undefined elsewhere or once it is gone. */
+function rssOfPid(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const mib = (bytes: number | undefined): string => (bytes === undefined ? '?' : `${(bytes / 1024 / 1024).toFixed(0)} MiB`);
+const kb = (bytes: number): string => `${(bytes / 1000).toFixed(1)} KB`;
+const met = (ok: boolean): string => (ok ? 'met' : 'NOT MET');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function sumProbes(probes: readonly BenchProbe[]): BenchProbe {
+  return probes.reduce(
+    (a, p) => ({
+      linksUp: a.linksUp + p.linksUp,
+      expectedLinks: a.expectedLinks + p.expectedLinks,
+      unacknowledged: a.unacknowledged + p.unacknowledged,
+      ordersInFlight: a.ordersInFlight || p.ordersInFlight,
+      rssBytes: a.rssBytes + p.rssBytes,
+      heapUsedBytes: a.heapUsedBytes + p.heapUsedBytes,
+    }),
+    { linksUp: 0, expectedLinks: 0, unacknowledged: 0, ordersInFlight: false, rssBytes: 0, heapUsedBytes: 0 },
+  );
+}
+
+interface HarnessLoop extends RoundTripFigures {
+  approved: number;
+  byReason: Record<string, number>;
+  byPath: Record<string, number>;
+}
+
+interface StormFigures {
+  terminals: number;
+  offlineApproved: number;
+  offlineApprovedAmountMinor: number;
+  offlineDeclined: Record<string, number>;
+  secondsToAllDown: number;
+  secondsToReconnect: number | undefined;
+  secondsToDrain: number | undefined;
+}
+
+interface DriverFigures {
+  startupSeconds: number;
+  connected: number;
+  endpoints: number;
+  workerRssBytes: number;
+  workerRssBeforeFleetBytes: number;
+  workerRssAfterLoopsBytes: number;
+  brokerRssBytes: number | undefined;
+  serverRssBytes: Array<number | undefined>;
+  loops: HarnessLoop[];
+  storm: StormFigures | undefined;
+}
+
+/** Polls the workers until `done` holds for their summed probe, or the time is up; returns seconds, or undefined. */
+async function waitFor(control: BenchControl, fromMs: number, timeoutMs: number, done: (p: BenchProbe) => boolean): Promise<number | undefined> {
+  for (;;) {
+    const probe = sumProbes(await control.all({ kind: 'probe' }));
+    const now = performance.now();
+    if (done(probe)) return (now - fromMs) / 1000;
+    if (now - fromMs > timeoutMs) return undefined;
+    await sleep(PROBE_EVERY_MS);
+  }
+}
+
+function driver(o: BenchOptions, figures: DriverFigures, startedAtMs: number, log: (line: string) => void, brokerPid: number | undefined) {
+  return async (control: BenchControl): Promise<void> => {
+    figures.startupSeconds = (performance.now() - startedAtMs) / 1000;
+    figures.connected = control.ready.reduce((sum, r) => sum + r.linksUp, 0);
+    figures.endpoints = control.ready.reduce((sum, r) => sum + r.endpoints, 0);
+    figures.workerRssBytes = control.ready.reduce((sum, r) => sum + r.rssBytes, 0);
+    figures.workerRssBeforeFleetBytes = control.ready.reduce((sum, r) => sum + r.rssBeforeFleetBytes, 0);
+    figures.brokerRssBytes = rssOfPid(brokerPid);
+    figures.serverRssBytes = control.pids.servers.map(rssOfPid);
+    log(`harness: ${figures.connected}/${figures.endpoints} terminals connected ${figures.startupSeconds.toFixed(1)} s after the start; swarm RSS ${mib(figures.workerRssBytes)}`);
+
+    const workers = control.ready.length;
+    for (const concurrency of o.concurrencies) {
+      // The payments in flight are split between the workers, as the terminals are.
+      const shareOf = (i: number) => Math.floor(concurrency / workers) + (i < concurrency % workers ? 1 : 0);
+      const replies = await control.all((i) => ({ kind: 'closedLoop' as const, app: 'remote', concurrency: shareOf(i), durationRealMs: o.seconds * 1000 }));
+      const latencies = replies.flatMap((r) => r.latenciesRealMs);
+      const elapsedMs = Math.max(...replies.map((r) => r.elapsedRealMs));
+      const loop: HarnessLoop = { ...figuresOf(concurrency, latencies, elapsedMs), approved: 0, byReason: {}, byPath: {} };
+      for (const r of replies) {
+        loop.approved += r.approved;
+        for (const [k, n] of Object.entries(r.byReason)) loop.byReason[k] = (loop.byReason[k] ?? 0) + n;
+        for (const [k, n] of Object.entries(r.byPath)) loop.byPath[k] = (loop.byPath[k] ?? 0) + n;
+      }
+      figures.loops.push(loop);
+      log(`harness: ${concurrency} in flight: ${loop.perSecond.toFixed(0)} payments/s, p50 ${loop.p50Ms.toFixed(1)} ms, p99 ${loop.p99Ms.toFixed(1)} ms (${loop.approved}/${loop.roundTrips} approved)`);
+    }
+    figures.workerRssAfterLoopsBytes = sumProbes(await control.all({ kind: 'probe' })).rssBytes;
+
+    // The storm: everyone out of coverage, a payment each offline, everyone back at once.
+    const downAtMs = performance.now();
+    await control.all({ kind: 'coverage', inCoverage: false });
+    const secondsToAllDown = (await waitFor(control, downAtMs, 60_000, (p) => p.linksUp === 0)) ?? Number.NaN;
+    const paid = await control.all({ kind: 'payEach', app: 'offline', perTerminal: o.stormPayments });
+    const storm: StormFigures = {
+      terminals: figures.endpoints,
+      offlineApproved: paid.reduce((sum, r) => sum + r.approved, 0),
+      offlineApprovedAmountMinor: paid.reduce((sum, r) => sum + r.approvedAmountMinor, 0),
+      offlineDeclined: {},
+      secondsToAllDown,
+      secondsToReconnect: undefined,
+      secondsToDrain: undefined,
+    };
+    for (const r of paid) for (const [k, n] of Object.entries(r.byReason)) storm.offlineDeclined[k] = (storm.offlineDeclined[k] ?? 0) + n;
+    log(`storm: all ${storm.terminals} terminals out of coverage; ${storm.offlineApproved} offline payments approved (${storm.offlineApprovedAmountMinor} minor units at risk); coverage back for all`);
+    const backAtMs = performance.now();
+    await control.all({ kind: 'coverage', inCoverage: true });
+    storm.secondsToReconnect = await waitFor(control, backAtMs, o.stormTimeoutMs, (p) => p.linksUp >= p.expectedLinks);
+    storm.secondsToDrain = await waitFor(control, backAtMs, o.stormTimeoutMs, (p) => p.linksUp >= p.expectedLinks && p.unacknowledged === 0 && !p.ordersInFlight);
+    figures.storm = storm;
+    log(`storm: reconnected in ${storm.secondsToReconnect?.toFixed(1) ?? 'NOT within the time'} s, backlog drained in ${storm.secondsToDrain?.toFixed(1) ?? 'NOT within the time'} s`);
+  };
+}
+
+function printReport(o: BenchOptions, baseline: RoundTripFigures[], figures: DriverFigures, summary: RunSummary, out: (line: string) => void): void {
+  const connected = figures.connected;
+  const rssPerTerminal = connected > 0 ? figures.workerRssBytes / connected : 0;
+  const marginalPerTerminal = connected > 0 ? (figures.workerRssBytes - figures.workerRssBeforeFleetBytes) / connected : 0;
+  const storm = figures.storm;
+  const lines = [
+    '',
+    `payfleet bench:mqtt — ${o.terminals} terminals, ${o.workers} swarm processes, embedded aedes broker, ${summary.scenario.name} (crypto ${summary.scenario.crypto ?? '?'})`,
+    '',
+    `connected terminals    ${connected}/${figures.endpoints} in ${figures.startupSeconds.toFixed(1)} s from start (servers, workers, keys, connections)   target ${TARGET_TERMINALS}: ${met(connected >= TARGET_TERMINALS)}`,
+    `RSS per terminal       ${kb(rssPerTerminal)} (swarm processes ${mib(figures.workerRssBytes)} / ${connected}); ${kb(marginalPerTerminal)} above the processes' own ${mib(figures.workerRssBeforeFleetBytes)}   target ≤ ${kb(TARGET_RSS_PER_TERMINAL_BYTES)}: ${met(rssPerTerminal <= TARGET_RSS_PER_TERMINAL_BYTES)}`,
+    `                       after the payment loops: ${kb(connected > 0 ? figures.workerRssAfterLoopsBytes / connected : 0)} per terminal; broker ${mib(figures.brokerRssBytes)}, servers ${figures.serverRssBytes.map(mib).join(', ')}`,
+    '',
+    `round trips (closed loop, ${o.seconds} s each)   harness: payment order → proxy → broker → server (signature, SQLite commit) → proxy → decision`,
+    `                                       baseline: bare mqtt.js request → broker → bare responder → broker → requester`,
+    `  in flight   harness /s   p50 ms   p99 ms   baseline /s   p50 ms   p99 ms   ratio   target ≥ ${TARGET_RATIO * 100}%`,
+  ];
+  for (const loop of figures.loops) {
+    const base = baseline.find((b) => b.concurrency === loop.concurrency);
+    const ratio = base && base.perSecond > 0 ? loop.perSecond / base.perSecond : 0;
+    lines.push(
+      `  ${String(loop.concurrency).padStart(9)}   ${loop.perSecond.toFixed(0).padStart(10)}   ${loop.p50Ms.toFixed(1).padStart(6)}   ${loop.p99Ms.toFixed(1).padStart(6)}   ${(base?.perSecond ?? 0).toFixed(0).padStart(11)}   ${(base?.p50Ms ?? 0).toFixed(1).padStart(6)}   ${(base?.p99Ms ?? 0).toFixed(1).padStart(6)}   ${(ratio * 100).toFixed(0).padStart(4)}%   ${met(ratio >= TARGET_RATIO)}`,
+    );
+    const declined = Object.entries(loop.byReason).map(([k, n]) => `${k} ${n}`).join(', ');
+    if (declined) lines.push(`              declined: ${declined}`);
+  }
+  lines.push('');
+  if (storm) {
+    lines.push(
+      `reconnect storm        ${storm.terminals} terminals out of coverage (all sockets closed in ${storm.secondsToAllDown.toFixed(1)} s), ${storm.offlineApproved} offline payments (${storm.offlineApprovedAmountMinor} minor units), coverage back for all at once`,
+      `                       all reconnected after ${storm.secondsToReconnect?.toFixed(1) ?? 'NOT within the time'} s; backlog drained after ${storm.secondsToDrain?.toFixed(1) ?? 'NOT within the time'} s`,
+    );
+    const declined = Object.entries(storm.offlineDeclined).map(([k, n]) => `${k} ${n}`).join(', ');
+    if (declined) lines.push(`                       offline payments declined: ${declined}`);
+  }
+  const ledger = summary.ledger;
+  lines.push(
+    `money (end checks)     approved ${ledger.approvedAmountMinor}, posted ${ledger.postedAmountMinor}; lost ${ledger.lost} transactions, duplicated ${ledger.duplicated}; sum of balances ${ledger.sumOfBalancesMinor}   target nothing lost: ${met(ledger.lost === 0 && ledger.duplicated === 0 && summary.ok)}`,
+    ...summary.invariants.filter((i) => i.violations > 0).map((i) => `  FAIL ${i.id} ${i.name}: ${i.violations} violations`),
+    `verdict                ${summary.ok ? 'OK' : 'VIOLATION'} (${summary.invariants.map((i) => `${i.id} ${i.checks}`).join(', ')} checks)`,
+  );
+  out(lines.join('\n'));
+}
+
+export async function main(argv: readonly string[], out: (line: string) => void = (line) => console.log(line)): Promise<number> {
+  let o: BenchOptions | undefined;
+  try {
+    o = options(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`bench:mqtt: ${error.message}\n\n${formatHelp(USAGE, 'The mqtt mode\'s capacity against a bare mqtt.js baseline.', FLAGS)}`);
+    return 2;
+  }
+  if (!o) {
+    out(formatHelp(USAGE, 'The mqtt mode\'s capacity against a bare mqtt.js baseline.', FLAGS));
+    return 0;
+  }
+  const scenario = withOverrides(loadScenario(SCENARIO_FILE), { terminals: o.terminals });
+  out(
+    [
+      `payfleet bench:mqtt`,
+      `  scenario=${SCENARIO_FILE} seed=${scenario.seed} terminals=${o.terminals} workers=${o.workers} shards=${scenario.population.shards} crypto=${scenario.crypto}`,
+      `  concurrency=${o.concurrencies.join(',')} seconds=${o.seconds} storm-payments=${o.stormPayments} storm-timeout=${o.stormTimeoutMs / 1000}s out=${o.outDir}`,
+    ].join('\n'),
+  );
+  mkdirSync(o.outDir, { recursive: true });
+  const secret = newSecret();
+  const broker = new ManagedProcess({ name: 'broker', args: ['broker', '--port', '0', '--secret', secret], ready: /listening on (mqtt:\/\/\S+)/, logDir: join(o.outDir, 'bench-logs') });
+  const onSignal = (): void => {
+    killAllChildren();
+    process.exit(130);
+  };
+  process.on('SIGINT', onSignal);
+  try {
+    const url = (await broker.start())[1]!;
+    out(`broker: ${url} (embedded aedes, pid ${broker.pid})`);
+    const baseline: RoundTripFigures[] = [];
+    for (const concurrency of o.concurrencies) {
+      const figures = await bareRoundTrips(url, secret, 'bench-requester', concurrency, o.seconds * 1000);
+      baseline.push(figures);
+      out(`baseline: ${concurrency} in flight: ${figures.perSecond.toFixed(0)} round trips/s, p50 ${figures.p50Ms.toFixed(1)} ms, p99 ${figures.p99Ms.toFixed(1)} ms`);
+    }
+    const figures: DriverFigures = { startupSeconds: 0, connected: 0, endpoints: 0, workerRssBytes: 0, workerRssBeforeFleetBytes: 0, workerRssAfterLoopsBytes: 0, brokerRssBytes: undefined, serverRssBytes: [], loops: [], storm: undefined };
+    const startedAtMs = performance.now();
+    const coordinator = new MqttCoordinator({
+      scenario,
+      outDir: o.outDir,
+      timeScale: 1,
+      brokerUrl: url,
+      secret,
+      workers: o.workers,
+      connectTimeoutRealMs: 600_000,
+      driver: driver(o, figures, startedAtMs, out, broker.pid),
+      log: (line) => out(line.trim() ? `harness: ${line.trim()}` : line),
+    });
+    const result = await coordinator.run();
+    printReport(o, baseline, figures, result.summary, out);
+    writeFileSync(join(o.outDir, 'bench.json'), `${JSON.stringify({ options: o, baseline, harness: figures, summary: { ok: result.summary.ok, ledger: result.summary.ledger, invariants: result.summary.invariants } }, null, 2)}\n`);
+    writeFileSync(join(o.outDir, 'summary.json'), `${JSON.stringify(result.summary, null, 2)}\n`);
+    out(`wrote ${join(o.outDir, 'bench.json')} and summary.json (process logs in ${join(o.outDir, 'logs')})`);
+    return result.summary.ok ? 0 : 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    await broker.stop();
+    killAllChildren();
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      killAllChildren();
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}
