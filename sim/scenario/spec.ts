@@ -296,7 +296,7 @@ const fields: Fields = {
   },
   network: {
     type: 'object',
-    doc: 'The simulated network between terminals, broker and servers.',
+    doc: 'The network between the devices (terminals, POS) and the servers: simulated in virtual mode; in mqtt mode the devices\' radio, on top of the real broker, with delays in run time. Loss, duplication and reordering stop when the drain begins, in both modes.',
     fields: {
       latency: {
         type: 'object',
