@@ -10,8 +10,9 @@
 // process, opens each ledger read-only and runs `checkAtEnd`. Transactions posted twice are found as the virtual
 // mode finds them — two different requests whose answers name the same posting — from the answers SD stored.
 // A server or broker that exits by itself is counted and restarted, as a supervisor would. The coordinator never
-// writes to a ledger (a second writer breaks the server's transactions), so spending through other points of
-// issue is drawn but not applied in this mode; everything the coordinator does is in logs/coordinator.log.
+// writes to a ledger (a second writer breaks the server's transactions): spending through other points of issue
+// drawn by the workers goes to the server owning the means' shard as a control message (elsewhereSender.ts),
+// resent until answered, and the drain waits for every answer. Everything it does is in logs/coordinator.log.
 
 import { createWriteStream, mkdirSync, readdirSync, rmSync, type WriteStream } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -36,6 +37,7 @@ import { registryOf } from './fleetKeys.ts';
 import { RealTime, wallEpochMs, sleepRun } from './realTime.ts';
 import { ManagedProcess, forkWorker } from './processes.ts';
 import { Adversary, type AdversarialKind } from './adversary.ts';
+import { ElsewhereSender } from './elsewhereSender.ts';
 import { MAX_SERVER_PROCESSES, shardGroups } from './identities.ts';
 import { mergeArrivalStats } from './finals.ts';
 import type { BenchCommand, BenchReply, FromWorker, ToWorker, WorkerBatch, WorkerFault, WorkerFinal } from './protocol.ts';
@@ -191,8 +193,8 @@ export class MqttCoordinator {
   private readers: Array<SqliteLedgerStore | undefined> = [];
   /** Answers each server had stored at the last sample: the requests it answered since are the difference. */
   private answeredAtLastSample: number[] = [];
-  /** Payments through other points of issue the workers drew; see `spendElsewhere`. */
-  private elsewhereDrawn = 0;
+  /** Hands payments through other points of issue to their servers and counts the answers. */
+  private elsewhere: ElsewhereSender | undefined;
   private stopping = false;
   /** logs/coordinator.log: what the coordinator did, in real and run time. */
   private events: WriteStream | undefined;
@@ -309,6 +311,8 @@ export class MqttCoordinator {
     await Promise.all(this.servers.map((s) => s.process.start()));
     this.log(`  servers ${this.servers.map((s) => `${s.range} (pid ${s.process.pid})`).join(', ')}`);
     this.readers = this.servers.map((s) => this.openReader(s.dbPath));
+    this.elsewhere = new ElsewhereSender({ brokerUrl: this.brokerUrl, secret: this.secret, shardCount: scenario.population.shards, nowMs: wallEpochMs, log: (line) => this.log(line) });
+    await this.withTimeout(this.elsewhere.start(), CONNECT_TIMEOUT_REAL_MS, 'harness control connection');
 
     const workerCount = this.options.workers ?? Math.max(1, Math.min(2, availableParallelism(), Math.ceil(scenario.population.terminals / TERMINALS_PER_WORKER_AT_LEAST)));
     const terminals = scenario.population.terminals;
@@ -578,7 +582,7 @@ export class MqttCoordinator {
     }
     this.metrics.setBacklog(this.backlogCount, this.backlogAmountMinor);
     this.posProofs.push(...batch.posReceipts);
-    this.elsewhereDrawn += batch.elsewhere.length;
+    for (const spend of batch.elsewhere) this.elsewhere?.send(spend);
     for (const [name, by] of Object.entries(batch.counts)) this.metrics.count(name, by);
     worker.inCoverage = batch.inCoverage;
     worker.linksUp = batch.linksUp;
@@ -593,10 +597,6 @@ export class MqttCoordinator {
       }
     }
   }
-
-  // Spending through other points of issue (a shared means' web shop) is drawn by the workers' workload but not
-  // applied: SD's ledger belongs to its server process, and a second writer on its SQLite file breaks the
-  // server's transactions (SQLITE_BUSY). The payment servers would need a harness command for it.
 
   private get inCoverage(): number {
     return this.workers.reduce((sum, w) => sum + w.inCoverage, 0);
@@ -681,7 +681,9 @@ export class MqttCoordinator {
     const progress = setInterval(() => this.reportProgress(), PROGRESS_EVERY_REAL_MS);
     const endMs = this.scenario.durationMs + this.scenario.drainMs;
     try {
-      while (!this.allDrained() && this.time.now() < endMs) await new Promise((r) => setTimeout(r, 20));
+      // Drained also means every payment through another point of issue is answered (the workers drew their last
+      // before reporting drained); an unanswered one is being resent to its restarted server.
+      while (!(this.allDrained() && (this.elsewhere?.pending ?? 0) === 0) && this.time.now() < endMs) await new Promise((r) => setTimeout(r, 20));
     } finally {
       clearInterval(progress);
     }
@@ -717,6 +719,7 @@ export class MqttCoordinator {
     for (const reader of this.readers) reader?.close();
     this.readers = [];
     await Promise.all(this.servers.map((s) => s.process.stop()));
+    await this.elsewhere?.stop();
     await this.broker?.stop();
     this.event('stopped');
     await Promise.all([...this.servers.map((s) => s.process.closeLog()), this.broker?.closeLog(), new Promise<void>((r) => (this.events ? this.events.end(r) : r()))]);
@@ -806,9 +809,10 @@ export class MqttCoordinator {
       return total;
     };
     const workload = sum((f) => f.workload);
-    // Drawn by the workload but not applied to SD's ledger (see `spendElsewhere` above).
-    workload.elsewhere = 0;
-    workload.elsewhereNotApplied = this.elsewhereDrawn;
+    // The workers counted every spend they drew as done; the servers' answers say what was applied and refused.
+    workload.elsewhere = this.elsewhere?.counts.applied ?? 0;
+    workload.elsewhereRefused = this.elsewhere?.counts.refused ?? 0;
+    if ((this.elsewhere?.pending ?? 0) > 0) workload.elsewhereUnanswered = this.elsewhere!.pending;
     workload.coverageChanges = finals.reduce((s, f) => s + f.coverageChanges, 0);
     const deviceFaults = sum((f) => f.faults);
     const network = sum((f) => {
