@@ -87,6 +87,10 @@ function expectNothingLost(summary: RunSummary, lines: string[]): void {
   expect(summary.faults.brokerFailures, context).toBe(0);
   expect(summary.network.connects).toBeGreaterThan(summary.terminals);
   expect(summary.invariants.find((i) => i.id === 'INV-4')!.checks).toBeGreaterThan(100);
+  // The shared means were really spent elsewhere, on the servers' ledgers, through the kills; every spend answered.
+  expect(summary.workload.elsewhere, context).toBeGreaterThan(0);
+  expect(summary.workload.elsewhereUnanswered, context).toBeUndefined();
+  expect(summary.workload.elsewhereNotApplied, context).toBeUndefined();
 }
 
 describe('payfleet run --mode mqtt', () => {
