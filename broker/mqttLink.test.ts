@@ -116,6 +116,18 @@ describe.each(Object.keys(brokers))('MQTT link on %s', (name) => {
     terminal.stop();
   });
 
+  it('counts a link stopped while up as disconnected, so connects − disconnects is the links up', async () => {
+    // A crashed terminal's actor is stopped without telling anyone; the gauge of links up must still drop.
+    const ownStats = createLinkStats();
+    const ownLink = createMqttLink({ url: broker.url, secret, seed: 7, backoff: BACKOFF, stats: ownStats });
+    const terminal = hostLink(ownLink, terminalInput('T3'));
+    await terminal.next('link.up');
+    expect(ownStats.connects - ownStats.disconnects).toBe(1);
+    terminal.stop();
+    expect(ownStats.connects - ownStats.disconnects).toBe(0);
+    await eventually(() => !broker.isConnected('tm.T3'), 'the broker to see tm.T3 leave');
+  });
+
   it('routes a POS settlement and its answer to the POS\'s own topic', async () => {
     const server = host(serverInput);
     const pos = host({ endpointId: 'P1', role: 'pos', inCoverage: true });

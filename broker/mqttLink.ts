@@ -273,8 +273,11 @@ export function createMqttLink(options: MqttLinkOptions): CallbackActorLogic<Lin
       const c = client;
       client = undefined;
       c?.end(true);
-      if (stopped) up = false;
-      else markDown();
+      if (!stopped) return markDown();
+      // A stopped actor has no parent to tell, but its connection is gone all the same: `connects −
+      // disconnects` is how many links are up (a crashed terminal's link must not stay counted).
+      if (up) stats.disconnects++;
+      up = false;
     }
 
     receive((command) => {

@@ -7,6 +7,8 @@
 // monotonic clock (`performance.now`), as the bare mqtt.js baseline is measured.
 
 import { performance } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { proxyStateOf, type TerminalSlot } from '../fleet.ts';
 import type { ProxyEmitted } from '../../machines/proxy.ts';
 import type { BenchCommand, BenchProbe, BenchReply } from './protocol.ts';
@@ -41,6 +43,16 @@ interface Issuing {
   decided: boolean;
 }
 
+/**
+ * A full collection, so a memory figure counts what is live rather than what the collector has not reached yet.
+ * The worker is not started with --expose-gc; V8 lets the flag be set at run time and `gc` be read from a fresh
+ * context.
+ */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
 /** A round whose answers stop coming (a terminal that never decides) still ends this long after its deadline. */
 const ROUND_GRACE_MS = 120_000;
 
@@ -59,6 +71,7 @@ export class BenchCommands {
   run(command: BenchCommand): void {
     switch (command.kind) {
       case 'probe':
+        if (command.collectGarbage) collectGarbage();
         return this.reply({ id: command.id, kind: 'probe', ...this.probe() });
       case 'coverage':
         return this.reply({ id: command.id, kind: 'coverage', changed: this.worker.coverage.setEverywhere(command.inCoverage) });

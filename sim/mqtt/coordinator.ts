@@ -86,6 +86,8 @@ export interface MqttRunOptions {
   driver?: (control: BenchControl) => Promise<void>;
   /** Real time the workers may take to connect every endpoint before the run starts anyway (default 60 s). */
   connectTimeoutRealMs?: number;
+  /** The servers' SQLite durability (`payfleet server --synchronous`); their default (full) when absent. */
+  serverSynchronous?: 'full' | 'normal';
 }
 
 type CommandOf<K extends BenchCommand['kind']> = Omit<Extract<BenchCommand, { kind: K }>, 'id'>;
@@ -299,6 +301,7 @@ export class MqttCoordinator {
       const range = formatShardRange(shards);
       const dbPath = join(this.outDir, `ledger-${range.replace(/,/g, '_')}.sqlite`);
       const args = ['server', '--shards', range, '--broker', this.brokerUrl, '--secret', this.secret, '--db', dbPath, '--registry', registryPath];
+      if (this.options.serverSynchronous) args.push('--synchronous', this.options.serverSynchronous);
       const process: ManagedProcess = new ManagedProcess({
         name: `server-${range}`,
         args,

@@ -108,7 +108,7 @@ export class ManagedProcess {
     const { name, args, ready, env } = this.options;
     const timeoutMs = this.options.startTimeoutMs ?? 30_000;
     this.log.write(`--- start ${this.starts}: payfleet ${args.map((a) => (a.length > 40 ? `${a.slice(0, 6)}…` : a)).join(' ')}\n`);
-    const child = spawn(process.execPath, [PAYFLEET_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
+    const child = spawn(process.execPath, [...profilingArgv(name), PAYFLEET_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
     this.child = child;
     track(child);
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
@@ -188,11 +188,21 @@ export class ManagedProcess {
   }
 }
 
+/**
+ * With PAYFLEET_CPU_PROF_DIR set, every child writes a V8 CPU profile there when it exits (open it in Chrome's
+ * DevTools or speedscope): how a person finds where an mqtt run's time goes, process by process. Node refuses
+ * --cpu-prof in NODE_OPTIONS, hence this variable.
+ */
+function profilingArgv(name: string): string[] {
+  const dir = process.env.PAYFLEET_CPU_PROF_DIR;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${join(dir, name)}`] : [];
+}
+
 /** Forks a swarm worker with an IPC channel; its output goes to `logDir/worker-{i}.log`. */
 export function forkWorker(index: number, logDir: string): { child: ChildProcess; exited: Promise<void>; log: WriteStream } {
   mkdirSync(logDir, { recursive: true });
   const log = createWriteStream(join(logDir, `worker-${index}.log`), { flags: 'a' });
-  const child = fork(WORKER_MODULE, [], { execArgv: ['--import', TSX_LOADER], stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: REPO_ROOT });
+  const child = fork(WORKER_MODULE, [], { execArgv: [...profilingArgv(`worker-${index}`), '--import', TSX_LOADER], stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: REPO_ROOT });
   track(child);
   child.stdout!.on('data', (chunk: Buffer) => log.write(chunk));
   child.stderr!.on('data', (chunk: Buffer) => log.write(chunk));

@@ -56,8 +56,8 @@ export type BenchCommand =
   | { id: number; kind: 'coverage'; inCoverage: boolean }
   /** Every terminal pays `perTerminal` orders from `app`, one after the other; answers once all are decided. */
   | { id: number; kind: 'payEach'; app: string; perTerminal: number }
-  /** Answers with the worker's state now. */
-  | { id: number; kind: 'probe' };
+  /** Answers with the worker's state now; with `collectGarbage`, after a full garbage collection (memory figures). */
+  | { id: number; kind: 'probe'; collectGarbage?: boolean };
 
 export interface BenchProbe {
   linksUp: number;

@@ -6,7 +6,8 @@
 // validation as for the harness. The requester keeps `concurrency` requests in flight (a closed loop), each a
 // real-sized debit request at QoS 1 on its request topic; the responder answers each with a real-sized result at
 // QoS 1 on the requester's response topic, doing nothing else: no machine, no signature check, no ledger.
-// Latency is publish → answer received, on the monotonic clock.
+// Latency is publish → answer received, on the monotonic clock. The storm's baseline: as many bare mqtt.js
+// clients as the harness has terminals connect and subscribe all at once, with mqtt.js's own reconnect.
 
 import { performance } from 'node:perf_hooks';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -128,5 +129,37 @@ export async function bareRoundTrips(url: string, secret: string, terminalId: st
     return figuresOf(concurrency, latenciesMs, lastAtMs - startedAtMs);
   } finally {
     await Promise.all([requester.endAsync(true), responder.endAsync(true)]);
+  }
+}
+
+/**
+ * Seconds until `terminalIds.length` bare mqtt.js clients, all started at once, are connected and subscribed to
+ * their response topics (mqtt.js reconnects a refused or timed-out attempt after 1 s, its default). The clients
+ * are closed before this returns. Undefined when not all made it within `timeoutMs`.
+ */
+export async function bareConnectStorm(url: string, secret: string, terminalIds: readonly string[], timeoutMs: number): Promise<number | undefined> {
+  const startedAtMs = performance.now();
+  const clients: MqttClient[] = [];
+  let subscribed = 0;
+  let finish: (seconds: number | undefined) => void = () => undefined;
+  const done = new Promise<number | undefined>((resolve) => (finish = resolve));
+  const timer = setTimeout(() => finish(undefined), timeoutMs);
+  for (const id of terminalIds) {
+    const { username, password } = credentialsFor(secret, { role: 'terminal', id });
+    const client = mqtt.connect(url, { clientId: username, username, password, protocolVersion: 4, clean: true, reconnectPeriod: 1000, keepalive: 30 });
+    client.on('error', () => undefined);
+    client.once('connect', () => {
+      client.subscribe(responseTopic('terminal', id), { qos: 1 }, (error) => {
+        if (error) return;
+        if (++subscribed === terminalIds.length) finish((performance.now() - startedAtMs) / 1000);
+      });
+    });
+    clients.push(client);
+  }
+  try {
+    return await done;
+  } finally {
+    clearTimeout(timer);
+    await Promise.all(clients.map((c) => c.endAsync(true)));
   }
 }

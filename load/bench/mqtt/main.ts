@@ -21,7 +21,8 @@ import { ManagedProcess, killAllChildren } from '../../../sim/mqtt/processes.ts'
 import { newSecret } from '../../../broker/credentials.ts';
 import type { BenchProbe } from '../../../sim/mqtt/protocol.ts';
 import type { RunSummary } from '../../../sim/runVirtual.ts';
-import { bareRoundTrips, figuresOf, type RoundTripFigures } from './bareRoundTrips.ts';
+import { bareConnectStorm, bareRoundTrips, figuresOf, type RoundTripFigures } from './bareRoundTrips.ts';
+import { terminalId } from '../../../sim/population.ts';
 
 const SCENARIO_FILE = resolve(import.meta.dirname, '../../scenarios/bench-mqtt.yaml');
 const TARGET_TERMINALS = 10_000;
@@ -36,6 +37,8 @@ const FLAGS: Record<string, FlagSpec> = {
   seconds: { kind: 'number', help: 'Real seconds of each closed loop (harness and baseline).', defaultText: '10' },
   'storm-payments': { kind: 'int', help: 'Offline payments each terminal makes during the storm.', defaultText: '1' },
   'storm-timeout': { kind: 'number', help: 'Real seconds the storm may take to reconnect and drain before it is reported as not drained.', defaultText: '300' },
+  crypto: { kind: 'string', help: "Signatures of requests and answers: ed25519 (real, the cost of the system under test) or sim (cheap, so the harness's own cost shows).", defaultText: 'sim' },
+  synchronous: { kind: 'string', help: "The servers' SQLite durability: full (a commit survives power loss) or normal (survives a killed process).", defaultText: 'full' },
   out: { kind: 'string', help: 'Directory of the harness run (ledgers, logs, summary.json) and bench.json.', defaultText: 'runs/bench-mqtt' },
   help: { kind: 'boolean', help: 'This text.' },
 };
@@ -49,6 +52,8 @@ interface BenchOptions {
   seconds: number;
   stormPayments: number;
   stormTimeoutMs: number;
+  crypto: 'ed25519' | 'sim';
+  synchronous: 'full' | 'normal';
   outDir: string;
 }
 
@@ -70,9 +75,16 @@ function options(argv: readonly string[]): BenchOptions | undefined {
   const terminals = positive('terminals', TARGET_TERMINALS);
   const workers = positive('workers', 2);
   if (concurrencies.some((c) => c > terminals)) throw new UsageError(`--concurrency: each value must be at most --terminals (${terminals}), got '${concurrencyText}'`);
+  const oneOf = <T extends string>(name: string, values: readonly T[], fallback: T): T => {
+    const value = (flags[name] as string | undefined) ?? fallback;
+    if (!values.includes(value as T)) throw new UsageError(`--${name}: expected one of ${values.join(', ')}, got '${value}'`);
+    return value as T;
+  };
   return {
     terminals,
     workers,
+    crypto: oneOf('crypto', ['ed25519', 'sim'] as const, 'sim'),
+    synchronous: oneOf('synchronous', ['full', 'normal'] as const, 'full'),
     concurrencies,
     seconds: positive('seconds', 10),
     stormPayments: positive('storm-payments', 1),
@@ -134,6 +146,8 @@ interface DriverFigures {
   workerRssBytes: number;
   workerRssBeforeFleetBytes: number;
   workerRssAfterLoopsBytes: number;
+  workerHeapAtStartBytes: number;
+  workerHeapAfterLoopsBytes: number;
   brokerRssBytes: number | undefined;
   serverRssBytes: Array<number | undefined>;
   loops: HarnessLoop[];
@@ -158,6 +172,7 @@ function driver(o: BenchOptions, figures: DriverFigures, startedAtMs: number, lo
     figures.endpoints = control.ready.reduce((sum, r) => sum + r.endpoints, 0);
     figures.workerRssBytes = control.ready.reduce((sum, r) => sum + r.rssBytes, 0);
     figures.workerRssBeforeFleetBytes = control.ready.reduce((sum, r) => sum + r.rssBeforeFleetBytes, 0);
+    figures.workerHeapAtStartBytes = sumProbes(await control.all({ kind: 'probe', collectGarbage: true })).heapUsedBytes;
     figures.brokerRssBytes = rssOfPid(brokerPid);
     figures.serverRssBytes = control.pids.servers.map(rssOfPid);
     log(`harness: ${figures.connected}/${figures.endpoints} terminals connected ${figures.startupSeconds.toFixed(1)} s after the start; swarm RSS ${mib(figures.workerRssBytes)}`);
@@ -178,7 +193,9 @@ function driver(o: BenchOptions, figures: DriverFigures, startedAtMs: number, lo
       figures.loops.push(loop);
       log(`harness: ${concurrency} in flight: ${loop.perSecond.toFixed(0)} payments/s, p50 ${loop.p50Ms.toFixed(1)} ms, p99 ${loop.p99Ms.toFixed(1)} ms (${loop.approved}/${loop.roundTrips} approved)`);
     }
-    figures.workerRssAfterLoopsBytes = sumProbes(await control.all({ kind: 'probe' })).rssBytes;
+    const afterLoops = sumProbes(await control.all({ kind: 'probe', collectGarbage: true }));
+    figures.workerRssAfterLoopsBytes = afterLoops.rssBytes;
+    figures.workerHeapAfterLoopsBytes = afterLoops.heapUsedBytes;
 
     // The storm: everyone out of coverage, a payment each offline, everyone back at once.
     const downAtMs = performance.now();
@@ -205,18 +222,19 @@ function driver(o: BenchOptions, figures: DriverFigures, startedAtMs: number, lo
   };
 }
 
-function printReport(o: BenchOptions, baseline: RoundTripFigures[], figures: DriverFigures, summary: RunSummary, out: (line: string) => void): void {
+function printReport(o: BenchOptions, baseline: RoundTripFigures[], bareStormSeconds: number | undefined, figures: DriverFigures, summary: RunSummary, out: (line: string) => void): void {
   const connected = figures.connected;
   const rssPerTerminal = connected > 0 ? figures.workerRssBytes / connected : 0;
   const marginalPerTerminal = connected > 0 ? (figures.workerRssBytes - figures.workerRssBeforeFleetBytes) / connected : 0;
   const storm = figures.storm;
+  const paymentsInLoops = figures.loops.reduce((sum, loop) => sum + loop.roundTrips, 0);
   const lines = [
     '',
-    `payfleet bench:mqtt — ${o.terminals} terminals, ${o.workers} swarm processes, embedded aedes broker, ${summary.scenario.name} (crypto ${summary.scenario.crypto ?? '?'})`,
+    `payfleet bench:mqtt — ${o.terminals} terminals, ${o.workers} swarm processes, embedded aedes broker, ${summary.scenario.name}, crypto ${o.crypto}, SQLite synchronous ${o.synchronous}`,
     '',
     `connected terminals    ${connected}/${figures.endpoints} in ${figures.startupSeconds.toFixed(1)} s from start (servers, workers, keys, connections)   target ${TARGET_TERMINALS}: ${met(connected >= TARGET_TERMINALS)}`,
     `RSS per terminal       ${kb(rssPerTerminal)} (swarm processes ${mib(figures.workerRssBytes)} / ${connected}); ${kb(marginalPerTerminal)} above the processes' own ${mib(figures.workerRssBeforeFleetBytes)}   target ≤ ${kb(TARGET_RSS_PER_TERMINAL_BYTES)}: ${met(rssPerTerminal <= TARGET_RSS_PER_TERMINAL_BYTES)}`,
-    `                       after the payment loops: ${kb(connected > 0 ? figures.workerRssAfterLoopsBytes / connected : 0)} per terminal; broker ${mib(figures.brokerRssBytes)}, servers ${figures.serverRssBytes.map(mib).join(', ')}`,
+    `                       after the payment loops: ${kb(connected > 0 ? figures.workerRssAfterLoopsBytes / connected : 0)} per terminal (live heap ${mib(figures.workerHeapAtStartBytes)} → ${mib(figures.workerHeapAfterLoopsBytes)} over ${paymentsInLoops} payments); broker ${mib(figures.brokerRssBytes)}, servers ${figures.serverRssBytes.map(mib).join(', ')}`,
     '',
     `round trips (closed loop, ${o.seconds} s each)   harness: payment order → proxy → broker → server (signature, SQLite commit) → proxy → decision`,
     `                                       baseline: bare mqtt.js request → broker → bare responder → broker → requester`,
@@ -236,6 +254,7 @@ function printReport(o: BenchOptions, baseline: RoundTripFigures[], figures: Dri
     lines.push(
       `reconnect storm        ${storm.terminals} terminals out of coverage (all sockets closed in ${storm.secondsToAllDown.toFixed(1)} s), ${storm.offlineApproved} offline payments (${storm.offlineApprovedAmountMinor} minor units), coverage back for all at once`,
       `                       all reconnected after ${storm.secondsToReconnect?.toFixed(1) ?? 'NOT within the time'} s; backlog drained after ${storm.secondsToDrain?.toFixed(1) ?? 'NOT within the time'} s`,
+      `                       baseline: ${o.terminals} bare mqtt.js clients connecting at once were all connected and subscribed after ${bareStormSeconds?.toFixed(1) ?? 'NOT within the time'} s`,
     );
     const declined = Object.entries(storm.offlineDeclined).map(([k, n]) => `${k} ${n}`).join(', ');
     if (declined) lines.push(`                       offline payments declined: ${declined}`);
@@ -262,11 +281,11 @@ export async function main(argv: readonly string[], out: (line: string) => void 
     out(formatHelp(USAGE, 'The mqtt mode\'s capacity against a bare mqtt.js baseline.', FLAGS));
     return 0;
   }
-  const scenario = withOverrides(loadScenario(SCENARIO_FILE), { terminals: o.terminals });
+  const scenario = { ...withOverrides(loadScenario(SCENARIO_FILE), { terminals: o.terminals }), crypto: o.crypto };
   out(
     [
       `payfleet bench:mqtt`,
-      `  scenario=${SCENARIO_FILE} seed=${scenario.seed} terminals=${o.terminals} workers=${o.workers} shards=${scenario.population.shards} crypto=${scenario.crypto}`,
+      `  scenario=${SCENARIO_FILE} seed=${scenario.seed} terminals=${o.terminals} workers=${o.workers} shards=${scenario.population.shards} crypto=${scenario.crypto} synchronous=${o.synchronous}`,
       `  concurrency=${o.concurrencies.join(',')} seconds=${o.seconds} storm-payments=${o.stormPayments} storm-timeout=${o.stormTimeoutMs / 1000}s out=${o.outDir}`,
     ].join('\n'),
   );
@@ -287,7 +306,11 @@ export async function main(argv: readonly string[], out: (line: string) => void 
       baseline.push(figures);
       out(`baseline: ${concurrency} in flight: ${figures.perSecond.toFixed(0)} round trips/s, p50 ${figures.p50Ms.toFixed(1)} ms, p99 ${figures.p99Ms.toFixed(1)} ms`);
     }
-    const figures: DriverFigures = { startupSeconds: 0, connected: 0, endpoints: 0, workerRssBytes: 0, workerRssBeforeFleetBytes: 0, workerRssAfterLoopsBytes: 0, brokerRssBytes: undefined, serverRssBytes: [], loops: [], storm: undefined };
+    // The same identities as the harness's terminals, so the broker does the same work per connection.
+    const terminalIds = Array.from({ length: o.terminals }, (_, i) => terminalId(i));
+    const bareStormSeconds = await bareConnectStorm(url, secret, terminalIds, o.stormTimeoutMs);
+    out(`baseline: ${o.terminals} bare mqtt.js clients connecting at once: all connected and subscribed after ${bareStormSeconds?.toFixed(1) ?? 'NOT within the time'} s`);
+    const figures: DriverFigures = { startupSeconds: 0, connected: 0, endpoints: 0, workerRssBytes: 0, workerRssBeforeFleetBytes: 0, workerRssAfterLoopsBytes: 0, workerHeapAtStartBytes: 0, workerHeapAfterLoopsBytes: 0, brokerRssBytes: undefined, serverRssBytes: [], loops: [], storm: undefined };
     const startedAtMs = performance.now();
     const coordinator = new MqttCoordinator({
       scenario,
@@ -297,12 +320,13 @@ export async function main(argv: readonly string[], out: (line: string) => void 
       secret,
       workers: o.workers,
       connectTimeoutRealMs: 600_000,
+      serverSynchronous: o.synchronous,
       driver: driver(o, figures, startedAtMs, out, broker.pid),
       log: (line) => out(line.trim() ? `harness: ${line.trim()}` : line),
     });
     const result = await coordinator.run();
-    printReport(o, baseline, figures, result.summary, out);
-    writeFileSync(join(o.outDir, 'bench.json'), `${JSON.stringify({ options: o, baseline, harness: figures, summary: { ok: result.summary.ok, ledger: result.summary.ledger, invariants: result.summary.invariants } }, null, 2)}\n`);
+    printReport(o, baseline, bareStormSeconds, figures, result.summary, out);
+    writeFileSync(join(o.outDir, 'bench.json'), `${JSON.stringify({ options: o, baseline, bareStormSeconds, harness: figures, summary: { ok: result.summary.ok, ledger: result.summary.ledger, invariants: result.summary.invariants } }, null, 2)}\n`);
     writeFileSync(join(o.outDir, 'summary.json'), `${JSON.stringify(result.summary, null, 2)}\n`);
     out(`wrote ${join(o.outDir, 'bench.json')} and summary.json (process logs in ${join(o.outDir, 'logs')})`);
     return result.summary.ok ? 0 : 1;
