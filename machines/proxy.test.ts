@@ -683,3 +683,26 @@ describe('proxy: repeated orders and remote timeouts', () => {
     expectConserved(world);
   });
 });
+
+describe('proxy: orders queued behind the one in hand', () => {
+  it('takes queued orders in arrival order once the one in hand is answered, and refuses orders past the queue as busy', () => {
+    const world = oneTerminal();
+    world.pay('t1', { orderId: 'o1', type: 'internal', meansId: 'm1', amountMinor: 2_000 }); // the user must approve
+    world.pay('t1', { orderId: 'o2', type: 'internal', meansId: 'm1', amountMinor: 500 }); // only shown to the user
+    world.pay('t1', { orderId: 'o3', type: 'internal', meansId: 'm1', amountMinor: 1_500 }); // the user must approve
+    for (let i = 4; i <= 17; i++) world.pay('t1', { orderId: `o${i}`, type: 'internal', meansId: 'm1', amountMinor: 100 });
+    // o2…o17 fill the queue of 16; o18 finds it full.
+    world.pay('t1', { orderId: 'o18', type: 'internal', meansId: 'm1', amountMinor: 100 });
+    const answered = () => world.terminalEvents.flatMap((e) => (e.type === 'terminal.receipt' ? [e.order.orderId] : []));
+    expect(answered()).toEqual(['o18']);
+    expect(world.receiptFor('o18')!.response).toEqual({ orderId: 'o18', ok: false, reason: 'busy' });
+
+    world.answer('t1', 'o1', true);
+    expect(answered()).toEqual(['o18', 'o1', 'o2']);
+    expect(world.promptFor('o3')).toBeDefined();
+
+    world.answer('t1', 'o3', true);
+    expect(answered()).toEqual(['o18', 'o1', 'o2', 'o3', ...Array.from({ length: 14 }, (_, i) => `o${i + 4}`)]);
+    for (let i = 1; i <= 17; i++) expect(world.proofOf(`o${i}`).path).toBe('internal');
+  });
+});
