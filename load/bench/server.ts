@@ -1,0 +1,177 @@
+// Goal: the payment-server process's cost per request, without the broker or the swarm around it: N signed
+// debit requests through the domain's `handleRequest` and the group-commit ledger actor of
+// sim/mqtt/serverProcess.ts, on a fresh SQLite ledger file in a temporary directory, as `payfleet server`
+// serves them. It tells how much of a request's cost is the ledger's SQL, and whether a change to the store
+// made it cheaper.
+// Method: one means per simulated terminal, opened as the server opens them; requests are made and signed
+// before the clock starts, then sent to the real group-commit actor in batches of --batch (one event-loop turn
+// each, so one commit each), the next batch only once every answer of the previous one came back, as a busy
+// server sees them. Every --refuse-every'th request asks for more than its means holds (a refusal, so a
+// savepoint rolled back inside the batch) and every --resend-every'th is a resend of an earlier one (answered
+// from its stored answer). Wall time and process CPU time (user + system) are read here and only here:
+// benchmarks measure, the code under test never reads the clock. Prints requests/s, CPU µs per request, and
+// wall ms per batch; `--store memory` runs the same requests on the in-memory store, the floor under the SQL.
+//
+//   node --import tsx load/bench/server.ts [--requests N] [--batch B] [--means M] [--synchronous full|normal]
+//     [--commit group|each] [--store sqlite|memory] [--crypto sim|ed25519] [--refuse-every K] [--resend-every K]
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { performance } from 'node:perf_hooks';
+import { createActor, setup, type AnyActorRef } from 'xstate';
+import { Ledger } from '../../machines/domain/ledger.ts';
+import { MemoryLedgerStore, type LedgerStore } from '../../machines/domain/ledgerStore.ts';
+import { signRequest } from '../../machines/domain/requests.ts';
+import { keyFromSeed, type SignatureScheme } from '../../machines/domain/signature.ts';
+import type { DebitRequest, ServerRequest } from '../../machines/messages.ts';
+import { createLedgerActor, type LedgerActorInput, type LedgerCommand, type LedgerEvent } from '../../machines/server.ts';
+import { createGroupCommitLedgerActor } from '../../sim/mqtt/serverProcess.ts';
+import { SqliteLedgerStore } from '../../sim/mqtt/sqliteLedgerStore.ts';
+
+const { values } = parseArgs({
+  options: {
+    requests: { type: 'string', default: '20000' },
+    batch: { type: 'string', default: '8' },
+    means: { type: 'string', default: '400' },
+    payees: { type: 'string', default: '20' },
+    synchronous: { type: 'string', default: 'full' },
+    commit: { type: 'string', default: 'group' },
+    store: { type: 'string', default: 'sqlite' },
+    crypto: { type: 'string', default: 'sim' },
+    'refuse-every': { type: 'string', default: '20' },
+    'resend-every': { type: 'string', default: '50' },
+  },
+});
+
+function positive(name: string, text: string | undefined, min = 1): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < min) {
+    process.stderr.write(`bench:server: --${name}: expected an integer ≥ ${min}, got ${JSON.stringify(text)}\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+function oneOf<T extends string>(name: string, text: string | undefined, allowed: readonly T[]): T {
+  if (!allowed.includes(text as T)) {
+    process.stderr.write(`bench:server: --${name}: expected ${allowed.join(' or ')}, got ${JSON.stringify(text)}\n`);
+    process.exit(2);
+  }
+  return text as T;
+}
+
+const REQUESTS = positive('requests', values.requests);
+const BATCH = positive('batch', values.batch);
+const MEANS = positive('means', values.means);
+const PAYEES = positive('payees', values.payees);
+const SYNCHRONOUS = oneOf('synchronous', values.synchronous, ['full', 'normal'] as const);
+const COMMIT = oneOf('commit', values.commit, ['group', 'each'] as const);
+const STORE = oneOf('store', values.store, ['sqlite', 'memory'] as const);
+const CRYPTO = oneOf<SignatureScheme>('crypto', values.crypto, ['sim', 'ed25519'] as const);
+const REFUSE_EVERY = positive('refuse-every', values['refuse-every'], 0);
+const RESEND_EVERY = positive('resend-every', values['resend-every'], 0);
+const OPENING_MINOR = 1_000_000_000;
+
+const seed = (n: number) => new Uint8Array(32).fill(n);
+const serverKey = keyFromSeed(CRYPTO, seed(200));
+const proxyKeys = Array.from({ length: MEANS }, (_, i) => keyFromSeed(CRYPTO, seed(i % 199)));
+const proxyIndex = new Map(proxyKeys.map((_, i) => [`p${i}`, i]));
+const input: LedgerActorInput = {
+  key: serverKey,
+  scheme: CRYPTO,
+  publicKeyOf: (id) => {
+    const i = proxyIndex.get(id);
+    return i === undefined ? undefined : proxyKeys[i]!.publicKey;
+  },
+  // A fixed time: the server stamps nothing with it that this benchmark reads.
+  now: () => 1_700_000_000_000,
+};
+
+/** The requests, made and signed before timing: debits, some refused, some resent. */
+function makeRequests(): ServerRequest[] {
+  const requests: ServerRequest[] = [];
+  const counters = new Array<number>(MEANS).fill(0);
+  for (let k = 0; k < REQUESTS; k++) {
+    if (RESEND_EVERY > 0 && k > 0 && k % RESEND_EVERY === 0) {
+      requests.push(requests[k - RESEND_EVERY + 1]!);
+      continue;
+    }
+    const m = k % MEANS;
+    const counter = ++counters[m]!;
+    const refused = REFUSE_EVERY > 0 && k % REFUSE_EVERY === REFUSE_EVERY - 1;
+    const amountMinor = refused ? OPENING_MINOR * 2 : 1 + (k % 97);
+    const claim = { txId: `p${m}.t${counter}`, amountMinor, payee: `shop${k % PAYEES}`, timeMs: k, counter, proxyId: `p${m}`, meansId: `m${m}` };
+    requests.push(signRequest<DebitRequest>(proxyKeys[m]!, { kind: 'debit', from: `p${m}`, reqId: `r${counter}`, claim }));
+  }
+  return requests;
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'payfleet-bench-server-'));
+  const store: LedgerStore & { close?: () => void } =
+    STORE === 'sqlite' ? new SqliteLedgerStore(join(dir, 'ledger.db'), { synchronous: SYNCHRONOUS }) : new MemoryLedgerStore();
+  const ledger = new Ledger(store);
+  store.transaction(() => {
+    for (let m = 0; m < MEANS; m++) ledger.openMeans({ meansId: `m${m}`, kind: 'prepaid', openingBalanceMinor: OPENING_MINOR, creditLimitMinor: 0 });
+  });
+  const requests = makeRequests();
+
+  let waiting = 0;
+  let release: () => void = () => undefined;
+  const outcomes = new Map<string, number>();
+  const child = COMMIT === 'group' ? createGroupCommitLedgerActor(ledger) : createLedgerActor(ledger);
+  const machine = setup({ actors: { ledger: child } }).createMachine({
+    invoke: { src: 'ledger', id: 'ledger', input },
+    on: {
+      'ledger.result': {
+        actions: ({ event }) => {
+          const code = (event as unknown as LedgerEvent).result.code;
+          outcomes.set(code, (outcomes.get(code) ?? 0) + 1);
+          if (--waiting === 0) release();
+        },
+      },
+    },
+  });
+  const actor = createActor(machine).start();
+  const ledgerRef = actor.getSnapshot().children.ledger as AnyActorRef;
+
+  const cpuBefore = process.cpuUsage();
+  const wallBefore = performance.now();
+  let batches = 0;
+  for (let start = 0; start < requests.length; start += BATCH) {
+    const batch = requests.slice(start, start + BATCH);
+    const answered = new Promise<void>((resolve) => (release = resolve));
+    waiting = batch.length;
+    for (const request of batch) ledgerRef.send({ type: 'ledger.apply', request } satisfies LedgerCommand);
+    await answered;
+    batches++;
+  }
+  const wallMs = performance.now() - wallBefore;
+  const cpu = process.cpuUsage(cpuBefore);
+  actor.stop();
+
+  // The ledger must still balance, or the figures measure a broken server [INV-3 conservation].
+  const sum = ledger.sumOfBalancesMinor();
+  store.close?.();
+  rmSync(dir, { recursive: true, force: true });
+  if (sum !== 0) {
+    process.stderr.write(`bench:server: the ledger does not balance (sum ${sum})\n`);
+    process.exit(1);
+  }
+  const cpuMs = (cpu.user + cpu.system) / 1000;
+  const figures = {
+    store: STORE, synchronous: SYNCHRONOUS, commit: COMMIT, crypto: CRYPTO, requests: requests.length, batch: BATCH, batches,
+    outcomes: Object.fromEntries(outcomes),
+    requestsPerSecond: Math.round(requests.length / (wallMs / 1000)),
+    cpuUsPerRequest: Math.round((cpuMs * 1000) / requests.length),
+    userUsPerRequest: Math.round(cpu.user / requests.length),
+    systemUsPerRequest: Math.round(cpu.system / requests.length),
+    wallMsPerBatch: Number((wallMs / batches).toFixed(3)),
+    wallMs: Math.round(wallMs),
+  };
+  process.stdout.write(JSON.stringify(figures) + '\n');
+}
+
+await main();
