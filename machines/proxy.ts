@@ -137,8 +137,10 @@ function isAuthentic(context: ProxyContext, result: ServerResult): boolean {
   return verdict;
 }
 
-
-/** The timers' ids: a timer is cancelled by id before it is armed again, so at most one of each is pending. */
+/**
+ * The timers' ids. XState keeps one pending timer per id, so each is armed again only after it fired or was
+ * cancelled; the outbox's two timers (next due item, date trigger) share one id because at most one runs.
+ */
 type TimerId = 'orders.confirmTimeout' | 'orders.remoteResend' | 'orders.remoteTimeout' | 'outbox.timer';
 
 /** The subset of XState's `enqueue` the flow below uses (it runs inside `enqueueActions`). */
@@ -279,7 +281,9 @@ function startQueuedOrders(f: Flow): void {
 
 /**
  * Re-arms the outbox timer after a change: for the earliest due item, else for the date trigger while payments
- * wait, else none. Offline there is no timer; `reconnect` arms it when the link comes back.
+ * wait, else none. Offline there is no timer; `reconnect` arms it when the link comes back. It is re-armed
+ * whenever the outbox may have changed, even when its due time stays the same, because a timer armed later runs
+ * after the others due at the same instant: re-arming less often would reorder events of a virtual run.
  */
 function settleOutbox(f: Flow, { cancel }: { cancel: boolean } = { cancel: true }): void {
   const c = f.c;
@@ -547,6 +551,7 @@ export const proxyMachine = setup({
     'orders.remoteResend': { guard: 'isAwaitingRemote', actions: 'resendRemote' },
     'orders.remoteTimeout': { guard: 'isAwaitingRemote', actions: 'abandonRemote' },
   },
+  // `online` and `context.linkUp` go together: the decision rules read coverage from the context.
   initial: 'offline',
   states: {
     offline: {
