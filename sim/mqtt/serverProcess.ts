@@ -18,7 +18,7 @@
 // Exit status: 0 stopped cleanly, 1 a failure while serving, 2 bad input (flag, registry or ledger file).
 
 import { parseArgs } from 'node:util';
-import { createActor, fromCallback, type AnyActorRef, type InspectionEvent } from 'xstate';
+import { createActor, fromCallback } from 'xstate';
 import { Ledger } from '../../machines/domain/ledger.ts';
 import { DomainError } from '../../machines/domain/money.ts';
 import { shardOf } from '../../machines/link.ts';
@@ -334,21 +334,8 @@ export async function serverCommand(argv: readonly string[], io: ServerCommandIo
     },
   });
 
-  let root: AnyActorRef | undefined;
-  let linkUps = 0;
-  const inspect = (event: InspectionEvent) => {
-    if (event.type !== '@xstate.event' || event.actorRef !== root) return;
-    if (event.event.type === 'link.up') {
-      linkUps++;
-      // The coordinator waits for this exact line; later reconnects get their own line.
-      io.out(linkUps === 1 ? `payfleet server: shards ${range} ready on ${options.brokerUrl}` : `payfleet server: shards ${range} link up again (${linkUps})`);
-    } else if (event.event.type === 'link.down') {
-      io.out(`payfleet server: shards ${range} link down`);
-    }
-  };
   const actor = createActor(machine, {
     id: usernameOf(serverIdentity(options.shards)),
-    inspect,
     input: {
       serverId: usernameOf(serverIdentity(options.shards)),
       shards: options.shards,
@@ -358,14 +345,30 @@ export async function serverCommand(argv: readonly string[], io: ServerCommandIo
       now: wallEpochMs,
     },
   });
-  root = actor;
+  // The link counts each connection and loss in `linkStats` just before it sends the machine `link.up` or
+  // `link.down`, and the machine's observers hear of every event it takes: comparing the counts there finds each
+  // up and down. (An `inspect` callback would find them too, but makes XState build an inspection event for every
+  // event, snapshot and action of every actor: a cost on each request.)
+  let linkUps = 0;
+  let linkDowns = 0;
+  const watchLink = () => {
+    while (linkUps < linkStats.connects) {
+      linkUps++;
+      // The coordinator waits for this exact line; later reconnects get their own line.
+      io.out(linkUps === 1 ? `payfleet server: shards ${range} ready on ${options.brokerUrl}` : `payfleet server: shards ${range} link up again (${linkUps})`);
+    }
+    if (linkDowns < linkStats.disconnects) {
+      linkDowns = linkStats.disconnects;
+      io.out(`payfleet server: shards ${range} link down`);
+    }
+  };
   actor.on('server.handled', (event: Extract<ServerEmitted, { type: 'server.handled' }>) => {
     bump(counts.handled, String(shardOfRequest(event.request, ledger, registry.shards) ?? 'unknown'));
     if (!event.result.ok) bump(counts.refused, event.result.code);
   });
   actor.on('server.rejected', () => counts.rejected++);
   // A failure inside the machine (the ledger file failing, say) stops it; the process must not live on deaf.
-  actor.subscribe({ error: (error) => reportFailure(`failed: ${(error as Error).message}`) });
+  actor.subscribe({ next: watchLink, error: (error) => reportFailure(`failed: ${(error as Error).message}`) });
   io.out(`payfleet server: shards ${range}: ${opened.opened} means open on ${options.dbPath} (synchronous ${options.synchronous}, commit ${options.commit}); connecting to ${options.brokerUrl} as ${usernameOf(serverIdentity(options.shards))}`);
   actor.start();
 
