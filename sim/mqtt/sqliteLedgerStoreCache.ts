@@ -4,12 +4,12 @@
 // and a nested transaction (a request inside a batch) can be undone without an SQL savepoint.
 // Method: one map per table from key to the row as SQLite holds it now, or to ABSENT when SQLite is known to have
 // no such row. Writes go to SQLite first and then to the cache (write-through), so SQLite is always the truth
-// and the cache only ever answers what SQLite would. Every write made inside a transaction records, in the
-// innermost open frame, what the cache held for that key before (a frame per transaction, as the in-memory
-// store's undo journal does). A frame rolled back hands its journal to the store, which writes those rows back
-// into SQLite (`undoEntries`), and then puts the entries back here (`rollback`): so a refused request inside a
-// batch leaves no trace, neither in the file nor in the cache. A frame that commits hands its journal to the
-// frame around it, keeping the older entries. When the outermost transaction ends, committed or not, the rows of
+// and the cache only ever answers what SQLite would. Every write made inside a transaction appends to one undo
+// log what the cache held for that key before; a frame (one per transaction, nested ones included) is the part
+// of the log after the point where it began. A frame rolled back hands its part to the store, which writes those
+// rows back into SQLite (`undoEntries`, the oldest entry of each key), and then puts the entries back here, last
+// first (`rollback`): so a refused request inside a batch leaves no trace, neither in the file nor in the cache.
+// A frame that commits leaves its entries to the frame around it. When the outermost transaction ends, committed or not, the rows of
 // every table but the persistent ones (accounts) are dropped: they are read once per request anyway, and keeping
 // them would grow without bound. The persistent rows are only as good as the owner's check that no other
 // connection wrote the file since (sqliteLedgerStore.ts checks `PRAGMA data_version`), and the owner drops
@@ -26,23 +26,24 @@ export type TableName = (typeof TABLES)[number];
 const PERSISTENT: ReadonlySet<TableName> = new Set(['accounts']);
 
 type Table = Map<string, unknown>;
-/** For each table written in a frame, what each key held in the cache before the frame's first write to it. */
-type Journal = Map<TableName, Map<string, unknown>>;
 
 export class RowCache {
   private readonly tables = new Map<TableName, Table>(TABLES.map((name) => [name, new Map()]));
-  private readonly frames: Journal[] = [];
+  /** The undo log: table, key and what the cache held for it before the write, three slots per write. */
+  private readonly log: unknown[] = [];
+  /** Where each open frame's part of the log begins, outermost first. */
+  private readonly frameStarts: number[] = [];
   /** Set by `reset` inside a transaction: until the outermost frame ends, nothing is cached or answered. */
   private disabled = false;
 
   /** Open transaction frames (0: none). */
   get depth(): number {
-    return this.frames.length;
+    return this.frameStarts.length;
   }
 
   /** Whether reads and writes inside the current transaction may use the cache. */
   get active(): boolean {
-    return this.frames.length > 0 && !this.disabled;
+    return this.frameStarts.length > 0 && !this.disabled;
   }
 
   /** The cached row, ABSENT when SQLite is known to have none, undefined when the cache does not know. */
@@ -52,7 +53,7 @@ export class RowCache {
   }
 
   /**
-   * Remembers what a read found in SQLite (a row or ABSENT). Not journaled: a rollback does not change what SQLite
+   * Remembers what a read found in SQLite (a row or ABSENT). Not logged: a rollback does not change what SQLite
    * held before the frame's own writes, and a key the frame wrote is answered from the cache, not read.
    */
   remember(table: TableName, key: string, value: unknown): void {
@@ -64,10 +65,8 @@ export class RowCache {
   write(table: TableName, key: string, value: unknown): void {
     if (!this.active) return;
     const rows = this.table(table);
-    const frame = this.frames.at(-1)!;
-    let touched = frame.get(table);
-    if (!touched) frame.set(table, (touched = new Map()));
-    if (!touched.has(key)) touched.set(key, rows.has(key) ? rows.get(key) : UNCACHED);
+    const before = rows.get(key);
+    this.log.push(table, key, before === undefined ? UNCACHED : before);
     rows.set(key, value);
   }
 
@@ -77,43 +76,44 @@ export class RowCache {
   }
 
   begin(): void {
-    this.frames.push(new Map());
+    this.frameStarts.push(this.log.length);
   }
 
-  /** What the innermost frame overwrote: each key it wrote with the row (or ABSENT, or UNCACHED) it held before. */
+  /** What the innermost frame overwrote: each key it wrote, once, with what it held when the frame began. */
   *undoEntries(): Generator<[TableName, string, unknown]> {
-    const frame = this.frames.at(-1);
-    if (!frame || this.disabled) return;
-    for (const [table, touched] of frame) for (const [key, before] of touched) yield [table, key, before];
+    const start = this.frameStarts.at(-1);
+    if (start === undefined || this.disabled) return;
+    const seen = new Set<string>();
+    for (let i = start; i < this.log.length; i += 3) {
+      const table = this.log[i] as TableName;
+      const key = this.log[i + 1] as string;
+      const id = `${table}/${key}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      yield [table, key, this.log[i + 2]];
+    }
   }
 
-  /** The innermost frame committed: its journal joins the outer frame's, unless that has older entries. */
+  /** The innermost frame committed: its entries now belong to the frame around it. */
   commit(): void {
-    const inner = this.frames.pop();
-    const outer = this.frames.at(-1);
-    if (inner && outer && !this.disabled) {
-      for (const [table, touched] of inner) {
-        let outerTouched = outer.get(table);
-        if (!outerTouched) outer.set(table, (outerTouched = new Map()));
-        for (const [key, before] of touched) if (!outerTouched.has(key)) outerTouched.set(key, before);
-      }
-    }
-    if (!outer) this.endOutermost();
+    this.frameStarts.pop();
+    if (this.frameStarts.length === 0) this.endOutermost();
   }
 
-  /** The innermost frame rolled back: every entry it wrote is put back as it was. */
+  /** The innermost frame rolled back: every entry it wrote is put back as it was, last write first. */
   rollback(): void {
-    const frame = this.frames.pop();
-    if (frame && !this.disabled) {
-      for (const [table, touched] of frame) {
-        const rows = this.table(table);
-        for (const [key, before] of touched) {
-          if (before === UNCACHED) rows.delete(key);
-          else rows.set(key, before);
-        }
+    const start = this.frameStarts.pop();
+    if (start !== undefined && !this.disabled) {
+      for (let i = this.log.length - 3; i >= start; i -= 3) {
+        const rows = this.table(this.log[i] as TableName);
+        const key = this.log[i + 1] as string;
+        const before = this.log[i + 2];
+        if (before === UNCACHED) rows.delete(key);
+        else rows.set(key, before);
       }
+      this.log.length = start;
     }
-    if (this.frames.length === 0) this.endOutermost();
+    if (this.frameStarts.length === 0) this.endOutermost();
   }
 
   /**
@@ -123,8 +123,8 @@ export class RowCache {
    */
   reset(): void {
     for (const rows of this.tables.values()) rows.clear();
-    for (const frame of this.frames) frame.clear();
-    if (this.frames.length > 0) this.disabled = true;
+    this.log.length = 0;
+    if (this.frameStarts.length > 0) this.disabled = true;
   }
 
   /** Drops the persistent rows: another connection may have changed them. */
@@ -139,6 +139,7 @@ export class RowCache {
 
   private endOutermost(): void {
     this.disabled = false;
+    this.log.length = 0;
     for (const [name, rows] of this.tables) if (!PERSISTENT.has(name)) rows.clear();
   }
 
