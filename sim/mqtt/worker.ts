@@ -9,7 +9,8 @@
 // checks that need a proxy's live state (MTDL < SL, period limits, the oracle) run here as each order is decided;
 // everything the end checks need (approved proofs, POS receipts, journals at the end) goes to the coordinator
 // over IPC, in batches.
-// Run as `node --import tsx sim/mqtt/worker.ts` with an IPC channel (the coordinator forks it).
+// Run with an IPC channel, forked by the coordinator from a bundle of this module (processes.ts `workerBundle`);
+// `node --import tsx sim/mqtt/worker.ts` works too.
 
 import { pathToFileURL } from 'node:url';
 import { Fleet, proxyStateOf, type FleetObserver, type TerminalSlot } from '../fleet.ts';
