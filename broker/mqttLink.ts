@@ -19,7 +19,7 @@
 // incoming message goes through it, and it may drop, repeat or delay it (sim/mqtt/radio.ts applies a scenario's
 // network knobs). A message it delays is dropped if its connection has ended by then, as the radio lost it.
 
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { fromCallback, type CallbackActorLogic } from 'xstate';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
@@ -157,7 +157,60 @@ export function jitteredBackoff(seed: number, endpointId: string, policy: Backof
   };
 }
 
+/** mqtt.js's logger, replaced so that no client builds its own `debug` instance (about 1 KB each). */
+const silentLog = (): void => undefined;
+
+/** A plain `mqtt://host:port`, parsed once; undefined for any other URL (WebSocket with its path, TLS, auth). */
+interface TcpAddress {
+  host: string;
+  port: number;
+}
+
+function tcpAddressOf(url: string): TcpAddress | undefined {
+  const parsed = new URL(url);
+  if (parsed.protocol !== 'mqtt:' || parsed.username || parsed.password || parsed.search) return undefined;
+  return { host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'), port: parsed.port ? Number(parsed.port) : 1883 };
+}
+
+/**
+ * The options of one mqtt.js client. mqtt.js keeps this very object as `client.options` and adds its defaults and
+ * derived fields to it; added one by one, they turn it into a slow dictionary object of about 1.5 KB per client.
+ * For a plain TCP address every field mqtt.js adds is declared here first, left undefined so that mqtt.js fills in
+ * exactly what it would have (its defaults, the host name): the object keeps its compact literal shape, and
+ * mqtt.js skips its per-connection `url.parse`. Any other URL is left to mqtt.js, as before.
+ */
+function clientOptionsFor(address: TcpAddress | undefined, own: Pick<IClientOptions, 'clientId' | 'username' | 'password' | 'keepalive' | 'connectTimeout'>): IClientOptions {
+  if (!address) return { ...own, protocolVersion: 4, clean: true, reconnectPeriod: 0, resubscribe: false, log: silentLog };
+  return {
+    clientId: own.clientId,
+    username: own.username,
+    password: own.password,
+    keepalive: own.keepalive,
+    connectTimeout: own.connectTimeout,
+    protocolVersion: 4,
+    clean: true,
+    reconnectPeriod: 0,
+    resubscribe: false,
+    log: silentLog,
+    protocol: 'mqtt',
+    host: address.host,
+    port: address.port,
+    // Filled in by mqtt.js.
+    defaultProtocol: undefined,
+    hostname: undefined,
+    unixSocket: undefined,
+    socksProxy: undefined,
+    protocolId: undefined,
+    reschedulePings: undefined,
+    subscribeBatchSize: undefined,
+    writeCache: undefined,
+    timerVariant: undefined,
+    customHandleAcks: undefined,
+  };
+}
+
 export function createMqttLink(options: MqttLinkOptions): CallbackActorLogic<LinkCommand, LinkInput> {
+  const address = tcpAddressOf(options.url);
   const policy = options.backoff ?? DEFAULT_BACKOFF;
   const maxBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
   const stats = options.stats ?? createLinkStats();
@@ -225,17 +278,8 @@ export function createMqttLink(options: MqttLinkOptions): CallbackActorLogic<Lin
     function connect(): void {
       if (stopped || !inCoverage || client) return;
       stats.connectAttempts++;
-      const c = mqtt.connect(options.url, {
-        clientId: username,
-        username,
-        password,
-        protocolVersion: 4,
-        clean: true,
-        reconnectPeriod: 0,
-        resubscribe: false,
-        keepalive: options.keepaliveSec ?? 30,
-        connectTimeout: options.connectTimeoutMs ?? 10_000,
-      });
+      const own = { clientId: username, username, password, keepalive: options.keepaliveSec ?? 30, connectTimeout: options.connectTimeoutMs ?? 10_000 };
+      const c = address ? mqtt.connect(clientOptionsFor(address, own)) : mqtt.connect(options.url, clientOptionsFor(undefined, own));
       client = c;
       c.on('connect', () => {
         // No Nagle delay on the client side either (mqtt.js does not pass the option through).
