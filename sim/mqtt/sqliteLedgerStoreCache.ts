@@ -9,14 +9,14 @@
 // of the log after the point where it began. A frame rolled back hands its part to the store, which writes those
 // rows back into SQLite (`undoEntries`, the oldest entry of each key), and then puts the entries back here, last
 // first (`rollback`): so a refused request inside a batch leaves no trace, neither in the file nor in the cache.
-// A frame that commits leaves its entries to the frame around it. When the outermost transaction ends, committed or not, the rows of
-// every table but the persistent ones (accounts) are dropped: they are read once per request anyway, and keeping
-// them would grow without bound. The persistent rows are only as good as the owner's check that no other
+// A frame that commits leaves its entries to the frame around it. When the outermost transaction ends, committed
+// or not, the log is emptied and the rows of every table but the persistent ones (accounts) are dropped: they are
+// read once per request anyway, and keeping them would grow without bound. The persistent rows are only as good as the owner's check that no other
 // connection wrote the file since (sqliteLedgerStore.ts checks `PRAGMA data_version`), and the owner drops
 // everything (`reset`) when SQLite abandoned a transaction on its own.
 
 export const ABSENT: unique symbol = Symbol('absent');
-/** In a journal: the key had no entry in the cache before the write (only the outermost frame may have these). */
+/** In the log: the key had no entry in the cache before the write (the store never lets a nested frame log one). */
 export const UNCACHED: unique symbol = Symbol('uncached');
 
 export const TABLES = ['accounts', 'transfers', 'holds', 'postings', 'aggregates', 'voids', 'counters', 'results', 'meta'] as const;
