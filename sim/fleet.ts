@@ -5,7 +5,7 @@
 // Keys derive from the run's PRNG. What the actors emit is handed to `FleetObserver`, which the simulator
 // turns into metrics and invariant checks.
 
-import { createActor, fromCallback, type Actor } from 'xstate';
+import { createActor, fromCallback, type Actor, type AnyActorRef } from 'xstate';
 import type { Clock } from './scheduler.ts';
 import type { LinkCommand, LinkInput } from '../machines/link.ts';
 import type { CallbackActorLogic } from 'xstate';
@@ -90,7 +90,8 @@ export class Fleet {
   readonly operatorKey: SigningKey;
   private readonly proxyKeys = new Map<string, SigningKey>();
   private readonly publicKeys = new Map<string, string>();
-  private readonly nearEndpoints = new Map<string, (event: NearLinkEvent) => void>();
+  /** Who receives what reaches each near-link endpoint: the actor that hosts the endpoint's near link. */
+  private readonly nearEndpoints = new Map<string, AnyActorRef>();
   private readonly link: CallbackActorLogic<LinkCommand, LinkInput>;
   private readonly nearLink;
   // Machines with their links provided, made once: `.provide()` rebuilds every state node, far too costly per actor.
@@ -269,25 +270,39 @@ export class Fleet {
     this.pos.set(plan.posId, actor);
   }
 
-  /** The near link (ICP): a short fixed delay, no loss, and no need of coverage. */
-  private createNearLink() {
+  /**
+   * The near link (ICP): a short fixed delay, no loss, and no need of coverage. Every terminal and POS has one,
+   * though only those that meet each other use it, so it is a bare actor logic rather than `fromCallback`: no
+   * callback state, receiver set or closures per endpoint (about 0.6 KB less per terminal, measured in mqtt mode
+   * with 10,000 terminals). Each endpoint is registered under its id with the actor it delivers to (the link's
+   * parent) from start until stop, as the callback version did.
+   */
+  private createNearLink(): CallbackActorLogic<NearLinkCommand, { endpointId: string }> {
     const endpoints = this.nearEndpoints;
     const time = this.time;
     const delayMs = this.options.nearLinkDelayMs;
-    return fromCallback<NearLinkCommand, { endpointId: string }>(({ input, receive, sendBack }) => {
-      endpoints.set(input.endpointId, sendBack as (event: NearLinkEvent) => void);
-      receive((command) => {
+    return {
+      config: 'nearLink',
+      getInitialSnapshot: (_scope, input) => ({ status: 'active', output: undefined, error: undefined, input }),
+      start: (snapshot, { self }) => {
+        if (self._parent) endpoints.set(snapshot.input.endpointId, self._parent);
+      },
+      transition: (snapshot, command, { self }) => {
+        const from = snapshot.input.endpointId;
+        if ((command as { type: string }).type === 'xstate.stop') {
+          if (endpoints.get(from) === self._parent) endpoints.delete(from);
+          return { ...snapshot, status: 'stopped', error: undefined };
+        }
         time.schedule(delayMs, () => {
           const target = endpoints.get(command.to);
           if (!target) return;
-          if (command.type === 'near.order') target({ type: 'near.order', from: input.endpointId, order: command.order });
-          else target({ type: 'near.response', from: input.endpointId, response: command.response });
+          if (command.type === 'near.order') target.send({ type: 'near.order', from, order: command.order } satisfies NearLinkEvent);
+          else target.send({ type: 'near.response', from, response: command.response } satisfies NearLinkEvent);
         });
-      });
-      return () => {
-        if (endpoints.get(input.endpointId) === sendBack) endpoints.delete(input.endpointId);
-      };
-    });
+        return snapshot;
+      },
+      getPersistedSnapshot: (snapshot) => snapshot,
+    };
   }
 }
 
