@@ -7,7 +7,7 @@
 // so it works even from `process.exit`). Signal handlers are installed by the run for its own lifetime.
 
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, renameSync, writeFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, type WriteStream } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSync } from 'esbuild';
@@ -202,7 +202,7 @@ function profilingArgv(name: string): string[] {
 }
 
 /**
- * Node flags of a worker. Source maps for readable stack traces (about 4.5 MB of RSS per worker, measured). A
+ * Node flags of a worker. Source maps for readable stack traces (a few MB of RSS per worker at most, measured). A
  * young generation capped at 4 MB semi-spaces instead of V8's 16 MB: a worker's garbage is short-lived messages
  * and timers, so scavenges stay cheap, and each worker keeps about 20 MB less RSS (measured with 4,000 terminals:
  * swarm RSS 369 → 324 MiB, payments/s within the noise of the shared machine).
@@ -230,6 +230,8 @@ export function workerBundle(): string {
     target: 'node20',
     packages: 'external',
     sourcemap: true,
+    // Stack traces need the mappings only; the sources themselves would add their whole text to every worker.
+    sourcesContent: false,
     outdir: BUNDLE_DIR,
     entryNames: 'worker-[hash]',
     outExtension: { '.js': '.mjs' },
@@ -247,8 +249,24 @@ export function workerBundle(): string {
   }
   const bundle = files.find((file) => file.path.endsWith('.mjs'));
   if (!bundle) throw new ProcessError('spawnFailed', `esbuild produced no worker bundle from ${WORKER_MODULE}`, result.outputFiles.map((f) => f.path));
+  pruneBundles(new Set(files.map((file) => basename(file.path))));
   workerBundlePath = bundle.path;
   return bundle.path;
+}
+
+/** How many bundles of older sources are kept (the newest), for runs still using them. */
+const OLDER_BUNDLES_KEPT = 4;
+
+/** Removes all but the newest few bundles of older sources, so the cache does not grow with every edit. */
+function pruneBundles(current: Set<string>): void {
+  const older = readdirSync(BUNDLE_DIR)
+    .filter((name) => name.startsWith('worker-') && name.endsWith('.mjs') && !current.has(name))
+    .map((name) => ({ name, mtimeMs: statSync(join(BUNDLE_DIR, name), { throwIfNoEntry: false })?.mtimeMs ?? 0 }))
+    .sort((a, b) => b.mtimeMs - a.mtimeMs);
+  for (const { name } of older.slice(OLDER_BUNDLES_KEPT)) {
+    rmSync(join(BUNDLE_DIR, name), { force: true });
+    rmSync(join(BUNDLE_DIR, `${name}.map`), { force: true });
+  }
 }
 
 /** Forks a swarm worker with an IPC channel; its output goes to `logDir/worker-{i}.log`. */
