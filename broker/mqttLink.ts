@@ -221,7 +221,8 @@ interface LinkShared {
 
 /**
  * One endpoint's link: its state in fields and its steps as methods, so the thousands of endpoints of a swarm
- * worker share one copy of the code instead of each holding a closure per step (about 1 KB less per terminal).
+ * worker share one copy of the code instead of each holding a closure per step (about 0.4 KB less heap per
+ * terminal, measured in a swarm worker with 5,000 terminals).
  */
 class MqttEndpoint {
   private readonly identity: ClientIdentity;
