@@ -95,6 +95,13 @@ class Endpoint {
   }
 }
 
+/** `base` with the knobs of `patch` changed; throws `badNetworkOption` unless every knob is in range. */
+export function patchNetworkOptions(base: NetworkOptions, patch: Partial<NetworkOptions>): NetworkOptions {
+  const next = { ...base, ...patch };
+  checkNetworkOptions(next);
+  return next;
+}
+
 /** Throws `badNetworkOption` unless every knob is in range. */
 export function checkNetworkOptions(options: NetworkOptions): void {
   for (const name of ['lossProbability', 'duplicateProbability', 'reorderProbability'] as const) {
@@ -187,8 +194,7 @@ export class SimNetwork {
     private readonly prng: Prng,
     options: Partial<NetworkOptions> = {},
   ) {
-    this.current = { ...defaultNetworkOptions, ...options };
-    checkNetworkOptions(this.current);
+    this.current = patchNetworkOptions(defaultNetworkOptions, options);
   }
 
   get options(): Readonly<NetworkOptions> {
@@ -197,9 +203,7 @@ export class SimNetwork {
 
   /** Changes some knobs from now on; messages already on the way keep their fate. */
   setOptions(patch: Partial<NetworkOptions>): void {
-    const next = { ...this.current, ...patch };
-    checkNetworkOptions(next);
-    this.current = next;
+    this.current = patchNetworkOptions(this.current, patch);
   }
 
   // ------------------------------------------------------------------ endpoints

@@ -12,7 +12,7 @@
 // duplicate follows its original after a further delay, off the lane — both as in the virtual network.
 
 import type { LinkShaper, LinkStats } from '../../broker/mqttLink.ts';
-import { checkNetworkOptions, defaultNetworkOptions, drawFate, type NetworkOptions } from '../network.ts';
+import { defaultNetworkOptions, drawFate, patchNetworkOptions, type NetworkOptions } from '../network.ts';
 import type { Prng } from '../prng.ts';
 import type { TimeSource } from '../timeSource.ts';
 
@@ -52,8 +52,7 @@ export class Radio implements LinkShaper {
     options: Partial<NetworkOptions>,
     readonly counters: RadioCounters,
   ) {
-    this.current = { ...defaultNetworkOptions, ...options };
-    checkNetworkOptions(this.current);
+    this.current = patchNetworkOptions(defaultNetworkOptions, options);
   }
 
   get options(): Readonly<NetworkOptions> {
@@ -62,9 +61,7 @@ export class Radio implements LinkShaper {
 
   /** Changes some knobs from now on; messages already waiting keep their fate. */
   setOptions(patch: Partial<NetworkOptions>): void {
-    const next = { ...this.current, ...patch };
-    checkNetworkOptions(next);
-    this.current = next;
+    this.current = patchNetworkOptions(this.current, patch);
   }
 
   outgoing(endpointId: string, pass: () => void): void {
