@@ -1,5 +1,5 @@
 // Goal: the baseline of `npm run bench:mqtt` — what a bare mqtt.js request/response client pair achieves
-// through the same broker, so the harness's round trips can be read as a fraction of what the broker and the
+// through the same broker (and, for comparison, bare requesters on as many connections as the harness uses), so the harness's round trips can be read as a fraction of what the broker and the
 // client library allow on this machine, measured in the same run.
 // Method: a requester (a terminal's identity) and a responder (a server's identity), each one mqtt.js client
 // with the credentials the harness issues, so the broker does the same authentication, authorisation and payload
@@ -79,27 +79,30 @@ function messagesFor(terminalId: string, seq: number): { request: DebitRequest; 
 }
 
 /**
- * Round trips through the broker at `url` for `durationMs`, `concurrency` in flight. The identities are those of
- * terminal `terminalId` and the server of shard 0; run it while no harness process uses them.
+ * Round trips through the broker at `url` for `durationMs`, `concurrency` in flight, spread over the requesters
+ * (terminals `requesterIds`, as evenly as they go) and answered by one responder (the server of shard 0). With one
+ * requester this is the bare client pair; with one requester per payment in flight the broker fans out over as
+ * many connections as the harness's closed loop uses. Run it while no harness process uses these identities.
  */
-export async function bareRoundTrips(url: string, secret: string, terminalId: string, concurrency: number, durationMs: number): Promise<RoundTripFigures> {
-  const terminal: ClientIdentity = { role: 'terminal', id: terminalId };
-  const server = serverIdentity([0]);
-  const responder = await connect(url, secret, server);
-  const requester = await connect(url, secret, terminal);
+export async function bareRoundTrips(url: string, secret: string, requesterIds: readonly string[], concurrency: number, durationMs: number): Promise<RoundTripFigures> {
+  const responder = await connect(url, secret, serverIdentity([0]));
+  const requesters: MqttClient[] = [];
   try {
     await responder.subscribeAsync(requestFilter(0), { qos: 1 });
-    await requester.subscribeAsync(responseTopic('terminal', terminalId), { qos: 1 });
-    const { answer } = messagesFor(terminalId, 0);
+    const { answer } = messagesFor('x', 0);
     // The responder parses the request (as any server must, to know whom to answer) and sends the answer.
     responder.on('message', (_topic, payload) => {
       const request = JSON.parse(payload.toString()) as DebitRequest;
-      responder.publish(responseTopic('terminal', request.from), JSON.stringify({ ...answer, reqId: request.reqId }), { qos: 1 });
+      responder.publish(responseTopic('terminal', request.from), JSON.stringify({ ...answer, to: request.from, reqId: request.reqId }), { qos: 1 });
     });
+    for (const id of requesterIds) {
+      const client = await connect(url, secret, { role: 'terminal', id });
+      requesters.push(client);
+      await client.subscribeAsync(responseTopic('terminal', id), { qos: 1 });
+    }
 
     const latenciesMs: number[] = [];
     const sentAtMs = new Map<string, number>();
-    const topic = requestTopic(0, terminal);
     const startedAtMs = performance.now();
     const deadlineMs = startedAtMs + durationMs;
     let seq = 0;
@@ -107,28 +110,31 @@ export async function bareRoundTrips(url: string, secret: string, terminalId: st
     let inFlight = 0;
     let finish: () => void = () => undefined;
     const finished = new Promise<void>((resolve) => (finish = resolve));
-    const send = (): void => {
-      const { request } = messagesFor(terminalId, ++seq);
+    const send = (index: number): void => {
+      const id = requesterIds[index]!;
+      const { request } = messagesFor(id, ++seq);
       sentAtMs.set(request.reqId, performance.now());
       inFlight++;
-      requester.publish(topic, JSON.stringify(request), { qos: 1 });
+      requesters[index]!.publish(requestTopic(0, { role: 'terminal', id }), JSON.stringify(request), { qos: 1 });
     };
-    requester.on('message', (_topic, payload) => {
-      const { reqId } = JSON.parse(payload.toString()) as ServerResult;
-      const sentAt = sentAtMs.get(reqId);
-      if (sentAt === undefined) return;
-      sentAtMs.delete(reqId);
-      inFlight--;
-      lastAtMs = performance.now();
-      latenciesMs.push(lastAtMs - sentAt);
-      if (lastAtMs < deadlineMs) send();
-      else if (inFlight === 0) finish();
-    });
-    for (let i = 0; i < concurrency; i++) send();
+    requesters.forEach((requester, index) =>
+      requester.on('message', (_topic, payload) => {
+        const { reqId } = JSON.parse(payload.toString()) as ServerResult;
+        const sentAt = sentAtMs.get(reqId);
+        if (sentAt === undefined) return;
+        sentAtMs.delete(reqId);
+        inFlight--;
+        lastAtMs = performance.now();
+        latenciesMs.push(lastAtMs - sentAt);
+        if (lastAtMs < deadlineMs) send(index);
+        else if (inFlight === 0) finish();
+      }),
+    );
+    for (let i = 0; i < concurrency; i++) send(i % requesters.length);
     await finished;
     return figuresOf(concurrency, latenciesMs, lastAtMs - startedAtMs);
   } finally {
-    await Promise.all([requester.endAsync(true), responder.endAsync(true)]);
+    await Promise.all([...requesters, responder].map((client) => client.endAsync(true)));
   }
 }
 

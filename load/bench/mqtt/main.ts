@@ -222,7 +222,7 @@ function driver(o: BenchOptions, figures: DriverFigures, startedAtMs: number, lo
   };
 }
 
-function printReport(o: BenchOptions, baseline: RoundTripFigures[], bareStormSeconds: number | undefined, figures: DriverFigures, summary: RunSummary, out: (line: string) => void): void {
+function printReport(o: BenchOptions, baseline: RoundTripFigures[], fanOut: RoundTripFigures[], bareStormSeconds: number | undefined, figures: DriverFigures, summary: RunSummary, out: (line: string) => void): void {
   const connected = figures.connected;
   const rssPerTerminal = connected > 0 ? figures.workerRssBytes / connected : 0;
   const marginalPerTerminal = connected > 0 ? (figures.workerRssBytes - figures.workerRssBeforeFleetBytes) / connected : 0;
@@ -237,14 +237,17 @@ function printReport(o: BenchOptions, baseline: RoundTripFigures[], bareStormSec
     `                       after the payment loops: ${kb(connected > 0 ? figures.workerRssAfterLoopsBytes / connected : 0)} per terminal (live heap ${mib(figures.workerHeapAtStartBytes)} → ${mib(figures.workerHeapAfterLoopsBytes)} over ${paymentsInLoops} payments); broker ${mib(figures.brokerRssBytes)}, servers ${figures.serverRssBytes.map(mib).join(', ')}`,
     '',
     `round trips (closed loop, ${o.seconds} s each)   harness: payment order → proxy → broker → server (signature, SQLite commit) → proxy → decision`,
-    `                                       baseline: bare mqtt.js request → broker → bare responder → broker → requester`,
-    `  in flight   harness /s   p50 ms   p99 ms   baseline /s   p50 ms   p99 ms   ratio   target ≥ ${TARGET_RATIO * 100}%`,
+    `                                       baseline: bare mqtt.js request → broker → bare responder → broker → requester (one requester: the client pair)`,
+    `                                       fan-out: the same bare exchange from one requester connection per payment in flight`,
+    `  in flight   harness /s   p50 ms   p99 ms   baseline /s   p50 ms   p99 ms   ratio   target ≥ ${TARGET_RATIO * 100}%   fan-out /s   ratio`,
   ];
   for (const loop of figures.loops) {
     const base = baseline.find((b) => b.concurrency === loop.concurrency);
+    const spread = fanOut.find((b) => b.concurrency === loop.concurrency);
     const ratio = base && base.perSecond > 0 ? loop.perSecond / base.perSecond : 0;
+    const spreadRatio = spread && spread.perSecond > 0 ? loop.perSecond / spread.perSecond : 0;
     lines.push(
-      `  ${String(loop.concurrency).padStart(9)}   ${loop.perSecond.toFixed(0).padStart(10)}   ${loop.p50Ms.toFixed(1).padStart(6)}   ${loop.p99Ms.toFixed(1).padStart(6)}   ${(base?.perSecond ?? 0).toFixed(0).padStart(11)}   ${(base?.p50Ms ?? 0).toFixed(1).padStart(6)}   ${(base?.p99Ms ?? 0).toFixed(1).padStart(6)}   ${(ratio * 100).toFixed(0).padStart(4)}%   ${met(ratio >= TARGET_RATIO)}`,
+      `  ${String(loop.concurrency).padStart(9)}   ${loop.perSecond.toFixed(0).padStart(10)}   ${loop.p50Ms.toFixed(1).padStart(6)}   ${loop.p99Ms.toFixed(1).padStart(6)}   ${(base?.perSecond ?? 0).toFixed(0).padStart(11)}   ${(base?.p50Ms ?? 0).toFixed(1).padStart(6)}   ${(base?.p99Ms ?? 0).toFixed(1).padStart(6)}   ${(ratio * 100).toFixed(0).padStart(4)}%   ${met(ratio >= TARGET_RATIO).padEnd(11)}   ${(spread?.perSecond ?? 0).toFixed(0).padStart(10)}   ${(spreadRatio * 100).toFixed(0).padStart(4)}%`,
     );
     const declined = Object.entries(loop.byReason).map(([k, n]) => `${k} ${n}`).join(', ');
     if (declined) lines.push(`              declined: ${declined}`);
@@ -301,10 +304,16 @@ export async function main(argv: readonly string[], out: (line: string) => void 
     const url = (await broker.start())[1]!;
     out(`broker: ${url} (embedded aedes, pid ${broker.pid})`);
     const baseline: RoundTripFigures[] = [];
+    const fanOut: RoundTripFigures[] = [];
     for (const concurrency of o.concurrencies) {
-      const figures = await bareRoundTrips(url, secret, 'bench-requester', concurrency, o.seconds * 1000);
-      baseline.push(figures);
-      out(`baseline: ${concurrency} in flight: ${figures.perSecond.toFixed(0)} round trips/s, p50 ${figures.p50Ms.toFixed(1)} ms, p99 ${figures.p99Ms.toFixed(1)} ms`);
+      const pair = await bareRoundTrips(url, secret, ['bench-requester'], concurrency, o.seconds * 1000);
+      baseline.push(pair);
+      out(`baseline: ${concurrency} in flight, one requester: ${pair.perSecond.toFixed(0)} round trips/s, p50 ${pair.p50Ms.toFixed(1)} ms, p99 ${pair.p99Ms.toFixed(1)} ms`);
+      // The same load from one connection per payment in flight, as the harness's closed loop has it: the broker
+      // can no longer batch many packets into one socket write.
+      const spread = await bareRoundTrips(url, secret, Array.from({ length: concurrency }, (_, i) => terminalId(i)), concurrency, o.seconds * 1000);
+      fanOut.push(spread);
+      out(`baseline: ${concurrency} in flight, ${concurrency} requesters: ${spread.perSecond.toFixed(0)} round trips/s, p50 ${spread.p50Ms.toFixed(1)} ms, p99 ${spread.p99Ms.toFixed(1)} ms`);
     }
     // The same identities as the harness's terminals, so the broker does the same work per connection.
     const terminalIds = Array.from({ length: o.terminals }, (_, i) => terminalId(i));
@@ -325,8 +334,8 @@ export async function main(argv: readonly string[], out: (line: string) => void 
       log: (line) => out(line.trim() ? `harness: ${line.trim()}` : line),
     });
     const result = await coordinator.run();
-    printReport(o, baseline, bareStormSeconds, figures, result.summary, out);
-    writeFileSync(join(o.outDir, 'bench.json'), `${JSON.stringify({ options: o, baseline, bareStormSeconds, harness: figures, summary: { ok: result.summary.ok, ledger: result.summary.ledger, invariants: result.summary.invariants } }, null, 2)}\n`);
+    printReport(o, baseline, fanOut, bareStormSeconds, figures, result.summary, out);
+    writeFileSync(join(o.outDir, 'bench.json'), `${JSON.stringify({ options: o, baseline, fanOut, bareStormSeconds, harness: figures, summary: { ok: result.summary.ok, ledger: result.summary.ledger, invariants: result.summary.invariants } }, null, 2)}\n`);
     writeFileSync(join(o.outDir, 'summary.json'), `${JSON.stringify(result.summary, null, 2)}\n`);
     out(`wrote ${join(o.outDir, 'bench.json')} and summary.json (process logs in ${join(o.outDir, 'logs')})`);
     return result.summary.ok ? 0 : 1;
