@@ -25,8 +25,8 @@ import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import type { LinkCommand, LinkEvent, LinkInput } from '../machines/link.ts';
 import { credentialsFor } from './credentials.ts';
-import { ENDPOINT_ID_PATTERN, controlSubscriptionsOf, parseTopic, serverIdentity, subscriptionsOf, topicForSend, type ClientIdentity } from './topics.ts';
-import { MAX_MESSAGE_BYTES, decodeMessage, type Publisher } from './validate.ts';
+import { ENDPOINT_ID_PATTERN, controlSubscriptionsOf, parseTopic, serverIdentity, subscriptionsOf, topicForSend, type ClientIdentity, type ParsedTopic } from './topics.ts';
+import { MAX_MESSAGE_BYTES, decodeMessageOnRoute, type Publisher } from './validate.ts';
 
 export interface BackoffPolicy {
   /** Cap of the first delay; every delay is uniform in [0, cap) (full jitter). */
@@ -160,6 +160,11 @@ export function jitteredBackoff(seed: number, endpointId: string, policy: Backof
 /** mqtt.js's logger, replaced so that no client builds its own `debug` instance (about 1 KB each). */
 const silentLog = (): void => undefined;
 
+/** The publisher of every payload on a response topic: only a server may publish there (the broker's ACL). */
+const SERVER_PUBLISHER: Publisher = { role: 'server' };
+/** mqtt.js copies a publish's options, so one object serves every send. */
+const PUBLISH_QOS1 = { qos: 1 } as const;
+
 /** A plain `mqtt://host:port`, parsed once; undefined for any other URL (WebSocket with its path, TLS, auth). */
 interface TcpAddress {
   host: string;
@@ -217,6 +222,8 @@ interface LinkShared {
   maxBytes: number;
   stats: LinkStats;
   shaper: LinkShaper | undefined;
+  /** The completion callback of every publish: one function for the link, not a closure per message. */
+  onPublished: (error?: Error) => void;
 }
 
 /**
@@ -236,6 +243,11 @@ class MqttEndpoint {
   private up = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
+  private lastTopic: string | undefined;
+  private lastRoute: ParsedTopic | undefined;
+  private lastPublisher: Publisher = SERVER_PUBLISHER;
+  private lastSendTo: string | undefined;
+  private lastSendTopic: string | undefined;
 
   constructor(
     private readonly shared: LinkShared,
@@ -281,10 +293,16 @@ class MqttEndpoint {
       options.control.receive(topic, payload, (replyTopic, reply) => this.publishControl(replyTopic, reply));
       return;
     }
-    const route = parseTopic(topic);
-    // A request's sender is in its topic, which the broker's ACL binds to the publishing connection.
-    const publisher: Publisher = route?.family === 'req' ? route.sender : { role: 'server' };
-    const decoded = decodeMessage(payload, topic, publisher, maxBytes);
+    // An endpoint receives on its few subscribed topics, mostly one: the last topic's parse and publisher are
+    // kept, so a message costs no topic parsing (a split, its arrays and the route object each time).
+    if (topic !== this.lastTopic) {
+      const route = parseTopic(topic);
+      this.lastTopic = topic;
+      this.lastRoute = route;
+      // A request's sender is in its topic, which the broker's ACL binds to the publishing connection.
+      this.lastPublisher = route?.family === 'req' ? route.sender : SERVER_PUBLISHER;
+    }
+    const decoded = decodeMessageOnRoute(payload, topic, this.lastRoute, this.lastPublisher, maxBytes);
     if (decoded.ok) {
       const event: LinkEvent = { type: 'link.message', message: decoded.message };
       if (!shaper) return this.emit(event);
@@ -366,24 +384,36 @@ class MqttEndpoint {
       stats.droppedWhileDown++;
       return;
     }
-    const topic = topicForSend(this.identity, command.to, command.message);
+    const topic = this.topicFor(command);
     const payload = topic === undefined ? undefined : JSON.stringify(command.message);
-    if (topic === undefined || payload === undefined || Buffer.byteLength(payload) > maxBytes) {
+    // A UTF-16 unit is at most 3 UTF-8 bytes, so a short payload needs no byte count.
+    if (topic === undefined || payload === undefined || (payload.length * 3 > maxBytes && Buffer.byteLength(payload) > maxBytes)) {
       stats.unroutable++;
       return;
     }
     stats.sent++;
     const c = this.client;
-    const publish = (): void => {
-      c.publish(topic, payload, { qos: 1 }, (error) => {
-        if (error) stats.publishErrors++;
-      });
-    };
-    if (!shaper) return publish();
+    if (!shaper) {
+      c.publish(topic, payload, PUBLISH_QOS1, this.shared.onPublished);
+      return;
+    }
     shaper.outgoing(this.input.endpointId, () => {
       if (this.stopped || !this.up || this.client !== c) stats.droppedInFlight++;
-      else publish();
+      else c.publish(topic, payload, PUBLISH_QOS1, this.shared.onPublished);
     });
+  }
+
+  /**
+   * The topic of a send. A terminal's or POS's topic depends only on the address it sends to (its shard), so the
+   * last one is kept; a server's depends on the message too and is built each time.
+   */
+  private topicFor(command: Extract<LinkCommand, { type: 'link.send' }>): string | undefined {
+    if (this.identity.role !== 'terminal' && this.identity.role !== 'pos') return topicForSend(this.identity, command.to, command.message);
+    if (command.to !== this.lastSendTo) {
+      this.lastSendTo = command.to;
+      this.lastSendTopic = topicForSend(this.identity, command.to, command.message);
+    }
+    return this.lastSendTopic;
   }
 
   stop(): void {
@@ -400,6 +430,9 @@ export function createMqttLink(options: MqttLinkOptions): CallbackActorLogic<Lin
     maxBytes: options.maxMessageBytes ?? MAX_MESSAGE_BYTES,
     stats: options.stats ?? createLinkStats(),
     shaper: options.shaper,
+    onPublished: (error) => {
+      if (error) shared.stats.publishErrors++;
+    },
   };
   return fromCallback<LinkCommand, LinkInput>(({ input, sendBack, receive }) => {
     const endpoint = new MqttEndpoint(shared, input, sendBack);

@@ -10,7 +10,7 @@
 // answer only from the server whose username ends the answer topic.
 
 import type { LinkMessage } from '../machines/messages.ts';
-import { ENDPOINT_ID_PATTERN, REQUEST_KINDS_BY_ROLE, parseTopic, recipientRole, type ControlMessage, type Role } from './topics.ts';
+import { ENDPOINT_ID_PATTERN, REQUEST_KINDS_BY_ROLE, parseTopic, recipientRole, type ControlMessage, type ParsedTopic, type Role } from './topics.ts';
 
 /** Payloads larger than this are refused unread. */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
@@ -67,49 +67,73 @@ function bad(path: string, expected: string, got: unknown): never {
 
 // ---------------------------------------------------------------- field checks
 
-type Check = (value: unknown, path: string) => void;
+/**
+ * A check gets the value with where it sits (`parent` path and its own key or index) rather than its full path,
+ * because the path text is needed only for a refusal: building `claim.amountMinor` for every field of every
+ * accepted message was a string per field per message.
+ */
+type Check = (value: unknown, parent: string, key: string | number) => void;
 
-const id: Check = (v, path) => {
-  if (typeof v !== 'string' || !ID_PATTERN.test(v)) bad(path, 'an id matching ' + ID_PATTERN.source, v);
+/** The path a refusal names: `claim.amountMinor`, `transactions[3].txId`, or just the key at the top level. */
+function pathOf(parent: string, key: string | number): string {
+  if (typeof key === 'number') return `${parent}[${key}]`;
+  return parent ? `${parent}.${key}` : key;
+}
+
+const id: Check = (v, parent, key) => {
+  if (typeof v !== 'string' || !ID_PATTERN.test(v)) bad(pathOf(parent, key), 'an id matching ' + ID_PATTERN.source, v);
 };
-const endpointId: Check = (v, path) => {
-  if (typeof v !== 'string' || !ENDPOINT_ID_PATTERN.test(v)) bad(path, 'an endpoint id matching ' + ENDPOINT_ID_PATTERN.source, v);
+const endpointId: Check = (v, parent, key) => {
+  if (typeof v !== 'string' || !ENDPOINT_ID_PATTERN.test(v)) bad(pathOf(parent, key), 'an endpoint id matching ' + ENDPOINT_ID_PATTERN.source, v);
 };
-const sig: Check = (v, path) => {
-  if (typeof v !== 'string' || !SIG_PATTERN.test(v)) bad(path, 'a signature', v);
+const sig: Check = (v, parent, key) => {
+  if (typeof v !== 'string' || !SIG_PATTERN.test(v)) bad(pathOf(parent, key), 'a signature', v);
 };
 /** Money: integer minor units, never negative, never a float. */
-const minor: Check = (v, path) => {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) bad(path, 'a non-negative integer', v);
+const minor: Check = (v, parent, key) => {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) bad(pathOf(parent, key), 'a non-negative integer', v);
 };
 const count: Check = minor;
-const bool: Check = (v, path) => {
-  if (typeof v !== 'boolean') bad(path, 'a boolean', v);
+const bool: Check = (v, parent, key) => {
+  if (typeof v !== 'boolean') bad(pathOf(parent, key), 'a boolean', v);
 };
-const text: Check = (v, path) => {
-  if (typeof v !== 'string' || v.length > MAX_TEXT_CHARS) bad(path, `a string of at most ${MAX_TEXT_CHARS} characters`, v);
+const text: Check = (v, parent, key) => {
+  if (typeof v !== 'string' || v.length > MAX_TEXT_CHARS) bad(pathOf(parent, key), `a string of at most ${MAX_TEXT_CHARS} characters`, v);
 };
 function oneOf(...values: readonly string[]): Check {
-  return (v, path) => {
-    if (typeof v !== 'string' || !values.includes(v)) bad(path, `one of ${values.join('|')}`, v);
+  return (v, parent, key) => {
+    if (typeof v !== 'string' || !values.includes(v)) bad(pathOf(parent, key), `one of ${values.join('|')}`, v);
   };
 }
 function listOf(item: Check, max: number): Check {
-  return (v, path) => {
-    if (!Array.isArray(v)) bad(path, 'an array', v);
-    if (v.length > max) bad(path, `at most ${max} entries`, v);
-    v.forEach((entry, i) => item(entry, `${path}[${i}]`));
+  return (v, parent, key) => {
+    if (!Array.isArray(v)) bad(pathOf(parent, key), 'an array', v);
+    if (v.length > max) bad(pathOf(parent, key), `at most ${max} entries`, v);
+    if (v.length === 0) return;
+    const path = pathOf(parent, key);
+    for (let i = 0; i < v.length; i++) item(v[i], path, i);
   };
 }
 function object(required: Record<string, Check>, optional: Record<string, Check> = {}): Check {
-  return (v, path) => {
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) bad(path || 'message', 'an object', v);
+  // The field lists are taken once, when the schema is built, not for every message.
+  const requiredKeys = Object.keys(required);
+  const requiredChecks = Object.values(required);
+  const optionalKeys = Object.keys(optional);
+  const optionalChecks = Object.values(optional);
+  return (v, parent, key) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) bad(pathOf(parent, key) || 'message', 'an object', v);
     const record = v as Record<string, unknown>;
-    const at = (key: string) => (path ? `${path}.${key}` : key);
-    for (const [key, check] of Object.entries(required)) check(record[key], at(key));
-    for (const [key, check] of Object.entries(optional)) if (record[key] !== undefined) check(record[key], at(key));
-    for (const key of Object.keys(record)) {
-      if (!(key in required) && !(key in optional)) throw new Refusal('unexpectedField', `${at(key)}: not a field of this message`);
+    const path = pathOf(parent, key);
+    for (let i = 0; i < requiredKeys.length; i++) {
+      const field = requiredKeys[i]!;
+      requiredChecks[i]!(record[field], path, field);
+    }
+    for (let i = 0; i < optionalKeys.length; i++) {
+      const field = optionalKeys[i]!;
+      if (record[field] !== undefined) optionalChecks[i]!(record[field], path, field);
+    }
+    for (const field in record) {
+      if (!(field in required) && !(field in optional)) throw new Refusal('unexpectedField', `${pathOf(path, field)}: not a field of this message`);
     }
   };
 }
@@ -126,30 +150,39 @@ const balance = object({ meansId: id, availableMinor: minor, version: count });
 const request = (kind: string, fields: Record<string, Check>) => object({ kind: kindIs(kind), reqId: id, from: endpointId, sig, ...fields });
 const requestKinds = ['auth', 'debit', 'capture', 'release', 'remit', 'sync', 'settle'] as const;
 
+/** Each schema is built once; `remit` has one per mode, chosen by the message. */
+const remitAggregate = request('remit', { mode: oneOf('aggregate'), aggregates: listOf(aggregate, MAX_LIST_ITEMS) });
+const remitGrouped = request('remit', { mode: oneOf('grouped', 'aggregate'), transactions: listOf(proof, MAX_LIST_ITEMS) });
+const fixedSchemas = {
+  auth: request('auth', { claim }),
+  debit: request('debit', { claim }),
+  capture: request('capture', { txId: id, amountMinor: minor }),
+  release: request('release', { txId: id }),
+  sync: request('sync', { meansId: id }),
+  settle: request('settle', { proofs: listOf(proof, MAX_LIST_ITEMS) }),
+  result: object(
+    { kind: kindIs('result'), reqId: id, to: endpointId, requestKind: oneOf(...requestKinds), ok: bool, code: id, serverSig: sig },
+    { reason: text, txId: id, balances: listOf(balance, MAX_LIST_ITEMS), posted: listOf(id, MAX_LIST_ITEMS), alreadyPosted: listOf(id, MAX_LIST_ITEMS) },
+  ),
+  remitNow: object({ kind: kindIs('remitNow'), reqId: id, to: endpointId }),
+};
+
 const schemas: Record<string, (message: Record<string, unknown>) => Check> = {
-  auth: () => request('auth', { claim }),
-  debit: () => request('debit', { claim }),
-  capture: () => request('capture', { txId: id, amountMinor: minor }),
-  release: () => request('release', { txId: id }),
-  remit: (m) =>
-    m.mode === 'aggregate'
-      ? request('remit', { mode: oneOf('aggregate'), aggregates: listOf(aggregate, MAX_LIST_ITEMS) })
-      : request('remit', { mode: oneOf('grouped', 'aggregate'), transactions: listOf(proof, MAX_LIST_ITEMS) }),
-  sync: () => request('sync', { meansId: id }),
-  settle: () => request('settle', { proofs: listOf(proof, MAX_LIST_ITEMS) }),
-  result: () =>
-    object(
-      { kind: kindIs('result'), reqId: id, to: endpointId, requestKind: oneOf(...requestKinds), ok: bool, code: id, serverSig: sig },
-      { reason: text, txId: id, balances: listOf(balance, MAX_LIST_ITEMS), posted: listOf(id, MAX_LIST_ITEMS), alreadyPosted: listOf(id, MAX_LIST_ITEMS) },
-    ),
-  remitNow: () => object({ kind: kindIs('remitNow'), reqId: id, to: endpointId }),
+  auth: () => fixedSchemas.auth,
+  debit: () => fixedSchemas.debit,
+  capture: () => fixedSchemas.capture,
+  release: () => fixedSchemas.release,
+  remit: (m) => (m.mode === 'aggregate' ? remitAggregate : remitGrouped),
+  sync: () => fixedSchemas.sync,
+  settle: () => fixedSchemas.settle,
+  result: () => fixedSchemas.result,
+  remitNow: () => fixedSchemas.remitNow,
 };
 
 // ---------------------------------------------------------------- route
 
 /** Refuses a well-formed message that arrived on the wrong topic or from the wrong client. */
-function checkRoute(message: LinkMessage, topic: string, publisher: Publisher): void {
-  const route = parseTopic(topic);
+function checkRoute(message: LinkMessage, topic: string, route: ParsedTopic | undefined, publisher: Publisher): void {
   if (message.kind === 'result' || message.kind === 'remitNow') {
     if (route?.family !== 'resp') throw new Refusal('wrongTopic', `${message.kind}: expected a response topic, got ${shown(topic)}`);
     if (publisher.role !== 'server') throw new Refusal('senderNotAllowed', `${message.kind}: only a server may send it, not a ${publisher.role}`);
@@ -192,14 +225,22 @@ function refusalOf(error: unknown): { ok: false; code: RejectCode; reason: strin
  * code (for counters) and a reason naming the field and the offending value.
  */
 export function decodeMessage(payload: Buffer, topic: string, publisher: Publisher, maxBytes = MAX_MESSAGE_BYTES): Decoded {
+  return decodeMessageOnRoute(payload, topic, parseTopic(topic), publisher, maxBytes);
+}
+
+/**
+ * `decodeMessage` for a receiver that has already parsed `topic` (`route` must be `parseTopic(topic)`): a link
+ * receives on few topics, so it parses each once instead of once per message.
+ */
+export function decodeMessageOnRoute(payload: Buffer, topic: string, route: ParsedTopic | undefined, publisher: Publisher, maxBytes = MAX_MESSAGE_BYTES): Decoded {
   try {
     const record = parseObject(payload, maxBytes);
     const kind = record.kind;
     const schema = typeof kind === 'string' && Object.hasOwn(schemas, kind) ? schemas[kind] : undefined;
     if (!schema) throw new Refusal('unknownKind', `kind: unknown message kind ${shown(kind)}`);
-    schema(record)(record, '');
+    schema(record)(record, '', '');
     const message = record as unknown as LinkMessage;
-    checkRoute(message, topic, publisher);
+    checkRoute(message, topic, route, publisher);
     return { ok: true, message };
   } catch (error) {
     return refusalOf(error);
@@ -245,7 +286,7 @@ export function decodeControl(payload: Buffer, topic: string, publisher: Publish
     const kind = record.kind;
     const schema = typeof kind === 'string' && Object.hasOwn(controlSchemas, kind) ? controlSchemas[kind] : undefined;
     if (!schema) throw new Refusal('unknownKind', `kind: unknown control message kind ${shown(kind)}`);
-    schema(record, '');
+    schema(record, '', '');
     const message = record as unknown as ControlMessage;
     checkControlRoute(message, topic, publisher);
     return { ok: true, message };

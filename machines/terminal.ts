@@ -98,8 +98,19 @@ export const terminalMachine = setup({
     forwardRemitNow: sendTo('proxy', { type: 'remit.now' as const }),
     keepReceipt: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'proxy.response') return;
-      const receipts = [...context.receipts, { appId: event.appId, response: event.response }];
-      enqueue.assign({ receipts: receipts.length > context.receiptsKept ? receipts.slice(-context.receiptsKept) : receipts });
+      // The kept receipts and the new one, copied once (not appended to a full copy, then sliced again).
+      const kept = context.receiptsKept;
+      const receipt = { appId: event.appId, response: event.response };
+      let receipts: TerminalContext['receipts'];
+      if (kept > 0) {
+        receipts = context.receipts.slice(Math.max(0, context.receipts.length + 1 - kept));
+        receipts.push(receipt);
+      } else {
+        // `slice(-0)` keeps everything: a limit of 0 (or less) behaves as it always did.
+        const all = [...context.receipts, receipt];
+        receipts = all.length > kept ? all.slice(-kept) : all;
+      }
+      enqueue.assign({ receipts });
       enqueue.emit({ type: 'terminal.receipt', terminalId: context.terminalId, appId: event.appId, order: event.order, response: event.response });
     }),
     askUser: emit(({ context, event }) => {

@@ -97,33 +97,28 @@ export function rollPeriods(means: MeansState, nowMs: number): MeansState {
  */
 export function localApproval(means: MeansState, amountMinor: Minor, nowMs: number): LocalApproval {
   const m = rollPeriods(means, nowMs);
-  let next: MeansState = m;
-
-  if (m.ceiling) {
-    // [INV-2 MTD<=PD]
-    if (m.ceiling.periodSpentMinor + amountMinor > m.ceiling.ceilingMinor) return { ok: false, reason: 'ceilingExceeded' };
-    next = { ...next, ceiling: { ...m.ceiling, periodSpentMinor: m.ceiling.periodSpentMinor + amountMinor } };
-  }
-  if (m.wallet) {
-    // [INV-2 balances never negative]
-    if (m.wallet.balanceMinor < amountMinor) return { ok: false, reason: 'walletInsufficient' };
-    next = { ...next, wallet: { balanceMinor: m.wallet.balanceMinor - amountMinor } };
-  }
-  if (m.fixedAmount) {
-    const f = m.fixedAmount;
+  // Every limit is checked first, in this order; then one new means carries all the changes (one object per
+  // approval instead of one copy of the means per limit).
+  // [INV-2 MTD<=PD]
+  if (m.ceiling && m.ceiling.periodSpentMinor + amountMinor > m.ceiling.ceilingMinor) return { ok: false, reason: 'ceilingExceeded' };
+  // [INV-2 balances never negative]
+  if (m.wallet && m.wallet.balanceMinor < amountMinor) return { ok: false, reason: 'walletInsufficient' };
+  const f = m.fixedAmount;
+  if (f) {
     // [INV-2 fixed amount unusable after its period]
     if (nowMs < f.validFromMs) return { ok: false, reason: 'fixedAmountNotYetValid' };
     if (nowMs >= f.validFromMs + f.periodMs) return { ok: false, reason: 'fixedAmountExpired' };
     if (f.remainingMinor < amountMinor) return { ok: false, reason: 'fixedAmountInsufficient' };
-    next = { ...next, fixedAmount: { ...f, remainingMinor: f.remainingMinor - amountMinor } };
   }
-  if (m.recurring) {
-    if (m.recurring.remainingMinor < amountMinor) return { ok: false, reason: 'recurringInsufficient' };
-    next = { ...next, recurring: { ...m.recurring, remainingMinor: m.recurring.remainingMinor - amountMinor } };
-  }
+  if (m.recurring && m.recurring.remainingMinor < amountMinor) return { ok: false, reason: 'recurringInsufficient' };
   // [INV-1 MTDL<SL] strictly below: MTDL + amount = SL is refused.
   if (!(m.localSpentMinor + amountMinor < m.localBalanceMinor)) return { ok: false, reason: 'localBalanceExceeded' };
-  next = { ...next, localSpentMinor: m.localSpentMinor + amountMinor };
+
+  const next: MeansState = { ...m, localSpentMinor: m.localSpentMinor + amountMinor };
+  if (m.ceiling) next.ceiling = { ...m.ceiling, periodSpentMinor: m.ceiling.periodSpentMinor + amountMinor };
+  if (m.wallet) next.wallet = { balanceMinor: m.wallet.balanceMinor - amountMinor };
+  if (f) next.fixedAmount = { ...f, remainingMinor: f.remainingMinor - amountMinor };
+  if (m.recurring) next.recurring = { ...m.recurring, remainingMinor: m.recurring.remainingMinor - amountMinor };
   return { ok: true, means: next };
 }
 

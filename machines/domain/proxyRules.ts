@@ -16,6 +16,7 @@ import {
   queueReversal,
   recordLocal,
   unremitted,
+  unremittedMinor,
   type Journal,
   type RemittancePolicy,
   type RequestSigner,
@@ -84,9 +85,15 @@ export function previousResponse(state: ProxyState, orderId: string): ProxyRespo
   return state.history.find((h) => h.orderId === orderId)?.response;
 }
 
+/** The history after `response`: the last HISTORY_LENGTH entries, copied once (one array per order, not two). */
+function historyWith(history: ProxyState['history'], response: ProxyResponse): ProxyState['history'] {
+  const next = history.length >= HISTORY_LENGTH ? history.slice(history.length - HISTORY_LENGTH + 1) : history.slice();
+  next.push({ orderId: response.orderId, response });
+  return next;
+}
+
 function remember(state: ProxyState, response: ProxyResponse): ProxyState {
-  const history = [...state.history, { orderId: response.orderId, response }];
-  return { ...state, history: history.length > HISTORY_LENGTH ? history.slice(-HISTORY_LENGTH) : history };
+  return { ...state, history: historyWith(state.history, response) };
 }
 
 export function decline(state: ProxyState, orderId: string, reason: string): { state: ProxyState; response: ProxyResponse } {
@@ -94,9 +101,10 @@ export function decline(state: ProxyState, orderId: string, reason: string): { s
   return { state: remember(state, response), response };
 }
 
-function nextClaim(state: ProxyState, order: PaymentOrder, nowMs: number): { state: ProxyState; claim: PaymentClaim } {
+/** The claim of the next signed payment; its `counter` is the proxy's new signature counter. */
+function nextClaim(state: ProxyState, order: PaymentOrder, nowMs: number): PaymentClaim {
   const counter = state.counter + 1;
-  const claim: PaymentClaim = {
+  return {
     txId: `${state.proxyId}:t${counter}`,
     amountMinor: order.amountMinor,
     payee: order.payee,
@@ -105,7 +113,6 @@ function nextClaim(state: ProxyState, order: PaymentOrder, nowMs: number): { sta
     proxyId: state.proxyId,
     meansId: order.meansId,
   };
-  return { state: { ...state, counter }, claim };
 }
 
 /** Steps B–D for a confirmed order. */
@@ -130,15 +137,18 @@ export function decideOrder(
   if (route.route === 'local') {
     const approval = localApproval(means, order.amountMinor, env.nowMs);
     if (approval.ok) {
-      const { state: counted, claim } = nextClaim(state, order, env.nowMs);
+      const claim = nextClaim(state, order, env.nowMs);
       const proof: Proof = { ...claim, sig: signClaim(env.key, claim), path: route.path };
       const response: ProxyResponse = { orderId: order.orderId, ok: true, proof };
+      // One new state object with every changed part, rather than one copy per change.
       const next: ProxyState = {
-        ...counted,
-        means: { ...counted.means, [means.meansId]: approval.means },
-        journal: recordLocal(counted.journal, proof),
+        ...state,
+        counter: claim.counter,
+        means: { ...state.means, [means.meansId]: approval.means },
+        journal: recordLocal(state.journal, proof),
+        history: historyWith(state.history, response),
       };
-      return { kind: 'approvedLocal', state: remember(next, response), response, path: route.path };
+      return { kind: 'approvedLocal', state: next, response, path: route.path };
     }
     // Below the threshold but over a local limit: in coverage the proxy asks SD instead (as an EMV card goes
     // online when its offline limits are reached); without coverage, or for internal payments, it declines.
@@ -146,14 +156,13 @@ export function decideOrder(
   }
 
   if (!isWithinCeiling(means, order.amountMinor, env.nowMs)) return { kind: 'declined', ...decline(state, order.orderId, 'ceilingExceeded') };
-  const { state: counted, claim } = nextClaim(state, order, env.nowMs);
-  const signer = requestSigner(state.proxyId, env.key);
-  const reqId = `${state.proxyId}:q${counted.counter}`;
+  const claim = nextClaim(state, order, env.nowMs);
+  const reqId = `${state.proxyId}:q${claim.counter}`;
   const request =
     order.remoteMode === 'authCapture'
-      ? signer.sign<AuthRequest>({ kind: 'auth', reqId, from: state.proxyId, claim })
-      : signer.sign<DebitRequest>({ kind: 'debit', reqId, from: state.proxyId, claim });
-  return { kind: 'remote', state: { ...counted, remoteInFlight: claim }, remote: { order, claim, proofSig: signClaim(env.key, claim), request, startedAtMs: env.nowMs } };
+      ? signRequest<AuthRequest>(env.key, { kind: 'auth', reqId, from: state.proxyId, claim })
+      : signRequest<DebitRequest>(env.key, { kind: 'debit', reqId, from: state.proxyId, claim });
+  return { kind: 'remote', state: { ...state, counter: claim.counter, remoteInFlight: claim }, remote: { order, claim, proofSig: signClaim(env.key, claim), request, startedAtMs: env.nowMs } };
 }
 
 /**
@@ -172,9 +181,13 @@ export function applyBalances(state: ProxyState, balances: readonly BalanceFigur
   let means = state.means;
   for (const figure of balances) {
     const current = means[figure.meansId];
-    if (!current) continue;
-    const synced = applySync(current, figure.availableMinor, figure.version, unremitted(state.journal, figure.meansId).amountMinor);
-    if (synced !== current) means = { ...means, [figure.meansId]: synced };
+    // A stale figure changes nothing (applySync ignores it), so its unremitted sum need not be computed.
+    if (!current || figure.version < current.balanceVersion) continue;
+    const synced = applySync(current, figure.availableMinor, figure.version, unremittedMinor(state.journal, figure.meansId));
+    if (synced === current) continue;
+    // The first change copies the record; later figures of the same answer update that copy in place.
+    if (means === state.means) means = { ...means };
+    means[figure.meansId] = synced;
   }
   return means === state.means ? state : { ...state, means };
 }
@@ -186,21 +199,29 @@ export function completeRemote(
   result: ServerResult,
   env: { nowMs: number; key: SigningKey },
 ): { state: ProxyState; response: ProxyResponse; approved: boolean } {
-  let next = applyBalances({ ...state, remoteInFlight: undefined }, result.balances);
+  // `next` is a fresh object from here on, so the steps below fill it in rather than copying it once each.
+  const next: ProxyState = { ...state, remoteInFlight: undefined };
+  next.means = applyBalances(state, result.balances).means;
   if (!result.ok) {
-    const { state: declined, response } = decline(next, remote.order.orderId, `server:${result.code}`);
-    return { state: declined, response, approved: false };
+    const response: ProxyResponse = { orderId: remote.order.orderId, ok: false, reason: `server:${result.code}` };
+    next.history = historyWith(state.history, response);
+    return { state: next, response, approved: false };
   }
   const means = next.means[remote.claim.meansId];
-  if (means) next = { ...next, means: { ...next.means, [means.meansId]: recordRemoteSpend(means, remote.claim.amountMinor, env.nowMs) } };
+  if (means) {
+    // Without a ceiling (or a period to roll) the means is unchanged and its record need not be copied.
+    const spent = recordRemoteSpend(means, remote.claim.amountMinor, env.nowMs);
+    if (spent !== means) next.means = { ...next.means, [means.meansId]: spent };
+  }
   if (result.requestKind === 'auth') {
     // The authorisation holds the money; the confirmation goes out later and must reach SD whatever happens.
     const captureAtMs = env.nowMs + (remote.order.captureAfterMs ?? 0);
-    next = { ...next, journal: queueCapture(next.journal, requestSigner(state.proxyId, env.key), remote.claim, captureAtMs, env.nowMs) };
+    next.journal = queueCapture(state.journal, requestSigner(state.proxyId, env.key), remote.claim, captureAtMs, env.nowMs);
   }
   const proof: Proof = { ...remote.claim, sig: remote.proofSig, path: 'remote', serverSig: result.serverSig };
   const response: ProxyResponse = { orderId: remote.order.orderId, ok: true, proof };
-  return { state: remember(next, response), response, approved: true };
+  next.history = historyWith(state.history, response);
+  return { state: next, response, approved: true };
 }
 
 /** SD acknowledged an outbox item (remittance or capture). Unknown or repeated acks change nothing. */

@@ -91,22 +91,39 @@ export function isRemittanceDue(journal: Journal, trigger: RemittanceTrigger, po
 }
 
 export function recordLocal(journal: Journal, tx: LocalTx): Journal {
-  return { ...journal, pending: [...journal.pending, tx] };
+  const pending = journal.pending.slice();
+  pending.push(tx);
+  return { ...journal, pending };
 }
 
 /** Local transactions SD has not acknowledged yet, for a means or in total: the money at risk. */
 export function unremitted(journal: Journal, meansId?: string): { count: number; amountMinor: Minor } {
+  // Plain loops: this runs on every order and every balance figure, so it allocates nothing but its answer.
   let count = 0;
   let amountMinor = 0;
-  const add = (tx: LocalTx) => {
+  for (const tx of journal.pending) {
     if (meansId === undefined || tx.meansId === meansId) {
       count++;
       amountMinor += tx.amountMinor;
     }
-  };
-  journal.pending.forEach(add);
-  for (const item of journal.outbox) item.txs.forEach(add);
+  }
+  for (const item of journal.outbox) {
+    for (const tx of item.txs) {
+      if (meansId === undefined || tx.meansId === meansId) {
+        count++;
+        amountMinor += tx.amountMinor;
+      }
+    }
+  }
   return { count, amountMinor };
+}
+
+/** The unremitted amount of one means (as `unremitted(journal, meansId).amountMinor`, without the answer object). */
+export function unremittedMinor(journal: Journal, meansId: string): Minor {
+  let amountMinor = 0;
+  for (const tx of journal.pending) if (tx.meansId === meansId) amountMinor += tx.amountMinor;
+  for (const item of journal.outbox) for (const tx of item.txs) if (tx.meansId === meansId) amountMinor += tx.amountMinor;
+  return amountMinor;
 }
 
 /** Groups transactions by (means, payee) into aggregate entries: their sums plus the ids they cover. */
@@ -174,22 +191,29 @@ export function formRemittances(journal: Journal, policy: RemittancePolicy, sign
 
 /** Adds a request that must reach SD (a capture or a reversal), not sent before `notBeforeMs`. */
 export function queueRequest(journal: Journal, request: ServerRequest, meansId: string, notBeforeMs: number, nowMs: number): Journal {
+  return withQueued(journal, request, meansId, notBeforeMs, nowMs, journal.nextSeq);
+}
+
+/** The journal with one more outbox item and `nextSeq` set: one new journal object, not one per change. */
+function withQueued(journal: Journal, request: ServerRequest, meansId: string, notBeforeMs: number, nowMs: number, nextSeq: number): Journal {
   const item: OutboxItem = { reqId: request.reqId, request, meansId, txs: [], notBeforeMs, attempts: 0, nextAttemptAtMs: notBeforeMs, createdAtMs: nowMs };
-  return { ...journal, outbox: [...journal.outbox, item] };
+  const outbox = journal.outbox.slice();
+  outbox.push(item);
+  return { ...journal, outbox, nextSeq };
 }
 
 /** Queues the deferred confirmation of an authorised remote payment. */
 export function queueCapture(journal: Journal, signer: RequestSigner, claim: { txId: string; amountMinor: Minor; meansId: string }, notBeforeMs: number, nowMs: number): Journal {
   const reqId = `${signer.proxyId}:c${journal.nextSeq}`;
   const request = signer.sign<CaptureRequest>({ kind: 'capture', reqId, from: signer.proxyId, txId: claim.txId, amountMinor: claim.amountMinor });
-  return queueRequest({ ...journal, nextSeq: journal.nextSeq + 1 }, request, claim.meansId, notBeforeMs, nowMs);
+  return withQueued(journal, request, claim.meansId, notBeforeMs, nowMs, journal.nextSeq + 1);
 }
 
 /** Queues the reversal of a remote payment whose answer never came, so SD undoes a hold or debit it made. */
 export function queueReversal(journal: Journal, signer: RequestSigner, claim: { txId: string; meansId: string }, nowMs: number): Journal {
   const reqId = `${signer.proxyId}:v${journal.nextSeq}`;
   const request = signer.sign<ReleaseRequest>({ kind: 'release', reqId, from: signer.proxyId, txId: claim.txId });
-  return queueRequest({ ...journal, nextSeq: journal.nextSeq + 1 }, request, claim.meansId, nowMs, nowMs);
+  return withQueued(journal, request, claim.meansId, nowMs, nowMs, journal.nextSeq + 1);
 }
 
 /** A number in [0,1) from a string, so retry jitter is deterministic without carrying a random generator. */
