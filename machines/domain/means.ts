@@ -99,8 +99,10 @@ export function localApproval(means: MeansState, amountMinor: Minor, nowMs: numb
   const m = rollPeriods(means, nowMs);
   // Every limit is checked first, in this order; then one new means carries all the changes (one object per
   // approval instead of one copy of the means per limit).
-  // [INV-2 MTD<=PD]
-  if (m.ceiling && m.ceiling.periodSpentMinor + amountMinor > m.ceiling.ceilingMinor) return { ok: false, reason: 'ceilingExceeded' };
+  if (m.ceiling) {
+    // [INV-2 MTD<=PD]
+    if (m.ceiling.periodSpentMinor + amountMinor > m.ceiling.ceilingMinor) return { ok: false, reason: 'ceilingExceeded' };
+  }
   // [INV-2 balances never negative]
   if (m.wallet && m.wallet.balanceMinor < amountMinor) return { ok: false, reason: 'walletInsufficient' };
   const f = m.fixedAmount;

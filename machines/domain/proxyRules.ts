@@ -181,8 +181,7 @@ export function applyBalances(state: ProxyState, balances: readonly BalanceFigur
   let means = state.means;
   for (const figure of balances) {
     const current = means[figure.meansId];
-    // A stale figure changes nothing (applySync ignores it), so its unremitted sum need not be computed.
-    if (!current || figure.version < current.balanceVersion) continue;
+    if (!current) continue;
     const synced = applySync(current, figure.availableMinor, figure.version, unremittedMinor(state.journal, figure.meansId));
     if (synced === current) continue;
     // The first change copies the record; later figures of the same answer update that copy in place.
