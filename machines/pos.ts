@@ -2,10 +2,15 @@
 // link (ICP), which works without network coverage, checks the signed proof it gets back, keeps the receipt,
 // and settles its receipts with SD over its own link so the merchant is credited even if the terminal never
 // remits.
-// Method: one sale at a time (`selling`), and alongside it a settlement loop that sends the unsettled receipts of
-// one shard at a time and resends on a backoff until SD acknowledges. I/O only through `link` and `nearLink`.
+// Method: two states, `ready` and `awaitingPayer`, follow the sale (one at a time). Beside it runs a settlement
+// loop, kept in context: `settlement` says whether it is idle, sending the unsettled receipts of one shard (and
+// resending on a backoff until SD answers) or waiting after a refusal. Each event is handled by one transition
+// whose action does the whole step on a copy of the context — including starting the next settlement where the
+// step made one due — so XState does one microstep per event, with no parallel regions and no eventless
+// transitions to re-check after every event. Timers are raised with ids and cancelled explicitly, in the order the
+// states' entries and exits armed and cancelled them. I/O only through `link` and `nearLink`.
 
-import { and, assign, emit, enqueueActions, fromCallback, sendTo, setup } from 'xstate';
+import { assign, emit, enqueueActions, fromCallback, sendTo, setup } from 'xstate';
 import type { LinkCommand, LinkEvent, LinkInput, NearLinkCommand, NearLinkEvent } from './link.ts';
 import { serverAddress, shardOf } from './link.ts';
 import type { PaymentOrder, Proof, ProxyResponse, ServerResult, SettleRequest } from './messages.ts';
@@ -37,14 +42,26 @@ export interface PendingSale {
   startedAtMs: number;
 }
 
+/**
+ * Where the settlement loop stands: `idle`, `sending` (a request is in flight and its resend timer runs) or
+ * `refused` (SD refused the last batch; the loop waits before it tries again).
+ */
+export type SettlementPhase = 'idle' | 'sending' | 'refused';
+
 export interface PosContext {
   input: PosInput;
   linkUp: boolean;
   saleSeq: number;
   settleSeq: number;
+  /** The sale in progress; defined exactly in `awaitingPayer`. */
   sale?: PendingSale;
   /** Receipts not yet acknowledged by SD. */
   unsettled: Proof[];
+  settlement: SettlementPhase;
+  /**
+   * The settlement request last sent and not yet answered. It outlives `sending` when the link went down before
+   * SD answered: the next try resends the same request rather than a new batch.
+   */
   settling?: { request: SettleRequest; attempts: number };
   settledCount: number;
   /** Settlements SD refused in a row; the wait before the next try grows with it. */
@@ -54,8 +71,12 @@ export interface PosContext {
 export type PosEvent =
   | { type: 'pos.sale'; terminalId: string; meansId: string; amountMinor: number }
   | { type: 'coverage'; inCoverage: boolean }
+  | PosTimerEvent
   | LinkEvent
   | NearLinkEvent;
+
+/** The delayed events the POS raises to itself: its timers, each under the id of its own type. */
+export type PosTimerEvent = { type: 'sale.timeout' } | { type: 'settlement.retry' } | { type: 'settlement.afterRefusal' };
 
 export type PosEmitted =
   | { type: 'pos.receipt'; posId: string; proof: Proof; order: PaymentOrder; startedAtMs: number }
@@ -80,6 +101,7 @@ export function isProofForSale(input: PosInput, order: PaymentOrder, response: P
   );
 }
 
+/** The next settlement request: the oldest unsettled receipt's shard, up to a batch of its receipts. */
 function settleBatch(context: PosContext): SettleRequest | undefined {
   const first = context.unsettled[0];
   if (!first) return undefined;
@@ -90,145 +112,200 @@ function settleBatch(context: PosContext): SettleRequest | undefined {
   return signRequest<SettleRequest>(context.input.key, { kind: 'settle', reqId: `${context.input.posId}:s${context.settleSeq}`, from: context.input.posId, proofs });
 }
 
+/** The order a sale sends to the customer's terminal; a refused second sale is reported under the id `:busy`. */
+function saleOrder(input: PosInput, orderId: string, sale: Extract<PosEvent, { type: 'pos.sale' }>): PaymentOrder {
+  return { orderId, source: { kind: 'pos', posId: input.posId }, type: 'proximity', meansId: sale.meansId, amountMinor: sale.amountMinor, payee: input.merchantId };
+}
+
+/** The transaction ids SD acknowledged, newly posted or already on its ledger [INV-4]. */
+function acknowledgedTxIds(result: ServerResult): Set<string> {
+  return new Set([...(result.posted ?? []), ...(result.alreadyPosted ?? [])]);
+}
+
 const disconnectedLink = fromCallback<LinkCommand, LinkInput>(() => undefined);
 const disconnectedNearLink = fromCallback<NearLinkCommand, { endpointId: string }>(() => undefined);
+
+/** The subset of XState's `enqueue` the steps below use (they run inside `enqueueActions`). */
+interface Enqueue {
+  assign(values: Partial<PosContext>): void;
+  sendTo(actorId: 'link' | 'nearLink', event: LinkCommand | NearLinkCommand): void;
+  emit(event: PosEmitted): void;
+  raise(event: PosTimerEvent, options: { id: PosTimerEvent['type']; delay: number }): void;
+  cancel(id: PosTimerEvent['type']): void;
+}
+
+/**
+ * One event's work: the helpers read and replace the fields of a draft of the context and enqueue their sends,
+ * emits and timers in the order the step runs them; `runStep` stores the draft with one `assign` at the end. The
+ * enqueued actions carry values computed here, so where the `assign` sits among them changes nothing.
+ */
+interface Step {
+  c: PosContext;
+  e: Enqueue;
+}
+
+function runStep(context: PosContext, enqueue: unknown, body: (s: Step) => void): void {
+  const s: Step = { c: { ...context }, e: enqueue as Enqueue };
+  body(s);
+  s.e.assign(s.c);
+}
+
+/**
+ * Sends the settlement in flight, forming one from the unsettled receipts if there is none, and arms its resend
+ * timer. Called only with a settlement in flight or receipts to settle.
+ */
+function sendSettlement(s: Step): void {
+  const c = s.c;
+  const settling = c.settling ?? { request: settleBatch(c)!, attempts: 0 };
+  if (c.settling === undefined) c.settleSeq += 1;
+  c.settling = { ...settling, attempts: settling.attempts + 1 };
+  c.settlement = 'sending';
+  const shard = shardOf(settling.request.proofs[0]!.meansId, c.input.shardCount);
+  s.e.sendTo('link', { type: 'link.send', to: serverAddress(shard), message: settling.request });
+  s.e.raise({ type: 'settlement.retry' }, { id: 'settlement.retry', delay: retryDelayMs(c.input.retry, c.settling.attempts, settling.request.reqId) });
+}
+
+/**
+ * Starts a settlement when the loop is idle, the link is up and receipts wait. Every step that can make this
+ * true (the link comes up, a receipt is kept, the loop returns to idle) ends with it, so an idle loop never sits
+ * with receipts to settle and a link to send them on.
+ */
+function settleIfDue(s: Step): void {
+  const c = s.c;
+  if (c.settlement === 'idle' && c.linkUp && c.unsettled.length > 0) sendSettlement(s);
+}
 
 export const posMachine = setup({
   types: { context: {} as PosContext, events: {} as PosEvent, input: {} as PosInput, emitted: {} as PosEmitted },
   actors: { link: disconnectedLink, nearLink: disconnectedNearLink },
-  delays: {
-    saleTimeout: ({ context }) => context.input.saleTimeoutMs ?? DEFAULT_SALE_TIMEOUT_MS,
-    settleRetry: ({ context }) => retryDelayMs(context.input.retry, context.settling?.attempts ?? 1, context.settling?.request.reqId ?? context.input.posId),
-    settleAfterRefusal: ({ context }) => retryDelayMs(context.input.retry, context.settleRefusals, `${context.input.posId}#refused`),
-  },
   guards: {
     isResponseForSale: ({ context, event }) => event.type === 'near.response' && event.response.orderId === context.sale?.order.orderId,
+    // Only the answer to the request in flight counts, and only if SD signed it for this POS [INV-6].
     isSettleResult: ({ context, event }) =>
+      context.settlement === 'sending' &&
       event.type === 'link.message' &&
       event.message.kind === 'result' &&
       event.message.reqId === context.settling?.request.reqId &&
       event.message.to === context.input.posId &&
       verifyResult(context.input.scheme, context.input.serverPublicKey, event.message),
-    isSettleRefusal: ({ context, event }) => event.type === 'link.message' && event.message.kind === 'result' && !event.message.ok && event.message.reqId === context.settling?.request.reqId,
-    hasUnsettled: ({ context }) => context.unsettled.length > 0,
-    isLinkUp: ({ context }) => context.linkUp,
+    isSending: ({ context }) => context.settlement === 'sending',
+    isRefused: ({ context }) => context.settlement === 'refused',
   },
   actions: {
-    startSale: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'pos.sale') return;
-      const order: PaymentOrder = {
-        orderId: `${context.input.posId}:o${context.saleSeq}`,
-        source: { kind: 'pos', posId: context.input.posId },
-        type: 'proximity',
-        meansId: event.meansId,
-        amountMinor: event.amountMinor,
-        payee: context.input.merchantId,
-      };
-      enqueue.assign({ saleSeq: context.saleSeq + 1, sale: { order, terminalId: event.terminalId, startedAtMs: context.input.now() } });
-      enqueue.sendTo('nearLink', { type: 'near.order', to: event.terminalId, order } as NearLinkCommand);
-    }),
+    forwardCoverage: sendTo('link', ({ event }) => ({ type: 'link.coverage', inCoverage: (event as { inCoverage: boolean }).inCoverage }) as LinkCommand),
+    startSale: enqueueActions(({ context, event, enqueue }) =>
+      runStep(context, enqueue, (s) => {
+        if (event.type !== 'pos.sale') return;
+        const c = s.c;
+        const order = saleOrder(c.input, `${c.input.posId}:o${c.saleSeq}`, event);
+        c.saleSeq += 1;
+        c.sale = { order, terminalId: event.terminalId, startedAtMs: c.input.now() };
+        s.e.sendTo('nearLink', { type: 'near.order', to: event.terminalId, order });
+        s.e.raise({ type: 'sale.timeout' }, { id: 'sale.timeout', delay: c.input.saleTimeoutMs ?? DEFAULT_SALE_TIMEOUT_MS });
+      }),
+    ),
     refuseBusySale: emit(({ context, event }) => {
-      const sale = event as Extract<PosEvent, { type: 'pos.sale' }>;
-      const order: PaymentOrder = { orderId: `${context.input.posId}:busy`, source: { kind: 'pos', posId: context.input.posId }, type: 'proximity', meansId: sale.meansId, amountMinor: sale.amountMinor, payee: context.input.merchantId };
+      const order = saleOrder(context.input, `${context.input.posId}:busy`, event as Extract<PosEvent, { type: 'pos.sale' }>);
       return { type: 'pos.declined' as const, posId: context.input.posId, order, reason: 'posBusy' };
     }),
-    finishSale: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'near.response' || !context.sale) return;
-      const { order, startedAtMs } = context.sale;
-      enqueue.assign({ sale: undefined });
-      if (isProofForSale(context.input, order, event.response)) {
-        enqueue.assign({ unsettled: [...context.unsettled, event.response.proof] });
-        enqueue.emit({ type: 'pos.receipt', posId: context.input.posId, proof: event.response.proof, order, startedAtMs });
-      } else {
-        const reason = event.response.ok ? 'proofRejected' : event.response.reason;
-        enqueue.emit({ type: 'pos.declined', posId: context.input.posId, order, reason });
-      }
-    }),
+    /** Keeps a verified receipt (and settles it if the loop is free) or reports why the sale failed. */
+    finishSale: enqueueActions(({ context, event, enqueue }) =>
+      runStep(context, enqueue, (s) => {
+        if (event.type !== 'near.response' || !context.sale) return;
+        const c = s.c;
+        const { order, startedAtMs } = context.sale;
+        s.e.cancel('sale.timeout');
+        c.sale = undefined;
+        if (isProofForSale(c.input, order, event.response)) {
+          c.unsettled = [...c.unsettled, event.response.proof];
+          s.e.emit({ type: 'pos.receipt', posId: c.input.posId, proof: event.response.proof, order, startedAtMs });
+        } else {
+          const reason = event.response.ok ? 'proofRejected' : event.response.reason;
+          s.e.emit({ type: 'pos.declined', posId: c.input.posId, order, reason });
+        }
+        settleIfDue(s);
+      }),
+    ),
     abandonSale: enqueueActions(({ context, enqueue }) => {
       if (!context.sale) return;
       enqueue.emit({ type: 'pos.declined', posId: context.input.posId, order: context.sale.order, reason: 'saleTimeout' });
       enqueue.assign({ sale: undefined });
     }),
-    forwardCoverage: sendTo('link', ({ event }) => ({ type: 'link.coverage', inCoverage: (event as { inCoverage: boolean }).inCoverage }) as LinkCommand),
-    markLinkUp: assign({ linkUp: true }),
-    markLinkDown: assign({ linkUp: false }),
-    /** Sends the settlement in flight, forming one from the unsettled receipts if there is none. */
-    sendSettlement: enqueueActions(({ context, enqueue }) => {
-      const settling = context.settling ?? (() => {
-        const request = settleBatch(context);
-        return request ? { request, attempts: 0 } : undefined;
-      })();
-      if (!settling) return;
-      const shard = shardOf(settling.request.proofs[0]!.meansId, context.input.shardCount);
-      enqueue.assign({ settling: { ...settling, attempts: settling.attempts + 1 }, settleSeq: context.settling ? context.settleSeq : context.settleSeq + 1 });
-      enqueue.sendTo('link', { type: 'link.send', to: serverAddress(shard), message: settling.request } as LinkCommand);
-    }),
-    applySettlement: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'link.message' || event.message.kind !== 'result') return;
-      const result = event.message as ServerResult;
-      if (!result.ok) {
-        // SD refused the batch (a proof it could not verify, or a POS it does not know): keep the receipts, and
-        // try again only after a growing wait, since trying at once would get the same answer at once.
-        enqueue.assign({ settling: undefined, settleRefusals: context.settleRefusals + 1 });
-        enqueue.emit({ type: 'pos.settleRefused', posId: context.input.posId, txIds: context.settling?.request.proofs.map((p) => p.txId) ?? [], code: result.code });
-        return;
-      }
-      const done = new Set([...(result.posted ?? []), ...(result.alreadyPosted ?? [])]);
-      enqueue.assign({
-        settling: undefined,
-        settleRefusals: 0,
-        unsettled: context.unsettled.filter((p) => !done.has(p.txId)),
-        settledCount: context.settledCount + done.size,
-      });
-      enqueue.emit({ type: 'pos.settled', posId: context.input.posId, txIds: [...done] });
-    }),
+    /** The link is up: receipts waiting for it are settled now. */
+    reconnect: enqueueActions(({ context, enqueue }) =>
+      runStep(context, enqueue, (s) => {
+        s.c.linkUp = true;
+        settleIfDue(s);
+      }),
+    ),
+    /** The link is down: a request in flight keeps its resend timer, which finds the link down and waits. */
+    disconnect: assign({ linkUp: false }),
+    /** SD answered the settlement in flight: a refusal waits before the next try, an acknowledgement clears receipts. */
+    applySettlement: enqueueActions(({ context, event, enqueue }) =>
+      runStep(context, enqueue, (s) => {
+        if (event.type !== 'link.message' || event.message.kind !== 'result') return;
+        const c = s.c;
+        const result = event.message;
+        s.e.cancel('settlement.retry');
+        c.settling = undefined;
+        if (!result.ok) {
+          // SD refused the batch (a proof it could not verify, or a POS it does not know): keep the receipts, and
+          // try again only after a growing wait, since trying at once would get the same answer at once.
+          c.settleRefusals += 1;
+          c.settlement = 'refused';
+          s.e.emit({ type: 'pos.settleRefused', posId: c.input.posId, txIds: context.settling?.request.proofs.map((p) => p.txId) ?? [], code: result.code });
+          s.e.raise({ type: 'settlement.afterRefusal' }, { id: 'settlement.afterRefusal', delay: retryDelayMs(c.input.retry, c.settleRefusals, `${c.input.posId}#refused`) });
+          return;
+        }
+        const done = acknowledgedTxIds(result);
+        c.settleRefusals = 0;
+        c.unsettled = c.unsettled.filter((p) => !done.has(p.txId));
+        c.settledCount += done.size;
+        c.settlement = 'idle';
+        s.e.emit({ type: 'pos.settled', posId: c.input.posId, txIds: [...done] });
+        settleIfDue(s);
+      }),
+    ),
+    /**
+     * No answer in time: resend the same request while the link is up; otherwise the loop goes idle, keeping the
+     * request for when the link comes back (the link is down, so no settlement is due now).
+     */
+    retrySettlement: enqueueActions(({ context, enqueue }) =>
+      runStep(context, enqueue, (s) => {
+        if (context.linkUp) sendSettlement(s);
+        else s.c.settlement = 'idle';
+      }),
+    ),
+    resumeAfterRefusal: enqueueActions(({ context, enqueue }) =>
+      runStep(context, enqueue, (s) => {
+        s.c.settlement = 'idle';
+        settleIfDue(s);
+      }),
+    ),
   },
 }).createMachine({
   id: 'pos',
-  context: ({ input }) => ({ input, linkUp: false, saleSeq: 1, settleSeq: 1, unsettled: [], settledCount: 0, settleRefusals: 0 }),
+  context: ({ input }) => ({ input, linkUp: false, saleSeq: 1, settleSeq: 1, unsettled: [], settlement: 'idle', settledCount: 0, settleRefusals: 0 }),
   invoke: [
     { src: 'link', id: 'link', input: ({ context }) => ({ endpointId: context.input.posId, role: 'pos' as const, inCoverage: context.input.inCoverage }) },
     { src: 'nearLink', id: 'nearLink', input: ({ context }) => ({ endpointId: context.input.posId }) },
   ],
-  type: 'parallel',
   on: {
     coverage: { actions: 'forwardCoverage' },
-    'link.up': { actions: 'markLinkUp' },
-    'link.down': { actions: 'markLinkDown' },
+    'link.up': { actions: 'reconnect' },
+    'link.down': { actions: 'disconnect' },
+    'link.message': { guard: 'isSettleResult', actions: 'applySettlement' },
+    'settlement.retry': { guard: 'isSending', actions: 'retrySettlement' },
+    'settlement.afterRefusal': { guard: 'isRefused', actions: 'resumeAfterRefusal' },
   },
+  initial: 'ready',
   states: {
-    selling: {
-      initial: 'ready',
-      states: {
-        ready: { on: { 'pos.sale': { target: 'awaitingPayer', actions: 'startSale' } } },
-        awaitingPayer: {
-          on: {
-            'near.response': { guard: 'isResponseForSale', target: 'ready', actions: 'finishSale' },
-            'pos.sale': { actions: 'refuseBusySale' },
-          },
-          after: { saleTimeout: { target: 'ready', actions: 'abandonSale' } },
-        },
-      },
-    },
-    settlement: {
-      initial: 'idle',
-      states: {
-        idle: {
-          always: { guard: ({ context }) => context.linkUp && context.unsettled.length > 0, target: 'sending' },
-        },
-        sending: {
-          entry: 'sendSettlement',
-          on: {
-            'link.message': [
-              { guard: and(['isSettleResult', 'isSettleRefusal']), target: 'refused', actions: 'applySettlement' },
-              { guard: 'isSettleResult', target: 'idle', actions: 'applySettlement' },
-            ],
-          },
-          after: { settleRetry: [{ guard: 'isLinkUp', target: 'sending', reenter: true }, { target: 'idle' }] },
-        },
-        refused: {
-          after: { settleAfterRefusal: { target: 'idle' } },
-        },
+    ready: { on: { 'pos.sale': { target: 'awaitingPayer', actions: 'startSale' } } },
+    awaitingPayer: {
+      on: {
+        'near.response': { guard: 'isResponseForSale', target: 'ready', actions: 'finishSale' },
+        'pos.sale': { actions: 'refuseBusySale' },
+        'sale.timeout': { target: 'ready', actions: 'abandonSale' },
       },
     },
   },
