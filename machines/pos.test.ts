@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { keyOf, policyWith, walletMeans, World } from './testing/world.ts';
 import type { PosEmitted } from './pos.ts';
 import { signResult } from './domain/requests.ts';
-import type { PaymentOrder, Proof } from './messages.ts';
+import type { PaymentOrder, Proof, SettleRequest } from './messages.ts';
 
 function shop(options: { terminalInCoverage?: boolean } = {}): World {
   return new World({
@@ -21,9 +21,9 @@ function posEvents<T extends PosEmitted['type']>(world: World, type: T): Array<E
 }
 
 /** Sells through the POS and lets the customer approve on the terminal; returns the proof the POS kept. */
-function sell(world: World, amountMinor: number): Proof {
+function sell(world: World, amountMinor: number, meansId = 'm1'): Proof {
   const before = posEvents(world, 'pos.receipt').length;
-  world.sale('p1', 't1', 'm1', amountMinor);
+  world.sale('p1', 't1', meansId, amountMinor);
   const orderId = world.pos.get('p1')!.getSnapshot().context.sale?.order.orderId;
   expect(world.promptFor(orderId!)?.kind).toBe('approve');
   world.answer('t1', orderId!, true);
@@ -143,6 +143,82 @@ describe('pos: proximity payments', () => {
     expect(world.ledger.postingOf(proof.txId)).toMatchObject({ via: 'settle' });
     expect(world.pos.get('p1')!.getSnapshot().context.unsettled).toEqual([]);
     expect(world.payeeBalanceMinor('merchant:shop')).toBe(800);
+  });
+});
+
+describe('pos: the settlement loop', () => {
+  function setPosCoverage(world: World, inCoverage: boolean): void {
+    world.pos.get('p1')!.send({ type: 'coverage', inCoverage });
+    world.settle();
+  }
+
+  function settleRequests(world: World): Array<{ reqId: string; txIds: string[] }> {
+    return world.handled('settle').map((h) => {
+      const request = h.request as SettleRequest;
+      return { reqId: request.reqId, txIds: request.proofs.map((p) => p.txId) };
+    });
+  }
+
+  it('keeps a receipt taken while a settlement is in flight for the next batch', () => {
+    const world = shop();
+    let lose = 1;
+    world.bus.filter = (m) => (m.message.kind === 'result' && m.message.requestKind === 'settle' && lose-- > 0 ? 'drop' : 'deliver');
+    const first = sell(world, 800);
+    const second = sell(world, 300);
+    world.advance(10_000);
+    // The resend is the same request with the same receipts; the second receipt waits for its own batch.
+    expect(settleRequests(world)).toEqual([
+      { reqId: 'p1:s1', txIds: [first.txId] },
+      { reqId: 'p1:s1', txIds: [first.txId] },
+      { reqId: 'p1:s2', txIds: [second.txId] },
+    ]);
+    expect(world.pos.get('p1')!.getSnapshot().context).toMatchObject({ unsettled: [], settledCount: 2, settlement: 'idle' });
+    expect(world.payeeBalanceMinor('merchant:shop')).toBe(1_100);
+  });
+
+  it('resends the unanswered request, not a new batch, when its link comes back', () => {
+    const world = shop();
+    let lose = 1;
+    world.bus.filter = (m) => (m.message.kind === 'result' && m.message.requestKind === 'settle' && lose-- > 0 ? 'drop' : 'deliver');
+    const first = sell(world, 800);
+    setPosCoverage(world, false);
+    // The resend timer finds the link down: the loop goes idle and keeps the request.
+    world.advance(10_000);
+    expect(world.pos.get('p1')!.getSnapshot().context).toMatchObject({ settlement: 'idle', settling: { request: { reqId: 'p1:s1' } } });
+    const second = sell(world, 300);
+    world.advance(10_000);
+    expect(settleRequests(world)).toEqual([{ reqId: 'p1:s1', txIds: [first.txId] }]);
+
+    setPosCoverage(world, true);
+    world.advance(1_000);
+    expect(settleRequests(world)).toEqual([
+      { reqId: 'p1:s1', txIds: [first.txId] },
+      { reqId: 'p1:s1', txIds: [first.txId] },
+      { reqId: 'p1:s2', txIds: [second.txId] },
+    ]);
+    expect(world.pos.get('p1')!.getSnapshot().context.unsettled).toEqual([]);
+    expect(world.payeeBalanceMinor('merchant:shop')).toBe(1_100);
+  });
+
+  it('settles the receipts of each shard in a batch of their own, one after another', () => {
+    // With two shards, m1 is served by shard 1 and m2 by shard 0.
+    const world = new World({
+      terminals: [{ id: 't1', means: [walletMeans('m1', 10_000), walletMeans('m2', 10_000)] }],
+      pos: [{ id: 'p1', merchantId: 'merchant:shop' }],
+      shards: 2,
+    });
+    setPosCoverage(world, false);
+    const a = sell(world, 800, 'm1');
+    const b = sell(world, 300, 'm2');
+    const c = sell(world, 500, 'm1');
+    setPosCoverage(world, true);
+    world.advance(1_000);
+    expect(settleRequests(world)).toEqual([
+      { reqId: 'p1:s1', txIds: [a.txId, c.txId] },
+      { reqId: 'p1:s2', txIds: [b.txId] },
+    ]);
+    expect(world.pos.get('p1')!.getSnapshot().context).toMatchObject({ unsettled: [], settledCount: 3 });
+    expect(world.payeeBalanceMinor('merchant:shop')).toBe(1_600);
   });
 });
 
