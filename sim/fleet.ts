@@ -235,6 +235,18 @@ export class Fleet {
     slot.persisted = undefined;
   }
 
+  /**
+   * Liveness phase: asks every terminal that holds locally approved transactions to remit them now. A local
+   * approval alone does not start a remittance (only a remote payment, coverage coming back, a schedule or a
+   * backlog does), so an order that was answered after the drain began would otherwise wait for ever.
+   */
+  nudgePendingRemittances(): void {
+    for (const slot of this.terminals) {
+      const state = proxyStateOf(slot);
+      if (slot.actor && state && state.journal.pending.length > 0) slot.actor.send({ type: 'remit.now' });
+    }
+  }
+
   /** A crash: the actor stops; what the proxy persisted survives for the restart. */
   crashTerminal(slot: TerminalSlot): void {
     if (!slot.actor) return;

@@ -52,6 +52,8 @@ describe('virtual simulator', () => {
     for (const invariant of summary.invariants) expect(invariant.checks, invariant.id).toBeGreaterThan(0);
     expect(summary.orders.byPath.remote).toBeGreaterThan(0);
     expect(summary.orders.byPath.localOffline).toBeGreaterThan(0);
+    // Terminals visit the POS units (the workload once read the POS list before the units were started).
+    expect(summary.workload.posVisits).toBeGreaterThan(0);
     expect(summary.ledger.lost).toBe(0);
     expect(summary.ledger.duplicated).toBe(0);
     expect(summary.ledger.approvedAmountMinor).toBe(summary.ledger.postedAmountMinor);

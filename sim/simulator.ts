@@ -175,6 +175,8 @@ export class Simulator implements FleetObserver {
       this.drainedAtMs = this.scheduler.now();
       return;
     }
+    // An order that was waiting for its user when the drain began is approved after the first nudge.
+    this.fleet.nudgePendingRemittances();
     this.scheduler.schedule(DRAIN_POLL_MS, () => this.pollDrain());
   }
 

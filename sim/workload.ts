@@ -63,7 +63,8 @@ export class Workload {
   /** Set when the scenario has an `arrival` section. */
   readonly arrival: ArrivalStats | undefined;
   private running = true;
-  private readonly posIds: string[];
+  /** The POS units a terminal may visit: read at `start`, once the runner has started them. */
+  private posIds: string[] = [];
   private orderSeq = 0;
   /** App orders not yet known to be answered, with the actor that took each (the in-flight bound counts them). */
   private readonly inFlight = new Map<string, { slot: TerminalSlot; actor: TerminalSlot['actor'] }>();
@@ -75,7 +76,6 @@ export class Workload {
     private readonly prng: Prng,
     private readonly options: WorkloadOptions = {},
   ) {
-    this.posIds = [...fleet.pos.keys()];
     if (scenario.arrival) {
       this.arrival = {
         executor: scenario.arrival.executor,
@@ -95,6 +95,9 @@ export class Workload {
 
   /** Arms the first arrival of every terminal (or of the open-model stream) and of every shared means' other points of issue. */
   start(): void {
+    // Read here, not when the workload is built: the virtual simulator starts its POS units after building the
+    // workload, and a list taken then was empty, so no terminal ever visited a shop in virtual mode.
+    this.posIds = [...this.fleet.pos.keys()];
     if (this.scenario.arrival) this.startArrivals();
     for (const slot of this.fleet.terminals) {
       if (!slot) continue;

@@ -186,12 +186,8 @@ export class SwarmWorker implements FleetObserver {
       this.send({ type: 'drained', workerIndex: this.init.workerIndex, atMs: this.time.now() });
       return;
     }
-    // An order that was waiting for its user when the drain began is approved after the first nudge, and a
-    // local approval alone does not start a remittance: nudge whoever still holds pending transactions.
-    for (const slot of this.fleet.terminals) {
-      const state = proxyStateOf(slot);
-      if (slot.actor && state && state.journal.pending.length > 0) slot.actor.send({ type: 'remit.now' });
-    }
+    // An order that was waiting for its user when the drain began is approved after the first nudge.
+    this.fleet.nudgePendingRemittances();
     this.time.schedule(DRAIN_POLL_MS, () => this.pollDrain());
   }
 
