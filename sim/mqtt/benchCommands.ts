@@ -53,7 +53,7 @@ function collectGarbage(): void {
   (runInNewContext('gc') as () => void)();
 }
 
-/** A round whose answers stop coming (a terminal that never decides) still ends this long after its deadline. */
+/** A round whose answers stop coming (a terminal that never decides) still ends this long after its deadline (or its start). */
 const ROUND_GRACE_MS = 120_000;
 
 export class BenchCommands {
@@ -121,7 +121,7 @@ export class BenchCommands {
     this.round = round;
     for (const slot of payers) this.payNext(round, slot);
     round.starting = false;
-    if (command.kind === 'closedLoop') this.guard = setTimeout(() => this.endRound(round), command.durationRealMs + ROUND_GRACE_MS);
+    this.guard = setTimeout(() => this.endRound(round), (command.kind === 'closedLoop' ? command.durationRealMs : 0) + ROUND_GRACE_MS);
     this.endIfDone(round);
   }
 
