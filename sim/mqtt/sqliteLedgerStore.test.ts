@@ -1,5 +1,5 @@
 import { afterAll, describe, it, expect } from 'vitest';
-import { spawn } from 'node:child_process';
+import { runUntilKilled } from './testSupport.ts';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -166,30 +166,7 @@ const childScript = fileURLToPath(new URL('./crashWriter.child.ts', import.meta.
  * delays differ between rounds so the kill lands at different points of a transaction); returns what it printed.
  */
 function writeUntilKilled(path: string, synchronous: SynchronousMode, tag: string, commits: number, delayMs: number): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', childScript, path, synchronous, tag], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const committed: string[] = [];
-    let buffered = '';
-    let stderr = '';
-    let armed = false;
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) if (line.startsWith('committed ')) committed.push(line);
-      if (committed.length >= commits && !armed) {
-        armed = true;
-        setTimeout(() => child.kill('SIGKILL'), delayMs);
-      }
-    });
-    child.on('error', reject);
-    // 'close' comes after the pipes are drained, so every line the writer printed before dying is in `committed`.
-    child.on('close', (code, signal) => {
-      if (signal !== 'SIGKILL') reject(new Error(`crash writer exited with ${code}: ${stderr}`));
-      else resolve(committed);
-    });
-  });
+  return runUntilKilled(childScript, [path, synchronous, tag], (line) => (line.startsWith('committed ') ? line : undefined), commits, delayMs);
 }
 
 /** Checks the reopened ledger against every transaction the writers printed as committed. */

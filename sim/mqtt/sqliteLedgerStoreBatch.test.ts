@@ -1,5 +1,5 @@
 import { afterAll, describe, it, expect } from 'vitest';
-import { spawn } from 'node:child_process';
+import { runUntilKilled } from './testSupport.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,32 +20,10 @@ interface Answer { reqId: string; code: string; txId: string; counter: number }
 
 /** Runs the batch writer until it has printed `answers` answers, then kills it with SIGKILL `delayMs` later. */
 function answerUntilKilled(path: string, synchronous: SynchronousMode, tag: string, answers: number, delayMs: number): Promise<Answer[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', childScript, path, synchronous, tag], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const printed: Answer[] = [];
-    let buffered = '';
-    let stderr = '';
-    let armed = false;
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) {
-        const [word, reqId, code, txId, counter] = line.split(' ');
-        if (word === 'answered') printed.push({ reqId: reqId!, code: code!, txId: txId!, counter: Number(counter) });
-      }
-      if (printed.length >= answers && !armed) {
-        armed = true;
-        setTimeout(() => child.kill('SIGKILL'), delayMs);
-      }
-    });
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      if (signal !== 'SIGKILL') reject(new Error(`batch writer exited with ${code}: ${stderr}`));
-      else resolve(printed);
-    });
-  });
+  return runUntilKilled(childScript, [path, synchronous, tag], (line) => {
+    const [word, reqId, code, txId, counter] = line.split(' ');
+    return word === 'answered' ? { reqId: reqId!, code: code!, txId: txId!, counter: Number(counter) } : undefined;
+  }, answers, delayMs);
 }
 
 /** Checks a ledger file against every answer the killed writers handed back. */

@@ -92,3 +92,38 @@ export function runPayfleet(args: readonly string[], env: NodeJS.ProcessEnv = pr
     },
   };
 }
+
+/**
+ * Runs a child script (`node --import tsx script ...args`) until `count` lines of its standard output satisfy
+ * `pick`, then kills it with SIGKILL `delayMs` later (tests vary the delay so the kill lands at different points
+ * of a transaction). Resolves with every picked line the child printed before it died ('close' comes after the
+ * pipes are drained); rejects if the child exits by itself.
+ */
+export function runUntilKilled<T>(script: string, args: readonly string[], pick: (line: string) => T | undefined, count: number, delayMs: number): Promise<T[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const picked: T[] = [];
+    let buffered = '';
+    let stderr = '';
+    let armed = false;
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) {
+        const item = pick(line);
+        if (item !== undefined) picked.push(item);
+      }
+      if (picked.length >= count && !armed) {
+        armed = true;
+        setTimeout(() => child.kill('SIGKILL'), delayMs);
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (signal !== 'SIGKILL') reject(new Error(`${script} exited with ${code}: ${stderr}`));
+      else resolve(picked);
+    });
+  });
+}
