@@ -1,10 +1,19 @@
 #!/usr/bin/env node
-// Goal: the `payfleet` command.
+// Goal: the `payfleet` command, however npm installs it (npx, npm exec, npm link, npm install -g, a plain
+// `node bin/payfleet.mjs`).
 // Method: register tsx so Node can load the TypeScript sources directly (no build step), register the commands
-// that live in load/ (above sim/ in the layering), then hand over to the CLI's main module, which parses the
-// arguments and sets the exit status.
+// that live in load/ (above sim/ in the layering), then call the CLI's main ourselves and set the exit status
+// from it. The CLI module never decides by itself whether it is "the main module": npm runs this file through a
+// link named `payfleet`, so any guard on process.argv[1] would make every command print nothing and exit 0.
 import { register } from 'tsx/esm/api';
 
 register();
 await import('../load/commands.ts');
-await import('../sim/cli/main.ts');
+const { main } = await import('../sim/cli/main.ts');
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  // An unexpected failure is a bug of payfleet, not a verdict: say so, never exit 0.
+  console.error('payfleet: internal error:', error instanceof Error ? (error.stack ?? error.message) : error);
+  process.exitCode = 70;
+}

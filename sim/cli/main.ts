@@ -5,7 +5,7 @@
 // input (a bad flag, a bad scenario file: nothing is run and nothing is written).
 
 import { existsSync, readFileSync } from 'node:fs';
-import { join, basename } from 'node:path';
+import { join } from 'node:path';
 import { loadScenario, ScenarioError, withOverrides } from '../scenario/load.ts';
 import { parseDuration } from '../scenario/durations.ts';
 import type { Scenario } from '../scenario/types.ts';
@@ -259,8 +259,4 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw error;
   }
-}
-
-if (process.argv[1] && (process.argv[1].endsWith('payfleet.mjs') || basename(process.argv[1]) === 'main.ts')) {
-  process.exitCode = await main(process.argv.slice(2));
 }
