@@ -13,7 +13,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { loadScenarioText } from '../sim/scenario/load.ts';
-import { runVirtual, type RunSummary } from '../sim/runVirtual.ts';
+import { runVirtual, type RunSummary } from '../sim/run/runVirtual.ts';
 import { runProperty } from './fc.ts';
 
 const minutes = (m: number) => `${m}m`;

@@ -8,8 +8,8 @@
 // Wall time is read here and only here: benchmarks measure, runs never depend on it.
 
 import { assign, createActor, setup } from 'xstate';
-import { Scheduler } from '../../sim/scheduler.ts';
-import { Simulator } from '../../sim/simulator.ts';
+import { Scheduler } from '../../sim/core/scheduler.ts';
+import { Simulator } from '../../sim/run/simulator.ts';
 import { loadScenario, withOverrides } from '../../sim/scenario/load.ts';
 
 const args = new Set(process.argv.slice(2));

@@ -1,6 +1,6 @@
 // Goal: the payment-server process's cost per request, without the broker or the swarm around it: N signed
 // debit requests through the domain's `handleRequest` and the group-commit ledger actor of
-// sim/mqtt/serverProcess.ts, on a fresh SQLite ledger file in a temporary directory, as `payfleet server`
+// sim/sd/serverProcess.ts, on a fresh SQLite ledger file in a temporary directory, as `payfleet server`
 // serves them. It tells how much of a request's cost is the ledger's SQL, and whether a change to the store
 // made it cheaper.
 // Method: one means per simulated terminal, opened as the server opens them; requests are made and signed
@@ -27,8 +27,8 @@ import { signRequest } from '../../machines/domain/requests.ts';
 import { keyFromSeed, type SignatureScheme } from '../../machines/domain/signature.ts';
 import type { DebitRequest, ServerRequest } from '../../machines/messages.ts';
 import { createLedgerActor, type LedgerActorInput, type LedgerCommand, type LedgerEvent } from '../../machines/server.ts';
-import { createGroupCommitLedgerActor } from '../../sim/mqtt/serverProcess.ts';
-import { SqliteLedgerStore } from '../../sim/mqtt/sqliteLedgerStore.ts';
+import { createGroupCommitLedgerActor } from '../../sim/sd/serverProcess.ts';
+import { SqliteLedgerStore } from '../../sim/sd/sqliteLedgerStore.ts';
 
 const { values } = parseArgs({
   options: {

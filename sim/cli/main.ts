@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { loadScenario, ScenarioError, withOverrides } from '../scenario/load.ts';
 import { parseDuration } from '../scenario/durations.ts';
 import type { Scenario } from '../scenario/types.ts';
-import { runVirtual, thresholdsPassed, writeRunFiles, type RunSummary } from '../runVirtual.ts';
-import { ProgressLine } from '../progress.ts';
+import { runVirtual, thresholdsPassed, writeRunFiles, type RunSummary } from '../run/runVirtual.ts';
+import { ProgressLine } from '../run/progress.ts';
 import { formatHelp, parseArgs, UsageError, type FlagSpec } from './args.ts';
 import { registeredCommands } from './registry.ts';
 
@@ -201,7 +201,7 @@ async function brokerCommand(argv: string[]): Promise<number> {
 }
 
 async function serverCommand(argv: string[]): Promise<number> {
-  const { serverCommand: command } = await import('../mqtt/serverProcess.ts');
+  const { serverCommand: command } = await import('../sd/serverProcess.ts');
   return command(argv);
 }
 

@@ -1,7 +1,7 @@
 // Goal: `payfleet http <scenario>` — the payment servers' HTTP interface over a scenario's ledgers on its own,
 // so k6 (load/k6/) and other points of issue have something to spend from without a full mqtt run; and
 // `openScenarioLedgers`, which gives the interface the ledgers, keys and registry of a scenario.
-// Method: the means and keys come from the same derivation as a run's (sim/mqtt/fleetKeys.ts), so a proof made
+// Method: the means and keys come from the same derivation as a run's (sim/core/fleetKeys.ts), so a proof made
 // in a run of the same scenario and seed verifies here. Ledgers are in memory, or SQLite files (one per shard)
 // under --db-dir; the process serves until SIGINT or SIGTERM, then closes the server and the files.
 
@@ -11,8 +11,8 @@ import { loadScenario } from '../scenario/load.ts';
 import { parseDuration } from '../scenario/durations.ts';
 import type { Scenario } from '../scenario/types.ts';
 import { formatHelp, parseArgs, UsageError, type FlagSpec } from '../cli/args.ts';
-import { registryOf, serverKeySeed } from '../mqtt/fleetKeys.ts';
-import { SqliteLedgerStore } from '../mqtt/sqliteLedgerStore.ts';
+import { registryOf, serverKeySeed } from '../core/fleetKeys.ts';
+import { SqliteLedgerStore } from '../sd/sqliteLedgerStore.ts';
 import { Ledger } from '../../machines/domain/ledger.ts';
 import { MemoryLedgerStore, type LedgerStore } from '../../machines/domain/ledgerStore.ts';
 import { keyFromSeed } from '../../machines/domain/signature.ts';

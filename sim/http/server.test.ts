@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadScenarioText } from '../scenario/load.ts';
 import { openScenarioLedgers, type ScenarioLedgers } from './command.ts';
 import { createPaymentHttpServer, type PaymentHttpServer } from './server.ts';
-import { deviceKey } from '../mqtt/fleetKeys.ts';
+import { deviceKey } from '../core/fleetKeys.ts';
 import { signClaim, type PaymentClaim } from '../../machines/domain/signature.ts';
 import { Ledger } from '../../machines/domain/ledger.ts';
 

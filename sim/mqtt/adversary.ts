@@ -16,11 +16,11 @@ import type { DebitRequest, Proof, RemitRequest, ServerResult } from '../../mach
 import type { Ledger } from '../../machines/domain/ledger.ts';
 import { credentialsFor } from '../../broker/credentials.ts';
 import { requestTopic, responseTopic, type ClientIdentity } from '../../broker/topics.ts';
-import type { InvariantBook } from '../checkers.ts';
-import type { Prng } from '../prng.ts';
+import type { InvariantBook } from '../check/checkers.ts';
+import type { Prng } from '../core/prng.ts';
 import type { Scenario } from '../scenario/types.ts';
-import { deviceKey } from './fleetKeys.ts';
-import { meansIdOf, terminalId } from '../population.ts';
+import { deviceKey } from '../core/fleetKeys.ts';
+import { meansIdOf, terminalId } from '../core/population.ts';
 
 /** How long (real ms) an injection waits for SD's answer before leaving the verdict to the ledger. */
 const ANSWER_WAIT_REAL_MS = 400;

@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { proxyStateOf, type TerminalSlot } from '../fleet.ts';
+import { proxyStateOf, type TerminalSlot } from '../core/fleet.ts';
 import type { ProxyEmitted } from '../../machines/proxy.ts';
 import type { BenchCommand, BenchProbe, BenchReply } from './protocol.ts';
 import type { SwarmWorker } from './worker.ts';

@@ -9,11 +9,11 @@ import { startBroker, type RunningBroker } from '../../broker/aedes.ts';
 import { newSecret } from '../../broker/credentials.ts';
 import { rawClient } from '../../broker/testSupport.ts';
 import { serverControlTopic, serverIdentity, type SpendElsewhereAnswer } from '../../broker/topics.ts';
-import { writeRegistry, type RunRegistry } from './registry.ts';
-import { SqliteLedgerStore } from './sqliteLedgerStore.ts';
+import { writeRegistry, type RunRegistry } from '../sd/registry.ts';
+import { SqliteLedgerStore } from '../sd/sqliteLedgerStore.ts';
 import { ElsewhereSender } from './elsewhereSender.ts';
-import { createServerControl } from './serverControl.ts';
-import { FileBackedStore, closeFileBackedStores, runPayfleet, type ChildRun } from './testSupport.ts';
+import { createServerControl } from '../sd/serverControl.ts';
+import { FileBackedStore, closeFileBackedStores, runPayfleet, type ChildRun } from '../sd/testSupport.ts';
 import { wallEpochMs } from './realTime.ts';
 
 const SHARDS = 4;

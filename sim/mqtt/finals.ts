@@ -5,7 +5,7 @@
 // workers' peaks need not fall at the same moment, so their sum is an upper bound of the fleet's peak — which is
 // what is reported, and said so here.
 
-import type { ArrivalStats, DropReason } from '../workload.ts';
+import type { ArrivalStats, DropReason } from '../core/workload.ts';
 
 /** The fleet's `summary.arrival` from each worker's own; null when no worker ran an open-model executor. */
 export function mergeArrivalStats(parts: ReadonlyArray<ArrivalStats | null | undefined>): ArrivalStats | null {

@@ -5,7 +5,7 @@
 
 import type { ClientIdentity } from '../../broker/topics.ts';
 import { serverIdentity } from '../../broker/topics.ts';
-import { planPos, terminalId } from '../population.ts';
+import { planPos, terminalId } from '../core/population.ts';
 import type { Scenario } from '../scenario/types.ts';
 
 /** Server processes at most (two cores here: more would only compete with the workers and the broker). */

@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadScenarioText } from '../scenario/load.ts';
 import { parseTimeseries } from '../report/csv.ts';
-import type { RunSummary } from '../runVirtual.ts';
+import type { RunSummary } from '../run/runVirtual.ts';
 import { main } from '../cli/main.ts';
 import { runMqttCommand, type RunMqttIo } from './runMqtt.ts';
 import { liveChildCount } from './processes.ts';
-import { SqliteLedgerStore } from './sqliteLedgerStore.ts';
+import { SqliteLedgerStore } from '../sd/sqliteLedgerStore.ts';
 
 // One small mqtt run, watched from outside while it goes: an open-model arrival stream (one order a second of
 // run time, at most one in flight, each waiting 2.5 s for its user's yes, so most arrivals are dropped), local

@@ -6,9 +6,9 @@
 
 import type { Proof } from '../../machines/messages.ts';
 import type { Fault, Scenario } from '../scenario/types.ts';
-import type { InvariantCount } from '../checkers.ts';
+import type { InvariantCount } from '../check/checkers.ts';
 import type { LinkStats } from '../../broker/mqttLink.ts';
-import type { ArrivalStats } from '../workload.ts';
+import type { ArrivalStats } from '../core/workload.ts';
 
 /** The device faults a worker applies to its own terminals (the coordinator applies the others). */
 export type WorkerFault = Extract<Fault, { kind: 'terminalCrash' | 'simMove' | 'clockSkew' }>;

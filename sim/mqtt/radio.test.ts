@@ -1,8 +1,8 @@
 import { describe, it, expect } from 'vitest';
 import { createLinkStats } from '../../broker/mqttLink.ts';
-import { drawFate, type NetworkOptions } from '../network.ts';
-import { Prng } from '../prng.ts';
-import { Scheduler } from '../scheduler.ts';
+import { drawFate, type NetworkOptions } from '../core/network.ts';
+import { Prng } from '../core/prng.ts';
+import { Scheduler } from '../core/scheduler.ts';
 import { Radio } from './radio.ts';
 
 const lossy: NetworkOptions = { lossProbability: 0.2, duplicateProbability: 0.1, reorderProbability: 0, oneWayDelayMsMedian: 80, oneWayDelayMsP99: 1500 };

@@ -4,7 +4,7 @@
 // still have to leave nothing lost and nothing paid twice.
 // Method: a `LinkShaper` for broker/mqttLink.ts, used by the swarm worker for its devices only: servers are not
 // shaped, so each message between a device and a server meets the knobs once (leaving or reaching the device),
-// as it does in the virtual network. Each message's fate is `drawFate` of sim/network.ts, drawn from the
+// as it does in the virtual network. Each message's fate is `drawFate` of sim/core/network.ts, drawn from the
 // endpoint's own stream, forked from the run's seed by endpoint id, so a device's draws do not depend on which
 // worker hosts it or on other devices' traffic. Delays are run time on the worker's `RealTime`, so they shrink with
 // the time scale like every other delay of the run. Each direction of an endpoint is a FIFO lane, as one MQTT
@@ -12,9 +12,9 @@
 // duplicate follows its original after a further delay, off the lane — both as in the virtual network.
 
 import type { LinkShaper, LinkStats } from '../../broker/mqttLink.ts';
-import { defaultNetworkOptions, drawFate, patchNetworkOptions, type NetworkOptions } from '../network.ts';
-import type { Prng } from '../prng.ts';
-import type { TimeSource } from '../timeSource.ts';
+import { defaultNetworkOptions, drawFate, patchNetworkOptions, type NetworkOptions } from '../core/network.ts';
+import type { Prng } from '../core/prng.ts';
+import type { TimeSource } from '../core/timeSource.ts';
 
 /** What the radio counts, in the worker's link stats (the coordinator sums them into `summary.network`). */
 export type RadioCounters = Pick<LinkStats, 'lost' | 'duplicated' | 'reordered' | 'delayed'>;

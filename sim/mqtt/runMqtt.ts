@@ -13,10 +13,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Scenario } from '../scenario/types.ts';
-import { thresholdsPassed, writeRunFiles, type RunSummary } from '../runVirtual.ts';
-import { ProgressLine } from '../progress.ts';
+import { thresholdsPassed, writeRunFiles, type RunSummary } from '../run/runVirtual.ts';
+import { ProgressLine } from '../run/progress.ts';
 import { UsageError } from '../cli/args.ts';
-import { renderPrometheus, startMetricsEndpoint, type MetricsEndpoint } from '../prometheus.ts';
+import { renderPrometheus, startMetricsEndpoint, type MetricsEndpoint } from '../run/prometheus.ts';
 import { aclFile, passwordFile } from '../../broker/mosquitto.ts';
 import { MqttCoordinator, HarnessError, type BrokerControl, type MqttRunResult } from './coordinator.ts';
 import { killAllChildren, ProcessError } from './processes.ts';

@@ -13,15 +13,15 @@
 // `node --import tsx sim/mqtt/worker.ts` works too.
 
 import { pathToFileURL } from 'node:url';
-import { Fleet, proxyStateOf, type FleetObserver, type TerminalSlot } from '../fleet.ts';
-import { planPos, planTerminal } from '../population.ts';
-import { Workload } from '../workload.ts';
-import { DecisionChecks } from '../decisionChecks.ts';
-import { CoverageModel } from '../coverage.ts';
-import { Nemesis } from '../nemesis.ts';
-import { SimNetwork, networkOptionsOf } from '../network.ts';
-import { Prng } from '../prng.ts';
-import { InvariantBook, RecentEvents } from '../checkers.ts';
+import { Fleet, proxyStateOf, type FleetObserver, type TerminalSlot } from '../core/fleet.ts';
+import { planPos, planTerminal } from '../core/population.ts';
+import { Workload } from '../core/workload.ts';
+import { DecisionChecks } from '../check/decisionChecks.ts';
+import { CoverageModel } from '../core/coverage.ts';
+import { Nemesis } from '../core/nemesis.ts';
+import { SimNetwork, networkOptionsOf } from '../core/network.ts';
+import { Prng } from '../core/prng.ts';
+import { InvariantBook, RecentEvents } from '../check/checkers.ts';
 import { proxyPolicyOf } from '../scenario/policy.ts';
 import { RealTime } from './realTime.ts';
 import { Radio } from './radio.ts';

@@ -2,8 +2,8 @@
 // column or summary field fails here instead of showing up as "not recorded" on every report.
 import { describe, it, expect } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { TIMESERIES_COLUMNS as SIMULATOR_COLUMNS } from '../metrics.ts';
-import { runVirtual } from '../runVirtual.ts';
+import { TIMESERIES_COLUMNS as SIMULATOR_COLUMNS } from '../run/metrics.ts';
+import { runVirtual } from '../run/runVirtual.ts';
 import { loadScenario, withOverrides } from '../scenario/load.ts';
 import { TIMESERIES_COLUMNS } from './csv.ts';
 import { renderReport } from './html.ts';

@@ -8,7 +8,7 @@
 import { ReportInputError } from './errors.ts';
 
 // The columns are the simulator's own list: one definition for the writer and the reader.
-import { TIMESERIES_COLUMNS, type TimeseriesColumn } from '../metrics.ts';
+import { TIMESERIES_COLUMNS, type TimeseriesColumn } from '../run/metrics.ts';
 export { TIMESERIES_COLUMNS, type TimeseriesColumn };
 
 /** One value per minute; null where the minute had no sample (an empty field). */

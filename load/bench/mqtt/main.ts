@@ -20,9 +20,9 @@ import { MqttCoordinator, type BenchControl } from '../../../sim/mqtt/coordinato
 import { ManagedProcess, killAllChildren } from '../../../sim/mqtt/processes.ts';
 import { newSecret } from '../../../broker/credentials.ts';
 import type { BenchProbe } from '../../../sim/mqtt/protocol.ts';
-import type { RunSummary } from '../../../sim/runVirtual.ts';
+import type { RunSummary } from '../../../sim/run/runVirtual.ts';
 import { bareConnectStorm, bareRoundTrips, figuresOf, type RoundTripFigures } from './bareRoundTrips.ts';
-import { terminalId } from '../../../sim/population.ts';
+import { terminalId } from '../../../sim/core/population.ts';
 
 const SCENARIO_FILE = resolve(import.meta.dirname, '../../scenarios/bench-mqtt.yaml');
 const TARGET_TERMINALS = 10_000;

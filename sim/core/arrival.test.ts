@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { ArrivalSchedule, expectedArrivals } from './arrival.ts';
-import type { Arrival } from './scenario/types.ts';
+import type { Arrival } from '../scenario/types.ts';
 
 const base = { timeUnitMs: 1000, startTimeMs: 0, maxInFlight: 0, mix: [] };
 

@@ -6,13 +6,13 @@
 // in each journal — so the virtual simulator (`endChecks`) and the mqtt runner (ledgers read back from the
 // servers' SQLite files, journals reported by the workers) run the very same checks.
 
-import type { Simulator } from './simulator.ts';
+import type { Simulator } from '../run/simulator.ts';
 import type { InvariantBook } from './checkers.ts';
-import { proxyStateOf } from './fleet.ts';
-import { verifyClaim, type SignatureScheme } from '../machines/domain/signature.ts';
-import type { Ledger } from '../machines/domain/ledger.ts';
-import type { Posting } from '../machines/domain/ledgerStore.ts';
-import type { Proof } from '../machines/messages.ts';
+import { proxyStateOf } from '../core/fleet.ts';
+import { verifyClaim, type SignatureScheme } from '../../machines/domain/signature.ts';
+import type { Ledger } from '../../machines/domain/ledger.ts';
+import type { Posting } from '../../machines/domain/ledgerStore.ts';
+import type { Proof } from '../../machines/messages.ts';
 
 export interface LedgerFigures {
   approvedAmountMinor: number;

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import type { LinkMessage } from '../machines/messages.ts';
+import type { LinkMessage } from '../../machines/messages.ts';
 import { Scheduler } from './scheduler.ts';
 import { Prng } from './prng.ts';
 import { SimNetwork, type NetworkOptions } from './network.ts';

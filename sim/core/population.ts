@@ -3,9 +3,9 @@
 // Method: plain data drawn from the run's PRNG (a fork per terminal, so the fleet of terminal i does not depend on
 // how many draws terminal i−1 made). Keys are not made here: they are drawn lazily by the simulator.
 
-import { createMeans, type MeansState } from '../machines/domain/means.ts';
+import { createMeans, type MeansState } from '../../machines/domain/means.ts';
 import type { Prng } from './prng.ts';
-import type { AppProfile, MeansProfile, Scenario } from './scenario/types.ts';
+import type { AppProfile, MeansProfile, Scenario } from '../scenario/types.ts';
 
 export interface TerminalPlan {
   index: number;

@@ -8,9 +8,9 @@
 // issued (no terminal up, the in-flight bound reached) is counted as dropped, never skipped in silence. Every
 // order is recorded as `IssuedOrder` so the oracle can check that it is answered once, and as the policy allows.
 
-import type { PaymentOrder, ProxyResponse } from '../machines/messages.ts';
-import type { ProxyPolicy } from '../machines/domain/proxyRules.ts';
-import type { AppProfile, Scenario } from './scenario/types.ts';
+import type { PaymentOrder, ProxyResponse } from '../../machines/messages.ts';
+import type { ProxyPolicy } from '../../machines/domain/proxyRules.ts';
+import type { AppProfile, Scenario } from '../scenario/types.ts';
 import type { Prng } from './prng.ts';
 import type { TimeSource } from './timeSource.ts';
 import type { Fleet, TerminalSlot } from './fleet.ts';

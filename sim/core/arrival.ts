@@ -6,7 +6,7 @@
 // run. Within a ramping stage the integral is r0·t + a·t²/2, solved for t in the cancellation-free form
 // 2c / (r0 + √(r0² + 2ac)). It lives in sim/ (not load/) because the workload, which both runners use, drives it.
 
-import type { Arrival } from './scenario/types.ts';
+import type { Arrival } from '../scenario/types.ts';
 
 /** Slack on float comparisons of counts (an integral that should be exactly 50 may come out 49.999999999). */
 const EPSILON = 1e-9;

@@ -10,7 +10,7 @@ import { xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus'
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import type { RandomGenerator } from 'pure-rand/types/RandomGenerator';
-import { DomainError } from '../machines/domain/money.ts';
+import { DomainError } from '../../machines/domain/money.ts';
 
 /** The 99th percentile of the standard normal law: P(Z ≤ Z99) = 0.99. */
 const Z99 = 2.3263478740408408;

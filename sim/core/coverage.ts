@@ -4,7 +4,7 @@
 // pending timer per terminal for its next flip; outages are two timers each. A change is sent to the terminal
 // (which tells its proxy's link), so coverage loss reaches the machines exactly as a real radio would.
 
-import type { Scenario } from './scenario/types.ts';
+import type { Scenario } from '../scenario/types.ts';
 import type { Prng } from './prng.ts';
 import type { TimeSource } from './timeSource.ts';
 import type { Fleet, TerminalSlot } from './fleet.ts';

@@ -2,7 +2,7 @@
 // Method: fixed, uniform over integers, or log-normal fitted to a median and a 99th percentile, rounded and
 // kept at least 1 (a payment of nothing is not a payment).
 
-import type { AmountDistribution } from './scenario/types.ts';
+import type { AmountDistribution } from '../scenario/types.ts';
 import type { Prng } from './prng.ts';
 
 export function drawAmountMinor(distribution: AmountDistribution, prng: Prng): number {

@@ -4,11 +4,11 @@
 // Method: the proxy's `proxy.decided` event carries the means as the decision left it; the last means seen per
 // (terminal, means) is kept, because a shared means has one local image per proxy.
 
-import type { ProxyEmitted } from '../machines/proxy.ts';
-import type { ProxyPolicy } from '../machines/domain/proxyRules.ts';
-import { holdsLocalBalance, type MeansState } from '../machines/domain/means.ts';
-import { checkMeansTransition } from '../machines/domain/invariants.ts';
-import { oracleProblem, type Workload } from './workload.ts';
+import type { ProxyEmitted } from '../../machines/proxy.ts';
+import type { ProxyPolicy } from '../../machines/domain/proxyRules.ts';
+import { holdsLocalBalance, type MeansState } from '../../machines/domain/means.ts';
+import { checkMeansTransition } from '../../machines/domain/invariants.ts';
+import { oracleProblem, type Workload } from '../core/workload.ts';
 import type { InvariantBook, RecentEvents } from './checkers.ts';
 
 export type DecidedEvent = Extract<ProxyEmitted, { type: 'proxy.decided' }>;

@@ -7,8 +7,8 @@
 // shard's address, so a partition of that shard silences its answers too. Stopping the actor detaches it.
 
 import { fromCallback, type CallbackActorLogic } from 'xstate';
-import { serverAddress, type LinkCommand, type LinkEvent, type LinkInput } from '../machines/link.ts';
-import type { LinkMessage } from '../machines/messages.ts';
+import { serverAddress, type LinkCommand, type LinkEvent, type LinkInput } from '../../machines/link.ts';
+import type { LinkMessage } from '../../machines/messages.ts';
 import type { SimNetwork } from './network.ts';
 
 /** The addresses a link receives on: `sd/{shard}` for each shard of a server, else its endpoint id. */

@@ -12,7 +12,7 @@
 // holds up to 2^24 (16.7 million) pending timers and was tested with a million.
 
 import type { ActorOptions, AnyActorLogic } from 'xstate';
-import { DomainError } from '../machines/domain/money.ts';
+import { DomainError } from '../../machines/domain/money.ts';
 import type { TimeSource } from './timeSource.ts';
 
 /** XState v5's clock interface (`createActor(machine, { clock })`); xstate does not export the type by name. */

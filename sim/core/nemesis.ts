@@ -6,11 +6,11 @@
 // adversarial message is registered with `adversaryIds`, so the signature checker knows to expect a refusal
 // and to fingerprint the ledger around it.
 
-import type { DebitRequest, LinkMessage, RemitRequest, ServerRequest } from '../machines/messages.ts';
-import { serverAddress } from '../machines/link.ts';
-import { keyFromSeed } from '../machines/domain/signature.ts';
-import { signRequest } from '../machines/domain/requests.ts';
-import type { Fault } from './scenario/types.ts';
+import type { DebitRequest, LinkMessage, RemitRequest, ServerRequest } from '../../machines/messages.ts';
+import { serverAddress } from '../../machines/link.ts';
+import { keyFromSeed } from '../../machines/domain/signature.ts';
+import { signRequest } from '../../machines/domain/requests.ts';
+import type { Fault } from '../scenario/types.ts';
 import type { Prng } from './prng.ts';
 import type { TimeSource } from './timeSource.ts';
 import type { SimNetwork } from './network.ts';
@@ -141,7 +141,7 @@ export class Nemesis {
     if (!actor) return;
     this.counters.simMoves++;
     const password = `pw-${slot.plan.terminalId}`;
-    let box: import('../machines/domain/strongbox.ts').Strongbox | undefined;
+    let box: import('../../machines/domain/strongbox.ts').Strongbox | undefined;
     const unsubscribe = actor.on('terminal.strongbox', (event) => {
       box = event.box;
     });

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { loadScenarioText } from './scenario/load.ts';
-import { runVirtual } from './runVirtual.ts';
+import { loadScenarioText } from '../scenario/load.ts';
+import { runVirtual } from '../run/runVirtual.ts';
 
 const BASE = `
 seed: 11

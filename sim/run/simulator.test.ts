@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
-import { loadScenarioText } from './scenario/load.ts';
+import { loadScenarioText } from '../scenario/load.ts';
 import { runVirtual } from './runVirtual.ts';
-import { Ledger } from '../machines/domain/ledger.ts';
+import { Ledger } from '../../machines/domain/ledger.ts';
 
 // A small scenario that exercises every path: offline and online local payments, remote debits and
 // authorisations, POS sales, a regional outage, a shared means spent elsewhere, and every fault kind.

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { assign, createActor, sendTo, setup } from 'xstate';
-import type { LinkCommand, LinkEvent } from '../machines/link.ts';
-import type { LinkMessage, ServerResult } from '../machines/messages.ts';
+import type { LinkCommand, LinkEvent } from '../../machines/link.ts';
+import type { LinkMessage, ServerResult } from '../../machines/messages.ts';
 import { Scheduler } from './scheduler.ts';
 import { Prng } from './prng.ts';
 import { SimNetwork } from './network.ts';

@@ -29,7 +29,7 @@ import { createLinkStats, createMqttLink } from '../../broker/mqttLink.ts';
 import { formatShardRange, MAX_SHARD, parseShardRange, serverIdentity, usernameOf } from '../../broker/topics.ts';
 import { meansOfShards, publicKeyLookup, readRegistry, RegistryError, serverKeyOf, type RunRegistry } from './registry.ts';
 import { LedgerFileError, SqliteLedgerStore, type SynchronousMode } from './sqliteLedgerStore.ts';
-import { wallEpochMs } from './realTime.ts';
+import { wallEpochMs } from '../mqtt/realTime.ts';
 import { createServerControl } from './serverControl.ts';
 
 export const SERVER_USAGE = `Usage: payfleet server --shards RANGE --broker URL --secret S --db PATH --registry FILE [options]
@@ -44,7 +44,7 @@ Options:
   --broker URL            the MQTT broker, mqtt://host:port or ws://host:port
   --secret S              the run's secret credentials derive from (default: $PAYFLEET_BROKER_SECRET)
   --db PATH               the SQLite ledger file (created if missing)
-  --registry FILE         the run registry (sim/mqtt/registry.ts): keys, shard count, means to open
+  --registry FILE         the run registry (sim/sd/registry.ts): keys, shard count, means to open
   --synchronous MODE      full (default: a commit survives power loss) or normal (survives a killed process only)
   --commit MODE           group (default: the requests of one event-loop turn share one commit) or each
                           (one commit per request); either way an answer is sent only after its commit

@@ -10,8 +10,8 @@
 // histograms are double-buffered. Recording is O(1) and allocates nothing on the approved-order path.
 
 import { build, type Histogram } from 'hdr-histogram-js';
-import type { PaymentPath } from '../machines/domain/discriminate.ts';
-import { DomainError } from '../machines/domain/money.ts';
+import type { PaymentPath } from '../../machines/domain/discriminate.ts';
+import { DomainError } from '../../machines/domain/money.ts';
 
 const MINUTE_MS = 60_000;
 

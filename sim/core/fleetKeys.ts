@@ -6,11 +6,11 @@
 // one fork per terminal. Forks depend on labels only, so a key can be derived alone, in any process.
 // fleetKeys.test.ts checks these against a real `Fleet`.
 
-import { Prng } from '../prng.ts';
-import { planPos, planTerminal, type TerminalPlan } from '../population.ts';
+import { Prng } from './prng.ts';
+import { planPos, planTerminal, type TerminalPlan } from './population.ts';
 import { keyFromSeed, type SigningKey } from '../../machines/domain/signature.ts';
 import type { Scenario } from '../scenario/types.ts';
-import type { RegistryMeans, RunRegistry } from './registry.ts';
+import type { RegistryMeans, RunRegistry } from '../sd/registry.ts';
 
 function fleetPrng(scenario: Scenario): Prng {
   return new Prng(scenario.seed).fork('fleet');

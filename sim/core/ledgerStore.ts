@@ -3,7 +3,7 @@
 // Method: every account write adds its balance change to the running sum; a transaction that throws restores
 // the sum it started with, exactly as the store restores its records.
 
-import { MemoryLedgerStore, type Account } from '../machines/domain/ledgerStore.ts';
+import { MemoryLedgerStore, type Account } from '../../machines/domain/ledgerStore.ts';
 
 export class SumTrackingLedgerStore extends MemoryLedgerStore {
   runningSumMinor = 0;

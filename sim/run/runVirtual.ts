@@ -6,9 +6,9 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Simulator, type Progress } from './simulator.ts';
-import type { Scenario } from './scenario/types.ts';
-import type { ArrivalStats } from './workload.ts';
-import { evaluateThresholds, type ThresholdResult } from './scenario/thresholds.ts';
+import type { Scenario } from '../scenario/types.ts';
+import type { ArrivalStats } from '../core/workload.ts';
+import { evaluateThresholds, type ThresholdResult } from '../scenario/thresholds.ts';
 
 export const SUMMARY_VERSION = 1;
 

@@ -6,29 +6,29 @@
 // backlog within `drainMs`. Invariants are checked after every event that could break them and again at the
 // end; the first violation stops the run with the seed. Every delivered message feeds the trace hash.
 
-import type { Scenario } from './scenario/types.ts';
-import { proxyPolicyOf } from './scenario/policy.ts';
-import { Scheduler } from './scheduler.ts';
-import { Prng } from './prng.ts';
-import { SimNetwork } from './network.ts';
-import { createSimLink } from './link.ts';
-import { TraceHash } from './traceHash.ts';
+import type { Scenario } from '../scenario/types.ts';
+import { proxyPolicyOf } from '../scenario/policy.ts';
+import { Scheduler } from '../core/scheduler.ts';
+import { Prng } from '../core/prng.ts';
+import { SimNetwork } from '../core/network.ts';
+import { createSimLink } from '../core/link.ts';
+import { TraceHash } from '../core/traceHash.ts';
 import { Metrics } from './metrics.ts';
-import { Fleet, proxyStateOf, type FleetObserver, type TerminalSlot } from './fleet.ts';
-import { planPos, planTerminal } from './population.ts';
-import { Workload } from './workload.ts';
-import { DecisionChecks } from './decisionChecks.ts';
-import { CoverageModel } from './coverage.ts';
-import { Nemesis } from './nemesis.ts';
-import { InvariantBook, InvariantViolation, RecentEvents } from './checkers.ts';
-import { endChecks, type LedgerFigures } from './endChecks.ts';
-import type { SumTrackingLedgerStore } from './ledgerStore.ts';
-import type { TerminalEmitted } from '../machines/terminal.ts';
-import type { ProxyEmitted } from '../machines/proxy.ts';
-import type { PosEmitted } from '../machines/pos.ts';
-import type { ServerEmitted } from '../machines/server.ts';
-import type { LinkMessage, Proof, ServerRequest, ServerResult } from '../machines/messages.ts';
-import { isDrained } from '../machines/domain/remittance.ts';
+import { Fleet, proxyStateOf, type FleetObserver, type TerminalSlot } from '../core/fleet.ts';
+import { planPos, planTerminal } from '../core/population.ts';
+import { Workload } from '../core/workload.ts';
+import { DecisionChecks } from '../check/decisionChecks.ts';
+import { CoverageModel } from '../core/coverage.ts';
+import { Nemesis } from '../core/nemesis.ts';
+import { InvariantBook, InvariantViolation, RecentEvents } from '../check/checkers.ts';
+import { endChecks, type LedgerFigures } from '../check/endChecks.ts';
+import type { SumTrackingLedgerStore } from '../core/ledgerStore.ts';
+import type { TerminalEmitted } from '../../machines/terminal.ts';
+import type { ProxyEmitted } from '../../machines/proxy.ts';
+import type { PosEmitted } from '../../machines/pos.ts';
+import type { ServerEmitted } from '../../machines/server.ts';
+import type { LinkMessage, Proof, ServerRequest, ServerResult } from '../../machines/messages.ts';
+import { isDrained } from '../../machines/domain/remittance.ts';
 
 const MINUTE_MS = 60_000;
 const NEAR_LINK_DELAY_MS = 50;

@@ -9,11 +9,11 @@
 // after a further delay. Every drop is counted by cause; every delivery goes through the `onDeliver` hook that
 // feeds the trace hash.
 
-import type { LinkMessage } from '../machines/messages.ts';
-import { DomainError } from '../machines/domain/money.ts';
+import type { LinkMessage } from '../../machines/messages.ts';
+import { DomainError } from '../../machines/domain/money.ts';
 import type { Prng } from './prng.ts';
 import type { TimeSource } from './timeSource.ts';
-import type { Network } from './scenario/types.ts';
+import type { Network } from '../scenario/types.ts';
 
 /** The fault knobs; all may change at run time through `setOptions`. */
 export interface NetworkOptions {

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { loadScenarioText } from '../scenario/load.ts';
-import { Scheduler } from '../scheduler.ts';
-import { Prng } from '../prng.ts';
-import { Fleet, type FleetObserver } from '../fleet.ts';
-import { SimNetwork } from '../network.ts';
-import { createSimLink } from '../link.ts';
-import { planPos, planTerminal } from '../population.ts';
+import { Scheduler } from './scheduler.ts';
+import { Prng } from './prng.ts';
+import { Fleet, type FleetObserver } from './fleet.ts';
+import { SimNetwork } from './network.ts';
+import { createSimLink } from './link.ts';
+import { planPos, planTerminal } from './population.ts';
 import { proxyPolicyOf } from '../scenario/policy.ts';
 import { keyFromSeed } from '../../machines/domain/signature.ts';
 import { deviceKey, registryOf } from './fleetKeys.ts';
