@@ -16,9 +16,12 @@ export interface Credentials {
   password: string;
 }
 
-/** A fresh per-run secret (32 random bytes, base64url). */
+/**
+ * A fresh per-run secret: 32 random bytes in hex. Not base64url: one secret in 64 would begin with '-', and a
+ * user who passes it as `--secret VALUE` would see it read as a flag.
+ */
 export function newSecret(): string {
-  return randomBytes(32).toString('base64url');
+  return randomBytes(32).toString('hex');
 }
 
 export function passwordFor(secret: string, username: string): string {

@@ -285,7 +285,10 @@ export class MqttCoordinator {
     } else {
       this.broker = new ManagedProcess({
         name: 'broker',
-        args: ['broker', '--port', '0', '--secret', this.secret],
+        // The secret travels in the environment, never on argv: argv is readable by every user through `ps`, and a
+        // value beginning with '-' would be read as a flag.
+        args: ['broker', '--port', '0'],
+        env: { ...process.env, PAYFLEET_BROKER_SECRET: this.secret },
         ready: /listening on (mqtt:\/\/(\S+):(\d+))/,
         logDir: this.logDir,
         onUnexpectedExit: (code, signal) => this.supervise(this.broker!, 'brokerFailures', code ?? signal),
@@ -300,11 +303,12 @@ export class MqttCoordinator {
     this.servers = shardGroups(scenario.population.shards, MAX_SERVER_PROCESSES).map((shards) => {
       const range = formatShardRange(shards);
       const dbPath = join(this.outDir, `ledger-${range.replace(/,/g, '_')}.sqlite`);
-      const args = ['server', '--shards', range, '--broker', this.brokerUrl, '--secret', this.secret, '--db', dbPath, '--registry', registryPath];
+      const args = ['server', '--shards', range, '--broker', this.brokerUrl, '--db', dbPath, '--registry', registryPath];
       if (this.options.serverSynchronous) args.push('--synchronous', this.options.serverSynchronous);
       const process: ManagedProcess = new ManagedProcess({
         name: `server-${range}`,
         args,
+        env: { ...globalThis.process.env, PAYFLEET_BROKER_SECRET: this.secret },
         ready: /ready on/,
         logDir: this.logDir,
         onUnexpectedExit: (code, signal) => this.supervise(process, 'serverFailures', code ?? signal),

@@ -294,7 +294,7 @@ export async function main(argv: readonly string[], out: (line: string) => void 
   );
   mkdirSync(o.outDir, { recursive: true });
   const secret = newSecret();
-  const broker = new ManagedProcess({ name: 'broker', args: ['broker', '--port', '0', '--secret', secret], ready: /listening on (mqtt:\/\/\S+)/, logDir: join(o.outDir, 'bench-logs') });
+  const broker = new ManagedProcess({ name: 'broker', args: ['broker', '--port', '0'], env: { ...process.env, PAYFLEET_BROKER_SECRET: secret }, ready: /listening on (mqtt:\/\/\S+)/, logDir: join(o.outDir, 'bench-logs') });
   const onSignal = (): void => {
     killAllChildren();
     process.exit(130);
