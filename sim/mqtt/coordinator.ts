@@ -34,7 +34,7 @@ import type { LinkStats } from '../../broker/mqttLink.ts';
 import { SqliteLedgerStore } from '../sd/sqliteLedgerStore.ts';
 import { writeRegistry } from '../sd/registry.ts';
 import { registryOf } from '../core/fleetKeys.ts';
-import { RealTime, wallEpochMs, sleepRun } from './realTime.ts';
+import { RealTime, wallEpochMs, sleepRun } from '../core/realTime.ts';
 import { ManagedProcess, forkWorker } from './processes.ts';
 import { Adversary, type AdversarialKind } from './adversary.ts';
 import { ElsewhereSender } from './elsewhereSender.ts';

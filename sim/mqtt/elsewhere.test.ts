@@ -14,7 +14,7 @@ import { SqliteLedgerStore } from '../sd/sqliteLedgerStore.ts';
 import { ElsewhereSender } from './elsewhereSender.ts';
 import { createServerControl } from '../sd/serverControl.ts';
 import { FileBackedStore, closeFileBackedStores, runPayfleet, type ChildRun } from '../sd/testSupport.ts';
-import { wallEpochMs } from './realTime.ts';
+import { wallEpochMs } from '../core/realTime.ts';
 
 const SHARDS = 4;
 const OPENING_MINOR = 10_000;

@@ -23,7 +23,7 @@ import { SimNetwork, networkOptionsOf } from '../core/network.ts';
 import { Prng } from '../core/prng.ts';
 import { InvariantBook, RecentEvents } from '../check/checkers.ts';
 import { proxyPolicyOf } from '../scenario/policy.ts';
-import { RealTime } from './realTime.ts';
+import { RealTime } from '../core/realTime.ts';
 import { Radio } from './radio.ts';
 import { DEFAULT_BACKOFF, createLinkStats, createMqttLink, type BackoffPolicy, type LinkStats } from '../../broker/mqttLink.ts';
 import { isDrained } from '../../machines/domain/remittance.ts';

@@ -29,7 +29,7 @@ import { createLinkStats, createMqttLink } from '../../broker/mqttLink.ts';
 import { formatShardRange, MAX_SHARD, parseShardRange, serverIdentity, usernameOf } from '../../broker/topics.ts';
 import { meansOfShards, publicKeyLookup, readRegistry, RegistryError, serverKeyOf, type RunRegistry } from './registry.ts';
 import { LedgerFileError, SqliteLedgerStore, type SynchronousMode } from './sqliteLedgerStore.ts';
-import { wallEpochMs } from '../mqtt/realTime.ts';
+import { wallEpochMs } from '../core/realTime.ts';
 import { createServerControl } from './serverControl.ts';
 
 export const SERVER_USAGE = `Usage: payfleet server --shards RANGE --broker URL --secret S --db PATH --registry FILE [options]

@@ -7,8 +7,8 @@
 // timers of `delayMs / timeScale` real milliseconds; the same scaling backs an XState clock, so a machine's
 // `after: { 2000 }` waits 2 s of run time. Every pending timer is tracked so `stop()` can cancel them all.
 
-import type { TimeSource } from '../core/timeSource.ts';
-import type { Clock } from '../core/scheduler.ts';
+import type { TimeSource } from './timeSource.ts';
+import type { Clock } from './scheduler.ts';
 
 /** Node fires a timer longer than this after 1 ms; longer timers are clamped (no run lasts 24 days). */
 const MAX_TIMER_MS = 2_147_483_647;
