@@ -50,6 +50,15 @@ describe('payfleet command', () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it('refuses up front a fleet that cannot fit in memory, with exit 2, the numbers and nothing written', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'payfleet-cli-')), 'run');
+    const run = payfleet(['run', 'scenarios/quickstart.yaml', '--terminals', '1000000000', '--out', out]);
+    expect(run.status, run.err).toBe(2);
+    expect(run.err).toMatch(/does not fit in memory/);
+    expect(run.err).toMatch(/GiB of heap/);
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('refuses a bad flag with exit 2, naming the flag', () => {
     const bad = payfleet(['run', 'scenarios/quickstart.yaml', '--seed', 'x']);
     expect(bad.status).toBe(2);

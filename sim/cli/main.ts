@@ -11,6 +11,7 @@ import { parseDuration } from '../scenario/durations.ts';
 import type { Scenario } from '../scenario/types.ts';
 import { runVirtual, thresholdsPassed, writeRunFiles, type RunSummary } from '../run/runVirtual.ts';
 import { ProgressLine } from '../run/progress.ts';
+import { estimateVirtualRun, memoryRefusal } from '../run/memoryBudget.ts';
 import { formatHelp, parseArgs, UsageError, type FlagSpec } from './args.ts';
 import { registeredCommands } from './registry.ts';
 
@@ -118,6 +119,9 @@ async function runCommand(argv: string[]): Promise<number> {
     const { runMqttCommand } = await import('../mqtt/runMqtt.ts');
     return runMqttCommand(scenario, file, outDir, flags);
   }
+  // Refused before anything is built: a fleet that cannot fit would otherwise build for minutes and die in V8.
+  const refusal = memoryRefusal(estimateVirtualRun(scenario));
+  if (refusal) throw new UsageError(`the run does not fit in memory; nothing was run:\n${refusal}`);
   printOptions(scenario, file, outDir, mode);
   const progress = new ProgressLine(process.stderr, !flags.quiet);
   const result = runVirtual(scenario, { file, outDir, onProgress: (p) => progress.update(p) });
