@@ -13,7 +13,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { loadScenarioText } from '../sim/scenario/load.ts';
-import { runVirtual, type RunSummary } from '../sim/run/runVirtual.ts';
+import { runVirtual } from '../sim/run/runVirtual.ts';
+import type { RunSummary } from '../sim/run/summary.ts';
 import { runProperty } from './fc.ts';
 
 const minutes = (m: number) => `${m}m`;

@@ -10,7 +10,8 @@ import { checkScenario } from '../../sim/scenario/checks.ts';
 import { formatPath, ScenarioError, type ScenarioProblem } from '../../sim/scenario/problems.ts';
 import { thresholdProblem } from '../../sim/scenario/thresholds.ts';
 import type { Arrival, Scenario } from '../../sim/scenario/types.ts';
-import { runVirtual, type RunSummary } from '../../sim/run/runVirtual.ts';
+import { runVirtual } from '../../sim/run/runVirtual.ts';
+import type { RunSummary } from '../../sim/run/summary.ts';
 import type { ProbeResult } from './search.ts';
 
 /** The scenario of one probe; throws ScenarioError when the copy breaks a rule of the scenario format. */

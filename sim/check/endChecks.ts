@@ -3,12 +3,10 @@
 // Method: walk the record of approved payments against the ledgers, then walk the ledgers for postings nobody
 // approved. Each finding goes to the invariant book (which, at the end, collects all violations instead of
 // stopping at the first). `checkAtEnd` takes plain inputs — ledgers, approved proofs, POS proofs, what is left
-// in each journal — so the virtual simulator (`endChecks`) and the mqtt runner (ledgers read back from the
+// in each journal — so the virtual simulator and the mqtt runner (ledgers read back from the
 // servers' SQLite files, journals reported by the workers) run the very same checks.
 
-import type { Simulator } from '../run/simulator.ts';
 import type { InvariantBook } from './checkers.ts';
-import { proxyStateOf } from '../core/fleet.ts';
 import { verifyClaim, type SignatureScheme } from '../../machines/domain/signature.ts';
 import type { Ledger } from '../../machines/domain/ledger.ts';
 import type { Posting } from '../../machines/domain/ledgerStore.ts';
@@ -45,25 +43,6 @@ export interface EndCheckInput {
   scheme: SignatureScheme;
   /** Transactions SD reported posted by two different requests (found as they happened, or from its records). */
   duplicatedPostings: number;
-}
-
-export function endChecks(sim: Simulator): void {
-  const { fleet } = sim;
-  sim.endFigures = checkAtEnd({
-    book: sim.book,
-    ledgers: fleet.ledgers.map((ledger, shard) => ({ label: `shard ${shard}`, ledger })),
-    ledgerOfMeans: (meansId) => fleet.ledgerOfMeans(meansId),
-    approved: sim.approved,
-    posProofs: sim.posProofs,
-    terminals: fleet.terminals.map((slot) => {
-      const state = proxyStateOf(slot);
-      return { terminalId: slot.plan.terminalId, up: slot.actor !== undefined, pending: state ? state.journal.pending.length + state.journal.outbox.length : 0 };
-    }),
-    pos: [...fleet.pos].map(([posId, pos]) => ({ posId, unsettled: pos.getSnapshot().context.unsettled.length })),
-    publicKeyOf: fleet.publicKeyOf,
-    scheme: fleet.options.scheme,
-    duplicatedPostings: sim.duplicatedPostings,
-  });
 }
 
 export function checkAtEnd(input: EndCheckInput): LedgerFigures {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadScenarioText } from '../scenario/load.ts';
 import { parseTimeseries } from '../report/csv.ts';
-import type { RunSummary } from '../run/runVirtual.ts';
+import type { RunSummary } from '../run/summary.ts';
 import { main } from '../cli/main.ts';
 import { runMqttCommand, type RunMqttIo } from './runMqtt.ts';
 import { liveChildCount } from './processes.ts';

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadScenarioText } from '../scenario/load.ts';
-import type { RunSummary } from '../run/runVirtual.ts';
+import type { RunSummary } from '../run/summary.ts';
 import { runMqttCommand } from './runMqtt.ts';
 import { liveChildCount } from './processes.ts';
 

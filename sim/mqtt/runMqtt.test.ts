@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadScenarioText } from '../scenario/load.ts';
-import type { RunSummary } from '../run/runVirtual.ts';
+import type { RunSummary } from '../run/summary.ts';
 import { main } from '../cli/main.ts';
 import { newSecret } from '../../broker/credentials.ts';
 import { MOSQUITTO_BINARY, startMosquitto } from '../../broker/mosquitto.ts';

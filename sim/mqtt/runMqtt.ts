@@ -13,7 +13,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Scenario } from '../scenario/types.ts';
-import { thresholdsPassed, writeRunFiles, type RunSummary } from '../run/runVirtual.ts';
+import { thresholdsPassed, writeRunFiles, type RunSummary } from '../run/summary.ts';
 import { ProgressLine } from '../run/progress.ts';
 import { UsageError } from '../cli/args.ts';
 import { renderPrometheus, startMetricsEndpoint, type MetricsEndpoint } from '../run/prometheus.ts';

@@ -14,26 +14,26 @@ import { SimNetwork } from '../core/network.ts';
 import { createSimLink } from '../core/link.ts';
 import { TraceHash } from '../core/traceHash.ts';
 import { Metrics } from './metrics.ts';
-import { Fleet, proxyStateOf, type FleetObserver, type TerminalSlot } from '../core/fleet.ts';
+import { Fleet, type FleetObserver, type TerminalSlot } from '../core/fleet.ts';
 import { planPos, planTerminal } from '../core/population.ts';
 import { Workload } from '../core/workload.ts';
 import { DecisionChecks } from '../check/decisionChecks.ts';
 import { CoverageModel } from '../core/coverage.ts';
 import { Nemesis } from '../core/nemesis.ts';
 import { InvariantBook, InvariantViolation, RecentEvents } from '../check/checkers.ts';
-import { endChecks, type LedgerFigures } from '../check/endChecks.ts';
+import { checkAtEnd, type LedgerFigures } from '../check/endChecks.ts';
 import type { SumTrackingLedgerStore } from '../core/ledgerStore.ts';
 import type { TerminalEmitted } from '../../machines/terminal.ts';
 import type { ProxyEmitted } from '../../machines/proxy.ts';
 import type { PosEmitted } from '../../machines/pos.ts';
 import type { ServerEmitted } from '../../machines/server.ts';
-import type { LinkMessage, Proof, ServerRequest, ServerResult } from '../../machines/messages.ts';
-import { isDrained } from '../../machines/domain/remittance.ts';
+import type { LinkMessage, ServerRequest, ServerResult } from '../../machines/messages.ts';
+import { RunRecord, type BacklogFigures, type RunPhase } from './runRecord.ts';
+import { DeviceEvents } from './deviceEvents.ts';
+import { beginLiveness, journalsAtEnd } from './liveness.ts';
 
 const MINUTE_MS = 60_000;
 const NEAR_LINK_DELAY_MS = 50;
-/** How often the liveness phase looks whether everything has drained. */
-const DRAIN_POLL_MS = 5_000;
 
 export interface RunOptions {
   /** Called about every simulated minute with progress figures (the CLI draws its live line from it). */
@@ -46,13 +46,7 @@ export interface Progress {
   events: number;
   terminalsInCoverage: number;
   backlogCount: number;
-  phase: 'safety' | 'liveness';
-}
-
-export interface ApprovedPayment {
-  proof: Proof;
-  approvedAtMs: number;
-  remoteMode?: 'debit' | 'authCapture';
+  phase: RunPhase;
 }
 
 export class Simulator implements FleetObserver {
@@ -67,21 +61,11 @@ export class Simulator implements FleetObserver {
   readonly trace = new TraceHash();
   readonly recent = new RecentEvents();
   readonly book: InvariantBook;
+  /** Approved payments, POS receipts, the backlog, postings seen and the drain state (runRecord.ts). */
+  readonly record = new RunRecord();
   private readonly decisions: DecisionChecks;
-  /** Every payment approved by a proxy, by transaction id (the workload's ledger of expectations). */
-  readonly approved = new Map<string, ApprovedPayment>();
-  /** Proofs held by POS units (their receipts). */
-  readonly posProofs: Proof[] = [];
-  /** Transaction ids SD reported posted, to catch one posted twice as it happens [INV-4]. */
-  private readonly posted = new Map<string, string>();
-  private backlogCount = 0;
-  private backlogAmountMinor = 0;
-  private peakBacklogAmountMinor = 0;
-  private phase: 'safety' | 'liveness' = 'safety';
+  private readonly devices: DeviceEvents;
   private minutesSampled = 0;
-  drainedAtMs: number | undefined;
-  /** Postings SD reported twice (each one is also an INV-4 violation). */
-  duplicatedPostings = 0;
   /** Ledger figures, set by the end checks. */
   endFigures: LedgerFigures | undefined;
 
@@ -119,6 +103,24 @@ export class Simulator implements FleetObserver {
     this.nemesis = new Nemesis(this.scheduler, this.network, this.fleet, this.coverage, this.prng.fork('nemesis'));
     this.workload = new Workload(scenario, this.scheduler, this.fleet, this.prng.fork('workload'));
     this.decisions = new DecisionChecks(this.book, this.recent, this.workload, policy);
+    this.devices = new DeviceEvents({
+      record: this.record,
+      decisions: this.decisions,
+      workload: this.workload,
+      recent: this.recent,
+      now: () => this.scheduler.now(),
+      slotOf: (terminalId) => this.slotOf(terminalId),
+      sink: {
+        count: (name) => this.metrics.count(name),
+        decided: (_terminalId, event) => {
+          const { response } = event;
+          this.metrics.recordOrder(response.ok ? response.proof.path : undefined, response.ok, response.ok ? undefined : response.reason);
+          if (response.ok) this.metrics.recordLatency(response.proof.path === 'remote' ? 'remote' : 'local', event.decidedAtMs - event.startedAtMs);
+        },
+        remitted: (_terminalId, remittance) => this.metrics.recordRemittance(remittance.count, remittance.lagsMs),
+        receipt: (proof) => this.record.posProofs.push(proof),
+      },
+    });
   }
 
   /** Builds the fleet and runs both phases; returns normally even when an invariant broke (see `book`). */
@@ -130,12 +132,12 @@ export class Simulator implements FleetObserver {
       // and the loop stops at the next event.
       this.scheduler.runUntil(durationMs, () => this.book.stopped);
       if (this.book.stopped) return;
-      this.beginLiveness();
-      this.scheduler.runUntil(durationMs + drainMs, () => this.drainedAtMs !== undefined || this.book.stopped);
+      beginLiveness({ time: this.scheduler, fleet: this.fleet, workload: this.workload, nemesis: this.nemesis, coverage: this.coverage, network: this.network, record: this.record });
+      this.scheduler.runUntil(durationMs + drainMs, () => this.record.drainedAtMs !== undefined || this.book.stopped);
       if (this.book.stopped) return;
       this.sampleMinute();
       this.book.stopOnViolation = false;
-      endChecks(this);
+      this.endChecks();
     } catch (error) {
       if (!(error instanceof InvariantViolation)) throw error;
     }
@@ -158,53 +160,36 @@ export class Simulator implements FleetObserver {
     this.armMinuteSampler();
   }
 
-  private beginLiveness(): void {
-    this.phase = 'liveness';
-    this.workload.stop();
-    this.nemesis.stop();
-    this.network.setOptions({ lossProbability: 0, duplicateProbability: 0, reorderProbability: 0 });
-    this.coverage.restoreAll();
-    for (const slot of this.fleet.terminals) slot.skewMs = 0;
-    // Anything still waiting on a backoff timer gets a nudge: coverage is back for every terminal.
-    for (const slot of this.fleet.terminals) slot.actor?.send({ type: 'remit.now' });
-    this.pollDrain();
-  }
-
-  private pollDrain(): void {
-    if (this.isDrained()) {
-      this.drainedAtMs = this.scheduler.now();
-      return;
-    }
-    // An order that was waiting for its user when the drain began is approved after the first nudge.
-    this.fleet.nudgePendingRemittances();
-    this.scheduler.schedule(DRAIN_POLL_MS, () => this.pollDrain());
-  }
-
-  isDrained(): boolean {
-    // An order still being decided (a remote payment on its way back) is not drained either.
-    if (this.workload.hasOrdersInFlight()) return false;
-    for (const slot of this.fleet.terminals) {
-      if (!slot.actor) return false;
-      const state = proxyStateOf(slot);
-      if (state && !isDrained(state.journal)) return false;
-    }
-    for (const pos of this.fleet.pos.values()) if (pos.getSnapshot().context.unsettled.length > 0) return false;
-    return true;
+  /** The checks after the drain, on the simulated ledgers and the journals left in the fleet. */
+  private endChecks(): void {
+    const { fleet, record } = this;
+    this.endFigures = checkAtEnd({
+      book: this.book,
+      ledgers: fleet.ledgers.map((ledger, shard) => ({ label: `shard ${shard}`, ledger })),
+      ledgerOfMeans: (meansId) => fleet.ledgerOfMeans(meansId),
+      approved: record.approved,
+      posProofs: record.posProofs,
+      ...journalsAtEnd(fleet),
+      publicKeyOf: fleet.publicKeyOf,
+      scheme: fleet.options.scheme,
+      duplicatedPostings: record.duplicatedPostings,
+    });
   }
 
   private armMinuteSampler(): void {
     this.scheduler.schedule(MINUTE_MS, () => {
       this.sampleMinute();
-      if (this.drainedAtMs === undefined) this.armMinuteSampler();
+      if (this.record.drainedAtMs === undefined) this.armMinuteSampler();
     });
   }
 
   private sampleMinute(): void {
     const now = this.scheduler.now();
+    const backlog = this.record.backlog;
     this.metrics.setGauges({
       terminalsInCoverage: this.coverage.inCoverageCount,
-      backlogCount: this.backlogCount,
-      backlogAmountMinor: this.backlogAmountMinor,
+      backlogCount: backlog.count,
+      backlogAmountMinor: backlog.amountMinor,
       // In virtual mode the network stands for the broker: its open links are the broker's connections.
       brokerConnections: this.network.connectedCount,
     });
@@ -223,8 +208,8 @@ export class Simulator implements FleetObserver {
       totalMs: this.scenario.durationMs + this.scenario.drainMs,
       events: this.scheduler.eventsRun,
       terminalsInCoverage: this.coverage.inCoverageCount,
-      backlogCount: this.backlogCount,
-      phase: this.phase,
+      backlogCount: backlog.count,
+      phase: this.record.phase,
     });
   }
 
@@ -241,60 +226,15 @@ export class Simulator implements FleetObserver {
   }
 
   onTerminal(event: TerminalEmitted): void {
-    if (event.type === 'terminal.confirm') {
-      const slot = this.slotOf(event.terminalId);
-      if (slot) this.workload.answerPrompt(slot, event.orderId, event.kind);
-    } else if (event.type === 'terminal.refused') {
-      this.metrics.count('terminalRefused');
-    }
+    this.devices.onTerminal(event);
   }
 
   onProxy(terminalId: string, event: ProxyEmitted): void {
-    switch (event.type) {
-      case 'proxy.decided':
-        return this.onDecided(terminalId, event);
-      case 'proxy.remitted': {
-        const now = this.scheduler.now();
-        let amount = 0;
-        const lags: number[] = [];
-        for (const tx of event.txs) {
-          amount += tx.amountMinor;
-          const approved = this.approved.get(tx.txId);
-          if (approved) lags.push(now - approved.approvedAtMs);
-        }
-        this.backlogCount -= event.txs.length;
-        this.backlogAmountMinor -= amount;
-        this.metrics.recordRemittance(event.txs.length, lags);
-        this.recent.push({ timeMs: now, actor: terminalId, text: `remitted ${event.txs.length} tx (${event.reqId})` });
-        return;
-      }
-      case 'proxy.refused':
-        this.metrics.count(`proxyRefused:${event.reason}`);
-        return;
-      default:
-        return;
-    }
-  }
-
-  private onDecided(terminalId: string, event: Extract<ProxyEmitted, { type: 'proxy.decided' }>): void {
-    const now = this.scheduler.now();
-    const { order, response } = event;
-    this.metrics.recordOrder(response.ok ? response.proof.path : undefined, response.ok, response.ok ? undefined : response.reason);
-    this.decisions.check(terminalId, event, now);
-    if (!response.ok) return;
-    const latencyMs = event.decidedAtMs - event.startedAtMs;
-    this.metrics.recordLatency(response.proof.path === 'remote' ? 'remote' : 'local', latencyMs);
-    this.approved.set(response.proof.txId, { proof: response.proof, approvedAtMs: now, remoteMode: order.remoteMode });
-    if (response.proof.path !== 'remote') {
-      this.backlogCount++;
-      this.backlogAmountMinor += response.proof.amountMinor;
-      if (this.backlogAmountMinor > this.peakBacklogAmountMinor) this.peakBacklogAmountMinor = this.backlogAmountMinor;
-    }
+    this.devices.onProxy(terminalId, event);
   }
 
   onPos(event: PosEmitted): void {
-    if (event.type === 'pos.receipt') this.posProofs.push(event.proof);
-    else if (event.type === 'pos.declined') this.metrics.count(`posDeclined:${event.reason}`);
+    this.devices.onPos(event);
   }
 
   onServer(shard: number, event: ServerEmitted): void {
@@ -302,16 +242,7 @@ export class Simulator implements FleetObserver {
     this.metrics.recordServerRequest(shard);
     const ids = event.result.posted;
     if (!event.result.ok || !ids) return;
-    const requestId = `${event.request.from}/${event.request.reqId}`;
-    for (const txId of ids) {
-      // [INV-4 nothing twice] SD never reports the same transaction posted by two different requests. (A resent
-      // request gets its stored answer again, which names the same postings: that is not a second posting.)
-      const firstBy = this.posted.get(txId);
-      const fresh = firstBy === undefined || firstBy === requestId;
-      if (!fresh) this.duplicatedPostings++;
-      this.book.check('INV-4', fresh, () => `transaction ${txId} posted twice: by ${firstBy} and again by ${requestId}`, [event.request.from]);
-      if (firstBy === undefined) this.posted.set(txId, requestId);
-    }
+    this.record.checkPostedOnce(this.book, `${event.request.from}/${event.request.reqId}`, event.request.from, ids);
   }
 
   isAdversarial(request: ServerRequest): boolean {
@@ -334,7 +265,7 @@ export class Simulator implements FleetObserver {
     );
   }
 
-  get backlog(): { count: number; amountMinor: number; peakAmountMinor: number } {
-    return { count: this.backlogCount, amountMinor: this.backlogAmountMinor, peakAmountMinor: this.peakBacklogAmountMinor };
+  get backlog(): BacklogFigures {
+    return this.record.backlog;
   }
 }

@@ -20,7 +20,7 @@ import { MqttCoordinator, type BenchControl } from '../../../sim/mqtt/coordinato
 import { ManagedProcess, killAllChildren } from '../../../sim/mqtt/processes.ts';
 import { newSecret } from '../../../broker/credentials.ts';
 import type { BenchProbe } from '../../../sim/mqtt/protocol.ts';
-import type { RunSummary } from '../../../sim/run/runVirtual.ts';
+import type { RunSummary } from '../../../sim/run/summary.ts';
 import { bareConnectStorm, bareRoundTrips, figuresOf, type RoundTripFigures } from './bareRoundTrips.ts';
 import { terminalId } from '../../../sim/core/population.ts';
 

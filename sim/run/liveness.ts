@@ -1,0 +1,89 @@
+// Goal: the liveness phase of a run, written once for both modes: what changes when the safety phase ends, when
+// a fleet counts as drained, and what each journal still holds at the end.
+// Method: plain functions over the parts a run is built from (`Fleet`, `Workload`, `Nemesis`, `CoverageModel` and
+// the devices' network — the virtual `SimNetwork` or the mqtt worker's `Radio`), on the run's `TimeSource`, so
+// the virtual scheduler and the worker's scaled real time run the very same drain. The drain state is kept in
+// the run's `RunRecord`.
+
+import { proxyStateOf, type Fleet } from '../core/fleet.ts';
+import type { Workload } from '../core/workload.ts';
+import type { Nemesis } from '../core/nemesis.ts';
+import type { CoverageModel } from '../core/coverage.ts';
+import type { NetworkOptions } from '../core/network.ts';
+import type { TimeSource } from '../core/timeSource.ts';
+import { isDrained } from '../../machines/domain/remittance.ts';
+import type { RunRecord } from './runRecord.ts';
+
+/** How often (run time) the liveness phase looks whether everything has drained. */
+export const DRAIN_POLL_MS = 5_000;
+
+export interface LivenessParts {
+  time: TimeSource;
+  fleet: Fleet;
+  workload: Workload;
+  nemesis: Nemesis;
+  coverage: CoverageModel;
+  /** The devices' network; it is made clean (latency stays) so every backlog can drain. */
+  network: { setOptions(patch: Partial<NetworkOptions>): void };
+  record: RunRecord;
+}
+
+/**
+ * Ends the safety phase: no more orders or faults, a clean network, every terminal back in coverage with its
+ * clock right and its backlog pushed; then polls until the fleet is drained, sets `record.drainedAtMs` and calls
+ * `onDrained` once.
+ */
+export function beginLiveness(parts: LivenessParts, onDrained: () => void = () => undefined): void {
+  parts.record.phase = 'liveness';
+  parts.workload.stop();
+  parts.nemesis.stop();
+  parts.network.setOptions({ lossProbability: 0, duplicateProbability: 0, reorderProbability: 0 });
+  parts.coverage.restoreAll();
+  for (const slot of parts.fleet.terminals) slot.skewMs = 0;
+  // Anything still waiting on a backoff timer gets a nudge: coverage is back for every terminal.
+  for (const slot of parts.fleet.terminals) slot.actor?.send({ type: 'remit.now' });
+  pollDrain(parts, onDrained);
+}
+
+function pollDrain(parts: LivenessParts, onDrained: () => void): void {
+  if (parts.record.drainedAtMs !== undefined) return;
+  if (isFleetDrained(parts.fleet, parts.workload)) {
+    parts.record.drainedAtMs = parts.time.now();
+    onDrained();
+    return;
+  }
+  // An order that was waiting for its user when the drain began is approved after the first nudge.
+  parts.fleet.nudgePendingRemittances();
+  parts.time.schedule(DRAIN_POLL_MS, () => pollDrain(parts, onDrained));
+}
+
+/** [INV-7 liveness] every terminal up with an empty journal, every POS settled, no order still being decided. */
+export function isFleetDrained(fleet: Fleet, workload: Pick<Workload, 'hasOrdersInFlight'>): boolean {
+  // An order still being decided (a remote payment on its way back) is not drained either.
+  if (workload.hasOrdersInFlight()) return false;
+  for (const slot of fleet.terminals) {
+    if (!slot.actor) return false;
+    const state = proxyStateOf(slot);
+    if (state && !isDrained(state.journal)) return false;
+  }
+  for (const pos of fleet.pos.values()) if (pos.getSnapshot().context.unsettled.length > 0) return false;
+  return true;
+}
+
+export interface JournalsAtEnd {
+  /** Each terminal: alive or still down, and its journal items SD has not acknowledged (pending + outbox). */
+  terminals: Array<{ terminalId: string; up: boolean; pending: number }>;
+  /** Each POS unit and its receipts not yet settled. */
+  pos: Array<{ posId: string; unsettled: number }>;
+}
+
+/** What every journal of the fleet still holds: the end checks' [INV-7] input. */
+export function journalsAtEnd(fleet: Fleet): JournalsAtEnd {
+  return {
+    terminals: fleet.terminals.map((slot) => {
+      const state = proxyStateOf(slot);
+      return { terminalId: slot.plan.terminalId, up: slot.actor !== undefined, pending: state ? state.journal.pending.length + state.journal.outbox.length : 0 };
+    }),
+    pos: [...fleet.pos].map(([posId, pos]) => ({ posId, unsettled: pos.getSnapshot().context.unsettled.length })),
+  };
+}

@@ -1,0 +1,140 @@
+// Goal: `summary.json` — the one `RunSummary` shape both modes write, one builder that assembles it from what a
+// run kept, and writing the run's files.
+// Method: `buildSummary` takes the figures every run has (its metrics, its run record, its end-check figures, its
+// invariant counts) plus the few that only the runner knows (events, network and fault counters, how to replay);
+// the scenario's thresholds are evaluated on the finished summary. Files are written through a temporary name and
+// a rename, so an interrupted run never leaves half a file.
+
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Scenario } from '../scenario/types.ts';
+import type { ArrivalStats } from '../core/workload.ts';
+import { evaluateThresholds, type ThresholdResult } from '../scenario/thresholds.ts';
+import type { InvariantCount } from '../check/checkers.ts';
+import type { LedgerFigures } from '../check/endChecks.ts';
+import type { Metrics } from './metrics.ts';
+import type { RunRecord } from './runRecord.ts';
+
+export const SUMMARY_VERSION = 1;
+
+export interface RunSummary {
+  version: number;
+  scenario: Scenario & { file?: string };
+  mode: 'virtual' | 'mqtt';
+  seed: number;
+  terminals: number;
+  pos: number;
+  shards: number;
+  simulatedMs: number;
+  wallMs: number;
+  events: number;
+  /** `dropped`: orders that could not be issued on time (open-model arrivals dropped, or a terminal down). */
+  orders: { total: number; approved: number; declined: number; dropped?: number; byPath: Record<string, number>; declinedByReason: Record<string, number> };
+  latencyMs: { local: { p50: number; p99: number; max: number }; remote: { p50: number; p99: number; max: number } };
+  remittance: { transactions: number; batches: number; pendingAtEnd: number; lagMs: { p50: number; p99: number }; peakBacklogAmountMinor: number };
+  ledger: { approvedAmountMinor: number; postedAmountMinor: number; lost: number; duplicated: number; unexpected: number; sumOfBalancesMinor: number };
+  invariants: Array<{ id: string; name: string; checks: number; violations: number }>;
+  violation?: { invariant: string; message: string; seed: number; timeMs: number; recent: Array<{ timeMs: number; actor: string; text: string }> };
+  network: Record<string, number>;
+  faults: Record<string, number>;
+  workload: Record<string, number>;
+  /** The open-model executor's figures; null when the scenario has no `arrival`. */
+  arrival?: ArrivalStats | null;
+  /** Virtual mode only: the simulated servers' service time and queue peaks. */
+  servers?: { serviceTimeMs: number; peakQueueDepth: number[] };
+  /** Each scenario threshold, checked against this summary (k6's convention: a failure makes `run` exit 99). */
+  thresholds?: ThresholdResult[];
+  drainedAtMs: number | null;
+  traceHash: string;
+  ok: boolean;
+  replay: string;
+}
+
+/** The first violation of a run, as the summary shows it. */
+export interface FirstViolation {
+  invariant: string;
+  message: string;
+  timeMs: number;
+  recent: Array<{ timeMs: number; actor: string; text: string }>;
+}
+
+export interface SummaryInput {
+  scenario: Scenario;
+  file: string | undefined;
+  mode: RunSummary['mode'];
+  simulatedMs: number;
+  wallMs: number;
+  events: number;
+  metrics: Metrics;
+  record: RunRecord;
+  /** Set by the end checks; absent when the run stopped before them. */
+  ledger: LedgerFigures | undefined;
+  invariants: InvariantCount[];
+  firstViolation: FirstViolation | undefined;
+  /** Orders that could not be issued on time. */
+  droppedOrders: number;
+  network: Record<string, number>;
+  faults: Record<string, number>;
+  workload: Record<string, number>;
+  arrival: ArrivalStats | null;
+  servers?: RunSummary['servers'];
+  traceHash: string;
+  replay: string;
+}
+
+const NO_LEDGER_FIGURES: LedgerFigures = { approvedAmountMinor: 0, postedAmountMinor: 0, lost: 0, duplicated: 0, unexpected: 0, sumOfBalancesMinor: 0 };
+
+export function buildSummary(input: SummaryInput): RunSummary {
+  const { scenario, record } = input;
+  const parts = input.metrics.summaryParts();
+  const first = input.firstViolation;
+  const backlog = record.backlog;
+  const summary: RunSummary = {
+    version: SUMMARY_VERSION,
+    scenario: { ...scenario, file: input.file },
+    mode: input.mode,
+    seed: scenario.seed,
+    terminals: scenario.population.terminals,
+    pos: scenario.population.pos.units,
+    shards: scenario.population.shards,
+    simulatedMs: input.simulatedMs,
+    wallMs: input.wallMs,
+    events: input.events,
+    orders: { ...parts.orders, dropped: input.droppedOrders },
+    latencyMs: parts.latencyMs,
+    remittance: { ...parts.remittance, pendingAtEnd: backlog.count, peakBacklogAmountMinor: backlog.peakAmountMinor },
+    ledger: input.ledger ?? NO_LEDGER_FIGURES,
+    invariants: input.invariants,
+    violation: first && { invariant: first.invariant, message: first.message, seed: scenario.seed, timeMs: first.timeMs, recent: first.recent },
+    network: input.network,
+    faults: input.faults,
+    workload: input.workload,
+    arrival: input.arrival,
+    servers: input.servers,
+    thresholds: [],
+    drainedAtMs: record.drainedAtMs ?? null,
+    traceHash: input.traceHash,
+    ok: input.invariants.every((i) => i.violations === 0),
+    replay: input.replay,
+  };
+  summary.thresholds = evaluateThresholds(scenario.thresholds, summary);
+  return summary;
+}
+
+/** True when every threshold of the summary passed (none stated: true). */
+export function thresholdsPassed(summary: Pick<RunSummary, 'thresholds'>): boolean {
+  return (summary.thresholds ?? []).every((t) => t.pass);
+}
+
+function writeAtomic(path: string, text: string): void {
+  const temporary = `${path}.tmp-${process.pid}`;
+  writeFileSync(temporary, text);
+  renameSync(temporary, path);
+}
+
+/** Writes summary.json and timeseries.csv into `outDir` (created if needed). */
+export function writeRunFiles(outDir: string, result: { summary: RunSummary; timeseriesCsv: string }): void {
+  mkdirSync(outDir, { recursive: true });
+  writeAtomic(join(outDir, 'timeseries.csv'), result.timeseriesCsv);
+  writeAtomic(join(outDir, 'summary.json'), JSON.stringify(result.summary, null, 2) + '\n');
+}
