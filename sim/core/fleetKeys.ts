@@ -4,13 +4,37 @@
 // Method: the same PRNG forks as `Fleet` and `Simulator`: the run's root stream forks 'fleet', which forks
 // 'server-key' for SD's key and `key:{id}` for each proxy and POS key; plans come from the 'population' fork,
 // one fork per terminal. Forks depend on labels only, so a key can be derived alone, in any process.
-// fleetKeys.test.ts checks these against a real `Fleet`.
+// fleetKeys.test.ts checks these against a real `Fleet`. The registry's types live here, below sim/sd, which
+// writes and reads the file (registry.ts).
 
 import { Prng } from './prng.ts';
 import { planPos, planTerminal, type TerminalPlan } from './population.ts';
-import { keyFromSeed, type SigningKey } from '../../machines/domain/signature.ts';
+import { keyFromSeed, type SignatureScheme, type SigningKey } from '../../machines/domain/signature.ts';
 import type { Scenario } from '../scenario/types.ts';
-import type { RegistryMeans, RunRegistry } from '../sd/registry.ts';
+import type { Minor } from '../../machines/domain/money.ts';
+import type { MeansKind } from '../../machines/domain/means.ts';
+
+/** A payment means as the servers open it, with its opening figures. */
+export interface RegistryMeans {
+  meansId: string;
+  kind: MeansKind;
+  openingBalanceMinor: Minor;
+  /** Only a postpaid means may have one (the ledger refuses it on any other kind). */
+  creditLimitMinor: Minor;
+}
+
+/** What the coordinator tells every payment server before it starts (written and checked by sim/sd/registry.ts). */
+export interface RunRegistry {
+  version: 1;
+  scheme: SignatureScheme;
+  /** The 32-byte seed of the servers' signing key, in hex (64 digits). */
+  serverKeySeedHex: string;
+  /** Number of shards of the run; a means is served by shard `shardOf(meansId, shards)`. */
+  shards: number;
+  /** Public key of every proxy and POS unit, by id (the id they send as `from`). */
+  publicKeys: Record<string, string>;
+  means: RegistryMeans[];
+}
 
 function fleetPrng(scenario: Scenario): Prng {
   return new Prng(scenario.seed).fork('fleet');

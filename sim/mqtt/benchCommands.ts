@@ -9,12 +9,28 @@
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { proxyStateOf, type TerminalSlot } from '../core/fleet.ts';
+import { proxyStateOf, type Fleet, type TerminalSlot } from '../core/fleet.ts';
+import type { CoverageModel } from '../core/coverage.ts';
+import type { Workload } from '../core/workload.ts';
 import type { ProxyEmitted } from '../../machines/proxy.ts';
 import type { BenchCommand, BenchProbe, BenchReply } from './protocol.ts';
-import type { SwarmWorker } from './worker.ts';
 
 type Decided = Extract<ProxyEmitted, { type: 'proxy.decided' }>;
+
+/**
+ * What the bench commands need of the worker that hosts them (a `SwarmWorker`); an interface here, so that the
+ * worker may import this module without this module importing the worker.
+ */
+export interface BenchHost {
+  readonly fleet: Pick<Fleet, 'terminals'>;
+  readonly coverage: Pick<CoverageModel, 'setEverywhere'>;
+  readonly workload: Pick<Workload, 'hasOrdersInFlight' | 'payNow'>;
+  readonly linksUp: number;
+  readonly expectedLinks: number;
+  slotOf(terminalId: string): TerminalSlot | undefined;
+  /** Sees every decision after it is checked. */
+  decisionListener: ((terminalId: string, event: Decided) => void) | undefined;
+}
 
 /** A closed loop or a pay-each round: which terminals still pay, and what their answers were. */
 interface Round {
@@ -62,7 +78,7 @@ export class BenchCommands {
   private guard: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
-    private readonly worker: SwarmWorker,
+    private readonly worker: BenchHost,
     private readonly reply: (reply: BenchReply) => void,
   ) {
     worker.decisionListener = (terminalId, event) => this.onDecided(terminalId, event);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { scenarioForWorker, splitCount } from './coordinator.ts';
+import { scenarioForWorker, splitCount } from './workerPool.ts';
 import { runIdentities, shardGroups } from './identities.ts';
 import { mqttFlags } from './runMqtt.ts';
 import { scaledBackoff } from './worker.ts';

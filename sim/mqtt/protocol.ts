@@ -94,8 +94,7 @@ export interface RemittedRecord {
   terminalId: string;
   count: number;
   amountMinor: number;
-  /** Approval → acknowledgement, in run milliseconds, of each transaction this worker saw approved. */
-  lagsMs: number[];
+  /** Every transaction remitted; the coordinator's run record gives each its lag from its approval. */
   txIds: string[];
 }
 

@@ -18,7 +18,8 @@ import { ProgressLine } from '../run/progress.ts';
 import { UsageError } from '../cli/args.ts';
 import { renderPrometheus, startMetricsEndpoint, type MetricsEndpoint } from '../run/prometheus.ts';
 import { aclFile, passwordFile } from '../../broker/mosquitto.ts';
-import { MqttCoordinator, HarnessError, type BrokerControl, type MqttRunResult } from './coordinator.ts';
+import { MqttCoordinator } from './coordinator.ts';
+import { HarnessError, type BrokerControl, type MqttRunResult } from './runOptions.ts';
 import { killAllChildren, ProcessError } from './processes.ts';
 import { runIdentities } from './identities.ts';
 

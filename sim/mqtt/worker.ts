@@ -14,9 +14,12 @@
 
 import { pathToFileURL } from 'node:url';
 import { Fleet, proxyStateOf, type FleetObserver, type TerminalSlot } from '../core/fleet.ts';
+import { RunRecord } from '../run/runRecord.ts';
+import { DeviceEvents } from '../run/deviceEvents.ts';
+import { beginLiveness, journalsAtEnd } from '../run/liveness.ts';
 import { planPos, planTerminal } from '../core/population.ts';
 import { Workload } from '../core/workload.ts';
-import { DecisionChecks } from '../check/decisionChecks.ts';
+import { DecisionChecks, type DecidedEvent } from '../check/decisionChecks.ts';
 import { CoverageModel } from '../core/coverage.ts';
 import { Nemesis } from '../core/nemesis.ts';
 import { SimNetwork, networkOptionsOf } from '../core/network.ts';
@@ -38,8 +41,6 @@ import type { DecidedRecord, ElsewhereSpend, FromWorker, RemittedRecord, ToWorke
 import { BenchCommands } from './benchCommands.ts';
 
 const NEAR_LINK_DELAY_MS = 50;
-/** How often (run time) the drain phase looks whether this worker has drained. */
-const DRAIN_POLL_MS = 5_000;
 /** At most this many violations are reported in detail (all are counted). */
 const MAX_VIOLATIONS_REPORTED = 20;
 
@@ -81,15 +82,15 @@ export class SwarmWorker implements FleetObserver {
   readonly book: InvariantBook;
   private readonly slots = new Map<string, TerminalSlot>();
   private readonly decisions: DecisionChecks;
-  /** Approval times of local transactions not yet remitted, for the remittance lag. */
-  private readonly approvedAtMs = new Map<string, number>();
+  /** The backlog, approval times and drain state; the proofs themselves go to the coordinator (runRecord.ts). */
+  readonly record = new RunRecord(false);
+  private readonly devices: DeviceEvents;
   private decided: DecidedRecord[] = [];
   private remitted: RemittedRecord[] = [];
   private posReceipts: Proof[] = [];
   private elsewhere: ElsewhereSpend[] = [];
   private counts: Record<string, number> = {};
   private batchTimer: ReturnType<typeof setInterval> | undefined;
-  private drainedReported = false;
   /** Sees every decision after it is checked (a benchmark driver's closed loop, see benchCommands.ts). */
   decisionListener: ((terminalId: string, event: Extract<ProxyEmitted, { type: 'proxy.decided' }>) => void) | undefined;
 
@@ -120,6 +121,20 @@ export class SwarmWorker implements FleetObserver {
     this.decisions = new DecisionChecks(this.book, this.recent, this.workload, this.fleet.options.policy);
     // Each terminal's first decision is checked against the means it started with.
     this.fleet.terminals.forEach((slot) => this.decisions.seed(slot.plan.terminalId, slot.plan.means));
+    this.devices = new DeviceEvents({
+      record: this.record,
+      decisions: this.decisions,
+      workload: this.workload,
+      recent: this.recent,
+      now: () => this.time.now(),
+      slotOf: (terminalId) => this.slots.get(terminalId),
+      sink: {
+        count: (name) => this.count(name),
+        decided: (terminalId, event, nowMs) => this.onDecided(terminalId, event, nowMs),
+        remitted: (terminalId, r, nowMs) => this.remitted.push({ atMs: nowMs, terminalId, count: r.count, amountMinor: r.amountMinor, txIds: r.txIds }),
+        receipt: (proof) => this.posReceipts.push(proof),
+      },
+    });
   }
 
   private build(prng: Prng): void {
@@ -166,41 +181,14 @@ export class SwarmWorker implements FleetObserver {
     this.batchTimer = setInterval(() => this.flush(), this.init.batchEveryRealMs);
   }
 
-  /** Liveness phase: no more orders or faults, everyone back in coverage and up, backlogs pushed. */
+  /** Liveness phase: no more orders or faults, everyone back in coverage and up, backlogs pushed (liveness.ts). */
   drain(): void {
-    this.workload.stop();
-    this.nemesis.stop();
-    // As the virtual mode's liveness phase: a clean network (latency stays), so every backlog can drain.
-    this.radio.setOptions({ lossProbability: 0, duplicateProbability: 0, reorderProbability: 0 });
-    this.coverage.restoreAll();
-    for (const slot of this.fleet.terminals) slot.skewMs = 0;
-    for (const slot of this.fleet.terminals) slot.actor?.send({ type: 'remit.now' });
-    this.pollDrain();
-  }
-
-  private pollDrain(): void {
-    if (this.drainedReported) return;
-    if (this.isDrained()) {
-      this.drainedReported = true;
+    // The devices' network is the radio: clean from now on (latency stays), as the virtual mode's network.
+    const parts = { time: this.time, fleet: this.fleet, workload: this.workload, nemesis: this.nemesis, coverage: this.coverage, network: this.radio, record: this.record };
+    beginLiveness(parts, () => {
       this.flush();
-      this.send({ type: 'drained', workerIndex: this.init.workerIndex, atMs: this.time.now() });
-      return;
-    }
-    // An order that was waiting for its user when the drain began is approved after the first nudge.
-    this.fleet.nudgePendingRemittances();
-    this.time.schedule(DRAIN_POLL_MS, () => this.pollDrain());
-  }
-
-  isDrained(): boolean {
-    // An order still being decided (a remote payment on its way back) is not drained either.
-    if (this.workload.hasOrdersInFlight()) return false;
-    for (const slot of this.fleet.terminals) {
-      if (!slot.actor) return false;
-      const state = proxyStateOf(slot);
-      if (state && !isDrained(state.journal)) return false;
-    }
-    for (const pos of this.fleet.pos.values()) if (pos.getSnapshot().context.unsettled.length > 0) return false;
-    return true;
+      this.send({ type: 'drained', workerIndex: this.init.workerIndex, atMs: this.record.drainedAtMs! });
+    });
   }
 
   private batches = 0;
@@ -245,11 +233,7 @@ export class SwarmWorker implements FleetObserver {
     this.send({
       type: 'final',
       workerIndex: this.init.workerIndex,
-      terminals: this.fleet.terminals.map((slot) => {
-        const state = proxyStateOf(slot);
-        return { terminalId: slot.plan.terminalId, up: slot.actor !== undefined, pending: state ? state.journal.pending.length + state.journal.outbox.length : 0 };
-      }),
-      pos: [...this.fleet.pos].map(([posId, actor]) => ({ posId, unsettled: actor.getSnapshot().context.unsettled.length })),
+      ...journalsAtEnd(this.fleet),
       invariants: this.book.summary(),
       violations: this.book.violations.slice(0, MAX_VIOLATIONS_REPORTED).map((v) => ({ invariant: v.invariant, message: v.detail, timeMs: v.timeMs, recent: v.recent })),
       workload: { ...this.workload.counters },
@@ -275,56 +259,32 @@ export class SwarmWorker implements FleetObserver {
   // ------------------------------------------------------------------ observer
 
   onTerminal(event: TerminalEmitted): void {
-    if (event.type === 'terminal.confirm') {
-      const slot = this.slots.get(event.terminalId);
-      if (slot) this.workload.answerPrompt(slot, event.orderId, event.kind);
-    } else if (event.type === 'terminal.refused') {
-      this.count('terminalRefused');
-    }
+    this.devices.onTerminal(event);
   }
 
   onProxy(terminalId: string, event: ProxyEmitted): void {
-    if (event.type === 'proxy.decided') return this.onDecided(terminalId, event);
-    if (event.type === 'proxy.refused') return this.count(`proxyRefused:${event.reason}`);
-    if (event.type !== 'proxy.remitted') return;
-    const now = this.time.now();
-    let amountMinor = 0;
-    const lagsMs: number[] = [];
-    const txIds: string[] = [];
-    for (const tx of event.txs) {
-      amountMinor += tx.amountMinor;
-      txIds.push(tx.txId);
-      const approvedAt = this.approvedAtMs.get(tx.txId);
-      if (approvedAt === undefined) continue;
-      lagsMs.push(Math.max(0, now - approvedAt));
-      this.approvedAtMs.delete(tx.txId);
-    }
-    this.remitted.push({ atMs: now, terminalId, count: event.txs.length, amountMinor, lagsMs, txIds });
-    this.recent.push({ timeMs: now, actor: terminalId, text: `remitted ${event.txs.length} tx (${event.reqId})` });
+    this.devices.onProxy(terminalId, event);
   }
 
-  private onDecided(terminalId: string, event: Extract<ProxyEmitted, { type: 'proxy.decided' }>): void {
-    const now = this.time.now();
+  onPos(event: PosEmitted): void {
+    this.devices.onPos(event);
+  }
+
+  /** A decision, checked and recorded by `DeviceEvents`: batched for the coordinator, seen by a bench driver. */
+  private onDecided(terminalId: string, event: DecidedEvent, nowMs: number): void {
     const { order, response } = event;
-    this.decisions.check(terminalId, event, now);
     const path = response.ok ? response.proof.path : event.path;
     const latencyKind = response.ok && response.proof.path === 'remote' ? 'remote' : 'local';
     const latencyRealMs = Math.max(0, this.time.realMs(event.decidedAtMs - event.startedAtMs));
-    const record: DecidedRecord = { atMs: now, terminalId, path, ok: response.ok, latencyRealMs, latencyKind };
+    const record: DecidedRecord = { atMs: nowMs, terminalId, path, ok: response.ok, latencyRealMs, latencyKind };
     if (response.ok) {
       record.proof = response.proof;
       if (order.remoteMode) record.remoteMode = order.remoteMode;
-      if (response.proof.path !== 'remote') this.approvedAtMs.set(response.proof.txId, now);
     } else {
       record.reason = response.reason;
     }
     this.decided.push(record);
     this.decisionListener?.(terminalId, event);
-  }
-
-  onPos(event: PosEmitted): void {
-    if (event.type === 'pos.receipt') this.posReceipts.push(event.proof);
-    else if (event.type === 'pos.declined') this.count(`posDeclined:${event.reason}`);
   }
 
   // Servers run in their own processes; these are never called here.

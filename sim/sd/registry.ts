@@ -13,31 +13,15 @@ import { isMinor, type Minor } from '../../machines/domain/money.ts';
 import type { MeansKind } from '../../machines/domain/means.ts';
 import { keyFromSeed, type SignatureScheme, type SigningKey } from '../../machines/domain/signature.ts';
 import { ENDPOINT_ID_PATTERN, MAX_SHARD } from '../../broker/topics.ts';
+import type { RegistryMeans, RunRegistry } from '../core/fleetKeys.ts';
 
 export const REGISTRY_VERSION = 1;
 
 const SCHEMES: readonly SignatureScheme[] = ['ed25519', 'sim'];
 const MEANS_KINDS: readonly MeansKind[] = ['prepaid', 'postpaid', 'virtualWallet', 'electronicWallet'];
 
-export interface RegistryMeans {
-  meansId: string;
-  kind: MeansKind;
-  openingBalanceMinor: Minor;
-  /** Only a postpaid means may have one (the ledger refuses it on any other kind). */
-  creditLimitMinor: Minor;
-}
-
-export interface RunRegistry {
-  version: 1;
-  scheme: SignatureScheme;
-  /** The 32-byte seed of the servers' signing key, in hex (64 digits). */
-  serverKeySeedHex: string;
-  /** Number of shards of the run; a means is served by shard `shardOf(meansId, shards)`. */
-  shards: number;
-  /** Public key of every proxy and POS unit, by id (the id they send as `from`). */
-  publicKeys: Record<string, string>;
-  means: RegistryMeans[];
-}
+// The registry's shape is defined with the key derivation that fills it (sim/core sits below sim/sd).
+export type { RegistryMeans, RunRegistry };
 
 export type RegistryErrorCode = 'unreadable' | 'badJson' | 'badField';
 

@@ -1,0 +1,64 @@
+// Goal: what a caller gives an mqtt-mode run and gets back (options, progress figures, result), and the error a
+// run ends with when the harness itself fails.
+// Method: plain types, apart from `HarnessError`, which carries a reason code and the offending value.
+
+import type { Scenario } from '../scenario/types.ts';
+import type { RunSummary } from '../run/summary.ts';
+import type { RunPhase } from '../run/runRecord.ts';
+import type { BenchControl } from './benchControl.ts';
+
+export interface MqttProgress {
+  simulatedMs: number;
+  totalMs: number;
+  events: number;
+  terminalsInCoverage: number;
+  backlogCount: number;
+  phase: RunPhase;
+}
+
+/** Crash control of a broker the caller runs (a test's Mosquitto); without it an external broker is not crashed. */
+export interface BrokerControl {
+  kill(): Promise<void>;
+  restart(): Promise<void>;
+}
+
+export interface MqttRunOptions {
+  scenario: Scenario;
+  file?: string;
+  outDir: string;
+  timeScale: number;
+  /** URL of an external broker; the embedded broker is started when absent. */
+  brokerUrl?: string;
+  /** The secret every credential derives from; a fresh one when absent (required with an external broker). */
+  secret?: string;
+  brokerControl?: BrokerControl;
+  /** Number of swarm worker processes (default: by fleet size, at most the cores, at most 2). */
+  workers?: number;
+  onProgress?: (p: MqttProgress) => void;
+  log?: (line: string) => void;
+  /**
+   * A benchmark's own safety phase (load/bench/mqtt): called once every worker is connected and started, in
+   * place of playing the scenario's duration; the drain, the end checks and the summary follow as in any run.
+   */
+  driver?: (control: BenchControl) => Promise<void>;
+  /** Real time the workers may take to connect every endpoint before the run starts anyway (default 60 s). */
+  connectTimeoutRealMs?: number;
+  /** The servers' SQLite durability (`payfleet server --synchronous`); their default (full) when absent. */
+  serverSynchronous?: 'full' | 'normal';
+}
+
+export interface MqttRunResult {
+  summary: RunSummary;
+  timeseriesCsv: string;
+}
+
+export class HarnessError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly value: unknown,
+  ) {
+    super(message);
+    this.name = 'HarnessError';
+  }
+}

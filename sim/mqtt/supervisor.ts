@@ -1,0 +1,156 @@
+// Goal: process supervision of an mqtt run — the embedded broker (unless one is given) and one payment-server
+// process per shard range: started, restarted after a crash, restarted when one exits by itself (counted, as a
+// supervisor would), and stopped at the end.
+// Method: each is a `ManagedProcess` (processes.ts) on a fixed port or ledger file, so a restart comes back where
+// every client expects it. The run's secret travels in the environment, never on argv: argv is readable by every
+// user through `ps`, and a value beginning with '-' would be read as a flag. Work started on the processes (a
+// crash, a restart) is tracked, so the drain and the stop can wait for it.
+
+import { join } from 'node:path';
+import { formatShardRange } from '../../broker/topics.ts';
+import { ManagedProcess } from './processes.ts';
+import { MAX_SERVER_PROCESSES, shardGroups } from './identities.ts';
+import type { RunLog } from './runLog.ts';
+
+export interface ServerGroup {
+  shards: number[];
+  range: string;
+  dbPath: string;
+  process: ManagedProcess;
+}
+
+export type ProcessFailure = 'serverFailures' | 'brokerFailures';
+
+export interface SupervisorOptions {
+  outDir: string;
+  logDir: string;
+  secret: string;
+  serverSynchronous?: 'full' | 'normal';
+  runLog: RunLog;
+  /** A server or the broker exited by itself. */
+  onFailure(kind: ProcessFailure): void;
+}
+
+export class ProcessSupervisor {
+  /** The embedded broker; undefined with an external one. */
+  broker: ManagedProcess | undefined;
+  brokerUrl = '';
+  servers: ServerGroup[] = [];
+  private stopping = false;
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(private readonly options: SupervisorOptions) {}
+
+  /** Starts the embedded broker on a free port, or takes the external broker's URL. */
+  async startBroker(externalUrl: string | undefined): Promise<void> {
+    if (externalUrl) {
+      this.brokerUrl = externalUrl;
+    } else {
+      const broker: ManagedProcess = new ManagedProcess({
+        name: 'broker',
+        args: ['broker', '--port', '0'],
+        env: { ...process.env, PAYFLEET_BROKER_SECRET: this.options.secret },
+        ready: /listening on (mqtt:\/\/(\S+):(\d+))/,
+        logDir: this.options.logDir,
+        onUnexpectedExit: (code, signal) => this.supervise(broker, 'brokerFailures', code ?? signal),
+      });
+      this.broker = broker;
+      const match = await broker.start();
+      this.brokerUrl = match[1]!;
+      // A restarted broker must come back where every client expects it.
+      broker.options.args.splice(2, 1, match[3]!);
+    }
+    this.options.runLog.log(`  broker ${this.brokerUrl}${this.broker ? ` (embedded, pid ${this.broker.pid})` : ' (external)'}`);
+  }
+
+  /** One server process per shard range, each on its own ledger file in the run directory. */
+  async startServers(shardCount: number, registryPath: string): Promise<void> {
+    this.servers = shardGroups(shardCount, MAX_SERVER_PROCESSES).map((shards) => {
+      const range = formatShardRange(shards);
+      const dbPath = join(this.options.outDir, `ledger-${range.replace(/,/g, '_')}.sqlite`);
+      const args = ['server', '--shards', range, '--broker', this.brokerUrl, '--db', dbPath, '--registry', registryPath];
+      if (this.options.serverSynchronous) args.push('--synchronous', this.options.serverSynchronous);
+      const server: ManagedProcess = new ManagedProcess({
+        name: `server-${range}`,
+        args,
+        env: { ...process.env, PAYFLEET_BROKER_SECRET: this.options.secret },
+        ready: /ready on/,
+        logDir: this.options.logDir,
+        onUnexpectedExit: (code, signal) => this.supervise(server, 'serverFailures', code ?? signal),
+      });
+      return { shards, range, dbPath, process: server };
+    });
+    await Promise.all(this.servers.map((s) => s.process.start()));
+    this.options.runLog.log(`  servers ${this.servers.map((s) => `${s.range} (pid ${s.process.pid})`).join(', ')}`);
+  }
+
+  serverOfShard(shard: number): ServerGroup | undefined {
+    return this.servers.find((s) => s.shards.includes(shard));
+  }
+
+  /**
+   * A server or the broker exited by itself (not a fault of the scenario): that is reported, counted, and — as a
+   * supervisor would — it is started again, so the run can still say whether anything was lost.
+   */
+  private supervise(managed: ManagedProcess, kind: ProcessFailure, how: unknown): void {
+    if (this.stopping) return;
+    this.options.onFailure(kind);
+    this.options.runLog.log(`  ${managed.options.name} exited by itself (${String(how)}); restarting it (see ${join(this.options.logDir, `${managed.options.name}.log`)})`);
+    this.track(new Promise((r) => setTimeout(r, 200)).then(() => (this.stopping || managed.alive ? undefined : this.restart(managed))));
+  }
+
+  /** Starts a crashed process again; a failed start is retried, for a restart must not be lost. */
+  async restart(managed: ManagedProcess): Promise<void> {
+    const runLog = this.options.runLog;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        runLog.event(`starting ${managed.options.name} again`);
+        await managed.start();
+        runLog.event(`${managed.options.name} ready again (pid ${managed.pid})`);
+        return;
+      } catch (error) {
+        if (attempt >= 5) throw error;
+        runLog.log(`  restart of ${managed.options.name} failed (${(error as Error).message}); retrying`);
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
+    }
+  }
+
+  /** Runs `work` on the processes in the background; a failure is logged, and `settle` waits for it. */
+  track(work: Promise<void>): void {
+    const tracked = work.catch((error: Error) => this.options.runLog.log(`  fault failed: ${error.message}`)).finally(() => this.inFlight.delete(tracked));
+    this.inFlight.add(tracked);
+  }
+
+  /** Waits for the work in flight (crashes, restarts) to finish. */
+  async settle(): Promise<void> {
+    await Promise.all([...this.inFlight]);
+  }
+
+  /** Every server and the embedded broker up again, whatever took them down. */
+  async restartWhateverIsDown(): Promise<void> {
+    for (const server of this.servers) if (!server.process.alive) await this.restart(server.process);
+    if (this.broker && !this.broker.alive) await this.restart(this.broker);
+  }
+
+  get pids(): { broker: number | undefined; servers: number[] } {
+    return { broker: this.broker?.pid, servers: this.servers.map((s) => s.process.pid ?? 0) };
+  }
+
+  /** From now on an exit is expected: nothing is restarted any more. */
+  beginStopping(): void {
+    this.stopping = true;
+  }
+
+  async stopServers(): Promise<void> {
+    await Promise.all(this.servers.map((s) => s.process.stop()));
+  }
+
+  async stopBroker(): Promise<void> {
+    await this.broker?.stop();
+  }
+
+  async closeLogs(): Promise<void> {
+    await Promise.all([...this.servers.map((s) => s.process.closeLog()), this.broker?.closeLog()]);
+  }
+}
