@@ -4,17 +4,10 @@
 
 import type { Scenario } from '../scenario/types.ts';
 import type { RunSummary } from '../run/summary.ts';
-import type { RunPhase } from '../run/runRecord.ts';
+import type { RunProgress } from '../run/progress.ts';
 import type { BenchControl } from './benchControl.ts';
 
-export interface MqttProgress {
-  simulatedMs: number;
-  totalMs: number;
-  events: number;
-  terminalsInCoverage: number;
-  backlogCount: number;
-  phase: RunPhase;
-}
+export type MqttProgress = RunProgress;
 
 /** Crash control of a broker the caller runs (a test's Mosquitto); without it an external broker is not crashed. */
 export interface BrokerControl {

@@ -15,6 +15,11 @@ export interface ProgressFigures {
   phase?: string;
 }
 
+/** What a runner reports as it goes, in both modes (the virtual simulator and the mqtt coordinator). */
+export interface RunProgress extends ProgressFigures {
+  phase: 'safety' | 'liveness';
+}
+
 /** The part of a stream the line needs (process.stderr fits). */
 export interface ProgressStream {
   isTTY?: boolean;

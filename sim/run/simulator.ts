@@ -28,7 +28,8 @@ import type { ProxyEmitted } from '../../machines/proxy.ts';
 import type { PosEmitted } from '../../machines/pos.ts';
 import type { ServerEmitted } from '../../machines/server.ts';
 import type { LinkMessage, ServerRequest, ServerResult } from '../../machines/messages.ts';
-import { RunRecord, type BacklogFigures, type RunPhase } from './runRecord.ts';
+import { RunRecord, type BacklogFigures } from './runRecord.ts';
+import type { RunProgress } from './progress.ts';
 import { DeviceEvents } from './deviceEvents.ts';
 import { beginLiveness, journalsAtEnd } from './liveness.ts';
 
@@ -40,14 +41,7 @@ export interface RunOptions {
   onProgress?: (p: Progress) => void;
 }
 
-export interface Progress {
-  simulatedMs: number;
-  totalMs: number;
-  events: number;
-  terminalsInCoverage: number;
-  backlogCount: number;
-  phase: RunPhase;
-}
+export type Progress = RunProgress;
 
 export class Simulator implements FleetObserver {
   readonly scheduler = new Scheduler();
