@@ -20,8 +20,10 @@ import { join, resolve } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { Scenario, Fault } from '../scenario/types.ts';
 import { Metrics } from '../run/metrics.ts';
-import { InvariantBook, RecentEvents, type InvariantCount } from '../check/checkers.ts';
+import { InvariantBook, RecentEvents, type InvariantCount } from '../check/invariantBook.ts';
 import { checkAtEnd, type LedgerFigures } from '../check/endChecks.ts';
+import { checkLedgerConserves } from '../check/inv3Conservation.ts';
+import { AnswersOfSd } from '../check/inv4NothingLostNothingTwice.ts';
 import { Prng } from '../core/prng.ts';
 import { SUMMARY_VERSION, type RunSummary } from '../run/runVirtual.ts';
 import { evaluateThresholds } from '../scenario/thresholds.ts';
@@ -629,8 +631,7 @@ export class MqttCoordinator {
     for (const [i, reader] of this.readers.entries()) {
       if (!reader) continue;
       // [INV-3 conservation] once a minute, on what the server has committed so far (one SQL sum).
-      const sum = reader.sumOfBalancesMinor();
-      this.book.check('INV-3', sum === 0, () => `server ${this.servers[i]!.range}: sum of balances ${sum}`);
+      checkLedgerConserves(this.book, `server ${this.servers[i]!.range}`, reader);
       // Requests answered, measured: the answers the server stored since the last sample (one per sender and
       // reqId; resends answered from a stored answer are not counted again). A process serving several shards
       // counts under its first: a stored answer does not say which shard's topic its request came through.
@@ -745,17 +746,18 @@ export class MqttCoordinator {
         return ledgers[this.servers.findIndex((s) => s.shards.includes(shard))]!;
       };
       const registry = registryOf(this.scenario);
+      const answers = this.answersOfSd(stores);
       this.endFigures = checkAtEnd({
         book: this.book,
         ledgers: ledgers.map((ledger, i) => ({ label: `server ${this.servers[i]!.range}`, ledger })),
-        ledgerOfMeans,
         approved: this.approved,
+        reversed: answers.reversed,
         posProofs: this.posProofs,
         terminals: finals.flatMap((f) => f.terminals),
         pos: finals.flatMap((f) => f.pos),
         publicKeyOf: (id) => registry.publicKeys[id],
         scheme: this.scenario.crypto,
-        duplicatedPostings: this.duplicatedPostings(stores),
+        duplicatedPostings: answers.duplicatedPostings,
       });
       this.adversary.check(this.book, ledgerOfMeans);
     } finally {
@@ -764,28 +766,16 @@ export class MqttCoordinator {
   }
 
   /**
-   * [INV-4 nothing twice] Transactions that two different requests' stored answers report as posted — the
-   * virtual mode's check, on the answers SD committed beside every request.
+   * [INV-4 nothing twice] SD's answers as every server stored them beside its requests, read in the order they
+   * were committed: the virtual mode's checker (a transaction posted by two requests; what SD reversed) on them.
    */
-  private duplicatedPostings(stores: SqliteLedgerStore[]): number {
-    let duplicated = 0;
+  private answersOfSd(stores: SqliteLedgerStore[]): AnswersOfSd {
+    const answers = new AnswersOfSd(this.book);
     for (const store of stores) {
-      const firstBy = new Map<string, string>();
       const rows = store.db.prepare('SELECT sender, req_id, result FROM results ORDER BY rowid').all() as Array<{ sender: string; req_id: string; result: string }>;
-      for (const row of rows) {
-        const result = JSON.parse(row.result) as ServerResult;
-        if (!result.ok || !result.posted) continue;
-        const requestId = `${row.sender}/${row.req_id}`;
-        for (const txId of result.posted) {
-          const first = firstBy.get(txId);
-          const fresh = first === undefined || first === requestId;
-          if (!fresh) duplicated++;
-          this.book.check('INV-4', fresh, () => `transaction ${txId} posted twice: by ${first} and again by ${requestId}`, [row.sender]);
-          if (first === undefined) firstBy.set(txId, requestId);
-        }
-      }
+      for (const row of rows) answers.seeAnswer(row.sender, row.req_id, JSON.parse(row.result) as ServerResult);
     }
-    return duplicated;
+    return answers;
   }
 
   // ------------------------------------------------------------------ summary

@@ -21,7 +21,8 @@ import { CoverageModel } from '../core/coverage.ts';
 import { Nemesis } from '../core/nemesis.ts';
 import { SimNetwork, networkOptionsOf } from '../core/network.ts';
 import { Prng } from '../core/prng.ts';
-import { InvariantBook, RecentEvents } from '../check/checkers.ts';
+import { InvariantBook, RecentEvents } from '../check/invariantBook.ts';
+import { EMPTY_JOURNAL } from '../check/inv7Liveness.ts';
 import { proxyPolicyOf } from '../scenario/policy.ts';
 import { RealTime } from '../core/realTime.ts';
 import { Radio } from './radio.ts';
@@ -117,7 +118,8 @@ export class SwarmWorker implements FleetObserver {
     this.nemesis = new Nemesis(this.time, unusedNetwork, this.fleet, this.coverage, prng.fork(`nemesis:${tag}`));
     this.build(prng);
     this.workload = new Workload(scenario, this.time, this.fleet, prng.fork(`workload:${tag}`));
-    this.decisions = new DecisionChecks(this.book, this.recent, this.workload, this.fleet.options.policy);
+    this.decisions = new DecisionChecks(this.book, this.recent, this.fleet.options.policy);
+    this.workload.onIssued = (order) => this.decisions.expect(order.orderId);
     // Each terminal's first decision is checked against the means it started with.
     this.fleet.terminals.forEach((slot) => this.decisions.seed(slot.plan.terminalId, slot.plan.means));
   }
@@ -247,7 +249,7 @@ export class SwarmWorker implements FleetObserver {
       workerIndex: this.init.workerIndex,
       terminals: this.fleet.terminals.map((slot) => {
         const state = proxyStateOf(slot);
-        return { terminalId: slot.plan.terminalId, up: slot.actor !== undefined, pending: state ? state.journal.pending.length + state.journal.outbox.length : 0 };
+        return { terminalId: slot.plan.terminalId, up: slot.actor !== undefined, journal: state ? { pending: state.journal.pending, outbox: state.journal.outbox } : EMPTY_JOURNAL };
       }),
       pos: [...this.fleet.pos].map(([posId, actor]) => ({ posId, unsettled: actor.getSnapshot().context.unsettled.length })),
       invariants: this.book.summary(),
@@ -307,6 +309,7 @@ export class SwarmWorker implements FleetObserver {
     const now = this.time.now();
     const { order, response } = event;
     this.decisions.check(terminalId, event, now);
+    this.workload.answered(order);
     const path = response.ok ? response.proof.path : event.path;
     const latencyKind = response.ok && response.proof.path === 'remote' ? 'remote' : 'local';
     const latencyRealMs = Math.max(0, this.time.realMs(event.decidedAtMs - event.startedAtMs));

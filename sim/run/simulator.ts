@@ -20,8 +20,12 @@ import { Workload } from '../core/workload.ts';
 import { DecisionChecks } from '../check/decisionChecks.ts';
 import { CoverageModel } from '../core/coverage.ts';
 import { Nemesis } from '../core/nemesis.ts';
-import { InvariantBook, InvariantViolation, RecentEvents } from '../check/checkers.ts';
-import { endChecks, type LedgerFigures } from '../check/endChecks.ts';
+import { InvariantBook, InvariantViolation, RecentEvents } from '../check/invariantBook.ts';
+import { checkAtEnd, type EndCheckInput, type LedgerFigures } from '../check/endChecks.ts';
+import { checkLedgerConserves } from '../check/inv3Conservation.ts';
+import { AnswersOfSd } from '../check/inv4NothingLostNothingTwice.ts';
+import { checkAdversarialApplied } from '../check/inv6Signatures.ts';
+import { EMPTY_JOURNAL } from '../check/inv7Liveness.ts';
 import type { SumTrackingLedgerStore } from '../core/ledgerStore.ts';
 import type { TerminalEmitted } from '../../machines/terminal.ts';
 import type { ProxyEmitted } from '../../machines/proxy.ts';
@@ -72,16 +76,14 @@ export class Simulator implements FleetObserver {
   readonly approved = new Map<string, ApprovedPayment>();
   /** Proofs held by POS units (their receipts). */
   readonly posProofs: Proof[] = [];
-  /** Transaction ids SD reported posted, to catch one posted twice as it happens [INV-4]. */
-  private readonly posted = new Map<string, string>();
+  /** SD's answers as they come: a transaction posted twice is caught as it happens, reversals kept [INV-4]. */
+  private readonly answers: AnswersOfSd;
   private backlogCount = 0;
   private backlogAmountMinor = 0;
   private peakBacklogAmountMinor = 0;
   private phase: 'safety' | 'liveness' = 'safety';
   private minutesSampled = 0;
   drainedAtMs: number | undefined;
-  /** Postings SD reported twice (each one is also an INV-4 violation). */
-  duplicatedPostings = 0;
   /** Ledger figures, set by the end checks. */
   endFigures: LedgerFigures | undefined;
 
@@ -118,7 +120,9 @@ export class Simulator implements FleetObserver {
     this.coverage = new CoverageModel(scenario, this.scheduler, this.fleet, this.prng.fork('coverage'));
     this.nemesis = new Nemesis(this.scheduler, this.network, this.fleet, this.coverage, this.prng.fork('nemesis'));
     this.workload = new Workload(scenario, this.scheduler, this.fleet, this.prng.fork('workload'));
-    this.decisions = new DecisionChecks(this.book, this.recent, this.workload, policy);
+    this.decisions = new DecisionChecks(this.book, this.recent, policy);
+    this.workload.onIssued = (order) => this.decisions.expect(order.orderId);
+    this.answers = new AnswersOfSd(this.book);
   }
 
   /** Builds the fleet and runs both phases; returns normally even when an invariant broke (see `book`). */
@@ -135,7 +139,7 @@ export class Simulator implements FleetObserver {
       if (this.book.stopped) return;
       this.sampleMinute();
       this.book.stopOnViolation = false;
-      endChecks(this);
+      this.endFigures = checkAtEnd(this.endCheckInput());
     } catch (error) {
       if (!(error instanceof InvariantViolation)) throw error;
     }
@@ -213,10 +217,7 @@ export class Simulator implements FleetObserver {
     // [INV-3 conservation] the full sum over every account, hourly, on top of the O(1) running sum checked after
     // every request (summing 100,000 accounts every simulated minute would cost more than the run itself).
     if (this.minutesSampled % 60 === 0) {
-      for (const ledger of this.fleet.ledgers) {
-        const sum = ledger.sumOfBalancesMinor();
-        this.book.check('INV-3', sum === 0, () => `sum of balances is ${sum}`);
-      }
+      this.fleet.ledgers.forEach((ledger, shard) => checkLedgerConserves(this.book, `shard ${shard}`, ledger));
     }
     this.options.onProgress?.({
       simulatedMs: now,
@@ -281,6 +282,7 @@ export class Simulator implements FleetObserver {
     const { order, response } = event;
     this.metrics.recordOrder(response.ok ? response.proof.path : undefined, response.ok, response.ok ? undefined : response.reason);
     this.decisions.check(terminalId, event, now);
+    this.workload.answered(order);
     if (!response.ok) return;
     const latencyMs = event.decidedAtMs - event.startedAtMs;
     this.metrics.recordLatency(response.proof.path === 'remote' ? 'remote' : 'local', latencyMs);
@@ -300,18 +302,8 @@ export class Simulator implements FleetObserver {
   onServer(shard: number, event: ServerEmitted): void {
     if (event.type !== 'server.handled') return;
     this.metrics.recordServerRequest(shard);
-    const ids = event.result.posted;
-    if (!event.result.ok || !ids) return;
-    const requestId = `${event.request.from}/${event.request.reqId}`;
-    for (const txId of ids) {
-      // [INV-4 nothing twice] SD never reports the same transaction posted by two different requests. (A resent
-      // request gets its stored answer again, which names the same postings: that is not a second posting.)
-      const firstBy = this.posted.get(txId);
-      const fresh = firstBy === undefined || firstBy === requestId;
-      if (!fresh) this.duplicatedPostings++;
-      this.book.check('INV-4', fresh, () => `transaction ${txId} posted twice: by ${firstBy} and again by ${requestId}`, [event.request.from]);
-      if (firstBy === undefined) this.posted.set(txId, requestId);
-    }
+    // [INV-4 nothing twice] every answer, as it leaves SD.
+    this.answers.seeAnswer(event.request.from, event.request.reqId, event.result);
   }
 
   isAdversarial(request: ServerRequest): boolean {
@@ -321,17 +313,28 @@ export class Simulator implements FleetObserver {
   onLedgerApplied(shard: number, request: ServerRequest, result: ServerResult, fingerprints?: { before: string; after: string }): void {
     const store = this.fleet.ledgers[shard]!.store as SumTrackingLedgerStore;
     // [INV-3 conservation] after every request, in O(1).
-    this.book.check('INV-3', store.runningSumMinor === 0, () => `shard ${shard}: running sum of balances ${store.runningSumMinor} after ${request.kind} ${request.reqId}`, [request.from]);
+    checkLedgerConserves(this.book, `shard ${shard} after ${request.kind} ${request.reqId}`, { sumOfBalancesMinor: () => store.runningSumMinor }, [request.from]);
     if (!fingerprints) return;
     // [INV-6 signatures] any adversarial message changes nothing; a forged, altered or malformed one is also
-    // refused (an exact replay may get its stored answer back, which can be ok).
-    const isExactReplay = this.nemesis.exactReplayIds.has(`${request.from}/${request.reqId}`);
-    this.book.check(
-      'INV-6',
-      fingerprints.before === fingerprints.after && (isExactReplay || !result.ok),
-      () => `adversarial ${request.kind} ${request.reqId} from ${request.from}: result ${result.code}, ledger ${fingerprints.before} → ${fingerprints.after}`,
-      [request.from],
-    );
+    // refused as such (an exact replay may get its stored answer back, which can be ok).
+    checkAdversarialApplied(this.book, request, result, fingerprints, this.nemesis.exactReplayIds.has(`${request.from}/${request.reqId}`));
+  }
+
+  /** What the end checks read: the shards' ledgers, the approvals and receipts, and every backlog as it ended. */
+  private endCheckInput(): EndCheckInput {
+    const fleet = this.fleet;
+    return {
+      book: this.book,
+      ledgers: fleet.ledgers.map((ledger, shard) => ({ label: `shard ${shard}`, ledger })),
+      approved: this.approved,
+      posProofs: this.posProofs,
+      reversed: this.answers.reversed,
+      terminals: fleet.terminals.map((slot) => ({ terminalId: slot.plan.terminalId, up: slot.actor !== undefined, journal: proxyStateOf(slot)?.journal ?? EMPTY_JOURNAL })),
+      pos: [...fleet.pos].map(([posId, pos]) => ({ posId, unsettled: pos.getSnapshot().context.unsettled.length })),
+      publicKeyOf: fleet.publicKeyOf,
+      scheme: fleet.options.scheme,
+      duplicatedPostings: this.answers.duplicatedPostings,
+    };
   }
 
   get backlog(): { count: number; amountMinor: number; peakAmountMinor: number } {
