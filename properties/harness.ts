@@ -219,7 +219,7 @@ export class ModelWorld extends World {
   }
 
   /**
-   * The drain of DESIGN.md §5: the terminal back (restored from `persisted` if it crashed) and in coverage, SD
+   * The drain (the liveness phase of docs/design.md §3, after which INV-7 of §5 must hold): the terminal back (restored from `persisted` if it crashed) and in coverage, SD
    * asking it to remit, then deliver, commit and let time pass until everything is quiet or `maxRounds` rounds of
    * 5 s have gone by.
    */

@@ -1,5 +1,5 @@
 // Goal: whole-system properties — random small fleets, in the virtual simulator, under random faults, keep every
-// invariant of DESIGN.md §5 and drain; a failure shrinks to a small scenario and prints the commands that replay
+// invariant of docs/design.md §5 and drain; a failure shrinks to a small scenario and prints the commands that replay
 // it (this test at its seed and path, and `payfleet run` on the scenario file it writes).
 // Method: swarm testing in the manner of TigerBeetle's VOPR: each run draws which features and fault knobs are
 // on at all (means profiles, POS units, remittance mode, coverage flapping, outages, loss, duplication,

@@ -8,6 +8,7 @@ import {
   checkProofs,
   checkRefusedUnchanged,
   INVARIANTS,
+  invariantName,
   ledgerFingerprint,
   type Violation,
 } from './invariants.ts';
@@ -30,10 +31,11 @@ function pay(means: MeansState, amountMinor: number, nowMs: number): MeansState 
 }
 
 describe('INVARIANTS', () => {
-  it('lists the seven invariants with the names summary.json uses', () => {
-    expect(INVARIANTS.map((i) => i.id)).toEqual(['INV-1', 'INV-2', 'INV-3', 'INV-4', 'INV-5', 'INV-6', 'INV-7']);
+  it('lists the seven invariants and the order oracle, each once, with the names summary.json uses', () => {
+    expect(INVARIANTS.map((i) => i.id)).toEqual(['INV-1', 'INV-2', 'INV-3', 'INV-4', 'INV-5', 'INV-6', 'INV-7', 'ORACLE']);
+    expect(new Set(INVARIANTS.map((i) => i.name)).size).toBe(INVARIANTS.length);
     expect(INVARIANTS[0]).toEqual({ id: 'INV-1', name: 'MTDL < SL' });
-    expect(INVARIANTS[6]).toEqual({ id: 'INV-7', name: 'liveness' });
+    expect(invariantName('INV-7')).toBe('liveness: every backlog drains');
   });
 });
 

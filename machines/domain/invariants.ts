@@ -1,10 +1,12 @@
-// Goal: one check function per invariant of DESIGN.md §5, shared by the simulator (online, after every event
-// that could break one, and again at the end of a run) and by the property suites.
+// Goal: the one table of the invariants a run checks (ids and names, INV-1..INV-7 of docs/design.md §5 and the
+// order ORACLE), and one check function per invariant, shared by the simulator's checkers (sim/check/, both modes)
+// and by the property suites.
 // Method: each check is a pure function that reads plain state — a means, a pair of means, a ledger (through the
 // few read methods it needs), a journal — and returns the list of violations it found, empty when the invariant
 // holds. A check never throws on bad state: finding bad state is its job. The online checks (INV-1, INV-2, INV-3,
 // INV-6) cost O(1) or O(size of one means); the end-of-run checks (INV-4, INV-5, INV-7) are linear in what they
-// walk, each posting, aggregate member and proof visited a fixed number of times.
+// walk, each posting, aggregate member and proof visited a fixed number of times. The ORACLE (every order answered
+// once, as the policy allows) needs the run's record of issued orders, so its check is in sim/check/oracle.ts.
 
 import { periodIndexAt } from './period.ts';
 import { holdsLocalBalance, type MeansState } from './means.ts';
@@ -15,7 +17,24 @@ import type { Aggregate, Posting } from './ledgerStore.ts';
 import type { Journal } from './remittance.ts';
 import type { Proof, ServerResult } from '../messages.ts';
 
-export type InvariantId = 'INV-1' | 'INV-2' | 'INV-3' | 'INV-4' | 'INV-5' | 'INV-6' | 'INV-7';
+/** The invariants, in the order summary.json and the report list them; the only list of their ids and names. */
+export const INVARIANTS = [
+  { id: 'INV-1', name: 'MTDL < SL' },
+  { id: 'INV-2', name: 'period limits and non-negative balances' },
+  { id: 'INV-3', name: 'conservation (double entry)' },
+  { id: 'INV-4', name: 'nothing lost, nothing twice' },
+  { id: 'INV-5', name: 'beneficiary never harmed' },
+  { id: 'INV-6', name: 'signatures: forged, altered, replayed refused and change nothing' },
+  { id: 'INV-7', name: 'liveness: every backlog drains' },
+  { id: 'ORACLE', name: 'every order answered as the policy allows' },
+] as const;
+
+export type InvariantId = (typeof INVARIANTS)[number]['id'];
+
+/** The name of an invariant, as summary.json and the report show it. */
+export function invariantName(id: InvariantId): string {
+  return INVARIANTS.find((invariant) => invariant.id === id)!.name;
+}
 
 /** One broken invariant: which, what broke, and the thing it broke for (a proxy, a means, a txId, a ledger). */
 export interface Violation {
@@ -23,17 +42,6 @@ export interface Violation {
   message: string;
   subject: string;
 }
-
-/** The invariants as summary.json names them. */
-export const INVARIANTS: readonly { id: InvariantId; name: string }[] = [
-  { id: 'INV-1', name: 'MTDL < SL' },
-  { id: 'INV-2', name: 'period limits' },
-  { id: 'INV-3', name: 'conservation' },
-  { id: 'INV-4', name: 'nothing lost, nothing twice' },
-  { id: 'INV-5', name: 'beneficiary never harmed' },
-  { id: 'INV-6', name: 'signatures' },
-  { id: 'INV-7', name: 'liveness' },
-];
 
 /** The read side of a ledger the end-of-run checks need; a Ledger has it, and so can a view over many shards. */
 export type PostingsView = Pick<Ledger, 'postingOf' | 'postings' | 'aggregates' | 'holdOf'>;
@@ -363,7 +371,7 @@ export function checkRefusedUnchanged(before: LedgerFingerprint, after: LedgerFi
 // ---------------------------------------------------------------------------------------------- INV-7
 
 /** [INV-7 liveness] after the drain, nothing of this proxy waits to reach SD. */
-export function checkDrained(proxyId: string, journal: Journal): Violation[] {
+export function checkDrained(proxyId: string, journal: Pick<Journal, 'pending' | 'outbox'>): Violation[] {
   const { pending, outbox } = journal;
   if (pending.length === 0 && outbox.length === 0) return [];
   const waiting = outbox.slice(0, 5).map((item) => `${item.request.kind} ${item.reqId} (${item.attempts} attempts)`);

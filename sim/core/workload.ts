@@ -1,15 +1,16 @@
 // Goal: the run's workload — the payment orders of every terminal's apps, the shop visits that make a POS ask
 // for a proximity payment, the spending of shared means through other points of issue, and the simulated users
-// who answer confirmation prompts — and, for each order, what outcome the policy allows.
+// who answer confirmation prompts. What outcome the policy allows is the order oracle's to say, not the workload's.
 // Method: each terminal is one Poisson process over the sum of its rates (one pending timer per terminal, not
 // one per app); at each arrival the kind of order is drawn by rate. With a scenario `arrival` (open-model load)
 // the per-terminal processes give way to one global arrival stream (`ArrivalSchedule`, one pending timer): each
 // arrival draws its source from the mix and a terminal uniformly among those up, and an arrival that cannot be
-// issued (no terminal up, the in-flight bound reached) is counted as dropped, never skipped in silence. Every
-// order is recorded as `IssuedOrder` so the oracle can check that it is answered once, and as the policy allows.
+// issued (no terminal up, the in-flight bound reached) is counted as dropped, never skipped in silence. The
+// workload only generates: each order it issues is announced to `onIssued` (the runner hands it to the order
+// oracle, sim/check/oracle.ts), and the runner tells it of each answer (`answered`) so that it knows what is still
+// in flight. Nothing a check does changes it.
 
-import type { PaymentOrder, ProxyResponse } from '../../machines/messages.ts';
-import type { ProxyPolicy } from '../../machines/domain/proxyRules.ts';
+import type { PaymentOrder } from '../../machines/messages.ts';
 import type { AppProfile, Scenario } from '../scenario/types.ts';
 import type { Prng } from './prng.ts';
 import type { TimeSource } from './timeSource.ts';
@@ -18,13 +19,6 @@ import { drawAmountMinor } from './amounts.ts';
 import { ArrivalSchedule } from './arrival.ts';
 
 const HOUR_MS = 3_600_000;
-
-export interface IssuedOrder {
-  order: PaymentOrder;
-  terminalId: string;
-  issuedAtMs: number;
-  answered: boolean;
-}
 
 export interface WorkloadCounters {
   issued: number;
@@ -58,16 +52,19 @@ export interface WorkloadOptions {
 }
 
 export class Workload {
-  readonly orders = new Map<string, IssuedOrder>();
   readonly counters: WorkloadCounters = { issued: 0, notIssuedTerminalDown: 0, posVisits: 0, elsewhere: 0, elsewhereRefused: 0, arrivals: 0, arrivalDropped: 0 };
   /** Set when the scenario has an `arrival` section. */
   readonly arrival: ArrivalStats | undefined;
+  /** Hears of every order this workload issues (the runner's order oracle). */
+  onIssued: ((order: PaymentOrder, terminalId: string) => void) | undefined;
   private running = true;
   /** The POS units a terminal may visit: read at `start`, once the runner has started them. */
   private posIds: string[] = [];
   private orderSeq = 0;
   /** App orders not yet known to be answered, with the actor that took each (the in-flight bound counts them). */
   private readonly inFlight = new Map<string, { slot: TerminalSlot; actor: TerminalSlot['actor'] }>();
+  /** POS orders whose answer was seen: each is counted as issued once. */
+  private readonly posOrdersSeen = new Set<string>();
 
   constructor(
     private readonly scenario: Scenario,
@@ -153,7 +150,8 @@ export class Workload {
       remoteMode: app.remoteMode,
       captureAfterMs: app.captureAfterMs,
     };
-    this.record(order, slot);
+    this.counters.issued++;
+    this.onIssued?.(order, slot.plan.terminalId);
     this.inFlight.set(order.orderId, { slot, actor: slot.actor });
     slot.actor!.send({ type: 'app.pay', order });
     return order.orderId;
@@ -248,11 +246,15 @@ export class Workload {
     return this.payFromApp(slot, app);
   }
 
-  /** The order got its answer (it no longer counts as in flight). */
-  markAnswered(orderId: string): void {
-    const issued = this.orders.get(orderId);
-    if (issued) issued.answered = true;
-    this.inFlight.delete(orderId);
+  /**
+   * A proxy answered `order`: it no longer counts as in flight. A POS order was made by the POS machine after a
+   * shop visit this workload drove; it is counted as issued when its first answer is seen.
+   */
+  answered(order: PaymentOrder): void {
+    this.inFlight.delete(order.orderId);
+    if (order.source.kind !== 'pos' || this.posOrdersSeen.has(order.orderId)) return;
+    this.posOrdersSeen.add(order.orderId);
+    this.counters.issued++;
   }
 
   /**
@@ -264,15 +266,15 @@ export class Workload {
   }
 
   /**
-   * Forgets orders answered since (a runner that sets `answered` itself), those whose terminal crashed (its app
-   * will never hear back), and those a refusing terminal answered itself.
+   * Forgets orders whose terminal crashed (its app will never hear back) and those a refusing terminal answered
+   * itself; answered orders left the map when their answer was seen.
    */
   private pruneInFlight(): number {
     for (const [orderId, { slot, actor }] of this.inFlight) {
       // A terminal that refused to start its proxy (untrusted code, a strongbox it could not open) answers its
       // apps itself, without a proxy decision: its orders are answered too.
       const answeredByTerminal = actor?.getSnapshot().context.refusal !== undefined;
-      if (this.orders.get(orderId)?.answered || slot.actor !== actor || answeredByTerminal) this.inFlight.delete(orderId);
+      if (slot.actor !== actor || answeredByTerminal) this.inFlight.delete(orderId);
     }
     return this.inFlight.size;
   }
@@ -291,12 +293,6 @@ export class Workload {
     stats.dropped++;
     stats.droppedByReason[reason]++;
     this.counters.arrivalDropped++;
-  }
-
-  /** POS orders are made by the POS machine; the simulator records them when the POS reports them. */
-  record(order: PaymentOrder, slot: { plan: { terminalId: string } }): void {
-    this.counters.issued++;
-    this.orders.set(order.orderId, { order, terminalId: slot.plan.terminalId, issuedAtMs: this.scheduler.now(), answered: false });
   }
 
   private armElsewhere(slot: TerminalSlot, ratePerHour: number): void {
@@ -326,25 +322,6 @@ export class Workload {
       if (slot.actor === actor) actor?.send({ type: 'user.answer', orderId, approved, pin });
     });
   }
-}
-
-/** What the policy allows for an answered order; a non-empty string names what is wrong. */
-export function oracleProblem(policy: ProxyPolicy, order: PaymentOrder, response: ProxyResponse): string | undefined {
-  if (response.orderId !== order.orderId) return `response for ${response.orderId} given to ${order.orderId}`;
-  if (!response.ok) return undefined;
-  const proof = response.proof;
-  if (proof.amountMinor !== order.amountMinor || proof.payee !== order.payee || proof.meansId !== order.meansId) {
-    return `approved ${proof.amountMinor} to ${proof.payee} from ${proof.meansId}, ordered ${order.amountMinor} to ${order.payee} from ${order.meansId}`;
-  }
-  const { thresholdMinor, offline } = policy.discrimination;
-  if (order.type === 'internal' && proof.path !== 'internal') return `internal order approved on path ${proof.path}`;
-  if (order.type !== 'internal' && proof.path === 'internal') return `${order.type} order approved as internal`;
-  if (proof.path === 'localBelowThreshold' && order.amountMinor > thresholdMinor) return `amount ${order.amountMinor} over M0 ${thresholdMinor} approved locally in coverage`;
-  if (proof.path === 'localOffline') {
-    if (order.amountMinor > offline.perPaymentCapMinor) return `offline approval of ${order.amountMinor} over the per-payment cap ${offline.perPaymentCapMinor}`;
-    if (offline.overThreshold === 'decline' && order.amountMinor > thresholdMinor) return `offline approval over M0 while policy declines`;
-  }
-  return undefined;
 }
 
 export { HOUR_MS };

@@ -16,7 +16,8 @@ import type { DebitRequest, Proof, RemitRequest, ServerResult } from '../../mach
 import type { Ledger } from '../../machines/domain/ledger.ts';
 import { credentialsFor } from '../../broker/credentials.ts';
 import { requestTopic, responseTopic, type ClientIdentity } from '../../broker/topics.ts';
-import type { InvariantBook } from '../check/checkers.ts';
+import { checkInjectionRefused, type AdversarialKind, type Injection } from '../check/inv6Signatures.ts';
+import type { InvariantBook } from '../check/invariantBook.ts';
 import type { Prng } from '../core/prng.ts';
 import type { Scenario } from '../scenario/types.ts';
 import { deviceKey } from '../core/fleetKeys.ts';
@@ -27,23 +28,7 @@ const ANSWER_WAIT_REAL_MS = 400;
 const CONNECT_ATTEMPTS = 20;
 const CONNECT_RETRY_REAL_MS = 250;
 
-export type AdversarialKind = 'forgedSignature' | 'replayedRemittance' | 'malformedPayload' | 'wrongTopic';
-
-export interface Injection {
-  kind: AdversarialKind;
-  reqId: string;
-  /** The means whose ledger the message aimed at. */
-  meansId: string;
-  /** Transaction ids that must not be posted by this message. */
-  txIds: string[];
-  /** For a replay: the ids it names that were posted before, which must keep their original posting. */
-  replayed: string[];
-  /** Closed by the broker, SD's answer, or nothing heard (Mosquitto drops a forbidden publish silently). */
-  outcome: 'closedByBroker' | 'answered' | 'unanswered' | 'notSent';
-  answer?: ServerResult;
-  /** Why it was not sent (no remittance to replay yet, the broker unreachable…). */
-  notSentBecause?: string;
-}
+export type { AdversarialKind, Injection } from '../check/inv6Signatures.ts';
 
 export interface AdversaryContext {
   scenario: Scenario;
@@ -197,29 +182,8 @@ export class Adversary {
     c.end(true);
   }
 
-  /**
-   * [INV-6 signatures] Each message was refused (by the broker, or by SD with a reason) and changed nothing: no
-   * transaction it names is posted by it, and a replay left every transaction with its original posting.
-   */
+  /** [INV-6 signatures] Each message sent was refused and changed nothing (sim/check/inv6Signatures.ts). */
   check(book: InvariantBook, ledgerOfMeans: (meansId: string) => Ledger): void {
-    for (const injection of this.injections) {
-      if (injection.outcome === 'notSent') continue;
-      const answer = injection.answer;
-      // A replay may be answered `ok` as long as it posted nothing (SD recognised every transaction); anything
-      // else must not be answered `ok` at all.
-      const refused =
-        injection.outcome !== 'answered' || answer?.ok !== true || (injection.kind === 'replayedRemittance' && (answer.posted ?? []).length === 0);
-      const postedByIt: string[] = [];
-      for (const txId of [...injection.txIds, ...injection.replayed]) {
-        const posting = ledgerOfMeans(injection.meansId).postingOf(txId);
-        const byIt = injection.txIds.includes(txId) ? posting !== undefined : posting?.requestId.endsWith(`/${injection.reqId}`) === true;
-        if (byIt) postedByIt.push(txId);
-      }
-      book.check(
-        'INV-6',
-        refused && postedByIt.length === 0,
-        () => `${injection.kind} ${injection.reqId}: ${injection.outcome}${injection.answer ? ` (${injection.answer.code})` : ''}, posted by it: ${postedByIt.join(', ') || 'nothing'}`,
-      );
-    }
+    for (const injection of this.injections) checkInjectionRefused(book, injection, ledgerOfMeans);
   }
 }

@@ -16,7 +16,7 @@ import type { Scenario } from '../scenario/types.ts';
 import { Metrics } from '../run/metrics.ts';
 import { RunRecord } from '../run/runRecord.ts';
 import { buildSummary, type RunSummary } from '../run/summary.ts';
-import { InvariantBook, RecentEvents, type InvariantCount } from '../check/checkers.ts';
+import { InvariantBook, RecentEvents, type InvariantCount } from '../check/invariantBook.ts';
 import type { LedgerFigures } from '../check/endChecks.ts';
 import { Prng } from '../core/prng.ts';
 import { registryOf } from '../core/fleetKeys.ts';

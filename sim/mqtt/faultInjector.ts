@@ -6,7 +6,7 @@
 
 import type { Fault } from '../scenario/types.ts';
 import type { RealTime } from '../core/realTime.ts';
-import type { RecentEvents } from '../check/checkers.ts';
+import type { RecentEvents } from '../check/invariantBook.ts';
 import type { Adversary, AdversarialKind } from './adversary.ts';
 import type { ProcessFailure, ProcessSupervisor } from './supervisor.ts';
 import type { BrokerControl } from './runOptions.ts';

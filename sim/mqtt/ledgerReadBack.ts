@@ -3,19 +3,23 @@
 // posting, aggregate and stored answer, for the end checks and the ledger figures of summary.json.
 // Method: read-only connections (WAL): a reader never blocks its server, and the coordinator never writes (a
 // second writer would break the server's deferred transactions). At the end, after every server stopped, each
-// file is opened as a `Ledger` and handed to the same `checkAtEnd` as the virtual mode; transactions posted twice
-// are found as the virtual mode finds them — two different requests whose answers name the same posting — from
-// the answers SD stored beside every request, through the run record's one INV-4 check.
+// file is opened as a `Ledger` and handed, with the coordinator's run record, to the same `checkAtEnd` as the
+// virtual mode. The answers SD stored beside every request go, in the order each server committed them and across
+// every server (a transaction posted by two servers is posted twice too), through the virtual mode's INV-4 checker
+// `AnswersOfSd`: it finds a transaction posted by two different requests and collects the payments SD reversed
+// (released holds), which the end checks require to be reversed on the ledger.
 
 import { Ledger } from '../../machines/domain/ledger.ts';
 import { shardOf } from '../../machines/link.ts';
 import type { ServerResult } from '../../machines/messages.ts';
 import type { Scenario } from '../scenario/types.ts';
 import { registryOf } from '../core/fleetKeys.ts';
-import type { InvariantBook } from '../check/checkers.ts';
-import { checkAtEnd, type EndCheckInput, type LedgerFigures } from '../check/endChecks.ts';
+import type { InvariantBook } from '../check/invariantBook.ts';
+import { checkAtEnd, type LedgerFigures } from '../check/endChecks.ts';
+import { checkLedgerConserves } from '../check/inv3Conservation.ts';
+import { AnswersOfSd } from '../check/inv4NothingLostNothingTwice.ts';
 import type { Metrics } from '../run/metrics.ts';
-import type { RunRecord } from '../run/runRecord.ts';
+import type { RunRecord, EndOfRun } from '../run/runRecord.ts';
 import { SqliteLedgerStore } from '../sd/sqliteLedgerStore.ts';
 import type { Adversary } from './adversary.ts';
 import type { ServerGroup } from './supervisor.ts';
@@ -46,8 +50,7 @@ export class LedgerReaders {
     for (const [i, reader] of this.readers.entries()) {
       if (!reader) continue;
       // [INV-3 conservation] once a minute, on what the server has committed so far (one SQL sum).
-      const sum = reader.sumOfBalancesMinor();
-      book.check('INV-3', sum === 0, () => `server ${servers[i]!.range}: sum of balances ${sum}`);
+      checkLedgerConserves(book, `server ${servers[i]!.range}`, reader);
       // Requests answered, measured: the answers the server stored since the last sample (one per sender and
       // reqId; resends answered from a stored answer are not counted again). A process serving several shards
       // counts under its first: a stored answer does not say which shard's topic its request came through.
@@ -70,7 +73,7 @@ export interface ReadBackInput {
   book: InvariantBook;
   record: RunRecord;
   /** What every worker's journals and POS units still held (their final reports). */
-  journals: Pick<EndCheckInput, 'terminals' | 'pos'>;
+  journals: Pick<EndOfRun, 'terminals' | 'pos'>;
   adversary: Adversary;
 }
 
@@ -84,20 +87,19 @@ export function checkLedgersAtEnd(input: ReadBackInput): LedgerFigures {
       const shard = shardOf(meansId, scenario.population.shards);
       return ledgers[servers.findIndex((s) => s.shards.includes(shard))]!;
     };
-    for (const store of stores) checkStoredAnswers(store, book, record);
+    const answers = answersOfSd(stores, book);
     const registry = registryOf(scenario);
-    const figures = checkAtEnd({
-      book,
-      ledgers: ledgers.map((ledger, i) => ({ label: `server ${servers[i]!.range}`, ledger })),
-      ledgerOfMeans,
-      approved: record.approved,
-      posProofs: record.posProofs,
-      terminals: input.journals.terminals,
-      pos: input.journals.pos,
-      publicKeyOf: (id) => registry.publicKeys[id],
-      scheme: scenario.crypto,
-      duplicatedPostings: record.duplicatedPostings,
-    });
+    const figures = checkAtEnd(
+      record.endCheckInput(answers, {
+        book,
+        ledgers: ledgers.map((ledger, i) => ({ label: `server ${servers[i]!.range}`, ledger })),
+        terminals: input.journals.terminals,
+        pos: input.journals.pos,
+        publicKeyOf: (id) => registry.publicKeys[id],
+        scheme: scenario.crypto,
+      }),
+    );
+    // [INV-6 signatures] every adversarial message the coordinator sent was refused and changed nothing.
     input.adversary.check(book, ledgerOfMeans);
     return figures;
   } finally {
@@ -105,12 +107,16 @@ export function checkLedgersAtEnd(input: ReadBackInput): LedgerFigures {
   }
 }
 
-/** [INV-4 nothing twice] on the answers SD committed beside every request, in the order it stored them. */
-function checkStoredAnswers(store: SqliteLedgerStore, book: InvariantBook, record: RunRecord): void {
-  const rows = store.db.prepare('SELECT sender, req_id, result FROM results ORDER BY rowid').all() as Array<{ sender: string; req_id: string; result: string }>;
-  for (const row of rows) {
-    const result = JSON.parse(row.result) as ServerResult;
-    if (!result.ok || !result.posted) continue;
-    record.checkPostedOnce(book, `${row.sender}/${row.req_id}`, row.sender, result.posted);
+/**
+ * [INV-4 nothing twice] SD's answers as every server stored them beside its requests, read in the order each
+ * committed them, through one `AnswersOfSd` for the whole run: the virtual mode's checker (a transaction posted
+ * by two different requests, on one server or two; what SD reversed) on them.
+ */
+function answersOfSd(stores: readonly SqliteLedgerStore[], book: InvariantBook): AnswersOfSd {
+  const answers = new AnswersOfSd(book);
+  for (const store of stores) {
+    const rows = store.db.prepare('SELECT sender, req_id, result FROM results ORDER BY rowid').all() as Array<{ sender: string; req_id: string; result: string }>;
+    for (const row of rows) answers.seeAnswer(row.sender, row.req_id, JSON.parse(row.result) as ServerResult);
   }
+  return answers;
 }

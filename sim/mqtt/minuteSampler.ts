@@ -6,7 +6,7 @@
 
 import type { Scenario } from '../scenario/types.ts';
 import type { RealTime } from '../core/realTime.ts';
-import type { InvariantBook } from '../check/checkers.ts';
+import type { InvariantBook } from '../check/invariantBook.ts';
 import type { Metrics } from '../run/metrics.ts';
 import type { RunRecord } from '../run/runRecord.ts';
 import type { LedgerReaders } from './ledgerReadBack.ts';

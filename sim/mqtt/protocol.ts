@@ -6,7 +6,8 @@
 
 import type { Proof } from '../../machines/messages.ts';
 import type { Fault, Scenario } from '../scenario/types.ts';
-import type { InvariantCount } from '../check/checkers.ts';
+import type { InvariantCount } from '../check/invariantBook.ts';
+import type { TerminalEnd } from '../check/inv7Liveness.ts';
 import type { LinkStats } from '../../broker/mqttLink.ts';
 import type { ArrivalStats } from '../core/workload.ts';
 
@@ -122,12 +123,8 @@ export interface WorkerBatch {
   link: LinkStats;
 }
 
-export interface TerminalEnd {
-  terminalId: string;
-  up: boolean;
-  /** Journal items not acknowledged by SD (pending + outbox). */
-  pending: number;
-}
+/** A terminal at the end: up or down, and its proxy's journal (empty once drained), for INV-7. */
+export type { TerminalEnd } from '../check/inv7Liveness.ts';
 
 export interface WorkerFinal {
   type: 'final';

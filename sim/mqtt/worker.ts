@@ -24,7 +24,7 @@ import { CoverageModel } from '../core/coverage.ts';
 import { Nemesis } from '../core/nemesis.ts';
 import { SimNetwork, networkOptionsOf } from '../core/network.ts';
 import { Prng } from '../core/prng.ts';
-import { InvariantBook, RecentEvents } from '../check/checkers.ts';
+import { InvariantBook, RecentEvents } from '../check/invariantBook.ts';
 import { proxyPolicyOf } from '../scenario/policy.ts';
 import { RealTime } from '../core/realTime.ts';
 import { Radio } from './radio.ts';
@@ -118,7 +118,9 @@ export class SwarmWorker implements FleetObserver {
     this.nemesis = new Nemesis(this.time, unusedNetwork, this.fleet, this.coverage, prng.fork(`nemesis:${tag}`));
     this.build(prng);
     this.workload = new Workload(scenario, this.time, this.fleet, prng.fork(`workload:${tag}`));
-    this.decisions = new DecisionChecks(this.book, this.recent, this.workload, this.fleet.options.policy);
+    this.decisions = new DecisionChecks(this.book, this.recent, this.fleet.options.policy);
+    // The order oracle expects one answer to each order this worker's workload issues (sim/check/oracle.ts).
+    this.workload.onIssued = (order) => this.decisions.expect(order.orderId);
     // Each terminal's first decision is checked against the means it started with.
     this.fleet.terminals.forEach((slot) => this.decisions.seed(slot.plan.terminalId, slot.plan.means));
     this.devices = new DeviceEvents({

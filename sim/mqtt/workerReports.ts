@@ -7,7 +7,7 @@
 
 import type { RealTime } from '../core/realTime.ts';
 import type { Prng } from '../core/prng.ts';
-import type { RecentEvents } from '../check/checkers.ts';
+import type { RecentEvents } from '../check/invariantBook.ts';
 import type { Metrics } from '../run/metrics.ts';
 import type { RunRecord } from '../run/runRecord.ts';
 import type { Proof } from '../../machines/messages.ts';

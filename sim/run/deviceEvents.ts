@@ -3,13 +3,14 @@
 // and count refusals.
 // Method: `DeviceEvents` implements the device half of `FleetObserver`; the part that differs between the modes
 // — the virtual simulator feeds its metrics directly, the mqtt worker batches records for its coordinator — is a
-// `DeviceEventSink` each runner supplies. The decision checks run before anything is recorded, so a decision is
-// checked exactly once whichever mode saw it.
+// `DeviceEventSink` each runner supplies. The decision checks (oracle, INV-1, INV-2) run before anything is
+// recorded, so a decision is checked exactly once whichever mode saw it; the workload is told of the answer after
+// them, and nothing a check does changes it.
 
 import type { FleetObserver, TerminalSlot } from '../core/fleet.ts';
 import type { Workload } from '../core/workload.ts';
 import type { DecisionChecks, DecidedEvent } from '../check/decisionChecks.ts';
-import type { RecentEvents } from '../check/checkers.ts';
+import type { RecentEvents } from '../check/invariantBook.ts';
 import type { TerminalEmitted } from '../../machines/terminal.ts';
 import type { ProxyEmitted } from '../../machines/proxy.ts';
 import type { PosEmitted } from '../../machines/pos.ts';
@@ -80,7 +81,10 @@ export class DeviceEvents implements Pick<FleetObserver, 'onTerminal' | 'onProxy
   private onDecided(terminalId: string, event: DecidedEvent): void {
     const now = this.parts.now();
     const { order, response } = event;
+    // The order oracle (sim/check/oracle.ts) hears the answer first; then the workload, which only learns that the
+    // order is no longer in flight.
     this.parts.decisions.check(terminalId, event, now);
+    this.parts.workload.answered(order);
     if (response.ok) this.parts.record.recordApproved({ proof: response.proof, approvedAtMs: now, remoteMode: order.remoteMode });
     this.parts.sink.decided(terminalId, event, now);
   }

@@ -12,6 +12,7 @@ import type { CoverageModel } from '../core/coverage.ts';
 import type { NetworkOptions } from '../core/network.ts';
 import type { TimeSource } from '../core/timeSource.ts';
 import { isDrained } from '../../machines/domain/remittance.ts';
+import { EMPTY_JOURNAL, type PosEnd, type TerminalEnd } from '../check/inv7Liveness.ts';
 import type { RunRecord } from './runRecord.ts';
 
 /** How often (run time) the liveness phase looks whether everything has drained. */
@@ -71,18 +72,19 @@ export function isFleetDrained(fleet: Fleet, workload: Pick<Workload, 'hasOrders
 }
 
 export interface JournalsAtEnd {
-  /** Each terminal: alive or still down, and its journal items SD has not acknowledged (pending + outbox). */
-  terminals: Array<{ terminalId: string; up: boolean; pending: number }>;
+  /** Each terminal: alive or still down, and what its proxy's journal still holds. */
+  terminals: TerminalEnd[];
   /** Each POS unit and its receipts not yet settled. */
-  pos: Array<{ posId: string; unsettled: number }>;
+  pos: PosEnd[];
 }
 
-/** What every journal of the fleet still holds: the end checks' [INV-7] input. */
+/** What every journal of the fleet still holds: the end checks' [INV-7] input (sim/check/inv7Liveness.ts). */
 export function journalsAtEnd(fleet: Fleet): JournalsAtEnd {
   return {
     terminals: fleet.terminals.map((slot) => {
       const state = proxyStateOf(slot);
-      return { terminalId: slot.plan.terminalId, up: slot.actor !== undefined, pending: state ? state.journal.pending.length + state.journal.outbox.length : 0 };
+      // Only the two queues are kept: a worker sends this in its final message, and the proxy's journal holds more.
+      return { terminalId: slot.plan.terminalId, up: slot.actor !== undefined, journal: state ? { pending: state.journal.pending, outbox: state.journal.outbox } : EMPTY_JOURNAL };
     }),
     pos: [...fleet.pos].map(([posId, pos]) => ({ posId, unsettled: pos.getSnapshot().context.unsettled.length })),
   };

@@ -1,11 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { RunRecord } from './runRecord.ts';
-import { InvariantBook, RecentEvents } from '../check/checkers.ts';
-import type { Proof } from '../../machines/messages.ts';
+import { InvariantBook, RecentEvents } from '../check/invariantBook.ts';
+import { AnswersOfSd } from '../check/inv4NothingLostNothingTwice.ts';
+import type { Proof, ServerResult } from '../../machines/messages.ts';
 import type { PaymentPath } from '../../machines/domain/discriminate.ts';
 
 function proof(txId: string, amountMinor: number, path: PaymentPath): Proof {
   return { txId, amountMinor, payee: 'shop', timeMs: 0, counter: 1, proxyId: 't0', meansId: 'm0', sig: 'unsigned', path };
+}
+
+/** An `ok` answer of SD to `to`'s request `reqId`, as a server would store it. */
+function answer(to: string, reqId: string, fields: Pick<ServerResult, 'requestKind'> & Partial<ServerResult>): ServerResult {
+  return { kind: 'result', reqId, to, ok: true, code: 'ok', serverSig: 'unsigned', ...fields };
 }
 
 function book(): InvariantBook {
@@ -33,14 +39,21 @@ describe('RunRecord', () => {
     expect(record.recordRemitted(['a'], 300, 40)).toEqual([40]);
   });
 
-  it('[INV-4] a transaction posted by two different requests is a violation; a resent request naming it again is not', () => {
+  it("builds the end checks' input from its approvals and receipts and SD's answers [INV-4], so a reversal SD reported reaches the checks", () => {
     const record = new RunRecord();
     const invariants = book();
-    record.checkPostedOnce(invariants, 't0/r1', 't0', ['a', 'b']);
-    record.checkPostedOnce(invariants, 't0/r1', 't0', ['a']);
-    expect(invariants.ok).toBe(true);
-    record.checkPostedOnce(invariants, 't0/r2', 't0', ['b']);
-    expect(record.duplicatedPostings).toBe(1);
-    expect(invariants.violations.map((v) => [v.invariant, v.detail])).toEqual([['INV-4', 'transaction b posted twice: by t0/r1 and again by t0/r2']]);
+    const answers = new AnswersOfSd(invariants);
+    record.recordApproved({ proof: proof('a', 300, 'localOffline'), approvedAtMs: 0 });
+    record.posProofs.push(proof('p', 50, 'localBelowThreshold'));
+    answers.seeAnswer('t0', 'r1', answer('t0', 'r1', { requestKind: 'remit', posted: ['a'] }));
+    answers.seeAnswer('t0', 'v1', answer('t0', 'v1', { requestKind: 'release', txId: 'h' }));
+    // Another terminal's request naming the same transaction as posted (in mqtt mode: another server's file).
+    answers.seeAnswer('t1', 'r9', answer('t1', 'r9', { requestKind: 'remit', posted: ['a'] }));
+    const input = record.endCheckInput(answers, { book: invariants, ledgers: [], terminals: [], pos: [], publicKeyOf: () => undefined, scheme: 'sim' });
+    expect([...input.approved.keys()]).toEqual(['a']);
+    expect(input.posProofs.map((p) => p.txId)).toEqual(['p']);
+    expect([...input.reversed]).toEqual(['h']);
+    expect(input.duplicatedPostings).toBe(1);
+    expect(invariants.violations.map((v) => [v.invariant, v.detail])).toEqual([['INV-4', 'transaction a posted twice: by t0/r1 and again by t1/r9']]);
   });
 });

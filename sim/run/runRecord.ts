@@ -1,14 +1,17 @@
 // Goal: what a run keeps about the payments it saw, the same in both modes — every approved payment, the
-// backlog of approved local transactions not yet remitted (count, amount, peak), the remittance lag of each, the
-// transactions SD reported posted (to catch one posted twice), and the drain state (phase, drained time).
+// backlog of approved local transactions not yet remitted (count, amount, peak), the remittance lag of each, and
+// the drain state (phase, drained time) — and the end checks' input built from it.
 // Method: one plain class with no clock and no I/O. The virtual `Simulator` records into it as its fleet emits;
 // the mqtt `SwarmWorker` records into one without proofs (it reports them to the coordinator in batches), and the
-// coordinator records what the batches say into its own; the summary and the end checks read it. The INV-4
-// "posted twice" check lives here once: the virtual mode feeds it SD's answers as they happen, the mqtt mode the
-// answers SD stored, read back from its ledger files at the end.
+// coordinator records what the batches say into its own; the summary and the end checks read it. What SD answered
+// (a transaction posted twice, the payments it reversed) is not kept here but by the INV-4 checker's
+// `AnswersOfSd` (sim/check/inv4NothingLostNothingTwice.ts), which both modes feed: the virtual mode with SD's
+// answers as they happen, the mqtt mode with the answers SD stored, read back from its ledger files at the end.
+// `endCheckInput` joins the two, so both modes hand `checkAtEnd` the same shape from the same parts.
 
 import type { Proof } from '../../machines/messages.ts';
-import type { InvariantBook } from '../check/checkers.ts';
+import type { EndCheckInput } from '../check/endChecks.ts';
+import type { AnswersOfSd } from '../check/inv4NothingLostNothingTwice.ts';
 
 /** A payment a proxy approved, with the run time of its approval. */
 export interface ApprovedPayment {
@@ -35,10 +38,6 @@ export class RunRecord {
   private backlogCount = 0;
   private backlogAmountMinor = 0;
   private peakBacklogAmountMinor = 0;
-  /** Transaction id → the request (`from/reqId`) SD first reported posting it by [INV-4]. */
-  private readonly firstPostedBy = new Map<string, string>();
-  /** Postings SD reported twice (each one is also an INV-4 violation). */
-  duplicatedPostings = 0;
   phase: RunPhase = 'safety';
   /** Run time at which every backlog was found empty in the liveness phase; undefined until then. */
   drainedAtMs: number | undefined;
@@ -82,17 +81,14 @@ export class RunRecord {
   }
 
   /**
-   * [INV-4 nothing twice] SD never reports the same transaction posted by two different requests. (A resent
-   * request gets its stored answer again, which names the same postings: that is not a second posting.)
-   * `requestId` is `from/reqId`; `sender` names the actor whose recent events a violation shows.
+   * The end checks' input: this record's approvals and receipts, what SD answered [INV-4] (the transactions it
+   * reported posted twice and the payments it reversed), and the rest of the run as it ended (ledgers, journals,
+   * keys). Both modes build their `checkAtEnd` input here.
    */
-  checkPostedOnce(book: InvariantBook, requestId: string, sender: string, postedTxIds: readonly string[]): void {
-    for (const txId of postedTxIds) {
-      const firstBy = this.firstPostedBy.get(txId);
-      const fresh = firstBy === undefined || firstBy === requestId;
-      if (!fresh) this.duplicatedPostings++;
-      book.check('INV-4', fresh, () => `transaction ${txId} posted twice: by ${firstBy} and again by ${requestId}`, [sender]);
-      if (firstBy === undefined) this.firstPostedBy.set(txId, requestId);
-    }
+  endCheckInput(answers: Pick<AnswersOfSd, 'reversed' | 'duplicatedPostings'>, run: EndOfRun): EndCheckInput {
+    return { ...run, approved: this.approved, posProofs: this.posProofs, reversed: answers.reversed, duplicatedPostings: answers.duplicatedPostings };
   }
 }
+
+/** What the end checks read beside the run record and SD's answers. */
+export type EndOfRun = Omit<EndCheckInput, 'approved' | 'posProofs' | 'reversed' | 'duplicatedPostings'>;

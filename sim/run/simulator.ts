@@ -1,10 +1,13 @@
 // Goal: one deterministic virtual run of a scenario — the simulator loop of payfleet, laid out like
 // TigerBeetle's VOPR: a scheduler in virtual time, a simulated network with named fault knobs, a fleet of
-// XState actors, a workload that knows what each order may come to, a nemesis, and one checker per invariant.
+// XState actors, a workload that generates the orders, an order oracle that knows what each may come to, a
+// nemesis, and one checker per invariant (sim/check/).
 // Method: a safety phase (orders, coverage changes and faults for `durationMs`), then a liveness phase (faults
-// stop, every terminal back in coverage, crashed things restarted, the network clean) that must drain every
-// backlog within `drainMs`. Invariants are checked after every event that could break them and again at the
-// end; the first violation stops the run with the seed. Every delivered message feeds the trace hash.
+// stop, every terminal back in coverage, crashed things restarted, the network clean; liveness.ts) that must drain
+// every backlog within `drainMs`. The devices' events go through the shared `DeviceEvents` into the run record
+// (runRecord.ts); SD's answers go to the INV-4 checker's `AnswersOfSd` as they leave SD. Invariants are checked
+// after every event that could break them and again at the end (`checkAtEnd` on the run record's end-check input);
+// the first violation stops the run with the seed. Every delivered message feeds the trace hash.
 
 import type { Scenario } from '../scenario/types.ts';
 import { proxyPolicyOf } from '../scenario/policy.ts';
@@ -20,8 +23,11 @@ import { Workload } from '../core/workload.ts';
 import { DecisionChecks } from '../check/decisionChecks.ts';
 import { CoverageModel } from '../core/coverage.ts';
 import { Nemesis } from '../core/nemesis.ts';
-import { InvariantBook, InvariantViolation, RecentEvents } from '../check/checkers.ts';
+import { InvariantBook, InvariantViolation, RecentEvents } from '../check/invariantBook.ts';
 import { checkAtEnd, type LedgerFigures } from '../check/endChecks.ts';
+import { checkLedgerConserves } from '../check/inv3Conservation.ts';
+import { AnswersOfSd } from '../check/inv4NothingLostNothingTwice.ts';
+import { checkAdversarialApplied } from '../check/inv6Signatures.ts';
 import type { SumTrackingLedgerStore } from '../core/ledgerStore.ts';
 import type { TerminalEmitted } from '../../machines/terminal.ts';
 import type { ProxyEmitted } from '../../machines/proxy.ts';
@@ -59,6 +65,8 @@ export class Simulator implements FleetObserver {
   readonly record = new RunRecord();
   private readonly decisions: DecisionChecks;
   private readonly devices: DeviceEvents;
+  /** SD's answers as they come: a transaction posted twice is caught as it happens, reversals kept [INV-4]. */
+  private readonly answers: AnswersOfSd;
   private minutesSampled = 0;
   /** Ledger figures, set by the end checks. */
   endFigures: LedgerFigures | undefined;
@@ -96,7 +104,10 @@ export class Simulator implements FleetObserver {
     this.coverage = new CoverageModel(scenario, this.scheduler, this.fleet, this.prng.fork('coverage'));
     this.nemesis = new Nemesis(this.scheduler, this.network, this.fleet, this.coverage, this.prng.fork('nemesis'));
     this.workload = new Workload(scenario, this.scheduler, this.fleet, this.prng.fork('workload'));
-    this.decisions = new DecisionChecks(this.book, this.recent, this.workload, policy);
+    this.decisions = new DecisionChecks(this.book, this.recent, policy);
+    // The order oracle expects one answer to each order the workload issues (sim/check/oracle.ts).
+    this.workload.onIssued = (order) => this.decisions.expect(order.orderId);
+    this.answers = new AnswersOfSd(this.book);
     this.devices = new DeviceEvents({
       record: this.record,
       decisions: this.decisions,
@@ -154,20 +165,21 @@ export class Simulator implements FleetObserver {
     this.armMinuteSampler();
   }
 
-  /** The checks after the drain, on the simulated ledgers and the journals left in the fleet. */
+  /**
+   * The checks after the drain, one checker per invariant (endChecks.ts): the run record's approvals and receipts,
+   * SD's answers as they came, the shards' ledgers and the journals left in the fleet.
+   */
   private endChecks(): void {
-    const { fleet, record } = this;
-    this.endFigures = checkAtEnd({
-      book: this.book,
-      ledgers: fleet.ledgers.map((ledger, shard) => ({ label: `shard ${shard}`, ledger })),
-      ledgerOfMeans: (meansId) => fleet.ledgerOfMeans(meansId),
-      approved: record.approved,
-      posProofs: record.posProofs,
-      ...journalsAtEnd(fleet),
-      publicKeyOf: fleet.publicKeyOf,
-      scheme: fleet.options.scheme,
-      duplicatedPostings: record.duplicatedPostings,
-    });
+    const fleet = this.fleet;
+    this.endFigures = checkAtEnd(
+      this.record.endCheckInput(this.answers, {
+        book: this.book,
+        ledgers: fleet.ledgers.map((ledger, shard) => ({ label: `shard ${shard}`, ledger })),
+        ...journalsAtEnd(fleet),
+        publicKeyOf: fleet.publicKeyOf,
+        scheme: fleet.options.scheme,
+      }),
+    );
   }
 
   private armMinuteSampler(): void {
@@ -192,10 +204,7 @@ export class Simulator implements FleetObserver {
     // [INV-3 conservation] the full sum over every account, hourly, on top of the O(1) running sum checked after
     // every request (summing 100,000 accounts every simulated minute would cost more than the run itself).
     if (this.minutesSampled % 60 === 0) {
-      for (const ledger of this.fleet.ledgers) {
-        const sum = ledger.sumOfBalancesMinor();
-        this.book.check('INV-3', sum === 0, () => `sum of balances is ${sum}`);
-      }
+      this.fleet.ledgers.forEach((ledger, shard) => checkLedgerConserves(this.book, `shard ${shard}`, ledger));
     }
     this.options.onProgress?.({
       simulatedMs: now,
@@ -234,9 +243,8 @@ export class Simulator implements FleetObserver {
   onServer(shard: number, event: ServerEmitted): void {
     if (event.type !== 'server.handled') return;
     this.metrics.recordServerRequest(shard);
-    const ids = event.result.posted;
-    if (!event.result.ok || !ids) return;
-    this.record.checkPostedOnce(this.book, `${event.request.from}/${event.request.reqId}`, event.request.from, ids);
+    // [INV-4 nothing twice] every answer, as it leaves SD.
+    this.answers.seeAnswer(event.request.from, event.request.reqId, event.result);
   }
 
   isAdversarial(request: ServerRequest): boolean {
@@ -246,17 +254,11 @@ export class Simulator implements FleetObserver {
   onLedgerApplied(shard: number, request: ServerRequest, result: ServerResult, fingerprints?: { before: string; after: string }): void {
     const store = this.fleet.ledgers[shard]!.store as SumTrackingLedgerStore;
     // [INV-3 conservation] after every request, in O(1).
-    this.book.check('INV-3', store.runningSumMinor === 0, () => `shard ${shard}: running sum of balances ${store.runningSumMinor} after ${request.kind} ${request.reqId}`, [request.from]);
+    checkLedgerConserves(this.book, `shard ${shard} after ${request.kind} ${request.reqId}`, { sumOfBalancesMinor: () => store.runningSumMinor }, [request.from]);
     if (!fingerprints) return;
     // [INV-6 signatures] any adversarial message changes nothing; a forged, altered or malformed one is also
-    // refused (an exact replay may get its stored answer back, which can be ok).
-    const isExactReplay = this.nemesis.exactReplayIds.has(`${request.from}/${request.reqId}`);
-    this.book.check(
-      'INV-6',
-      fingerprints.before === fingerprints.after && (isExactReplay || !result.ok),
-      () => `adversarial ${request.kind} ${request.reqId} from ${request.from}: result ${result.code}, ledger ${fingerprints.before} → ${fingerprints.after}`,
-      [request.from],
-    );
+    // refused as such (an exact replay may get its stored answer back, which can be ok).
+    checkAdversarialApplied(this.book, request, result, fingerprints, this.nemesis.exactReplayIds.has(`${request.from}/${request.reqId}`));
   }
 
   get backlog(): BacklogFigures {

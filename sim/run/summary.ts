@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Scenario } from '../scenario/types.ts';
 import type { ArrivalStats } from '../core/workload.ts';
 import { evaluateThresholds, type ThresholdResult } from '../scenario/thresholds.ts';
-import type { InvariantCount } from '../check/checkers.ts';
+import type { InvariantCount } from '../check/invariantBook.ts';
 import type { LedgerFigures } from '../check/endChecks.ts';
 import type { Metrics } from './metrics.ts';
 import type { RunRecord } from './runRecord.ts';

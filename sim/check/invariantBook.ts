@@ -1,21 +1,11 @@
-// Goal: the invariant book of a run — every invariant of DESIGN.md §5 with its number of checks and
-// violations, and the stop-the-run behaviour when one breaks.
-// Method: the simulator calls `check(id, ok, …)` after every event that could break an invariant; the first
-// violation throws `InvariantViolation` carrying the seed, the invariant, what broke, and the recent events of
-// the actors involved, so the run stops where the bug is and the seed replays it.
+// Goal: the invariant book of a run — every invariant of machines/domain/invariants.ts (docs/design.md §5) with its
+// number of checks and violations, and the stop-the-run behaviour when one breaks.
+// Method: the checkers of sim/check/ call `check(id, ok, …)` for one verdict, or `record(id, checks, violations)`
+// for the findings of one of the domain's check functions; the first violation sets `stopped` (the simulator loop
+// stops at the next event) unless the book collects all of them (the end checks, the mqtt mode). Each violation
+// carries the seed, the invariant, what broke, and the recent events of the actors involved, so the seed replays it.
 
-export const INVARIANT_NAMES = {
-  'INV-1': 'MTDL < SL',
-  'INV-2': 'period limits and non-negative balances',
-  'INV-3': 'conservation (double entry)',
-  'INV-4': 'nothing lost, nothing twice',
-  'INV-5': 'beneficiary never harmed',
-  'INV-6': 'signatures: forged, altered, replayed refused and change nothing',
-  'INV-7': 'liveness: every backlog drains',
-  ORACLE: 'every order answered as the policy allows',
-} as const;
-
-export type InvariantId = keyof typeof INVARIANT_NAMES;
+import { INVARIANTS, invariantName, type InvariantId, type Violation } from '../../machines/domain/invariants.ts';
 
 export interface InvariantCount {
   id: InvariantId;
@@ -38,7 +28,7 @@ export class InvariantViolation extends Error {
     readonly timeMs: number,
     readonly recent: TraceEntry[],
   ) {
-    super(`invariant ${invariant} (${INVARIANT_NAMES[invariant]}) violated at t=${timeMs} ms, seed ${seed}: ${detail}`);
+    super(`invariant ${invariant} (${invariantName(invariant)}) violated at t=${timeMs} ms, seed ${seed}: ${detail}`);
     this.name = 'InvariantViolation';
   }
 }
@@ -77,7 +67,7 @@ export class InvariantBook {
     /** Stop at the first violation (the default); the end-of-run checks collect all instead. */
     public stopOnViolation = true,
   ) {
-    for (const id of Object.keys(INVARIANT_NAMES) as InvariantId[]) this.counts.set(id, { id, name: INVARIANT_NAMES[id], checks: 0, violations: 0 });
+    for (const { id, name } of INVARIANTS) this.counts.set(id, { id, name, checks: 0, violations: 0 });
   }
 
   /**
@@ -92,6 +82,17 @@ export class InvariantBook {
     const violation = new InvariantViolation(id, detail?.() ?? 'violated', this.seed, this.now(), this.recent.about(actors));
     this.violations.push(violation);
     if (this.stopOnViolation) this.stopped = true;
+  }
+
+  /**
+   * Records `checks` checks of one invariant and the violations one of the domain's check functions found among
+   * them (a check function may find more than one thing wrong with one item: the count of checks is at least the
+   * count of violations). Each violation is booked as `check` books a failed one.
+   */
+  record(id: InvariantId, checks: number, violations: readonly Violation[], actorsOf: (violation: Violation) => readonly string[] = (v) => [v.subject]): void {
+    const count = this.counts.get(id)!;
+    count.checks += Math.max(0, checks - violations.length);
+    for (const violation of violations) this.check(id, false, () => violation.message, actorsOf(violation));
   }
 
   summary(): InvariantCount[] {

@@ -1,0 +1,68 @@
+// Goal: the INV-4 checker (nothing lost, nothing twice), the same in both modes: SD never reports one transaction
+// posted by two different requests (checked on every answer), and after the drain every approved payment is on the
+// ledger exactly once with its amount, each aggregate adds up, and nothing is paid or held that nobody approved —
+// a remote payment declined to its app and reversed above all.
+// Method: `AnswersOfSd` reads SD's answers as they come (virtual mode: the servers' `server.handled` events; mqtt
+// mode: the answers each server stored beside its requests, read back at the end) and keeps who first posted each
+// transaction and which payments SD reversed. `checkNothingLost` is the domain's `checkNothingLostNothingTwice`
+// (machines/domain/invariants.ts) over every ledger; its findings and counts go to the book and to the figures.
+
+import { checkNothingLostNothingTwice, type ApprovedPayment, type NothingLostCounts, type PostingsView } from '../../machines/domain/invariants.ts';
+import type { ServerResult } from '../../machines/messages.ts';
+import type { InvariantBook } from './invariantBook.ts';
+
+/** What SD answered, as far as INV-4 needs it: who posted each transaction first, and what it reversed. */
+export class AnswersOfSd {
+  private readonly firstPostedBy = new Map<string, string>();
+  /** Transactions SD reported posted by a second, different request (each is also an INV-4 violation). */
+  duplicatedPostings = 0;
+  /** Remote payments SD reversed at their proxy's request (the proxy declined them to their app). */
+  readonly reversed = new Set<string>();
+
+  constructor(private readonly book: InvariantBook) {}
+
+  /** One answer of SD to `sender`'s request `reqId`. */
+  seeAnswer(sender: string, reqId: string, result: ServerResult): void {
+    if (!result.ok) return;
+    if (result.requestKind === 'release' && result.txId !== undefined) this.reversed.add(result.txId);
+    if (!result.posted) return;
+    const requestId = `${sender}/${reqId}`;
+    for (const txId of result.posted) {
+      // [INV-4 nothing twice] SD never reports the same transaction posted by two different requests. (A resent
+      // request gets its stored answer again, which names the same postings: that is not a second posting.)
+      const firstBy = this.firstPostedBy.get(txId);
+      const fresh = firstBy === undefined || firstBy === requestId;
+      if (!fresh) this.duplicatedPostings++;
+      this.book.check('INV-4', fresh, () => `transaction ${txId} posted twice: by ${firstBy} and again by ${requestId}`, [sender]);
+      if (firstBy === undefined) this.firstPostedBy.set(txId, requestId);
+    }
+  }
+}
+
+export interface NothingLostInput {
+  /** Every payment a proxy approved, one per transaction id. */
+  approved: ReadonlyMap<string, { proof: ApprovedPayment }>;
+  /** Remote payments declined to their app and reversed at SD. */
+  reversed: Iterable<string>;
+  /** Every ledger of the run (every shard, or every server's). */
+  ledgers: readonly PostingsView[];
+}
+
+export interface NothingLostFigures extends NothingLostCounts {
+  approvedAmountMinor: number;
+  postedAmountMinor: number;
+}
+
+/** [INV-4 nothing lost, nothing twice] after the drain; one check per approved payment, aggregate and reversal. */
+export function checkNothingLost(book: InvariantBook, input: NothingLostInput): NothingLostFigures {
+  const reversed = [...input.reversed];
+  const report = checkNothingLostNothingTwice({ approved: proofsOf(input.approved), reversed, ledger: input.ledgers });
+  let aggregates = 0;
+  for (const ledger of input.ledgers) aggregates += ledger.aggregates().length;
+  book.record('INV-4', input.approved.size + aggregates + reversed.length, report.violations);
+  return { ...report.counts, approvedAmountMinor: report.approvedAmountMinor, postedAmountMinor: report.postedAmountMinor };
+}
+
+function* proofsOf(approved: ReadonlyMap<string, { proof: ApprovedPayment }>): Iterable<ApprovedPayment> {
+  for (const { proof } of approved.values()) yield proof;
+}

@@ -1,0 +1,36 @@
+// Goal: the INV-7 checker (liveness: every backlog drains), the same in both modes: after the drain time every
+// terminal is up and its proxy's journal is empty (no transaction left to remit, no request SD has not
+// acknowledged), and every POS unit has settled its receipts.
+// Method: the domain's `checkDrained` (machines/domain/invariants.ts) on each proxy's journal as the run ended
+// (virtual mode: read from the actors; mqtt mode: reported by each worker in its final message).
+
+import { checkDrained } from '../../machines/domain/invariants.ts';
+import type { Journal } from '../../machines/domain/remittance.ts';
+import type { InvariantBook } from './invariantBook.ts';
+
+/** A terminal at the end of a run: up or still down, and what its proxy's journal still holds. */
+export interface TerminalEnd {
+  terminalId: string;
+  up: boolean;
+  journal: Pick<Journal, 'pending' | 'outbox'>;
+}
+
+/** A POS unit at the end of a run and its receipts not yet settled. */
+export interface PosEnd {
+  posId: string;
+  unsettled: number;
+}
+
+/** The journal of a terminal without a proxy (refused to start, or never started): nothing waits in it. */
+export const EMPTY_JOURNAL: Pick<Journal, 'pending' | 'outbox'> = { pending: [], outbox: [] };
+
+/** [INV-7 liveness] one check per terminal and per POS unit. */
+export function checkBacklogsDrained(book: InvariantBook, terminals: Iterable<TerminalEnd>, pos: Iterable<PosEnd>): void {
+  for (const { terminalId, up, journal } of terminals) {
+    if (!up) book.check('INV-7', false, () => `${terminalId}: still down after the drain time`, [terminalId]);
+    else book.record('INV-7', 1, checkDrained(terminalId, journal), () => [terminalId]);
+  }
+  for (const { posId, unsettled } of pos) {
+    book.check('INV-7', unsettled === 0, () => `${posId}: ${unsettled} receipts not settled after the drain time`, [posId]);
+  }
+}
