@@ -61,7 +61,7 @@ export class Simulator implements FleetObserver {
   readonly trace = new TraceHash();
   readonly recent = new RecentEvents();
   readonly book: InvariantBook;
-  /** Approved payments, POS receipts, the backlog, postings seen and the drain state (runRecord.ts). */
+  /** Approved payments, POS receipts, the backlog and the drain state (runRecord.ts). */
   readonly record = new RunRecord();
   private readonly decisions: DecisionChecks;
   private readonly devices: DeviceEvents;
