@@ -11,7 +11,6 @@
 
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { parseArgs, formatHelp, UsageError, type FlagSpec } from '../../../sim/cli/args.ts';
 import { parseDuration } from '../../../sim/scenario/durations.ts';
@@ -346,13 +345,14 @@ export async function main(argv: readonly string[], out: (line: string) => void 
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      killAllChildren();
-      console.error(error);
-      process.exit(1);
-    },
-  );
-}
+// `npm run bench:mqtt` runs this file and nothing imports it, so main runs unconditionally: a guard comparing
+// process.argv[1] with import.meta.url fails wherever the path goes through a symlink (Node resolves one, not the
+// other), and the bench then printed nothing and exited 0.
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    killAllChildren();
+    console.error(error);
+    process.exit(1);
+  },
+);
