@@ -53,8 +53,8 @@ export function commandsOf(markdown: string, file: string): DocCommand[] {
       for (const part of code.split(' && ')) if (part.trim()) commands.push({ text: part.trim(), where });
       return;
     }
-    for (const span of line.matchAll(/`([^`]+)`/g)) {
-      if (INLINE_COMMAND.test(span[1])) commands.push({ text: span[1].trim(), where });
+    for (const [, span = ''] of line.matchAll(/`([^`]+)`/g)) {
+      if (INLINE_COMMAND.test(span)) commands.push({ text: span.trim(), where });
     }
   });
   return commands;
@@ -230,8 +230,8 @@ function withPorts(text: string): string {
 }
 
 async function runLine(text: string, exitStatus: number): Promise<Finished> {
-  const exported = /^export ([A-Z_][A-Z0-9_]*)=(.*)$/.exec(text);
-  const script = exported ? `${text}; printf %s "$${exported[1]}"` : withPorts(withoutNpx(text));
+  const exportedName = /^export ([A-Z_][A-Z0-9_]*)=/.exec(text)?.[1];
+  const script = exportedName ? `${text}; printf %s "$${exportedName}"` : withPorts(withoutNpx(text));
   if (script.endsWith('&')) {
     const child = spawn('bash', ['-c', script.slice(0, -1).trim()], { cwd: mirror, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     const { output, done } = collect(child);
@@ -245,7 +245,7 @@ async function runLine(text: string, exitStatus: number): Promise<Finished> {
   }
   const finished = await collect(spawn('bash', ['-c', script], { cwd: mirror, env, stdio: ['ignore', 'pipe', 'pipe'] })).done;
   expect(finished.status, `${text}\n${finished.output}`).toBe(exitStatus);
-  if (exported) env[exported[1]] = finished.output.split('\n').at(-1) ?? '';
+  if (exportedName) env[exportedName] = finished.output.split('\n').at(-1) ?? '';
   return finished;
 }
 
@@ -262,18 +262,25 @@ describe('the docs name what exists', () => {
     expect(unrunnable.map((c) => `${c.where}: ${c.text}`), 'placeholders: make them concrete or add a table entry').toEqual([]);
   });
 
+  it('every folder of sim/ has a README.md and a row in the README\'s Layout table', () => {
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    const folders = readdirSync(join(REPO_ROOT, 'sim'), { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+    expect(folders.filter((folder) => !existsSync(join(REPO_ROOT, 'sim', folder, 'README.md'))), 'without README.md').toEqual([]);
+    expect(folders.filter((folder) => !readme.includes(`| \`sim/${folder}/\` |`)), 'without a Layout row').toEqual([]);
+  });
+
   it('every file path the README and docs/ name exists', () => {
     const missing: string[] = [];
     for (const file of DOC_FILES) {
       const text = readFileSync(join(REPO_ROOT, file), 'utf8');
       // Links are relative to the document; code spans that start with a top-level folder are relative to the repo.
       const prose = text.replace(/`[^`\n]*`/g, '');
-      for (const link of prose.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
-        if (/^[a-z]+:/.test(link[1])) continue;
-        if (!existsSync(resolve(REPO_ROOT, dirname(file), link[1]))) missing.push(`${file}: link ${link[1]}`);
+      for (const [, link = ''] of prose.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
+        if (/^[a-z]+:/.test(link)) continue;
+        if (!existsSync(resolve(REPO_ROOT, dirname(file), link))) missing.push(`${file}: link ${link}`);
       }
-      for (const span of text.matchAll(/`((?:machines|broker|sim|load|properties|scenarios|docs|bin|\.ci)\/[^`\s]*)`/g)) {
-        const path = span[1].replace(/\/$/, '');
+      for (const [, span = ''] of text.matchAll(/`((?:machines|broker|sim|load|properties|scenarios|docs|bin|\.ci)\/[^`\s]*)`/g)) {
+        const path = span.replace(/\/$/, '');
         if (/[*<>{}…]/.test(path)) continue;
         if (!existsSync(join(REPO_ROOT, path))) missing.push(`${file}: ${path}`);
       }
