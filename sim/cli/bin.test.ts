@@ -6,9 +6,9 @@
 // `#!/usr/bin/env node` line), put its folder first on PATH, and run the command by its name, without a shell
 // and without naming node; run npx and npm exec in the repository. Assert the usage text and exit 0 for --help,
 // exit 2 and a message for an unknown command, and that a run writes summary.json and exits 0.
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 
@@ -16,9 +16,18 @@ const REPO_ROOT = resolve(import.meta.dirname, '../..');
 const BIN_FILE = join(REPO_ROOT, 'bin/payfleet.mjs');
 const USAGE_LINE = 'usage: payfleet <command> [options]';
 
+const tempDirs: string[] = [];
+afterAll(() => tempDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+
 /** A temp node_modules/.bin holding `payfleet` as npm makes it: a symlink to the package's bin file. */
 function installedBinDir(): string {
-  const binDir = join(mkdtempSync(join(tmpdir(), 'payfleet-bin-')), 'node_modules', '.bin');
+  const binDir = join(tempDir('payfleet-bin-'), 'node_modules', '.bin');
   mkdirSync(binDir, { recursive: true });
   symlinkSync(BIN_FILE, join(binDir, 'payfleet'));
   return binDir;
@@ -59,7 +68,7 @@ describe('the payfleet bin as npm installs it', () => {
     });
 
     it('runs the quickstart, writes summary.json and exits 0', () => {
-      const out = join(mkdtempSync(join(tmpdir(), 'payfleet-bin-run-')), 'quickstart');
+      const out = join(tempDir('payfleet-bin-run-'), 'quickstart');
       const run = runCommand('payfleet', ['run', 'scenarios/quickstart.yaml', '--quiet', '--out', out], binDir);
       expect(run.status, run.err).toBe(0);
       expect(existsSync(join(out, 'summary.json'))).toBe(true);

@@ -12,7 +12,7 @@
 // `export NAME=value` lines set NAME for the commands after them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
@@ -209,9 +209,25 @@ beforeAll(async () => {
 
 const portMap = new Map<number, number>();
 
+/** Stops the background commands (broker, server): each runs in its own process group, so npm, npx and node
+ * all get the signal. Also on exit, so an interrupted test leaves no server listening. */
+function stopBackground(): void {
+  for (const { child } of background) {
+    if (child.pid && child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+}
+process.once('exit', stopBackground);
+
 afterAll(async () => {
-  for (const { child } of background) if (child.pid) process.kill(-child.pid, 'SIGTERM');
+  stopBackground();
   await Promise.all(background.map(({ done }) => done));
+  if (mirror) rmSync(mirror, { recursive: true, force: true });
 });
 
 /**
