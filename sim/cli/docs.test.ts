@@ -199,7 +199,7 @@ beforeAll(async () => {
     if (entry === 'docs') cpSync(join(REPO_ROOT, entry), join(mirror, entry), { recursive: true });
     else symlinkSync(join(REPO_ROOT, entry), join(mirror, entry));
   }
-  const binDir = join(mkdtempSync(join(tmpdir(), 'payfleet-docs-bin-')), 'node_modules', '.bin');
+  const binDir = join(mirror, '.payfleet-link', 'node_modules', '.bin');
   mkdirSync(binDir, { recursive: true });
   symlinkSync(join(REPO_ROOT, 'bin/payfleet.mjs'), join(binDir, 'payfleet'));
   Object.assign(env, process.env, { PATH: `${binDir}${delimiter}${process.env.PATH ?? ''}` });
