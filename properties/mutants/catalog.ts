@@ -37,13 +37,13 @@ export const mutants: Mutant[] = [
   {
     id: 'remit-without-idempotency',
     description: 'an aggregate remittance posted without its idempotency check: transactions already on the ledger are paid again',
-    file: 'machines/domain/ledger.ts',
+    file: 'machines/domain/ledgerPostings.ts',
     replacements: [
       {
-        from: `      for (const txId of txIds) {
-        const posting = this.store.getPosting(txId);`,
-        to: `      for (const txId of txIds) {
-        const posting = undefined as Posting | undefined;`,
+        from: `    for (const txId of txIds) {
+      const posting = store.getPosting(txId);`,
+        to: `    for (const txId of txIds) {
+      const posting = undefined as Posting | undefined;`,
       },
     ],
     suites: ['properties/ledger.property.test.ts', 'properties/proxy.model.test.ts'],
