@@ -18,13 +18,12 @@
 // Exit status: 0 stopped cleanly, 1 a failure while serving, 2 bad input (flag, registry or ledger file).
 
 import { parseArgs } from 'node:util';
-import { createActor, fromCallback } from 'xstate';
+import { createActor } from 'xstate';
 import { Ledger } from '../../machines/domain/ledger.ts';
 import { DomainError } from '../../machines/domain/money.ts';
 import { shardOf } from '../../machines/link.ts';
 import type { ServerRequest } from '../../machines/messages.ts';
-import { handleRequest } from '../../machines/domain/serverRules.ts';
-import { createLedgerActor, serverMachine, type LedgerActorInput, type LedgerCommand, type LedgerEvent, type ServerEmitted } from '../../machines/server.ts';
+import { createLedgerActor, serverMachine, type LedgerEvent, type LedgerWork, type ServerEmitted } from '../../machines/server.ts';
 import { createLinkStats, createMqttLink } from '../../broker/mqttLink.ts';
 import { formatShardRange, MAX_SHARD, parseShardRange, serverIdentity, usernameOf } from '../../broker/topics.ts';
 import { meansOfShards, publicKeyLookup, readRegistry, RegistryError, serverKeyOf, type RunRegistry } from './registry.ts';
@@ -139,36 +138,35 @@ export function parseServerFlags(argv: readonly string[], env: Record<string, st
  * back, answers none of it (the senders resend) and is reported through `onFailure`.
  */
 export function createGroupCommitLedgerActor(ledger: Ledger, onFailure: (error: unknown) => void = (error) => { throw error; }) {
-  return fromCallback<LedgerCommand, LedgerActorInput>(({ input, receive, sendBack }) => {
-    let queue: LedgerCommand[] = [];
+  return createLedgerActor(ledger, () => {
+    let queue: LedgerWork[] = [];
     let pending: ReturnType<typeof setImmediate> | undefined;
     const flush = () => {
       pending = undefined;
       const batch = queue;
       queue = [];
-      const answers: LedgerEvent[] = [];
+      const answers: Array<{ work: LedgerWork; event: LedgerEvent }> = [];
       try {
         ledger.store.transaction(() => {
-          for (const command of batch) {
-            const result = handleRequest(ledger, command.request, { scheme: input.scheme, serverKey: input.key, publicKeyOf: input.publicKeyOf, nowMs: input.now() });
-            answers.push({ type: 'ledger.result', request: command.request, result });
-          }
+          for (const work of batch) answers.push({ work, event: work.apply() });
         });
       } catch (error) {
         onFailure(error);
         return;
       }
       // Committed: only now do the answers go out.
-      for (const answer of answers) sendBack(answer);
+      for (const { work, event } of answers) work.answer(event);
     };
-    receive((command) => {
-      queue.push(command);
-      pending ??= setImmediate(flush);
-    });
-    // Stopped with requests queued: they were never applied, so dropping them is safe (their senders resend).
-    return () => {
-      if (pending) clearImmediate(pending);
-      queue = [];
+    return {
+      take(work) {
+        queue.push(work);
+        pending ??= setImmediate(flush);
+      },
+      // Stopped with requests queued: they were never applied, so dropping them is safe (their senders resend).
+      stop() {
+        if (pending) clearImmediate(pending);
+        queue = [];
+      },
     };
   });
 }
