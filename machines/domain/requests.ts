@@ -29,9 +29,10 @@ export function requestFields(req: ServerRequest): SignedFields {
 /** A request before signing; distributes over unions so each variant keeps its own fields. */
 export type Unsigned<R> = R extends unknown ? Omit<R, 'sig'> : never;
 
-/** Signs a request built without its signature. */
-export function signRequest<R extends ServerRequest>(key: SigningKey, unsigned: Unsigned<R>): R {
-  const req = { ...unsigned, sig: '' } as unknown as R;
+/** Signs a request built without its signature; the request comes back as the kind it was built as. */
+export function signRequest<R extends ServerRequest>(key: SigningKey, unsigned: Unsigned<R>): R;
+export function signRequest(key: SigningKey, unsigned: Unsigned<ServerRequest>): ServerRequest {
+  const req: ServerRequest = { ...unsigned, sig: '' };
   req.sig = signFields(key, requestFields(req));
   return req;
 }

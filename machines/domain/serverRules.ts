@@ -230,9 +230,10 @@ function proofsProblem(list: unknown, what: string): string | undefined {
 /** Why a request is malformed, or undefined when its shape is right (signatures are checked later). */
 export function shapeProblemOf(req: ServerRequest): string | undefined {
   if (typeof req !== 'object' || req === null) return 'the request is not an object';
-  const r = req as unknown as Record<string, unknown>;
-  if (!isId(r.reqId) || !isId(r.from)) return 'reqId and from must be non-empty strings';
-  if (typeof r.sig !== 'string') return 'sig must be a string';
+  // The request came off the wire: its fields are read as unknown until checked.
+  const field = (name: string): unknown => Reflect.get(req, name);
+  if (!isId(field('reqId')) || !isId(field('from'))) return 'reqId and from must be non-empty strings';
+  if (typeof field('sig') !== 'string') return 'sig must be a string';
   switch (req.kind) {
     case 'auth':
     case 'debit':
@@ -254,6 +255,6 @@ export function shapeProblemOf(req: ServerRequest): string | undefined {
       }
       return undefined;
     default:
-      return `unknown request kind ${JSON.stringify(r.kind)}`;
+      return `unknown request kind ${JSON.stringify(field('kind'))}`;
   }
 }
