@@ -24,6 +24,18 @@ export type { ProxyContext, ProxyEmitted, ProxyEvent, ProxyInput, ProxyTimerEven
 const disconnectedLink = fromCallback<LinkCommand, LinkInput>(() => undefined);
 const disconnectedNearLink = fromCallback<NearLinkCommand, { endpointId: string }>(() => undefined);
 
+/**
+ * How an order comes in: answered again from the history, dropped as a repeat of the one in hand, refused when
+ * the queue is full, taken at once when no order is in hand, else queued.
+ */
+const takeOrder = [
+  { guard: 'isAnsweredOrder', actions: 'replayPreviousResponse' },
+  { guard: 'isOrderInProgress' },
+  { guard: 'isQueueFull', actions: 'refuseBusy' },
+  { guard: 'isIdle', actions: 'startOrder' },
+  { actions: 'enqueueOrder' },
+] as const;
+
 export const proxyMachine = setup({
   types: {
     context: {} as ProxyContext,
@@ -106,20 +118,9 @@ export const proxyMachine = setup({
     coverage: { actions: 'forwardCoverage' },
     'link.rejected': { actions: 'emitRefusal' },
     'remit.now': { actions: 'remitOnRequest' },
-    order: [
-      { guard: 'isAnsweredOrder', actions: 'replayPreviousResponse' },
-      { guard: 'isOrderInProgress' },
-      { guard: 'isQueueFull', actions: 'refuseBusy' },
-      { guard: 'isIdle', actions: 'startOrder' },
-      { actions: 'enqueueOrder' },
-    ],
-    'near.order': [
-      { guard: 'isAnsweredOrder', actions: 'replayPreviousResponse' },
-      { guard: 'isOrderInProgress' },
-      { guard: 'isQueueFull', actions: 'refuseBusy' },
-      { guard: 'isIdle', actions: 'startOrder' },
-      { actions: 'enqueueOrder' },
-    ],
+    // An order from an app (through the terminal) or from a POS (over the near link) takes the same way in.
+    order: takeOrder,
+    'near.order': takeOrder,
     'confirm.answer': { guard: 'isAnswerForCurrent', actions: 'applyAnswer' },
     'orders.confirmTimeout': { guard: 'isAwaitingUser', actions: 'declineUnanswered' },
     'orders.remoteResend': { guard: 'isAwaitingRemote', actions: 'resendRemote' },
