@@ -11,28 +11,15 @@ import { assign, createActor, setup } from 'xstate';
 import { Scheduler } from '../../sim/core/scheduler.ts';
 import { Simulator } from '../../sim/run/simulator.ts';
 import { loadScenario, withOverrides } from '../../sim/scenario/load.ts';
-import { defineFlags, formatHelp, parseArgs, UsageError } from '../../sim/cli/args.ts';
+import { defineFlags } from '../../sim/cli/args.ts';
+import { parseScriptArgs } from '../../sim/cli/command.ts';
 
 const FLAGS = defineFlags({
   full: { kind: 'boolean', help: 'the whole 100,000-terminal day (minutes of wall time) instead of a scaled one' },
   help: { kind: 'boolean', short: 'h', help: 'show this help' },
 });
 
-function parsed() {
-  try {
-    return parseArgs(process.argv.slice(2), FLAGS);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`bench: ${error.message}`);
-    process.exit(2);
-  }
-}
-
-const { flags, positionals } = parsed();
-if (flags.help || positionals.length > 0) {
-  console.log(formatHelp('npm run bench -- [--full]', "The simulator's speed and footprint against bare XState actors (BENCH_TERMINALS sets the scaled fleet).", FLAGS));
-  process.exit(flags.help ? 0 : 2);
-}
+const flags = parseScriptArgs('bench', 'npm run bench -- [--full]', "The simulator's speed and footprint against bare XState actors (BENCH_TERMINALS sets the scaled fleet).", FLAGS, process.argv.slice(2));
 const FULL = flags.full === true;
 const SCALED_TERMINALS = Number(process.env.BENCH_TERMINALS ?? 10_000);
 

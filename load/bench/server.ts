@@ -29,7 +29,8 @@ import type { DebitRequest, ServerRequest } from '../../machines/messages.ts';
 import { createLedgerActor, type LedgerActorInput, type LedgerCommand, type LedgerEvent } from '../../machines/server.ts';
 import { createGroupCommitLedgerActor } from '../../sim/sd/groupCommit.ts';
 import { SqliteLedgerStore } from '../../sim/sd/sqliteLedgerStore.ts';
-import { defineFlags, formatHelp, parseArgs, UsageError } from '../../sim/cli/args.ts';
+import { defineFlags } from '../../sim/cli/args.ts';
+import { parseScriptArgs } from '../../sim/cli/command.ts';
 
 const FLAGS = defineFlags({
   requests: { kind: 'int', min: 1, help: 'requests sent in all', defaultText: '20000' },
@@ -45,22 +46,13 @@ const FLAGS = defineFlags({
   help: { kind: 'boolean', short: 'h', help: 'show this help' },
 });
 
-function parsed() {
-  try {
-    return parseArgs(process.argv.slice(2), FLAGS);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`bench:server: ${error.message}\n`);
-    process.exit(2);
-  }
-}
-
-const { flags, positionals } = parsed();
-if (flags.help || positionals.length > 0) {
-  const help = formatHelp('npm run bench:server -- [options]', "The payment-server process's cost per request: signed debits through the group-commit ledger actor on a fresh SQLite file.", FLAGS);
-  process.stdout.write(`${help}\n`);
-  process.exit(flags.help ? 0 : 2);
-}
+const flags = parseScriptArgs(
+  'bench:server',
+  'npm run bench:server -- [options]',
+  "The payment-server process's cost per request: signed debits through the group-commit ledger actor on a fresh SQLite file.",
+  FLAGS,
+  process.argv.slice(2),
+);
 
 const REQUESTS = flags.requests ?? 20_000;
 const BATCH = flags.batch ?? 8;

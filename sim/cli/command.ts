@@ -102,3 +102,26 @@ export function stopped(signal: AbortSignal): Promise<string> {
   if (signal.aborted) return Promise.resolve(why());
   return new Promise((resolve) => signal.addEventListener('abort', () => resolve(why()), { once: true }));
 }
+
+/**
+ * For a script that is not a `payfleet` command (the benches of load/): parses its flags with the one parser, or
+ * prints the help (exit 0 for --help, 2 for a stray argument) or the usage error naming the flag (exit 2) and
+ * exits. The table must have a `help` flag.
+ */
+export function parseScriptArgs<const F extends Record<string, FlagSpec>>(script: string, usage: string, description: string, flags: F, argv: readonly string[]) {
+  let parsed;
+  try {
+    parsed = parseArgs(argv, flags);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`${script}: ${error.message}`);
+    process.exit(EXIT_BAD_INPUT);
+  }
+  const help = (parsed.flags as { help?: boolean }).help === true;
+  if (help || parsed.positionals.length > 0) {
+    if (!help) console.error(`${script}: unexpected argument '${parsed.positionals[0]}'`);
+    console.log(formatHelp(usage, description, flags));
+    process.exit(help ? EXIT_OK : EXIT_BAD_INPUT);
+  }
+  return parsed.flags;
+}

@@ -185,19 +185,10 @@ export async function runMqttCommand(scenario: Scenario, file: string, f: MqttRu
   }
   progress.done();
   writeRunFiles(outDir, result);
-  await writeReportQuietly(io, outDir);
+  const { writeReportQuietly } = await import('../report/write.ts');
+  writeReportQuietly(outDir, io.err);
   printMqttVerdict(io, result.summary);
   io.out(`  wrote ${outDir}/summary.json, timeseries.csv, report.html (process logs in ${join(outDir, 'logs')})`);
   if (!result.summary.ok) return EXIT_VIOLATION;
   return thresholdsPassed(result.summary) ? EXIT_OK : EXIT_THRESHOLD;
-}
-
-/** The report is a view of the run; a failure to draw it must not change the run's verdict. */
-async function writeReportQuietly(io: RunMqttIo, outDir: string): Promise<void> {
-  try {
-    const { writeReport } = await import('../report/write.ts');
-    writeReport(outDir);
-  } catch (error) {
-    io.err(`payfleet: report.html not written: ${(error as Error).message}`);
-  }
 }

@@ -61,6 +61,18 @@ export function writeReport(runDir: string): string {
   return writeReportOf(readRunDir(runDir));
 }
 
+/**
+ * Rebuilds `<runDir>/report.html` after a run. The report is a view of the run: a failure to draw it must not
+ * change the run's verdict, so it is told to `warn` and not thrown.
+ */
+export function writeReportQuietly(runDir: string, warn: (line: string) => void): void {
+  try {
+    writeReport(runDir);
+  } catch (error) {
+    warn(`payfleet: report.html not written: ${(error as Error).message}`);
+  }
+}
+
 /** Rebuilds `<runDir>/report.html`; returns its path and the run's verdict in a word (OK, VIOLATION, no verdict recorded). */
 export function writeReportWithVerdict(runDir: string): { out: string; verdict: string } {
   const run = readRunDir(runDir);

@@ -14,6 +14,7 @@ import type { Scenario } from '../../scenario/types.ts';
 import { runVirtual, thresholdsPassed, writeRunFiles, type RunSummary } from '../../run/runVirtual.ts';
 import { ProgressLine } from '../../run/progress.ts';
 import { estimateVirtualRun, memoryRefusal } from '../../run/memoryBudget.ts';
+import { writeReportQuietly } from '../../report/write.ts';
 import type { MqttRunOptions } from '../../mqtt/runMqtt.ts';
 
 export const runFlags = defineFlags({
@@ -98,16 +99,6 @@ export function exitStatusOf(summary: Pick<RunSummary, 'ok' | 'thresholds'>): nu
   return thresholdsPassed(summary) ? EXIT_OK : EXIT_THRESHOLD;
 }
 
-/** The report is a view of the run; a failure to draw it must not change the run's verdict. */
-async function writeReportQuietly(io: CliIo, outDir: string): Promise<void> {
-  try {
-    const { writeReport } = await import('../../report/write.ts');
-    writeReport(outDir);
-  } catch (error) {
-    io.err(`payfleet: report.html not written: ${(error as Error).message}`);
-  }
-}
-
 export const runCommand = defineCommand({
   summary: 'run a scenario (virtual or mqtt mode) and check every invariant',
   usage: 'payfleet run <scenario.yaml> [--mode virtual|mqtt] [--seed N] [--terminals N] [--duration 24h] [--out DIR] [--time-scale X] [--metrics-port N]',
@@ -145,7 +136,7 @@ export const runCommand = defineCommand({
     const result = runVirtual(scenario, { file, outDir, onProgress: (p) => progress.update(p) });
     progress.done();
     writeRunFiles(outDir, result);
-    await writeReportQuietly(io, outDir);
+    writeReportQuietly(outDir, io.err);
     printVerdict(io, result.summary);
     io.out(`  wrote ${outDir}/summary.json, timeseries.csv, report.html`);
     return exitStatusOf(result.summary);
