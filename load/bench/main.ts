@@ -19,7 +19,7 @@ const FLAGS = defineFlags({
   help: { kind: 'boolean', short: 'h', help: 'show this help' },
 });
 
-const flags = parseScriptArgs('bench', 'npm run bench -- [--full]', "The simulator's speed and footprint against bare XState actors (BENCH_TERMINALS sets the scaled fleet).", FLAGS, process.argv.slice(2));
+const { flags } = parseScriptArgs('bench', 'npm run bench -- [--full]', "The simulator's speed and footprint against bare XState actors (BENCH_TERMINALS sets the scaled fleet).", FLAGS, process.argv.slice(2));
 const FULL = flags.full === true;
 const SCALED_TERMINALS = Number(process.env.BENCH_TERMINALS ?? 10_000);
 

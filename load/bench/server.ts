@@ -46,7 +46,7 @@ const FLAGS = defineFlags({
   help: { kind: 'boolean', short: 'h', help: 'show this help' },
 });
 
-const flags = parseScriptArgs(
+const { flags } = parseScriptArgs(
   'bench:server',
   'npm run bench:server -- [options]',
   "The payment-server process's cost per request: signed debits through the group-commit ledger actor on a fresh SQLite file.",

@@ -104,24 +104,30 @@ export function stopped(signal: AbortSignal): Promise<string> {
 }
 
 /**
- * For a script that is not a `payfleet` command (the benches of load/): parses its flags with the one parser, or
- * prints the help (exit 0 for --help, 2 for a stray argument) or the usage error naming the flag (exit 2) and
- * exits. The table must have a `help` flag.
+ * For a script that is not a `payfleet` command (the benches of load/, the mutation check of properties/): parses
+ * its flags with the one parser, or prints the help (exit 0 for --help) or the usage error naming the flag (exit 2)
+ * and exits. Positionals are refused unless `takesPositionals`. The table must have a `help` flag.
  */
-export function parseScriptArgs<const F extends Record<string, FlagSpec>>(script: string, usage: string, description: string, flags: F, argv: readonly string[]) {
+export function parseScriptArgs<const F extends Record<string, FlagSpec>>(
+  script: string,
+  usage: string,
+  description: string,
+  flags: F,
+  argv: readonly string[],
+  takesPositionals = false,
+) {
   let parsed;
   try {
     parsed = parseArgs(argv, flags);
+    if (!takesPositionals && parsed.positionals.length > 0) throw new UsageError(`unexpected argument '${parsed.positionals[0]}'`);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    console.error(`${script}: ${error.message}`);
+    console.error(`${script}: ${error.message}\nusage: ${usage}   (--help for the options)`);
     process.exit(EXIT_BAD_INPUT);
   }
-  const help = (parsed.flags as { help?: boolean }).help === true;
-  if (help || parsed.positionals.length > 0) {
-    if (!help) console.error(`${script}: unexpected argument '${parsed.positionals[0]}'`);
+  if ((parsed.flags as { help?: boolean }).help === true) {
     console.log(formatHelp(usage, description, flags));
-    process.exit(help ? EXIT_OK : EXIT_BAD_INPUT);
+    process.exit(EXIT_OK);
   }
-  return parsed.flags;
+  return parsed;
 }
