@@ -8,8 +8,7 @@ import { join } from 'node:path';
 import { defineFlags, UsageError } from '../args.ts';
 import { defineCommand, EXIT_OK, EXIT_VIOLATION } from '../command.ts';
 import type { Scenario } from '../../scenario/types.ts';
-import { runVirtual, type RunSummary } from '../../run/runVirtual.ts';
-import { ProgressLine } from '../../run/progress.ts';
+import type { RunSummary } from '../../run/runVirtual.ts';
 
 export const replayCommand = defineCommand({
   summary: 're-run a recorded virtual run and confirm its trace hash',
@@ -33,6 +32,8 @@ export const replayCommand = defineCommand({
     const { file: _file, ...scenario } = recorded.scenario;
     void _file;
     io.out(`payfleet replay ${dir}: scenario ${scenario.name}, seed ${scenario.seed}, recorded trace ${recorded.traceHash}`);
+    const { runVirtual } = await import('../../run/runVirtual.ts');
+    const { ProgressLine } = await import('../../run/progress.ts');
     const progress = new ProgressLine(process.stderr, !flags.quiet);
     const result = runVirtual(scenario as Scenario, { file: recorded.scenario.file, onProgress: (p) => progress.update(p) });
     progress.done();
