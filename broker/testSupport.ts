@@ -37,7 +37,7 @@ export function requestsFrom(from: string) {
       ...base,
       kind: 'remit',
       mode: 'aggregate',
-      aggregates: [{ meansId: 'm-1', payee: 'merchant-1', sumMinor: 2500, txIds: [`${from}:t1`, `${from}:t2`] }],
+      aggregates: [{ meansId: 'm-1', payee: 'merchant-1', sumMinor: 2500, txIds: [`${from}:t1`, `${from}:t2`], counters: [1, 2] }],
     }),
     sync: signRequest<SyncRequest>(proxyKey, { ...base, kind: 'sync', meansId: 'm-1' }),
     settle: signRequest<SettleRequest>(proxyKey, { ...base, kind: 'settle', proofs: [proofOf('T9', 3)] }),

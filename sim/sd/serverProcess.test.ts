@@ -124,8 +124,9 @@ class Terminal {
   }
 
   remitAggregate(sumMinor: number, count: number): RemitRequest {
-    const txIds = Array.from({ length: count }, () => this.claim('g', 0).txId);
-    return signRequest<RemitRequest>(this.key, { kind: 'remit', mode: 'aggregate', from: this.id, reqId: `q${++this.seq}`, aggregates: [{ meansId: `${this.id}.m`, payee: 'shop', sumMinor, txIds }] });
+    const claims = Array.from({ length: count }, () => this.claim('g', 0));
+    const aggregates = [{ meansId: `${this.id}.m`, payee: 'shop', sumMinor, txIds: claims.map((c) => c.txId), counters: claims.map((c) => c.counter) }];
+    return signRequest<RemitRequest>(this.key, { kind: 'remit', mode: 'aggregate', from: this.id, reqId: `q${++this.seq}`, aggregates });
   }
 
   sync(): SyncRequest {
