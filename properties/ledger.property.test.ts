@@ -187,7 +187,7 @@ function build(s: Scenario): World {
           f.delta % 2 === 0
             ? { kind: 'remit', mode: 'grouped', reqId: `${tx.proxyId}:y${i}`, from: tx.proxyId, transactions: [proof] }
             : { kind: 'remit', mode: 'aggregate', reqId: `${tx.proxyId}:y${i}`, from: tx.proxyId, aggregates: [{ meansId: claim.meansId, payee: claim.payee, sumMinor: claim.amountMinor, txIds: [claim.txId], counters: [claim.counter] }] };
-        add(signRequest(keys.get(tx.proxyId)!, replay), 'forged', { replaysCounterOf: { txId: tx.txId } });
+        add(signRequest<ServerRequest>(keys.get(tx.proxyId)!, replay), 'forged', { replaysCounterOf: { txId: tx.txId } });
         return;
       }
       case 'replayNewReqId': {

@@ -105,7 +105,7 @@ describe('signatures: proofs of payment', () => {
         const key = keyFor('proxy:p1', scheme);
         const sig = signClaim(key, claim);
         expect(verifyClaim(scheme, key.publicKey, claim, sig)).toBe(true);
-        const changed = { ...claim, [field]: altered(claim[field], nudge) };
+        const changed = { ...claim, [field]: altered(claim[field]!, nudge) };
         expect(verifyClaim(scheme, key.publicKey, changed, sig), `changed ${field}`).toBe(false);
       }),
       { numRuns: 300 },
