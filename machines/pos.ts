@@ -15,7 +15,7 @@ import type { LinkCommand, LinkEvent, LinkInput, NearLinkCommand, NearLinkEvent 
 import { serverAddress, shardOf } from './link.ts';
 import type { PaymentOrder, Proof, ProxyResponse, ServerResult, SettleRequest } from './messages.ts';
 import { signFields, verifyClaim, type SignatureScheme, type SigningKey } from './domain/signature.ts';
-import { signRequest, verifyResult } from './domain/requests.ts';
+import { UNSTORED_REFUSAL_CODES, signRequest, verifyResult } from './domain/requests.ts';
 import { retryDelayMs, type RetryPolicy } from './domain/remittance.ts';
 
 export interface PosInput {
@@ -284,7 +284,10 @@ export const posMachine = setup({
         const c = s.c;
         const result = event.message;
         s.e.cancel('settlement.retry');
-        c.settling = undefined;
+        // A refusal SD did not store (the copy it got was altered in flight, or the POS is not registered yet)
+        // says nothing of this request: it is kept and resent as it was after the wait. Any other answer ends it.
+        const keepRequest = !result.ok && UNSTORED_REFUSAL_CODES.has(result.code);
+        if (!keepRequest) c.settling = undefined;
         if (!result.ok) {
           // SD refused the batch (a proof it could not verify, or a POS it does not know): keep the receipts, and
           // try again only after a growing wait, since trying at once would get the same answer at once.
