@@ -307,7 +307,7 @@ describe('server ledger under duplicated, replayed, reordered and forged message
   });
 
   // The signature of a grouped remittance or a settlement covers every field of every proof it carries, so a
-  // proof altered in transit fails at the request level and nothing is stored under the honest reqId: the honest
+  // proof altered in transit is refused at the request level and nothing is stored under the honest reqId: the honest
   // request that follows posts [INV-4, INV-6].
   it('a proof altered in transit inside a grouped remittance or a settlement does not stop the honest one from posting [INV-4, INV-6]', () => {
     runProperty(

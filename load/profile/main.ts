@@ -1,7 +1,7 @@
 // Goal: `npm run profile -- <scenario> [--tool doctor,flame] [--dest DIR] [run flags…]` — where a virtual run
 // spends its time: clinic doctor (event-loop delay, GC, handles) and clinic flame (a flame graph), as HTML.
 // Method: each tool runs `payfleet run <scenario> --quiet` under clinic (NO_INSIGHT=1, --open=false, --dest),
-// and the HTML path clinic prints is reported. When clinic cannot run (not installed, or it fails on this
+// and the HTML path clinic prints is reported. When clinic cannot run (not installed, or it breaks on this
 // machine) the fallback is Node's own `--cpu-prof`; `--tool cpu-prof` asks for it directly. Either way a
 // V8 CPU profile is also summarised here as its top functions by self time, so the answer shows in the terminal.
 // The flags of `payfleet run` (--terminals, --duration, --seed, --mode…) go to the run unchanged; every flag is
