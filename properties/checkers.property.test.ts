@@ -1,5 +1,5 @@
 // Goal: the run's own checkers have teeth — the end-of-run checks (sim/check/endChecks.ts) and the order oracle
-// (sim/core/workload.ts:oracleProblem) report the bugs they exist for, so a green run means something.
+// (sim/check/oracle.ts) report the bugs they exist for, so a green run means something.
 // Method: a real ledger driven through SD's rules (handleRequest) with honest traffic, then one bug planted in
 // what the checkers read — a payment lost, a proof altered, a backlog left — and the checkers must name it;
 // the clean run must pass. The oracle gets random orders with approvals that break one rule of the policy
@@ -17,9 +17,9 @@ import { defaultConfirmationPolicy } from '../machines/domain/confirmation.ts';
 import { defaultRemittancePolicy } from '../machines/domain/remittance.ts';
 import type { ProxyPolicy } from '../machines/domain/proxyRules.ts';
 import type { PaymentOrder, Proof, ServerRequest } from '../machines/messages.ts';
-import { InvariantBook, RecentEvents, type InvariantId } from '../sim/check/checkers.ts';
+import { InvariantBook, RecentEvents } from '../sim/check/invariantBook.ts';
 import { checkAtEnd, type EndCheckInput } from '../sim/check/endChecks.ts';
-import { oracleProblem } from '../sim/core/workload.ts';
+import { oracleProblem } from '../sim/check/oracle.ts';
 import { keyFor, schemeArb } from './arbitraries.ts';
 import { runProperty } from './fc.ts';
 
@@ -48,22 +48,22 @@ function honestRun(scheme: SignatureScheme, amounts: readonly number[]) {
 type Run = ReturnType<typeof honestRun>;
 
 /** The end checks over `run`, with `plant` changing their input first; returns the invariants that failed. */
-function endViolations(run: Run, plant: (input: EndCheckInput) => EndCheckInput = (i) => i): InvariantId[] {
+function endViolations(run: Run, plant: (input: EndCheckInput) => EndCheckInput = (i) => i): string[] {
   const book = new InvariantBook(1, () => 0, new RecentEvents(), false);
   const input: EndCheckInput = {
     book,
     ledgers: [{ label: 'shard 0', ledger: run.ledger }],
-    ledgerOfMeans: () => run.ledger,
     approved: new Map(run.proofs.map((proof) => [proof.txId, { proof }])),
     posProofs: run.proofs.slice(0, 1),
-    terminals: [{ terminalId: 'p1', up: true, pending: 0 }],
+    reversed: [],
+    terminals: [{ terminalId: 'p1', up: true, journal: { pending: [], outbox: [] } }],
     pos: [{ posId: 'pos1', unsettled: 0 }],
     publicKeyOf: run.publicKeyOf,
     scheme: run.scheme,
     duplicatedPostings: 0,
   };
   checkAtEnd(plant(input));
-  return [...new Set(book.violations.map((v) => v.invariant))];
+  return [...new Set(book.violations.map((v) => String(v.invariant)))];
 }
 
 const amountsArb = fc.array(fc.integer({ min: 1, max: 5_000 }), { minLength: 2, maxLength: 6 });
@@ -104,8 +104,8 @@ describe('the end-of-run checkers catch what they exist for', () => {
 
   it('report a backlog left after the drain, on a terminal or a POS [INV-7]', () => {
     const run = honestRun('sim', [100, 200, 300]);
-    expect(endViolations(run, (input) => ({ ...input, terminals: [{ terminalId: 'p1', up: true, pending: 1 }] }))).toEqual(['INV-7']);
-    expect(endViolations(run, (input) => ({ ...input, terminals: [{ terminalId: 'p1', up: false, pending: 0 }] }))).toEqual(['INV-7']);
+    expect(endViolations(run, (input) => ({ ...input, terminals: [{ terminalId: 'p1', up: true, journal: { pending: [run.proofs[0]!], outbox: [] } }] }))).toEqual(['INV-7']);
+    expect(endViolations(run, (input) => ({ ...input, terminals: [{ terminalId: 'p1', up: false, journal: { pending: [], outbox: [] } }] }))).toEqual(['INV-7']);
     expect(endViolations(run, (input) => ({ ...input, pos: [{ posId: 'pos1', unsettled: 2 }] }))).toEqual(['INV-7']);
   });
 });
