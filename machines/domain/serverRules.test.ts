@@ -158,9 +158,10 @@ describe('handleRequest: signatures [INV-6]', () => {
     const before = snapshot(s);
     for (const field of fields) {
       const altered = structuredClone(honest) as Extract<ServerRequest, { mode: 'grouped' }>;
-      const tx = altered.transactions[1]! as unknown as Record<string, unknown>;
-      tx[field] = typeof tx[field] === 'number' ? (tx[field] as number) + 1 : `${String(tx[field] ?? 'x')}-altered`;
-      if (field === 'path') tx.path = 'remote';
+      // An attacker edits the wire form, not a typed object: alter the field by name, whatever its type.
+      const tx = altered.transactions[1]!;
+      const value: unknown = Reflect.get(tx, field);
+      Reflect.set(tx, field, field === 'path' ? 'remote' : typeof value === 'number' ? value + 1 : `${String(value ?? 'x')}-altered`);
       expect(s.handle(altered), field).toMatchObject({ ok: false, code: 'badSignature' });
       expect(s.store.getResult('p1', 'r1'), field).toBeUndefined();
     }
