@@ -3,7 +3,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { startBroker, type RunningBroker } from './aedes.ts';
 import { newSecret } from './credentials.ts';
 import { serverIdentity, type ClientIdentity } from './topics.ts';
-import { eventually, nextMessage, payload, rawClient, requestsFrom, resultFor } from './testSupport.ts';
+import { eventually, everyKindOfMessage, nextMessage, payload, rawClient, requestsFrom, resultFor, withInheritedNames } from './testSupport.ts';
 
 const secret = newSecret();
 const T1: ClientIdentity = { role: 'terminal', id: 'T1' };
@@ -109,6 +109,37 @@ describe('embedded aedes broker', () => {
     expect(received).toEqual([JSON.stringify(sync)]);
     server.end(true);
     honest.end(true);
+  });
+
+  it('refuses every kind of message carrying an inherited name (constructor, toString, __proto__) as a field, before any subscriber sees it', async () => {
+    const P1: ClientIdentity = { role: 'pos', id: 'P1' };
+    // Answers come from another server's identity, so the listening server keeps its session.
+    const otherServer = serverIdentity([2]);
+    const server = await connectAs(SD);
+    await server.subscribeAsync('pf/v1/sd/0/req/+', { qos: 1 });
+    const received: string[] = [];
+    server.on('message', (_topic, p) => received.push(p.toString()));
+    let attempts = 0;
+    for (const { message, from } of everyKindOfMessage()) {
+      const [who, topic] = from === 'server' ? [otherServer, 'pf/v1/tm/T1/resp'] : from === 'P1' ? [P1, 'pf/v1/sd/0/req/pos.P1'] : [T1, 'pf/v1/sd/0/req/tm.T1'];
+      for (const c of withInheritedNames(message)) {
+        const before = broker.stats().refusals['publish.unexpectedField'] ?? 0;
+        const attacker = await connectAs(who);
+        const gone = closed(attacker);
+        attacker.publish(topic, c.body, { qos: 1 });
+        await gone;
+        expect(broker.stats().refusals['publish.unexpectedField'], c.label).toBe(before + 1);
+        attempts++;
+      }
+    }
+    expect(attempts).toBeGreaterThanOrEqual(30);
+    // The server's subscription still works, and it saw none of them.
+    const honest = await connectAs(T1);
+    const sync = requestsFrom('T1').sync!;
+    const next = nextMessage(server, 'pf/v1/sd/0/req/tm.T1');
+    await honest.publishAsync('pf/v1/sd/0/req/tm.T1', payload(sync), { qos: 1 });
+    await next;
+    expect(received).toEqual([JSON.stringify(sync)]);
   });
 
   it('carries a control command from the harness to the server of its shard only, and refuses forged or malformed ones', async () => {

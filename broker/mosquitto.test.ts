@@ -7,13 +7,16 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { newSecret, passwordFor } from './credentials.ts';
 import { aclFile, passwordFileLine, startMosquitto, type RunningMosquitto } from './mosquitto.ts';
 import { serverIdentity, type ClientIdentity } from './topics.ts';
-import { nextMessage, payload, rawClient, requestsFrom, resultFor } from './testSupport.ts';
+import { decodeMessage } from './validate.ts';
+import { everyKindOfMessage, nextMessage, payload, rawClient, requestsFrom, resultFor, withInheritedNames } from './testSupport.ts';
 
 const secret = newSecret();
 const T1: ClientIdentity = { role: 'terminal', id: 'T1' };
 const T2: ClientIdentity = { role: 'terminal', id: 'T2' };
 const SD = serverIdentity([0, 1]);
 const HARNESS: ClientIdentity = { role: 'harness', id: 'harness' };
+const P1: ClientIdentity = { role: 'pos', id: 'P1' };
+const SD2 = serverIdentity([2]);
 
 describe('Mosquitto files', () => {
   it('writes password lines in mosquitto_passwd\'s $7$ PBKDF2-SHA512 format', () => {
@@ -47,7 +50,7 @@ describe('external Mosquitto broker', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'payfleet-mosquitto-'));
-    broker = await startMosquitto({ dir, identities: [T1, T2, SD, HARNESS], secret });
+    broker = await startMosquitto({ dir, identities: [T1, T2, SD, HARNESS, P1, SD2], secret });
   });
 
   afterAll(async () => {
@@ -133,6 +136,32 @@ describe('external Mosquitto broker', () => {
     await server.publishAsync('pf/v1/ctl/ack/sd.0-1', payload(answer), { qos: 1 });
     await acked;
     expect(answers).toEqual(['pf/v1/ctl/ack/sd.0-1']);
+  });
+
+  it('carries payloads with inherited names (constructor, toString, __proto__) of every kind, which the receiver\'s decoder refuses', async () => {
+    // Mosquitto checks topics, not payloads: the check is the receiving link's (broker/mqttLink.ts decodes with validate.ts).
+    const server = await connectAs(SD);
+    await server.subscribeAsync(['pf/v1/sd/0/req/+'], { qos: 1 });
+    const terminal = await connectAs(T1);
+    await terminal.subscribeAsync('pf/v1/tm/T1/resp', { qos: 1 });
+    // Requests come from T2 (a second T1 connection would take over the listening one's client id).
+    const senders = { T1: await connectAs(T2), P1: await connectAs(P1), server: await connectAs(SD2) };
+    let refused = 0;
+    for (const { message, from } of everyKindOfMessage()) {
+      const sent = from === 'T1' ? { ...message, from: 'T2' } : message;
+      const topic = from === 'server' ? 'pf/v1/tm/T1/resp' : from === 'P1' ? 'pf/v1/sd/0/req/pos.P1' : 'pf/v1/sd/0/req/tm.T2';
+      const receiver = from === 'server' ? terminal : server;
+      const publisher = from === 'server' ? { role: 'server' as const } : from === 'P1' ? { role: 'pos' as const, id: 'P1' } : { role: 'terminal' as const, id: 'T2' };
+      for (const c of withInheritedNames(sent as typeof message)) {
+        const arrived = nextMessage(receiver, topic);
+        await senders[from].publishAsync(topic, c.body, { qos: 1 });
+        const body = await arrived;
+        expect(body.toString(), c.label).toBe(c.body.toString());
+        expect(decodeMessage(body, topic, publisher), c.label).toMatchObject({ ok: false, code: 'unexpectedField', reason: `unexpectedField: ${c.refusedField}: not a field of this message` });
+        refused++;
+      }
+    }
+    expect(refused).toBeGreaterThanOrEqual(30);
   });
 
   it('forces the client id to the username, so no one can take over another\'s session', async () => {

@@ -9,7 +9,7 @@ import { newSecret } from './credentials.ts';
 import { startMosquitto } from './mosquitto.ts';
 import { createLinkStats, createMqttLink, identityOfLink, jitteredBackoff, type LinkStats } from './mqttLink.ts';
 import { serverIdentity, type ClientIdentity } from './topics.ts';
-import { eventually, hostLink, payload, rawClient, requestsFrom, resultFor, type LinkHost } from './testSupport.ts';
+import { eventually, everyKindOfMessage, hostLink, payload, rawClient, requestsFrom, resultFor, withInheritedNames, type LinkHost } from './testSupport.ts';
 
 const secret = newSecret();
 const BACKOFF = { initialMs: 20, maxMs: 200, multiplier: 2 };
@@ -21,6 +21,7 @@ const identities: ClientIdentity[] = [
   { role: 'terminal', id: 'T3' },
   { role: 'pos', id: 'P1' },
   serverIdentity([0, 1]),
+  serverIdentity([2]),
 ];
 
 describe('jittered backoff', () => {
@@ -180,7 +181,9 @@ describe.each(Object.keys(brokers))('MQTT link on %s', (name) => {
     await Promise.all([terminal.next('link.up'), server.next('link.up')]);
     if (name === 'mosquitto') {
       // Mosquitto checks topics only: garbage from an authorised server reaches the link, which refuses it.
-      const rogueServer = await rawClient(broker.url, secret, serverIdentity([0, 1]));
+      // Another server's identity: the link's own (sd.0-1) would take over its client id, and the two would
+      // take it from each other at every reconnect.
+      const rogueServer = await rawClient(broker.url, secret, serverIdentity([2]));
       const rejected = terminal.next('link.rejected');
       await rogueServer.publishAsync('pf/v1/tm/T3/resp', Buffer.from('{"kind":"result",'), { qos: 1 });
       expect((await rejected).reason).toMatch(/^badJson: not JSON/);
@@ -200,6 +203,45 @@ describe.each(Object.keys(brokers))('MQTT link on %s', (name) => {
       server.send({ type: 'link.send', to: 'T3', message: resultFor(sync) });
       expect((await terminal.next('link.message')).message).toEqual(resultFor(sync));
     }
+    terminal.stop();
+    server.stop();
+  });
+
+  it('never delivers a message of any kind carrying an inherited name (constructor, toString, __proto__) as a field', async () => {
+    const terminal = host(terminalInput('T3'));
+    const server = host(serverInput);
+    await Promise.all([terminal.next('link.up'), server.next('link.up')]);
+    const senders = { T1: { role: 'terminal', id: 'T2' }, P1: { role: 'pos', id: 'P1' }, server: serverIdentity([2]) } as const;
+    let planted = 0;
+    for (const { message, from } of everyKindOfMessage()) {
+      // The fixtures speak for T1 and answer T1; here T2 sends the requests and the answers go to T3's link.
+      const sent = from === 'T1' ? { ...message, from: 'T2' } : from === 'server' ? { ...message, to: 'T3' } : message;
+      const topic = from === 'server' ? 'pf/v1/tm/T3/resp' : from === 'P1' ? 'pf/v1/sd/0/req/pos.P1' : 'pf/v1/sd/0/req/tm.T2';
+      const receiver = from === 'server' ? terminal : server;
+      for (const c of withInheritedNames(sent as typeof message)) {
+        const rogue = await rawClient(broker.url, secret, senders[from] as ClientIdentity);
+        if (name === 'mosquitto') {
+          // Mosquitto checks topics only: the payload reaches the link, which refuses it.
+          const rejected = receiver.next('link.rejected', receiver.events.length);
+          await rogue.publishAsync(topic, c.body, { qos: 1 });
+          expect((await rejected).reason, c.label).toBe(`unexpectedField: ${c.refusedField}: not a field of this message`);
+        } else {
+          // aedes refuses the publish and closes the connection before any subscriber sees it.
+          const gone = new Promise<void>((resolve) => rogue.once('close', () => resolve()));
+          rogue.publish(topic, c.body, { qos: 1 });
+          await gone;
+        }
+        rogue.end(true);
+        planted++;
+      }
+    }
+    expect(planted).toBeGreaterThanOrEqual(30);
+    expect(terminal.events.filter((e) => e.type === 'link.message')).toEqual([]);
+    expect(server.events.filter((e) => e.type === 'link.message')).toEqual([]);
+    // The links still carry an honest answer.
+    const sync = requestsFrom('T3').sync;
+    server.send({ type: 'link.send', to: 'T3', message: resultFor(sync) });
+    expect((await terminal.next('link.message')).message).toEqual(resultFor(sync));
     terminal.stop();
     server.stop();
   });

@@ -37,7 +37,7 @@ export function requestsFrom(from: string) {
       ...base,
       kind: 'remit',
       mode: 'aggregate',
-      aggregates: [{ meansId: 'm-1', payee: 'merchant-1', sumMinor: 2500, txIds: [`${from}:t1`, `${from}:t2`] }],
+      aggregates: [{ meansId: 'm-1', payee: 'merchant-1', sumMinor: 2500, txIds: [`${from}:t1`, `${from}:t2`], counters: [1, 2] }],
     }),
     sync: signRequest<SyncRequest>(proxyKey, { ...base, kind: 'sync', meansId: 'm-1' }),
     settle: signRequest<SettleRequest>(proxyKey, { ...base, kind: 'settle', proofs: [proofOf('T9', 3)] }),
@@ -62,6 +62,70 @@ export function remitNowFor(to: string): RemitNow {
 
 export function payload(message: LinkMessage | unknown): Buffer {
   return Buffer.from(JSON.stringify(message));
+}
+
+/**
+ * Names every object inherits from Object.prototype, with a value a careless check would let through: a payload
+ * carrying one of them must be refused like any unknown field, never mistaken for an allowed one or reach a
+ * prototype.
+ */
+export const INHERITED_NAMES: ReadonlyArray<readonly [name: string, value: unknown]> = [
+  ['constructor', 1],
+  ['toString', 'x'],
+  ['__proto__', { admin: true }],
+];
+
+/** One message of every kind a link carries: requests from terminal T1 and POS P1, and a server's answers to T1. */
+export function everyKindOfMessage(): Array<{ name: string; message: LinkMessage; from: 'T1' | 'P1' | 'server' }> {
+  const t1 = requestsFrom('T1');
+  return [
+    ...Object.entries(t1)
+      .filter(([name]) => name !== 'settle')
+      .map(([name, message]) => ({ name, message: message as LinkMessage, from: 'T1' as const })),
+    { name: 'settle', message: requestsFrom('P1').settle, from: 'P1' as const },
+    { name: 'result', message: resultFor(t1.sync), from: 'server' as const },
+    { name: 'remitNow', message: remitNowFor('T1'), from: 'server' as const },
+  ];
+}
+
+/** Where a message nests an object (a claim, a proof, an aggregate, a balance): the fuzz plants names there too. */
+function nestedObjectPath(message: LinkMessage): Array<string | number> | undefined {
+  switch (message.kind) {
+    case 'auth':
+    case 'debit':
+      return ['claim'];
+    case 'remit':
+      return message.mode === 'grouped' ? ['transactions', 0] : ['aggregates', 0];
+    case 'settle':
+      return ['proofs', 0];
+    case 'result':
+      return message.balances?.length ? ['balances', 0] : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The message's JSON with one inherited name planted as an own field, at the top and inside its first nested
+ * object; `refusedField` is the path the refusal must name. The field is defined, not assigned, so `__proto__`
+ * lands in the text as a key rather than changing the prototype of the object being serialised.
+ */
+export function withInheritedNames(message: LinkMessage): Array<{ label: string; body: Buffer; refusedField: string }> {
+  const nested = nestedObjectPath(message);
+  const paths: Array<Array<string | number>> = nested ? [[], nested] : [[]];
+  const out: Array<{ label: string; body: Buffer; refusedField: string }> = [];
+  for (const path of paths) {
+    for (const [name, value] of INHERITED_NAMES) {
+      const copy = JSON.parse(JSON.stringify(message)) as Record<string | number, unknown>;
+      let node = copy;
+      for (const step of path) node = node[step] as Record<string | number, unknown>;
+      Object.defineProperty(node, name, { value, enumerable: true, writable: true, configurable: true });
+      const where = path.reduce<string>((text, step) => (typeof step === 'number' ? `${text}[${step}]` : text ? `${text}.${step}` : step), '');
+      const refusedField = where ? `${where}.${name}` : name;
+      out.push({ label: `${message.kind} ${refusedField}`, body: Buffer.from(JSON.stringify(copy)), refusedField });
+    }
+  }
+  return out;
 }
 
 /** A raw mqtt.js client connected with the credentials issued to `identity`. */

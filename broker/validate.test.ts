@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { MAX_MESSAGE_BYTES, RefusalCounter, decodeControl, decodeMessage, type Publisher } from './validate.ts';
-import { payload, proofOf, remitNowFor, requestsFrom, resultFor } from './testSupport.ts';
+import { everyKindOfMessage, payload, proofOf, remitNowFor, requestsFrom, resultFor, withInheritedNames } from './testSupport.ts';
 
 const T1: Publisher = { role: 'terminal', id: 'T1' };
 const P1: Publisher = { role: 'pos', id: 'P1' };
@@ -101,6 +101,30 @@ describe('decodeMessage refuses, naming the field and the value', () => {
   it('an answer on another endpoint\'s topic', () => {
     expect(refusal(resultFor(requestsFrom('T2').auth!), RESP, SERVER)).toBe('recipientMismatch: to: "T2" is not the terminal of topic "pf/v1/tm/T1/resp"');
     expect(refusal(resultFor(requestsFrom('T1').auth!), 'pf/v1/pos/T1/resp', SERVER)).toMatch(/^recipientMismatch/);
+  });
+});
+
+describe('decodeMessage looks at own fields only', () => {
+  const routeOf = (from: 'T1' | 'P1' | 'server'): [string, Publisher] => (from === 'server' ? [RESP, SERVER] : from === 'P1' ? [POS_REQ, P1] : [REQ, T1]);
+  const cases = everyKindOfMessage().flatMap(({ message, from }) => withInheritedNames(message).map((c) => ({ ...c, from })));
+
+  it.each(cases.map((c) => [c.label, c] as const))('refuses %s, an inherited name planted as a field', (_label, c) => {
+    const [topic, publisher] = routeOf(c.from);
+    expect(c.body.toString()).toContain(`"${c.refusedField.split('.').at(-1)}":`);
+    expect(refusal(c.body, topic, publisher)).toBe(`unexpectedField: ${c.refusedField}: not a field of this message`);
+  });
+
+  it('never lets a "__proto__" key reach a prototype, and accepts no inherited name as a required field', () => {
+    const sync = requestsFrom('T1').sync;
+    const decoded = decodeMessage(payload(sync), REQ, T1);
+    expect(decoded.ok && Object.getPrototypeOf(decoded.message)).toBe(Object.prototype);
+    // A message with no fields of its own but whose prototype has them all is refused: nothing is read through it.
+    const inherits = Object.create(sync) as object;
+    expect(JSON.stringify(inherits)).toBe('{}');
+    expect(({} as Record<string, unknown>).admin).toBeUndefined();
+    const planted = Buffer.from(`{"__proto__":{"admin":true},${payload(sync).toString().slice(1)}`);
+    expect(refusal(planted)).toBe('unexpectedField: __proto__: not a field of this message');
+    expect(({} as Record<string, unknown>).admin).toBeUndefined();
   });
 });
 

@@ -2,7 +2,10 @@
 // unknown or forged one is refused with a precise reason and changes nothing [INV-6 signatures].
 // Method: a hand-written schema per message kind of machines/messages.ts, walked field by field so a refusal
 // names the field and the offending value (`claim.amountMinor: expected a non-negative integer, got -5`).
-// Unknown fields are refused too, so nothing rides along unchecked. Then the route: a request must come on a
+// Unknown fields are refused too, so nothing rides along unchecked. Field names are looked up among a schema's
+// own names only (null-prototype tables), never with `in`, which would also find `constructor`, `toString` and
+// the other names every object inherits; JSON.parse defines a `"__proto__"` key as a plain own property (it
+// never calls the prototype setter), so the walk sees it and refuses it like any unknown field. Then the route: a request must come on a
 // request topic from a terminal or POS allowed to send that kind, with `from` equal to the publisher's id; an
 // answer must come from a server on the response topic of the endpoint it names in `to`. Signatures are the
 // machines' business (they hold the keys); this module checks shape and route only. Harness control messages
@@ -120,20 +123,25 @@ function object(required: Record<string, Check>, optional: Record<string, Check>
   const requiredChecks = Object.values(required);
   const optionalKeys = Object.keys(optional);
   const optionalChecks = Object.values(optional);
+  // A null-prototype table of the allowed names: a lookup finds only them, never an inherited `constructor`.
+  const known: Record<string, true> = Object.create(null) as Record<string, true>;
+  for (const field of [...requiredKeys, ...optionalKeys]) known[field] = true;
   return (v, parent, key) => {
     if (v === null || typeof v !== 'object' || Array.isArray(v)) bad(pathOf(parent, key) || 'message', 'an object', v);
     const record = v as Record<string, unknown>;
     const path = pathOf(parent, key);
+    // Own fields only: an allowed name must be the message's own, not one its prototype lends it.
     for (let i = 0; i < requiredKeys.length; i++) {
       const field = requiredKeys[i]!;
-      requiredChecks[i]!(record[field], path, field);
+      requiredChecks[i]!(Object.hasOwn(record, field) ? record[field] : undefined, path, field);
     }
     for (let i = 0; i < optionalKeys.length; i++) {
       const field = optionalKeys[i]!;
-      if (record[field] !== undefined) optionalChecks[i]!(record[field], path, field);
+      if (Object.hasOwn(record, field) && record[field] !== undefined) optionalChecks[i]!(record[field], path, field);
     }
-    for (const field in record) {
-      if (!(field in required) && !(field in optional)) throw new Refusal('unexpectedField', `${pathOf(path, field)}: not a field of this message`);
+    // Object.keys lists own names, `__proto__` included when the payload had one.
+    for (const field of Object.keys(record)) {
+      if (known[field] !== true) throw new Refusal('unexpectedField', `${pathOf(path, field)}: not a field of this message`);
     }
   };
 }
@@ -143,9 +151,11 @@ function object(required: Record<string, Check>, optional: Record<string, Check>
 const kindIs = (kind: string): Check => oneOf(kind);
 
 const claimFields = { txId: id, amountMinor: minor, payee: id, timeMs: count, counter: count, proxyId: endpointId, meansId: id };
-const claim = object(claimFields);
-const proof = object({ ...claimFields, sig, path: oneOf('internal', 'localOffline', 'localBelowThreshold', 'remote') }, { serverSig: sig });
-const aggregate = object({ meansId: id, payee: id, sumMinor: minor, txIds: listOf(id, MAX_AGGREGATE_TX_IDS) });
+/** The sale a claim answers: its order, and for a POS's sale the POS and its nonce (see PaymentClaim). */
+const claimSaleFields = { orderId: id, posId: endpointId, nonce: id };
+const claim = object(claimFields, claimSaleFields);
+const proof = object({ ...claimFields, sig, path: oneOf('internal', 'localOffline', 'localBelowThreshold', 'remote') }, { serverSig: sig, ...claimSaleFields });
+const aggregate = object({ meansId: id, payee: id, sumMinor: minor, txIds: listOf(id, MAX_AGGREGATE_TX_IDS), counters: listOf(count, MAX_AGGREGATE_TX_IDS) });
 const balance = object({ meansId: id, availableMinor: minor, version: count });
 const request = (kind: string, fields: Record<string, Check>) => object({ kind: kindIs(kind), reqId: id, from: endpointId, sig, ...fields });
 const requestKinds = ['auth', 'debit', 'capture', 'release', 'remit', 'sync', 'settle'] as const;

@@ -24,6 +24,8 @@ export interface PaymentOrder {
   remoteMode?: 'debit' | 'authCapture';
   /** With authCapture: how long after authorisation the app confirms (delivery of the goods). */
   captureAfterMs?: number;
+  /** A POS's unpredictable number for this sale; the proxy signs it into the proof (see PaymentClaim). */
+  nonce?: string;
 }
 
 /** A proof of payment: the proxy's signed claim, and SD's signature when the payment went remote. */
@@ -48,6 +50,14 @@ export interface AggregateEntry {
   payee: string;
   sumMinor: Minor;
   txIds: string[];
+  /**
+   * The signature counters of the covered transactions, one per txId in the same order (strictly increasing).
+   * They are the counter range the aggregate covers, with its gaps: an aggregate of one (means, payee) skips the
+   * counters the proxy used for other payees, other means and remote payments, so a bare [from, to] would overlap
+   * its honest neighbours. SD records each counter against its txId and refuses an aggregate that reuses one
+   * [INV-6 replay], as it does for a grouped remittance.
+   */
+  counters: number[];
 }
 
 interface RequestBase {

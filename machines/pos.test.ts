@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { keyOf, policyWith, walletMeans, World } from './testing/world.ts';
-import type { PosEmitted } from './pos.ts';
+import { isProofForSale, type PosEmitted } from './pos.ts';
 import { signResult } from './domain/requests.ts';
 import type { PaymentOrder, Proof, SettleRequest } from './messages.ts';
 
@@ -271,16 +271,40 @@ describe('pos: refusals', () => {
     expect(world.ledger.postings().map((p) => p.txId)).toEqual([genuine.txId]);
   });
 
-  // Known gap, for the lead: a proof is not bound to its sale (the signed claim has no order id, and the POS keeps
-  // no record of the proofs it settled), so a customer can answer a new sale of the same amount with an old,
-  // genuine proof. The POS keeps it, SD finds the transaction posted already, and the merchant is never paid for
-  // the second sale [INV-5]. Binding the claim to the order (a domain change) would close it.
-  it.fails('rejects a genuine proof replayed for a later sale of the same amount', () => {
+  // A proof is bound to its sale: the signed claim names the order, the POS and the POS's nonce, and the POS
+  // remembers the txIds it received. An old genuine proof of the same amount, payee and means answering a new
+  // sale is refused, so the merchant never hands over goods twice for one payment [INV-5].
+  it('rejects a genuine proof replayed for a later sale of the same amount [INV-5]', () => {
     const world = shop();
     const genuine = sell(world, 800);
     world.advance(1_000);
     answerSaleWith(world, () => genuine);
-    expect(posEvents(world, 'pos.declined').map((e) => e.reason)).toEqual(['proofRejected']);
+    // Even relabelled with the new sale's order id, the old proof fails: the id is under the proxy's signature.
+    answerSaleWith(world, (sale) => ({ ...genuine, orderId: sale.orderId, nonce: sale.nonce }));
+    expect(posEvents(world, 'pos.declined').map((e) => e.reason)).toEqual(['proofRejected', 'proofRejected']);
+    world.advance(5_000);
+    expect(world.pos.get('p1')!.getSnapshot().context.unsettled).toEqual([]);
+    expect(world.ledger.postings().map((p) => p.txId)).toEqual([genuine.txId]);
+  });
+
+  it('signs each sale with its own nonce, and keeps a proof only for the sale, the POS and the nonce it names', () => {
+    const world = shop();
+    const first = sell(world, 800);
+    const firstOrder = posEvents(world, 'pos.receipt')[0]!.order;
+    expect(first).toMatchObject({ orderId: firstOrder.orderId, posId: 'p1', nonce: firstOrder.nonce });
+    expect(firstOrder.nonce).toMatch(/^[A-Za-z0-9._-]{8,}$/);
+    world.advance(1_000);
+    const second = sell(world, 800);
+    const secondOrder = posEvents(world, 'pos.receipt')[1]!.order;
+    expect(secondOrder.nonce).not.toBe(firstOrder.nonce);
+    expect(second.txId).not.toBe(first.txId);
+    const input = world.pos.get('p1')!.getSnapshot().context.input;
+    const answer = { orderId: secondOrder.orderId, ok: true as const, proof: second };
+    expect(isProofForSale(input, secondOrder, answer)).toBe(true);
+    expect(isProofForSale(input, { ...secondOrder, nonce: firstOrder.nonce }, answer)).toBe(false);
+    expect(isProofForSale({ ...input, posId: 'p2' }, secondOrder, answer)).toBe(false);
+    // A txId the POS received before is refused even when everything else matches.
+    expect(isProofForSale(input, secondOrder, answer, [second.txId])).toBe(false);
   });
 
   it('does not pay twice when the near link repeats an order the proxy has answered', () => {

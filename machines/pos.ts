@@ -14,8 +14,8 @@ import { assign, emit, enqueueActions, fromCallback, sendTo, setup } from 'xstat
 import type { LinkCommand, LinkEvent, LinkInput, NearLinkCommand, NearLinkEvent } from './link.ts';
 import { serverAddress, shardOf } from './link.ts';
 import type { PaymentOrder, Proof, ProxyResponse, ServerResult, SettleRequest } from './messages.ts';
-import { verifyClaim, type SignatureScheme, type SigningKey } from './domain/signature.ts';
-import { signRequest, verifyResult } from './domain/requests.ts';
+import { signFields, verifyClaim, type SignatureScheme, type SigningKey } from './domain/signature.ts';
+import { UNSTORED_REFUSAL_CODES, signRequest, verifyResult } from './domain/requests.ts';
 import { retryDelayMs, type RetryPolicy } from './domain/remittance.ts';
 
 export interface PosInput {
@@ -66,6 +66,12 @@ export interface PosContext {
   settledCount: number;
   /** Settlements SD refused in a row; the wait before the next try grows with it. */
   settleRefusals: number;
+  /**
+   * The txIds of the last RECEIVED_TX_MEMORY proofs kept, newest last. A proof is already bound to its sale by
+   * the signed order id and nonce; this is the second lock a terminal keeps (as an EMV terminal's batch refuses
+   * a duplicate transaction sequence), so a proxy that answered two sales with one transaction is caught here.
+   */
+  receivedTxIds: string[];
 }
 
 export type PosEvent =
@@ -86,17 +92,43 @@ export type PosEmitted =
 
 const DEFAULT_SALE_TIMEOUT_MS = 120_000;
 const DEFAULT_SETTLE_BATCH = 50;
+/** How many received txIds a POS remembers (a bounded window: the signed sale binding covers older proofs). */
+export const RECEIVED_TX_MEMORY = 1024;
 
-/** [INV-5 beneficiary] A proof is kept only if a known proxy signed it, for this merchant and this sale. */
-export function isProofForSale(input: PosInput, order: PaymentOrder, response: ProxyResponse): response is Extract<ProxyResponse, { ok: true }> {
+/**
+ * The POS's unpredictable number for a sale (EMV's tag 9F37). It is a keyed digest of the sale under the POS's
+ * own key rather than a draw, so a run stays reproducible from its seed while no customer can predict it: a
+ * proof made in advance or kept from an earlier sale — also one made before a restart of the POS reset its
+ * order numbers — cannot carry it.
+ */
+export function saleNonce(input: Pick<PosInput, 'key' | 'posId'>, orderId: string, nowMs: number): string {
+  return signFields(input.key, ['pos.nonce', input.posId, orderId, nowMs]).slice(-16);
+}
+
+/**
+ * [INV-5 beneficiary] A proof is kept only if a known proxy signed it, for this merchant and this very sale: the
+ * signed claim names the order, this POS and the sale's nonce, and its txId was not received before. An old
+ * genuine proof with the same amount, payee and means is refused, so goods are never handed over twice for
+ * one payment.
+ */
+export function isProofForSale(
+  input: PosInput,
+  order: PaymentOrder,
+  response: ProxyResponse,
+  receivedTxIds: readonly string[] = [],
+): response is Extract<ProxyResponse, { ok: true }> {
   if (!response.ok || response.orderId !== order.orderId) return false;
   const proof = response.proof;
   const publicKey = input.proxyPublicKeyOf(proof.proxyId);
   return (
     publicKey !== undefined &&
+    proof.orderId === order.orderId &&
+    proof.posId === input.posId &&
+    proof.nonce === order.nonce &&
     proof.amountMinor === order.amountMinor &&
     proof.payee === input.merchantId &&
     proof.meansId === order.meansId &&
+    !receivedTxIds.includes(proof.txId) &&
     verifyClaim(input.scheme, publicKey, proof, proof.sig)
   );
 }
@@ -113,8 +145,10 @@ function settleBatch(context: PosContext): SettleRequest | undefined {
 }
 
 /** The order a sale sends to the customer's terminal; a refused second sale is reported under the id `:busy`. */
-function saleOrder(input: PosInput, orderId: string, sale: Extract<PosEvent, { type: 'pos.sale' }>): PaymentOrder {
-  return { orderId, source: { kind: 'pos', posId: input.posId }, type: 'proximity', meansId: sale.meansId, amountMinor: sale.amountMinor, payee: input.merchantId };
+function saleOrder(input: PosInput, orderId: string, sale: Extract<PosEvent, { type: 'pos.sale' }>, nonce?: string): PaymentOrder {
+  const order: PaymentOrder = { orderId, source: { kind: 'pos', posId: input.posId }, type: 'proximity', meansId: sale.meansId, amountMinor: sale.amountMinor, payee: input.merchantId };
+  if (nonce !== undefined) order.nonce = nonce;
+  return order;
 }
 
 /** The transaction ids SD acknowledged, newly posted or already on its ledger [INV-4]. */
@@ -197,9 +231,11 @@ export const posMachine = setup({
       runStep(context, enqueue, (s) => {
         if (event.type !== 'pos.sale') return;
         const c = s.c;
-        const order = saleOrder(c.input, `${c.input.posId}:o${c.saleSeq}`, event);
+        const orderId = `${c.input.posId}:o${c.saleSeq}`;
+        const startedAtMs = c.input.now();
+        const order = saleOrder(c.input, orderId, event, saleNonce(c.input, orderId, startedAtMs));
         c.saleSeq += 1;
-        c.sale = { order, terminalId: event.terminalId, startedAtMs: c.input.now() };
+        c.sale = { order, terminalId: event.terminalId, startedAtMs };
         s.e.sendTo('nearLink', { type: 'near.order', to: event.terminalId, order });
         s.e.raise({ type: 'sale.timeout' }, { id: 'sale.timeout', delay: c.input.saleTimeoutMs ?? DEFAULT_SALE_TIMEOUT_MS });
       }),
@@ -216,8 +252,9 @@ export const posMachine = setup({
         const { order, startedAtMs } = context.sale;
         s.e.cancel('sale.timeout');
         c.sale = undefined;
-        if (isProofForSale(c.input, order, event.response)) {
+        if (isProofForSale(c.input, order, event.response, c.receivedTxIds)) {
           c.unsettled = [...c.unsettled, event.response.proof];
+          c.receivedTxIds = [...c.receivedTxIds.slice(-(RECEIVED_TX_MEMORY - 1)), event.response.proof.txId];
           s.e.emit({ type: 'pos.receipt', posId: c.input.posId, proof: event.response.proof, order, startedAtMs });
         } else {
           const reason = event.response.ok ? 'proofRejected' : event.response.reason;
@@ -247,7 +284,10 @@ export const posMachine = setup({
         const c = s.c;
         const result = event.message;
         s.e.cancel('settlement.retry');
-        c.settling = undefined;
+        // A refusal SD did not store (the copy it got was altered in flight, or the POS is not registered yet)
+        // says nothing of this request: it is kept and resent as it was after the wait. Any other answer ends it.
+        const keepRequest = !result.ok && UNSTORED_REFUSAL_CODES.has(result.code);
+        if (!keepRequest) c.settling = undefined;
         if (!result.ok) {
           // SD refused the batch (a proof it could not verify, or a POS it does not know): keep the receipts, and
           // try again only after a growing wait, since trying at once would get the same answer at once.
@@ -285,7 +325,7 @@ export const posMachine = setup({
   },
 }).createMachine({
   id: 'pos',
-  context: ({ input }) => ({ input, linkUp: false, saleSeq: 1, settleSeq: 1, unsettled: [], settlement: 'idle', settledCount: 0, settleRefusals: 0 }),
+  context: ({ input }) => ({ input, linkUp: false, saleSeq: 1, settleSeq: 1, unsettled: [], settlement: 'idle', settledCount: 0, settleRefusals: 0, receivedTxIds: [] }),
   invoke: [
     { src: 'link', id: 'link', input: ({ context }) => ({ endpointId: context.input.posId, role: 'pos' as const, inCoverage: context.input.inCoverage }) },
     { src: 'nearLink', id: 'nearLink', input: ({ context }) => ({ endpointId: context.input.posId }) },

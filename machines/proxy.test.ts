@@ -22,6 +22,20 @@ function expectConserved(world: World): void {
   expect(world.ledger.sumOfBalancesMinor()).toBe(0);
 }
 
+/** SD's answers to debits are lost on the way back: SD paid, the proxy never hears of it. */
+function dropDebitResults(world: World): void {
+  world.bus.filter = (m) => (m.message.kind === 'result' && m.message.requestKind === 'debit' ? 'drop' : 'deliver');
+}
+
+/** The 2 500 debit of m1 was undone at SD: the release acknowledged, the means whole again, the payee unpaid. */
+function expectDebitReversed(world: World): void {
+  expect(world.handled('release').at(-1)?.result).toMatchObject({ ok: true });
+  expect(world.meansBalanceMinor('m1')).toBe(10_000);
+  expect(world.payeeBalanceMinor('merchant:shop')).toBe(0);
+  expect(world.proxyState('t1').journal.outbox).toEqual([]);
+  expectConserved(world);
+}
+
 describe('proxy: internal payments', () => {
   it('pays an internal payment locally in coverage, without asking SD', () => {
     const world = oneTerminal();
@@ -556,7 +570,7 @@ describe('proxy: crash and restore', () => {
 
   it('reverses at SD a debit that was in flight at the crash', () => {
     const world = oneTerminal();
-    world.bus.filter = (m) => (m.message.kind === 'result' && m.message.requestKind === 'debit' ? 'drop' : 'deliver');
+    dropDebitResults(world);
     world.payConfirmed('t1', { orderId: 'o1', type: 'telepayment', meansId: 'm1', amountMinor: 2_500 });
     const state = world.crash('t1');
     const txId = state.remoteInFlight!.txId;
@@ -564,11 +578,7 @@ describe('proxy: crash and restore', () => {
     world.bus.filter = () => 'deliver';
     world.startTerminal('t1', { state: structuredClone(state) });
     world.advance(1_000);
-    expect(world.handled('release').at(-1)?.result).toMatchObject({ ok: true });
-    expect(world.meansBalanceMinor('m1')).toBe(10_000);
-    expect(world.payeeBalanceMinor('merchant:shop')).toBe(0);
-    expect(world.proxyState('t1').journal.outbox).toEqual([]);
-    expectConserved(world);
+    expectDebitReversed(world);
   });
 });
 
@@ -671,16 +681,12 @@ describe('proxy: repeated orders and remote timeouts', () => {
 
   it('reverses at SD a debit whose answer was lost until the timeout', () => {
     const world = oneTerminal();
-    world.bus.filter = (m) => (m.message.kind === 'result' && m.message.requestKind === 'debit' ? 'drop' : 'deliver');
+    dropDebitResults(world);
     world.payConfirmed('t1', { orderId: 'o1', type: 'telepayment', meansId: 'm1', amountMinor: 2_500 });
     world.advance(10_000);
     expect(world.declineOf('o1')).toBe('remoteTimeout');
     world.advance(1_000);
-    expect(world.handled('release').at(-1)?.result).toMatchObject({ ok: true });
-    expect(world.meansBalanceMinor('m1')).toBe(10_000);
-    expect(world.payeeBalanceMinor('merchant:shop')).toBe(0);
-    expect(world.proxyState('t1').journal.outbox).toEqual([]);
-    expectConserved(world);
+    expectDebitReversed(world);
   });
 });
 

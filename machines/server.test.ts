@@ -110,7 +110,7 @@ describe('server: forged and replayed requests [INV-6]', () => {
       ],
     });
     const before = world.accountBalances();
-    expect(ask(world, remit)).toMatchObject({ ok: false, code: 'badSignature' });
+    expect(ask(world, remit)).toMatchObject({ ok: false, code: 'badProofSignature' });
     expect(world.accountBalances()).toEqual(before);
     expect(world.ledger.postings()).toEqual([]);
   });

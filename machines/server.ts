@@ -3,8 +3,8 @@
 // Method: requests arrive from the `link` child; each is handed to the `ledger` child, which applies the
 // rules of domain/serverRules.ts to a durable ledger and answers only after the write is committed; the
 // result then goes back over the link to whoever asked. The ledger is a child actor because its storage is
-// I/O in real runs (SQLite): `createLedgerActor(ledger)` binds it to a Ledger over any store, in memory for the
-// simulator or on disk for mqtt mode.
+// I/O in real runs (SQLite): `createLedgerActor(ledger, schedule)` binds it to a Ledger over any store, in
+// memory for the simulator or on disk for mqtt mode, and the schedule says when each request is applied.
 
 import { emit, enqueueActions, fromCallback, setup } from 'xstate';
 import type { LinkCommand, LinkEvent, LinkInput } from './link.ts';
@@ -44,13 +44,48 @@ export interface ServerContext {
   remitNowSeq: number;
 }
 
-/** The ledger child over a given Ledger: applies each request and answers with the committed, signed result. */
-export function createLedgerActor(ledger: Ledger) {
+/**
+ * One request handed to a ledger child. `apply()` runs the rules of domain/serverRules.ts on the ledger with
+ * the child's keys and clock — the write and its stored answer in one store transaction — and returns the
+ * answer; `answer(event)` hands it to the server, which sends it on. A child calls `answer` only once the write
+ * is committed: an answer that left SD is on the ledger [INV-4 nothing lost].
+ */
+export interface LedgerWork {
+  command: LedgerCommand;
+  apply(): LedgerEvent;
+  answer(event: LedgerEvent): void;
+}
+
+/**
+ * When a ledger child applies the requests it receives. Called once per child actor (a restarted server gets
+ * a fresh one, so a crash loses what it held): `take` gets each request as it arrives, `stop` runs when the
+ * child stops.
+ */
+export type LedgerSchedule = () => { take(work: LedgerWork): void; stop?(): void };
+
+/** Applies each request as it arrives and answers at once: the store's transaction commits before `apply` returns. */
+export const applyAtOnce: LedgerSchedule = () => ({ take: (work) => work.answer(work.apply()) });
+
+/**
+ * The ledger child over a given Ledger: the one place a child calls `handleRequest`. `schedule` says when each
+ * request is applied and answered — at once (the default), after a service time, in group-committed batches,
+ * or when a test commits it.
+ */
+export function createLedgerActor(ledger: Ledger, schedule: LedgerSchedule = applyAtOnce) {
   return fromCallback<LedgerCommand, LedgerActorInput>(({ input, receive, sendBack }) => {
-    receive((command) => {
-      const result = handleRequest(ledger, command.request, { scheme: input.scheme, serverKey: input.key, publicKeyOf: input.publicKeyOf, nowMs: input.now() });
-      sendBack({ type: 'ledger.result', request: command.request, result } satisfies LedgerEvent);
-    });
+    const scheduler = schedule();
+    receive((command) =>
+      scheduler.take({
+        command,
+        apply: () => ({
+          type: 'ledger.result',
+          request: command.request,
+          result: handleRequest(ledger, command.request, { scheme: input.scheme, serverKey: input.key, publicKeyOf: input.publicKeyOf, nowMs: input.now() }),
+        }),
+        answer: (event) => sendBack(event),
+      }),
+    );
+    return () => scheduler.stop?.();
   });
 }
 

@@ -2,29 +2,24 @@
 // machines — with the network and the ledger's writes under the test's control, so a property can hold back,
 // reorder, duplicate or drop any message, crash the server between receiving a request and committing it, and
 // then drain everything and check the ledger.
-// Method: `ModelWorld` extends the machines' test World. Its server gets a ledger child whose writes are
-// asynchronous, as a durable store's are: a request waits in `writes` until the test commits it, and a server
-// crash loses every uncommitted write (the server answers only after the commit, so the proxy resends). `Net`
+// Method: `ModelWorld` extends the machines' test World and injects its ledger child (the domain's
+// `createLedgerActor` with a schedule that holds every write back), so writes are asynchronous, as a durable
+// store's are: a request waits in `writes` until the test commits it, and a server crash loses every
+// uncommitted write (the server answers only after the commit, so the proxy resends). `Net`
 // puts a filter on the TestBus that captures every message into a pool; the test then delivers, duplicates or
 // drops pool messages one at a time, in any order. The simulated user answers every confirmation with yes (and
 // the right PIN), so orders are decided by the payment rules alone.
 
-import { createActor, fromCallback } from 'xstate';
 import { World, type WorldOptions } from '../machines/testing/world.ts';
 import type { BusMessage, TestBus } from '../machines/testing/bus.ts';
-import { serverMachine, type LedgerActorInput, type LedgerCommand, type LedgerEvent, type ServerEmitted } from '../machines/server.ts';
-import { handleRequest } from '../machines/domain/serverRules.ts';
+import { createLedgerActor, type LedgerWork } from '../machines/server.ts';
 import { isDrained } from '../machines/domain/remittance.ts';
 import type { ProxyState } from '../machines/domain/proxyRules.ts';
 import type { Proof } from '../machines/messages.ts';
 import type { DrainFacts } from './checks.ts';
 
 /** A request the server handed to its ledger, not yet committed. */
-export interface PendingWrite {
-  command: LedgerCommand;
-  input: LedgerActorInput;
-  sendBack: (event: LedgerEvent) => void;
-}
+export type PendingWrite = LedgerWork;
 
 /** A network under the test's control: every message waits in `pool` until the test moves it. */
 export class Net {
@@ -87,7 +82,7 @@ export class Net {
 }
 
 export class ModelWorld extends World {
-  // `declare`: no field initialiser, so the value set by startServer() during World's constructor survives.
+  // `declare`: no field initialiser, so the value the ledger child sets when World's constructor starts the server survives.
   declare writes: PendingWrite[];
   declare net: Net;
   private declare answeredPrompts: number;
@@ -100,28 +95,13 @@ export class ModelWorld extends World {
     this.quiesce();
   }
 
-  /** The server, with a ledger child whose writes wait for `commit`. A restart loses uncommitted writes. */
-  override startServer(): void {
-    const writes: PendingWrite[] = [];
-    this.writes = writes;
-    const ledgerActor = fromCallback<LedgerCommand, LedgerActorInput>(({ input, receive, sendBack }) => {
-      receive((command) => writes.push({ command, input, sendBack: sendBack as (e: LedgerEvent) => void }));
+  /** A ledger child whose writes wait for `commit`; a restarted server gets a fresh one, so a crash loses them. */
+  protected override ledgerChild() {
+    return createLedgerActor(this.ledger, () => {
+      const writes: PendingWrite[] = [];
+      this.writes = writes;
+      return { take: (work) => writes.push(work) };
     });
-    const machine = serverMachine.provide({ actors: { link: this.bus.link, ledger: ledgerActor } });
-    this.server = createActor(machine, {
-      id: 'server',
-      clock: this.clock,
-      input: {
-        serverId: 'server',
-        shards: Array.from({ length: this.shards }, (_, i) => i),
-        key: this.serverKey,
-        scheme: this.scheme,
-        publicKeyOf: (id) => this.publicKeys.get(id),
-        now: this.now,
-      },
-    });
-    this.server.on('*', (e) => this.serverEvents.push(e as ServerEmitted));
-    this.server.start();
   }
 
   /** Commits the first `count` pending writes; each result then goes out (into the pool). */
@@ -135,8 +115,7 @@ export class ModelWorld extends World {
     const index = this.writes.indexOf(write);
     if (index < 0) return false;
     this.writes.splice(index, 1);
-    const result = handleRequest(this.ledger, write.command.request, { scheme: write.input.scheme, serverKey: write.input.key, publicKeyOf: write.input.publicKeyOf, nowMs: write.input.now() });
-    write.sendBack({ type: 'ledger.result', request: write.command.request, result });
+    write.answer(write.apply());
     this.settle();
     this.answerPrompts();
     return true;

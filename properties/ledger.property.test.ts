@@ -16,7 +16,7 @@ import { Ledger, payeeAccount } from '../machines/domain/ledger.ts';
 import { MemoryLedgerStore } from '../machines/domain/ledgerStore.ts';
 import { handleRequest, type ServerContext } from '../machines/domain/serverRules.ts';
 import { canonicalEncoding, signClaim, type PaymentClaim, type SignatureScheme, type SigningKey } from '../machines/domain/signature.ts';
-import { signRequest, type Unsigned } from '../machines/domain/requests.ts';
+import { UNSTORED_REFUSAL_CODES, signRequest, type Unsigned } from '../machines/domain/requests.ts';
 import { emptyJournal, formRemittances, recordLocal, type LocalTx, type RemittanceMode } from '../machines/domain/remittance.ts';
 import { defaultRemittancePolicy } from '../machines/domain/remittance.ts';
 import { requestSigner } from '../machines/domain/proxyRules.ts';
@@ -146,7 +146,9 @@ function build(s: Scenario): World {
         if (forged.kind === 'auth' || forged.kind === 'debit') forged.claim.amountMinor += f.delta;
         else if (forged.kind === 'capture') forged.amountMinor += f.delta;
         else if (forged.kind === 'remit' && forged.mode === 'aggregate') forged.aggregates[0]!.sumMinor += f.delta;
-        // A proof altered inside a grouped remittance or a settlement is the known bug tested on its own below.
+        // A proof altered inside a grouped remittance or a settlement fails the request's signature too.
+        else if (forged.kind === 'remit' && forged.mode === 'grouped') forged.transactions[0]!.amountMinor += f.delta;
+        else if (forged.kind === 'settle') forged.proofs[0]!.amountMinor += f.delta;
         else return;
         add(forged);
         return;
@@ -176,13 +178,16 @@ function build(s: Scenario): World {
         return;
       }
       case 'counterReplay': {
-        // A new transaction under a counter already used: only meaningful once the original was posted.
+        // A new transaction under a counter already used, grouped or in an aggregate: only meaningful once the
+        // original is on the ledger.
         if (!tx) return;
         const claim: PaymentClaim = { ...tx, txId: `${tx.proxyId}:replay${i}`, amountMinor: tx.amountMinor + f.delta };
         const proof: Proof = { ...claim, sig: signClaim(keys.get(tx.proxyId)!, claim), path: 'localOffline' };
-        add(signRequest(keys.get(tx.proxyId)!, { kind: 'remit', mode: 'grouped', reqId: `${tx.proxyId}:y${i}`, from: tx.proxyId, transactions: [proof] }), 'forged', {
-          replaysCounterOf: { txId: tx.txId },
-        });
+        const replay: Unsigned<ServerRequest> =
+          f.delta % 2 === 0
+            ? { kind: 'remit', mode: 'grouped', reqId: `${tx.proxyId}:y${i}`, from: tx.proxyId, transactions: [proof] }
+            : { kind: 'remit', mode: 'aggregate', reqId: `${tx.proxyId}:y${i}`, from: tx.proxyId, aggregates: [{ meansId: claim.meansId, payee: claim.payee, sumMinor: claim.amountMinor, txIds: [claim.txId], counters: [claim.counter] }] };
+        add(signRequest<ServerRequest>(keys.get(tx.proxyId)!, replay), 'forged', { replaysCounterOf: { txId: tx.txId } });
         return;
       }
       case 'replayNewReqId': {
@@ -225,10 +230,10 @@ function run(world: World, order: readonly number[]): void {
 
   const deliver = (m: Message): void => {
     if (m.after !== undefined && !okAnswer.has(m.after)) return;
-    // A counter is used once the transaction that carries it is on the ledger with its own signed claim (asked of
-    // the postings, not of the counter table, so that a server that stopped recording counters is still caught).
-    // An aggregate carries ids and sums only, so SD never sees the counters of the transactions it covers.
-    if (m.replaysCounterOf && (ledger.postingOf(m.replaysCounterOf.txId)?.amountMinor ?? null) === null) return;
+    // A counter is used once the transaction that carries it is on the ledger, singly or in an aggregate, which
+    // carries its counters (asked of the postings, not of the counter table, so that a server that stopped
+    // recording counters is still caught).
+    if (m.replaysCounterOf && ledger.postingOf(m.replaysCounterOf.txId) === undefined) return;
     const before = moneyState(ledger);
     const fingerprintBefore = ledgerFingerprint(ledger);
     const result = handleRequest(ledger, m.request, ctx);
@@ -301,12 +306,10 @@ describe('server ledger under duplicated, replayed, reordered and forged message
     );
   });
 
-  // KNOWN BUG, reported to the lead: the signature of a grouped remittance or a settlement covers each proof's
-  // txId and signature but not its amount, so a proof altered in transit passes the request check, is refused
-  // inside the rule, and that refusal is stored under the honest reqId; the honest request then gets idConflict
-  // and its payments are never posted [INV-4, INV-6]. `it.fails` keeps `npm test` green while the bug stands and
-  // turns red the day it is fixed — then drop `.fails`.
-  it.fails('KNOWN BUG: a proof altered in transit inside a grouped remittance or a settlement does not stop the honest one from posting [INV-4, INV-6]', () => {
+  // The signature of a grouped remittance or a settlement covers every field of every proof it carries, so a
+  // proof altered in transit is refused at the request level and nothing is stored under the honest reqId: the honest
+  // request that follows posts [INV-4, INV-6].
+  it('a proof altered in transit inside a grouped remittance or a settlement does not stop the honest one from posting [INV-4, INV-6]', () => {
     runProperty(
       fc.property(schemeArb, fc.constantFrom('remit' as const, 'settle' as const), fc.integer({ min: 1, max: 5_000 }), fc.integer({ min: 1, max: 100 }), (scheme, kind, amountMinor, delta) => {
         const keys = new Map(['p1', 'pos1'].map((id) => [id, keyFor(`ledger:${id}`, scheme)]));
@@ -322,7 +325,10 @@ describe('server ledger under duplicated, replayed, reordered and forged message
         const altered = structuredClone(honest);
         if (altered.kind === 'remit' && altered.mode === 'grouped') altered.transactions[0]!.amountMinor += delta;
         if (altered.kind === 'settle') altered.proofs[0]!.amountMinor += delta;
-        expect(handleRequest(ledger, altered, ctx).ok).toBe(false);
+        const refused = handleRequest(ledger, altered, ctx);
+        expect(refused.ok).toBe(false);
+        // A refusal SD does not store, so the sender resends the honest copy rather than dropping its request.
+        expect(UNSTORED_REFUSAL_CODES.has(refused.code), refused.code).toBe(true);
         expect(handleRequest(ledger, honest, ctx).ok, 'the honest request after the altered copy').toBe(true);
         expect(ledger.postingOf('p1:t1')?.amountMinor).toBe(amountMinor);
       }),

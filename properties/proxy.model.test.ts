@@ -5,8 +5,10 @@
 // approved is on the ledger exactly once, and nothing else is [INV-1]–[INV-5], [INV-7].
 // Method: `fc.commands` over a model far simpler than the proxy — coverage, whether the terminal is up, the
 // orders sent, the persisted state at a crash — against a ModelWorld (real machines, a pool network and a ledger
-// whose writes wait for a commit). Each command checks what the model can say about the real system; the
-// property ends with the drain and the ledger checks of checks.ts.
+// whose writes wait for a commit). Each command's preconditions sit in its `check`, never as an early return in
+// `run`, so a command that could not act is skipped rather than kept as a no-op and shrinking stays precise;
+// `run` then checks what the model can say about the real system. The property ends with the drain and the
+// ledger checks of checks.ts.
 
 import { describe, it } from 'vitest';
 import fc from 'fast-check';
@@ -32,6 +34,16 @@ interface Model {
   nextOrder: number;
   orders: Array<Omit<PaymentOrder, 'source'>>;
   policy: ProxyPolicy;
+  /**
+   * What the test can see of the real system but the model cannot predict (which messages the machines send,
+   * SD's figures after other points of issue spent): read by preconditions only, so a command whose
+   * precondition fails is skipped by fast-check and left out of a counterexample instead of running as a no-op.
+   */
+  seen: {
+    poolSize(): number;
+    hasDeliveredBefore(): boolean;
+    availableAtServerMinor(meansId: string): number;
+  };
 }
 
 interface Real {
@@ -68,10 +80,10 @@ function checkEveryStep(model: Model, world: ModelWorld, where: string): void {
 
 class PayCommand implements Cmd {
   constructor(readonly p: { type: PaymentOrder['type']; meansId: string; amount: AmountSpec; payee: string; remoteMode: 'debit' | 'authCapture'; captureAfterMs: number }) {}
-  check = () => true;
+  // A crashed terminal takes no orders.
+  check = (m: Readonly<Model>) => m.up;
   run(model: Model, real: Real): void {
     const orderId = `o${model.nextOrder++}`;
-    if (!model.up) return; // a crashed terminal takes no orders
     const means = real.world.proxyState(T).means[this.p.meansId];
     const amountMinor = resolveAmount(this.p.amount, means, real.world.now());
     const order = { orderId, type: this.p.type, meansId: this.p.meansId, amountMinor, payee: this.p.payee, remoteMode: this.p.remoteMode, captureAfterMs: this.p.captureAfterMs };
@@ -88,9 +100,8 @@ class PayCommand implements Cmd {
 
 class RepeatOrderCommand implements Cmd {
   constructor(readonly pick: number) {}
-  check = (m: Readonly<Model>) => m.orders.length > 0;
+  check = (m: Readonly<Model>) => m.up && m.orders.length > 0;
   run(model: Model, real: Real): void {
-    if (!model.up) return;
     // Only recent orders: the proxy keeps the answers of its last 32 orders.
     const recent = model.orders.slice(-8);
     const order = recent[this.pick % recent.length]!;
@@ -145,10 +156,9 @@ class AdvanceCommand implements Cmd {
 
 class DeliverCommand implements Cmd {
   constructor(readonly pick: number, readonly verdict: 'deliver' | 'duplicate' | 'drop') {}
-  check = () => true;
+  check = (m: Readonly<Model>) => m.seen.poolSize() > 0;
   run(model: Model, real: Real): void {
     const pool = real.world.net.pool;
-    if (pool.length === 0) return;
     const index = this.pick % pool.length;
     if (this.verdict === 'drop') real.world.net.drop(index);
     else real.world.net.deliver(index, this.verdict);
@@ -201,11 +211,11 @@ class SaleCommand implements Cmd {
 
 class DuplicateLateCommand implements Cmd {
   constructor(readonly pick: number) {}
-  check = () => true;
+  check = (m: Readonly<Model>) => m.seen.hasDeliveredBefore();
   run(model: Model, real: Real): void {
     // A copy of a message delivered a while ago turns up again: a late duplicate, or a replay.
     const old = real.world.net.deliveredEarlier(this.pick);
-    if (!old) return;
+    if (!old) throw new Error(`DuplicateLate(${this.pick}): no message was delivered before, yet its precondition held`);
     real.world.net.deliverMessage(old);
     real.world.answerPrompts();
     checkEveryStep(model, real.world, this.toString());
@@ -215,12 +225,12 @@ class DuplicateLateCommand implements Cmd {
 
 class SpendElsewhereCommand implements Cmd {
   constructor(readonly meansId: string, readonly amountMinor: number) {}
-  check = () => true;
+  // SD refuses a spend the means cannot cover; only one it allows is a step worth taking.
+  check = (m: Readonly<Model>) => m.seen.availableAtServerMinor(this.meansId) >= this.amountMinor;
   run(model: Model, real: Real): void {
     // Another point of issue spends from the same means: SD's figure drops below what the proxy believes.
     const id = `elsewhere-${model.nextOrder++}`;
-    const available = real.world.ledger.balanceOf(this.meansId).availableMinor;
-    if (available >= this.amountMinor) real.world.ledger.spendElsewhere({ transferId: id, meansId: this.meansId, payee: 'elsewhere', amountMinor: this.amountMinor });
+    real.world.ledger.spendElsewhere({ transferId: id, meansId: this.meansId, payee: 'elsewhere', amountMinor: this.amountMinor });
     checkEveryStep(model, real.world, this.toString());
   }
   toString = () => `SpendElsewhere(${this.meansId} ${this.amountMinor})`;
@@ -324,7 +334,18 @@ describe('proxy: model-based', () => {
           scheme: 'sim',
           policy,
         });
-        const model: Model = { inCoverage: true, up: true, nextOrder: 1, orders: [], policy };
+        const model: Model = {
+          inCoverage: true,
+          up: true,
+          nextOrder: 1,
+          orders: [],
+          policy,
+          seen: {
+            poolSize: () => world.net.pool.length,
+            hasDeliveredBefore: () => world.net.deliveredEarlier(0) !== undefined,
+            availableAtServerMinor: (meansId) => world.ledger.balanceOf(meansId).availableMinor,
+          },
+        };
         fc.modelRun(() => ({ model, real: { world } }), commands);
         world.drain(T, model.persisted);
         checkAfterDrain(world.drainFacts([T], PAYEES));

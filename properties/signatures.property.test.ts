@@ -22,6 +22,9 @@ const claimArb: fc.Arbitrary<PaymentClaim> = fc.record({
   counter: fc.integer({ min: 0, max: 1_000_000 }),
   proxyId: fc.constant('p1'),
   meansId: idArb,
+  orderId: idArb,
+  posId: idArb,
+  nonce: idArb,
 });
 
 type Field = string | number | boolean;
@@ -50,7 +53,9 @@ function getPath(target: unknown, path: readonly (string | number)[]): Field {
   return node as unknown as Field;
 }
 
-const claimFields = ['txId', 'amountMinor', 'payee', 'timeMs', 'counter', 'proxyId', 'meansId'] as const;
+const claimFields = ['txId', 'amountMinor', 'payee', 'timeMs', 'counter', 'proxyId', 'meansId', 'orderId', 'posId', 'nonce'] as const;
+/** A proof inside a request: its whole claim, its signature and its path are under the request's signature. */
+const proofFields = [...claimFields, 'sig', 'path'] as const;
 
 /** Paths of every field a request's signatures are meant to cover, directly or through an embedded proof. */
 function signedPaths(req: ServerRequest): (string | number)[][] {
@@ -66,10 +71,19 @@ function signedPaths(req: ServerRequest): (string | number)[][] {
     case 'sync':
       return [...base, ['meansId']];
     case 'settle':
-      return [...base, ...req.proofs.flatMap((_, i) => [...claimFields.map((f) => ['proofs', i, f]), ['proofs', i, 'sig']])];
+      return [...base, ...req.proofs.flatMap((_, i) => proofFields.map((f) => ['proofs', i, f]))];
     case 'remit':
-      if (req.mode === 'grouped') return [...base, ...req.transactions.flatMap((_, i) => [...claimFields.map((f) => ['transactions', i, f]), ['transactions', i, 'sig']])];
-      return [...base, ...req.aggregates.flatMap((a, i) => [['aggregates', i, 'meansId'], ['aggregates', i, 'payee'], ['aggregates', i, 'sumMinor'], ...a.txIds.map((_, j) => ['aggregates', i, 'txIds', j])])];
+      if (req.mode === 'grouped') return [...base, ...req.transactions.flatMap((_, i) => proofFields.map((f) => ['transactions', i, f]))];
+      return [
+        ...base,
+        ...req.aggregates.flatMap((a, i) => [
+          ['aggregates', i, 'meansId'],
+          ['aggregates', i, 'payee'],
+          ['aggregates', i, 'sumMinor'],
+          ...a.txIds.map((_, j) => ['aggregates', i, 'txIds', j]),
+          ...a.counters.map((_, j) => ['aggregates', i, 'counters', j]),
+        ]),
+      ];
   }
 }
 
@@ -91,7 +105,7 @@ describe('signatures: proofs of payment', () => {
         const key = keyFor('proxy:p1', scheme);
         const sig = signClaim(key, claim);
         expect(verifyClaim(scheme, key.publicKey, claim, sig)).toBe(true);
-        const changed = { ...claim, [field]: altered(claim[field], nudge) };
+        const changed = { ...claim, [field]: altered(claim[field]!, nudge) };
         expect(verifyClaim(scheme, key.publicKey, changed, sig), `changed ${field}`).toBe(false);
       }),
       { numRuns: 300 },
@@ -128,7 +142,12 @@ function requestArb(scheme: SignatureScheme): fc.Arbitrary<Unsigned<ServerReques
       kind: fc.constant('remit' as const),
       mode: fc.constant('aggregate' as const),
       ...head,
-      aggregates: fc.array(fc.record({ meansId: idArb, payee: idArb, sumMinor: fc.nat(), txIds: fc.uniqueArray(idArb, { minLength: 1, maxLength: 4 }) }), { minLength: 1, maxLength: 3 }),
+      aggregates: fc.array(
+        fc
+          .record({ meansId: idArb, payee: idArb, sumMinor: fc.nat(), txIds: fc.uniqueArray(idArb, { minLength: 1, maxLength: 4 }), firstCounter: fc.nat({ max: 1_000_000 }) })
+          .map(({ firstCounter, ...entry }) => ({ ...entry, counters: entry.txIds.map((_, i) => firstCounter + i) })),
+        { minLength: 1, maxLength: 3 },
+      ),
     }),
   ) as fc.Arbitrary<Unsigned<ServerRequest>>;
 }
@@ -160,8 +179,8 @@ describe('signatures: requests to SD', () => {
       fc.property(schemeArb, fc.uniqueArray(idArb, { minLength: 3, maxLength: 6 }), fc.integer({ min: 1, max: 2 }), (scheme, ids, cut) => {
         const key = keyFor('proxy:p1', scheme);
         const split = (at: number) => [
-          { meansId: 'm1', payee: 'shop', sumMinor: 100, txIds: ids.slice(0, at) },
-          { meansId: 'm1', payee: 'shop', sumMinor: 100, txIds: ids.slice(at) },
+          { meansId: 'm1', payee: 'shop', sumMinor: 100, txIds: ids.slice(0, at), counters: ids.slice(0, at).map((_, i) => i + 1) },
+          { meansId: 'm1', payee: 'shop', sumMinor: 100, txIds: ids.slice(at), counters: ids.slice(at).map((_, i) => at + i + 1) },
         ];
         const req = signRequest(key, { kind: 'remit', mode: 'aggregate', reqId: 'r1', from: 'p1', aggregates: split(cut) });
         const moved = { ...req, aggregates: split(cut + 1) };

@@ -11,9 +11,16 @@ import { assign, createActor, setup } from 'xstate';
 import { Scheduler } from '../../sim/core/scheduler.ts';
 import { Simulator } from '../../sim/run/simulator.ts';
 import { loadScenario, withOverrides } from '../../sim/scenario/load.ts';
+import { defineFlags } from '../../sim/cli/args.ts';
+import { parseScriptArgs } from '../../sim/cli/command.ts';
 
-const args = new Set(process.argv.slice(2));
-const FULL = args.has('--full');
+const FLAGS = defineFlags({
+  full: { kind: 'boolean', help: 'the whole 100,000-terminal day (minutes of wall time) instead of a scaled one' },
+  help: { kind: 'boolean', short: 'h', help: 'show this help' },
+});
+
+const { flags } = parseScriptArgs('bench', 'npm run bench -- [--full]', "The simulator's speed and footprint against bare XState actors (BENCH_TERMINALS sets the scaled fleet).", FLAGS, process.argv.slice(2));
+const FULL = flags.full === true;
 const SCALED_TERMINALS = Number(process.env.BENCH_TERMINALS ?? 10_000);
 
 function gc(): void {

@@ -11,6 +11,7 @@
 // from its stored answer). Wall time and process CPU time (user + system) are read here and only here:
 // benchmarks measure, the code under test never reads the clock. Prints requests/s, CPU µs per request, and
 // wall ms per batch; `--store memory` runs the same requests on the in-memory store, the floor under the SQL.
+// Flags are read with the CLI's one parser (sim/cli/args.ts): a bad one is exit status 2 naming it.
 //
 //   node --import tsx load/bench/server.ts [--requests N] [--batch B] [--means M] [--synchronous full|normal]
 //     [--commit group|each] [--store sqlite|memory] [--crypto sim|ed25519] [--refuse-every K] [--resend-every K]
@@ -18,7 +19,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { createActor, setup, type AnyActorRef } from 'xstate';
 import { Ledger } from '../../machines/domain/ledger.ts';
@@ -27,51 +27,43 @@ import { signRequest } from '../../machines/domain/requests.ts';
 import { keyFromSeed, type SignatureScheme } from '../../machines/domain/signature.ts';
 import type { DebitRequest, ServerRequest } from '../../machines/messages.ts';
 import { createLedgerActor, type LedgerActorInput, type LedgerCommand, type LedgerEvent } from '../../machines/server.ts';
-import { createGroupCommitLedgerActor } from '../../sim/sd/serverProcess.ts';
+import { createGroupCommitLedgerActor } from '../../sim/sd/groupCommit.ts';
 import { SqliteLedgerStore } from '../../sim/sd/sqliteLedgerStore.ts';
+import { defineFlags } from '../../sim/cli/args.ts';
+import { parseScriptArgs } from '../../sim/cli/command.ts';
 
-const { values } = parseArgs({
-  options: {
-    requests: { type: 'string', default: '20000' },
-    batch: { type: 'string', default: '8' },
-    means: { type: 'string', default: '400' },
-    payees: { type: 'string', default: '20' },
-    synchronous: { type: 'string', default: 'full' },
-    commit: { type: 'string', default: 'group' },
-    store: { type: 'string', default: 'sqlite' },
-    crypto: { type: 'string', default: 'sim' },
-    'refuse-every': { type: 'string', default: '20' },
-    'resend-every': { type: 'string', default: '50' },
-  },
+const FLAGS = defineFlags({
+  requests: { kind: 'int', min: 1, help: 'requests sent in all', defaultText: '20000' },
+  batch: { kind: 'int', min: 1, help: 'requests per event-loop turn (one commit each with --commit group)', defaultText: '8' },
+  means: { kind: 'int', min: 1, help: 'means opened, one per simulated terminal', defaultText: '400' },
+  payees: { kind: 'int', min: 1, help: 'distinct payees', defaultText: '20' },
+  synchronous: { kind: 'string', oneOf: ['full', 'normal'], help: "SQLite's durability", defaultText: 'full' },
+  commit: { kind: 'string', oneOf: ['group', 'each'], help: 'the ledger child: group commit or one commit per request', defaultText: 'group' },
+  store: { kind: 'string', oneOf: ['sqlite', 'memory'], help: 'the store (memory: the floor under the SQL)', defaultText: 'sqlite' },
+  crypto: { kind: 'string', oneOf: ['sim', 'ed25519'], help: 'signatures of requests and answers', defaultText: 'sim' },
+  'refuse-every': { kind: 'int', help: "every k'th request is refused (0: none)", defaultText: '20' },
+  'resend-every': { kind: 'int', help: "every k'th request is a resend (0: none)", defaultText: '50' },
+  help: { kind: 'boolean', short: 'h', help: 'show this help' },
 });
 
-function positive(name: string, text: string | undefined, min = 1): number {
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < min) {
-    process.stderr.write(`bench:server: --${name}: expected an integer ≥ ${min}, got ${JSON.stringify(text)}\n`);
-    process.exit(2);
-  }
-  return n;
-}
+const { flags } = parseScriptArgs(
+  'bench:server',
+  'npm run bench:server -- [options]',
+  "The payment-server process's cost per request: signed debits through the group-commit ledger actor on a fresh SQLite file.",
+  FLAGS,
+  process.argv.slice(2),
+);
 
-function oneOf<T extends string>(name: string, text: string | undefined, allowed: readonly T[]): T {
-  if (!allowed.includes(text as T)) {
-    process.stderr.write(`bench:server: --${name}: expected ${allowed.join(' or ')}, got ${JSON.stringify(text)}\n`);
-    process.exit(2);
-  }
-  return text as T;
-}
-
-const REQUESTS = positive('requests', values.requests);
-const BATCH = positive('batch', values.batch);
-const MEANS = positive('means', values.means);
-const PAYEES = positive('payees', values.payees);
-const SYNCHRONOUS = oneOf('synchronous', values.synchronous, ['full', 'normal'] as const);
-const COMMIT = oneOf('commit', values.commit, ['group', 'each'] as const);
-const STORE = oneOf('store', values.store, ['sqlite', 'memory'] as const);
-const CRYPTO = oneOf<SignatureScheme>('crypto', values.crypto, ['sim', 'ed25519'] as const);
-const REFUSE_EVERY = positive('refuse-every', values['refuse-every'], 0);
-const RESEND_EVERY = positive('resend-every', values['resend-every'], 0);
+const REQUESTS = flags.requests ?? 20_000;
+const BATCH = flags.batch ?? 8;
+const MEANS = flags.means ?? 400;
+const PAYEES = flags.payees ?? 20;
+const SYNCHRONOUS = flags.synchronous ?? 'full';
+const COMMIT = flags.commit ?? 'group';
+const STORE = flags.store ?? 'sqlite';
+const CRYPTO: SignatureScheme = flags.crypto ?? 'sim';
+const REFUSE_EVERY = flags['refuse-every'] ?? 20;
+const RESEND_EVERY = flags['resend-every'] ?? 50;
 const OPENING_MINOR = 1_000_000_000;
 
 const seed = (n: number) => new Uint8Array(32).fill(n);

@@ -8,45 +8,28 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { loadScenario } from '../../sim/scenario/load.ts';
-import { parseDuration } from '../../sim/scenario/durations.ts';
-import { formatHelp, parseArgs, UsageError, type FlagSpec } from '../../sim/cli/args.ts';
+import { defineFlags, formatHelp, parseArgs, UsageError } from '../../sim/cli/args.ts';
 import { checkSlos, probeScenario, runProbe } from './probe.ts';
 import { DEFAULT_SEARCH, searchCapacity, type ProbeResult, type SearchResult } from './search.ts';
 
-const flags: Record<string, FlagSpec> = {
-  slo: { kind: 'string', help: 'an SLO the rate must keep, as a scenario threshold (repeat the flag for more)', defaultText: "the scenario's thresholds" },
+const flags = defineFlags({
+  slo: { kind: 'string', multiple: true, help: 'an SLO the rate must keep, as a scenario threshold', defaultText: "the scenario's thresholds" },
   shards: { kind: 'string', help: 'shard counts to size, comma-separated, e.g. 1,2,4,8', defaultText: "the scenario's" },
-  mode: { kind: 'string', help: 'virtual (mqtt: not yet)', defaultText: 'virtual' },
+  mode: { kind: 'string', oneOf: ['virtual', 'mqtt'], help: 'virtual (mqtt: not yet)', defaultText: 'virtual' },
   'min-rate': { kind: 'number', help: 'lowest rate probed, orders/s (its p99 is the low-load value of the knee)', defaultText: String(DEFAULT_SEARCH.minRate) },
   'max-rate': { kind: 'number', help: 'highest rate probed, orders/s', defaultText: String(DEFAULT_SEARCH.maxRate) },
   precision: { kind: 'number', help: 'bisect until hi/lo ≤ 1 + precision', defaultText: String(DEFAULT_SEARCH.precision) },
   'knee-factor': { kind: 'number', help: 'the knee: p99 above this × its value at --min-rate', defaultText: String(DEFAULT_SEARCH.kneeFactor) },
   seed: { kind: 'int', help: 'seed of every probe', defaultText: "the scenario's" },
   out: { kind: 'string', help: 'JSON file of the table and every probe', defaultText: 'runs/capacity-<scenario>.json' },
-  help: { kind: 'boolean', help: 'show this help' },
-};
+  help: { kind: 'boolean', short: 'h', help: 'show this help' },
+});
 
 const USAGE = 'payfleet capacity <scenario.yaml> --slo "latency.remote.p99 < 800ms" [--slo …] [--shards 1,2,4,8] [--min-rate 1] [--max-rate 10000]';
 
 export interface CapacityRow extends Omit<SearchResult, 'probes'> {
   shards: number;
   probes: ProbeResult[];
-}
-
-/** Pulls every `--slo X` / `--slo=X` out of argv (the flag parser keeps one value per flag). */
-function takeSlos(argv: readonly string[]): { slos: string[]; rest: string[] } {
-  const slos: string[] = [];
-  const rest: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--slo') {
-      const value = argv[++i];
-      if (value === undefined) throw new UsageError('--slo: expected a value');
-      slos.push(value);
-    } else if (arg.startsWith('--slo=')) slos.push(arg.slice('--slo='.length));
-    else rest.push(arg);
-  }
-  return { slos, rest };
 }
 
 function parseShards(text: string): number[] {
@@ -56,36 +39,31 @@ function parseShards(text: string): number[] {
 }
 
 export async function capacityCommand(argv: string[]): Promise<number> {
-  const { slos: given, rest } = takeSlos(argv);
-  const { positionals, flags: f } = parseArgs(rest, flags, (text) => {
-    const parsed = parseDuration(text);
-    return parsed.ok ? parsed.ms : undefined;
-  });
+  const { positionals, flags: f } = parseArgs(argv, flags);
+  const given = f.slo ?? [];
   if (f.help) {
     console.log(formatHelp(USAGE, 'Finds, for each shard count, the highest constant arrival rate (orders/s) at which a virtual run keeps every SLO, and the knee (the lowest rate whose remote p99 exceeds knee-factor × its value at --min-rate). Exit 0: table written; 2: bad input.', flags));
     return 0;
   }
   if (positionals.length !== 1) throw new UsageError(`expected one scenario file, got ${positionals.length}`);
-  const mode = (f.mode as string | undefined) ?? 'virtual';
-  if (mode === 'mqtt') throw new UsageError('--mode mqtt: not yet — the mqtt runner does not take an arrival rate; use --mode virtual');
-  if (mode !== 'virtual') throw new UsageError(`--mode: expected virtual or mqtt, got '${mode}'`);
+  if (f.mode === 'mqtt') throw new UsageError('--mode mqtt: not yet — the mqtt runner does not take an arrival rate; use --mode virtual', 'mode');
   const file = positionals[0]!;
   const scenario = loadScenario(file);
-  if (f.seed !== undefined) scenario.seed = f.seed as number;
+  if (f.seed !== undefined) scenario.seed = f.seed;
   const slos = given.length > 0 ? given : scenario.thresholds;
   if (slos.length === 0) throw new UsageError('no SLO: give --slo "…" (or thresholds in the scenario)');
   checkSlos(slos);
-  const shardCounts = f.shards === undefined ? [scenario.population.shards] : parseShards(f.shards as string);
+  const shardCounts = f.shards === undefined ? [scenario.population.shards] : parseShards(f.shards);
   const search = {
-    minRate: (f['min-rate'] as number | undefined) ?? DEFAULT_SEARCH.minRate,
-    maxRate: (f['max-rate'] as number | undefined) ?? DEFAULT_SEARCH.maxRate,
-    precision: (f.precision as number | undefined) ?? DEFAULT_SEARCH.precision,
-    kneeFactor: (f['knee-factor'] as number | undefined) ?? DEFAULT_SEARCH.kneeFactor,
+    minRate: f['min-rate'] ?? DEFAULT_SEARCH.minRate,
+    maxRate: f['max-rate'] ?? DEFAULT_SEARCH.maxRate,
+    precision: f.precision ?? DEFAULT_SEARCH.precision,
+    kneeFactor: f['knee-factor'] ?? DEFAULT_SEARCH.kneeFactor,
   };
   if (search.maxRate < search.minRate) throw new UsageError(`--max-rate (${search.maxRate}) is below --min-rate (${search.minRate})`);
   // Refuse a shard count the scenario cannot take before any probe runs.
   for (const shards of shardCounts) probeScenario(scenario, shards, search.minRate, slos);
-  const out = (f.out as string | undefined) ?? join('runs', `capacity-${scenario.name}.json`);
+  const out = f.out ?? join('runs', `capacity-${scenario.name}.json`);
 
   console.log(`payfleet capacity ${file}`);
   console.log(`  mode=virtual seed=${scenario.seed} terminals=${scenario.population.terminals} serviceTime=${scenario.servers.serviceTimeMs}ms shards=${shardCounts.join(',')}`);

@@ -1,16 +1,19 @@
 // Goal: `npm run profile -- <scenario> [--tool doctor,flame] [--dest DIR] [run flags…]` — where a virtual run
 // spends its time: clinic doctor (event-loop delay, GC, handles) and clinic flame (a flame graph), as HTML.
 // Method: each tool runs `payfleet run <scenario> --quiet` under clinic (NO_INSIGHT=1, --open=false, --dest),
-// and the HTML path clinic prints is reported. When clinic cannot run (not installed, or it fails on this
+// and the HTML path clinic prints is reported. When clinic cannot run (not installed, or it breaks on this
 // machine) the fallback is Node's own `--cpu-prof`; `--tool cpu-prof` asks for it directly. Either way a
 // V8 CPU profile is also summarised here as its top functions by self time, so the answer shows in the terminal.
-// Flags this script does not know (--terminals, --duration, --seed, --mode…) go to `payfleet run` unchanged.
+// The flags of `payfleet run` (--terminals, --duration, --seed, --mode…) go to the run unchanged; every flag is
+// checked first with the CLI's one parser (sim/cli/args.ts), so a typo is exit status 2 before anything runs.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { topSelfTime, type CpuProfile } from './cpuProfile.ts';
+import { defineFlags, formatHelp, parseArgs, tokenize, UsageError } from '../../sim/cli/args.ts';
+import { runFlags } from '../../sim/cli/commands/run.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin/payfleet.mjs');
@@ -25,33 +28,28 @@ interface Options {
   runArgs: string[];
 }
 
-function parse(argv: string[]): Options {
-  let scenario: string | undefined;
-  let tools: Tool[] = ['doctor', 'flame'];
-  let dest: string | undefined;
-  const runArgs: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const value = (): string => {
-      const next = argv[++i];
-      if (next === undefined) throw new Error(`${arg}: expected a value`);
-      return next;
-    };
-    if (arg === '--tool') {
-      const names = value().split(',');
-      const unknown = names.filter((n) => !(TOOLS as readonly string[]).includes(n));
-      if (unknown.length > 0) throw new Error(`--tool: expected ${TOOLS.join(', ')}, got ${unknown.join(', ')}`);
-      tools = names as Tool[];
-    } else if (arg === '--dest') dest = value();
-    else if (arg.startsWith('--')) {
-      runArgs.push(arg);
-      if (argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('--') && !['--quiet'].includes(arg)) runArgs.push(argv[++i]!);
-    } else if (scenario === undefined) scenario = arg;
-    else throw new Error(`unexpected argument ${arg}`);
-  }
-  if (!scenario) throw new Error('usage: npm run profile -- <scenario.yaml> [--tool doctor,flame|cpu-prof] [--dest DIR] [payfleet run flags]');
+const PROFILE_FLAGS = defineFlags({
+  tool: { kind: 'string', placeholder: 'doctor,flame|cpu-prof', help: 'the profilers to run, comma-separated', defaultText: 'doctor,flame' },
+  dest: { kind: 'string', placeholder: 'DIR', help: 'where the profiles and runs go', defaultText: 'runs/profile-<scenario>' },
+  help: { kind: 'boolean', short: 'h', help: 'show this help' },
+});
+/** This script's flags and `payfleet run`'s, which are passed on to the run unchanged. */
+const ALL_FLAGS = { ...runFlags, ...PROFILE_FLAGS };
+const USAGE = 'npm run profile -- <scenario.yaml> [--tool doctor,flame|cpu-prof] [--dest DIR] [payfleet run flags]';
+
+/** Options from argv; undefined for --help. Every flag, this script's or the run's, is checked here (exit 2 naming it). */
+function parse(argv: string[]): Options | undefined {
+  const { positionals, flags } = parseArgs(argv, ALL_FLAGS);
+  if (flags.help) return undefined;
+  if (positionals.length !== 1) throw new UsageError(`expected one scenario file, got ${positionals.length}`);
+  const scenario = positionals[0]!;
+  const names = (flags.tool ?? 'doctor,flame').split(',');
+  const unknown = names.filter((n) => !(TOOLS as readonly string[]).includes(n));
+  if (unknown.length > 0) throw new UsageError(`--tool: expected ${TOOLS.join(', ')}, got ${unknown.join(', ')}`, 'tool');
+  // The run's flags go on as they were written (a duration stays "30m"), in their order.
+  const runArgs = tokenize(argv, ALL_FLAGS).flatMap((t) => (t.kind === 'flag' && t.name in runFlags ? t.tokens : []));
   const name = basename(scenario, extname(scenario));
-  return { scenario, tools, dest: resolve(dest ?? join('runs', `profile-${name}`)), runArgs };
+  return { scenario, tools: names as Tool[], dest: resolve(flags.dest ?? join('runs', `profile-${name}`)), runArgs };
 }
 
 function runCommand(o: Options, tool: string): string[] {
@@ -94,13 +92,19 @@ function printTop(file: string): void {
 }
 
 function main(argv: string[]): number {
-  let o: Options;
+  let parsed: Options | undefined;
   try {
-    o = parse(argv);
+    parsed = parse(argv);
   } catch (error) {
-    console.error(`profile: ${(error as Error).message}`);
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`profile: ${error.message}`);
     return 2;
   }
+  if (!parsed) {
+    console.log(formatHelp(USAGE, 'Where a virtual run spends its time: clinic doctor and flame, or node --cpu-prof; the flags of payfleet run go to the run.', ALL_FLAGS));
+    return 0;
+  }
+  const o = parsed;
   mkdirSync(o.dest, { recursive: true });
   console.log(`profile ${o.scenario}: tools ${o.tools.join(', ')}, output under ${o.dest}`);
   let fellBack = false;

@@ -189,8 +189,8 @@ describe('checkNothingLostNothingTwice [INV-4]', () => {
     // One aggregated transaction was also settled singly by a POS first.
     s.send({ kind: 'settle', reqId: 's1', proofs: [aggregated[0]] }, 'p2');
     s.send({ kind: 'remit', mode: 'aggregate', reqId: 'r2', aggregates: [
-      { meansId: 'm1', payee: 'shop', sumMinor: 100, txIds: [aggregated[0]!.txId, aggregated[1]!.txId] },
-      { meansId: 'm1', payee: 'cafe', sumMinor: 40, txIds: [aggregated[2]!.txId] },
+      { meansId: 'm1', payee: 'shop', sumMinor: 100, txIds: [aggregated[0]!.txId, aggregated[1]!.txId], counters: [aggregated[0]!.counter, aggregated[1]!.counter] },
+      { meansId: 'm1', payee: 'cafe', sumMinor: 40, txIds: [aggregated[2]!.txId], counters: [aggregated[2]!.counter] },
     ] });
     const debit = s.claim(500);
     s.send({ kind: 'debit', reqId: 'q1', claim: debit });
@@ -303,7 +303,7 @@ describe('checkProofs [INV-5]', () => {
     const local = s.proof(s.claim(100));
     const aggregated = s.proof(s.claim(60));
     s.send({ kind: 'remit', mode: 'grouped', reqId: 'r1', transactions: [local] });
-    s.send({ kind: 'remit', mode: 'aggregate', reqId: 'r2', aggregates: [{ meansId: 'm1', payee: 'shop', sumMinor: 60, txIds: [aggregated.txId] }] });
+    s.send({ kind: 'remit', mode: 'aggregate', reqId: 'r2', aggregates: [{ meansId: 'm1', payee: 'shop', sumMinor: 60, txIds: [aggregated.txId], counters: [aggregated.counter] }] });
     const input = (proofs: Proof[]) => ({ proofs, scheme: s.scheme, publicKeyOf: s.ctx.publicKeyOf, ledger: s.ledger });
     return { s, local, aggregated, input };
   }
@@ -345,7 +345,7 @@ describe('ledgerFingerprint and checkRefusedUnchanged [INV-6]', () => {
     step();
     s.send({ kind: 'debit', reqId: 'd', claim: s.claim(10) });
     step();
-    s.send({ kind: 'remit', mode: 'aggregate', reqId: 'g', aggregates: [{ meansId: 'm1', payee: 'shop', sumMinor: 5, txIds: ['x'] }] });
+    s.send({ kind: 'remit', mode: 'aggregate', reqId: 'g', aggregates: [{ meansId: 'm1', payee: 'shop', sumMinor: 5, txIds: ['x'], counters: [9_999] }] });
     step();
     s.send({ kind: 'release', reqId: 'v', txId: 'never-seen' });
     step();

@@ -351,7 +351,7 @@ export function ledgerFingerprint(ledger: Pick<Ledger, 'accounts' | 'postings' |
 }
 
 /** The codes with which SD refuses a forged, altered, replayed or malformed message. */
-export const SIGNATURE_REFUSALS: ReadonlySet<string> = new Set(['badRequest', 'badSignature', 'unknownSender', 'senderMismatch', 'replayedCounter', 'idConflict']);
+export const SIGNATURE_REFUSALS: ReadonlySet<string> = new Set(['malformed', 'badRequest', 'badSignature', 'badProofSignature', 'unknownSender', 'senderMismatch', 'replayedCounter', 'idConflict']);
 
 /**
  * [INV-6 signatures] an adversarial message was refused with one of SIGNATURE_REFUSALS and the ledger did not

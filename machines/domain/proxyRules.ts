@@ -22,7 +22,7 @@ import {
   type RequestSigner,
 } from './remittance.ts';
 import { signClaim, type PaymentClaim, type SigningKey } from './signature.ts';
-import { signRequest } from './requests.ts';
+import { UNSTORED_REFUSAL_CODES, signRequest } from './requests.ts';
 import type { AuthRequest, BalanceFigure, DebitRequest, PaymentOrder, Proof, ProxyResponse, ServerResult, SyncRequest } from '../messages.ts';
 
 export interface ProxyPolicy {
@@ -101,10 +101,13 @@ export function decline(state: ProxyState, orderId: string, reason: string): { s
   return { state: remember(state, response), response };
 }
 
-/** The claim of the next signed payment; its `counter` is the proxy's new signature counter. */
+/**
+ * The claim of the next signed payment; its `counter` is the proxy's new signature counter. It names the order
+ * it answers and, for a POS's sale, the POS and its nonce, so the proof is good for that sale only [INV-5].
+ */
 function nextClaim(state: ProxyState, order: PaymentOrder, nowMs: number): PaymentClaim {
   const counter = state.counter + 1;
-  return {
+  const claim: PaymentClaim = {
     txId: `${state.proxyId}:t${counter}`,
     amountMinor: order.amountMinor,
     payee: order.payee,
@@ -112,7 +115,13 @@ function nextClaim(state: ProxyState, order: PaymentOrder, nowMs: number): Payme
     counter,
     proxyId: state.proxyId,
     meansId: order.meansId,
+    orderId: order.orderId,
   };
+  if (order.source.kind === 'pos') {
+    claim.posId = order.source.posId;
+    if (order.nonce !== undefined) claim.nonce = order.nonce;
+  }
+  return claim;
 }
 
 /** Steps B–D for a confirmed order. */
@@ -223,12 +232,13 @@ export function completeRemote(
   return { state: next, response, approved: true };
 }
 
-/** SD acknowledged an outbox item (remittance or capture). Unknown or repeated acks change nothing. */
 /**
- * Refusals SD does not store (it could not authenticate the request): a later resend may still succeed, so the
- * item stays. Every other refusal is stored by SD and would come back the same forever.
+ * Refusals SD does not store (malformed, unauthenticated, or an id taken by another payload): they may answer
+ * a copy altered in flight under this item's request id, so the item stays and is resent as it was. The list
+ * is SD's own (UNSTORED_REFUSAL_CODES), so the proxy can never drop an item SD did not refuse for good, nor
+ * resend for ever one it did. Every other refusal is stored by SD and would come back the same forever.
  */
-const TRANSIENT_REFUSALS: ReadonlySet<string> = new Set(['unknownSender', 'badSignature']);
+const TRANSIENT_REFUSALS = UNSTORED_REFUSAL_CODES;
 
 /**
  * SD answered an outbox item (remittance, capture, reversal). An acceptance removes it; a refusal SD stored

@@ -133,23 +133,24 @@ export function aggregateEntries(txs: readonly LocalTx[]): AggregateEntry[] {
     const key = `${tx.meansId}\u0000${tx.payee}`;
     let entry = byKey.get(key);
     if (!entry) {
-      entry = { meansId: tx.meansId, payee: tx.payee, sumMinor: 0, txIds: [] };
+      entry = { meansId: tx.meansId, payee: tx.payee, sumMinor: 0, txIds: [], counters: [] };
       byKey.set(key, entry);
     }
     entry.sumMinor += tx.amountMinor;
     entry.txIds.push(tx.txId);
+    entry.counters.push(tx.counter);
   }
   return [...byKey.values()];
 }
 
-/** [INV-4 aggregate sum] An aggregate equals the sum of the transactions it covers. */
+/** [INV-4 aggregate sum] An aggregate equals the sum of the transactions it covers, and names their counters. */
 export function aggregateMatches(entry: AggregateEntry, txs: readonly LocalTx[]): boolean {
   const covered = new Map(txs.map((tx) => [tx.txId, tx]));
-  if (entry.txIds.length !== new Set(entry.txIds).size) return false;
+  if (entry.txIds.length !== new Set(entry.txIds).size || entry.counters.length !== entry.txIds.length) return false;
   const amounts: Minor[] = [];
-  for (const id of entry.txIds) {
+  for (const [i, id] of entry.txIds.entries()) {
     const tx = covered.get(id);
-    if (!tx || tx.meansId !== entry.meansId || tx.payee !== entry.payee) return false;
+    if (!tx || tx.meansId !== entry.meansId || tx.payee !== entry.payee || tx.counter !== entry.counters[i]) return false;
     amounts.push(tx.amountMinor);
   }
   return sumMinor(amounts) === entry.sumMinor;

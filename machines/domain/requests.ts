@@ -1,8 +1,12 @@
 // Goal: what each protocol message's signature covers, written once for the signer and the verifier.
 // Method: a canonical field list per message kind. Everything that moves money or names a transaction is in
-// the list, so altering any of it (the amount above all) breaks the signature [INV-6 signatures].
+// the list, so altering any of it (the amount above all) breaks the signature [INV-6 signatures]. A grouped
+// remittance or a settlement covers every field of every proof it carries, not only txId and signature: SD's
+// fingerprint of a request is this same list, so an alteration in flight fails at the request level, before
+// anything is stored under the honest request id, and the honest copy that follows is still handled (as an
+// ISO 8583 batch upload is MACed as a whole, not item by item).
 
-import type { ServerRequest, ServerResult } from '../messages.ts';
+import type { Proof, ServerRequest, ServerResult } from '../messages.ts';
 import { paymentClaimFields, signFields, verifyFields, type SignatureScheme, type SignedFields, type SigningKey } from './signature.ts';
 
 export function requestFields(req: ServerRequest): SignedFields {
@@ -17,21 +21,37 @@ export function requestFields(req: ServerRequest): SignedFields {
     case 'sync':
       return ['sync', req.from, req.reqId, req.meansId];
     case 'settle':
-      return ['settle', req.from, req.reqId, ...req.proofs.flatMap((p) => [p.txId, p.sig])];
+      return ['settle', req.from, req.reqId, ...req.proofs.flatMap(proofFields)];
     case 'remit':
       return req.mode === 'grouped'
-        ? ['remit', req.from, req.reqId, 'grouped', ...req.transactions.flatMap((t) => [t.txId, t.sig])]
-        : // Each aggregate carries its count of txIds, so the flat list splits back into aggregates one way only.
-          ['remit', req.from, req.reqId, 'aggregate', ...req.aggregates.flatMap((a) => [a.meansId, a.payee, a.sumMinor, a.txIds.length, ...a.txIds])];
+        ? ['remit', req.from, req.reqId, 'grouped', ...req.transactions.flatMap(proofFields)]
+        : // Each aggregate carries its count of txIds, so the flat list splits back into aggregates one way only;
+          // the counters follow their txIds, as many, so they cannot shift from one aggregate to the next.
+          ['remit', req.from, req.reqId, 'aggregate', ...req.aggregates.flatMap((a) => [a.meansId, a.payee, a.sumMinor, a.txIds.length, ...a.txIds, ...a.counters])];
   }
+}
+
+/**
+ * The refusals SD answers without storing anything under the request id: the request was malformed, its sender
+ * unknown, its signature did not cover these exact fields, or its id was taken by another payload. None of them
+ * says anything about the honest request under that id — an alteration in flight earns one of them — so a
+ * sender keeps its request and resends it as it was. Every other refusal is stored by SD and comes back the same
+ * for ever. serverRules.handleRequest stores exactly the answers whose code is not in this list.
+ */
+export const UNSTORED_REFUSAL_CODES: ReadonlySet<string> = new Set(['malformed', 'unknownSender', 'badSignature', 'idConflict']);
+
+/** Every field of a proof inside a request: its whole signed claim, the proxy's signature, the path and SD's signature. */
+function proofFields(p: Proof): SignedFields {
+  return [...paymentClaimFields(p), p.sig, p.path, p.serverSig ?? ''];
 }
 
 /** A request before signing; distributes over unions so each variant keeps its own fields. */
 export type Unsigned<R> = R extends unknown ? Omit<R, 'sig'> : never;
 
-/** Signs a request built without its signature. */
-export function signRequest<R extends ServerRequest>(key: SigningKey, unsigned: Unsigned<R>): R {
-  const req = { ...unsigned, sig: '' } as unknown as R;
+/** Signs a request built without its signature; the request comes back as the kind it was built as. */
+export function signRequest<R extends ServerRequest>(key: SigningKey, unsigned: Unsigned<R>): R;
+export function signRequest(key: SigningKey, unsigned: Unsigned<ServerRequest>): ServerRequest {
+  const req: ServerRequest = { ...unsigned, sig: '' };
   req.sig = signFields(key, requestFields(req));
   return req;
 }

@@ -3,7 +3,7 @@ import { handleRequest, type ServerContext } from './serverRules.ts';
 import { Ledger, LOSS_ACCOUNT, payeeAccount } from './ledger.ts';
 import { MemoryLedgerStore } from './ledgerStore.ts';
 import { keyFromSeed, signClaim, type PaymentClaim, type SignatureScheme, type SigningKey } from './signature.ts';
-import { signRequest, verifyResult, type Unsigned } from './requests.ts';
+import { UNSTORED_REFUSAL_CODES, signRequest, verifyResult, type Unsigned } from './requests.ts';
 import type { AggregateEntry, DebitRequest, Proof, ServerRequest, ServerResult } from '../messages.ts';
 
 /** A real memory store that checks [INV-3 conservation] after every outermost transaction. */
@@ -60,8 +60,11 @@ function req<R extends ServerRequest>(s: Setup, from: string, unsigned: Omit<R, 
 
 const grouped = (s: Setup, reqId: string, proofs: Proof[], from = 'p1') =>
   req<ServerRequest>(s, from, { kind: 'remit', mode: 'grouped', reqId, transactions: proofs } as never);
-const aggregate = (s: Setup, reqId: string, aggregates: AggregateEntry[]) =>
-  req<ServerRequest>(s, 'p1', { kind: 'remit', mode: 'aggregate', reqId, aggregates } as never);
+/** An entry without counters gets each txId's trailing number (t3 → 3), or its position when it has none. */
+type EntryInput = Omit<AggregateEntry, 'counters'> & { counters?: number[] };
+const countersOf = (txIds: readonly string[]) => txIds.map((txId, i) => Number(/(\d+)$/.exec(txId)?.[1] ?? i + 1));
+const aggregate = (s: Setup, reqId: string, aggregates: EntryInput[]) =>
+  req<ServerRequest>(s, 'p1', { kind: 'remit', mode: 'aggregate', reqId, aggregates: aggregates.map((a) => ({ ...a, counters: a.counters ?? countersOf(a.txIds) })) } as never);
 const settle = (s: Setup, reqId: string, proofs: Proof[]) => req<ServerRequest>(s, 'pos1', { kind: 'settle', reqId, proofs } as never);
 const debit = (s: Setup, reqId: string, c: PaymentClaim, from = 'p1') => req<DebitRequest>(s, from, { kind: 'debit', reqId, claim: c });
 const auth = (s: Setup, reqId: string, c: PaymentClaim) => req<ServerRequest>(s, 'p1', { kind: 'auth', reqId, claim: c } as never);
@@ -139,13 +142,51 @@ describe('handleRequest: signatures [INV-6]', () => {
     expect(s.ledger.postings()).toEqual([]);
   });
 
-  it('refuses a grouped remittance as a whole when one transaction’s amount was altered', () => {
+  it('refuses a grouped remittance as a whole when the proxy signed it over a transaction whose amount was altered', () => {
     const s = setup();
     const good = proof(s, claim('t1', 100, 1));
     const altered = { ...proof(s, claim('t2', 100, 2)), amountMinor: 5 };
     const before = snapshot(s);
-    expect(s.handle(grouped(s, 'r1', [good, altered]))).toMatchObject({ ok: false, code: 'badSignature' });
+    expect(s.handle(grouped(s, 'r1', [good, altered]))).toMatchObject({ ok: false, code: 'badProofSignature' });
     expect(snapshot(s)).toEqual(before);
+  });
+
+  it('refuses a proof altered in flight at the request level, storing nothing, so the honest copy still posts [INV-6]', () => {
+    const s = setup();
+    const honest = grouped(s, 'r1', [proof(s, claim('t1', 100, 1)), proof(s, claim('t2', 200, 2))]);
+    const fields = ['amountMinor', 'payee', 'timeMs', 'meansId', 'orderId', 'path'] as const;
+    const before = snapshot(s);
+    for (const field of fields) {
+      const altered = structuredClone(honest) as Extract<ServerRequest, { mode: 'grouped' }>;
+      // An attacker edits the wire form, not a typed object: alter the field by name, whatever its type.
+      const tx = altered.transactions[1]!;
+      const value: unknown = Reflect.get(tx, field);
+      Reflect.set(tx, field, field === 'path' ? 'remote' : typeof value === 'number' ? value + 1 : `${String(value ?? 'x')}-altered`);
+      expect(s.handle(altered), field).toMatchObject({ ok: false, code: 'badSignature' });
+      expect(s.store.getResult('p1', 'r1'), field).toBeUndefined();
+    }
+    expect(snapshot(s)).toEqual(before);
+    expect(s.handle(honest)).toMatchObject({ ok: true, posted: ['t1', 't2'] });
+  });
+
+  it('stores exactly the refusals that are not UNSTORED_REFUSAL_CODES', () => {
+    const s = setup();
+    const honest = debit(s, 'r1', claim('d1', 100, 1));
+    expect(s.handle(debit(s, 'r0', claim('d0', 10, 5)))).toMatchObject({ ok: true });
+    const cases: Array<[ServerRequest, string]> = [
+      [{ ...honest, claim: { ...honest.claim, amountMinor: -1 } } as ServerRequest, 'malformed'],
+      [{ ...honest, sig: 'forged' }, 'badSignature'],
+      [req<ServerRequest>({ ...s, keys: { ...s.keys, ghost: s.keys.p1! } }, 'ghost', { kind: 'sync', reqId: 'r9', meansId: 'm1' } as never), 'unknownSender'],
+      [debit(s, 'r2', claim('d2', 100_000, 2)), 'insufficientFunds'],
+      [grouped(s, 'r3', [proof(s, claim('t3', 10, 5))]), 'replayedCounter'],
+      [debit(s, 'r2', claim('d3', 100, 3)), 'idConflict'],
+    ];
+    for (const [request, code] of cases) {
+      const result = s.handle(request);
+      expect(result, code).toMatchObject({ ok: false, code });
+      expect(s.store.getResult(request.from, request.reqId) !== undefined && code !== 'idConflict', code).toBe(!UNSTORED_REFUSAL_CODES.has(code));
+    }
+    expect(s.handle(honest)).toMatchObject({ ok: true });
   });
 
   it('refuses a replayed counter on another transaction, changing nothing', () => {
@@ -165,18 +206,18 @@ describe('handleRequest: signatures [INV-6]', () => {
     const signedByP2 = proof(s, claim('t1', 100, 1, 'p2'));
     expect(s.handle(settle(s, 's1', [signedByP2]))).toMatchObject({ ok: true, posted: ['t1'] });
     const forgedForP1 = { ...claim('t2', 100, 2, 'p1'), sig: signClaim(s.keys.p2!, claim('t2', 100, 2, 'p1')), path: 'localOffline' as const };
-    expect(s.handle(settle(s, 's2', [forgedForP1]))).toMatchObject({ ok: false, code: 'badSignature' });
+    expect(s.handle(settle(s, 's2', [forgedForP1]))).toMatchObject({ ok: false, code: 'badProofSignature' });
     const unknownProxy = { ...claim('t3', 100, 3, 'ghost'), sig: 'x', path: 'localOffline' as const };
-    expect(s.handle(settle(s, 's3', [unknownProxy]))).toMatchObject({ ok: false, code: 'badSignature' });
+    expect(s.handle(settle(s, 's3', [unknownProxy]))).toMatchObject({ ok: false, code: 'badProofSignature' });
     expect(credited(s)).toBe(100);
   });
 
   it('refuses a malformed request without touching anything', () => {
     const s = setup();
     const bad = { ...debit(s, 'r1', claim('d1', 100, 1)), claim: { ...claim('d1', 100, 1), amountMinor: 1.5 } } as ServerRequest;
-    expect(s.handle(bad)).toMatchObject({ ok: false, code: 'badRequest' });
-    expect(s.handle({ kind: 'remit', mode: 'grouped', reqId: 'r2', from: 'p1', sig: '' } as never)).toMatchObject({ ok: false, code: 'badRequest' });
-    expect(s.handle(null as never)).toMatchObject({ ok: false, code: 'badRequest', reqId: '' });
+    expect(s.handle(bad)).toMatchObject({ ok: false, code: 'malformed' });
+    expect(s.handle({ kind: 'remit', mode: 'grouped', reqId: 'r2', from: 'p1', sig: '' } as never)).toMatchObject({ ok: false, code: 'malformed' });
+    expect(s.handle(null as never)).toMatchObject({ ok: false, code: 'malformed', reqId: '' });
     expect(s.ledger.postings()).toEqual([]);
   });
 });
@@ -265,6 +306,37 @@ describe('handleRequest: remittances and settlement [INV-4]', () => {
     expect(s.ledger.postings()).toEqual([]);
   });
 
+  it('posts a proof that appears twice in one settlement once, with the rest of the batch', () => {
+    const s = setup();
+    const p = proof(s, claim('t1', 100, 1));
+    const q = proof(s, claim('t2', 50, 2));
+    expect(s.handle(settle(s, 's1', [p, q, p]))).toMatchObject({ ok: true, posted: ['t1', 't2'], alreadyPosted: ['t1'] });
+    expect(credited(s)).toBe(150);
+  });
+
+  it('refuses an aggregate whose counters were used by other transactions, or that overlaps an earlier one [INV-6 replay]', () => {
+    const s = setup();
+    expect(s.handle(aggregate(s, 'r1', [{ meansId: 'm1', payee: 'shop', sumMinor: 30, txIds: ['t1', 't2'], counters: [1, 2] }]))).toMatchObject({ ok: true });
+    const before = snapshot(s);
+    // The same counters under new txIds: a replay of the money under fresh ids.
+    expect(s.handle(aggregate(s, 'r2', [{ meansId: 'm1', payee: 'shop', sumMinor: 30, txIds: ['t8', 't9'], counters: [1, 2] }]))).toMatchObject({ ok: false, code: 'replayedCounter' });
+    // An aggregate overlapping the first by one counter.
+    expect(s.handle(aggregate(s, 'r3', [{ meansId: 'm1', payee: 'shop', sumMinor: 30, txIds: ['t3', 't4'], counters: [2, 3] }]))).toMatchObject({ ok: false, code: 'replayedCounter' });
+    // A grouped remittance reusing an aggregated counter.
+    expect(s.handle(grouped(s, 'r4', [proof(s, claim('t5', 10, 1))]))).toMatchObject({ ok: false, code: 'replayedCounter' });
+    expect(snapshot(s)).toEqual(before);
+    expect(s.handle(aggregate(s, 'r5', [{ meansId: 'm1', payee: 'shop', sumMinor: 30, txIds: ['t3', 't4'], counters: [3, 4] }]))).toMatchObject({ ok: true });
+  });
+
+  it('refuses an aggregate whose counters are missing, unordered or not one per txId, as malformed', () => {
+    const s = setup();
+    for (const counters of [[], [2, 1], [1], [1, 1]]) {
+      const signed = aggregate(s, 'r1', [{ meansId: 'm1', payee: 'shop', sumMinor: 30, txIds: ['t1', 't2'], counters }]);
+      expect(s.handle(signed), JSON.stringify(counters)).toMatchObject({ ok: false, code: 'malformed' });
+    }
+    expect(s.ledger.postings()).toEqual([]);
+  });
+
   it('posts a payment once when a POS settles it and the terminal remits it too, in either order', () => {
     const s = setup();
     const p = proof(s, claim('t1', 100, 1));
@@ -283,7 +355,7 @@ describe('handleRequest with the sim signature scheme', () => {
     const s = setup('sim');
     const p = proof(s, claim('t1', 100, 1));
     expect(s.handle(grouped(s, 'r1', [p]))).toMatchObject({ ok: true, posted: ['t1'] });
-    expect(s.handle(grouped(s, 'r2', [{ ...proof(s, claim('t2', 100, 2)), payee: 'thief' }]))).toMatchObject({ ok: false, code: 'badSignature' });
+    expect(s.handle(grouped(s, 'r2', [{ ...proof(s, claim('t2', 100, 2)), payee: 'thief' }]))).toMatchObject({ ok: false, code: 'badProofSignature' });
     expect(credited(s)).toBe(100);
     expect(credited(s, 'thief')).toBe(0);
   });
@@ -361,7 +433,7 @@ describe('handleRequest: aggregate remittances sign each txId list unambiguously
   it('accepts txIds with commas, and a signature over one split does not cover another', () => {
     const s = setup();
     const joined = aggregate(s, 'r1', [{ meansId: 'm1', payee: 'shop', sumMinor: 30, txIds: ['a,b'] }]) as Extract<ServerRequest, { mode: 'aggregate' }>;
-    const split = { ...joined, aggregates: [{ meansId: 'm1', payee: 'shop', sumMinor: 30, txIds: ['a', 'b'] }] };
+    const split = { ...joined, aggregates: [{ meansId: 'm1', payee: 'shop', sumMinor: 30, txIds: ['a', 'b'], counters: [1, 2] }] };
     expect(s.handle(split)).toMatchObject({ ok: false, code: 'badSignature' });
     expect(s.handle(joined)).toMatchObject({ ok: true, posted: ['a,b'] });
     expect(credited(s)).toBe(30);
@@ -373,7 +445,7 @@ describe('handleRequest: aggregate remittances sign each txId list unambiguously
       { meansId: 'm1', payee: 'shop', sumMinor: 30, txIds: ['t1', 't2'] },
       { meansId: 'm1', payee: 'cafe', sumMinor: 20, txIds: ['t3'] },
     ]) as Extract<ServerRequest, { mode: 'aggregate' }>;
-    const moved = { ...signed, aggregates: [{ ...signed.aggregates[0]!, txIds: ['t1'] }, { ...signed.aggregates[1]!, txIds: ['t2', 't3'] }] };
+    const moved = { ...signed, aggregates: [{ ...signed.aggregates[0]!, txIds: ['t1'], counters: [1] }, { ...signed.aggregates[1]!, txIds: ['t2', 't3'], counters: [2, 3] }] };
     expect(s.handle(moved)).toMatchObject({ ok: false, code: 'badSignature' });
     expect(s.ledger.postings()).toEqual([]);
   });

@@ -6,14 +6,16 @@
 // which also stores the signed result, so the write is done before the result is returned. A refusal rolls the
 // ledger back. A refused request whose signature verified still has its answer stored, so that a duplicate
 // delivered later gets the same refusal instead of, say, a debit the proxy already told the user was declined.
-// Requests that fail authentication store nothing, so a forger cannot take a reqId from its rightful sender.
+// Requests that fail authentication store nothing, so a forger cannot take a reqId from its rightful sender;
+// the codes of those unstored refusals are requests.ts's UNSTORED_REFUSAL_CODES, which the proxy reads as
+// "resend as it was".
 // A `release` is the proxy's reversal of a remote payment it declined to its app; it answers ok with code
 // `released`, `reversed` or `voided` (see Ledger.reverse), so the proxy's outbox item is acknowledged whichever
 // order the payment and the reversal reached SD in.
 
 import { DomainError, isMinor } from './money.ts';
 import { canonicalEncoding, verifyClaim, type PaymentClaim, type SignatureScheme, type SigningKey } from './signature.ts';
-import { requestFields, signResult, verifyRequest } from './requests.ts';
+import { UNSTORED_REFUSAL_CODES, requestFields, signResult, verifyRequest } from './requests.ts';
 import type { Ledger } from './ledger.ts';
 import type { BalanceFigure, Proof, ServerRequest, ServerResult } from '../messages.ts';
 
@@ -30,7 +32,7 @@ type Outcome = Pick<ServerResult, 'txId' | 'balances' | 'posted' | 'alreadyPoste
 
 export function handleRequest(ledger: Ledger, req: ServerRequest, ctx: ServerContext): ServerResult {
   const shapeProblem = shapeProblemOf(req);
-  if (shapeProblem) return answer(ctx, req, { ok: false, code: 'badRequest', reason: shapeProblem });
+  if (shapeProblem) return answer(ctx, req, { ok: false, code: 'malformed', reason: shapeProblem });
 
   const store = ledger.store;
   const fingerprint = canonicalEncoding(requestFields(req));
@@ -53,7 +55,9 @@ export function handleRequest(ledger: Ledger, req: ServerRequest, ctx: ServerCon
     });
   } catch (error) {
     if (!(error instanceof DomainError)) throw error;
-    const result = answer(ctx, req, { ok: false, code: error.code, reason: error.message, ...figuresAfterRefusal(ledger, req) });
+    // A rule's refusal is stored, so its code must not be one a sender reads as "not stored, resend".
+    const code = UNSTORED_REFUSAL_CODES.has(error.code) ? `rule:${error.code}` : error.code;
+    const result = answer(ctx, req, { ok: false, code, reason: error.message, ...figuresAfterRefusal(ledger, req) });
     store.transaction(() => store.putResult(req.from, req.reqId, { fingerprint, result }));
     return result;
   }
@@ -96,18 +100,24 @@ function applyRule(ledger: Ledger, req: ServerRequest, ctx: ServerContext, sende
           return senderKey;
         });
       }
-      return postAggregates(ledger, req.aggregates, requestId);
+      return postAggregates(ledger, req.aggregates, requestId, req.from);
     case 'settle':
       // Proofs come from any proxy; each verifies against the key of the proxy that signed it.
       return postProofs(ledger, ctx, req.proofs, requestId, 'settle', (proof) => {
         const key = ctx.publicKeyOf(proof.proxyId);
-        if (key === undefined) throw new DomainError('badSignature', `proof ${proof.txId} is signed by unregistered ${proof.proxyId}`, proof.proxyId);
+        if (key === undefined) throw new DomainError('badProofSignature', `proof ${proof.txId} is signed by unregistered ${proof.proxyId}`, proof.proxyId);
         return key;
       });
   }
 }
 
-/** Grouped remittance or settlement: each signed claim is posted unless it is on the ledger already. */
+/**
+ * Grouped remittance or settlement: each signed claim is posted unless it is on the ledger already. A proof
+ * that appears twice in one batch (a POS that got the same proof for two sales before it remembered txIds, a
+ * proxy that remitted a resent transaction twice) is posted once and the copy is reported as already posted:
+ * refusing the whole batch for it would make its sender rebuild the same batch for ever and jam the shard's
+ * settlement, as a store-and-forward terminal's batch upload drops duplicate items instead of the batch.
+ */
 function postProofs(
   ledger: Ledger,
   ctx: ServerContext,
@@ -121,12 +131,16 @@ function postProofs(
   const alreadyPosted: string[] = [];
   const touched = new Set<string>();
   for (const proof of proofs) {
-    if (seen.has(proof.txId)) throw new DomainError('badRequest', `transaction ${proof.txId} appears twice`, proof.txId);
+    if (seen.has(proof.txId)) {
+      alreadyPosted.push(proof.txId);
+      continue;
+    }
     seen.add(proof.txId);
     const key = keyFor(proof);
     // [INV-6 signatures] an altered amount, payee or means breaks the proxy's signature over the claim.
     if (!verifyClaim(ctx.scheme, key, claimOf(proof), proof.sig)) {
-      throw new DomainError('badSignature', `the signature of transaction ${proof.txId} does not verify`, proof.txId);
+      // Not `badSignature`: the request itself verified, so this refusal is stored (see UNSTORED_REFUSAL_CODES).
+      throw new DomainError('badProofSignature', `the signature of transaction ${proof.txId} does not verify`, proof.txId);
     }
     useCounter(ledger, proof);
     const outcome = ledger.postPayment({ txId: proof.txId, meansId: proof.meansId, payee: proof.payee, amountMinor: proof.amountMinor, requestId, proxyId: proof.proxyId }, via);
@@ -137,11 +151,20 @@ function postProofs(
   return { posted, alreadyPosted, balances: figures(ledger, touched) };
 }
 
-function postAggregates(ledger: Ledger, entries: Extract<ServerRequest, { mode: 'aggregate' }>['aggregates'], requestId: string): Outcome {
+/**
+ * Aggregate remittance: each entry's sum is posted against the transactions it names. The request's signature
+ * covers the entries with their counters; each counter is recorded against its txId, so an aggregate that
+ * reuses a counter of another transaction (a replay under new ids, an overlap with an earlier aggregate) is
+ * refused as a grouped remittance would be [INV-6 replay].
+ */
+function postAggregates(ledger: Ledger, entries: Extract<ServerRequest, { mode: 'aggregate' }>['aggregates'], requestId: string, proxyId: string): Outcome {
   const seen = new Set<string>();
-  for (const txId of entries.flatMap((e) => e.txIds)) {
-    if (seen.has(txId)) throw new DomainError('badRequest', `transaction ${txId} appears twice`, txId);
-    seen.add(txId);
+  for (const entry of entries) {
+    for (const [i, txId] of entry.txIds.entries()) {
+      if (seen.has(txId)) throw new DomainError('badRequest', `transaction ${txId} appears twice`, txId);
+      seen.add(txId);
+      useCounter(ledger, { proxyId, counter: entry.counters[i]!, txId });
+    }
   }
   const posted: string[] = [];
   const alreadyPosted: string[] = [];
@@ -160,7 +183,7 @@ function checkSender(claim: PaymentClaim, from: string): void {
 }
 
 /** [INV-6 replay] a proxy's counter belongs to one transaction; the same counter on another is a replay. */
-function useCounter(ledger: Ledger, claim: PaymentClaim): void {
+function useCounter(ledger: Ledger, claim: Pick<PaymentClaim, 'proxyId' | 'counter' | 'txId'>): void {
   const usedBy = ledger.store.getCounterUse(claim.proxyId, claim.counter);
   if (usedBy === undefined) ledger.store.putCounterUse(claim.proxyId, claim.counter, claim.txId);
   else if (usedBy !== claim.txId) {
@@ -169,7 +192,7 @@ function useCounter(ledger: Ledger, claim: PaymentClaim): void {
 }
 
 function claimOf(p: Proof): PaymentClaim {
-  return { txId: p.txId, amountMinor: p.amountMinor, payee: p.payee, timeMs: p.timeMs, counter: p.counter, proxyId: p.proxyId, meansId: p.meansId };
+  return { txId: p.txId, amountMinor: p.amountMinor, payee: p.payee, timeMs: p.timeMs, counter: p.counter, proxyId: p.proxyId, meansId: p.meansId, orderId: p.orderId, posId: p.posId, nonce: p.nonce };
 }
 
 function figures(ledger: Ledger, meansIds: Iterable<string>): BalanceFigure[] {
@@ -215,6 +238,7 @@ function claimProblem(c: unknown, what: string): string | undefined {
   if (!isMinor(claim.amountMinor)) return `${what}.amountMinor must be a non-negative integer, got ${JSON.stringify(claim.amountMinor)}`;
   if (!isInt(claim.timeMs)) return `${what}.timeMs must be an integer`;
   if (!isInt(claim.counter) || claim.counter < 0) return `${what}.counter must be a non-negative integer`;
+  for (const field of ['orderId', 'posId', 'nonce']) if (claim[field] !== undefined && !isId(claim[field])) return `${what}.${field} must be a non-empty string when given`;
   return undefined;
 }
 
@@ -230,9 +254,10 @@ function proofsProblem(list: unknown, what: string): string | undefined {
 /** Why a request is malformed, or undefined when its shape is right (signatures are checked later). */
 export function shapeProblemOf(req: ServerRequest): string | undefined {
   if (typeof req !== 'object' || req === null) return 'the request is not an object';
-  const r = req as unknown as Record<string, unknown>;
-  if (!isId(r.reqId) || !isId(r.from)) return 'reqId and from must be non-empty strings';
-  if (typeof r.sig !== 'string') return 'sig must be a string';
+  // The request came off the wire: its fields are read as unknown until checked.
+  const field = (name: string): unknown => Reflect.get(req, name);
+  if (!isId(field('reqId')) || !isId(field('from'))) return 'reqId and from must be non-empty strings';
+  if (typeof field('sig') !== 'string') return 'sig must be a string';
   switch (req.kind) {
     case 'auth':
     case 'debit':
@@ -251,9 +276,13 @@ export function shapeProblemOf(req: ServerRequest): string | undefined {
       for (const [i, a] of req.aggregates.entries()) {
         if (typeof a !== 'object' || a === null || !isId(a.meansId) || !isId(a.payee) || !isMinor(a.sumMinor)) return `aggregates[${i}] needs meansId, payee and an integer sumMinor`;
         if (!Array.isArray(a.txIds) || a.txIds.length === 0 || !a.txIds.every(isId)) return `aggregates[${i}].txIds must be a non-empty list of non-empty strings`;
+        const counters: unknown = a.counters;
+        if (!Array.isArray(counters) || counters.length !== a.txIds.length || !counters.every((c, j) => isInt(c) && c >= 0 && (j === 0 || c > counters[j - 1]))) {
+          return `aggregates[${i}].counters must be ${a.txIds.length} strictly increasing non-negative integers, one per txId`;
+        }
       }
       return undefined;
     default:
-      return `unknown request kind ${JSON.stringify(r.kind)}`;
+      return `unknown request kind ${JSON.stringify(field('kind'))}`;
   }
 }

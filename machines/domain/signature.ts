@@ -85,7 +85,13 @@ export function verifyFields(scheme: SignatureScheme, publicKey: string, fields:
   }
 }
 
-/** What a proxy signs for each payment: the canonical tuple plus who signed it. */
+/**
+ * What a proxy signs for each payment: the issue's canonical tuple, who signed it, and the sale it answers.
+ * The sale binding works as EMV's cryptogram does: the card's MAC covers the terminal's transaction data and an
+ * Unpredictable Number the terminal chose (tag 9F37), so a cryptogram made for one sale is worthless for
+ * another. Here the proxy signs the order id, the POS that asked and the POS's nonce; a POS accepts a proof only
+ * if those are the ones of the sale in progress [INV-5 beneficiary]. An app's order has no POS and no nonce.
+ */
 export interface PaymentClaim {
   txId: string;
   amountMinor: Minor;
@@ -95,10 +101,17 @@ export interface PaymentClaim {
   counter: number;
   proxyId: string;
   meansId: string;
+  /** The order this payment answers (the proxy always sets it; claims made by tools and tests may omit it). */
+  orderId?: string;
+  /** The POS that sent the order, for a proximity sale. */
+  posId?: string;
+  /** The POS's unpredictable number for the sale, echoed under the proxy's signature. */
+  nonce?: string;
 }
 
+/** The signed tuple; an absent order, POS or nonce signs as '' (ids are never empty, so '' means absent). */
 export function paymentClaimFields(c: PaymentClaim): SignedFields {
-  return ['pay.v1', c.txId, c.amountMinor, c.payee, c.timeMs, c.counter, c.proxyId, c.meansId];
+  return ['pay.v2', c.txId, c.amountMinor, c.payee, c.timeMs, c.counter, c.proxyId, c.meansId, c.orderId ?? '', c.posId ?? '', c.nonce ?? ''];
 }
 
 export function signClaim(key: SigningKey, claim: PaymentClaim): string {

@@ -105,8 +105,17 @@ export class World {
 
   now = (): number => this.clock.now();
 
+  /**
+   * The server's ledger child: by default it applies each request at once. A world that must hold writes back
+   * (properties/harness.ts: a store whose commits the test controls) overrides this; it is called at every
+   * server start, so a restarted server gets a fresh child.
+   */
+  protected ledgerChild() {
+    return createLedgerActor(this.ledger);
+  }
+
   startServer(): void {
-    const machine = serverMachine.provide({ actors: { link: this.bus.link, ledger: createLedgerActor(this.ledger) } });
+    const machine = serverMachine.provide({ actors: { link: this.bus.link, ledger: this.ledgerChild() } });
     this.server = createActor(machine, {
       id: 'server',
       clock: this.clock,

@@ -37,13 +37,13 @@ export const mutants: Mutant[] = [
   {
     id: 'remit-without-idempotency',
     description: 'an aggregate remittance posted without its idempotency check: transactions already on the ledger are paid again',
-    file: 'machines/domain/ledger.ts',
+    file: 'machines/domain/ledgerPostings.ts',
     replacements: [
       {
-        from: `      for (const txId of txIds) {
-        const posting = this.store.getPosting(txId);`,
-        to: `      for (const txId of txIds) {
-        const posting = undefined as Posting | undefined;`,
+        from: `    for (const txId of txIds) {
+      const posting = store.getPosting(txId);`,
+        to: `    for (const txId of txIds) {
+      const posting = undefined as Posting | undefined;`,
       },
     ],
     suites: ['properties/ledger.property.test.ts', 'properties/proxy.model.test.ts'],
@@ -110,8 +110,8 @@ export const mutants: Mutant[] = [
     file: 'machines/domain/signature.ts',
     replacements: [
       {
-        from: "return ['pay.v1', c.txId, c.amountMinor, c.payee, c.timeMs, c.counter, c.proxyId, c.meansId];",
-        to: "return ['pay.v1', c.txId, c.payee, c.timeMs, c.counter, c.proxyId, c.meansId];",
+        from: "return ['pay.v2', c.txId, c.amountMinor, c.payee, c.timeMs,",
+        to: "return ['pay.v2', c.txId, c.payee, c.timeMs,",
       },
     ],
     suites: ['properties/signatures.property.test.ts', 'properties/ledger.property.test.ts'],
@@ -165,5 +165,118 @@ export const mutants: Mutant[] = [
     file: 'machines/domain/serverRules.ts',
     replacements: [{ from: 'if (stored.fingerprint === fingerprint) return stored.result;', to: 'if (stored.fingerprint === fingerprint && stored.fingerprint === "") return stored.result;' }],
     suites: ['properties/ledger.property.test.ts', 'properties/proxy.model.test.ts'],
+  },
+  // ---------------------------------------------------------------- issue 13: the money paths, re-opened
+  {
+    id: 'proof-not-bound-to-sale',
+    description: 'the POS keeps a proof without checking its signed order id, POS id and nonce, or the txIds it received: an old genuine proof pays for a new sale [item 1]',
+    file: 'machines/pos.ts',
+    replacements: [
+      { from: '    proof.orderId === order.orderId &&\n    proof.posId === input.posId &&\n    proof.nonce === order.nonce &&\n', to: '' },
+      { from: '    !receivedTxIds.includes(proof.txId) &&\n', to: '' },
+    ],
+    suites: ['machines/pos.test.ts'],
+  },
+  {
+    id: 'claim-omits-sale',
+    description: "the proxy's signature leaves the order id, POS id and nonce out, so a proof can be relabelled for another sale [item 1]",
+    file: 'machines/domain/signature.ts',
+    replacements: [{ from: "c.meansId, c.orderId ?? '', c.posId ?? '', c.nonce ?? ''];", to: 'c.meansId];' }],
+    suites: ['properties/signatures.property.test.ts', 'machines/pos.test.ts'],
+  },
+  {
+    id: 'settle-refuses-duplicates',
+    description: 'a proof that appears twice in one settlement refuses the whole batch, which its POS rebuilds for ever [item 1]',
+    file: 'machines/domain/serverRules.ts',
+    replacements: [
+      {
+        from: '    if (seen.has(proof.txId)) {\n      alreadyPosted.push(proof.txId);\n      continue;\n    }',
+        to: "    if (seen.has(proof.txId)) throw new DomainError('badRequest', `transaction ${proof.txId} appears twice`, proof.txId);",
+      },
+    ],
+    suites: ['machines/domain/serverRules.test.ts'],
+  },
+  {
+    id: 'request-signs-proof-ids-only',
+    description: 'a grouped remittance or settlement is signed over each proof\'s txId and signature only: an altered copy passes the request check and its refusal is stored under the honest id [item 2]',
+    file: 'machines/domain/requests.ts',
+    replacements: [{ from: "  return [...paymentClaimFields(p), p.sig, p.path, p.serverSig ?? ''];", to: '  return [p.txId, p.sig];' }],
+    suites: ['properties/ledger.property.test.ts', 'properties/signatures.property.test.ts'],
+  },
+  {
+    id: 'badsig-stored-under-honest-id',
+    description: 'SD stores its badSignature answer under the request id, so an altered copy arriving first takes the id from the honest request [item 2]',
+    file: 'machines/domain/serverRules.ts',
+    replacements: [
+      {
+        from: "  if (!verifyRequest(ctx.scheme, publicKey, req)) return answer(ctx, req, { ok: false, code: 'badSignature', reason: `the signature of ${req.reqId} does not verify` });",
+        to: "  if (!verifyRequest(ctx.scheme, publicKey, req)) {\n    const refused = answer(ctx, req, { ok: false, code: 'badSignature', reason: 'bad' });\n    store.transaction(() => store.putResult(req.from, req.reqId, { fingerprint, result: refused }));\n    return refused;\n  }",
+      },
+    ],
+    suites: ['properties/ledger.property.test.ts', 'machines/domain/serverRules.test.ts'],
+  },
+  {
+    id: 'proxy-drops-unstored-refusal',
+    description: 'the proxy treats badSignature as final and drops the remittance SD never stored (the altered copy earned it): the payments are never posted [item 2]',
+    file: 'machines/domain/proxyRules.ts',
+    replacements: [{ from: 'const TRANSIENT_REFUSALS = UNSTORED_REFUSAL_CODES;', to: "const TRANSIENT_REFUSALS: ReadonlySet<string> = new Set(['unknownSender']);" }],
+    suites: ['machines/domain/proxyRules.test.ts', 'sim/run/simulator.test.ts'],
+  },
+  {
+    id: 'aggregate-counters-unchecked',
+    description: 'SD posts an aggregate without recording its counters, so a replay under fresh txIds or an overlapping aggregate is paid [item 3]',
+    file: 'machines/domain/serverRules.ts',
+    replacements: [{ from: '      useCounter(ledger, { proxyId, counter: entry.counters[i]!, txId });\n', to: '' }],
+    suites: ['properties/ledger.property.test.ts', 'machines/domain/serverRules.test.ts'],
+  },
+  {
+    id: 'aggregate-counters-unsigned',
+    description: "an aggregate's counters are outside the request signature, so they can be changed in flight [item 3]",
+    file: 'machines/domain/requests.ts',
+    replacements: [{ from: '...a.txIds, ...a.counters]', to: '...a.txIds]' }],
+    suites: ['properties/signatures.property.test.ts'],
+  },
+  {
+    id: 'validate-inherited-names',
+    description: "the broker's field check uses `in`, which finds constructor, toString and __proto__ on every object: such fields pass [item 3b]",
+    file: 'broker/validate.ts',
+    replacements: [{ from: 'if (known[field] !== true)', to: 'if (!(field in required) && !(field in optional))' }],
+    suites: ['broker/validate.test.ts'],
+  },
+  // ---------------------------------------------------------------- the run's own checkers and the order oracle
+  {
+    id: 'endcheck-lost-ignored',
+    description: 'the INV-4 end check computes what was lost but records no violation for it',
+    file: 'sim/check/inv4NothingLostNothingTwice.ts',
+    replacements: [{ from: "book.record('INV-4', input.approved.size + aggregates + reversed.length, report.violations);", to: "book.record('INV-4', input.approved.size + aggregates + reversed.length, []);" }],
+    suites: ['properties/checkers.property.test.ts'],
+  },
+  {
+    id: 'endcheck-inv5-ignores-signature',
+    description: 'the INV-5 end check takes a credited proof as honoured without looking at its signature',
+    file: 'sim/check/inv5BeneficiaryNeverHarmed.ts',
+    replacements: [{ from: "book.record('INV-5', input.proofs.length, violations);", to: "book.record('INV-5', input.proofs.length, violations.filter((v) => !/verif|signature/i.test(v.message)));" }],
+    suites: ['properties/checkers.property.test.ts'],
+  },
+  {
+    id: 'endcheck-down-terminal-ok',
+    description: 'the liveness check passes a terminal still down after the drain, its journal never looked at',
+    file: 'sim/check/inv7Liveness.ts',
+    replacements: [{ from: "if (!up) book.check('INV-7', false,", to: "if (!up) book.check('INV-7', true," }],
+    suites: ['properties/checkers.property.test.ts'],
+  },
+  {
+    id: 'oracle-ignores-amount',
+    description: 'the order oracle accepts an approval for another amount than the one ordered',
+    file: 'sim/check/oracle.ts',
+    replacements: [{ from: 'if (proof.amountMinor !== order.amountMinor || proof.payee !== order.payee', to: 'if (proof.payee !== order.payee' }],
+    suites: ['properties/checkers.property.test.ts'],
+  },
+  {
+    id: 'oracle-offline-cap-doubled',
+    description: "the order oracle lets offline approvals through up to twice the policy's per-payment cap",
+    file: 'sim/check/oracle.ts',
+    replacements: [{ from: 'if (order.amountMinor > offline.perPaymentCapMinor) return', to: 'if (order.amountMinor > 2 * offline.perPaymentCapMinor) return' }],
+    suites: ['properties/checkers.property.test.ts'],
   },
 ];

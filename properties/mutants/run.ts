@@ -2,7 +2,8 @@
 // catalog.ts, one at a time, check that the suites meant to catch it fail, print a table mutant → caught /
 // survived, and exit non-zero when any mutant survived (or when the suites fail even without a mutant, which
 // would prove nothing).
-// Method: mutation.ts does the work in temporary copies of the tree; this file reads the command line, picks a
+// Method: mutation.ts does the work in temporary copies of the tree; this file reads the command line (with the
+// CLI's one parser, sim/cli/args.ts: a bad flag is exit status 2 naming it), picks a
 // seed (printed, so a surprising result can be re-run), and reports.
 //
 // Usage: node --import tsx properties/mutants/run.ts [--quick] [--seed N] [mutant-id …]
@@ -13,23 +14,26 @@
 import { randomInt } from 'node:crypto';
 import { mutants, type Mutant } from './catalog.ts';
 import { formatTable, runMutationCheck } from './mutation.ts';
+import { defineFlags } from '../../sim/cli/args.ts';
+import { parseScriptArgs } from '../../sim/cli/command.ts';
 
-function parseArgs(argv: string[]): { quick: boolean; seed: string | undefined; only: string[] } {
-  let quick = false;
-  let seed: string | undefined;
-  const only: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--quick') quick = true;
-    else if (arg === '--seed') seed = argv[++i];
-    else if (arg.startsWith('--')) throw new Error(`unknown option ${arg}`);
-    else only.push(arg);
-  }
-  return { quick, seed, only };
-}
+const FLAGS = defineFlags({
+  quick: { kind: 'boolean', help: 'fewer runs per property (FC_RUNS_FACTOR=0.5)' },
+  seed: { kind: 'int', help: 'FC_SEED for every suite', defaultText: 'a fresh random seed, printed' },
+  help: { kind: 'boolean', short: 'h', help: 'show this help' },
+});
 
 function main(): number {
-  const { quick, seed, only } = parseArgs(process.argv.slice(2));
+  const { flags, positionals: only } = parseScriptArgs(
+    'properties:mutants',
+    'node --import tsx properties/mutants/run.ts [--quick] [--seed N] [mutant-id …]',
+    'Plants each known bug of catalog.ts in turn and checks that the property suites meant to catch it fail.',
+    FLAGS,
+    process.argv.slice(2),
+    true,
+  );
+  const quick = flags.quick === true;
+  const seed = flags.seed === undefined ? undefined : String(flags.seed);
   const unknown = only.filter((id) => !mutants.some((m) => m.id === id));
   if (unknown.length > 0) {
     console.error(`unknown mutant(s): ${unknown.join(', ')}; known: ${mutants.map((m) => m.id).join(', ')}`);

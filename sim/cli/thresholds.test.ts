@@ -3,7 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EXIT_THRESHOLD, exitStatusOf } from './main.ts';
+import { EXIT_THRESHOLD } from './command.ts';
+import { exitStatusOf } from './commands/run.ts';
 
 const BIN = join(import.meta.dirname, '../../bin/payfleet.mjs');
 

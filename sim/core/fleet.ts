@@ -5,17 +5,16 @@
 // Keys derive from the run's PRNG. What the actors emit is handed to `FleetObserver`, which the simulator
 // turns into metrics and invariant checks.
 
-import { createActor, fromCallback, type Actor, type AnyActorRef } from 'xstate';
+import { createActor, type Actor, type AnyActorRef } from 'xstate';
 import type { Clock } from './scheduler.ts';
 import type { LinkCommand, LinkInput } from '../../machines/link.ts';
 import type { CallbackActorLogic } from 'xstate';
 import { terminalMachine, proxyCodeFields, type TerminalEmitted } from '../../machines/terminal.ts';
 import { proxyMachine, type ProxyEmitted } from '../../machines/proxy.ts';
 import { posMachine, type PosEmitted } from '../../machines/pos.ts';
-import { serverMachine, type LedgerCommand, type LedgerActorInput, type LedgerEvent, type ServerEmitted } from '../../machines/server.ts';
+import { createLedgerActor, serverMachine, type LedgerWork, type ServerEmitted } from '../../machines/server.ts';
 import { Ledger } from '../../machines/domain/ledger.ts';
 import { SumTrackingLedgerStore } from './ledgerStore.ts';
-import { handleRequest } from '../../machines/domain/serverRules.ts';
 import { ledgerFingerprint } from '../../machines/domain/invariants.ts';
 import { keyFromSeed, signFields, type SignatureScheme, type SigningKey } from '../../machines/domain/signature.ts';
 import type { ProxyPolicy, ProxyState } from '../../machines/domain/proxyRules.ts';
@@ -141,31 +140,33 @@ export class Fleet {
     const serviceTimeMs = this.options.serviceTimeMs ?? 0;
     const time = this.time;
     const queuePeak = this.serverQueuePeak;
-    // The simulator's ledger actor: the same rules as `createLedgerActor`, plus a fingerprint around each
-    // request so the signature invariant can prove that a refused message changed nothing. With a service time,
-    // a request is applied when its turn in the shard's FIFO queue ends (one request at a time, each taking
-    // serviceTimeMs); a crash loses the queue, as it loses requests on the wire, and the senders retry.
-    const ledgerActor = fromCallback<LedgerCommand, LedgerActorInput>(({ input, receive, sendBack }) => {
-      const apply = (command: LedgerCommand): void => {
-        const adversarial = observer.isAdversarial(command.request);
+    // The simulator's ledger child: the domain's, with a fingerprint around each request so the signature
+    // invariant can prove that a refused message changed nothing. With a service time, a request is applied
+    // when its turn in the shard's FIFO queue ends (one request at a time, each taking serviceTimeMs); a crash
+    // loses the queue, as it loses requests on the wire, and the senders retry.
+    const ledgerActor = createLedgerActor(ledger, () => {
+      const apply = (work: LedgerWork): void => {
+        const adversarial = observer.isAdversarial(work.command.request);
         const before = adversarial ? ledgerFingerprint(ledger) : '';
-        const result = handleRequest(ledger, command.request, { scheme: input.scheme, serverKey: input.key, publicKeyOf: input.publicKeyOf, nowMs: input.now() });
-        observer.onLedgerApplied(shard, command.request, result, adversarial ? { before, after: ledgerFingerprint(ledger) } : undefined);
-        sendBack({ type: 'ledger.result', request: command.request, result } satisfies LedgerEvent);
+        const event = work.apply();
+        observer.onLedgerApplied(shard, work.command.request, event.result, adversarial ? { before, after: ledgerFingerprint(ledger) } : undefined);
+        work.answer(event);
       };
       let busyUntilMs = 0;
       let stopped = false;
-      receive((command) => {
-        if (serviceTimeMs <= 0) return apply(command);
-        const startMs = Math.max(time.now(), busyUntilMs);
-        busyUntilMs = startMs + serviceTimeMs;
-        queuePeak[shard] = Math.max(queuePeak[shard]!, Math.ceil((busyUntilMs - time.now()) / serviceTimeMs));
-        time.at(busyUntilMs, () => {
-          if (!stopped) apply(command);
-        });
-      });
-      return () => {
-        stopped = true;
+      return {
+        take(work) {
+          if (serviceTimeMs <= 0) return apply(work);
+          const startMs = Math.max(time.now(), busyUntilMs);
+          busyUntilMs = startMs + serviceTimeMs;
+          queuePeak[shard] = Math.max(queuePeak[shard]!, Math.ceil((busyUntilMs - time.now()) / serviceTimeMs));
+          time.at(busyUntilMs, () => {
+            if (!stopped) apply(work);
+          });
+        },
+        stop() {
+          stopped = true;
+        },
       };
     });
     const machine = serverMachine.provide({ actors: { link: this.link, ledger: ledgerActor } });

@@ -1,10 +1,12 @@
 // Goal: the nemesis of a virtual run — it applies the scenario's faults at their times: server crashes and
 // restarts, broker crashes (every link silent), terminal crashes with the proxy restored from its persisted
 // state, SIM moves through the strongbox, clock skew, shard partitions, and adversaries (forged signatures,
-// replayed remittances, malformed payloads, a device speaking for another).
+// replayed remittances, malformed payloads, a device speaking for another, and remittances or settlements
+// modified in flight under their original request id).
 // Method: one scheduled callback per fault. Victims are drawn from the PRNG among terminals that are up. Every
 // adversarial message is registered with `adversaryIds`, so the signature checker knows to expect a refusal
-// and to fingerprint the ledger around it.
+// and to fingerprint the ledger around it. A message modified in flight keeps its sender's request id, which
+// the honest resend shares, so it is registered as the object itself (`isAlteredInFlight`), not by its id.
 
 import type { DebitRequest, LinkMessage, RemitRequest, ServerRequest } from '../../machines/messages.ts';
 import { serverAddress } from '../../machines/link.ts';
@@ -25,10 +27,12 @@ export interface NemesisCounters {
   skewed: number;
   partitions: number;
   adversarialMessages: number;
+  /** Remittances and settlements modified in flight under their original request id. */
+  alteredInFlight: number;
 }
 
 export class Nemesis {
-  readonly counters: NemesisCounters = { serverCrashes: 0, brokerCrashes: 0, terminalCrashes: 0, simMoves: 0, skewed: 0, partitions: 0, adversarialMessages: 0 };
+  readonly counters: NemesisCounters = { serverCrashes: 0, brokerCrashes: 0, terminalCrashes: 0, simMoves: 0, skewed: 0, partitions: 0, adversarialMessages: 0, alteredInFlight: 0 };
   /** Request ids of every message the nemesis forged; their refusal is checked [INV-6]. */
   readonly adversaryIds = new Set<string>();
   /** Of those, the exact replays: SD may answer them with the stored (possibly ok) result, but nothing may change. */
@@ -38,6 +42,10 @@ export class Nemesis {
   private readonly pendingRestarts = new Set<() => void>();
   private running = true;
   private forgerySeq = 0;
+  /** The copies modified in flight: adversarial, though their request id is also the honest resend's. */
+  private readonly alteredCopies = new WeakSet<object>();
+  /** How many of the next remittances and settlements on the wire are still to be modified. */
+  private alterationsDue = 0;
 
   constructor(
     private readonly scheduler: TimeSource,
@@ -56,9 +64,15 @@ export class Nemesis {
     if (message.kind === 'remit' && this.seenRemittances.length < 256) this.seenRemittances.push({ from, to, message });
   }
 
+  /** True for a copy the nemesis modified in flight: SD must refuse it and change nothing [INV-6]. */
+  isAlteredInFlight(message: object): boolean {
+    return this.alteredCopies.has(message);
+  }
+
   /** Liveness phase: no new faults; everything crashed comes back now. */
   stop(): void {
     this.running = false;
+    this.alterationsDue = 0;
     for (const restart of [...this.pendingRestarts]) restart();
     this.pendingRestarts.clear();
   }
@@ -126,6 +140,10 @@ export class Nemesis {
       case 'replayedRemittance':
         for (let i = 0; i < fault.count; i++) this.injectReplay();
         return;
+      case 'alteredInFlight':
+        this.alterationsDue += fault.count;
+        this.network.tamper ??= (_from, _to, message) => this.alterInFlight(message);
+        return;
       case 'malformedPayload':
         for (let i = 0; i < fault.count; i++) this.injectMalformed();
         return;
@@ -189,6 +207,25 @@ export class Nemesis {
       const altered: RemitRequest = { ...seen.message, reqId: `${seen.message.reqId}:altered`, transactions: [{ ...first!, amountMinor: first!.amountMinor + 1 }, ...rest] };
       this.inject(seen.from, seen.to, altered);
     }
+  }
+
+  /**
+   * The next remittance or settlement on the wire, modified under its original request id: one amount raised by
+   * one minor unit, the honest copy never delivered (the network carries this one in its place). SD must refuse it
+   * without storing anything under the id, so the sender's resend of the honest request still posts [INV-4, INV-6].
+   */
+  private alterInFlight(message: LinkMessage): LinkMessage | undefined {
+    if (!this.running || this.alterationsDue <= 0) return undefined;
+    if (message.kind !== 'remit' && message.kind !== 'settle') return undefined;
+    const altered = structuredClone(message);
+    if (altered.kind === 'settle') altered.proofs[0]!.amountMinor += 1;
+    else if (altered.mode === 'grouped') altered.transactions[0]!.amountMinor += 1;
+    else altered.aggregates[0]!.sumMinor += 1;
+    this.alterationsDue--;
+    this.alteredCopies.add(altered);
+    this.counters.alteredInFlight++;
+    this.counters.adversarialMessages++;
+    return altered;
   }
 
   /** A request whose amount is not an amount: the server's shape check refuses it. */

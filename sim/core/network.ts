@@ -179,6 +179,11 @@ export class SimNetwork {
   onDeliver: DeliverHook | undefined;
   /** Called when an attached endpoint comes back up (a reconnect, for the metrics). */
   onReconnect: ((timeMs: number, address: string) => void) | undefined;
+  /**
+   * The nemesis's hand on the wire: given each message a sender puts on it, returns the message to carry instead
+   * (modified in flight) or undefined to leave it alone. The replacement takes the original's fate and place.
+   */
+  tamper: ((from: string, to: string, message: LinkMessage) => LinkMessage | undefined) | undefined;
 
   private readonly endpoints = new Map<string, Endpoint>();
   /** Partitioned addresses and the time their partition ends. */
@@ -307,6 +312,7 @@ export class SimNetwork {
       this.counters.droppedPartition++;
       return;
     }
+    if (this.tamper !== undefined) message = this.tamper(from, to, message) ?? message;
     const fate = drawFate(this.current, this.prng);
     if (fate.lost) {
       this.counters.lost++;

@@ -14,7 +14,7 @@
 // key, which `POST /v1/proofs/verify` checks along with the proxies' own proofs [INV-5, INV-6].
 
 import { DomainError, isMinor } from '../../machines/domain/money.ts';
-import { canonicalEncoding, signFields, verifyClaim, verifyFields, type SignatureScheme, type SigningKey } from '../../machines/domain/signature.ts';
+import { canonicalEncoding, signFields, verifyClaim, verifyFields, type PaymentClaim, type SignatureScheme, type SigningKey } from '../../machines/domain/signature.ts';
 import { signResult } from '../../machines/domain/requests.ts';
 import type { Ledger } from '../../machines/domain/ledger.ts';
 import type { ServerResult } from '../../machines/messages.ts';
@@ -270,7 +270,7 @@ export class PaymentApi {
   private verify(body: unknown): Record<string, unknown> {
     const proof = objectField(body, 'proof');
     if (proof.v === RECEIPT_VERSION) return this.verifyReceipt(proof);
-    const claim = {
+    const claim: PaymentClaim = {
       txId: stringField(proof, 'txId', 'proof.txId'),
       amountMinor: amountField(proof, 'amountMinor', 'proof.amountMinor'),
       payee: stringField(proof, 'payee', 'proof.payee'),
@@ -279,6 +279,10 @@ export class PaymentApi {
       proxyId: stringField(proof, 'proxyId', 'proof.proxyId'),
       meansId: stringField(proof, 'meansId', 'proof.meansId'),
     };
+    // The sale a proxy's proof is bound to (see PaymentClaim) is under its signature when present.
+    for (const name of ['orderId', 'posId', 'nonce'] as const) {
+      if (proof[name] !== undefined) claim[name] = stringField(proof, name, `proof.${name}`);
+    }
     const sig = stringField(proof, 'sig', 'proof.sig');
     const publicKey = this.options.publicKeyOf(claim.proxyId);
     const signature = publicKey === undefined ? 'unknownSigner' : verifyClaim(this.options.scheme, publicKey, claim, sig) ? 'ok' : 'bad';

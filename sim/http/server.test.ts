@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadScenarioText } from '../scenario/load.ts';
-import { openScenarioLedgers, type ScenarioLedgers } from './command.ts';
+import { openScenarioLedgers, type ScenarioLedgers } from './serveScenario.ts';
 import { createPaymentHttpServer, type PaymentHttpServer } from './server.ts';
 import { deviceKey } from '../core/fleetKeys.ts';
 import { signClaim, type PaymentClaim } from '../../machines/domain/signature.ts';

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { scenarioForWorker, splitCount } from './workerPool.ts';
 import { runIdentities, shardGroups } from './identities.ts';
-import { mqttFlags } from './runMqtt.ts';
 import { scaledBackoff } from './worker.ts';
 import { loadScenarioText } from '../scenario/load.ts';
 import { usernameOf } from '../../broker/topics.ts';
@@ -36,19 +35,6 @@ describe('runIdentities', () => {
     const names = runIdentities(scenario).map(usernameOf);
     expect(new Set(names).size).toBe(names.length);
     expect(names).toEqual(['tm.t0', 'tm.t1', 'tm.t2', 'tm.t3', 'tm.t4', 'pos.pos0', 'pos.pos1', 'sd.0', 'sd.1-2', 'sd.3', 'sd.4-5', 'harness']);
-  });
-});
-
-describe('mqttFlags', () => {
-  it('defaults to real time on the embedded broker', () => {
-    expect(mqttFlags({}, {})).toEqual({ timeScale: 1, brokerUrl: undefined, secret: undefined, quiet: false });
-  });
-
-  it('takes an external broker with the secret from PAYFLEET_BROKER_SECRET, and names the flag when something is wrong', () => {
-    expect(mqttFlags({ broker: 'mqtt://127.0.0.1:1883', 'time-scale': 60 }, { PAYFLEET_BROKER_SECRET: 'k' })).toMatchObject({ brokerUrl: 'mqtt://127.0.0.1:1883', secret: 'k', timeScale: 60 });
-    expect(() => mqttFlags({ broker: 'mqtt://127.0.0.1:1883' }, {})).toThrow(/--broker: set PAYFLEET_BROKER_SECRET/);
-    expect(() => mqttFlags({ broker: 'localhost' }, { PAYFLEET_BROKER_SECRET: 'k' })).toThrow(/--broker: expected a broker URL/);
-    expect(() => mqttFlags({ 'time-scale': 0 }, {})).toThrow(/--time-scale/);
   });
 });
 

@@ -62,11 +62,11 @@ describe('an mqtt run, observed', () => {
 
   beforeAll(async () => {
     dir = runDir();
-    const io: RunMqttIo & { lines: string[] } = { env: {}, out: (l) => lines.push(l), err: (l) => lines.push(l), handleSignals: false, lines };
+    const io: RunMqttIo & { lines: string[] } = { out: (l) => lines.push(l), err: (l) => lines.push(l), handleSignals: false, lines };
     lines = io.lines;
     const scenario = loadScenarioText(SCENARIO, 'mqtt-observed.yaml');
     let finished = false;
-    const run = runMqttCommand(scenario, 'mqtt-observed.yaml', dir, { mode: 'mqtt', out: dir, 'time-scale': 30, quiet: true, 'metrics-port': 0 }, io).finally(() => {
+    const run = runMqttCommand(scenario, 'mqtt-observed.yaml', { outDir: dir, timeScale: 30, quiet: true, metricsPort: 0 }, io).finally(() => {
       finished = true;
     });
     // Scrape as Prometheus would, until the run is over (the endpoint closes before the run resolves, so every

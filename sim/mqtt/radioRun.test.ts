@@ -47,8 +47,8 @@ describe('payfleet run --mode mqtt with a lossy radio', () => {
     const dir = mkdtempSync(join(tmpdir(), 'payfleet-radio-'));
     dirs.push(dir);
     const lines: string[] = [];
-    const io = { env: {}, out: (l: string) => lines.push(l), err: (l: string) => lines.push(l), handleSignals: false };
-    const status = await runMqttCommand(scenario, 'mqtt-lossy-radio.yaml', dir, { mode: 'mqtt', out: dir, 'time-scale': 60, quiet: true }, io);
+    const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l), handleSignals: false };
+    const status = await runMqttCommand(scenario, 'mqtt-lossy-radio.yaml', { outDir: dir, timeScale: 60, quiet: true }, io);
     const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as RunSummary;
     const context = `${lines.join('\n')}\n${JSON.stringify(summary.network)}\n${JSON.stringify(summary.violation ?? null)}`;
     expect(summary.ledger.lost, context).toBe(0);

@@ -53,9 +53,9 @@ afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-function quietIo(env: Record<string, string | undefined> = {}, extra: Partial<RunMqttIo> = {}): RunMqttIo & { lines: string[] } {
+function quietIo(extra: Partial<RunMqttIo> = {}): RunMqttIo & { lines: string[] } {
   const lines: string[] = [];
-  return { env, out: (l) => lines.push(l), err: (l) => lines.push(l), handleSignals: false, lines, ...extra };
+  return { out: (l) => lines.push(l), err: (l) => lines.push(l), handleSignals: false, lines, ...extra };
 }
 
 function readSummary(dir: string): RunSummary {
@@ -109,7 +109,7 @@ describe('payfleet run --mode mqtt', () => {
     );
     const dir = runDir();
     const io = quietIo();
-    const status = await runMqttCommand(scenario, 'mqtt-embedded.yaml', dir, { mode: 'mqtt', out: dir, 'time-scale': 30, quiet: true }, io);
+    const status = await runMqttCommand(scenario, 'mqtt-embedded.yaml', { outDir: dir, timeScale: 30, quiet: true }, io);
     const summary = readSummary(dir);
     expectNothingLost(summary, io.lines);
     expect(status).toBe(0);
@@ -129,8 +129,8 @@ describe('payfleet run --mode mqtt', () => {
     const secret = newSecret();
     const mosquitto = await startMosquitto({ dir: join(dir, 'broker'), identities: runIdentities(scenario), secret });
     try {
-      const io = quietIo({ PAYFLEET_BROKER_SECRET: secret }, { brokerControl: { kill: () => mosquitto.kill(), restart: () => mosquitto.restart() } });
-      const status = await runMqttCommand(scenario, 'mqtt-mosquitto.yaml', dir, { mode: 'mqtt', out: dir, broker: mosquitto.url, 'time-scale': 30, quiet: true }, io);
+      const io = quietIo({ brokerControl: { kill: () => mosquitto.kill(), restart: () => mosquitto.restart() } });
+      const status = await runMqttCommand(scenario, 'mqtt-mosquitto.yaml', { outDir: dir, brokerUrl: mosquitto.url, secret, timeScale: 30, quiet: true }, io);
       const summary = readSummary(dir);
       expectNothingLost(summary, io.lines);
       expect(status).toBe(0);

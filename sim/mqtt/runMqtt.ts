@@ -1,11 +1,11 @@
 // Goal: `payfleet run <scenario> --mode mqtt [--broker URL] [--time-scale X]` — the real thing: a broker, payment
 // server processes, swarm workers with one MQTT connection per terminal and POS, real crashes, and the same
 // summary.json, timeseries.csv, report and exit status as a virtual run.
-// Method: check the flags (a bad one is exit status 2 naming it), print every option the run uses, hand the run
-// to the coordinator, and write its files. Child processes are killed on every way out: the coordinator stops
+// Method: take the options the CLI checked (sim/cli/commands/run.ts), print every option the run uses, hand the
+// run to the coordinator, and write its files. Child processes are killed on every way out: the coordinator stops
 // them on success and on errors, a SIGINT/SIGTERM handler kills them and exits 130/143, and processes.ts kills
-// any left on `process.exit`. With an external broker the secret comes from PAYFLEET_BROKER_SECRET (the broker
-// must know the credentials derived from it), and the Mosquitto password and ACL files for the run's
+// any left on `process.exit`. With an external broker the secret (the CLI reads PAYFLEET_BROKER_SECRET; the
+// broker must know the credentials derived from it) is given, and the Mosquitto password and ACL files for the run's
 // identities are written into the run directory so that broker can be given them. With `--metrics-port N` the
 // coordinator's live metrics are served in Prometheus text format on 127.0.0.1 while the run goes (0: any free
 // port; the URL is printed), and the endpoint is closed when the run ends, however it ends.
@@ -15,7 +15,6 @@ import { join } from 'node:path';
 import type { Scenario } from '../scenario/types.ts';
 import { thresholdsPassed, writeRunFiles, type RunSummary } from '../run/summary.ts';
 import { ProgressLine } from '../run/progress.ts';
-import { UsageError } from '../cli/args.ts';
 import { renderPrometheus, startMetricsEndpoint, type MetricsEndpoint } from '../run/prometheus.ts';
 import { aclFile, passwordFile } from '../../broker/mosquitto.ts';
 import { MqttCoordinator } from './coordinator.ts';
@@ -31,7 +30,6 @@ const EXIT_THRESHOLD = 99;
 const REMOTE_TIMEOUT_WARNING_REAL_MS = 250;
 
 export interface RunMqttIo {
-  env: Record<string, string | undefined>;
   /** Crash control of the external broker, for a caller that runs it (tests). */
   brokerControl?: BrokerControl;
   out(line: string): void;
@@ -41,45 +39,39 @@ export interface RunMqttIo {
 }
 
 const defaultIo: RunMqttIo = {
-  env: process.env,
   out: (line) => console.log(line),
   err: (line) => console.error(line),
   handleSignals: true,
 };
 
-const BROKER_URL = /^(mqtt|mqtts|tcp|ws|wss):\/\/[^\s/:]+(:\d{1,5})?\/?$/;
-
-export interface MqttFlags {
+/** The options of an mqtt run, checked by the CLI (sim/cli/commands/run.ts). */
+export interface MqttRunOptions {
+  /** Where summary.json, timeseries.csv, report.html, the logs and the ledgers go. */
+  outDir: string;
+  /** Simulated ms per real ms. */
   timeScale: number;
-  brokerUrl: string | undefined;
-  secret: string | undefined;
-  quiet: boolean;
+  /** An external broker; the embedded one when absent. */
+  brokerUrl?: string;
+  /** The secret the external broker's credentials were issued with (PAYFLEET_BROKER_SECRET). */
+  secret?: string;
+  quiet?: boolean;
   /** Port of the live metrics endpoint (0: any free port); none when absent. */
   metricsPort?: number;
 }
 
-const MAX_PORT = 65_535;
-
-/** Checks the mqtt-mode flags; throws UsageError naming the flag. */
-export function mqttFlags(flags: Record<string, string | number | boolean>, env: Record<string, string | undefined>): MqttFlags {
-  const scale = flags['time-scale'];
-  if (scale !== undefined && (typeof scale !== 'number' || !(scale > 0) || !Number.isFinite(scale))) throw new UsageError(`--time-scale: expected a positive number, got '${String(scale)}'`);
-  const broker = flags.broker;
-  if (broker !== undefined && (typeof broker !== 'string' || !BROKER_URL.test(broker))) {
-    throw new UsageError(`--broker: expected a broker URL such as mqtt://127.0.0.1:1883, got '${String(broker)}'`);
+/** Bad input found only when the run starts (a metrics port in use): nothing has run yet. */
+export class MqttRunInputError extends Error {
+  constructor(
+    readonly flag: 'metrics-port',
+    message: string,
+    readonly value: unknown,
+  ) {
+    super(message);
+    this.name = 'MqttRunInputError';
   }
-  const secret = broker === undefined ? undefined : env.PAYFLEET_BROKER_SECRET;
-  if (broker !== undefined && !secret) {
-    throw new UsageError(`--broker: set PAYFLEET_BROKER_SECRET to the secret the broker's credentials were issued with (its password and ACL files can be written with it)`);
-  }
-  const metricsPort = flags['metrics-port'];
-  if (metricsPort !== undefined && (typeof metricsPort !== 'number' || !Number.isSafeInteger(metricsPort) || metricsPort < 0 || metricsPort > MAX_PORT)) {
-    throw new UsageError(`--metrics-port: expected a TCP port from 0 to ${MAX_PORT} (0: any free port), got '${String(metricsPort)}'`);
-  }
-  return { timeScale: (scale as number | undefined) ?? 1, brokerUrl: broker as string | undefined, secret, quiet: flags.quiet === true, metricsPort: metricsPort as number | undefined };
 }
 
-function printOptions(io: RunMqttIo, scenario: Scenario, file: string, outDir: string, f: MqttFlags): void {
+function printOptions(io: RunMqttIo, scenario: Scenario, file: string, outDir: string, f: MqttRunOptions): void {
   const p = scenario.population;
   const realS = (scenario.durationMs + scenario.drainMs) / f.timeScale / 1000;
   io.out(
@@ -134,16 +126,13 @@ async function openMetricsEndpoint(port: number, render: () => string): Promise<
   try {
     return await startMetricsEndpoint(render, port);
   } catch (error) {
-    throw new UsageError(`--metrics-port: cannot listen on 127.0.0.1:${port}: ${(error as Error).message}`);
+    throw new MqttRunInputError('metrics-port', `--metrics-port: cannot listen on 127.0.0.1:${port}: ${(error as Error).message}`, port);
   }
 }
 
 /** Runs `scenario` in mqtt mode; resolves with the exit status (0 every invariant held, 1 otherwise). */
-export async function runMqttCommand(scenario: Scenario, file: string, defaultOutDir: string, flags: Record<string, string | number | boolean>, io: RunMqttIo = defaultIo): Promise<number> {
-  const f = mqttFlags(flags, io.env);
-  // Without --out, an mqtt run gets its own directory, so it never overwrites the virtual run of the same
-  // scenario and seed (which `payfleet replay` can re-run; an mqtt run cannot be replayed).
-  const outDir = flags.out === undefined ? `${defaultOutDir}-mqtt` : defaultOutDir;
+export async function runMqttCommand(scenario: Scenario, file: string, f: MqttRunOptions, io: RunMqttIo = defaultIo): Promise<number> {
+  const outDir = f.outDir;
   printOptions(io, scenario, file, outDir, f);
   mkdirSync(outDir, { recursive: true });
   if (f.brokerUrl && f.secret) io.out(`  wrote the Mosquitto password and ACL files for this run to ${writeMosquittoFiles(scenario, outDir, f.secret)}`);
@@ -197,19 +186,10 @@ export async function runMqttCommand(scenario: Scenario, file: string, defaultOu
   }
   progress.done();
   writeRunFiles(outDir, result);
-  await writeReportQuietly(io, outDir);
+  const { writeReportQuietly } = await import('../report/write.ts');
+  writeReportQuietly(outDir, io.err);
   printMqttVerdict(io, result.summary);
   io.out(`  wrote ${outDir}/summary.json, timeseries.csv, report.html (process logs in ${join(outDir, 'logs')})`);
   if (!result.summary.ok) return EXIT_VIOLATION;
   return thresholdsPassed(result.summary) ? EXIT_OK : EXIT_THRESHOLD;
-}
-
-/** The report is a view of the run; a failure to draw it must not change the run's verdict. */
-async function writeReportQuietly(io: RunMqttIo, outDir: string): Promise<void> {
-  try {
-    const { writeReport } = await import('../report/write.ts');
-    writeReport(outDir);
-  } catch (error) {
-    io.err(`payfleet: report.html not written: ${(error as Error).message}`);
-  }
 }

@@ -12,7 +12,8 @@
 // Run with an IPC channel, forked by the coordinator from a bundle of this module (processes.ts `workerBundle`);
 // `node --import tsx sim/mqtt/worker.ts` works too.
 
-import { pathToFileURL } from 'node:url';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Fleet, proxyStateOf, type FleetObserver, type TerminalSlot } from '../core/fleet.ts';
 import { RunRecord } from '../run/runRecord.ts';
 import { DeviceEvents } from '../run/deviceEvents.ts';
@@ -350,4 +351,19 @@ function serve(): void {
   });
 }
 
-if (process.send && process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) serve();
+/**
+ * Whether this module is the forked process's entry (not imported by a test or a tool). Real paths are compared:
+ * Node gives import.meta.url the main module's real path but process.argv[1] as given, and the bundle sits in
+ * node_modules/.cache, which a git worktree or a monorepo reaches through a symlink; comparing the raw strings made
+ * every worker there exit 0 at once, silently, and the run give up waiting for it.
+ */
+function isForkedEntry(): boolean {
+  if (!process.send || !process.argv[1]) return false;
+  try {
+    return realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isForkedEntry()) serve();

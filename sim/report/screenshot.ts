@@ -25,13 +25,14 @@ export async function screenshotReport(runDir: string, outFile: string, width = 
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const [runDir, outFile] = process.argv.slice(2);
-  if (!runDir || !outFile) {
-    console.error('usage: npx tsx sim/report/screenshot.ts <run-dir> <out.png>');
-    process.exitCode = 2;
-  } else {
-    await screenshotReport(runDir, outFile);
-    console.log(`wrote ${outFile}`);
-  }
+// This file is a script that nothing imports, so it runs unconditionally: a guard comparing process.argv[1] with
+// import.meta.url fails wherever the path goes through a symlink (Node resolves one, not the other), and the
+// command then did nothing and exited 0.
+const [runDir, outFile] = process.argv.slice(2);
+if (!runDir || !outFile) {
+  console.error('usage: npx tsx sim/report/screenshot.ts <run-dir> <out.png>');
+  process.exitCode = 2;
+} else {
+  await screenshotReport(runDir, outFile);
+  console.log(`wrote ${outFile}`);
 }

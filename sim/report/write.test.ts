@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { compareCommand, defaultComparisonFile, readRunDir, reportCommand, writeComparison, writeReport } from './write.ts';
+import { defaultComparisonFile, readRunDir, writeComparison, writeReport } from './write.ts';
+import { main } from '../cli/main.ts';
 import { ReportInputError } from './errors.ts';
 import { FIXTURE_A, FIXTURE_B } from './testing.ts';
 
@@ -38,13 +39,11 @@ function reasonOf(f: () => unknown): [string, string] {
 }
 
 /** Runs a command with its console output captured (the commands print what they did). */
-async function run(command: (argv: string[]) => Promise<number>, argv: string[]): Promise<{ status: number; out: string; err: string }> {
+/** `payfleet report|compare …` through the CLI's main (sim/cli/commands/report.ts), its output captured. */
+async function run(command: 'report' | 'compare', argv: string[]): Promise<{ status: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
-  vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void out.push(args.join(' ')));
-  vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void err.push(args.join(' ')));
-  const status = await command(argv);
-  vi.restoreAllMocks();
+  const status = await main([command, ...argv], { out: (line) => out.push(line), err: (line) => err.push(line), env: {} });
   return { status, out: out.join('\n'), err: err.join('\n') };
 }
 
@@ -104,48 +103,48 @@ describe('writeComparison', () => {
   });
 });
 
-describe('reportCommand', () => {
+describe('payfleet report', () => {
   it('prints its help with exit 0', async () => {
-    const result = await run(reportCommand, ['--help']);
+    const result = await run('report', ['--help']);
     expect(result.status).toBe(0);
     expect(result.out).toContain('usage: payfleet report <run-dir>');
   });
 
   it('writes the report with exit 0 whatever the run found, and says so', async () => {
-    const result = await run(reportCommand, [runB]);
+    const result = await run('report', [runB]);
     expect(result.status).toBe(0);
     expect(result.out).toBe(`wrote ${join(runB, 'report.html')} (run verdict: VIOLATION)`);
     expect(existsSync(join(runB, 'report.html'))).toBe(true);
   });
 
   it('exits 2 on bad input, naming it', async () => {
-    expect(await run(reportCommand, [])).toMatchObject({ status: 2, err: 'payfleet report: expected one run directory, got 0 (see payfleet report --help)' });
-    expect(await run(reportCommand, [runA, runB])).toMatchObject({ status: 2 });
-    expect((await run(reportCommand, ['--colour', runA])).err).toMatch(/^payfleet report: unknown flag --colour/);
-    expect(await run(reportCommand, [join(root, 'nope')])).toMatchObject({ status: 2, err: `payfleet report: ${join(root, 'nope')}: no such directory` });
+    expect(await run('report', [])).toMatchObject({ status: 2, err: 'payfleet report: expected one run directory, got 0\nRun `payfleet report --help` for the options.' });
+    expect(await run('report', [runA, runB])).toMatchObject({ status: 2 });
+    expect((await run('report', ['--colour', runA])).err).toMatch(/^payfleet report: unknown flag --colour/);
+    expect(await run('report', [join(root, 'nope')])).toMatchObject({ status: 2, err: `payfleet report: ${join(root, 'nope')}: no such directory` });
   });
 });
 
-describe('compareCommand', () => {
+describe('payfleet compare', () => {
   it('prints its help with exit 0', async () => {
-    const result = await run(compareCommand, ['--help']);
+    const result = await run('compare', ['--help']);
     expect(result.status).toBe(0);
     expect(result.out).toContain('usage: payfleet compare <run-dir-A> <run-dir-B> [--out FILE]');
   });
 
   it('writes the comparison where --out says, or beside run B', async () => {
     const explicit = join(root, 'out.html');
-    expect(await run(compareCommand, [runA, runB, '--out', explicit])).toMatchObject({ status: 0, out: `wrote ${explicit}` });
+    expect(await run('compare', [runA, runB, '--out', explicit])).toMatchObject({ status: 0, out: `wrote ${explicit}` });
     expect(existsSync(explicit)).toBe(true);
     const byDefault = join(root, 'compare-quickstart-1-vs-quickstart-m0-1000-7.html');
-    expect(await run(compareCommand, [runA, runB])).toMatchObject({ status: 0, out: `wrote ${byDefault}` });
+    expect(await run('compare', [runA, runB])).toMatchObject({ status: 0, out: `wrote ${byDefault}` });
     expect(existsSync(byDefault)).toBe(true);
   });
 
   it('exits 2 on bad input, naming it', async () => {
-    expect(await run(compareCommand, [runA])).toMatchObject({ status: 2, err: 'payfleet compare: expected two run directories, got 1 (see payfleet compare --help)' });
+    expect(await run('compare', [runA])).toMatchObject({ status: 2, err: 'payfleet compare: expected two run directories, got 1\nRun `payfleet compare --help` for the options.' });
     rmSync(join(runB, 'summary.json'));
-    expect(await run(compareCommand, [runA, runB])).toMatchObject({ status: 2, err: `payfleet compare: ${join(runB, 'summary.json')}: no such file (is ${runB} a run directory?)` });
+    expect(await run('compare', [runA, runB])).toMatchObject({ status: 2, err: `payfleet compare: ${join(runB, 'summary.json')}: no such file (is ${runB} a run directory?)` });
   });
 });
 

@@ -1,20 +1,15 @@
-// Goal: put reports on disk — `report.html` in a run directory, a comparison page for two runs — and the
-// `payfleet report` and `payfleet compare` commands that do it.
+// Goal: put reports on disk — `report.html` in a run directory, a comparison page for two runs — for the
+// `payfleet report` and `payfleet compare` commands (sim/cli/commands/report.ts) and for every run.
 // Method: read summary.json and timeseries.csv, turning every way they can be wrong into a ReportInputError
 // that names the file; render; write through a temporary file and a rename, so a reader never sees half a
-// page and an interrupted write leaves the old report in place. The commands return exit statuses: 0 the
-// page was written (whatever the run's verdict: `payfleet run` is the gate), 2 bad input.
+// page and an interrupted write leaves the old report in place.
 
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { formatHelp, parseArgs, UsageError, type FlagSpec } from '../cli/args.ts';
 import { renderComparison } from './compare.ts';
 import { ReportInputError } from './errors.ts';
 import { renderReport } from './html.ts';
 import { isRecord, verdictOf } from './read.ts';
-
-const EXIT_OK = 0;
-const EXIT_BAD_INPUT = 2;
 
 export interface RunFiles {
   dir: string;
@@ -66,6 +61,24 @@ export function writeReport(runDir: string): string {
   return writeReportOf(readRunDir(runDir));
 }
 
+/**
+ * Rebuilds `<runDir>/report.html` after a run. The report is a view of the run: a failure to draw it must not
+ * change the run's verdict, so it is told to `warn` and not thrown.
+ */
+export function writeReportQuietly(runDir: string, warn: (line: string) => void): void {
+  try {
+    writeReport(runDir);
+  } catch (error) {
+    warn(`payfleet: report.html not written: ${(error as Error).message}`);
+  }
+}
+
+/** Rebuilds `<runDir>/report.html`; returns its path and the run's verdict in a word (OK, VIOLATION, no verdict recorded). */
+export function writeReportWithVerdict(runDir: string): { out: string; verdict: string } {
+  const run = readRunDir(runDir);
+  return { out: writeReportOf(run), verdict: verdictWord(run.summary) };
+}
+
 function writeReportOf(run: RunFiles): string {
   const html = renderReport(run.summary, run.timeseriesCsv, { summary: run.summaryFile, timeseries: run.timeseriesFile });
   const out = join(run.dir, 'report.html');
@@ -91,70 +104,4 @@ export function defaultComparisonFile(dirA: string, dirB: string): string {
 
 function verdictWord(summary: unknown): string {
   return isRecord(summary) ? { ok: 'OK', violation: 'VIOLATION', unknown: 'no verdict recorded' }[verdictOf(summary)] : 'no verdict recorded';
-}
-
-function noDurations(): undefined {
-  return undefined;
-}
-
-/** Runs a command body, turning bad input into a message and exit status 2. */
-async function guarded(command: string, body: () => number): Promise<number> {
-  try {
-    return body();
-  } catch (error) {
-    if (error instanceof ReportInputError || error instanceof UsageError) {
-      console.error(`payfleet ${command}: ${error.message}`);
-      return EXIT_BAD_INPUT;
-    }
-    throw error;
-  }
-}
-
-const reportFlags: Record<string, FlagSpec> = { help: { kind: 'boolean', help: 'show this help' } };
-
-export async function reportCommand(argv: string[]): Promise<number> {
-  return guarded('report', () => {
-    const { positionals, flags } = parseArgs(argv, reportFlags, noDurations);
-    if (flags.help) {
-      console.log(
-        formatHelp(
-          'payfleet report <run-dir>',
-          'Rebuilds <run-dir>/report.html from its summary.json and timeseries.csv. Exit 0: written (whatever the run found); 2: bad input.',
-          reportFlags,
-        ),
-      );
-      return EXIT_OK;
-    }
-    if (positionals.length !== 1) throw new UsageError(`expected one run directory, got ${positionals.length} (see payfleet report --help)`);
-    const run = readRunDir(positionals[0]!);
-    const out = writeReportOf(run);
-    console.log(`wrote ${out} (run verdict: ${verdictWord(run.summary)})`);
-    return EXIT_OK;
-  });
-}
-
-const compareFlags: Record<string, FlagSpec> = {
-  out: { kind: 'string', help: 'the HTML file to write', defaultText: "<B's parent>/compare-<A>-vs-<B>.html" },
-  help: { kind: 'boolean', help: 'show this help' },
-};
-
-export async function compareCommand(argv: string[]): Promise<number> {
-  return guarded('compare', () => {
-    const { positionals, flags } = parseArgs(argv, compareFlags, noDurations);
-    if (flags.help) {
-      console.log(
-        formatHelp(
-          'payfleet compare <run-dir-A> <run-dir-B> [--out FILE]',
-          'Puts two runs side by side (A before, B after): verdicts, scenario differences, key figures with deltas, charts overlaid. Exit 0: written; 2: bad input.',
-          compareFlags,
-        ),
-      );
-      return EXIT_OK;
-    }
-    if (positionals.length !== 2) throw new UsageError(`expected two run directories, got ${positionals.length} (see payfleet compare --help)`);
-    const [dirA, dirB] = positionals as [string, string];
-    const out = writeComparison(dirA, dirB, (flags.out as string | undefined) ?? defaultComparisonFile(dirA, dirB));
-    console.log(`wrote ${out}`);
-    return EXIT_OK;
-  });
 }

@@ -38,6 +38,7 @@ faults:
   - { at: 21m, kind: replayedRemittance, count: 3 }
   - { at: 22m, kind: malformedPayload, count: 3 }
   - { at: 23m, kind: wrongTopic, count: 3 }
+  - { at: 24m, kind: alteredInFlight, count: 3 }
 `;
 
 function small(overrides = '') {
@@ -60,6 +61,9 @@ describe('virtual simulator', () => {
     expect(summary.remittance.pendingAtEnd).toBe(0);
     expect(summary.faults.serverCrashes).toBe(1);
     expect(summary.faults.adversarialMessages).toBeGreaterThan(0);
+    // Three remittances or settlements were modified in flight under their own request ids; each was refused
+    // and changed nothing [INV-6], and the honest resends posted (nothing lost, everything drained).
+    expect(summary.faults.alteredInFlight).toBe(3);
   });
 
   it('gives the same trace hash for the same seed, and another for another seed', () => {

@@ -248,7 +248,7 @@ export class Simulator implements FleetObserver {
   }
 
   isAdversarial(request: ServerRequest): boolean {
-    return this.nemesis.adversaryIds.has(`${request.from}/${request.reqId}`);
+    return this.nemesis.adversaryIds.has(`${request.from}/${request.reqId}`) || this.nemesis.isAlteredInFlight(request);
   }
 
   onLedgerApplied(shard: number, request: ServerRequest, result: ServerResult, fingerprints?: { before: string; after: string }): void {

@@ -2,7 +2,7 @@
 // in docs/scenarios.md. Run `npx tsx sim/scenario/generate.ts` after changing spec.ts.
 // Method: the same functions the tests compare against, so the tests fail until this has been run.
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { spliceReference } from './docs.ts';
 import { scenarioJsonSchema } from './jsonSchema.ts';
@@ -14,7 +14,9 @@ export function schemaText(): string {
   return `${JSON.stringify(scenarioJsonSchema(), null, 2)}\n`;
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+// Tests import this module for its paths, so it writes only when run as the script; real paths are compared
+// because Node resolves symlinks in import.meta.url but not in process.argv[1].
+if (process.argv[1] && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url))) {
   writeFileSync(SCHEMA_PATH, schemaText());
   writeFileSync(DOCS_PATH, spliceReference(readFileSync(DOCS_PATH, 'utf8')));
   console.log(`wrote ${SCHEMA_PATH} and the field reference of ${DOCS_PATH}`);

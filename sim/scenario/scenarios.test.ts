@@ -60,7 +60,7 @@ describe('shipped scenarios', () => {
 
   it('chaos: every fault kind at least once, on a faulty network', () => {
     const s = load('chaos');
-    const every: FaultKind[] = ['serverCrash', 'brokerCrash', 'terminalCrash', 'simMove', 'clockSkew', 'partition', 'forgedSignature', 'replayedRemittance', 'malformedPayload', 'wrongTopic'];
+    const every: FaultKind[] = ['serverCrash', 'brokerCrash', 'terminalCrash', 'simMove', 'clockSkew', 'partition', 'forgedSignature', 'replayedRemittance', 'alteredInFlight', 'malformedPayload', 'wrongTopic'];
     expect(new Set(s.faults.map((f) => f.kind))).toEqual(new Set(every));
     expect(s.network.lossProbability).toBeGreaterThan(0);
     expect(s.network.duplicateProbability).toBeGreaterThan(0);

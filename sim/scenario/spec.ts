@@ -337,6 +337,10 @@ const fields: Fields = {
         partition: { doc: 'A shard is cut off from the broker.', fields: { shard, duration: { type: 'duration', positive: true, default: '1m', doc: 'How long the partition lasts.' } } },
         forgedSignature: { doc: 'Messages with forged signatures.', fields: { count: count('Number of messages.') } },
         replayedRemittance: { doc: 'Remittances sent again.', fields: { count: count('Number of messages.') } },
+        alteredInFlight: {
+          doc: 'The next remittances and settlements on the wire are modified in flight under their original request id (an amount raised by 1) and the honest copy is lost; SD must refuse the copy, change nothing, and the sender\'s resend must still post. Virtual mode only: an mqtt run does not apply it.',
+          fields: { count: count('Number of messages.') },
+        },
         malformedPayload: { doc: 'Payloads that do not parse.', fields: { count: count('Number of messages.') } },
         wrongTopic: { doc: "A device publishes on another's topic.", fields: { count: count('Number of messages.') } },
       },

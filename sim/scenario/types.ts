@@ -148,6 +148,7 @@ export type Fault =
   | { kind: 'partition'; atMs: number; shard: number; durationMs: number }
   | { kind: 'forgedSignature'; atMs: number; count: number }
   | { kind: 'replayedRemittance'; atMs: number; count: number }
+  | { kind: 'alteredInFlight'; atMs: number; count: number }
   | { kind: 'malformedPayload'; atMs: number; count: number }
   | { kind: 'wrongTopic'; atMs: number; count: number };
 

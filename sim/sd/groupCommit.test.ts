@@ -8,7 +8,7 @@ import { signRequest } from '../../machines/domain/requests.ts';
 import { keyFromSeed, type PaymentClaim } from '../../machines/domain/signature.ts';
 import type { DebitRequest, ServerRequest } from '../../machines/messages.ts';
 import type { LedgerActorInput, LedgerCommand, LedgerEvent } from '../../machines/server.ts';
-import { createGroupCommitLedgerActor } from './serverProcess.ts';
+import { createGroupCommitLedgerActor } from './groupCommit.ts';
 import { SqliteLedgerStore } from './sqliteLedgerStore.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'payfleet-group-'));

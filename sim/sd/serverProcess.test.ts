@@ -12,7 +12,8 @@ import { newSecret } from '../../broker/credentials.ts';
 import { createMqttLink } from '../../broker/mqttLink.ts';
 import { hostLink, type LinkHost } from '../../broker/testSupport.ts';
 import { writeRegistry, type RunRegistry } from './registry.ts';
-import { serverCommand, type ServerCommandIo } from './serverProcess.ts';
+import { main } from '../cli/main.ts';
+import type { CliIo } from '../cli/command.ts';
 import { SqliteLedgerStore } from './sqliteLedgerStore.ts';
 import { runPayfleet, type ChildRun } from './testSupport.ts';
 
@@ -123,8 +124,9 @@ class Terminal {
   }
 
   remitAggregate(sumMinor: number, count: number): RemitRequest {
-    const txIds = Array.from({ length: count }, () => this.claim('g', 0).txId);
-    return signRequest<RemitRequest>(this.key, { kind: 'remit', mode: 'aggregate', from: this.id, reqId: `q${++this.seq}`, aggregates: [{ meansId: `${this.id}.m`, payee: 'shop', sumMinor, txIds }] });
+    const claims = Array.from({ length: count }, () => this.claim('g', 0));
+    const aggregates = [{ meansId: `${this.id}.m`, payee: 'shop', sumMinor, txIds: claims.map((c) => c.txId), counters: claims.map((c) => c.counter) }];
+    return signRequest<RemitRequest>(this.key, { kind: 'remit', mode: 'aggregate', from: this.id, reqId: `q${++this.seq}`, aggregates });
   }
 
   sync(): SyncRequest {
@@ -163,11 +165,14 @@ function spentBy(request: ServerRequest): number {
   return 0;
 }
 
-function capture(): ServerCommandIo & { lines: string[]; errors: string[] } {
+function capture(): CliIo & { lines: string[]; errors: string[] } {
   const lines: string[] = [];
   const errors: string[] = [];
   return { lines, errors, out: (l) => lines.push(l), err: (l) => errors.push(l), env: {} };
 }
+
+/** `payfleet server …` through the CLI's main, as the command line runs it (flags parsed in sim/cli). */
+const serverCommand = (argv: string[], io: CliIo) => main(['server', ...argv], io);
 
 // ------------------------------------------------------------------ bad input
 
@@ -177,16 +182,17 @@ describe('payfleet server: bad input is exit status 2, naming the flag, file or 
     ['a missing --shards', good().slice(2), /--shards: required/],
     ['a malformed --shards', ['--shards', '3-1', ...good().slice(2)], /--shards: expected a range/],
     ['a shard outside the registry', ['--shards', '2-4', ...good().slice(2)], /--shards: shard 4 is outside the 4 shards of the registry/],
-    ['a broker that is no URL', ['--shards', '0', '--broker', 'localhost', ...good().slice(4)], /--broker: expected a URL/],
-    ['a broker URL of another protocol', ['--shards', '0', '--broker', 'http://x:1', ...good().slice(4)], /--broker: expected an mqtt/],
+    ['a broker that is no URL', ['--shards', '0', '--broker', 'localhost', ...good().slice(4)], /--broker: expected a broker URL/],
+    ['a broker URL of another protocol', ['--shards', '0', '--broker', 'http://x:1', ...good().slice(4)], /--broker: expected a broker URL such as mqtt:\/\/127.0.0.1:1883 \(mqtt, mqtts, tcp, ws or wss\), got 'http:\/\/x:1'/],
     ['no secret', [...good().slice(0, 4), ...good().slice(6)], /--secret: required/],
     ['a missing --db', [...good().slice(0, 6), ...good().slice(8)], /--db: required/],
     ['a missing --registry', good().slice(0, 8), /--registry: required/],
-    ['an unknown flag', [...good(), '--shard', '1'], /Unknown option '--shard'/],
-    ['a flag without its value', [...good(), '--seed'], /--seed/],
+    ['an unknown flag', [...good(), '--shard', '1'], /unknown flag --shard /],
+    ['a flag without its value', [...good(), '--seed'], /--seed: expected a value/],
+    ['a seed out of range', [...good(), '--seed=1000000000'], /--seed: expected an integer from 0 to 999999999, got '1000000000'/],
     ['a bad --synchronous', [...good(), '--synchronous', 'off'], /--synchronous: expected full or normal/],
     ['a bad --commit', [...good(), '--commit', 'never'], /--commit: expected group or each/],
-    ['a stray argument', [...good(), 'extra'], /unexpected argument "extra"/],
+    ['a stray argument', [...good(), 'extra'], /unexpected argument 'extra'/],
   ];
   for (const [what, argv, message] of cases) {
     it(`refuses ${what}`, async () => {
@@ -228,7 +234,10 @@ describe('payfleet server: bad input is exit status 2, naming the flag, file or 
   it('prints its help with exit status 0', async () => {
     const io = capture();
     expect(await serverCommand(['--help'], io)).toBe(0);
-    expect(io.lines[0]).toContain('Usage: payfleet server --shards RANGE --broker URL --secret S --db PATH --registry FILE');
+    expect(io.lines[0]).toContain('usage: payfleet server --shards RANGE --broker URL --db PATH --registry FILE [--secret S]');
+    for (const flag of ['--shards RANGE', '--broker URL', '--secret S', '--db PATH', '--registry FILE', '--synchronous full|normal', '--commit group|each', '--seed <n>', '-h, --help']) {
+      expect(io.lines[0]).toContain(flag);
+    }
   });
 
   it('exits with status 2 as a real process too', async () => {

@@ -1,7 +1,7 @@
-// Goal: `payfleet server`, one payment-server (SD) process of an mqtt run, serving a range of shards with its
-// ledger in a SQLite file, so that killing it (SIGKILL) and starting it again on the same file loses and
-// doubles nothing.
-// Method: check the flags, read the run registry, open the SQLite ledger and open (idempotently, in one
+// Goal: the runtime of `payfleet server`, one payment-server (SD) process of an mqtt run, serving a range of
+// shards with its ledger in a SQLite file, so that killing it (SIGKILL) and starting it again on the same file
+// loses and doubles nothing. Its flags are parsed by sim/cli/commands/server.ts, which calls `runServer`.
+// Method: read the run registry, open the SQLite ledger and open (idempotently, in one
 // transaction) every means of the registry that falls in the range; then run the domain's server machine with
 // the MQTT link and a ledger child over that ledger. `handleRequest` applies each request and stores its signed
 // answer inside one store transaction. With `--commit each` the child is the domain's `createLedgerActor`: that
@@ -12,63 +12,26 @@
 // way an answer that left the process is on disk (fsynced, with synchronous FULL), and a request resent after a
 // crash finds its stored answer and gets the same one [INV-4 nothing lost, nothing twice]. The process prints
 // `payfleet server: shards R ready on URL` once its link is up (subscriptions granted), counts the requests it
-// answered per shard, and on SIGTERM or SIGINT stops the machine, closes the file and prints its counts. The
+// answered per shard, and when its stop signal is aborted (SIGTERM or SIGINT, through the CLI) stops the machine,
+// closes the file and prints its counts. The
 // same link carries the harness's control commands for its shards (payments through other points of issue),
 // which serverControl.ts applies to the same ledger under the same commit-before-answer rule.
-// Exit status: 0 stopped cleanly, 1 a failure while serving, 2 bad input (flag, registry or ledger file).
+// `runServer` resolves 'stopped' or 'failed' (a failure while serving), and throws before serving for bad input
+// (registry or ledger file).
 
-import { parseArgs } from 'node:util';
-import { createActor, fromCallback } from 'xstate';
+import { createActor } from 'xstate';
 import { Ledger } from '../../machines/domain/ledger.ts';
 import { DomainError } from '../../machines/domain/money.ts';
 import { shardOf } from '../../machines/link.ts';
 import type { ServerRequest } from '../../machines/messages.ts';
-import { handleRequest } from '../../machines/domain/serverRules.ts';
-import { createLedgerActor, serverMachine, type LedgerActorInput, type LedgerCommand, type LedgerEvent, type ServerEmitted } from '../../machines/server.ts';
+import { createLedgerActor, serverMachine, type ServerEmitted } from '../../machines/server.ts';
 import { createLinkStats, createMqttLink } from '../../broker/mqttLink.ts';
-import { formatShardRange, MAX_SHARD, parseShardRange, serverIdentity, usernameOf } from '../../broker/topics.ts';
-import { meansOfShards, publicKeyLookup, readRegistry, RegistryError, serverKeyOf, type RunRegistry } from './registry.ts';
-import { LedgerFileError, SqliteLedgerStore, type SynchronousMode } from './sqliteLedgerStore.ts';
+import { formatShardRange, serverIdentity, usernameOf } from '../../broker/topics.ts';
+import { meansOfShards, publicKeyLookup, readRegistry, serverKeyOf, type RunRegistry } from './registry.ts';
+import { SqliteLedgerStore, type SynchronousMode } from './sqliteLedgerStore.ts';
+import { createGroupCommitLedgerActor } from './groupCommit.ts';
 import { wallEpochMs } from '../core/realTime.ts';
 import { createServerControl } from './serverControl.ts';
-
-export const SERVER_USAGE = `Usage: payfleet server --shards RANGE --broker URL --secret S --db PATH --registry FILE [options]
-
-Runs a payment server (SD) for a range of shards: answers the requests published on pf/v1/sd/{shard}/req/+,
-each committed to the SQLite ledger in --db before its answer is sent, and the harness's payments through
-other points of issue published on pf/v1/ctl/sd/{shard}/cmd. Killed and restarted on the same --db, it
-resumes with nothing lost or doubled. Prints "payfleet server: shards RANGE ready on URL" once connected.
-
-Options:
-  --shards RANGE          the shards to serve, e.g. 0-3 or 0,2,5-7 (each below the registry's shard count)
-  --broker URL            the MQTT broker, mqtt://host:port or ws://host:port
-  --secret S              the run's secret credentials derive from (default: $PAYFLEET_BROKER_SECRET)
-  --db PATH               the SQLite ledger file (created if missing)
-  --registry FILE         the run registry (sim/sd/registry.ts): keys, shard count, means to open
-  --synchronous MODE      full (default: a commit survives power loss) or normal (survives a killed process only)
-  --commit MODE           group (default: the requests of one event-loop turn share one commit) or each
-                          (one commit per request); either way an answer is sent only after its commit
-  --seed N                seed of the reconnect jitter (default 0)
-  -h, --help              show this help
-
-Runs until SIGINT or SIGTERM. Exit status: 0 stopped, 1 failed while serving, 2 bad input.
-`;
-
-export interface ServerCommandIo {
-  out(line: string): void;
-  err(line: string): void;
-  env: Record<string, string | undefined>;
-  /** Stops the server when aborted; by default SIGINT and SIGTERM do. */
-  signal?: AbortSignal;
-}
-
-const defaultIo: ServerCommandIo = {
-  out: (line) => process.stdout.write(line + '\n'),
-  err: (line) => process.stderr.write(line + '\n'),
-  env: process.env,
-};
-
-class UsageError extends Error {}
 
 export interface ServerOptions {
   shards: number[];
@@ -81,96 +44,24 @@ export interface ServerOptions {
   seed: number;
 }
 
-/** Parses the flags; throws UsageError naming the flag. Returns undefined for --help. */
-export function parseServerFlags(argv: readonly string[], env: Record<string, string | undefined>): ServerOptions | undefined {
-  const { values, positionals } = parseArgs({
-    args: [...argv],
-    strict: true,
-    allowPositionals: true,
-    options: {
-      shards: { type: 'string' },
-      broker: { type: 'string' },
-      secret: { type: 'string' },
-      db: { type: 'string' },
-      registry: { type: 'string' },
-      synchronous: { type: 'string' },
-      commit: { type: 'string' },
-      seed: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) return undefined;
-  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (every option is a --flag)`);
-  const required = (name: 'shards' | 'broker' | 'db' | 'registry'): string => {
-    const value = values[name];
-    if (value === undefined || value.trim() === '') throw new UsageError(`--${name}: required`);
-    return value;
-  };
-  const shards = parseShardRange(required('shards'));
-  if (!shards || shards.length === 0) throw new UsageError(`--shards: expected a range such as 0-3 or 0,2,5-7 (shards 0 to ${MAX_SHARD}), got ${JSON.stringify(values.shards)}`);
-  const brokerUrl = required('broker');
-  let protocol: string;
-  try {
-    protocol = new URL(brokerUrl).protocol;
-  } catch {
-    throw new UsageError(`--broker: expected a URL such as mqtt://127.0.0.1:1883, got ${JSON.stringify(brokerUrl)}`);
-  }
-  if (!['mqtt:', 'ws:', 'mqtts:', 'wss:'].includes(protocol)) throw new UsageError(`--broker: expected an mqtt://, mqtts://, ws:// or wss:// URL, got ${JSON.stringify(brokerUrl)}`);
-  const secret = values.secret ?? env.PAYFLEET_BROKER_SECRET;
-  if (!secret) throw new UsageError('--secret: required (or set PAYFLEET_BROKER_SECRET)');
-  const synchronous = values.synchronous ?? 'full';
-  if (synchronous !== 'full' && synchronous !== 'normal') throw new UsageError(`--synchronous: expected full or normal, got ${JSON.stringify(synchronous)}`);
-  const commit = values.commit ?? 'group';
-  if (commit !== 'group' && commit !== 'each') throw new UsageError(`--commit: expected group or each, got ${JSON.stringify(commit)}`);
-  let seed = 0;
-  if (values.seed !== undefined) {
-    if (!/^\d{1,9}$/.test(values.seed)) throw new UsageError(`--seed: expected an integer from 0 to 999999999, got ${JSON.stringify(values.seed)}`);
-    seed = Number(values.seed);
-  }
-  return { shards, brokerUrl, secret, dbPath: required('db'), registryPath: required('registry'), synchronous, commit, seed };
+/** What the process needs to be told, and where its stop comes from. */
+export interface ServerIo {
+  out(line: string): void;
+  err(line: string): void;
+  /** Stops the server when aborted; a string reason ('SIGTERM') is printed as why it stopped. */
+  signal: AbortSignal;
 }
 
-/**
- * The ledger child with group commit: the requests that arrive in one turn of the event loop are applied in one
- * store transaction (each request's own transaction becomes a savepoint inside it, so a refusal still rolls back
- * only that request), and their answers are handed back only after that one commit. With synchronous FULL this
- * pays one fsync per batch instead of one per request, and keeps the rule of `createLedgerActor`: no answer
- * leaves before its write is committed. A failure that is not a refusal (the file failing) rolls the whole batch
- * back, answers none of it (the senders resend) and is reported through `onFailure`.
- */
-export function createGroupCommitLedgerActor(ledger: Ledger, onFailure: (error: unknown) => void = (error) => { throw error; }) {
-  return fromCallback<LedgerCommand, LedgerActorInput>(({ input, receive, sendBack }) => {
-    let queue: LedgerCommand[] = [];
-    let pending: ReturnType<typeof setImmediate> | undefined;
-    const flush = () => {
-      pending = undefined;
-      const batch = queue;
-      queue = [];
-      const answers: LedgerEvent[] = [];
-      try {
-        ledger.store.transaction(() => {
-          for (const command of batch) {
-            const result = handleRequest(ledger, command.request, { scheme: input.scheme, serverKey: input.key, publicKeyOf: input.publicKeyOf, nowMs: input.now() });
-            answers.push({ type: 'ledger.result', request: command.request, result });
-          }
-        });
-      } catch (error) {
-        onFailure(error);
-        return;
-      }
-      // Committed: only now do the answers go out.
-      for (const answer of answers) sendBack(answer);
-    };
-    receive((command) => {
-      queue.push(command);
-      pending ??= setImmediate(flush);
-    });
-    // Stopped with requests queued: they were never applied, so dropping them is safe (their senders resend).
-    return () => {
-      if (pending) clearImmediate(pending);
-      queue = [];
-    };
-  });
+/** Bad input found while opening (a registry or ledger file that does not fit the flags): nothing was served. */
+export class ServerInputError extends Error {
+  constructor(
+    readonly code: 'shardOutsideRegistry' | 'ledgerOfAnotherServer' | 'meansCannotOpen',
+    message: string,
+    readonly value: unknown,
+  ) {
+    super(message);
+    this.name = 'ServerInputError';
+  }
 }
 
 /** The shard a request is for: the shard of the means it names (capture and release: of their hold or posting). */
@@ -216,11 +107,18 @@ function bump(record: Record<string, number>, key: string): void {
 }
 
 /**
+ * The ledger's store. One place, so that another kind of store (a --ledger flag) is chosen here and nowhere else.
+ */
+function openLedgerStore(options: ServerOptions): SqliteLedgerStore {
+  return new SqliteLedgerStore(options.dbPath, { synchronous: options.synchronous });
+}
+
+/**
  * Opens the file and checks that it belongs to this server: a file made for another shard range, shard count or
  * server key would answer with another ledger's figures. Then opens every means of the range in one commit.
  */
 function openLedger(options: ServerOptions, registry: RunRegistry): { store: SqliteLedgerStore; ledger: Ledger; opened: number } {
-  const store = new SqliteLedgerStore(options.dbPath, { synchronous: options.synchronous });
+  const store = openLedgerStore(options);
   try {
     const facts: Record<string, string> = {
       shards: formatShardRange(options.shards),
@@ -230,7 +128,7 @@ function openLedger(options: ServerOptions, registry: RunRegistry): { store: Sql
     for (const [key, value] of Object.entries(facts)) {
       const stored = store.getMeta(key);
       if (stored !== undefined && stored !== value) {
-        throw new UsageError(`--db: ${options.dbPath} is the ledger of another server (${key} ${stored}, this one ${key === 'serverPublicKey' ? 'has another key' : value})`);
+        throw new ServerInputError('ledgerOfAnotherServer', `--db: ${options.dbPath} is the ledger of another server (${key} ${stored}, this one ${key === 'serverPublicKey' ? 'has another key' : value})`, stored);
       }
     }
     const ledger = new Ledger(store);
@@ -242,7 +140,7 @@ function openLedger(options: ServerOptions, registry: RunRegistry): { store: Sql
           ledger.openMeans(m);
         } catch (error) {
           if (error instanceof DomainError) {
-            throw new UsageError(`--registry: ${options.registryPath}: means ${m.meansId} cannot be opened on ${options.dbPath}: ${error.message}`);
+            throw new ServerInputError('meansCannotOpen', `--registry: ${options.registryPath}: means ${m.meansId} cannot be opened on ${options.dbPath}: ${error.message}`, m.meansId);
           }
           throw error;
         }
@@ -255,69 +153,34 @@ function openLedger(options: ServerOptions, registry: RunRegistry): { store: Sql
   }
 }
 
-function untilStopped(signal: AbortSignal | undefined, failed: Promise<string>): Promise<string> {
-  if (signal) {
-    return Promise.race([
-      failed,
-      new Promise<string>((resolve) => {
-        if (signal.aborted) resolve('abort');
-        else signal.addEventListener('abort', () => resolve('abort'), { once: true });
-      }),
-    ]);
+/**
+ * Opens what the flags name, checking that it fits them: the registry (RegistryError), the shard range against
+ * it, and the ledger file (LedgerFileError, or ServerInputError when it belongs to another server). Nothing is
+ * served yet, so each of these is bad input.
+ */
+function openServer(options: ServerOptions): { registry: RunRegistry } & ReturnType<typeof openLedger> {
+  const registry = readRegistry(options.registryPath);
+  const outside = options.shards.filter((s) => s >= registry.shards);
+  if (outside.length > 0) {
+    throw new ServerInputError('shardOutsideRegistry', `--shards: shard ${outside[0]} is outside the ${registry.shards} shards of the registry ${options.registryPath} (0-${registry.shards - 1})`, outside[0]);
   }
-  return Promise.race([
-    failed,
-    new Promise<string>((resolve) => {
-      const stop = (name: string) => () => {
-        process.off('SIGINT', onInt);
-        process.off('SIGTERM', onTerm);
-        resolve(name);
-      };
-      const onInt = stop('SIGINT');
-      const onTerm = stop('SIGTERM');
-      process.once('SIGINT', onInt);
-      process.once('SIGTERM', onTerm);
-    }),
-  ]);
+  return { registry, ...openLedger(options, registry) };
 }
 
-/** Runs `payfleet server` with `argv` (the arguments after `server`); resolves with the exit status. */
-export async function serverCommand(argv: readonly string[], io: ServerCommandIo = defaultIo): Promise<number> {
-  let options: ServerOptions | undefined;
-  let registry: RunRegistry;
-  let opened: ReturnType<typeof openLedger>;
-  try {
-    options = parseServerFlags(argv, io.env);
-    if (!options) {
-      io.out(SERVER_USAGE);
-      return 0;
-    }
-    registry = readRegistry(options.registryPath);
-    const outside = options.shards.filter((s) => s >= registry.shards);
-    if (outside.length > 0) {
-      throw new UsageError(`--shards: shard ${outside[0]} is outside the ${registry.shards} shards of the registry ${options.registryPath} (0-${registry.shards - 1})`);
-    }
-    opened = openLedger(options, registry);
-  } catch (error) {
-    const usage = error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-    if (usage || error instanceof RegistryError) {
-      io.err(`payfleet server: ${(error as Error).message}`);
-      if (usage) io.err('Run `payfleet server --help` for the options.');
-      return 2;
-    }
-    if (error instanceof LedgerFileError) {
-      io.err(`payfleet server: --db: ${error.message}`);
-      return 2;
-    }
-    throw error;
-  }
-
+/**
+ * Runs the payment server until `io.signal` is aborted or serving fails; resolves with how it ended. Throws,
+ * before serving anything, RegistryError, LedgerFileError or ServerInputError for bad input (see openServer).
+ */
+export async function runServer(options: ServerOptions, io: ServerIo): Promise<'stopped' | 'failed'> {
+  const opened = openServer(options);
+  const registry = opened.registry;
   const { store, ledger } = opened;
   const range = formatShardRange(options.shards);
   const counts: ServerCounts = { handled: {}, refused: {}, rejected: 0 };
   const linkStats = createLinkStats();
-  let reportFailure: (why: string) => void = () => undefined;
-  const failed = new Promise<string>((resolve) => (reportFailure = resolve));
+  // A failure while serving aborts this one; the server stops on whichever comes first.
+  const failure = new AbortController();
+  const reportFailure = (why: string) => failure.abort(why);
   const control = createServerControl({
     ledger,
     meta: store,
@@ -372,7 +235,12 @@ export async function serverCommand(argv: readonly string[], io: ServerCommandIo
   io.out(`payfleet server: shards ${range}: ${opened.opened} means open on ${options.dbPath} (synchronous ${options.synchronous}, commit ${options.commit}); connecting to ${options.brokerUrl} as ${usernameOf(serverIdentity(options.shards))}`);
   actor.start();
 
-  const why = await untilStopped(io.signal, failed);
+  const stop = AbortSignal.any([io.signal, failure.signal]);
+  const why = await new Promise<string>((resolve) => {
+    const reason = () => resolve(typeof stop.reason === 'string' ? stop.reason : 'abort');
+    if (stop.aborted) reason();
+    else stop.addEventListener('abort', reason, { once: true });
+  });
   actor.stop();
   control.stop();
   store.close();
@@ -380,8 +248,8 @@ export async function serverCommand(argv: readonly string[], io: ServerCommandIo
   const summary = `handled ${JSON.stringify(counts.handled)}, refused ${JSON.stringify(counts.refused)}, rejected ${counts.rejected}, elsewhere ${JSON.stringify(elsewhere)}, link ${JSON.stringify({ connects: linkStats.connects, disconnects: linkStats.disconnects, sent: linkStats.sent, received: linkStats.received })}`;
   if (why.startsWith('failed')) {
     io.err(`payfleet server: shards ${range} ${why}; ${summary}`);
-    return 1;
+    return 'failed';
   }
   io.out(`payfleet server: shards ${range} stopped (${why}); ${summary}`);
-  return 0;
+  return 'stopped';
 }

@@ -19,121 +19,21 @@
 // back only itself. Writes go to SQLite before the cache, so SQLite is always the truth. Rows keep their
 // insertion order (rowid tables, read back `ORDER BY rowid`), so iterations come out in the order the in-memory
 // store gives. Records handed out are frozen, as the in-memory store's are.
+// The file's layout and opening are in sqliteLedgerSchema.ts, the rows in sqliteLedgerRows.ts, the SQL in
+// sqliteLedgerStatements.ts; this module is the store: its reads, writes and transactions.
 
-import Database from 'better-sqlite3';
-import type { Account, AccountKind, Aggregate, Hold, HoldState, LedgerStore, Posting, PostingVia, StoredResult, Transfer, VoidRecord } from '../../machines/domain/ledgerStore.ts';
+import type Database from 'better-sqlite3';
+import type { Account, Aggregate, Hold, LedgerStore, Posting, StoredResult, Transfer, VoidRecord } from '../../machines/domain/ledgerStore.ts';
 import type { ServerResult } from '../../machines/messages.ts';
-import { ABSENT, RowCache, UNCACHED, type TableName } from './sqliteLedgerStoreCache.ts';
+import { ABSENT, RowCache, type TableName } from './sqliteLedgerStoreCache.ts';
+import { openLedgerDatabase, type SqliteLedgerStoreOptions } from './sqliteLedgerSchema.ts';
+import {
+  accountRow, aggregateRow, holdRow, pairKey, postingRow, toAccount, toAggregate, toHold, toPosting, toTransfer, toVoid, transferRow,
+  type CachedResult, type VoidRow,
+} from './sqliteLedgerRows.ts';
+import { prepareStatements, restoreRow, type LedgerStatements } from './sqliteLedgerStatements.ts';
 
-/** Version of the table layout below, kept in SQLite's `user_version`. */
-export const SCHEMA_VERSION = 1;
-
-export type SynchronousMode = 'full' | 'normal';
-
-export interface SqliteLedgerStoreOptions {
-  /** Open an existing file for reading only (a checker reading a stopped server's ledger). */
-  readonly?: boolean;
-  /** See the header: 'full' (default) survives power loss, 'normal' survives a killed process only. */
-  synchronous?: SynchronousMode;
-}
-
-/** A problem with the ledger file itself (missing, not a payfleet ledger, another schema version). */
-export class LedgerFileError extends Error {
-  constructor(
-    readonly code: 'noSuchFile' | 'notALedger' | 'schemaVersion' | 'cannotOpen',
-    message: string,
-    readonly value: unknown,
-  ) {
-    super(message);
-    this.name = 'LedgerFileError';
-  }
-}
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS accounts (
-  id TEXT PRIMARY KEY, kind TEXT NOT NULL, balance_minor INTEGER NOT NULL, credit_limit_minor INTEGER NOT NULL,
-  held_minor INTEGER NOT NULL, version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS transfers (
-  id TEXT PRIMARY KEY, debit_account TEXT NOT NULL, credit_account TEXT NOT NULL, amount_minor INTEGER NOT NULL,
-  fingerprint TEXT NOT NULL, note TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS holds (
-  tx_id TEXT PRIMARY KEY, means_id TEXT NOT NULL, payee TEXT NOT NULL, amount_minor INTEGER NOT NULL,
-  proxy_id TEXT NOT NULL, state TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS postings (
-  tx_id TEXT PRIMARY KEY, means_id TEXT NOT NULL, payee TEXT NOT NULL, amount_minor INTEGER, via TEXT NOT NULL,
-  request_id TEXT NOT NULL, aggregate_id TEXT, proxy_id TEXT, reversed_by TEXT);
-CREATE TABLE IF NOT EXISTS aggregates (
-  id TEXT PRIMARY KEY, means_id TEXT NOT NULL, payee TEXT NOT NULL, sum_minor INTEGER NOT NULL,
-  tx_ids TEXT NOT NULL, posted_minor INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS voids (
-  proxy_id TEXT NOT NULL, tx_id TEXT NOT NULL, request_id TEXT NOT NULL, PRIMARY KEY (proxy_id, tx_id));
-CREATE TABLE IF NOT EXISTS counter_uses (
-  proxy_id TEXT NOT NULL, counter INTEGER NOT NULL, tx_id TEXT NOT NULL, PRIMARY KEY (proxy_id, counter));
-CREATE TABLE IF NOT EXISTS results (
-  sender TEXT NOT NULL, req_id TEXT NOT NULL, fingerprint TEXT NOT NULL, result TEXT NOT NULL,
-  PRIMARY KEY (sender, req_id));
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-`;
-
-// Rows are read in raw mode (arrays, columns in the order each SELECT names them), which spares better-sqlite3
-// building an object per row; these build the frozen records from them.
-type AccountRow = [id: string, kind: string, balanceMinor: number, creditLimitMinor: number, heldMinor: number, version: number];
-type TransferRow = [id: string, debitAccount: string, creditAccount: string, amountMinor: number, fingerprint: string, note: string];
-type HoldRow = [txId: string, meansId: string, payee: string, amountMinor: number, proxyId: string, state: string];
-type PostingRow = [
-  txId: string, meansId: string, payee: string, amountMinor: number | null, via: string, requestId: string,
-  aggregateId: string | null, proxyId: string | null, reversedBy: string | null,
-];
-type AggregateRow = [id: string, meansId: string, payee: string, sumMinor: number, txIds: string, postedMinor: number];
-type VoidRow = [proxyId: string, txId: string, requestId: string];
-type ResultRow = [fingerprint: string, result: string];
-
-const ACCOUNT_COLUMNS = 'id, kind, balance_minor, credit_limit_minor, held_minor, version';
-const TRANSFER_COLUMNS = 'id, debit_account, credit_account, amount_minor, fingerprint, note';
-const HOLD_COLUMNS = 'tx_id, means_id, payee, amount_minor, proxy_id, state';
-const POSTING_COLUMNS = 'tx_id, means_id, payee, amount_minor, via, request_id, aggregate_id, proxy_id, reversed_by';
-const AGGREGATE_COLUMNS = 'id, means_id, payee, sum_minor, tx_ids, posted_minor';
-const VOID_COLUMNS = 'proxy_id, tx_id, request_id';
-
-const toAccount = (r: AccountRow): Account =>
-  Object.freeze({ id: r[0], kind: r[1] as AccountKind, balanceMinor: r[2], creditLimitMinor: r[3], heldMinor: r[4], version: r[5] });
-const toTransfer = (r: TransferRow): Transfer =>
-  Object.freeze({ id: r[0], debitAccount: r[1], creditAccount: r[2], amountMinor: r[3], fingerprint: r[4], note: r[5] });
-const toHold = (r: HoldRow): Hold =>
-  Object.freeze({ txId: r[0], meansId: r[1], payee: r[2], amountMinor: r[3], proxyId: r[4], state: r[5] as HoldState });
-const toVoid = (r: VoidRow): VoidRecord => Object.freeze({ proxyId: r[0], txId: r[1], requestId: r[2] });
-const toAggregate = (r: AggregateRow): Aggregate =>
-  Object.freeze({ id: r[0], meansId: r[1], payee: r[2], sumMinor: r[3], txIds: Object.freeze(JSON.parse(r[4]) as string[]), postedMinor: r[5] });
-
-/** Optional fields absent in the record stay absent (not `undefined`), as they are in the in-memory store. */
-function toPosting(r: PostingRow): Posting {
-  const posting: { -readonly [K in keyof Posting]: Posting[K] } = {
-    txId: r[0], meansId: r[1], payee: r[2], amountMinor: r[3], via: r[4] as PostingVia, requestId: r[5],
-  };
-  if (r[6] !== null) posting.aggregateId = r[6];
-  if (r[7] !== null) posting.proxyId = r[7];
-  if (r[8] !== null) posting.reversedBy = r[8];
-  return Object.freeze(posting);
-}
-
-// The same rows built from the records handed to `put`: what is bound to the statement is what a later read
-// returns, so the record cached after a write is the one SQLite would give back.
-const accountRow = (a: Account): AccountRow => [a.id, a.kind, a.balanceMinor, a.creditLimitMinor, a.heldMinor, a.version];
-const transferRow = (t: Transfer): TransferRow => [t.id, t.debitAccount, t.creditAccount, t.amountMinor, t.fingerprint, t.note];
-const holdRow = (h: Hold): HoldRow => [h.txId, h.meansId, h.payee, h.amountMinor, h.proxyId, h.state];
-const postingRow = (p: Posting): PostingRow => [
-  p.txId, p.meansId, p.payee, p.amountMinor, p.via, p.requestId, p.aggregateId ?? null, p.proxyId ?? null, p.reversedBy ?? null,
-];
-
-const aggregateRow = (a: Aggregate): AggregateRow => [a.id, a.meansId, a.payee, a.sumMinor, JSON.stringify(a.txIds), a.postedMinor];
-
-/** A cache key for a pair of ids that no other pair shares (the first id's length tells where it ends). */
-const pairKey = (a: string, b: string | number): string => `${a.length}:${a}${b}`;
-function splitPairKey(key: string): [string, string] {
-  const colon = key.indexOf(':');
-  const end = colon + 1 + Number(key.slice(0, colon));
-  return [key.slice(colon + 1, end), key.slice(end)];
-}
+export { LedgerFileError, SCHEMA_VERSION, type SqliteLedgerStoreOptions, type SynchronousMode } from './sqliteLedgerSchema.ts';
 
 /** As in the in-memory store: an async function would commit before its work is done, so it is refused. */
 function synchronousResult<T>(result: T): T {
@@ -143,25 +43,10 @@ function synchronousResult<T>(result: T): T {
   return result;
 }
 
-/** What the cache keeps of a stored answer: the text, parsed afresh for each reader as a read from SQLite is. */
-interface CachedResult { fingerprint: string; json: string }
-
-function openDatabase(path: string, readonly: boolean): Database.Database {
-  try {
-    return new Database(path, { readonly, fileMustExist: readonly });
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (readonly && (code === 'SQLITE_CANTOPEN' || /does not exist/.test((error as Error).message))) {
-      throw new LedgerFileError('noSuchFile', `ledger file ${path} does not exist`, path);
-    }
-    throw new LedgerFileError('cannotOpen', `cannot open ledger file ${path}: ${(error as Error).message}`, path);
-  }
-}
-
 export class SqliteLedgerStore implements LedgerStore {
   readonly db: Database.Database;
   readonly path: string;
-  private readonly stmt;
+  private readonly stmt: LedgerStatements;
   private readonly runInTransaction: <T>(fn: () => T) => T;
   /** The row cache of a writable store (none for a reader, which must see another connection's commits). */
   private readonly cache: RowCache | undefined;
@@ -173,103 +58,11 @@ export class SqliteLedgerStore implements LedgerStore {
   constructor(path: string, options: SqliteLedgerStoreOptions = {}) {
     this.path = path;
     const readonly = options.readonly ?? false;
-    this.db = openDatabase(path, readonly);
-    try {
-      this.db.pragma('busy_timeout = 5000');
-      if (readonly) {
-        this.checkSchema();
-      } else {
-        // WAL: a commit appends to the log, readers (a checker) never block the writer, and a torn write at a
-        // crash is a log tail SQLite ignores on reopening.
-        this.db.pragma('journal_mode = WAL');
-        this.db.pragma(`synchronous = ${(options.synchronous ?? 'full').toUpperCase()}`);
-        this.createSchema();
-      }
-    } catch (error) {
-      this.db.close();
-      if (error instanceof LedgerFileError) throw error;
-      const code = (error as { code?: string }).code;
-      if (code === 'SQLITE_NOTADB') throw new LedgerFileError('notALedger', `${path} is not a SQLite file, so not a payfleet ledger`, path);
-      throw new LedgerFileError('cannotOpen', `cannot open ledger file ${path}: ${(error as Error).message}`, path);
-    }
+    this.db = openLedgerDatabase(path, options);
     this.cache = readonly ? undefined : new RowCache();
-    const db = this.db;
-    // Positional parameters: binding from an array is cheaper than looking each named one up on an object.
-    const upsert = (table: string, columns: string, key: string) => {
-      const names = columns.split(', ');
-      const sets = names.filter((n) => !key.split(', ').includes(n)).map((n) => `${n} = excluded.${n}`).join(', ');
-      return `INSERT INTO ${table} (${columns}) VALUES (${names.map(() => '?').join(', ')}) ON CONFLICT (${key}) DO UPDATE SET ${sets}`;
-    };
-    this.stmt = {
-      getAccount: db.prepare<[string], AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE id = ?`).raw(true),
-      putAccount: db.prepare<AccountRow>(upsert('accounts', ACCOUNT_COLUMNS, 'id')),
-      // For an account known to exist: one lookup where the upsert makes two (the insert that conflicts, then the update).
-      updateAccount: db.prepare<[string, number, number, number, number, string]>(
-        'UPDATE accounts SET kind = ?, balance_minor = ?, credit_limit_minor = ?, held_minor = ?, version = ? WHERE id = ?',
-      ),
-      allAccounts: db.prepare<[], AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM accounts ORDER BY rowid`).raw(true),
-      getTransfer: db.prepare<[string], TransferRow>(`SELECT ${TRANSFER_COLUMNS} FROM transfers WHERE id = ?`).raw(true),
-      putTransfer: db.prepare<TransferRow>(upsert('transfers', TRANSFER_COLUMNS, 'id')),
-      getHold: db.prepare<[string], HoldRow>(`SELECT ${HOLD_COLUMNS} FROM holds WHERE tx_id = ?`).raw(true),
-      putHold: db.prepare<HoldRow>(upsert('holds', HOLD_COLUMNS, 'tx_id')),
-      getPosting: db.prepare<[string], PostingRow>(`SELECT ${POSTING_COLUMNS} FROM postings WHERE tx_id = ?`).raw(true),
-      putPosting: db.prepare<PostingRow>(upsert('postings', POSTING_COLUMNS, 'tx_id')),
-      allPostings: db.prepare<[], PostingRow>(`SELECT ${POSTING_COLUMNS} FROM postings ORDER BY rowid`).raw(true),
-      getAggregate: db.prepare<[string], AggregateRow>(`SELECT ${AGGREGATE_COLUMNS} FROM aggregates WHERE id = ?`).raw(true),
-      putAggregate: db.prepare<AggregateRow>(upsert('aggregates', AGGREGATE_COLUMNS, 'id')),
-      allAggregates: db.prepare<[], AggregateRow>(`SELECT ${AGGREGATE_COLUMNS} FROM aggregates ORDER BY rowid`).raw(true),
-      getVoid: db.prepare<[string, string], VoidRow>(`SELECT ${VOID_COLUMNS} FROM voids WHERE proxy_id = ? AND tx_id = ?`).raw(true),
-      putVoid: db.prepare<VoidRow>(upsert('voids', VOID_COLUMNS, 'proxy_id, tx_id')),
-      allVoids: db.prepare<[], VoidRow>(`SELECT ${VOID_COLUMNS} FROM voids ORDER BY rowid`).raw(true),
-      getCounterUse: db.prepare<[string, number], string>('SELECT tx_id FROM counter_uses WHERE proxy_id = ? AND counter = ?').pluck(true),
-      putCounterUse: db.prepare<[string, number, string]>(upsert('counter_uses', 'proxy_id, counter, tx_id', 'proxy_id, counter')),
-      getResult: db.prepare<[string, string], ResultRow>('SELECT fingerprint, result FROM results WHERE sender = ? AND req_id = ?').raw(true),
-      putResult: db.prepare<[string, string, string, string]>(upsert('results', 'sender, req_id, fingerprint, result', 'sender, req_id')),
-      getMeta: db.prepare<[string], string>('SELECT value FROM meta WHERE key = ?').pluck(true),
-      putMeta: db.prepare<[string, string]>(upsert('meta', 'key, value', 'key')),
-      sumOfBalances: db.prepare<[], number | null>('SELECT SUM(balance_minor) FROM accounts').pluck(true),
-      countResults: db.prepare<[], number>('SELECT COUNT(*) FROM results').pluck(true),
-      dataVersion: db.prepare<[], number>('PRAGMA data_version').pluck(true),
-      begin: db.prepare('BEGIN'),
-      commit: db.prepare('COMMIT'),
-      rollback: db.prepare('ROLLBACK'),
-      // Only to undo a nested transaction: the ledger itself never deletes a row.
-      deleteAccount: db.prepare<[string]>('DELETE FROM accounts WHERE id = ?'),
-      deleteTransfer: db.prepare<[string]>('DELETE FROM transfers WHERE id = ?'),
-      deleteHold: db.prepare<[string]>('DELETE FROM holds WHERE tx_id = ?'),
-      deletePosting: db.prepare<[string]>('DELETE FROM postings WHERE tx_id = ?'),
-      deleteAggregate: db.prepare<[string]>('DELETE FROM aggregates WHERE id = ?'),
-      deleteVoid: db.prepare<[string, string]>('DELETE FROM voids WHERE proxy_id = ? AND tx_id = ?'),
-      deleteCounterUse: db.prepare<[string, number]>('DELETE FROM counter_uses WHERE proxy_id = ? AND counter = ?'),
-      deleteResult: db.prepare<[string, string]>('DELETE FROM results WHERE sender = ? AND req_id = ?'),
-      deleteMeta: db.prepare<[string]>('DELETE FROM meta WHERE key = ?'),
-    };
+    this.stmt = prepareStatements(this.db);
     // One wrapper made once; better-sqlite3 begins a transaction, or a savepoint when one is open already.
-    this.runInTransaction = db.transaction(<T>(fn: () => T): T => synchronousResult(fn())) as <T>(fn: () => T) => T;
-  }
-
-  private createSchema(): void {
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    if (version !== 0 && version !== SCHEMA_VERSION) {
-      throw new LedgerFileError('schemaVersion', `ledger file ${this.path} has schema version ${version}, this payfleet reads ${SCHEMA_VERSION}`, version);
-    }
-    if (version === 0) {
-      // A new file, or someone else's database: payfleet creates its tables only in an empty one.
-      const tables = this.db.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM sqlite_schema WHERE type = 'table'").get()?.n ?? 0;
-      if (tables > 0) throw new LedgerFileError('notALedger', `${this.path} holds other tables and is not a payfleet ledger file`, this.path);
-    }
-    this.db.transaction(() => {
-      this.db.exec(SCHEMA);
-      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    })();
-  }
-
-  private checkSchema(): void {
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    if (version === 0) throw new LedgerFileError('notALedger', `${this.path} is not a payfleet ledger file (no schema)`, this.path);
-    if (version !== SCHEMA_VERSION) {
-      throw new LedgerFileError('schemaVersion', `ledger file ${this.path} has schema version ${version}, this payfleet reads ${SCHEMA_VERSION}`, version);
-    }
+    this.runInTransaction = this.db.transaction(<T>(fn: () => T): T => synchronousResult(fn())) as <T>(fn: () => T) => T;
   }
 
   getAccount(id: string): Account | undefined {
@@ -415,7 +208,7 @@ export class SqliteLedgerStore implements LedgerStore {
       return;
     }
     try {
-      for (const [table, key, before] of cache.undoEntries()) this.restore(table, key, before);
+      for (const [table, key, before] of cache.undoEntries()) restoreRow(this.stmt, table, key, before);
     } catch (error) {
       cache.rollback();
       cache.reset();
@@ -423,56 +216,6 @@ export class SqliteLedgerStore implements LedgerStore {
       throw error;
     }
     cache.rollback();
-  }
-
-  /** Puts one row back as it was before a nested transaction wrote it: `before` is the row, or ABSENT. */
-  private restore(table: TableName, key: string, before: unknown): void {
-    if (before === UNCACHED) throw new Error(`LedgerStore.transaction: no earlier value of ${table} ${key} to undo a nested transaction with`);
-    const absent = before === ABSENT;
-    switch (table) {
-      case 'accounts':
-        if (absent) this.stmt.deleteAccount.run(key);
-        else this.stmt.putAccount.run(...accountRow(before as Account));
-        return;
-      case 'transfers':
-        if (absent) this.stmt.deleteTransfer.run(key);
-        else this.stmt.putTransfer.run(...transferRow(before as Transfer));
-        return;
-      case 'holds':
-        if (absent) this.stmt.deleteHold.run(key);
-        else this.stmt.putHold.run(...holdRow(before as Hold));
-        return;
-      case 'postings':
-        if (absent) this.stmt.deletePosting.run(key);
-        else this.stmt.putPosting.run(...postingRow(before as Posting));
-        return;
-      case 'aggregates':
-        if (absent) this.stmt.deleteAggregate.run(key);
-        else this.stmt.putAggregate.run(...aggregateRow(before as Aggregate));
-        return;
-      case 'voids': {
-        const [proxyId, txId] = splitPairKey(key);
-        if (absent) this.stmt.deleteVoid.run(proxyId, txId);
-        else this.stmt.putVoid.run(proxyId, txId, (before as VoidRecord).requestId);
-        return;
-      }
-      case 'counters': {
-        const [proxyId, counter] = splitPairKey(key);
-        if (absent) this.stmt.deleteCounterUse.run(proxyId, Number(counter));
-        else this.stmt.putCounterUse.run(proxyId, Number(counter), before as string);
-        return;
-      }
-      case 'results': {
-        const [from, reqId] = splitPairKey(key);
-        if (absent) this.stmt.deleteResult.run(from, reqId);
-        else this.stmt.putResult.run(from, reqId, (before as CachedResult).fingerprint, (before as CachedResult).json);
-        return;
-      }
-      case 'meta':
-        if (absent) this.stmt.deleteMeta.run(key);
-        else this.stmt.putMeta.run(key, before as string);
-        return;
-    }
   }
 
   /**

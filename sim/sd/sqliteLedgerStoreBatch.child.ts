@@ -15,7 +15,7 @@ import { signRequest } from '../../machines/domain/requests.ts';
 import { keyFromSeed } from '../../machines/domain/signature.ts';
 import type { DebitRequest } from '../../machines/messages.ts';
 import type { LedgerActorInput, LedgerCommand, LedgerEvent } from '../../machines/server.ts';
-import { createGroupCommitLedgerActor } from './serverProcess.ts';
+import { createGroupCommitLedgerActor } from './groupCommit.ts';
 import { SqliteLedgerStore, type SynchronousMode } from './sqliteLedgerStore.ts';
 
 const BATCH_MEANS = 10;

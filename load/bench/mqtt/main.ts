@@ -11,10 +11,8 @@
 
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { parseArgs, formatHelp, UsageError, type FlagSpec } from '../../../sim/cli/args.ts';
-import { parseDuration } from '../../../sim/scenario/durations.ts';
+import { defineFlags, parseArgs, formatHelp, UsageError } from '../../../sim/cli/args.ts';
 import { loadScenario, withOverrides } from '../../../sim/scenario/load.ts';
 import { MqttCoordinator } from '../../../sim/mqtt/coordinator.ts';
 import type { BenchControl } from '../../../sim/mqtt/benchControl.ts';
@@ -31,18 +29,18 @@ const TARGET_RATIO = 0.6;
 const TARGET_RSS_PER_TERMINAL_BYTES = 60 * 1000;
 const PROBE_EVERY_MS = 100;
 
-const FLAGS: Record<string, FlagSpec> = {
+const FLAGS = defineFlags({
   terminals: { kind: 'int', help: 'Terminals connected at once.', defaultText: '10000' },
   workers: { kind: 'int', help: 'Swarm worker processes (one process holds fewer than 10,000 sockets here).', defaultText: '2' },
   concurrency: { kind: 'string', help: 'Payments in flight, comma-separated; each is measured for --seconds.', defaultText: '1,64,256' },
   seconds: { kind: 'number', help: 'Real seconds of each closed loop (harness and baseline).', defaultText: '10' },
   'storm-payments': { kind: 'int', help: 'Offline payments each terminal makes during the storm.', defaultText: '1' },
   'storm-timeout': { kind: 'number', help: 'Real seconds the storm may take to reconnect and drain before it is reported as not drained.', defaultText: '300' },
-  crypto: { kind: 'string', help: "Signatures of requests and answers: ed25519 (real, the cost of the system under test) or sim (cheap, so the harness's own cost shows).", defaultText: 'sim' },
-  synchronous: { kind: 'string', help: "The servers' SQLite durability: full (a commit survives power loss) or normal (survives a killed process).", defaultText: 'full' },
+  crypto: { kind: 'string', oneOf: ['ed25519', 'sim'], help: "Signatures of requests and answers: ed25519 (real, the cost of the system under test) or sim (cheap, so the harness's own cost shows).", defaultText: 'sim' },
+  synchronous: { kind: 'string', oneOf: ['full', 'normal'], help: "The servers' SQLite durability: full (a commit survives power loss) or normal (survives a killed process).", defaultText: 'full' },
   out: { kind: 'string', help: 'Directory of the harness run (ledgers, logs, summary.json) and bench.json.', defaultText: 'runs/bench-mqtt' },
-  help: { kind: 'boolean', help: 'This text.' },
-};
+  help: { kind: 'boolean', short: 'h', help: 'This text.' },
+});
 
 const USAGE = 'npm run bench:mqtt -- [options]';
 
@@ -59,38 +57,30 @@ interface BenchOptions {
 }
 
 function options(argv: readonly string[]): BenchOptions | undefined {
-  const { flags, positionals } = parseArgs(argv, FLAGS, (text) => {
-    const parsed = parseDuration(text);
-    return parsed.ok ? parsed.ms : undefined;
-  });
+  const { flags, positionals } = parseArgs(argv, FLAGS);
   if (flags.help) return undefined;
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
-  const positive = (name: string, fallback: number): number => {
-    const value = (flags[name] as number | undefined) ?? fallback;
-    if (!(value > 0)) throw new UsageError(`--${name}: expected a positive number, got '${value}'`);
+  const positive = (name: 'terminals' | 'workers' | 'seconds' | 'storm-payments' | 'storm-timeout', fallback: number): number => {
+    const value = flags[name] ?? fallback;
+    if (!(value > 0)) throw new UsageError(`--${name}: expected a positive number, got '${value}'`, name);
     return value;
   };
-  const concurrencyText = (flags.concurrency as string | undefined) ?? '1,64,256';
+  const concurrencyText = flags.concurrency ?? '1,64,256';
   const concurrencies = concurrencyText.split(',').map((part) => Number(part.trim()));
-  if (concurrencies.some((c) => !Number.isInteger(c) || c < 1)) throw new UsageError(`--concurrency: expected positive integers separated by commas, got '${concurrencyText}'`);
+  if (concurrencies.some((c) => !Number.isInteger(c) || c < 1)) throw new UsageError(`--concurrency: expected positive integers separated by commas, got '${concurrencyText}'`, 'concurrency');
   const terminals = positive('terminals', TARGET_TERMINALS);
   const workers = positive('workers', 2);
-  if (concurrencies.some((c) => c > terminals)) throw new UsageError(`--concurrency: each value must be at most --terminals (${terminals}), got '${concurrencyText}'`);
-  const oneOf = <T extends string>(name: string, values: readonly T[], fallback: T): T => {
-    const value = (flags[name] as string | undefined) ?? fallback;
-    if (!values.includes(value as T)) throw new UsageError(`--${name}: expected one of ${values.join(', ')}, got '${value}'`);
-    return value as T;
-  };
+  if (concurrencies.some((c) => c > terminals)) throw new UsageError(`--concurrency: each value must be at most --terminals (${terminals}), got '${concurrencyText}'`, 'concurrency');
   return {
     terminals,
     workers,
-    crypto: oneOf('crypto', ['ed25519', 'sim'] as const, 'sim'),
-    synchronous: oneOf('synchronous', ['full', 'normal'] as const, 'full'),
+    crypto: flags.crypto ?? 'sim',
+    synchronous: flags.synchronous ?? 'full',
     concurrencies,
     seconds: positive('seconds', 10),
     stormPayments: positive('storm-payments', 1),
     stormTimeoutMs: positive('storm-timeout', 300) * 1000,
-    outDir: resolve((flags.out as string | undefined) ?? 'runs/bench-mqtt'),
+    outDir: resolve(flags.out ?? 'runs/bench-mqtt'),
   };
 }
 
@@ -347,13 +337,14 @@ export async function main(argv: readonly string[], out: (line: string) => void 
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      killAllChildren();
-      console.error(error);
-      process.exit(1);
-    },
-  );
-}
+// `npm run bench:mqtt` runs this file and nothing imports it, so main runs unconditionally: a guard comparing
+// process.argv[1] with import.meta.url fails wherever the path goes through a symlink (Node resolves one, not the
+// other), and the bench then printed nothing and exited 0.
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    killAllChildren();
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 
-const BIN = join(import.meta.dirname, '../../bin/payfleet.mjs');
-const SCENARIO = join(import.meta.dirname, '../../load/k6/shared-means.yaml');
+const BIN = join(import.meta.dirname, '../../../bin/payfleet.mjs');
+const SCENARIO = join(import.meta.dirname, '../../../load/k6/shared-means.yaml');
 
 describe('payfleet http', () => {
   it('serves the scenario means on the address it prints, and stops on SIGTERM', async () => {

@@ -1,0 +1,148 @@
+// Goal: `payfleet run <scenario>`: run a scenario in virtual or mqtt mode, print every option it runs with (so a
+// run can be repeated from its log) and its verdict, write its files, and exit with what it found.
+// Method: declare and check the flags; a virtual run goes to sim/run/runVirtual.ts, an mqtt run to
+// sim/mqtt/runMqtt.ts with its options already checked (broker URL, secret from PAYFLEET_BROKER_SECRET, time
+// scale, metrics port). Exit status: 0 every invariant held, 1 a violation or a backlog that did not drain, 2 bad
+// input (nothing is run and nothing is written), 99 a threshold failed.
+
+import { join } from 'node:path';
+import { defineFlags, UsageError, type FlagValues } from '../args.ts';
+import { defineCommand, EXIT_OK, EXIT_THRESHOLD, EXIT_VIOLATION, type CliIo } from '../command.ts';
+import { brokerUrlOf, portFlag } from './brokerFlags.ts';
+import { loadScenario, withOverrides } from '../../scenario/load.ts';
+import type { Scenario } from '../../scenario/types.ts';
+import type { RunSummary } from '../../run/summary.ts';
+import type { MqttRunOptions } from '../../mqtt/runMqtt.ts';
+
+export const runFlags = defineFlags({
+  mode: { kind: 'string', oneOf: ['virtual', 'mqtt'], help: 'virtual (deterministic, virtual time) or mqtt (real broker, real time)', defaultText: 'virtual' },
+  seed: { kind: 'int', help: 'seed of every random draw', defaultText: "the scenario's" },
+  terminals: { kind: 'int', help: 'number of terminals', defaultText: "the scenario's" },
+  duration: { kind: 'duration', help: 'length of the safety phase, e.g. 30m, 24h', defaultText: "the scenario's" },
+  out: { kind: 'string', placeholder: 'DIR', help: 'directory for summary.json, timeseries.csv, report.html', defaultText: 'runs/<scenario>-<seed> (mqtt: …-mqtt)' },
+  quiet: { kind: 'boolean', help: 'no progress line' },
+  broker: {
+    kind: 'string',
+    parse: (text) => brokerUrlOf('broker', text),
+    placeholder: 'URL',
+    help: 'mqtt mode: URL of an external broker, e.g. mqtt://127.0.0.1:1883 (secret from PAYFLEET_BROKER_SECRET)',
+    defaultText: 'an embedded aedes broker in its own process',
+  },
+  'time-scale': { kind: 'number', help: 'mqtt mode: simulated ms per real ms (60 plays an hour in a minute)', defaultText: '1' },
+  'metrics-port': portFlag(
+    'mqtt mode only: serve live Prometheus metrics at http://127.0.0.1:<n>/metrics while the run goes (0: any free port; the URL is printed). A virtual run holds the event loop until it ends, so it serves none',
+    'no endpoint',
+  ),
+});
+
+type RunFlags = FlagValues<typeof runFlags>;
+
+function loadWithOverrides(file: string, flags: RunFlags): Scenario {
+  return withOverrides(loadScenario(file), { seed: flags.seed, terminals: flags.terminals, duration: flags.duration });
+}
+
+/** The mqtt run's options from the flags; throws UsageError naming the flag. */
+export function mqttOptionsOf(flags: RunFlags, outDir: string, env: Record<string, string | undefined>): MqttRunOptions {
+  const brokerUrl = flags.broker;
+  const secret = brokerUrl === undefined ? undefined : env.PAYFLEET_BROKER_SECRET;
+  if (brokerUrl !== undefined && !secret) {
+    throw new UsageError(`--broker: set PAYFLEET_BROKER_SECRET to the secret the broker's credentials were issued with (its password and ACL files can be written with it)`, 'broker');
+  }
+  return { outDir, timeScale: flags['time-scale'] ?? 1, brokerUrl, secret, quiet: flags.quiet === true, metricsPort: flags['metrics-port'] };
+}
+
+function printOptions(io: CliIo, scenario: Scenario, file: string, outDir: string): void {
+  const p = scenario.population;
+  io.out(
+    [
+      `payfleet run ${file}`,
+      `  mode=virtual seed=${scenario.seed} terminals=${p.terminals} pos=${p.pos.units} shards=${p.shards} crypto=${scenario.crypto}`,
+      `  duration=${scenario.durationMs}ms drain=${scenario.drainMs}ms threshold=${scenario.policy.thresholdMinor} remittance=${scenario.policy.remittance.mode}`,
+      `  network: loss=${scenario.network.lossProbability} dup=${scenario.network.duplicateProbability} reorder=${scenario.network.reorderProbability} latency p50/p99=${scenario.network.latency.medianMs}/${scenario.network.latency.p99Ms}ms`,
+      `  coverage: on=${scenario.coverage.meanOnDurationMs}ms off=${scenario.coverage.meanOffDurationMs}ms outages=${scenario.coverage.outages.length} faults=${scenario.faults.length}`,
+      `  out=${outDir}`,
+    ].join('\n'),
+  );
+}
+
+export function printVerdict(io: CliIo, summary: RunSummary): void {
+  const o = summary.orders;
+  const lines = [
+    '',
+    `${summary.ok ? 'OK' : 'VIOLATION'}  ${summary.scenario.name} seed=${summary.seed} mode=${summary.mode}  simulated ${(summary.simulatedMs / 1000).toFixed(0)} s in ${(summary.wallMs / 1000).toFixed(1)} s wall, ${summary.events} events`,
+    `  orders ${o.total}: approved ${o.approved}, declined ${o.declined}; by path internal ${o.byPath.internal ?? 0}, local-offline ${o.byPath.localOffline ?? 0}, local-below-threshold ${o.byPath.localBelowThreshold ?? 0}, remote ${o.byPath.remote ?? 0}`,
+    `  latency local p50/p99 ${summary.latencyMs.local.p50}/${summary.latencyMs.local.p99} ms, remote p50/p99 ${summary.latencyMs.remote.p50}/${summary.latencyMs.remote.p99} ms`,
+    `  remittance: ${summary.remittance.transactions} tx in ${summary.remittance.batches} batches, lag p50/p99 ${summary.remittance.lagMs.p50}/${summary.remittance.lagMs.p99} ms, peak money at risk ${summary.remittance.peakBacklogAmountMinor}, pending at end ${summary.remittance.pendingAtEnd}`,
+    `  ledger: approved ${summary.ledger.approvedAmountMinor}, posted ${summary.ledger.postedAmountMinor}, lost ${summary.ledger.lost}, duplicated ${summary.ledger.duplicated}, sum of balances ${summary.ledger.sumOfBalancesMinor}`,
+    ...summary.invariants.map((i) => `  ${i.violations === 0 ? 'ok  ' : 'FAIL'} ${i.id.padEnd(6)} ${i.name}: ${i.checks} checks, ${i.violations} violations`),
+    ...(summary.thresholds ?? []).map((t) => `  ${t.pass ? 'ok  ' : 'FAIL'} threshold ${t.expression}: actual ${formatActual(t.actual)}${t.problem ? ` (${t.problem})` : ''}`),
+    `  trace ${summary.traceHash}`,
+  ];
+  if (summary.violation) {
+    lines.push(`  first violation: ${summary.violation.invariant} at t=${summary.violation.timeMs} ms: ${summary.violation.message}`);
+    for (const e of summary.violation.recent) lines.push(`    t=${e.timeMs} ${e.actor}: ${e.text}`);
+    lines.push(`  replay: ${summary.replay}`);
+  }
+  io.out(lines.join('\n'));
+}
+
+function formatActual(actual: unknown): string {
+  return typeof actual === 'number' && !Number.isInteger(actual) ? actual.toPrecision(4) : String(actual);
+}
+
+/** The exit status of a run: a violation (1) wins over a failed threshold (99). */
+export function exitStatusOf(summary: Pick<RunSummary, 'ok' | 'thresholds'>): number {
+  if (!summary.ok) return EXIT_VIOLATION;
+  return (summary.thresholds ?? []).every((t) => t.pass) ? EXIT_OK : EXIT_THRESHOLD;
+}
+
+export const runCommand = defineCommand({
+  summary: 'run a scenario (virtual or mqtt mode) and check every invariant',
+  usage: 'payfleet run <scenario.yaml> [--mode virtual|mqtt] [--seed N] [--terminals N] [--duration 24h] [--out DIR] [--time-scale X] [--metrics-port N]',
+  description: 'Runs a scenario and checks every invariant and threshold. Exit 0: all held; 1: a violation or a backlog that did not drain; 2: bad input; 99: a threshold failed.',
+  flags: runFlags,
+  positionals: true,
+  async run({ positionals, flags }, io) {
+    if (positionals.length !== 1) throw new UsageError(`expected one scenario file, got ${positionals.length}`);
+    const mode = flags.mode ?? 'virtual';
+    // A virtual run is synchronous: an endpoint could not answer a single scrape before the run ended.
+    if (mode !== 'mqtt' && flags['metrics-port'] !== undefined) {
+      throw new UsageError(`--metrics-port: only with --mode mqtt (a virtual run holds the event loop until it ends, so nothing could be served while it goes)`, 'metrics-port');
+    }
+    const file = positionals[0]!;
+    const scenario = loadWithOverrides(file, flags);
+    const defaultOutDir = join('runs', `${scenario.name}-${scenario.seed}`);
+    if (mode === 'mqtt') {
+      // Without --out, an mqtt run gets its own directory, so it never overwrites the virtual run of the same
+      // scenario and seed (which `payfleet replay` can re-run; an mqtt run cannot be replayed).
+      const options = mqttOptionsOf(flags, flags.out ?? `${defaultOutDir}-mqtt`, io.env);
+      const { runMqttCommand, MqttRunInputError } = await import('../../mqtt/runMqtt.ts');
+      try {
+        return await runMqttCommand(scenario, file, options, { out: io.out, err: io.err, handleSignals: io.signal === undefined });
+      } catch (error) {
+        if (error instanceof MqttRunInputError) throw new UsageError(error.message, error.flag);
+        throw error;
+      }
+    }
+    const outDir = flags.out ?? defaultOutDir;
+    // Loaded here, not at the top: every `payfleet` process (a broker, a server restarted in an mqtt run) loads
+    // this module, and only a virtual run needs the simulator and the report.
+    const { runVirtual } = await import('../../run/runVirtual.ts');
+    const { writeRunFiles } = await import('../../run/summary.ts');
+    const { ProgressLine } = await import('../../run/progress.ts');
+    const { estimateVirtualRun, memoryRefusal } = await import('../../run/memoryBudget.ts');
+    const { writeReportQuietly } = await import('../../report/write.ts');
+    // Refused before anything is built: a fleet that cannot fit would otherwise build for minutes and die in V8.
+    const refusal = memoryRefusal(estimateVirtualRun(scenario));
+    if (refusal) throw new UsageError(`the run does not fit in memory; nothing was run:\n${refusal}`);
+    printOptions(io, scenario, file, outDir);
+    const progress = new ProgressLine(process.stderr, !flags.quiet);
+    const result = runVirtual(scenario, { file, outDir, onProgress: (p) => progress.update(p) });
+    progress.done();
+    writeRunFiles(outDir, result);
+    writeReportQuietly(outDir, io.err);
+    printVerdict(io, result.summary);
+    io.out(`  wrote ${outDir}/summary.json, timeseries.csv, report.html`);
+    return exitStatusOf(result.summary);
+  },
+});

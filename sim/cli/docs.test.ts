@@ -1,0 +1,327 @@
+// Goal: every command line the README and docs/*.md tell a user to type works, so the docs cannot drift from the
+// code; and every file path they name exists.
+// Method: extract the commands from the Markdown itself: each line of a ```sh block (comments stripped, `a && b`
+// split in two) and each inline code span that starts with `npx`, `npm` or `NAME=value npx|npm`. Run each one in
+// document order through bash, as a user would in a fresh shell at the repository root: the cwd is a mirror of the
+// repository (every top-level entry linked, docs/ copied, no runs/), so the files the commands write never land in
+// the checkout; `payfleet` is on PATH as npm links it, and `npx payfleet` runs through that link (see withoutNpx;
+// bin.test.ts runs npx and npm exec themselves). A command runs as written unless the SPECIAL table below says
+// how it is run instead and why (shrunk, or its flags checked by parsing only). A command in the docs that is
+// neither runnable as written (it holds a placeholder) nor in the table fails the test, and so does a table entry
+// that is no longer in the docs. Lines ending in `&` run in the background until the last command, as in a shell;
+// `export NAME=value` lines set NAME for the commands after them.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join, resolve } from 'node:path';
+
+const REPO_ROOT = resolve(import.meta.dirname, '../..');
+const DOC_FILES = ['README.md', ...readdirSync(join(REPO_ROOT, 'docs')).filter((name) => name.endsWith('.md')).sort().map((name) => `docs/${name}`)];
+const SHELL_FENCES = new Set(['sh', 'bash', 'shell', 'console']);
+const INLINE_COMMAND = /^(?:[A-Z_][A-Z0-9_]*=\S+\s+)*(?:npx|npm)\s/;
+const PLACEHOLDER = /…|<[a-z][\w-]*>/;
+
+interface DocCommand {
+  readonly text: string;
+  /** Where the docs give it, `file:line` (the first place when it appears more than once). */
+  readonly where: string;
+}
+
+/** The command lines of one Markdown document, in order. */
+export function commandsOf(markdown: string, file: string): DocCommand[] {
+  const commands: DocCommand[] = [];
+  const lines = markdown.split('\n');
+  let fence: string | undefined;
+  let pending = '';
+  lines.forEach((line, index) => {
+    const where = `${file}:${index + 1}`;
+    const opening = /^\s*```(\w*)/.exec(line);
+    if (opening) {
+      fence = fence === undefined ? opening[1] : undefined;
+      return;
+    }
+    if (fence !== undefined) {
+      if (!SHELL_FENCES.has(fence)) return;
+      const code = (pending + line.replace(/(^|\s)#\s.*$/, '').replace(/^\s*#.*$/, '')).trim();
+      if (code.endsWith('\\')) {
+        pending = `${code.slice(0, -1)} `;
+        return;
+      }
+      pending = '';
+      for (const part of code.split(' && ')) if (part.trim()) commands.push({ text: part.trim(), where });
+      return;
+    }
+    for (const [, span = ''] of line.matchAll(/`([^`]+)`/g)) {
+      if (INLINE_COMMAND.test(span)) commands.push({ text: span.trim(), where });
+    }
+  });
+  return commands;
+}
+
+function allDocCommands(): DocCommand[] {
+  const seen = new Map<string, DocCommand>();
+  for (const file of DOC_FILES) {
+    for (const command of commandsOf(readFileSync(join(REPO_ROOT, file), 'utf8'), file)) {
+      if (!seen.has(command.text)) seen.set(command.text, command);
+    }
+  }
+  return [...seen.values()];
+}
+
+const MANIFEST = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+const QUICKSTART_MQTT = 'run scenarios/quickstart.yaml --mode mqtt --time-scale 60';
+/** An mqtt quickstart that keeps every process (broker, two servers, a swarm worker), the outage and the verdict,
+ * but plays 11 simulated minutes (the outage starts at 10m) at 120× with 30 terminals. Not faster: at 600× the
+ * 15-minute drain is 1.5 s of real time, and on a busy machine the backlog did not drain in it (INV-7). */
+const MQTT_SHRUNK = '--terminals 30 --duration 11m --time-scale 120 --quiet';
+
+interface Special {
+  /** What the test runs instead (through bash, like the rest), or undefined when it only checks by parsing. */
+  readonly run?: string;
+  /** Checks made instead of, or besides, running. */
+  readonly check?: () => void;
+  readonly exitStatus?: number;
+  /** What its output must show, when the exit status alone would not tell. */
+  readonly output?: RegExp;
+  readonly why: string;
+}
+
+/** Every documented command that is not run exactly as written, how it is covered, and why. */
+const SPECIAL: Record<string, Special> = {
+  'npx payfleet': {
+    run: 'npx payfleet',
+    exitStatus: 2,
+    output: /usage: payfleet <command>/,
+    why: 'the README names the command this way; without a command it prints the usage and exits 2 (bad input), and that is what is checked',
+  },
+  'npm ci': {
+    run: 'npm ls --depth=0',
+    why: 'npm ci deletes node_modules and installs it again from the registry (minutes, network), under the running test; npm ls checks that the installed tree satisfies package.json and the lock, which is what npm ci guarantees',
+  },
+  'npm start': {
+    run: `npm start -- ${MQTT_SHRUNK} --out runs/npm-start`,
+    why: 'the quickstart in mqtt mode plays 30 simulated minutes at 60× plus the drain (about a minute of wall time); shrunk, the same script starts the same processes and must end with the verdict OK',
+  },
+  'npm test': {
+    check: () => {
+      expect(MANIFEST.scripts.test).toBe('tsc -p tsconfig.json --noEmit && vitest run');
+      expect(readFileSync(join(REPO_ROOT, 'vitest.config.ts'), 'utf8')).toContain("'{machines,broker,sim,load,properties}/**/*.test.ts'");
+    },
+    why: 'it is the suite this test is part of (3-5 minutes); run from here it would run itself. Checked: the script is tsc then vitest, and vitest includes sim/**/*.test.ts (this file)',
+  },
+  [`npx payfleet ${QUICKSTART_MQTT}`]: {
+    run: `npx payfleet ${QUICKSTART_MQTT} --help`,
+    check: () => expect(MANIFEST.scripts.start).toBe(`node bin/payfleet.mjs ${QUICKSTART_MQTT}`),
+    why: 'the same command line as `npm start` (asserted here), which runs shrunk above; --help makes the CLI parse every flag (a bad one exits 2) without running',
+  },
+  [`npx payfleet ${QUICKSTART_MQTT} --metrics-port 9464`]: {
+    run: `npx payfleet ${QUICKSTART_MQTT} --metrics-port 9464 --help`,
+    why: 'a third mqtt run of a minute; --help makes the CLI parse every flag (a bad one exits 2) without running. The endpoint itself is tested in sim/mqtt/observability.test.ts and sim/run/prometheus.test.ts',
+  },
+  'npx payfleet run scenarios/chaos.yaml --seed 42 --terminals 500 --duration 2h --out runs/chaos-42': {
+    run: 'npx payfleet run scenarios/chaos.yaml --seed 42 --terminals 100 --duration 2h --out runs/chaos-42',
+    why: 'run twice (run, then replay); 500 terminals take about 15 s of CPU here each time, 100 keep every fault of chaos.yaml',
+  },
+  [`npx payfleet ${QUICKSTART_MQTT} --broker mqtt://127.0.0.1:1883 --out runs/quickstart-broker`]: {
+    run: `npx payfleet ${QUICKSTART_MQTT} --broker mqtt://127.0.0.1:1883 --out runs/quickstart-broker ${MQTT_SHRUNK}`,
+    why: 'a minute of wall time at full size; shrunk, it still runs on the broker started by the line before, writes registry.json for the server line after, and must end with the verdict OK',
+  },
+  'NODE_OPTIONS=--max-old-space-size=16000 npx payfleet run scenarios/city-day.yaml': {
+    run: 'NODE_OPTIONS=--max-old-space-size=16000 npx payfleet run scenarios/city-day.yaml --terminals 50 --quiet',
+    why: '100,000 terminals over 24 h take 517 s and 9.8 GiB here; 50 terminals play the same day, outage and checks',
+  },
+  'npm run bench': {
+    check: () => {
+      expect(MANIFEST.scripts.bench).toContain('load/bench/main.ts');
+      expect(readFileSync(join(REPO_ROOT, 'load/bench/main.ts'), 'utf8')).toContain('process.env.BENCH_TERMINALS');
+    },
+    why: 'its baseline (500,000 scheduled events) and footprint (a 5,000-terminal fleet) are fixed and cost about 20 s of CPU even with BENCH_TERMINALS=100; tsc checks it compiles, and the simulator it times is run here on city-day',
+  },
+  'npm run bench -- --full': {
+    check: () => {
+      // The bench's own parser refuses an unknown flag (exit 2), so --help with --full proves --full is declared.
+      const help = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'load/bench/main.ts'), '--full', '--help'], { cwd: REPO_ROOT, encoding: 'utf8' });
+      expect(help.status, help.stderr).toBe(0);
+      expect(help.stdout).toMatch(/--full\s+the whole 100,000-terminal day/);
+    },
+    why: 'the whole 100,000-terminal city-day: 517 s and 9.8 GiB here; checked: the bench declares --full (its parser accepts it with --help)',
+  },
+  'npm run bench:mqtt': {
+    run: 'npm run bench:mqtt -- --terminals 20 --workers 1 --concurrency 1 --seconds 1 --out runs/bench-mqtt-small',
+    why: '10,000 terminals and 10 s loops take about 2.5 minutes; 20 terminals in one worker with 1 s loops go through every phase (baseline, harness, storm, end checks)',
+  },
+  'npm run bench:server': {
+    run: 'npm run bench:server -- --requests 200 --means 20',
+    why: '20,000 requests, each committed to SQLite with fsync: 200 show the same path',
+  },
+  'npx tsx sim/report/screenshot.ts runs/quickstart-1 docs/img/report-quickstart.png': {
+    run: 'npx tsx sim/report/screenshot.ts',
+    exitStatus: 2,
+    output: /usage: npx tsx sim\/report\/screenshot\.ts/,
+    why: 'launching Chromium costs about 13 s of CPU here; without arguments the script loads every module it needs and prints its usage (exit 2). sim/report/report.browser.test.ts opens reports in the same Chromium',
+  },
+};
+
+/** Ports the docs name, mapped to free ones: a fixed port would collide with a Mosquitto on the machine or with a
+ * second copy of this test running. */
+const DOC_PORTS = [1883, 8083];
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+interface Finished {
+  status: number | null;
+  output: string;
+}
+
+function collect(child: ChildProcess): { output: () => string; done: Promise<Finished> } {
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const done = new Promise<Finished>((resolveDone) => child.on('close', (status) => resolveDone({ status, output })));
+  return { output: () => output, done };
+}
+
+const commands = allDocCommands();
+const background: { text: string; child: ChildProcess; done: Promise<Finished> }[] = [];
+let mirror = '';
+const env: Record<string, string> = {};
+
+beforeAll(async () => {
+  mirror = mkdtempSync(join(tmpdir(), 'payfleet-docs-'));
+  for (const entry of readdirSync(REPO_ROOT)) {
+    if (entry === '.git' || entry === 'runs') continue;
+    if (entry === 'docs') cpSync(join(REPO_ROOT, entry), join(mirror, entry), { recursive: true });
+    else symlinkSync(join(REPO_ROOT, entry), join(mirror, entry));
+  }
+  const binDir = join(mirror, '.payfleet-link', 'node_modules', '.bin');
+  mkdirSync(binDir, { recursive: true });
+  symlinkSync(join(REPO_ROOT, 'bin/payfleet.mjs'), join(binDir, 'payfleet'));
+  Object.assign(env, process.env, { PATH: `${binDir}${delimiter}${process.env.PATH ?? ''}` });
+  delete env.PAYFLEET_BROKER_SECRET;
+  for (const port of DOC_PORTS) portMap.set(port, await freePort());
+});
+
+const portMap = new Map<number, number>();
+
+/** Stops the background commands (broker, server): each runs in its own process group, so npm, npx and node
+ * all get the signal. Also on exit, so an interrupted test leaves no server listening. */
+function stopBackground(): void {
+  for (const { child } of background) {
+    if (child.pid && child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+}
+process.once('exit', stopBackground);
+
+afterAll(async () => {
+  stopBackground();
+  await Promise.all(background.map(({ done }) => done));
+  if (mirror) rmSync(mirror, { recursive: true, force: true });
+});
+
+/**
+ * `npx payfleet …` is run as `payfleet …` through the same link npx resolves to (the bin on PATH, as npm links
+ * it): starting npm costs about 2 s of CPU per command, a third of this test's time, and bin.test.ts runs
+ * `npx payfleet` and `npm exec -- payfleet` themselves. DOCS_TEST_NPX=1 runs npx as written.
+ */
+function withoutNpx(text: string): string {
+  return process.env.DOCS_TEST_NPX === '1' ? text : text.replace(/(^|\s)npx payfleet(?=\s|$)/g, '$1payfleet');
+}
+
+function withPorts(text: string): string {
+  let mapped = text;
+  for (const [docPort, port] of portMap) mapped = mapped.replace(new RegExp(`\\b${docPort}\\b`, 'g'), String(port));
+  return mapped;
+}
+
+async function runLine(text: string, exitStatus: number): Promise<Finished> {
+  const exportedName = /^export ([A-Z_][A-Z0-9_]*)=/.exec(text)?.[1];
+  const script = exportedName ? `${text}; printf %s "$${exportedName}"` : withPorts(withoutNpx(text));
+  if (script.endsWith('&')) {
+    const child = spawn('bash', ['-c', script.slice(0, -1).trim()], { cwd: mirror, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const { output, done } = collect(child);
+    background.push({ text, child, done });
+    // A server in the background is usable once it says so; these print "listening on" or "ready on".
+    for (let waitedMs = 0; !/listening on|ready on/.test(output()); waitedMs += 100) {
+      if (waitedMs > 90_000 || child.exitCode !== null) throw new Error(`${text}: never said it was ready:\n${output()}`);
+      await new Promise((wake) => setTimeout(wake, 100));
+    }
+    return { status: 0, output: output() };
+  }
+  const finished = await collect(spawn('bash', ['-c', script], { cwd: mirror, env, stdio: ['ignore', 'pipe', 'pipe'] })).done;
+  expect(finished.status, `${text}\n${finished.output}`).toBe(exitStatus);
+  if (exportedName) env[exportedName] = finished.output.split('\n').at(-1) ?? '';
+  return finished;
+}
+
+describe('the docs name what exists', () => {
+  it('finds commands in the README and docs/', () => {
+    expect(commands.length).toBeGreaterThan(10);
+    expect(commands.map((c) => c.text)).toContain('npx payfleet run scenarios/quickstart.yaml');
+  });
+
+  it('every special entry is still in the docs, and every command with a placeholder has one', () => {
+    const texts = new Set(commands.map((c) => c.text));
+    expect(Object.keys(SPECIAL).filter((text) => !texts.has(text)), 'table entries no longer in the docs').toEqual([]);
+    const unrunnable = commands.filter((c) => PLACEHOLDER.test(c.text) && !SPECIAL[c.text]);
+    expect(unrunnable.map((c) => `${c.where}: ${c.text}`), 'placeholders: make them concrete or add a table entry').toEqual([]);
+  });
+
+  it('every folder of sim/ has a README.md and a row in the README\'s Layout table', () => {
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    const folders = readdirSync(join(REPO_ROOT, 'sim'), { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+    expect(folders.filter((folder) => !existsSync(join(REPO_ROOT, 'sim', folder, 'README.md'))), 'without README.md').toEqual([]);
+    expect(folders.filter((folder) => !readme.includes(`| \`sim/${folder}/\` |`)), 'without a Layout row').toEqual([]);
+  });
+
+  it('every file path the README and docs/ name exists', () => {
+    const missing: string[] = [];
+    for (const file of DOC_FILES) {
+      const text = readFileSync(join(REPO_ROOT, file), 'utf8');
+      // Links are relative to the document; code spans that start with a top-level folder are relative to the repo.
+      const prose = text.replace(/`[^`\n]*`/g, '');
+      for (const [, link = ''] of prose.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
+        if (/^[a-z]+:/.test(link)) continue;
+        if (!existsSync(resolve(REPO_ROOT, dirname(file), link))) missing.push(`${file}: link ${link}`);
+      }
+      for (const [, span = ''] of text.matchAll(/`((?:machines|broker|sim|load|properties|scenarios|docs|bin|\.ci)\/[^`\s]*)`/g)) {
+        const path = span.replace(/\/$/, '');
+        if (/[*<>{}…]/.test(path)) continue;
+        if (!existsSync(join(REPO_ROOT, path))) missing.push(`${file}: ${path}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+});
+
+describe('every command in the docs works', () => {
+  for (const command of commands) {
+    const special = SPECIAL[command.text];
+    const how = special ? (special.run ? `run as \`${special.run}\`` : 'checked by parsing') : 'run as written';
+    it(`${command.where}: ${command.text} (${how})`, async () => {
+      special?.check?.();
+      if (special && !special.run) return;
+      const line = special?.run ?? command.text;
+      const finished = await runLine(line, special?.exitStatus ?? 0);
+      if (special?.output) expect(finished.output).toMatch(special.output);
+      // A run or a bench ends by saying what it wrote; a silent exit 0 (the bug of issue 12) must not pass.
+      if (/payfleet run |npm start|bench:mqtt/.test(line) && !line.includes('--help')) expect(finished.output).toMatch(/\bwrote /);
+    }, 240_000);
+  }
+});
