@@ -16,7 +16,8 @@ import { createLedgerActor, serverMachine, type LedgerWork, type ServerEmitted }
 import { Ledger } from '../../machines/domain/ledger.ts';
 import { SumTrackingLedgerStore } from './ledgerStore.ts';
 import { ledgerFingerprint } from '../../machines/domain/invariants.ts';
-import { keyFromSeed, signFields, type SignatureScheme, type SigningKey } from '../../machines/domain/signature.ts';
+import { deriveKey, deviceKeyLabel } from './fleetKeys.ts';
+import { signFields, type SignatureScheme, type SigningKey } from '../../machines/domain/signature.ts';
 import type { ProxyPolicy, ProxyState } from '../../machines/domain/proxyRules.ts';
 import type { ServerRequest, ServerResult } from '../../machines/messages.ts';
 import type { NearLinkCommand, NearLinkEvent } from '../../machines/link.ts';
@@ -110,8 +111,8 @@ export class Fleet {
     this.time = environment.time;
     this.clock = environment.clock;
     this.now = () => this.time.now();
-    this.serverKey = keyFromSeed(options.scheme, prng.fork('server-key').bytes32());
-    this.operatorKey = keyFromSeed(options.scheme, prng.fork('operator-key').bytes32());
+    this.serverKey = deriveKey(options.scheme, prng, 'server-key');
+    this.operatorKey = deriveKey(options.scheme, prng, 'operator-key');
     this.codeSignature = signFields(this.operatorKey, proxyCodeFields(PROXY_CODE_DIGEST));
     this.ledgers = Array.from({ length: options.shards }, () => new Ledger(new SumTrackingLedgerStore()));
     this.servers = Array.from({ length: options.shards }, () => undefined);
@@ -189,7 +190,7 @@ export class Fleet {
 
   /** Registers a terminal: its key, its means at SD. Does not start it. */
   addTerminal(plan: TerminalPlan, inCoverage: boolean): TerminalSlot {
-    const key = keyFromSeed(this.options.scheme, this.prng.fork(`key:${plan.terminalId}`).bytes32());
+    const key = deriveKey(this.options.scheme, this.prng, deviceKeyLabel(plan.terminalId));
     this.proxyKeys.set(plan.terminalId, key);
     this.publicKeys.set(plan.terminalId, key.publicKey);
     this.ledgerOfMeans(plan.means.meansId).openMeans({
@@ -260,7 +261,7 @@ export class Fleet {
   // ------------------------------------------------------------------ POS
 
   startPos(plan: PosPlan): void {
-    const key = keyFromSeed(this.options.scheme, this.prng.fork(`key:${plan.posId}`).bytes32());
+    const key = deriveKey(this.options.scheme, this.prng, deviceKeyLabel(plan.posId));
     this.publicKeys.set(plan.posId, key.publicKey);
     const actor = createActor(this.posLogic, {
       id: plan.posId,

@@ -40,13 +40,27 @@ function fleetPrng(scenario: Scenario): Prng {
   return new Prng(scenario.seed).fork('fleet');
 }
 
+/**
+ * The one key derivation of both modes: the key of a device (proxy by terminal id, POS by POS id) or of a role
+ * ('server-key', 'operator-key') from the run's 'fleet' stream. `Fleet` (virtual mode, and every mqtt worker) and
+ * the coordinator's registry both call this, so the same scenario and seed give the same keys everywhere.
+ */
+export function deriveKey(scheme: SignatureScheme, fleet: Prng, label: string): SigningKey {
+  return keyFromSeed(scheme, fleet.fork(label).bytes32());
+}
+
+/** The fork label of a device's key. */
+export function deviceKeyLabel(id: string): string {
+  return `key:${id}`;
+}
+
 export function serverKeySeed(scenario: Scenario): Uint8Array {
   return fleetPrng(scenario).fork('server-key').bytes32();
 }
 
 /** The signing key of a proxy (terminal id) or a POS (POS id), as `Fleet` derives it. */
 export function deviceKey(scenario: Scenario, id: string): SigningKey {
-  return keyFromSeed(scenario.crypto, fleetPrng(scenario).fork(`key:${id}`).bytes32());
+  return deriveKey(scenario.crypto, fleetPrng(scenario), deviceKeyLabel(id));
 }
 
 /** Every terminal's plan, as the virtual Simulator draws it. */
@@ -60,10 +74,10 @@ export function registryOf(scenario: Scenario): RunRegistry {
   const publicKeys: Record<string, string> = {};
   const means: RegistryMeans[] = [];
   for (const plan of terminalPlans(scenario)) {
-    publicKeys[plan.terminalId] = keyFromSeed(scenario.crypto, fleet.fork(`key:${plan.terminalId}`).bytes32()).publicKey;
+    publicKeys[plan.terminalId] = deriveKey(scenario.crypto, fleet, deviceKeyLabel(plan.terminalId)).publicKey;
     means.push({ meansId: plan.means.meansId, kind: plan.profile.kind, openingBalanceMinor: plan.profile.openingBalanceMinor, creditLimitMinor: plan.profile.creditLimitMinor });
   }
-  for (const pos of planPos(scenario)) publicKeys[pos.posId] = keyFromSeed(scenario.crypto, fleet.fork(`key:${pos.posId}`).bytes32()).publicKey;
+  for (const pos of planPos(scenario)) publicKeys[pos.posId] = deriveKey(scenario.crypto, fleet, deviceKeyLabel(pos.posId)).publicKey;
   return {
     version: 1,
     scheme: scenario.crypto,
