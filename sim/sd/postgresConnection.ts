@@ -29,7 +29,7 @@ type WorkerOutcome =
   | { ok: false; attempts: number; error: { message: string; code: string; unreachable: boolean } };
 
 export interface PostgresConnectionOptions {
-  /** How long a request may wait for an unreachable server before it fails (default 10 s). */
+  /** How long a request may wait for an unreachable server before it fails (default 30 s). */
   deadlineMs?: number;
   /** Open the session with default_transaction_read_only (a checker reading a server's ledger). */
   readonly?: boolean;
@@ -58,7 +58,7 @@ export class SyncPostgresConnection {
   readonly stats = { requests: 0, retried: 0 };
 
   constructor(readonly url: string, options: PostgresConnectionOptions = {}) {
-    this.deadlineMs = options.deadlineMs ?? 10_000;
+    this.deadlineMs = options.deadlineMs ?? 30_000;
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.worker = new Worker(new URL('./postgresWorker.mjs', import.meta.url), {

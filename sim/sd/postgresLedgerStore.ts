@@ -41,7 +41,7 @@ export interface PostgresLedgerStoreOptions {
   readonly?: boolean;
   /** `on` (default): COMMIT returns once the WAL is flushed. `off`: it returns before (a crash may lose the last commits). */
   synchronousCommit?: 'on' | 'off';
-  /** How long a request waits for an unreachable PostgreSQL before it fails (default 10 s). */
+  /** How long a request waits for an unreachable PostgreSQL before it fails (default 30 s). */
   deadlineMs?: number;
   /**
    * A connection to share (tests open a ledger per test; one session serves them all, every table name being

@@ -1,5 +1,6 @@
-// Goal: shared material for the tests of sim/mqtt: a SQLite store that stands in for the in-memory one in the
-// domain suites, and helpers to run `payfleet server` as a real child process and read its output.
+// Goal: shared material for the tests of sim/sd and sim/mqtt: a SQLite store that stands in for the in-memory one
+// in the domain suites, helpers to run `payfleet server` and crash children as real processes and read their output,
+// and the check of a ledger after the group-commit batch child was killed (SQLite and Postgres alike).
 // Method: real files in a temporary directory, real processes through bin/payfleet.mjs — no mocks.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -7,7 +8,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SqliteLedgerStore } from './sqliteLedgerStore.ts';
+import { expect } from 'vitest';
+import { Ledger, meansAccount } from '../../machines/domain/ledger.ts';
+import type { DurableLedgerStore } from './ledgerSpec.ts';
+import { SqliteLedgerStore, type SynchronousMode } from './sqliteLedgerStore.ts';
 
 let storeDir: string | undefined;
 const opened: SqliteLedgerStore[] = [];
@@ -126,4 +130,66 @@ export function runUntilKilled<T>(script: string, args: readonly string[], pick:
       else resolve(picked);
     });
   });
+}
+
+/** Runs a child script (`node --import tsx script ...args`) to its end; resolves with its exit and output lines. */
+export function runChildToEnd(script: string, args: readonly string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string[]; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout: out.split('\n').filter((l) => l !== ''), stderr }));
+  });
+}
+
+// ------------------------------------------------------------------ the group-commit batch child (crash tests)
+
+export const BATCH_CHILD = fileURLToPath(new URL('./groupCommitBatch.child.ts', import.meta.url));
+// As in the child (importing it would run it).
+export const BATCH_MEANS = 10;
+export const BATCH_OPENING_MINOR = 1_000_000;
+export const BATCH_SIZE = 8;
+
+export interface BatchAnswer { reqId: string; code: string; txId: string; counter: number }
+
+export function parseBatchAnswer(line: string): BatchAnswer | undefined {
+  const [word, reqId, code, txId, counter] = line.split(' ');
+  return word === 'answered' ? { reqId: reqId!, code: code!, txId: txId!, counter: Number(counter) } : undefined;
+}
+
+/** Runs the batch child on `ledger` until it has printed `answers` answers, then kills it with SIGKILL `delayMs` later. */
+export function answerUntilKilled(ledger: string, synchronous: SynchronousMode, tag: string, answers: number, delayMs: number): Promise<BatchAnswer[]> {
+  return runUntilKilled(BATCH_CHILD, [ledger, synchronous, tag], parseBatchAnswer, answers, delayMs);
+}
+
+/** Checks a ledger against every answer the killed batch children handed back. */
+export function checkBatchLedger(store: DurableLedgerStore, answered: readonly BatchAnswer[], kills: number): void {
+  const ledger = new Ledger(store);
+  for (const a of answered) {
+    // [INV-4 nothing lost] an answer that left the process is on disk, with the same outcome.
+    expect(store.getResult('p1', a.reqId)?.result.code, a.reqId).toBe(a.code);
+    if (a.code === 'ok') {
+      expect(ledger.postingOf(a.txId)?.via, a.txId).toBe('debit');
+      expect(store.getCounterUse('p1', a.counter), a.txId).toBe(a.txId);
+    } else {
+      // A refusal rolled back only itself: its counter use and anything else it wrote are gone.
+      expect(a.code).toBe('insufficientFunds');
+      expect(ledger.postingOf(a.txId), a.txId).toBeUndefined();
+      expect(store.getCounterUse('p1', a.counter), a.txId).toBeUndefined();
+    }
+  }
+  // Beyond what was printed, at most the batch in flight at each kill may have been committed.
+  const postings = ledger.postings();
+  const printedOk = answered.filter((a) => a.code === 'ok').length;
+  expect(postings.length).toBeGreaterThanOrEqual(printedOk);
+  expect(postings.length - printedOk).toBeLessThanOrEqual(BATCH_SIZE * kills);
+  // [INV-3 conservation], and each means holds its opening balance less exactly what was posted from it.
+  expect(store.sumOfBalancesMinor()).toBe(0);
+  for (let m = 0; m < BATCH_MEANS; m++) {
+    const spent = postings.filter((p) => p.meansId === `m${m}`).reduce((sum, p) => sum + p.amountMinor!, 0);
+    expect(store.getAccount(meansAccount(`m${m}`))?.balanceMinor).toBe(BATCH_OPENING_MINOR - spent);
+  }
 }
