@@ -16,6 +16,8 @@ import { main } from '../cli/main.ts';
 import type { CliIo } from '../cli/command.ts';
 import { SqliteLedgerStore } from './sqliteLedgerStore.ts';
 import { runPayfleet, type ChildRun } from './testSupport.ts';
+import { PostgresLedgerStore } from './postgresLedgerStore.ts';
+import { startPostgresTestCluster, type PostgresTestCluster } from './postgresTestCluster.ts';
 
 const SHARDS = 4;
 const OPENING_MINOR = 1_000_000;
@@ -193,6 +195,9 @@ describe('payfleet server: bad input is exit status 2, naming the flag, file or 
     ['a bad --synchronous', [...good(), '--synchronous', 'off'], /--synchronous: expected full or normal/],
     ['a bad --commit', [...good(), '--commit', 'never'], /--commit: expected group or each/],
     ['a stray argument', [...good(), 'extra'], /unexpected argument 'extra'/],
+    ['both --db and --ledger', [...good(), '--ledger', 'sqlite:/tmp/x.db'], /--db and --ledger: give one of them/],
+    ['a --ledger of an unknown engine', [...good().slice(0, 6), ...good().slice(8), '--ledger', 'mysql://h/db'], /--ledger: unknown ledger engine/],
+    ['a --ledger schema that is no name', [...good().slice(0, 6), ...good().slice(8), '--ledger', 'postgres://h/db?schema=Bad-1'], /--ledger: schema "Bad-1"/],
   ];
   for (const [what, argv, message] of cases) {
     it(`refuses ${what}`, async () => {
@@ -234,8 +239,8 @@ describe('payfleet server: bad input is exit status 2, naming the flag, file or 
   it('prints its help with exit status 0', async () => {
     const io = capture();
     expect(await serverCommand(['--help'], io)).toBe(0);
-    expect(io.lines[0]).toContain('usage: payfleet server --shards RANGE --broker URL --db PATH --registry FILE [--secret S]');
-    for (const flag of ['--shards RANGE', '--broker URL', '--secret S', '--db PATH', '--registry FILE', '--synchronous full|normal', '--commit group|each', '--seed <n>', '-h, --help']) {
+    expect(io.lines[0]).toContain('usage: payfleet server --shards RANGE --broker URL (--db PATH | --ledger SPEC) --registry FILE [--secret S]');
+    for (const flag of ['--shards RANGE', '--broker URL', '--secret S', '--db PATH', '--ledger SPEC', '--registry FILE', '--synchronous full|normal', '--commit group|each', '--seed <n>', '-h, --help']) {
       expect(io.lines[0]).toContain(flag);
     }
   });
@@ -406,4 +411,47 @@ describe('payfleet server as a process on the embedded broker', () => {
       store.close();
     });
   }
+});
+
+// ------------------------------------------------------------------ on PostgreSQL
+
+describe('payfleet server on a PostgreSQL ledger (--ledger postgres://…)', () => {
+  let cluster: PostgresTestCluster;
+  beforeAll(async () => {
+    cluster = await startPostgresTestCluster();
+  }, 120_000);
+  afterAll(() => cluster?.remove());
+
+  it('answers after each commit, readable over a read-only connection, and rides out a PostgreSQL crash with nothing lost or twice', async () => {
+    const run = runPayfleet(['server', '--shards', '0-3', '--broker', broker.url, '--secret', secret, '--ledger', cluster.url, '--registry', registryPath]);
+    children.push(run);
+    await run.line(/ready on/);
+    // The schema is the one named after the shard range; the end checks read it over a read-only session.
+    const reader = new PostgresLedgerStore(cluster.url, { schema: 'payfleet_shards_0_3', readonly: true });
+    const t = new Terminal('T6');
+    await t.up();
+    const before = t.debit(1_000);
+    const first = await t.ask(before);
+    expect(first).toMatchObject({ ok: true, code: 'ok' });
+    expect(reader.getResult(t.id, before.reqId)?.result).toEqual(first);
+
+    // PostgreSQL crashes: a request sent now is not answered while it is down (no answer before a commit) ...
+    cluster.stop('immediate');
+    const during = t.debit(2_000);
+    const answered = t.ask(during);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(t.answers.has(during.reqId)).toBe(false);
+    // ... and is answered once it is back, the payment on the ledger once though the terminal resent it meanwhile.
+    cluster.start();
+    expect(await answered).toMatchObject({ ok: true, code: 'ok' });
+    const ledger = new Ledger(reader);
+    expect(ledger.postings().filter((p) => p.meansId === 'T6.m').map((p) => p.txId)).toEqual([before.claim.txId, during.claim.txId]);
+    expect(ledger.balanceOf('T6.m').availableMinor).toBe(OPENING_MINOR - 3_000);
+    expect(reader.sumOfBalancesMinor()).toBe(0);
+    expect(reader.getResult(t.id, during.reqId)?.result).toEqual(t.answers.get(during.reqId)![0]);
+    reader.close();
+    t.stop();
+    run.child.kill('SIGTERM');
+    expect((await run.exited).code).toBe(0);
+  }, 120_000);
 });

@@ -1,14 +1,18 @@
 // Goal: the runtime of `payfleet server`, one payment-server (SD) process of an mqtt run, serving a range of
-// shards with its ledger in a SQLite file, so that killing it (SIGKILL) and starting it again on the same file
-// loses and doubles nothing. Its flags are parsed by sim/cli/commands/server.ts, which calls `runServer`.
-// Method: read the run registry, open the SQLite ledger and open (idempotently, in one
+// shards with its ledger in a SQLite file or a PostgreSQL schema, so that killing it (SIGKILL) and starting it
+// again on the same ledger loses and doubles nothing. Its flags are parsed by sim/cli/commands/server.ts (`--db`
+// or `--ledger`, turned into a LedgerSpec), which calls `runServer`.
+// Method: read the run registry, open the durable ledger (ledgerSpec.ts) and open (idempotently, in one
 // transaction) every means of the registry that falls in the range; then run the domain's server machine with
 // the MQTT link and a ledger child over that ledger. `handleRequest` applies each request and stores its signed
 // answer inside one store transaction. With `--commit each` the child is the domain's `createLedgerActor`: that
 // transaction is the outermost one, so better-sqlite3 commits it before `handleRequest` returns, and only then
 // does the child hand the answer to the machine, which sends it over the link. With `--commit group` (the
 // default) the requests of one event-loop turn run inside one outer transaction (each request's own becomes a
-// savepoint) and their answers are handed over after that commit: the same rule, one fsync per batch. Either
+// savepoint) and their answers are handed over after that commit: the same rule, one fsync per batch. On
+// PostgreSQL the outermost transaction is one PostgreSQL transaction too (postgresLedgerStore.ts); while the
+// database is unreachable a batch waits (the store retries until its deadline), and past the deadline it is
+// dropped unanswered and the server serves on: the senders resend, and nothing was answered that is not committed. Either
 // way an answer that left the process is on disk (fsynced, with synchronous FULL), and a request resent after a
 // crash finds its stored answer and gets the same one [INV-4 nothing lost, nothing twice]. The process prints
 // `payfleet server: shards R ready on URL` once its link is up (subscriptions granted), counts the requests it
@@ -28,7 +32,9 @@ import { createLedgerActor, serverMachine, type ServerEmitted } from '../../mach
 import { createLinkStats, createMqttLink } from '../../broker/mqttLink.ts';
 import { formatShardRange, serverIdentity, usernameOf } from '../../broker/topics.ts';
 import { meansOfShards, publicKeyLookup, readRegistry, serverKeyOf, type RunRegistry } from './registry.ts';
-import { SqliteLedgerStore, type SynchronousMode } from './sqliteLedgerStore.ts';
+import type { SynchronousMode } from './sqliteLedgerStore.ts';
+import { formatLedgerSpec, openLedgerStore as openStoreOfSpec, type DurableLedgerStore, type LedgerSpec } from './ledgerSpec.ts';
+import { LedgerUnavailableError } from './postgresConnection.ts';
 import { createGroupCommitLedgerActor } from './groupCommit.ts';
 import { wallEpochMs } from '../core/realTime.ts';
 import { createServerControl } from './serverControl.ts';
@@ -37,7 +43,8 @@ export interface ServerOptions {
   shards: number[];
   brokerUrl: string;
   secret: string;
-  dbPath: string;
+  /** The durable ledger: a SQLite file (`--db PATH`, `--ledger sqlite:PATH`) or a PostgreSQL schema. */
+  ledger: LedgerSpec;
   registryPath: string;
   synchronous: SynchronousMode;
   commit: 'group' | 'each';
@@ -107,18 +114,26 @@ function bump(record: Record<string, number>, key: string): void {
 }
 
 /**
- * The ledger's store. One place, so that another kind of store (a --ledger flag) is chosen here and nowhere else.
+ * The ledger's store: the SQLite file or the PostgreSQL schema `options.ledger` names (`--db` / `--ledger`). One
+ * place, so that the kind of store is chosen here and nowhere else. Throws LedgerFileError when it cannot open.
  */
-function openLedgerStore(options: ServerOptions): SqliteLedgerStore {
-  return new SqliteLedgerStore(options.dbPath, { synchronous: options.synchronous });
+function openLedgerStore(options: ServerOptions): DurableLedgerStore {
+  return openStoreOfSpec(options.ledger, { synchronous: options.synchronous });
+}
+
+/** The flag that named the ledger, for messages: `--db` for a SQLite file, `--ledger` for PostgreSQL. */
+export function ledgerFlagOf(ledger: LedgerSpec): '--db' | '--ledger' {
+  return ledger.engine === 'sqlite' ? '--db' : '--ledger';
 }
 
 /**
  * Opens the file and checks that it belongs to this server: a file made for another shard range, shard count or
  * server key would answer with another ledger's figures. Then opens every means of the range in one commit.
  */
-function openLedger(options: ServerOptions, registry: RunRegistry): { store: SqliteLedgerStore; ledger: Ledger; opened: number } {
+function openLedger(options: ServerOptions, registry: RunRegistry): { store: DurableLedgerStore; ledger: Ledger; opened: number } {
   const store = openLedgerStore(options);
+  // Where the ledger is, for messages: a Postgres URL's password is never printed.
+  const where = options.ledger.engine === 'sqlite' ? options.ledger.path : formatLedgerSpec(options.ledger, true);
   try {
     const facts: Record<string, string> = {
       shards: formatShardRange(options.shards),
@@ -128,7 +143,7 @@ function openLedger(options: ServerOptions, registry: RunRegistry): { store: Sql
     for (const [key, value] of Object.entries(facts)) {
       const stored = store.getMeta(key);
       if (stored !== undefined && stored !== value) {
-        throw new ServerInputError('ledgerOfAnotherServer', `--db: ${options.dbPath} is the ledger of another server (${key} ${stored}, this one ${key === 'serverPublicKey' ? 'has another key' : value})`, stored);
+        throw new ServerInputError('ledgerOfAnotherServer', `${ledgerFlagOf(options.ledger)}: ${where} is the ledger of another server (${key} ${stored}, this one ${key === 'serverPublicKey' ? 'has another key' : value})`, stored);
       }
     }
     const ledger = new Ledger(store);
@@ -140,7 +155,7 @@ function openLedger(options: ServerOptions, registry: RunRegistry): { store: Sql
           ledger.openMeans(m);
         } catch (error) {
           if (error instanceof DomainError) {
-            throw new ServerInputError('meansCannotOpen', `--registry: ${options.registryPath}: means ${m.meansId} cannot be opened on ${options.dbPath}: ${error.message}`, m.meansId);
+            throw new ServerInputError('meansCannotOpen', `--registry: ${options.registryPath}: means ${m.meansId} cannot be opened on ${where}: ${error.message}`, m.meansId);
           }
           throw error;
         }
@@ -189,11 +204,17 @@ export async function runServer(options: ServerOptions, io: ServerIo): Promise<'
     onFailure: (error) => reportFailure(`failed: ${(error as Error).message}`),
     log: (line) => io.out(`payfleet server: shards ${range}: ${line}`),
   });
+  // A database out of reach past the store's deadline costs one batch, unanswered (its senders resend); any
+  // other failure of the ledger stops the server.
+  const onBatchFailure = (error: unknown) => {
+    if (error instanceof LedgerUnavailableError && error.unreachable) io.out(`payfleet server: shards ${range}: ledger unavailable, batch left unanswered: ${error.message}`);
+    else reportFailure(`failed: ${(error as Error).message}`);
+  };
   const machine = serverMachine.provide({
     actors: {
       link: createMqttLink({ url: options.brokerUrl, secret: options.secret, seed: options.seed, stats: linkStats, control: control.channel }),
       // Either way the answer is sent after the commit: createLedgerActor's handleRequest commits before it returns.
-      ledger: options.commit === 'group' ? createGroupCommitLedgerActor(ledger, (error) => reportFailure(`failed: ${(error as Error).message}`)) : createLedgerActor(ledger),
+      ledger: options.commit === 'group' ? createGroupCommitLedgerActor(ledger, onBatchFailure) : createLedgerActor(ledger),
     },
   });
 
@@ -232,7 +253,7 @@ export async function runServer(options: ServerOptions, io: ServerIo): Promise<'
   actor.on('server.rejected', () => counts.rejected++);
   // A failure inside the machine (the ledger file failing, say) stops it; the process must not live on deaf.
   actor.subscribe({ next: watchLink, error: (error) => reportFailure(`failed: ${(error as Error).message}`) });
-  io.out(`payfleet server: shards ${range}: ${opened.opened} means open on ${options.dbPath} (synchronous ${options.synchronous}, commit ${options.commit}); connecting to ${options.brokerUrl} as ${usernameOf(serverIdentity(options.shards))}`);
+  io.out(`payfleet server: shards ${range}: ${opened.opened} means open on ${formatLedgerSpec(options.ledger, true)} (synchronous ${options.synchronous}, commit ${options.commit}); connecting to ${options.brokerUrl} as ${usernameOf(serverIdentity(options.shards))}`);
   actor.start();
 
   const stop = AbortSignal.any([io.signal, failure.signal]);
