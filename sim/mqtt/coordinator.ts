@@ -90,6 +90,7 @@ export class MqttCoordinator {
       logDir: this.logDir,
       secret: this.secret,
       serverSynchronous: options.serverSynchronous,
+      ledger: options.ledger,
       runLog: this.runLog,
       onFailure: (kind) => this.faults.counters[kind]++,
     });

@@ -1,4 +1,5 @@
-// Goal: ledger read-back of an mqtt run — what the coordinator learns from the payment servers' SQLite files:
+// Goal: ledger read-back of an mqtt run — what the coordinator learns from the payment servers' ledgers (SQLite
+// files, or PostgreSQL schemas over read-only sessions, both opened through sim/sd/ledgerSpec.ts):
 // once a minute the sum of balances [INV-3] and the requests answered since the last sample; at the end every
 // posting, aggregate and stored answer, for the end checks and the ledger figures of summary.json.
 // Method: read-only connections (WAL): a reader never blocks its server, and the coordinator never writes (a
@@ -20,28 +21,32 @@ import { checkLedgerConserves } from '../check/inv3Conservation.ts';
 import { AnswersOfSd } from '../check/inv4NothingLostNothingTwice.ts';
 import type { Metrics } from '../run/metrics.ts';
 import type { RunRecord, EndOfRun } from '../run/runRecord.ts';
-import { SqliteLedgerStore } from '../sd/sqliteLedgerStore.ts';
+import { LedgerUnavailableError } from '../sd/postgresConnection.ts';
+import { formatLedgerSpec, openLedgerStore, storedAnswers, type DurableLedgerStore, type LedgerSpec } from '../sd/ledgerSpec.ts';
 import type { Adversary } from './adversary.ts';
 import type { ServerGroup } from './supervisor.ts';
 
 /** Read-only connections to the servers' ledgers during the run, for the per-minute figures. */
 export class LedgerReaders {
-  private readers: Array<SqliteLedgerStore | undefined> = [];
+  private readers: Array<DurableLedgerStore | undefined> = [];
   /** Answers each server had stored at the last sample: the requests it answered since are the difference. */
   private answeredAtLastSample: number[] = [];
 
   constructor(private readonly log: (line: string) => void) {}
 
   open(servers: readonly ServerGroup[]): void {
-    this.readers = servers.map((s) => this.openReader(s.dbPath));
+    this.readers = servers.map((s) => this.openReader(s.ledger));
   }
 
-  /** A reader never blocks the server (WAL); a second writer would break its deferred transactions. */
-  private openReader(dbPath: string): SqliteLedgerStore | undefined {
+  /**
+   * A reader never blocks the server (SQLite WAL; a read-only PostgreSQL session); a second writer would break its
+   * deferred transactions. On PostgreSQL a sample gives up after 2 s of the database away rather than stall the run.
+   */
+  private openReader(ledger: LedgerSpec): DurableLedgerStore | undefined {
     try {
-      return new SqliteLedgerStore(dbPath, { readonly: true });
+      return openLedgerStore(ledger, { readonly: true, deadlineMs: 2_000 });
     } catch (error) {
-      this.log(`  no conservation sums during the run for ${dbPath}: ${(error as Error).message}`);
+      this.log(`  no conservation sums during the run for ${formatLedgerSpec(ledger, true)}: ${(error as Error).message}`);
       return undefined;
     }
   }
@@ -49,12 +54,20 @@ export class LedgerReaders {
   sample(servers: readonly ServerGroup[], book: InvariantBook, metrics: Metrics): void {
     for (const [i, reader] of this.readers.entries()) {
       if (!reader) continue;
-      // [INV-3 conservation] once a minute, on what the server has committed so far (one SQL sum).
-      checkLedgerConserves(book, `server ${servers[i]!.range}`, reader);
-      // Requests answered, measured: the answers the server stored since the last sample (one per sender and
-      // reqId; resends answered from a stored answer are not counted again). A process serving several shards
-      // counts under its first: a stored answer does not say which shard's topic its request came through.
-      const answered = reader.answeredRequests();
+      let answered: number;
+      try {
+        // [INV-3 conservation] once a minute, on what the server has committed so far (one SQL sum).
+        checkLedgerConserves(book, `server ${servers[i]!.range}`, reader);
+        // Requests answered, measured: the answers the server stored since the last sample (one per sender and
+        // reqId; resends answered from a stored answer are not counted again). A process serving several shards
+        // counts under its first: a stored answer does not say which shard's topic its request came through.
+        answered = reader.answeredRequests();
+      } catch (error) {
+        // A database that is down skips this sample; the end checks read it all anyway.
+        if (!(error instanceof LedgerUnavailableError)) throw error;
+        this.log(`  sample: ledger of server ${servers[i]!.range} unavailable: ${error.message}`);
+        continue;
+      }
       const before = this.answeredAtLastSample[i] ?? 0;
       if (answered > before) metrics.recordServerRequest(servers[i]!.shards[0]!, answered - before);
       this.answeredAtLastSample[i] = Math.max(answered, before);
@@ -77,10 +90,10 @@ export interface ReadBackInput {
   adversary: Adversary;
 }
 
-/** The end checks on the stopped servers' ledger files; returns the ledger figures of the summary. */
+/** The end checks on the stopped servers' ledgers (files or schemas); returns the ledger figures of the summary. */
 export function checkLedgersAtEnd(input: ReadBackInput): LedgerFigures {
   const { scenario, servers, book, record } = input;
-  const stores = servers.map((s) => new SqliteLedgerStore(s.dbPath, { readonly: true }));
+  const stores = servers.map((s) => openLedgerStore(s.ledger, { readonly: true }));
   try {
     const ledgers = stores.map((store) => new Ledger(store));
     const ledgerOfMeans = (meansId: string): Ledger => {
@@ -109,14 +122,14 @@ export function checkLedgersAtEnd(input: ReadBackInput): LedgerFigures {
 
 /**
  * [INV-4 nothing twice] SD's answers as every server stored them beside its requests, read in the order each
- * committed them, through one `AnswersOfSd` for the whole run: the virtual mode's checker (a transaction posted
+ * committed them (SQLite by rowid; PostgreSQL by sender and reqId: its results table keeps no order, and the
+ * checker's verdict does not depend on it), through one `AnswersOfSd` for the whole run: the virtual mode's checker (a transaction posted
  * by two different requests, on one server or two; what SD reversed) on them.
  */
-function answersOfSd(stores: readonly SqliteLedgerStore[], book: InvariantBook): AnswersOfSd {
+function answersOfSd(stores: readonly DurableLedgerStore[], book: InvariantBook): AnswersOfSd {
   const answers = new AnswersOfSd(book);
   for (const store of stores) {
-    const rows = store.db.prepare('SELECT sender, req_id, result FROM results ORDER BY rowid').all() as Array<{ sender: string; req_id: string; result: string }>;
-    for (const row of rows) answers.seeAnswer(row.sender, row.req_id, JSON.parse(row.result) as ServerResult);
+    for (const row of storedAnswers(store)) answers.seeAnswer(row.sender, row.reqId, JSON.parse(row.resultJson) as ServerResult);
   }
   return answers;
 }

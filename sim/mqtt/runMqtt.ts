@@ -21,6 +21,7 @@ import { MqttCoordinator } from './coordinator.ts';
 import { HarnessError, type BrokerControl, type MqttRunResult } from './runOptions.ts';
 import { killAllChildren, ProcessError } from './processes.ts';
 import { runIdentities } from './identities.ts';
+import { formatLedgerSpec, type LedgerSpec } from '../sd/ledgerSpec.ts';
 
 const EXIT_OK = 0;
 const EXIT_VIOLATION = 1;
@@ -57,6 +58,8 @@ export interface MqttRunOptions {
   quiet?: boolean;
   /** Port of the live metrics endpoint (0: any free port); none when absent. */
   metricsPort?: number;
+  /** The servers' ledgers: SQLite files in the out directory when absent, or a PostgreSQL database. */
+  ledger?: LedgerSpec;
 }
 
 /** Bad input found only when the run starts (a metrics port in use): nothing has run yet. */
@@ -80,6 +83,7 @@ function printOptions(io: RunMqttIo, scenario: Scenario, file: string, outDir: s
       `  mode=mqtt seed=${scenario.seed} terminals=${p.terminals} pos=${p.pos.units} shards=${p.shards} crypto=${scenario.crypto}`,
       `  duration=${scenario.durationMs}ms drain=${scenario.drainMs}ms time-scale=${f.timeScale} (at most ${realS.toFixed(0)} s of real time, plus start-up)`,
       `  broker=${f.brokerUrl ?? 'embedded (aedes, its own process)'} faults=${scenario.faults.length}`,
+      `  ledger=${f.ledger ? `${formatLedgerSpec(f.ledger, true)} (a schema per server)` : 'sqlite (a file per server in the out directory)'}`,
       `  out=${outDir}`,
     ].join('\n'),
   );
@@ -161,6 +165,7 @@ export async function runMqttCommand(scenario: Scenario, file: string, f: MqttRu
       timeScale: f.timeScale,
       brokerUrl: f.brokerUrl,
       secret: f.secret,
+      ledger: f.ledger,
       brokerControl: io.brokerControl,
       onProgress: (p) => progress.update(p),
       log: (line) => {

@@ -6,6 +6,7 @@ import type { Scenario } from '../scenario/types.ts';
 import type { RunSummary } from '../run/summary.ts';
 import type { RunProgress } from '../run/progress.ts';
 import type { BenchControl } from './benchControl.ts';
+import type { LedgerSpec } from '../sd/ledgerSpec.ts';
 
 export type MqttProgress = RunProgress;
 
@@ -38,6 +39,11 @@ export interface MqttRunOptions {
   connectTimeoutRealMs?: number;
   /** The servers' SQLite durability (`payfleet server --synchronous`); their default (full) when absent. */
   serverSynchronous?: 'full' | 'normal';
+  /**
+   * The servers' ledgers: SQLite files in the out directory (default), or a PostgreSQL database, where each server
+   * gets a schema of its own named after this run and its shard range (printed, so psql can find the postings).
+   */
+  ledger?: LedgerSpec;
 }
 
 export interface MqttRunResult {

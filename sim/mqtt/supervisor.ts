@@ -1,13 +1,16 @@
 // Goal: process supervision of an mqtt run — the embedded broker (unless one is given) and one payment-server
 // process per shard range: started, restarted after a crash, restarted when one exits by itself (counted, as a
 // supervisor would), and stopped at the end.
-// Method: each is a `ManagedProcess` (processes.ts) on a fixed port or ledger file, so a restart comes back where
+// Method: each is a `ManagedProcess` (processes.ts) on a fixed port or ledger (a SQLite file in the run directory,
+// or a PostgreSQL schema of its own named after the run and its shard range), so a restart comes back where
 // every client expects it. The run's secret travels in the environment, never on argv: argv is readable by every
 // user through `ps`, and a value beginning with '-' would be read as a flag. Work started on the processes (a
 // crash, a restart) is tracked, so the drain and the stop can wait for it.
 
 import { join } from 'node:path';
 import { formatShardRange } from '../../broker/topics.ts';
+import { wallEpochMs } from '../core/realTime.ts';
+import { formatLedgerSpec, schemaForShards, withDefaultSchema, type LedgerSpec } from '../sd/ledgerSpec.ts';
 import { ManagedProcess } from './processes.ts';
 import { MAX_SERVER_PROCESSES, shardGroups } from './identities.ts';
 import type { RunLog } from './runLog.ts';
@@ -15,7 +18,8 @@ import type { RunLog } from './runLog.ts';
 export interface ServerGroup {
   shards: number[];
   range: string;
-  dbPath: string;
+  /** Its ledger, handed to it as `--ledger` and read back by ledgerReadBack.ts. */
+  ledger: LedgerSpec;
   process: ManagedProcess;
 }
 
@@ -26,6 +30,8 @@ export interface SupervisorOptions {
   logDir: string;
   secret: string;
   serverSynchronous?: 'full' | 'normal';
+  /** A PostgreSQL database for the servers' ledgers (a schema each); SQLite files in outDir when absent. */
+  ledger?: LedgerSpec;
   runLog: RunLog;
   /** A server or the broker exited by itself. */
   onFailure(kind: ProcessFailure): void;
@@ -63,12 +69,18 @@ export class ProcessSupervisor {
     this.options.runLog.log(`  broker ${this.brokerUrl}${this.broker ? ` (embedded, pid ${this.broker.pid})` : ' (external)'}`);
   }
 
-  /** One server process per shard range, each on its own ledger file in the run directory. */
+  /** One server process per shard range, each on its own ledger: a file in the run directory, or a schema. */
   async startServers(shardCount: number, registryPath: string): Promise<void> {
+    // A schema per server and run on PostgreSQL: a run never reopens the ledger of an earlier one.
+    const runTag = `payfleet_run_${Math.floor(wallEpochMs()).toString(36)}`;
+    const database = this.options.ledger;
     this.servers = shardGroups(shardCount, MAX_SERVER_PROCESSES).map((shards) => {
       const range = formatShardRange(shards);
-      const dbPath = join(this.options.outDir, `ledger-${range.replace(/,/g, '_')}.sqlite`);
-      const args = ['server', '--shards', range, '--broker', this.brokerUrl, '--db', dbPath, '--registry', registryPath];
+      const ledger: LedgerSpec =
+        database?.engine === 'postgres'
+          ? withDefaultSchema({ ...database, schema: undefined }, schemaForShards(runTag, range))
+          : { engine: 'sqlite', path: join(this.options.outDir, `ledger-${range.replace(/,/g, '_')}.sqlite`) };
+      const args = ['server', '--shards', range, '--broker', this.brokerUrl, '--ledger', formatLedgerSpec(ledger), '--registry', registryPath];
       if (this.options.serverSynchronous) args.push('--synchronous', this.options.serverSynchronous);
       const server: ManagedProcess = new ManagedProcess({
         name: `server-${range}`,
@@ -78,8 +90,9 @@ export class ProcessSupervisor {
         logDir: this.options.logDir,
         onUnexpectedExit: (code, signal) => this.supervise(server, 'serverFailures', code ?? signal),
       });
-      return { shards, range, dbPath, process: server };
+      return { shards, range, ledger, process: server };
     });
+    if (database?.engine === 'postgres') this.options.runLog.log(`  ledgers ${this.servers.map((s) => formatLedgerSpec(s.ledger, true)).join(', ')}`);
     await Promise.all(this.servers.map((s) => s.process.start()));
     this.options.runLog.log(`  servers ${this.servers.map((s) => `${s.range} (pid ${s.process.pid})`).join(', ')}`);
   }

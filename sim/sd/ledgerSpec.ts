@@ -74,6 +74,8 @@ export interface OpenLedgerOptions {
   readonly?: boolean;
   /** SQLite's synchronous mode; for Postgres, `normal` means synchronous_commit off (see the README's figures). */
   synchronous?: SynchronousMode;
+  /** Postgres: how long a request waits for an unreachable server before it fails (a sampler wants it short). */
+  deadlineMs?: number;
 }
 
 /** Opens the ledger the spec names; throws LedgerFileError (both engines) when it cannot. */
@@ -84,9 +86,26 @@ export function openLedgerStore(spec: LedgerSpec, options: OpenLedgerOptions = {
       schema: spec.schema,
       readonly: options.readonly,
       synchronousCommit: options.synchronous === 'normal' ? 'off' : 'on',
+      deadlineMs: options.deadlineMs,
     });
   } catch (error) {
     if (error instanceof LedgerFileError) throw error;
     throw new LedgerFileError('cannotOpen', `cannot open ${formatLedgerSpec(spec, true)}: ${(error as Error).message}`, spec.url);
   }
+}
+
+/** One stored answer, as the end checks read them: every (sender, reqId) a server answered and kept. */
+export interface StoredAnswerRow { sender: string; reqId: string; resultJson: string }
+
+/** Every stored answer of a ledger (SQLite in insertion order; PostgreSQL by sender and reqId), for [INV-4] checks. */
+export function storedAnswers(store: DurableLedgerStore): StoredAnswerRow[] {
+  if (store instanceof SqliteLedgerStore) {
+    const rows = store.db.prepare('SELECT sender, req_id, result FROM results ORDER BY rowid').raw(true).all() as Array<[string, string, string]>;
+    return rows.map(([sender, reqId, resultJson]) => ({ sender, reqId, resultJson }));
+  }
+  if (store instanceof PostgresLedgerStore) {
+    const rows = store.connection.query(`SELECT sender, req_id, result::text FROM ${store.schema}.results ORDER BY sender, req_id`) as Array<[string, string, string]>;
+    return rows.map(([sender, reqId, resultJson]) => ({ sender, reqId, resultJson }));
+  }
+  throw new Error('storedAnswers: neither a SQLite nor a PostgreSQL ledger store');
 }

@@ -2,7 +2,7 @@
 // run can be repeated from its log) and its verdict, write its files, and exit with what it found.
 // Method: declare and check the flags; a virtual run goes to sim/run/runVirtual.ts, an mqtt run to
 // sim/mqtt/runMqtt.ts with its options already checked (broker URL, secret from PAYFLEET_BROKER_SECRET, time
-// scale, metrics port). Exit status: 0 every invariant held, 1 a violation or a backlog that did not drain, 2 bad
+// scale, metrics port, the servers' ledgers). Exit status: 0 every invariant held, 1 a violation or a backlog that did not drain, 2 bad
 // input (nothing is run and nothing is written), 99 a threshold failed.
 
 import { join } from 'node:path';
@@ -13,6 +13,22 @@ import { loadScenario, withOverrides } from '../../scenario/load.ts';
 import type { Scenario } from '../../scenario/types.ts';
 import type { RunSummary } from '../../run/summary.ts';
 import type { MqttRunOptions } from '../../mqtt/runMqtt.ts';
+import { ledgerSpecOf } from './server.ts';
+import type { LedgerSpec } from '../../sd/ledgerSpec.ts';
+
+/**
+ * The servers' ledgers of an mqtt run: `sqlite` (a file per server in the out directory, as without the flag:
+ * undefined) or a PostgreSQL database without ?schema= (the run names a schema per server after itself and its
+ * shards). Anything else is a UsageError naming --ledger.
+ */
+function runLedgerOf(text: string): LedgerSpec | undefined {
+  if (text === 'sqlite') return undefined;
+  const ledger = ledgerSpecOf('ledger', text);
+  // Each server of the run has its own ledger: a file each in the out directory, or a schema each in PostgreSQL.
+  if (ledger.engine !== 'postgres') throw new UsageError(`--ledger: expected sqlite (a file per server in the out directory) or postgres://…, got '${text}'`, 'ledger');
+  if (ledger.schema !== undefined) throw new UsageError(`--ledger: a run names each server's schema itself (after the run and its shards); give the URL without ?schema=`, 'ledger');
+  return ledger;
+}
 
 export const runFlags = defineFlags({
   mode: { kind: 'string', oneOf: ['virtual', 'mqtt'], help: 'virtual (deterministic, virtual time) or mqtt (real broker, real time)', defaultText: 'virtual' },
@@ -29,6 +45,13 @@ export const runFlags = defineFlags({
     defaultText: 'an embedded aedes broker in its own process',
   },
   'time-scale': { kind: 'number', help: 'mqtt mode: simulated ms per real ms (60 plays an hour in a minute)', defaultText: '1' },
+  ledger: {
+    kind: 'string',
+    parse: runLedgerOf,
+    placeholder: 'SPEC',
+    help: "mqtt mode: the servers' ledgers, sqlite (a file each in the out directory) or postgres://user@host:port/db (a schema each, named after the run and its shards)",
+    defaultText: 'sqlite',
+  },
   'metrics-port': portFlag(
     'mqtt mode only: serve live Prometheus metrics at http://127.0.0.1:<n>/metrics while the run goes (0: any free port; the URL is printed). A virtual run holds the event loop until it ends, so it serves none',
     'no endpoint',
@@ -48,7 +71,7 @@ export function mqttOptionsOf(flags: RunFlags, outDir: string, env: Record<strin
   if (brokerUrl !== undefined && !secret) {
     throw new UsageError(`--broker: set PAYFLEET_BROKER_SECRET to the secret the broker's credentials were issued with (its password and ACL files can be written with it)`, 'broker');
   }
-  return { outDir, timeScale: flags['time-scale'] ?? 1, brokerUrl, secret, quiet: flags.quiet === true, metricsPort: flags['metrics-port'] };
+  return { outDir, timeScale: flags['time-scale'] ?? 1, brokerUrl, secret, quiet: flags.quiet === true, metricsPort: flags['metrics-port'], ledger: flags.ledger };
 }
 
 function printOptions(io: CliIo, scenario: Scenario, file: string, outDir: string): void {
@@ -98,7 +121,7 @@ export function exitStatusOf(summary: Pick<RunSummary, 'ok' | 'thresholds'>): nu
 
 export const runCommand = defineCommand({
   summary: 'run a scenario (virtual or mqtt mode) and check every invariant',
-  usage: 'payfleet run <scenario.yaml> [--mode virtual|mqtt] [--seed N] [--terminals N] [--duration 24h] [--out DIR] [--time-scale X] [--metrics-port N]',
+  usage: 'payfleet run <scenario.yaml> [--mode virtual|mqtt] [--seed N] [--terminals N] [--duration 24h] [--out DIR] [--time-scale X] [--metrics-port N] [--ledger sqlite|postgres://…]',
   description: 'Runs a scenario and checks every invariant and threshold. Exit 0: all held; 1: a violation or a backlog that did not drain; 2: bad input; 99: a threshold failed.',
   flags: runFlags,
   positionals: true,
@@ -106,6 +129,9 @@ export const runCommand = defineCommand({
     if (positionals.length !== 1) throw new UsageError(`expected one scenario file, got ${positionals.length}`);
     const mode = flags.mode ?? 'virtual';
     // A virtual run is synchronous: an endpoint could not answer a single scrape before the run ended.
+    if (mode !== 'mqtt' && flags.ledger !== undefined) {
+      throw new UsageError(`--ledger: only with --mode mqtt (a virtual run keeps its ledgers in memory)`, 'ledger');
+    }
     if (mode !== 'mqtt' && flags['metrics-port'] !== undefined) {
       throw new UsageError(`--metrics-port: only with --mode mqtt (a virtual run holds the event loop until it ends, so nothing could be served while it goes)`, 'metrics-port');
     }
