@@ -1,6 +1,6 @@
 // Goal: the payment-server process's cost per request, without the broker or the swarm around it: N signed
 // debit requests through the domain's `handleRequest` and the group-commit ledger actor of
-// sim/sd/serverProcess.ts, on a fresh SQLite ledger file in a temporary directory, as `payfleet server`
+// sim/sd/groupCommit.ts, on a fresh SQLite ledger file in a temporary directory, as `payfleet server`
 // serves them. It tells how much of a request's cost is the ledger's SQL, and whether a change to the store
 // made it cheaper.
 // Method: one means per simulated terminal, opened as the server opens them; requests are made and signed
@@ -10,13 +10,19 @@
 // savepoint rolled back inside the batch) and every --resend-every'th is a resend of an earlier one (answered
 // from its stored answer). Wall time and process CPU time (user + system) are read here and only here:
 // benchmarks measure, the code under test never reads the clock. Prints requests/s, CPU µs per request, and
-// wall ms per batch; `--store memory` runs the same requests on the in-memory store, the floor under the SQL.
+// wall ms per batch with its p50/p99 (a batch's time from its requests sent to its answers back: its commit
+// latency as the senders see it); `--store memory` runs the same requests on the in-memory store, the floor
+// under the SQL. `--ledger postgres://…` runs, in one invocation, the same requests on SQLite FULL, SQLite
+// NORMAL, PostgreSQL synchronous_commit on and off (a fresh schema each, dropped after), one JSON line each and a
+// table; for a local PostgreSQL it adds the CPU its server process (the session's backend) spent per request,
+// read from /proc, since the client's CPU alone hides the database's share.
 // Flags are read with the CLI's one parser (sim/cli/args.ts): a bad one is exit status 2 naming it.
 //
 //   node --import tsx load/bench/server.ts [--requests N] [--batch B] [--means M] [--synchronous full|normal]
-//     [--commit group|each] [--store sqlite|memory] [--crypto sim|ed25519] [--refuse-every K] [--resend-every K]
+//     [--commit group|each] [--store sqlite|memory] [--ledger postgres://…] [--crypto sim|ed25519]
+//     [--refuse-every K] [--resend-every K]
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -29,7 +35,8 @@ import type { DebitRequest, ServerRequest } from '../../machines/messages.ts';
 import { createLedgerActor, type LedgerActorInput, type LedgerCommand, type LedgerEvent } from '../../machines/server.ts';
 import { createGroupCommitLedgerActor } from '../../sim/sd/groupCommit.ts';
 import { SqliteLedgerStore } from '../../sim/sd/sqliteLedgerStore.ts';
-import { defineFlags } from '../../sim/cli/args.ts';
+import { PostgresLedgerStore } from '../../sim/sd/postgresLedgerStore.ts';
+import { defineFlags, UsageError } from '../../sim/cli/args.ts';
 import { parseScriptArgs } from '../../sim/cli/command.ts';
 
 const FLAGS = defineFlags({
@@ -40,6 +47,15 @@ const FLAGS = defineFlags({
   synchronous: { kind: 'string', oneOf: ['full', 'normal'], help: "SQLite's durability", defaultText: 'full' },
   commit: { kind: 'string', oneOf: ['group', 'each'], help: 'the ledger child: group commit or one commit per request', defaultText: 'group' },
   store: { kind: 'string', oneOf: ['sqlite', 'memory'], help: 'the store (memory: the floor under the SQL)', defaultText: 'sqlite' },
+  ledger: {
+    kind: 'string',
+    placeholder: 'URL',
+    parse: (text: string) => {
+      if (!/^postgres(ql)?:\/\//.test(text)) throw new UsageError(`--ledger: expected postgres://…, got '${text}'`, 'ledger');
+      return text;
+    },
+    help: 'postgres://…: run the same requests on SQLite FULL and NORMAL and PostgreSQL synchronous_commit on and off (a fresh schema each), side by side',
+  },
   crypto: { kind: 'string', oneOf: ['sim', 'ed25519'], help: 'signatures of requests and answers', defaultText: 'sim' },
   'refuse-every': { kind: 'int', help: "every k'th request is refused (0: none)", defaultText: '20' },
   'resend-every': { kind: 'int', help: "every k'th request is a resend (0: none)", defaultText: '50' },
@@ -100,10 +116,29 @@ function makeRequests(): ServerRequest[] {
   return requests;
 }
 
-async function main(): Promise<void> {
+interface Config { store: 'sqlite' | 'memory' | 'postgres'; synchronous: 'full' | 'normal' }
+const POSTGRES_URL = flags.ledger;
+
+/** CPU time (µs) of a local process so far, from /proc (utime + stime, in clock ticks of 10 ms). */
+function processCpuUs(pid: number): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return undefined;
+  }
+}
+
+const percentile = (sorted: readonly number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
+
+async function main(config: Config): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'payfleet-bench-server-'));
+  const schema = `bench_${process.pid}_${config.synchronous}`;
   const store: LedgerStore & { close?: () => void } =
-    STORE === 'sqlite' ? new SqliteLedgerStore(join(dir, 'ledger.db'), { synchronous: SYNCHRONOUS }) : new MemoryLedgerStore();
+    config.store === 'sqlite' ? new SqliteLedgerStore(join(dir, 'ledger.db'), { synchronous: config.synchronous })
+    : config.store === 'postgres' ? new PostgresLedgerStore(POSTGRES_URL!, { schema, synchronousCommit: config.synchronous === 'full' ? 'on' : 'off' })
+    : new MemoryLedgerStore();
+  const backendPid = store instanceof PostgresLedgerStore && /@(127\.0\.0\.1|localhost)[:/]/.test(POSTGRES_URL!) ? Number(store.connection.query('SELECT pg_backend_pid()')[0]![0]) : undefined;
   const ledger = new Ledger(store);
   store.transaction(() => {
     for (let m = 0; m < MEANS; m++) ledger.openMeans({ meansId: `m${m}`, kind: 'prepaid', openingBalanceMinor: OPENING_MINOR, creditLimitMinor: 0 });
@@ -129,23 +164,30 @@ async function main(): Promise<void> {
   const actor = createActor(machine).start();
   const ledgerRef = actor.getSnapshot().children.ledger as AnyActorRef;
 
+  const serverCpuBefore = backendPid === undefined ? undefined : processCpuUs(backendPid);
   const cpuBefore = process.cpuUsage();
   const wallBefore = performance.now();
   let batches = 0;
+  const batchMs: number[] = [];
   for (let start = 0; start < requests.length; start += BATCH) {
     const batch = requests.slice(start, start + BATCH);
     const answered = new Promise<void>((resolve) => (release = resolve));
     waiting = batch.length;
+    const sentMs = performance.now();
     for (const request of batch) ledgerRef.send({ type: 'ledger.apply', request } satisfies LedgerCommand);
     await answered;
+    batchMs.push(performance.now() - sentMs);
     batches++;
   }
   const wallMs = performance.now() - wallBefore;
   const cpu = process.cpuUsage(cpuBefore);
+  const serverCpuAfter = backendPid === undefined ? undefined : processCpuUs(backendPid);
+  batchMs.sort((a, b) => a - b);
   actor.stop();
 
   // The ledger must still balance, or the figures measure a broken server [INV-3 conservation].
   const sum = ledger.sumOfBalancesMinor();
+  if (store instanceof PostgresLedgerStore) store.connection.script(`DROP SCHEMA ${schema} CASCADE`);
   store.close?.();
   rmSync(dir, { recursive: true, force: true });
   if (sum !== 0) {
@@ -154,16 +196,34 @@ async function main(): Promise<void> {
   }
   const cpuMs = (cpu.user + cpu.system) / 1000;
   const figures = {
-    store: STORE, synchronous: SYNCHRONOUS, commit: COMMIT, crypto: CRYPTO, requests: requests.length, batch: BATCH, batches,
+    store: config.store, synchronous: config.store === 'postgres' ? `synchronous_commit ${config.synchronous === 'full' ? 'on' : 'off'}` : config.synchronous, commit: COMMIT, crypto: CRYPTO, requests: requests.length, batch: BATCH, batches,
     outcomes: Object.fromEntries(outcomes),
     requestsPerSecond: Math.round(requests.length / (wallMs / 1000)),
     cpuUsPerRequest: Math.round((cpuMs * 1000) / requests.length),
     userUsPerRequest: Math.round(cpu.user / requests.length),
     systemUsPerRequest: Math.round(cpu.system / requests.length),
+    serverCpuUsPerRequest: serverCpuBefore === undefined || serverCpuAfter === undefined ? undefined : Math.round((serverCpuAfter - serverCpuBefore) / requests.length),
     wallMsPerBatch: Number((wallMs / batches).toFixed(3)),
+    batchMsP50: Number(percentile(batchMs, 0.5).toFixed(3)),
+    batchMsP99: Number(percentile(batchMs, 0.99).toFixed(3)),
     wallMs: Math.round(wallMs),
   };
   process.stdout.write(JSON.stringify(figures) + '\n');
+  return figures;
 }
 
-await main();
+if (POSTGRES_URL === undefined) {
+  await main({ store: STORE, synchronous: SYNCHRONOUS });
+} else {
+  // Side by side, the same requests: the embedded default at both durabilities, then PostgreSQL at both.
+  const configs: Config[] = [
+    { store: 'sqlite', synchronous: 'full' }, { store: 'sqlite', synchronous: 'normal' },
+    { store: 'postgres', synchronous: 'full' }, { store: 'postgres', synchronous: 'normal' },
+  ];
+  const rows: Array<Record<string, unknown>> = [];
+  for (const config of configs) rows.push(await main(config));
+  process.stdout.write('\n| ledger | requests/s | batch p50 ms | batch p99 ms | CPU µs/request (this process) | PostgreSQL server CPU µs/request |\n|---|---|---|---|---|---|\n');
+  for (const r of rows) {
+    process.stdout.write(`| ${r.store} ${r.synchronous} | ${r.requestsPerSecond} | ${r.batchMsP50} | ${r.batchMsP99} | ${r.cpuUsPerRequest} | ${r.serverCpuUsPerRequest ?? '–'} |\n`);
+  }
+}

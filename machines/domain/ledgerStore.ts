@@ -125,6 +125,13 @@ export interface LedgerStore {
   putResult(from: string, reqId: string, stored: StoredResult): void;
   /** Runs `fn` all-or-nothing: if it throws, every write it made is undone and the error rethrown. Nests. */
   transaction<T>(fn: () => T): T;
+  /**
+   * Optional, for a store whose reads cross a network (PostgreSQL): runs `fn` only to learn which records it
+   * reads, throws away everything it wrote, and loads those records ahead in bulk, so that `fn` run for real
+   * afterwards finds them in memory. A hint: `fn` must have no effect outside the store; a store without it reads
+   * as it goes.
+   */
+  prefetch?(fn: () => void): void;
   allAccounts(): Iterable<Account>;
   allPostings(): Iterable<Posting>;
   allAggregates(): Iterable<Aggregate>;

@@ -24,6 +24,12 @@ export function createGroupCommitLedgerActor(ledger: Ledger, onFailure: (error: 
       queue = [];
       const answers: Array<{ work: LedgerWork; event: LedgerEvent }> = [];
       try {
+        // On a store whose reads are round trips (PostgreSQL), a dry run of the batch learns the rows it reads and
+        // loads them in one; apply() has no effect outside the store, and the dry run's writes are dropped (its
+        // answers too: only the real run's, after the commit, go out).
+        ledger.store.prefetch?.(() => {
+          for (const work of batch) work.apply();
+        });
         ledger.store.transaction(() => {
           for (const work of batch) answers.push({ work, event: work.apply() });
         });

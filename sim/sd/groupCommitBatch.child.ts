@@ -40,6 +40,18 @@ if (dieAfter > 0) {
   // moment between a commit and its answers, where this child dies.
   let depth = 0;
   let commits = 0;
+  // A prefetch's dry run (PostgreSQL) runs the batch's transactions only to undo them: those are no commits.
+  const prefetch = store.prefetch?.bind(store);
+  if (prefetch) {
+    store.prefetch = (fn: () => void): void => {
+      depth++;
+      try {
+        prefetch(fn);
+      } finally {
+        depth--;
+      }
+    };
+  }
   const transaction = store.transaction.bind(store);
   store.transaction = <T>(fn: () => T): T => {
     depth++;

@@ -76,6 +76,11 @@ export class SyncPostgresConnection {
     return this.request({ op: 'query', text, params });
   }
 
+  /** A one-off statement without parameters (not prepared: the server keeps no plan for it). */
+  queryOnce(text: string): Row[] {
+    return this.request({ op: 'query', text, params: [], prepare: false });
+  }
+
   /** Statements without parameters sent as one message (the simple protocol): one round trip for all of them. */
   script(text: string): void {
     this.request({ op: 'script', text });

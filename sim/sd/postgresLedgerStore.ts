@@ -26,10 +26,11 @@
 // version kept in meta.schemaVersion.
 
 import { readFileSync } from 'node:fs';
-import type { Account, AccountKind, Aggregate, Hold, HoldState, LedgerStore, Posting, PostingVia, StoredResult, Transfer, VoidRecord } from '../../machines/domain/ledgerStore.ts';
+import type { Account, Aggregate, Hold, LedgerStore, Posting, StoredResult, Transfer, VoidRecord } from '../../machines/domain/ledgerStore.ts';
 import type { ServerResult } from '../../machines/messages.ts';
 import { LedgerUnavailableError, redactUrl, SyncPostgresConnection } from './postgresConnection.ts';
 import { LedgerFileError } from './sqliteLedgerStore.ts';
+import { literal, pairKey, selectList, SPECS, TABLES, toPosting, type CachedResult, type Row, type TableName } from './postgresLedgerTables.ts';
 
 export const POSTGRES_SCHEMA_VERSION = 1;
 const SCHEMA_SQL = readFileSync(new URL('./postgresLedgerSchema.sql', import.meta.url), 'utf8');
@@ -60,118 +61,14 @@ export function splitLedgerUrl(url: string): { url: string; schema: string | und
 
 export const isSchemaName = (name: string): boolean => /^[a-z_][a-z0-9_]{0,62}$/.test(name);
 
-type TableName = 'accounts' | 'transfers' | 'holds' | 'postings' | 'aggregates' | 'voids' | 'counters' | 'results' | 'meta';
-type Row = unknown[];
-interface CachedResult { fingerprint: string; json: string }
-
-/** How one record type maps to its table. `key` is the overlay's key of a record, `keyParams` its key columns. */
-interface TableSpec {
-  table: string;
-  /** Columns as written (INSERT), and as read (SELECT: json columns read back as their text). */
-  columns: string[];
-  keyColumns: string[];
-  /** Iterated tables return rows in the order they were first written. */
-  ordered: boolean;
-  toRow(value: unknown, key: string): Row;
-  fromRow(row: Row): unknown;
-  keyOfRow(row: Row): string;
-  keyParams(key: string): unknown[];
-}
-
-/** A key for a pair of ids that no other pair shares (the first id's length tells where it ends). */
-const pairKey = (a: string, b: string | number): string => `${a.length}:${a}${b}`;
-function splitPairKey(key: string): [string, string] {
-  const colon = key.indexOf(':');
-  const end = colon + 1 + Number(key.slice(0, colon));
-  return [key.slice(colon + 1, end), key.slice(end)];
-}
-
-function toPosting(r: Row): Posting {
-  const posting: { -readonly [K in keyof Posting]: Posting[K] } = {
-    txId: r[0] as string, meansId: r[1] as string, payee: r[2] as string, amountMinor: r[3] as number | null, via: r[4] as PostingVia, requestId: r[5] as string,
-  };
-  // Optional fields absent in the record stay absent (not `undefined`), as in the in-memory store.
-  if (r[6] !== null) posting.aggregateId = r[6] as string;
-  if (r[7] !== null) posting.proxyId = r[7] as string;
-  if (r[8] !== null) posting.reversedBy = r[8] as string;
-  return Object.freeze(posting);
-}
-
-const SPECS: Record<TableName, TableSpec> = {
-  accounts: {
-    table: 'accounts', columns: ['id', 'kind', 'balance_minor', 'credit_limit_minor', 'held_minor', 'version'], keyColumns: ['id'], ordered: true,
-    toRow: (v) => { const a = v as Account; return [a.id, a.kind, a.balanceMinor, a.creditLimitMinor, a.heldMinor, a.version]; },
-    fromRow: (r) => Object.freeze({ id: r[0] as string, kind: r[1] as AccountKind, balanceMinor: r[2] as number, creditLimitMinor: r[3] as number, heldMinor: r[4] as number, version: r[5] as number }),
-    keyOfRow: (r) => r[0] as string, keyParams: (k) => [k],
-  },
-  transfers: {
-    table: 'transfers', columns: ['id', 'debit_account', 'credit_account', 'amount_minor', 'fingerprint', 'note'], keyColumns: ['id'], ordered: false,
-    toRow: (v) => { const t = v as Transfer; return [t.id, t.debitAccount, t.creditAccount, t.amountMinor, t.fingerprint, t.note]; },
-    fromRow: (r) => Object.freeze({ id: r[0] as string, debitAccount: r[1] as string, creditAccount: r[2] as string, amountMinor: r[3] as number, fingerprint: r[4] as string, note: r[5] as string }),
-    keyOfRow: (r) => r[0] as string, keyParams: (k) => [k],
-  },
-  holds: {
-    table: 'holds', columns: ['tx_id', 'means_id', 'payee', 'amount_minor', 'proxy_id', 'state'], keyColumns: ['tx_id'], ordered: false,
-    toRow: (v) => { const h = v as Hold; return [h.txId, h.meansId, h.payee, h.amountMinor, h.proxyId, h.state]; },
-    fromRow: (r) => Object.freeze({ txId: r[0] as string, meansId: r[1] as string, payee: r[2] as string, amountMinor: r[3] as number, proxyId: r[4] as string, state: r[5] as HoldState }),
-    keyOfRow: (r) => r[0] as string, keyParams: (k) => [k],
-  },
-  postings: {
-    table: 'postings', columns: ['tx_id', 'means_id', 'payee', 'amount_minor', 'via', 'request_id', 'aggregate_id', 'proxy_id', 'reversed_by'], keyColumns: ['tx_id'], ordered: true,
-    toRow: (v) => { const p = v as Posting; return [p.txId, p.meansId, p.payee, p.amountMinor, p.via, p.requestId, p.aggregateId ?? null, p.proxyId ?? null, p.reversedBy ?? null]; },
-    fromRow: toPosting, keyOfRow: (r) => r[0] as string, keyParams: (k) => [k],
-  },
-  aggregates: {
-    table: 'aggregates', columns: ['id', 'means_id', 'payee', 'sum_minor', 'tx_ids', 'posted_minor'], keyColumns: ['id'], ordered: true,
-    toRow: (v) => { const a = v as Aggregate; return [a.id, a.meansId, a.payee, a.sumMinor, JSON.stringify(a.txIds), a.postedMinor]; },
-    fromRow: (r) => Object.freeze({ id: r[0] as string, meansId: r[1] as string, payee: r[2] as string, sumMinor: r[3] as number, txIds: Object.freeze(JSON.parse(r[4] as string) as string[]), postedMinor: r[5] as number }),
-    keyOfRow: (r) => r[0] as string, keyParams: (k) => [k],
-  },
-  voids: {
-    table: 'voids', columns: ['proxy_id', 'tx_id', 'request_id'], keyColumns: ['proxy_id', 'tx_id'], ordered: true,
-    toRow: (v) => { const x = v as VoidRecord; return [x.proxyId, x.txId, x.requestId]; },
-    fromRow: (r) => Object.freeze({ proxyId: r[0] as string, txId: r[1] as string, requestId: r[2] as string }),
-    keyOfRow: (r) => pairKey(r[0] as string, r[1] as string), keyParams: splitPairKey,
-  },
-  counters: {
-    table: 'counter_uses', columns: ['proxy_id', 'counter', 'tx_id'], keyColumns: ['proxy_id', 'counter'], ordered: false,
-    toRow: (v, k) => { const [proxyId, counter] = splitPairKey(k); return [proxyId, Number(counter), v]; },
-    fromRow: (r) => r[2] as string,
-    keyOfRow: (r) => pairKey(r[0] as string, r[1] as number), keyParams: (k) => { const [p, c] = splitPairKey(k); return [p, Number(c)]; },
-  },
-  results: {
-    table: 'results', columns: ['sender', 'req_id', 'fingerprint', 'result'], keyColumns: ['sender', 'req_id'], ordered: false,
-    toRow: (v, k) => { const [from, reqId] = splitPairKey(k); const c = v as CachedResult; return [from, reqId, c.fingerprint, c.json]; },
-    fromRow: (r) => ({ fingerprint: r[2] as string, json: r[3] as string }) satisfies CachedResult,
-    keyOfRow: (r) => pairKey(r[0] as string, r[1] as string), keyParams: splitPairKey,
-  },
-  meta: {
-    table: 'meta', columns: ['key', 'value'], keyColumns: ['key'], ordered: false,
-    toRow: (v, k) => [k, v], fromRow: (r) => r[1] as string, keyOfRow: (r) => r[0] as string, keyParams: (k) => [k],
-  },
-};
-const TABLES = Object.keys(SPECS) as TableName[];
-
-/** The SELECT list of a table: json columns come back as their exact text. */
-const selectList = (spec: TableSpec) => spec.columns.map((c) => (c === 'tx_ids' || c === 'result' ? `${c}::text` : c)).join(', ');
-/** A SQL literal for the one-round-trip commit script (standard_conforming_strings is on for the session). */
-function literal(value: unknown): string {
-  if (value === null || value === undefined) return 'NULL';
-  if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value)) throw new LedgerUnavailableError('badValue', `not a safe integer: ${value}`, value, false);
-    return String(value);
-  }
-  const text = String(value);
-  if (text.includes('\0')) throw new LedgerUnavailableError('badValue', 'a text value holds a NUL character, which PostgreSQL cannot store', text, false);
-  return `'${text.replaceAll("'", "''")}'`;
-}
-
 /** The first column of the first row (a count, a flag), or undefined when there is no row. */
 const scalar = (rows: Row[]): unknown => rows[0]?.[0];
 
 const ABSENT: unique symbol = Symbol('absent');
 const UNKNOWN: unique symbol = Symbol('unknown');
 interface UndoEntry { table: TableName; key: string; cacheBefore: unknown; dirtyBefore: unknown }
+/** Dry runs of one prefetch at most (each after the first costs the rules' CPU again and one round trip). */
+const PREFETCH_ROUNDS = 3;
 /** Past this many remembered rows, a commit forgets all but the accounts (the rows every request reads). */
 const CACHE_LIMIT = 200_000;
 
@@ -190,6 +87,8 @@ export class PostgresLedgerStore implements LedgerStore {
   private readonly cache = new Map<TableName, Map<string, unknown>>(TABLES.map((t) => [t, new Map()]));
   private readonly dirty = new Map<TableName, Map<string, unknown>>(TABLES.map((t) => [t, new Map()]));
   private readonly frames: Array<Map<string, UndoEntry>> = [];
+  /** During a prefetch's dry run: the keys it read that the overlay did not hold. */
+  private discovering: Map<TableName, Set<string>> | undefined;
   /** Commits sent, and the wall time they took (for the benchmark and the server's log). */
   readonly stats = { commits: 0, commitMs: 0 };
 
@@ -316,6 +215,57 @@ export class PostgresLedgerStore implements LedgerStore {
     return result;
   }
 
+  /**
+   * The dry run of a batch (see LedgerStore.prefetch): `fn` runs inside a transaction that is always undone, a
+   * read the overlay cannot answer is noted and answered "absent" (the common truth: a new request's stored
+   * answer, counter, posting), and afterwards every noted row is loaded in ONE query. A dry run that went astray
+   * on a wrong guess only loaded a row too many or too few; the next round, or the real run, reads what is missing.
+   */
+  prefetch(fn: () => void): void {
+    if (this.readonly || this.frames.length > 0) return;
+    // A guessed absence can end a dry run early (an account "missing" refuses the request before it reads its
+    // posting): the rows it did read are loaded and the dry run goes again, until one finds nothing new.
+    for (let round = 0; round < PREFETCH_ROUNDS; round++) {
+      const wanted = this.dryRun(fn);
+      if (wanted.size === 0) return;
+      this.loadAhead(wanted);
+    }
+  }
+
+  /** Runs `fn` in a transaction that is always undone; returns the keys it read that the overlay did not hold. */
+  private dryRun(fn: () => void): Map<TableName, Set<string>> {
+    const wanted = new Map<TableName, Set<string>>();
+    const frame = new Map<string, UndoEntry>();
+    this.frames.push(frame);
+    this.discovering = wanted;
+    try {
+      fn();
+    } catch {
+      // The real run meets the same error, if it is one, and answers it.
+    } finally {
+      this.discovering = undefined;
+      this.frames.pop();
+      this.undo(frame);
+    }
+    return wanted;
+  }
+
+  /** Loads the given rows in ONE query (a UNION ALL of one select per table); the ones not found are absent. */
+  private loadAhead(wanted: Map<TableName, Set<string>>): void {
+    const selects: string[] = [];
+    for (const [table, keys] of wanted) {
+      const spec = SPECS[table];
+      const tuples = [...keys].map((key) => `(${spec.keyParams(key).map(literal).join(', ')})`).join(', ');
+      selects.push(`SELECT '${table}', json_build_array(${selectList(spec)})::text FROM ${this.tableOf(table)} WHERE (${spec.keyColumns.join(', ')}) IN (${tuples})`);
+    }
+    const rows = this.connection.queryOnce(selects.join(' UNION ALL '));
+    for (const [table, keys] of wanted) for (const key of keys) this.cache.get(table)!.set(key, ABSENT);
+    for (const [table, json] of rows as Array<[TableName, string]>) {
+      const row = JSON.parse(json) as Row;
+      this.cache.get(table)!.set(SPECS[table].keyOfRow(row), SPECS[table].fromRow(row));
+    }
+  }
+
   /** Closes the session (which releases the writer's advisory lock); the store is unusable afterwards. */
   close(): void {
     if (this.ownsConnection) this.connection.close();
@@ -326,6 +276,12 @@ export class PostgresLedgerStore implements LedgerStore {
     const rows = this.cache.get(table)!;
     const hit = rows.get(key);
     if (hit !== undefined) return hit === ABSENT ? undefined : hit;
+    if (this.discovering) {
+      let keys = this.discovering.get(table);
+      if (!keys) this.discovering.set(table, (keys = new Set()));
+      keys.add(key);
+      return undefined;
+    }
     const spec = SPECS[table];
     const row = this.connection.query(this.pointSelect[table], spec.keyParams(key))[0];
     const value = row === undefined ? undefined : spec.fromRow(row);

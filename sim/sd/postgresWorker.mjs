@@ -44,7 +44,9 @@ const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 async function perform(request) {
   switch (request.op) {
     case 'query':
-      return await sql.unsafe(request.text, request.params, { prepare: true }).values();
+      // A statement made once per run (a point read) is prepared; a one-off (a bulk prefetch) is not, so the
+      // server keeps no plan per distinct text.
+      return await sql.unsafe(request.text, request.params, { prepare: request.prepare !== false }).values();
     case 'script':
       await sql.unsafe(request.text);
       return [];
