@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseArgs } from '../args.ts';
 import { mqttOptionsOf, runFlags } from './run.ts';
+import { main } from '../main.ts';
 
 /** The mqtt run's options from a command line, as `payfleet run --mode mqtt …` reads them. */
 const optionsOf = (argv: string[], env: Record<string, string | undefined> = {}) => mqttOptionsOf(parseArgs(argv, runFlags).flags, 'runs/x-mqtt', env);
@@ -16,5 +17,30 @@ describe('payfleet run --mode mqtt: its options', () => {
     expect(() => optionsOf(['--broker', 'localhost'], { PAYFLEET_BROKER_SECRET: 'k' })).toThrow(/--broker: expected a broker URL/);
     expect(() => optionsOf(['--time-scale', '0'])).toThrow(/--time-scale: expected a positive number, got '0'/);
     expect(() => optionsOf(['--metrics-port', '70000'])).toThrow(/--metrics-port: expected an integer from 0 to 65535, got '70000'/);
+  });
+});
+
+describe('payfleet run --ledger: the servers\' ledgers of an mqtt run', () => {
+  it('is a typed option: sqlite (a file per server, as without the flag) or a PostgreSQL URL without a schema', () => {
+    expect(optionsOf(['--ledger', 'sqlite']).ledger).toBeUndefined();
+    expect(optionsOf(['--ledger', 'postgres://payfleet@127.0.0.1:5432/payfleet']).ledger).toEqual({ engine: 'postgres', url: 'postgres://payfleet@127.0.0.1:5432/payfleet', schema: undefined });
+  });
+
+  it('refuses anything else, naming --ledger', () => {
+    expect(() => optionsOf(['--ledger', 'mysql://h/db'])).toThrow(/--ledger: unknown ledger engine/);
+    expect(() => optionsOf(['--ledger', 'sqlite:/tmp/one.db'])).toThrow(/--ledger: expected sqlite \(a file per server in the out directory\) or postgres:\/\/…, got 'sqlite:\/tmp\/one.db'/);
+    expect(() => optionsOf(['--ledger', 'postgres://h/db?schema=mine'])).toThrow(/--ledger: a run names each server's schema itself/);
+  });
+
+  it('is exit status 2 on the command line, also in virtual mode, where the ledgers are in memory', async () => {
+    for (const [argv, message] of [
+      [['--mode', 'mqtt', '--ledger', 'mysql://h/db'], /--ledger: unknown ledger engine/],
+      [['--ledger', 'postgres://h/db'], /--ledger: only with --mode mqtt/],
+    ] as const) {
+      const errors: string[] = [];
+      const status = await main(['run', 'scenarios/quickstart.yaml', ...argv], { out: () => undefined, err: (line) => errors.push(line), env: {} });
+      expect(status).toBe(2);
+      expect(errors.join('\n')).toMatch(message);
+    }
   });
 });
