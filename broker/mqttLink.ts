@@ -99,6 +99,12 @@ export interface MqttLinkOptions {
   /** Loss, duplication and delay between the endpoint and the broker; none when absent. */
   shaper?: LinkShaper;
   /**
+   * Filled with the id of each endpoint whose link came up at least once (pass your own to read it): an endpoint
+   * that never got in tells a test bed that could not host the fleet (a broker refusing connections) from the
+   * system under test.
+   */
+  everConnected?: Set<string>;
+  /**
    * Harness control messages for this endpoint (a payment server's `pf/v1/ctl/sd/{shard}/cmd`): with it the link
    * also subscribes to the endpoint's control topics and hands what arrives there to `receive`, not to the machine.
    */
@@ -337,6 +343,7 @@ class MqttEndpoint {
         this.backoff.reset();
         this.up = true;
         stats.connects++;
+        this.shared.options.everConnected?.add(this.input.endpointId);
         this.emit({ type: 'link.up' });
       });
     });

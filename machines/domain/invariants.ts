@@ -173,6 +173,12 @@ export interface NothingLostInput {
    * from `approved` when absent; a simulator that keeps such a map already passes it to save the copy.
    */
   aggregatesSource?: ReadonlyMap<string, Minor>;
+  /**
+   * Transactions still held at the end in a proxy's journal or a POS unit's unsettled receipts. One of them that
+   * is on no ledger is not lost — the money still waits to be remitted — and is counted in `heldInJournals`
+   * instead; the liveness check [INV-7] flags the journal that did not drain.
+   */
+  held?: ReadonlySet<string>;
 }
 
 export interface NothingLostCounts {
@@ -192,6 +198,8 @@ export interface NothingLostReport {
   approvedAmountMinor: Minor;
   /** What the ledgers paid and did not reverse: single postings plus what each aggregate moved. */
   postedAmountMinor: Minor;
+  /** Approved, on no ledger, and still held in a journal at the end (`held`): pending, not lost. */
+  heldInJournals: number;
 }
 
 /**
@@ -230,6 +238,7 @@ export function checkNothingLostNothingTwice(input: NothingLostInput): NothingLo
   // Every approved payment, on the ledger once with its amount.
   const approved = new Map<string, ApprovedPayment>();
   let approvedAmountMinor = 0;
+  let heldInJournals = 0;
   for (const payment of input.approved) {
     const twin = approved.get(payment.txId);
     if (twin) {
@@ -242,7 +251,10 @@ export function checkNothingLostNothingTwice(input: NothingLostInput): NothingLo
     approved.set(payment.txId, payment);
     approvedAmountMinor += payment.amountMinor;
     const posting = postings.get(payment.txId);
-    if (!posting) flag('lost', payment.txId, `${payment.txId} (${payment.amountMinor} to ${payment.payee}, approved by ${payment.proxyId}) is not on the ledger`);
+    // [INV-4 nothing lost] "Lost" means approved and in no journal or ledger: a payment its proxy still holds is
+    // pending (INV-7's business), not lost.
+    if (!posting && input.held?.has(payment.txId)) heldInJournals++;
+    else if (!posting) flag('lost', payment.txId, `${payment.txId} (${payment.amountMinor} to ${payment.payee}, approved by ${payment.proxyId}) is not on the ledger`);
     else if (isReversed(posting)) flag('lost', payment.txId, `${payment.txId} (${payment.amountMinor} to ${payment.payee}, approved by ${payment.proxyId}) was reversed by ${posting.reversedBy}`);
     else if (posting.meansId !== payment.meansId || posting.payee !== payment.payee || (posting.amountMinor !== null && posting.amountMinor !== payment.amountMinor)) {
       flag('amountMismatch', payment.txId, `${payment.txId}: approved ${payment.amountMinor} from ${payment.meansId} to ${payment.payee}, posted ${posting.amountMinor} from ${posting.meansId} to ${posting.payee}`);
@@ -293,7 +305,7 @@ export function checkNothingLostNothingTwice(input: NothingLostInput): NothingLo
     else if (aggregate.postedMinor > movedMinor) flag('duplicated', aggregate.id, `aggregate ${aggregate.id} moved ${aggregate.postedMinor}, ${aggregate.postedMinor - movedMinor} more than its transactions not already on the ledger (${movedMinor})`);
     else if (aggregate.postedMinor < movedMinor) flag('amountMismatch', aggregate.id, `aggregate ${aggregate.id} moved ${aggregate.postedMinor}, less than its transactions not already on the ledger (${movedMinor})`);
   }
-  return { counts, violations, approvedAmountMinor, postedAmountMinor };
+  return { counts, violations, approvedAmountMinor, postedAmountMinor, heldInJournals };
 }
 
 // ---------------------------------------------------------------------------------------------- INV-5

@@ -9,7 +9,7 @@
 
 import type { InvariantBook } from './invariantBook.ts';
 import { checkLedgerConserves } from './inv3Conservation.ts';
-import { checkNothingLost } from './inv4NothingLostNothingTwice.ts';
+import { checkNothingLost, heldInJournals } from './inv4NothingLostNothingTwice.ts';
 import { checkProofsHonoured } from './inv5BeneficiaryNeverHarmed.ts';
 import { checkBacklogsDrained, type PosEnd, type TerminalEnd } from './inv7Liveness.ts';
 import type { SignatureScheme } from '../../machines/domain/signature.ts';
@@ -20,6 +20,8 @@ export interface LedgerFigures {
   approvedAmountMinor: number;
   postedAmountMinor: number;
   lost: number;
+  /** Approved, on no ledger, and still held in a journal or a POS unit's receipts at the end: pending, not lost. */
+  heldInJournals: number;
   duplicated: number;
   unexpected: number;
   sumOfBalancesMinor: number;
@@ -51,10 +53,13 @@ export function checkAtEnd(input: EndCheckInput): LedgerFigures {
   let sumOfBalancesMinor = 0;
   for (const { label, ledger } of input.ledgers) sumOfBalancesMinor += checkLedgerConserves(book, `${label} at the end`, ledger);
 
-  checkBacklogsDrained(book, input.terminals, input.pos);
+  const terminals = [...input.terminals];
+  const pos = [...input.pos];
+  checkBacklogsDrained(book, terminals, pos);
 
   const ledgers = input.ledgers.map((l) => l.ledger);
-  const figures = checkNothingLost(book, { approved: input.approved, reversed: input.reversed, ledgers });
+  const held = heldInJournals(terminals, pos);
+  const figures = checkNothingLost(book, { approved: input.approved, reversed: input.reversed, ledgers, held });
 
   const proofs: Proof[] = [...input.posProofs];
   for (const { proof } of input.approved.values()) proofs.push(proof);
@@ -64,6 +69,7 @@ export function checkAtEnd(input: EndCheckInput): LedgerFigures {
     approvedAmountMinor: figures.approvedAmountMinor,
     postedAmountMinor: figures.postedAmountMinor,
     lost: figures.lost,
+    heldInJournals: figures.heldInJournals,
     duplicated: figures.duplicated + input.duplicatedPostings,
     // A payment on the ledger with another amount, means or payee is as unexpected as one nobody approved.
     unexpected: figures.unexpected + figures.amountMismatch,

@@ -4,11 +4,14 @@
 // a remote payment declined to its app and reversed above all.
 // Method: `AnswersOfSd` reads SD's answers as they come (virtual mode: the servers' `server.handled` events; mqtt
 // mode: the answers each server stored beside its requests, read back at the end) and keeps who first posted each
-// transaction and which payments SD reversed. `checkNothingLost` is the domain's `checkNothingLostNothingTwice`
+// transaction and which payments SD reversed. "Lost" means approved and in no journal or ledger: a payment
+// still held in a proxy's journal or a POS unit's receipts at the end is pending (INV-7 flags it), counted apart.
+// `checkNothingLost` is the domain's `checkNothingLostNothingTwice`
 // (machines/domain/invariants.ts) over every ledger; its findings and counts go to the book and to the figures.
 
 import { checkNothingLostNothingTwice, type ApprovedPayment, type NothingLostCounts, type PostingsView } from '../../machines/domain/invariants.ts';
 import type { ServerResult } from '../../machines/messages.ts';
+import type { Journal } from '../../machines/domain/remittance.ts';
 import type { InvariantBook } from './invariantBook.ts';
 
 /** What SD answered, as far as INV-4 needs it: who posted each transaction first, and what it reversed. */
@@ -46,21 +49,39 @@ export interface NothingLostInput {
   reversed: Iterable<string>;
   /** Every ledger of the run (every shard, or every server's). */
   ledgers: readonly PostingsView[];
+  /** Transactions still held at the end in a proxy's journal or a POS unit's receipts: pending, never lost. */
+  held?: ReadonlySet<string>;
 }
 
 export interface NothingLostFigures extends NothingLostCounts {
   approvedAmountMinor: number;
   postedAmountMinor: number;
+  /** Approved, on no ledger, still held in a journal at the end (pending, flagged by INV-7, not lost). */
+  heldInJournals: number;
 }
 
 /** [INV-4 nothing lost, nothing twice] after the drain; one check per approved payment, aggregate and reversal. */
 export function checkNothingLost(book: InvariantBook, input: NothingLostInput): NothingLostFigures {
   const reversed = [...input.reversed];
-  const report = checkNothingLostNothingTwice({ approved: proofsOf(input.approved), reversed, ledger: input.ledgers });
+  const report = checkNothingLostNothingTwice({ approved: proofsOf(input.approved), reversed, ledger: input.ledgers, held: input.held });
   let aggregates = 0;
   for (const ledger of input.ledgers) aggregates += ledger.aggregates().length;
   book.record('INV-4', input.approved.size + aggregates + reversed.length, report.violations);
-  return { ...report.counts, approvedAmountMinor: report.approvedAmountMinor, postedAmountMinor: report.postedAmountMinor };
+  return { ...report.counts, approvedAmountMinor: report.approvedAmountMinor, postedAmountMinor: report.postedAmountMinor, heldInJournals: report.heldInJournals };
+}
+
+/**
+ * Every transaction the journals still hold at the end: a proxy's pending transactions and those in its outbox
+ * (sent, not acknowledged), and the receipts a POS unit has not settled.
+ */
+export function heldInJournals(terminals: Iterable<{ journal: Pick<Journal, 'pending' | 'outbox'> }>, pos: Iterable<{ unsettledTxIds?: readonly string[] }>): Set<string> {
+  const held = new Set<string>();
+  for (const { journal } of terminals) {
+    for (const tx of journal.pending) held.add(tx.txId);
+    for (const item of journal.outbox) for (const tx of item.txs) held.add(tx.txId);
+  }
+  for (const unit of pos) for (const txId of unit.unsettledTxIds ?? []) held.add(txId);
+  return held;
 }
 
 function* proofsOf(approved: ReadonlyMap<string, { proof: ApprovedPayment }>): Iterable<ApprovedPayment> {

@@ -19,6 +19,8 @@ export interface TerminalEnd {
 export interface PosEnd {
   posId: string;
   unsettled: number;
+  /** The transactions of those receipts (INV-4 does not count a payment still held here as lost). */
+  unsettledTxIds?: string[];
 }
 
 /** The journal of a terminal without a proxy (refused to start, or never started): nothing waits in it. */

@@ -11,6 +11,8 @@ import { formatHelp, parseArgs, UsageError, type FlagSpec, type FlagValues } fro
 export const EXIT_OK = 0;
 export const EXIT_VIOLATION = 1;
 export const EXIT_BAD_INPUT = 2;
+/** The test bed failed, not the system: an mqtt run whose fleet could not be hosted (an endpoint never connected). */
+export const EXIT_ENVIRONMENT = 3;
 /** k6's convention: the run completed but a threshold (SLO) failed. */
 export const EXIT_THRESHOLD = 99;
 

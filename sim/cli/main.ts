@@ -3,7 +3,8 @@
 // Method: one table of the built-in commands (each declared in sim/cli/commands/, flags and help included), then
 // those registered from above sim/ (load/commands.ts, imported by bin/payfleet.mjs). Exit statuses: 0 every
 // invariant held, 1 a violation or liveness failure, 2 bad input (a bad flag, a bad scenario file: nothing is run
-// and nothing is written), 99 a threshold failed.
+// and nothing is written), 3 the environment failed (an mqtt run's endpoint never connected, no safety violation),
+// 99 a threshold failed.
 
 import { ScenarioError } from '../scenario/load.ts';
 import { UsageError } from './args.ts';
@@ -41,7 +42,7 @@ function mainHelp(): string {
     '',
     ...Object.entries(all).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
     '',
-    'Exit status: 0 every invariant held; 1 a violation or a backlog that did not drain; 2 bad input; 99 a threshold failed.',
+    'Exit status: 0 every invariant held; 1 a violation or a backlog that did not drain; 2 bad input; 3 the environment failed, not the system (an mqtt run whose endpoints could not all connect); 99 a threshold failed.',
   ].join('\n');
 }
 

@@ -25,7 +25,7 @@ import { newSecret } from '../../broker/credentials.ts';
 import { writeRegistry } from '../sd/registry.ts';
 import { Adversary } from './adversary.ts';
 import { ElsewhereSender } from './elsewhereSender.ts';
-import { mergeArrivalStats } from './finals.ts';
+import { environmentOf, mergeArrivalStats } from './finals.ts';
 import { BenchChannel } from './benchControl.ts';
 import { FaultInjector } from './faultInjector.ts';
 import { LedgerReaders, checkLedgersAtEnd } from './ledgerReadBack.ts';
@@ -321,6 +321,7 @@ export class MqttCoordinator {
       },
       workload,
       arrival: mergeArrivalStats(finals.map((f) => f.arrival)),
+      environment: environmentOf(finals),
       traceHash: 'none (mqtt runs are not replayable)',
       replay: `payfleet run ${this.options.file ?? '<scenario>'} --mode mqtt --seed ${scenario.seed} --time-scale ${this.options.timeScale} (same scenario, not the same interleaving)`,
     });

@@ -139,6 +139,8 @@ export interface WorkerFinal {
   faults: Record<string, number>;
   coverageChanges: number;
   link: LinkStats;
+  /** This worker's endpoints (terminal and POS ids) whose link never came up during the run: how many, the first few. */
+  neverConnected: { count: number; ids: string[] };
 }
 
 export type FromWorker =

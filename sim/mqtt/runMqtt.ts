@@ -13,7 +13,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Scenario } from '../scenario/types.ts';
-import { thresholdsPassed, writeRunFiles, type RunSummary } from '../run/summary.ts';
+import { thresholdsPassed, verdictOf, writeRunFiles, type RunSummary } from '../run/summary.ts';
 import { ProgressLine } from '../run/progress.ts';
 import { renderPrometheus, startMetricsEndpoint, type MetricsEndpoint } from '../run/prometheus.ts';
 import { aclFile, passwordFile } from '../../broker/mosquitto.ts';
@@ -25,6 +25,8 @@ import { formatLedgerSpec, type LedgerSpec } from '../sd/ledgerSpec.ts';
 
 const EXIT_OK = 0;
 const EXIT_VIOLATION = 1;
+/** The test bed failed, not the system (sim/cli/command.ts's EXIT_ENVIRONMENT; sim/ never imports sim/cli). */
+const EXIT_ENVIRONMENT = 3;
 /** As the virtual mode (k6's convention): the run completed but a threshold failed. */
 const EXIT_THRESHOLD = 99;
 /** Below this many real milliseconds, a remote timeout is in reach of ordinary round trips under load. */
@@ -97,17 +99,24 @@ function printOptions(io: RunMqttIo, scenario: Scenario, file: string, outDir: s
 
 export function printMqttVerdict(io: RunMqttIo, summary: RunSummary): void {
   const o = summary.orders;
+  const verdict = verdictOf(summary);
   const lines = [
     '',
-    `${summary.ok ? 'OK' : 'VIOLATION'}  ${summary.scenario.name} seed=${summary.seed} mode=mqtt  simulated ${(summary.simulatedMs / 1000).toFixed(0)} s in ${(summary.wallMs / 1000).toFixed(1)} s wall, ${summary.events} MQTT messages`,
+    `${verdict}  ${summary.scenario.name} seed=${summary.seed} mode=mqtt  simulated ${(summary.simulatedMs / 1000).toFixed(0)} s in ${(summary.wallMs / 1000).toFixed(1)} s wall, ${summary.events} MQTT messages`,
     `  orders ${o.total}: approved ${o.approved}, declined ${o.declined}; by path internal ${o.byPath.internal ?? 0}, local-offline ${o.byPath.localOffline ?? 0}, local-below-threshold ${o.byPath.localBelowThreshold ?? 0}, remote ${o.byPath.remote ?? 0}`,
     `  latency (real ms) local p50/p99 ${summary.latencyMs.local.p50}/${summary.latencyMs.local.p99}, remote p50/p99 ${summary.latencyMs.remote.p50}/${summary.latencyMs.remote.p99}`,
     `  remittance: ${summary.remittance.transactions} tx in ${summary.remittance.batches} batches, peak money at risk ${summary.remittance.peakBacklogAmountMinor}, pending at end ${summary.remittance.pendingAtEnd}`,
-    `  ledger: approved ${summary.ledger.approvedAmountMinor}, posted ${summary.ledger.postedAmountMinor}, lost ${summary.ledger.lost}, duplicated ${summary.ledger.duplicated}, sum of balances ${summary.ledger.sumOfBalancesMinor}`,
+    `  ledger: approved ${summary.ledger.approvedAmountMinor}, posted ${summary.ledger.postedAmountMinor}, lost ${summary.ledger.lost}, held in journals ${summary.ledger.heldInJournals}, duplicated ${summary.ledger.duplicated}, sum of balances ${summary.ledger.sumOfBalancesMinor}`,
     `  faults: ${Object.entries(summary.faults).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}; drained ${summary.drainedAtMs === null ? 'NOT within the drain time' : `at ${summary.drainedAtMs} ms`}`,
     ...summary.invariants.map((i) => `  ${i.violations === 0 ? 'ok  ' : 'FAIL'} ${i.id.padEnd(6)} ${i.name}: ${i.checks} checks, ${i.violations} violations`),
     ...(summary.thresholds ?? []).map((t) => `  ${t.pass ? 'ok  ' : 'FAIL'} threshold ${t.expression}: actual ${JSON.stringify(t.actual)}${t.problem ? ` (${t.problem})` : ''}`),
   ];
+  const environment = summary.environment;
+  if (environment && !environment.ok) {
+    // The test bed, not the system: say so first, with the cause and the endpoints, before any INV-7 finding.
+    lines.push(`  environment FAILED (the test bed could not host the fleet; the system was not fully tested):`);
+    for (const cause of environment.causes) lines.push(`    ${cause}`);
+  }
   if (summary.violation) {
     lines.push(`  first violation: ${summary.violation.invariant} at t=${summary.violation.timeMs} ms: ${summary.violation.message}`);
     for (const e of summary.violation.recent) lines.push(`    t=${e.timeMs} ${e.actor}: ${e.text}`);
@@ -195,6 +204,8 @@ export async function runMqttCommand(scenario: Scenario, file: string, f: MqttRu
   writeReportQuietly(outDir, io.err);
   printMqttVerdict(io, result.summary);
   io.out(`  wrote ${outDir}/summary.json, timeseries.csv, report.html (process logs in ${join(outDir, 'logs')})`);
-  if (!result.summary.ok) return EXIT_VIOLATION;
+  const verdict = verdictOf(result.summary);
+  if (verdict === 'ENVIRONMENT') return EXIT_ENVIRONMENT;
+  if (verdict === 'VIOLATION') return EXIT_VIOLATION;
   return thresholdsPassed(result.summary) ? EXIT_OK : EXIT_THRESHOLD;
 }

@@ -44,6 +44,8 @@ import { BenchCommands } from './benchCommands.ts';
 const NEAR_LINK_DELAY_MS = 50;
 /** At most this many violations are reported in detail (all are counted). */
 const MAX_VIOLATIONS_REPORTED = 20;
+/** Never-connected endpoint ids a worker names in its final report (the count covers them all). */
+const NEVER_CONNECTED_IDS_REPORTED = 20;
 
 /**
  * The worker's stand-in for a shard's ledger. SD's real ledger is in a server process; spending through another
@@ -77,6 +79,8 @@ export class SwarmWorker implements FleetObserver {
   readonly coverage: CoverageModel;
   readonly nemesis: Nemesis;
   readonly linkStats: LinkStats = createLinkStats();
+  /** Every endpoint of this worker whose link came up at least once (the rest never got in: see `neverConnected`). */
+  readonly everConnected = new Set<string>();
   /** The devices' lossy radio: the scenario's network knobs, counted in `linkStats`. */
   readonly radio: Radio;
   readonly recent = new RecentEvents(1_024);
@@ -107,7 +111,7 @@ export class SwarmWorker implements FleetObserver {
     // The same fork as the virtual Simulator's, so server, operator, proxy and POS keys are the same.
     this.fleet = new Fleet(
       { scheme: scenario.crypto, policy: proxyPolicyOf(scenario.policy), shards: scenario.population.shards, pin: scenario.population.users.pin, nearLinkDelayMs: NEAR_LINK_DELAY_MS },
-      { time: this.time, clock: this.time.clock, link: createMqttLink({ url: init.brokerUrl, secret: init.secret, seed: scenario.seed, stats: this.linkStats, backoff: scaledBackoff(init.timeScale), shaper: this.radio }) },
+      { time: this.time, clock: this.time.clock, link: createMqttLink({ url: init.brokerUrl, secret: init.secret, seed: scenario.seed, stats: this.linkStats, everConnected: this.everConnected, backoff: scaledBackoff(init.timeScale), shaper: this.radio }) },
       prng.fork('fleet'),
       this,
     );
@@ -244,7 +248,20 @@ export class SwarmWorker implements FleetObserver {
       faults: { ...this.nemesis.counters },
       coverageChanges: this.coverage.changes,
       link: this.linkStats,
+      neverConnected: this.neverConnected(),
     });
+  }
+
+  /** The endpoints (terminals, then POS units) whose link never came up once during the run; the first few by id. */
+  neverConnected(): { count: number; ids: string[] } {
+    const ids: string[] = [];
+    let count = 0;
+    for (const id of [...this.slots.keys(), ...this.fleet.pos.keys()]) {
+      if (this.everConnected.has(id)) continue;
+      count++;
+      if (ids.length < NEVER_CONNECTED_IDS_REPORTED) ids.push(id);
+    }
+    return { count, ids };
   }
 
   /** Stops every actor (their links end their sockets) and every timer. */

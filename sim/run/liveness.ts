@@ -86,6 +86,9 @@ export function journalsAtEnd(fleet: Fleet): JournalsAtEnd {
       // Only the two queues are kept: a worker sends this in its final message, and the proxy's journal holds more.
       return { terminalId: slot.plan.terminalId, up: slot.actor !== undefined, journal: state ? { pending: state.journal.pending, outbox: state.journal.outbox } : EMPTY_JOURNAL };
     }),
-    pos: [...fleet.pos].map(([posId, pos]) => ({ posId, unsettled: pos.getSnapshot().context.unsettled.length })),
+    pos: [...fleet.pos].map(([posId, pos]) => {
+      const { unsettled } = pos.getSnapshot().context;
+      return { posId, unsettled: unsettled.length, unsettledTxIds: unsettled.map((proof) => proof.txId) };
+    }),
   };
 }

@@ -32,7 +32,8 @@ export interface RunSummary {
   orders: { total: number; approved: number; declined: number; dropped?: number; byPath: Record<string, number>; declinedByReason: Record<string, number> };
   latencyMs: { local: { p50: number; p99: number; max: number }; remote: { p50: number; p99: number; max: number } };
   remittance: { transactions: number; batches: number; pendingAtEnd: number; lagMs: { p50: number; p99: number }; peakBacklogAmountMinor: number };
-  ledger: { approvedAmountMinor: number; postedAmountMinor: number; lost: number; duplicated: number; unexpected: number; sumOfBalancesMinor: number };
+  /** `lost`: approved and in no journal or ledger; `heldInJournals`: approved, on no ledger, still in a journal (pending). */
+  ledger: { approvedAmountMinor: number; postedAmountMinor: number; lost: number; heldInJournals: number; duplicated: number; unexpected: number; sumOfBalancesMinor: number };
   invariants: Array<{ id: string; name: string; checks: number; violations: number }>;
   violation?: { invariant: string; message: string; seed: number; timeMs: number; recent: Array<{ timeMs: number; actor: string; text: string }> };
   network: Record<string, number>;
@@ -45,9 +46,19 @@ export interface RunSummary {
   /** Each scenario threshold, checked against this summary (k6's convention: a failure makes `run` exit 99). */
   thresholds?: ThresholdResult[];
   drainedAtMs: number | null;
+  /** Mqtt mode only: whether the test bed could host the fleet (every endpoint connected at least once). */
+  environment?: EnvironmentReport;
   traceHash: string;
   ok: boolean;
   replay: string;
+}
+
+/** Whether the test bed hosted the fleet: when not, the causes and the endpoints that never got a link. */
+export interface EnvironmentReport {
+  ok: boolean;
+  causes: string[];
+  /** Endpoints (terminal and POS ids) whose link never came up during the run: how many, and the first few. */
+  neverConnected: { count: number; ids: string[] };
 }
 
 /** The first violation of a run, as the summary shows it. */
@@ -78,11 +89,12 @@ export interface SummaryInput {
   workload: Record<string, number>;
   arrival: ArrivalStats | null;
   servers?: RunSummary['servers'];
+  environment?: EnvironmentReport;
   traceHash: string;
   replay: string;
 }
 
-const NO_LEDGER_FIGURES: LedgerFigures = { approvedAmountMinor: 0, postedAmountMinor: 0, lost: 0, duplicated: 0, unexpected: 0, sumOfBalancesMinor: 0 };
+const NO_LEDGER_FIGURES: LedgerFigures = { approvedAmountMinor: 0, postedAmountMinor: 0, lost: 0, heldInJournals: 0, duplicated: 0, unexpected: 0, sumOfBalancesMinor: 0 };
 
 export function buildSummary(input: SummaryInput): RunSummary {
   const { scenario, record } = input;
@@ -113,12 +125,28 @@ export function buildSummary(input: SummaryInput): RunSummary {
     servers: input.servers,
     thresholds: [],
     drainedAtMs: record.drainedAtMs ?? null,
+    ...(input.environment ? { environment: input.environment } : {}),
     traceHash: input.traceHash,
     ok: input.invariants.every((i) => i.violations === 0),
     replay: input.replay,
   };
   summary.thresholds = evaluateThresholds(scenario.thresholds, summary);
   return summary;
+}
+
+export type Verdict = 'OK' | 'VIOLATION' | 'ENVIRONMENT';
+
+/**
+ * The run's verdict. A test bed that could not host the fleet (an endpoint never connected) makes the run say
+ * ENVIRONMENT — the system was not tested, not found wrong — unless a safety invariant (anything but INV-7, which
+ * a never-connected terminal's journal is bound to trip) was violated: a real violation always wins.
+ */
+export function verdictOf(summary: Pick<RunSummary, 'ok'> & Partial<Pick<RunSummary, 'invariants' | 'environment' | 'ledger'>>): Verdict {
+  if (summary.environment && !summary.environment.ok) {
+    const safetyViolated = (summary.invariants ?? []).some((i) => i.id !== 'INV-7' && i.violations > 0) || (summary.ledger?.lost ?? 0) > 0;
+    if (!safetyViolated) return 'ENVIRONMENT';
+  }
+  return summary.ok ? 'OK' : 'VIOLATION';
 }
 
 /** True when every threshold of the summary passed (none stated: true). */

@@ -2,16 +2,17 @@
 // run can be repeated from its log) and its verdict, write its files, and exit with what it found.
 // Method: declare and check the flags; a virtual run goes to sim/run/runVirtual.ts, an mqtt run to
 // sim/mqtt/runMqtt.ts with its options already checked (broker URL, secret from PAYFLEET_BROKER_SECRET, time
-// scale, metrics port, the servers' ledgers). Exit status: 0 every invariant held, 1 a violation or a backlog that did not drain, 2 bad
-// input (nothing is run and nothing is written), 99 a threshold failed.
+// scale, metrics port, the servers' ledgers). Exit status: 0 every invariant held, 1 a violation or a backlog that
+// did not drain, 2 bad input (nothing is run and nothing is written), 3 the environment failed (mqtt mode: an
+// endpoint never connected, and no safety invariant was violated), 99 a threshold failed.
 
 import { join } from 'node:path';
 import { defineFlags, UsageError, type FlagValues } from '../args.ts';
-import { defineCommand, EXIT_OK, EXIT_THRESHOLD, EXIT_VIOLATION, type CliIo } from '../command.ts';
+import { defineCommand, EXIT_ENVIRONMENT, EXIT_OK, EXIT_THRESHOLD, EXIT_VIOLATION, type CliIo } from '../command.ts';
 import { brokerUrlOf, portFlag } from './brokerFlags.ts';
 import { loadScenario, withOverrides } from '../../scenario/load.ts';
 import type { Scenario } from '../../scenario/types.ts';
-import type { RunSummary } from '../../run/summary.ts';
+import { verdictOf, type RunSummary } from '../../run/summary.ts';
 import type { MqttRunOptions } from '../../mqtt/runMqtt.ts';
 import { ledgerSpecOf } from './server.ts';
 import type { LedgerSpec } from '../../sd/ledgerSpec.ts';
@@ -113,16 +114,18 @@ function formatActual(actual: unknown): string {
   return typeof actual === 'number' && !Number.isInteger(actual) ? actual.toPrecision(4) : String(actual);
 }
 
-/** The exit status of a run: a violation (1) wins over a failed threshold (99). */
-export function exitStatusOf(summary: Pick<RunSummary, 'ok' | 'thresholds'>): number {
-  if (!summary.ok) return EXIT_VIOLATION;
+/** The exit status of a run: a violation (1) wins over a failed environment (3), which wins over a failed threshold (99). */
+export function exitStatusOf(summary: Parameters<typeof verdictOf>[0] & Pick<RunSummary, 'thresholds'>): number {
+  const verdict = verdictOf(summary);
+  if (verdict === 'ENVIRONMENT') return EXIT_ENVIRONMENT;
+  if (verdict === 'VIOLATION') return EXIT_VIOLATION;
   return (summary.thresholds ?? []).every((t) => t.pass) ? EXIT_OK : EXIT_THRESHOLD;
 }
 
 export const runCommand = defineCommand({
   summary: 'run a scenario (virtual or mqtt mode) and check every invariant',
   usage: 'payfleet run <scenario.yaml> [--mode virtual|mqtt] [--seed N] [--terminals N] [--duration 24h] [--out DIR] [--time-scale X] [--metrics-port N] [--ledger sqlite|postgres://…]',
-  description: 'Runs a scenario and checks every invariant and threshold. Exit 0: all held; 1: a violation or a backlog that did not drain; 2: bad input; 99: a threshold failed.',
+  description: 'Runs a scenario and checks every invariant and threshold. Exit 0: all held; 1: a violation or a backlog that did not drain; 2: bad input; 3: the environment failed (mqtt mode: an endpoint never connected to the broker, and no safety invariant was violated); 99: a threshold failed.',
   flags: runFlags,
   positionals: true,
   async run({ positionals, flags }, io) {
