@@ -28,6 +28,11 @@ export interface BrokerOptions {
   maxMessageBytes?: number;
   /** Check payloads of request and response topics with decodeMessage (default true). */
   validatePayloads?: boolean;
+  /**
+   * Refuses the connections of the endpoints it names (CONNACK 3, server unavailable), well-authenticated or
+   * not: a test bed that cannot host part of the fleet, as a broker out of file descriptors.
+   */
+  refuseEndpoint?: (identity: ClientIdentity) => boolean;
 }
 
 export interface BrokerStats {
@@ -56,8 +61,8 @@ function authError(returnCode: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
 }
 
-/** MQTT 3.1.1 CONNACK codes: 2 identifier rejected, 4 bad username or password, 5 not authorised. */
-const RETURN_CODE = { anonymous: 5, unknownUser: 4, badPassword: 4, clientIdMismatch: 2 } as const;
+/** MQTT 3.1.1 CONNACK codes: 2 identifier rejected, 3 server unavailable, 4 bad username or password, 5 not authorised. */
+const RETURN_CODE = { anonymous: 5, unknownUser: 4, badPassword: 4, clientIdMismatch: 2, serverUnavailable: 3 } as const;
 
 function listen(server: NetServer | HttpServer, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -88,6 +93,11 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       if (!verdict.ok) {
         refusals.count(`connect.${verdict.reason}`);
         done(authError(RETURN_CODE[verdict.reason], verdict.reason), null);
+        return;
+      }
+      if (options.refuseEndpoint?.(verdict.identity)) {
+        refusals.count('connect.refusedByTestBed');
+        done(authError(RETURN_CODE.serverUnavailable, 'serverUnavailable'), null);
         return;
       }
       identities.set(client, verdict.identity);

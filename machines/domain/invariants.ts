@@ -317,6 +317,11 @@ export interface ProofsInput {
   /** The registered public key of a proxy. */
   publicKeyOf(proxyId: string): string | undefined;
   ledger: Pick<Ledger, 'postingOf'> | readonly Pick<Ledger, 'postingOf'>[];
+  /**
+   * Transactions still held at the end in their payer's journal or a POS unit's receipts: one with no credit yet
+   * is pending (its payer has not remitted it; INV-7 flags that), not a harmed beneficiary.
+   */
+  held?: ReadonlySet<string>;
 }
 
 /**
@@ -338,6 +343,8 @@ export function checkProofs(input: ProofsInput): Violation[] {
     else if (!verifyClaim(input.scheme, publicKey, proof, proof.sig)) flag('the signature does not verify');
     let posting: Posting | undefined;
     for (const ledger of ledgers) if ((posting = ledger.postingOf(proof.txId))) break;
+    // [INV-5] No credit yet for a payment its payer still holds: pending, not a harm (INV-7 flags the journal).
+    if (!posting && input.held?.has(proof.txId)) continue;
     if (!posting) flag('no credit on the ledger');
     else if (isReversed(posting)) flag(`its credit was reversed by ${posting.reversedBy}`);
     else if (posting.payee !== proof.payee || posting.meansId !== proof.meansId) flag(`credited from ${posting.meansId} to ${posting.payee} instead`);

@@ -1,7 +1,8 @@
 // Goal: the end checks of both modes on a real ledger driven by SD's own rules: a clean drain passes every check,
 // and each way a run can go wrong is reported under its invariant — a lost payment [INV-4], a declined remote
 // payment whose reversal did not take [INV-4], a transaction posted by two requests [INV-4], a proof with no
-// credit [INV-5], a terminal still down or a journal not empty [INV-7].
+// credit [INV-5], a terminal still down or a journal not empty [INV-7] — and a payment still held in a journal is
+// pending (INV-7), never lost.
 // Method: SD's `handleRequest` on a MemoryLedgerStore; every answer goes through `AnswersOfSd` as a run's would.
 
 import { describe, it, expect } from 'vitest';
@@ -15,6 +16,7 @@ import { keyFromSeed, signClaim, type PaymentClaim } from '../../machines/domain
 import { signRequest } from '../../machines/domain/requests.ts';
 import { handleRequest, type ServerContext } from '../../machines/domain/serverRules.ts';
 import type { Proof, ServerRequest, ServerResult } from '../../machines/messages.ts';
+import type { OutboxItem } from '../../machines/domain/remittance.ts';
 
 const seed = (n: number) => new Uint8Array(32).fill(n);
 
@@ -72,7 +74,7 @@ describe('checkAtEnd', () => {
 
     const figures = checkAtEnd(r.input());
     expect(r.book.violations.map((v) => v.detail)).toEqual([]);
-    expect(figures).toEqual({ approvedAmountMinor: 800, postedAmountMinor: 800, lost: 0, duplicated: 0, unexpected: 0, sumOfBalancesMinor: 0 });
+    expect(figures).toEqual({ approvedAmountMinor: 800, postedAmountMinor: 800, lost: 0, heldInJournals: 0, duplicated: 0, unexpected: 0, sumOfBalancesMinor: 0 });
     const checks = Object.fromEntries(r.book.summary().map((c) => [c.id, c.checks]));
     // One per ledger [INV-3]; per approved payment and reversal, plus one per transaction an answer reported
     // posted (the remittance's two; a debit's answer names none) [INV-4]; per proof [INV-5]; per terminal and POS
@@ -120,5 +122,29 @@ describe('checkAtEnd', () => {
     const journal = { pending: [waiting], outbox: [] };
     checkAtEnd(r.input({ terminals: [{ terminalId: 't0', up: false, journal: EMPTY_JOURNAL }, { terminalId: 't1', up: true, journal }], pos: [{ posId: 'pos0', unsettled: 2 }] }));
     expect(r.violationsOf('INV-7')).toEqual(['t0: still down after the drain time', 't1: 1 transactions not remitted, 0 requests not acknowledged', 'pos0: 2 receipts not settled after the drain time']);
+  });
+
+  it('does not count a payment still held in a journal or a POS unit\'s receipts as lost: it is pending, and INV-7 flags it', () => {
+    const r = run();
+    const pending = r.proof(r.claim(10));
+    const inOutbox = r.proof(r.claim(20));
+    const atPos = r.proof(r.claim(30));
+    const gone = r.proof(r.claim(40));
+    [pending, inOutbox, atPos, gone].forEach(r.approve);
+    const outboxItem = { reqId: 'r9', request: { kind: 'remit' } as OutboxItem['request'], txs: [inOutbox], notBeforeMs: 0, attempts: 3, nextAttemptAtMs: 0, createdAtMs: 0 } as OutboxItem;
+    const figures = checkAtEnd(
+      r.input({
+        posProofs: [atPos],
+        terminals: [{ terminalId: 't1', up: true, journal: { pending: [pending], outbox: [outboxItem] } }],
+        pos: [{ posId: 'pos0', unsettled: 1, unsettledTxIds: [atPos.txId] }],
+      }),
+    );
+    // Held three ways (pending, sent and not acknowledged, a POS receipt not settled): none lost, none harmed yet.
+    expect(figures.heldInJournals).toBe(3);
+    // Approved and in no journal or ledger: that one is lost, under INV-4 and INV-5 as before.
+    expect(figures.lost).toBe(1);
+    expect(r.violationsOf('INV-4')).toEqual([expect.stringContaining(`${gone.txId} (40 to shop, approved by p1) is not on the ledger`)]);
+    expect(r.violationsOf('INV-5')).toEqual([expect.stringContaining(`proof ${gone.txId}`)]);
+    expect(r.violationsOf('INV-7')).toEqual([expect.stringContaining('t1: 1 transactions not remitted, 1 requests not acknowledged'), 'pos0: 1 receipts not settled after the drain time']);
   });
 });

@@ -63,7 +63,7 @@ export function checkAtEnd(input: EndCheckInput): LedgerFigures {
 
   const proofs: Proof[] = [...input.posProofs];
   for (const { proof } of input.approved.values()) proofs.push(proof);
-  checkProofsHonoured(book, { proofs, scheme: input.scheme, publicKeyOf: input.publicKeyOf, ledgers });
+  checkProofsHonoured(book, { proofs, scheme: input.scheme, publicKeyOf: input.publicKeyOf, ledgers, held });
 
   return {
     approvedAmountMinor: figures.approvedAmountMinor,

@@ -1,7 +1,9 @@
 // Goal: the INV-5 checker (beneficiary never harmed), the same in both modes: after the drain, every proof an app
 // or a POS unit holds verifies against its proxy's registered key and is honoured by a credit to its payee, from
 // its means, for its amount (or inside an aggregate to that payee, whose sum INV-4 checks).
-// Method: the domain's `checkProofs` (machines/domain/invariants.ts) over every ledger of the run.
+// Method: the domain's `checkProofs` (machines/domain/invariants.ts) over every ledger of the run. A proof whose
+// payment is still held in its payer's journal (or a POS unit's receipts) and not credited yet is pending, not
+// harmed: INV-7 flags the journal that did not drain.
 
 import { checkProofs } from '../../machines/domain/invariants.ts';
 import type { Ledger } from '../../machines/domain/ledger.ts';
@@ -15,10 +17,12 @@ export interface ProofsHonouredInput {
   scheme: SignatureScheme;
   publicKeyOf(proxyId: string): string | undefined;
   ledgers: readonly Pick<Ledger, 'postingOf'>[];
+  /** Transactions still held in a journal at the end: a proof of one without a credit yet is pending, not harmed. */
+  held?: ReadonlySet<string>;
 }
 
 /** [INV-5 beneficiary never harmed] one check per proof held (a POS receipt is also its payer's approval). */
 export function checkProofsHonoured(book: InvariantBook, input: ProofsHonouredInput): void {
-  const violations = checkProofs({ proofs: input.proofs, scheme: input.scheme, publicKeyOf: input.publicKeyOf, ledger: input.ledgers });
+  const violations = checkProofs({ proofs: input.proofs, scheme: input.scheme, publicKeyOf: input.publicKeyOf, ledger: input.ledgers, held: input.held });
   book.record('INV-5', input.proofs.length, violations);
 }

@@ -62,6 +62,8 @@ export interface MqttRunOptions {
   metricsPort?: number;
   /** The servers' ledgers: SQLite files in the out directory when absent, or a PostgreSQL database. */
   ledger?: LedgerSpec;
+  /** Real ms each worker waits for all its endpoints to connect before it starts anyway (the coordinator's default when absent). */
+  connectTimeoutRealMs?: number;
 }
 
 /** Bad input found only when the run starts (a metrics port in use): nothing has run yet. */
@@ -175,6 +177,7 @@ export async function runMqttCommand(scenario: Scenario, file: string, f: MqttRu
       brokerUrl: f.brokerUrl,
       secret: f.secret,
       ledger: f.ledger,
+      connectTimeoutRealMs: f.connectTimeoutRealMs,
       brokerControl: io.brokerControl,
       onProgress: (p) => progress.update(p),
       log: (line) => {
