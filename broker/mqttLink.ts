@@ -98,11 +98,8 @@ export interface MqttLinkOptions {
   stats?: LinkStats;
   /** Loss, duplication and delay between the endpoint and the broker; none when absent. */
   shaper?: LinkShaper;
-  /**
-   * Filled with the id of each endpoint whose link came up at least once (pass your own to read it): an endpoint
-   * that never got in tells a test bed that could not host the fleet (a broker refusing connections) from the
-   * system under test.
-   */
+  /** Gets the id of each endpoint whose link came up at least once: one that never got in tells a test bed that
+   *  could not host the fleet (a broker refusing connections) from a fault of the system under test. */
   everConnected?: Set<string>;
   /**
    * Harness control messages for this endpoint (a payment server's `pf/v1/ctl/sd/{shard}/cmd`): with it the link

@@ -23,6 +23,13 @@ population:
 `;
 
 describe('payfleet command', () => {
+  it('lists exit 3 (the environment failed, not the system) in the main help and in run --help', () => {
+    const main = payfleet(['--help']);
+    const run = payfleet(['run', '--help']);
+    expect(main.out + main.err).toMatch(/3 the environment failed/);
+    expect(run.out + run.err).toMatch(/3: the environment failed/);
+  });
+
   it('runs a scenario, writes its files, and replays it to the same trace hash', () => {
     const dir = mkdtempSync(join(tmpdir(), 'payfleet-cli-'));
     const file = join(dir, 'tiny.yaml');

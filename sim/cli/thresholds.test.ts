@@ -61,4 +61,14 @@ describe('payfleet run: thresholds and exit status', () => {
     expect(exitStatusOf({ ok: true, thresholds: [] })).toBe(0);
     expect(exitStatusOf({ ok: true })).toBe(0);
   });
+
+  it('exits 3 when the environment failed and only INV-7 was violated; a safety violation (1) still wins', () => {
+    const environment = { ok: false, causes: ['2 endpoint(s) never connected'], neverConnected: { count: 2, ids: ['t3', 't7'] } };
+    const ledger = { approvedAmountMinor: 0, postedAmountMinor: 0, lost: 0, heldInJournals: 3, duplicated: 0, unexpected: 0, sumOfBalancesMinor: 0 };
+    const only7 = [{ id: 'INV-4', name: 'nothing lost', checks: 5, violations: 0 }, { id: 'INV-7', name: 'liveness', checks: 5, violations: 2 }];
+    expect(exitStatusOf({ ok: false, environment, ledger, invariants: only7 })).toBe(3);
+    expect(exitStatusOf({ ok: true, environment, ledger, invariants: only7.map((i) => ({ ...i, violations: 0 })) })).toBe(3);
+    expect(exitStatusOf({ ok: false, environment, ledger, invariants: [{ ...only7[0]!, violations: 1 }, only7[1]!] })).toBe(1);
+    expect(exitStatusOf({ ok: false, environment: { ...environment, ok: true, causes: [], neverConnected: { count: 0, ids: [] } }, ledger, invariants: only7 })).toBe(1);
+  });
 });
