@@ -8,13 +8,9 @@
 
 import { formatHelp, parseArgs, UsageError, type FlagSpec, type FlagValues } from './args.ts';
 
-export const EXIT_OK = 0;
-export const EXIT_VIOLATION = 1;
-export const EXIT_BAD_INPUT = 2;
-/** The test bed failed, not the system: an mqtt run whose fleet could not be hosted (an endpoint never connected). */
-export const EXIT_ENVIRONMENT = 3;
-/** k6's convention: the run completed but a threshold (SLO) failed. */
-export const EXIT_THRESHOLD = 99;
+import { EXIT_BAD_INPUT, EXIT_ENVIRONMENT, EXIT_OK, EXIT_THRESHOLD, EXIT_VIOLATION } from '../run/exitStatus.ts';
+
+export { EXIT_BAD_INPUT, EXIT_ENVIRONMENT, EXIT_OK, EXIT_THRESHOLD, EXIT_VIOLATION };
 
 export interface CliIo {
   out(line: string): void;

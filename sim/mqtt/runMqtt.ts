@@ -22,13 +22,9 @@ import { HarnessError, type BrokerControl, type MqttRunResult } from './runOptio
 import { killAllChildren, ProcessError } from './processes.ts';
 import { runIdentities } from './identities.ts';
 import { formatLedgerSpec, type LedgerSpec } from '../sd/ledgerSpec.ts';
+import { EXIT_ENVIRONMENT, EXIT_OK, EXIT_THRESHOLD, EXIT_VIOLATION } from '../run/exitStatus.ts';
 
-const EXIT_OK = 0;
-const EXIT_VIOLATION = 1;
-/** The test bed failed, not the system (sim/cli/command.ts's EXIT_ENVIRONMENT; sim/ never imports sim/cli). */
-const EXIT_ENVIRONMENT = 3;
-/** As the virtual mode (k6's convention): the run completed but a threshold failed. */
-const EXIT_THRESHOLD = 99;
+
 /** Below this many real milliseconds, a remote timeout is in reach of ordinary round trips under load. */
 const REMOTE_TIMEOUT_WARNING_REAL_MS = 250;
 
