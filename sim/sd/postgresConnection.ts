@@ -54,6 +54,7 @@ export class SyncPostgresConnection {
   private readonly flag = new Int32Array(new SharedArrayBuffer(4));
   private readonly deadlineMs: number;
   private closed = false;
+  private lastRequestId = 0;
   /** Round trips made, and those that needed more than one attempt (the server was away). */
   readonly stats = { requests: 0, retried: 0 };
 
@@ -100,21 +101,41 @@ export class SyncPostgresConnection {
   private request(message: Record<string, unknown>, deadlineMs = this.deadlineMs): Row[] {
     if (this.closed) throw new LedgerUnavailableError('closed', `the connection to ${redactUrl(this.url)} is closed`, this.url, false);
     this.stats.requests++;
-    Atomics.store(this.flag, 0, 0);
-    this.port.postMessage({ ...message, deadlineMs });
-    // The worker answers within the deadline (plus the time of its last attempt); past a generous margin the worker
-    // itself is stuck, and the request fails rather than block the process for ever.
-    const waited = Atomics.wait(this.flag, 0, 0, deadlineMs + 30_000);
-    const received = receiveMessageOnPort(this.port);
-    if (waited === 'timed-out' || !received) {
-      throw new LedgerUnavailableError('workerTimeout', `no answer from the PostgreSQL worker for ${redactUrl(this.url)} within ${deadlineMs + 30_000} ms`, this.url, true);
-    }
-    const outcome = received.message as WorkerOutcome;
+    const id = ++this.lastRequestId;
+    this.port.postMessage({ ...message, id, deadlineMs });
+    const outcome = this.awaitAnswer(id, deadlineMs + 30_000);
     if (outcome.attempts > 1) this.stats.retried++;
     if (!outcome.ok) {
       const { code, message: text, unreachable } = outcome.error;
       throw new LedgerUnavailableError(code || 'postgresError', `PostgreSQL ${redactUrl(this.url)}: ${text}`, code, unreachable);
     }
     return outcome.rows;
+  }
+
+  /**
+   * Blocks until the worker's answer to request `id` is on the port. The worker writes the id of the request it
+   * answered into the shared flag after posting the answer. Two things make a single wait-then-read unsafe: the answer
+   * may not yet be readable on this side when the flag changes (receiveMessageOnPort then returns nothing, as babel
+   * and synckit found, and as one CI run of the Postgres suites did here), and after a request that timed out its late answer arrives ahead of
+   * the next one's. So the answers carry their request's id, a stale one is dropped, and a missing one is waited for
+   * in short sleeps until the overall limit, which only a stuck worker reaches.
+   */
+  private awaitAnswer(id: number, limitMs: number): WorkerOutcome {
+    const giveUpAt = Date.now() + limitMs;
+    for (;;) {
+      const seen = Atomics.load(this.flag, 0);
+      const received = receiveMessageOnPort(this.port);
+      if (received) {
+        const answer = received.message as WorkerOutcome & { id: number };
+        if (answer.id === id) return answer;
+        continue; // The late answer of an earlier request that timed out: nobody waits for it any more.
+      }
+      const leftMs = giveUpAt - Date.now();
+      if (leftMs <= 0) {
+        throw new LedgerUnavailableError('workerTimeout', `no answer from the PostgreSQL worker for ${redactUrl(this.url)} within ${limitMs} ms`, this.url, true);
+      }
+      // When the flag already names this request, its answer is on the way: sleep a millisecond, not the whole wait.
+      Atomics.wait(this.flag, 0, seen, seen === id ? 1 : Math.min(leftMs, 1_000));
+    }
   }
 }

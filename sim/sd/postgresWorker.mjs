@@ -79,8 +79,9 @@ async function answer(request) {
 
 port.on('message', async (request) => {
   const outcome = await answer(request);
-  port.postMessage(outcome);
-  Atomics.store(signal, 0, 1);
+  // The answer names its request, and the flag says which request was answered last (postgresConnection.ts).
+  port.postMessage({ ...outcome, id: request.id });
+  Atomics.store(signal, 0, request.id);
   Atomics.notify(signal, 0);
   if (request.op === 'close') port.close();
 });
