@@ -10,6 +10,7 @@ import { ScenarioError } from '../scenario/load.ts';
 import { UsageError } from './args.ts';
 import { consoleIo, EXIT_BAD_INPUT, EXIT_OK, InputError, type CliIo, type Command } from './command.ts';
 import { registeredCommands } from './registry.ts';
+import { agentCommand } from './commands/agent.ts';
 import { brokerCommand } from './commands/broker.ts';
 import { httpCommand } from './commands/http.ts';
 import { compareCommand, reportCommand } from './commands/report.ts';
@@ -27,6 +28,7 @@ const commands: Record<string, Command> = {
   broker: brokerCommand,
   server: serverCommand,
   http: httpCommand,
+  agent: agentCommand,
 };
 
 /** The built-in commands, then those registered from above sim/ (bin/payfleet.mjs imports load/commands.ts). */

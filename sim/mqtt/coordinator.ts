@@ -7,8 +7,9 @@
 // (faultInjector.ts), the workers and their reports (workerPool.ts, workerReports.ts), ledger read-back
 // (ledgerReadBack.ts), the minute sampler and live gauges (minuteSampler.ts), bench plumbing (benchControl.ts)
 // and spending through other points of issue (elsewhereSender.ts: sent to the server owning the means' shard as a
-// control message, resent until answered; the drain waits for every answer). Any worker failure ends the run at
-// once. Everything it does is in logs/coordinator.log (runLog.ts).
+// control message, resent until answered; the drain waits for every answer). Over agents (agentFleet.ts) the
+// workers and servers run on other hosts, reached through the same interfaces. Any worker failure, or an agent
+// lost, ends the run at once. Everything it does is in logs/coordinator.log (runLog.ts).
 
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -36,6 +37,7 @@ import { ProcessSupervisor } from './supervisor.ts';
 import { WorkerPool } from './workerPool.ts';
 import { WorkerReports } from './workerReports.ts';
 import type { WorkerFinal } from './protocol.ts';
+import { AgentFleet } from './agentFleet.ts';
 
 const PROGRESS_EVERY_REAL_MS = 500;
 /** Real time a worker may take to connect all its endpoints before the run starts anyway. */
@@ -64,6 +66,8 @@ export class MqttCoordinator {
   private readonly bench = new BenchChannel();
   /** Hands payments through other points of issue to their servers and counts the answers. */
   private elsewhere: ElsewhereSender | undefined;
+  /** The agents the run is spread over; undefined for a run on this host. */
+  private agentFleet: AgentFleet | undefined;
   private failed: (error: Error) => void = () => undefined;
   private readonly failurePromise: Promise<never>;
 
@@ -75,6 +79,7 @@ export class MqttCoordinator {
     const prng = new Prng(this.scenario.seed).fork('mqtt-coordinator');
     this.book = new InvariantBook(this.scenario.seed, () => this.time.now(), this.recent, false);
     if (options.brokerUrl && !options.secret) throw new HarnessError('noSecret', 'an external broker needs the secret its credentials were issued with', options.brokerUrl);
+    if (options.agents && !options.secret) throw new HarnessError('noSecret', "a run over agents needs the run's secret (the agents' token derives from it)", options.agents.count);
     this.secret = options.secret ?? newSecret();
     this.failurePromise = new Promise<never>((_, reject) => {
       let failure: Error | undefined;
@@ -129,14 +134,16 @@ export class MqttCoordinator {
   /** Runs the whole scenario. Child processes are stopped before this returns or throws. */
   async run(): Promise<MqttRunResult> {
     const wallStart = wallEpochMs();
+    let completed = false;
     try {
       this.setUp();
       await this.race(this.startProcesses());
       await this.race(this.play());
       await this.race(this.drain());
       await this.race(this.pool.collectFinals(30_000));
+      completed = true;
     } finally {
-      await this.stopEverything();
+      await this.stopEverything(completed);
     }
     this.endChecks();
     const wallMs = Math.round(wallEpochMs() - wallStart);
@@ -167,14 +174,18 @@ export class MqttCoordinator {
     const scenario = this.scenario;
     const registryPath = join(this.outDir, 'registry.json');
     writeRegistry(registryPath, registryOf(scenario));
-    await this.supervisor.startBroker(this.options.brokerUrl);
-    await this.supervisor.startServers(scenario.population.shards, registryPath);
+    if (this.options.agents) {
+      this.agentFleet = await AgentFleet.listen(this.options.agents, this.secret, this.logDir, this.runLog, (error) => this.failed(error));
+      await this.agentFleet.place(scenario);
+    }
+    await this.supervisor.startBroker(this.options.brokerUrl, this.agentFleet?.brokerHost);
+    await this.supervisor.startServers(scenario.population.shards, registryPath, this.agentFleet?.placeServer);
     this.readers.open(this.supervisor.servers);
     const brokerUrl = this.supervisor.brokerUrl;
     this.elsewhere = new ElsewhereSender({ brokerUrl, secret: this.secret, shardCount: scenario.population.shards, nowMs: wallEpochMs, log: (line) => this.runLog.log(line) });
     await this.runLog.withTimeout(this.elsewhere.start(), CONNECT_TIMEOUT_REAL_MS, 'harness control connection');
     const connectTimeoutRealMs = this.options.connectTimeoutRealMs ?? CONNECT_TIMEOUT_REAL_MS;
-    await this.pool.start({ scenario, workers: this.options.workers, brokerUrl, secret: this.secret, timeScale: this.options.timeScale, connectTimeoutRealMs });
+    await this.pool.start({ scenario, workers: this.options.workers, brokerUrl, secret: this.secret, timeScale: this.options.timeScale, connectTimeoutRealMs, placed: this.agentFleet?.workers });
   }
 
   // ------------------------------------------------------------------ play (the safety phase)
@@ -191,7 +202,7 @@ export class MqttCoordinator {
         const workers = this.pool.workers;
         const control = this.bench.control({
           ready: workers.map((w) => w.readyReport!),
-          pids: { ...this.supervisor.pids, workers: workers.map((w) => w.child.pid ?? 0) },
+          pids: { ...this.supervisor.pids, workers: workers.map((w) => w.transport.pid ?? 0) },
           workerCount: workers.length,
           send: (index, message) => this.pool.sendTo(workers[index]!, message),
           race: (work) => this.race(work),
@@ -224,20 +235,25 @@ export class MqttCoordinator {
     }
     this.record.drainedAtMs = this.pool.drainedAtMs();
     this.runLog.event(this.record.drainedAtMs === undefined ? 'drain time over, not drained' : `drained at ${this.record.drainedAtMs} ms`);
-    this.sampler.sample();
+    await this.sampler.sample();
   }
 
-  private async stopEverything(): Promise<void> {
+  /** Stops every process; after a completed run, the ledgers of servers on agents are fetched for the end checks. */
+  private async stopEverything(completed: boolean): Promise<void> {
     this.supervisor.beginStopping();
     this.time.stop();
     await this.pool.stop(10_000);
     await this.supervisor.settle();
     this.readers.close();
     await this.supervisor.stopServers();
+    const fetchFailure = completed ? await this.supervisor.fetchLedgers().then(() => undefined, (error: Error) => error) : undefined;
+    await this.agentFleet?.collectStats();
     await this.elsewhere?.stop();
     await this.supervisor.stopBroker();
+    await this.agentFleet?.close();
     this.runLog.event('stopped');
     await Promise.all([this.supervisor.closeLogs(), this.runLog.close()]);
+    if (fetchFailure) throw fetchFailure;
   }
 
   // ------------------------------------------------------------------ end checks and summary
@@ -292,7 +308,7 @@ export class MqttCoordinator {
       return { ...counters, ...Object.fromEntries(Object.entries(rejected).map(([k, v]) => [`rejected:${k}`, v])) };
     });
     const counters = this.faults.counters;
-    return buildSummary({
+    const summary = buildSummary({
       scenario,
       file: this.options.file,
       mode: 'mqtt',
@@ -325,5 +341,7 @@ export class MqttCoordinator {
       traceHash: 'none (mqtt runs are not replayable)',
       replay: `payfleet run ${this.options.file ?? '<scenario>'} --mode mqtt --seed ${scenario.seed} --time-scale ${this.options.timeScale} (same scenario, not the same interleaving)`,
     });
+    if (this.agentFleet) summary.agents = this.agentFleet.summary();
+    return summary;
   }
 }

@@ -35,7 +35,8 @@ export class LedgerReaders {
   constructor(private readonly log: (line: string) => void) {}
 
   open(servers: readonly ServerGroup[]): void {
-    this.readers = servers.map((s) => this.openReader(s.ledger));
+    // A server on an agent with a SQLite ledger has no file here until the end: the agent reads it for us.
+    this.readers = servers.map((s) => (s.remoteFigures ? undefined : this.openReader(s.ledger)));
   }
 
   /**
@@ -51,25 +52,41 @@ export class LedgerReaders {
     }
   }
 
-  sample(servers: readonly ServerGroup[], book: InvariantBook, metrics: Metrics): void {
-    for (const [i, reader] of this.readers.entries()) {
-      if (!reader) continue;
+  /**
+   * One minute's sample. A server on an agent with its SQLite ledger on the agent's disk is asked for the same two
+   * figures over the agent's channel (at most 2 s; a sample it misses is skipped, the end checks read it all).
+   */
+  async sample(servers: readonly ServerGroup[], book: InvariantBook, metrics: Metrics): Promise<void> {
+    const remote = await Promise.all(servers.map((s) => (s.remoteFigures ? withDeadline(s.remoteFigures(), 2_000).catch((error: Error) => error) : undefined)));
+    for (const [i, server] of servers.entries()) {
+      const reader = this.readers[i];
+      const figures = remote[i];
       let answered: number;
-      try {
-        // [INV-3 conservation] once a minute, on what the server has committed so far (one SQL sum).
-        checkLedgerConserves(book, `server ${servers[i]!.range}`, reader);
-        // Requests answered, measured: the answers the server stored since the last sample (one per sender and
-        // reqId; resends answered from a stored answer are not counted again). A process serving several shards
-        // counts under its first: a stored answer does not say which shard's topic its request came through.
-        answered = reader.answeredRequests();
-      } catch (error) {
-        // A database that is down skips this sample; the end checks read it all anyway.
-        if (!(error instanceof LedgerUnavailableError)) throw error;
-        this.log(`  sample: ledger of server ${servers[i]!.range} unavailable: ${error.message}`);
+      if (figures instanceof Error) {
+        this.log(`  sample: ledger of server ${server.range} on ${server.process.host ?? 'its agent'} unavailable: ${figures.message}`);
         continue;
+      } else if (figures) {
+        // [INV-3 conservation] once a minute, the agent's sum over what the server has committed so far.
+        checkLedgerConserves(book, `server ${server.range}`, { sumOfBalancesMinor: () => figures.sumOfBalancesMinor });
+        answered = figures.answeredRequests;
+      } else {
+        if (!reader) continue;
+        try {
+          // [INV-3 conservation] once a minute, on what the server has committed so far (one SQL sum).
+          checkLedgerConserves(book, `server ${server.range}`, reader);
+          // Requests answered, measured: the answers the server stored since the last sample (one per sender and
+          // reqId; resends answered from a stored answer are not counted again). A process serving several shards
+          // counts under its first: a stored answer does not say which shard's topic its request came through.
+          answered = reader.answeredRequests();
+        } catch (error) {
+          // A database that is down skips this sample; the end checks read it all anyway.
+          if (!(error instanceof LedgerUnavailableError)) throw error;
+          this.log(`  sample: ledger of server ${server.range} unavailable: ${error.message}`);
+          continue;
+        }
       }
       const before = this.answeredAtLastSample[i] ?? 0;
-      if (answered > before) metrics.recordServerRequest(servers[i]!.shards[0]!, answered - before);
+      if (answered > before) metrics.recordServerRequest(server.shards[0]!, answered - before);
       this.answeredAtLastSample[i] = Math.max(answered, before);
     }
   }
@@ -88,6 +105,14 @@ export interface ReadBackInput {
   /** What every worker's journals and POS units still held (their final reports). */
   journals: Pick<EndOfRun, 'terminals' | 'pos'>;
   adversary: Adversary;
+}
+
+function withDeadline<T>(work: Promise<T>, deadlineMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${deadlineMs} ms`)), deadlineMs);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 /** The end checks on the stopped servers' ledgers (files or schemas); returns the ledger figures of the summary. */

@@ -37,19 +37,21 @@ export class MinuteSampler {
   arm(): void {
     const { time, record, pool } = this.parts;
     time.schedule(MINUTE_MS - (time.now() % MINUTE_MS), () => {
-      this.sample();
+      void this.sample().catch((error: Error) => this.parts.runLog.log(`  sample failed: ${error.message}`));
       if (record.drainedAtMs === undefined && record.phase === 'safety') this.arm();
       else if (record.phase === 'liveness' && !pool.allDrained()) this.arm();
     });
   }
 
-  sample(): void {
+  /** One sample; the servers' figures may come from agents, hence asynchronous (at most 2 s). */
+  async sample(): Promise<void> {
     const { time, metrics, book, record, pool } = this.parts;
-    this.parts.readers.sample(this.parts.servers(), book, metrics);
+    const sampledAtMs = time.now();
+    await this.parts.readers.sample(this.parts.servers(), book, metrics);
     metrics.setGauges({ terminalsInCoverage: pool.inCoverage, brokerConnections: pool.linksUp });
     const backlog = record.backlog;
     metrics.setBacklog(backlog.count, backlog.amountMinor);
-    metrics.sample(time.now());
+    metrics.sample(sampledAtMs);
     this.parts.runLog.event(`sample: ${pool.inCoverage} in coverage, ${pool.linksUp} links up, backlog ${backlog.count}`);
     this.reportProgress();
   }

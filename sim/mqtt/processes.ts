@@ -76,10 +76,35 @@ export interface ManagedOptions {
   env?: NodeJS.ProcessEnv;
   /** Called when a process that was up exits without being killed or stopped (it failed by itself). */
   onUnexpectedExit?: (code: number | null, signal: NodeJS.Signals | null) => void;
+  /** Also given every chunk written to the log (an agent ships its children's logs to the coordinator). */
+  onOutput?: (chunk: Buffer) => void;
+}
+
+/**
+ * A process the supervisor and the fault injector control: a `ManagedProcess` here, or one that an agent runs
+ * on another host (agentHub.ts `RemoteServerProcess`), controlled over the agent's channel.
+ */
+export interface ControlledProcess {
+  readonly name: string;
+  /** The agent hosting it; undefined here. */
+  readonly host?: string;
+  readonly pid: number | undefined;
+  readonly alive: boolean;
+  readonly paused: boolean;
+  start(): Promise<unknown>;
+  /** A crash: SIGKILL, resolved once the process is gone. */
+  kill(): Promise<void>;
+  /** SIGSTOP. */
+  pause(): void;
+  /** SIGCONT. */
+  resume(): void;
+  /** SIGTERM, then SIGKILL after a grace period; resolved once the process is gone. */
+  stop(): Promise<void>;
+  closeLog(): Promise<void>;
 }
 
 /** One `payfleet` subcommand as a child process that can be crashed and restarted with the same arguments. */
-export class ManagedProcess {
+export class ManagedProcess implements ControlledProcess {
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
   private readonly log: WriteStream;
@@ -93,8 +118,17 @@ export class ManagedProcess {
     this.log = createWriteStream(join(options.logDir, `${options.name}.log`), { flags: 'a' });
   }
 
+  get name(): string {
+    return this.options.name;
+  }
+
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  private write(chunk: Buffer | string): void {
+    this.log.write(chunk);
+    this.options.onOutput?.(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
   }
 
   get alive(): boolean {
@@ -110,7 +144,7 @@ export class ManagedProcess {
     this.expectingExit = false;
     const { name, args, ready, env } = this.options;
     const timeoutMs = this.options.startTimeoutMs ?? 30_000;
-    this.log.write(`--- start ${this.starts}: payfleet ${args.map((a) => (a.length > 40 ? `${a.slice(0, 6)}…` : a)).join(' ')}\n`);
+    this.write(`--- start ${this.starts}: payfleet ${args.map((a) => (a.length > 40 ? `${a.slice(0, 6)}…` : a)).join(' ')}\n`);
     const child = spawn(process.execPath, [...profilingArgv(name), PAYFLEET_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
     this.child = child;
     track(child);
@@ -131,7 +165,7 @@ export class ManagedProcess {
         else resolve(outcome);
       };
       child.stdout!.on('data', (chunk: Buffer) => {
-        this.log.write(chunk);
+        this.write(chunk);
         if (settled) return;
         buffered += chunk.toString();
         const lines = buffered.split('\n');
@@ -144,10 +178,10 @@ export class ManagedProcess {
           }
         }
       });
-      child.stderr!.on('data', (chunk: Buffer) => this.log.write(chunk));
+      child.stderr!.on('data', (chunk: Buffer) => this.write(chunk));
       child.once('error', (error) => finish(new ProcessError('spawnFailed', `${name}: ${error.message}`, error)));
       child.once('exit', (code, signal) => {
-        this.log.write(`--- exit ${code ?? signal}\n`);
+        this.write(`--- exit ${code ?? signal}\n`);
         finish(new ProcessError('exitedEarly', `${name}: exited with ${code ?? signal} before it was ready (see ${join(this.options.logDir, `${name}.log`)})`, code ?? signal));
       });
     });
@@ -269,14 +303,21 @@ function pruneBundles(current: Set<string>): void {
   }
 }
 
-/** Forks a swarm worker with an IPC channel; its output goes to `logDir/worker-{i}.log`. */
-export function forkWorker(index: number, logDir: string): { child: ChildProcess; exited: Promise<void>; log: WriteStream } {
+/**
+ * Forks a swarm worker with an IPC channel; its output goes to `logDir/worker-{i}.log` (and to `onOutput`, when
+ * given: an agent ships it to the coordinator).
+ */
+export function forkWorker(index: number, logDir: string, onOutput?: (chunk: Buffer) => void): { child: ChildProcess; exited: Promise<void>; log: WriteStream } {
   mkdirSync(logDir, { recursive: true });
   const log = createWriteStream(join(logDir, `worker-${index}.log`), { flags: 'a' });
   const child = fork(workerBundle(), [], { execArgv: [...profilingArgv(`worker-${index}`), ...WORKER_NODE_FLAGS], stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: REPO_ROOT });
   track(child);
-  child.stdout!.on('data', (chunk: Buffer) => log.write(chunk));
-  child.stderr!.on('data', (chunk: Buffer) => log.write(chunk));
+  const output = (chunk: Buffer): void => {
+    log.write(chunk);
+    onOutput?.(chunk);
+  };
+  child.stdout!.on('data', output);
+  child.stderr!.on('data', output);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return { child, exited, log };
 }

@@ -18,7 +18,7 @@ import { ProgressLine } from '../run/progress.ts';
 import { renderPrometheus, startMetricsEndpoint, type MetricsEndpoint } from '../run/prometheus.ts';
 import { aclFile, passwordFile } from '../../broker/mosquitto.ts';
 import { MqttCoordinator } from './coordinator.ts';
-import { HarnessError, type BrokerControl, type MqttRunResult } from './runOptions.ts';
+import { HarnessError, type AgentRunOptions, type BrokerControl, type MqttRunResult } from './runOptions.ts';
 import { killAllChildren, ProcessError } from './processes.ts';
 import { runIdentities } from './identities.ts';
 import { formatLedgerSpec, type LedgerSpec } from '../sd/ledgerSpec.ts';
@@ -60,12 +60,17 @@ export interface MqttRunOptions {
   ledger?: LedgerSpec;
   /** Real ms each worker waits for all its endpoints to connect before it starts anyway (the coordinator's default when absent). */
   connectTimeoutRealMs?: number;
+  /** Spread over `payfleet agent` processes (requires `secret`). */
+  agents?: AgentRunOptions;
 }
 
-/** Bad input found only when the run starts (a metrics port in use): nothing has run yet. */
+/** Errors of a run over agents that are bad input (exit 2): the agents never came, the fleet does not fit on them, or the address cannot be listened on. */
+const AGENT_INPUT_ERRORS: Record<string, 'agents' | 'listen'> = { agentsMissing: 'agents', fleetTooLarge: 'agents', noAgents: 'agents', agentsCannotListen: 'listen' };
+
+/** Bad input found only when the run starts (a metrics port in use, agents that never came): nothing has run yet. */
 export class MqttRunInputError extends Error {
   constructor(
-    readonly flag: 'metrics-port',
+    readonly flag: 'metrics-port' | 'agents' | 'listen',
     message: string,
     readonly value: unknown,
   ) {
@@ -83,6 +88,7 @@ function printOptions(io: RunMqttIo, scenario: Scenario, file: string, outDir: s
       `  mode=mqtt seed=${scenario.seed} terminals=${p.terminals} pos=${p.pos.units} shards=${p.shards} crypto=${scenario.crypto}`,
       `  duration=${scenario.durationMs}ms drain=${scenario.drainMs}ms time-scale=${f.timeScale} (at most ${realS.toFixed(0)} s of real time, plus start-up)`,
       `  broker=${f.brokerUrl ?? 'embedded (aedes, its own process)'} faults=${scenario.faults.length}`,
+      ...(f.agents ? [`  agents=${f.agents.count} listen=${f.agents.host}:${f.agents.port} (workers and servers run on the agents)`] : []),
       `  ledger=${f.ledger ? `${formatLedgerSpec(f.ledger, true)} (a schema per server)` : 'sqlite (a file per server in the out directory)'}`,
       `  out=${outDir}`,
     ].join('\n'),
@@ -174,6 +180,7 @@ export async function runMqttCommand(scenario: Scenario, file: string, f: MqttRu
       secret: f.secret,
       ledger: f.ledger,
       connectTimeoutRealMs: f.connectTimeoutRealMs,
+      agents: f.agents,
       brokerControl: io.brokerControl,
       onProgress: (p) => progress.update(p),
       log: (line) => {
@@ -185,6 +192,8 @@ export async function runMqttCommand(scenario: Scenario, file: string, f: MqttRu
   } catch (error) {
     progress.done();
     killAllChildren();
+    const inputFlag = error instanceof HarnessError ? AGENT_INPUT_ERRORS[error.code] : undefined;
+    if (inputFlag) throw new MqttRunInputError(inputFlag, error instanceof Error ? error.message : String(error), (error as HarnessError).value);
     if (error instanceof HarnessError || error instanceof ProcessError) {
       io.err(`payfleet run: the mqtt run could not complete: ${error.message}`);
       return EXIT_VIOLATION;

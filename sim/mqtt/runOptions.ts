@@ -16,6 +16,18 @@ export interface BrokerControl {
   restart(): Promise<void>;
 }
 
+/** A run spread over `payfleet agent` processes (agentFleet.ts). */
+export interface AgentRunOptions {
+  /** Agents to wait for. */
+  count: number;
+  /** Where the coordinator listens for them (and the embedded broker listens for their children). */
+  host: string;
+  /** 0: any free port (the URL is printed). */
+  port: number;
+  /** How long to wait for them before the run is refused. */
+  waitRealMs: number;
+}
+
 export interface MqttRunOptions {
   scenario: Scenario;
   file?: string;
@@ -44,6 +56,11 @@ export interface MqttRunOptions {
    * gets a schema of its own named after this run and its shard range (printed, so psql can find the postings).
    */
   ledger?: LedgerSpec;
+  /**
+   * Over agents on other hosts: the coordinator runs only the broker (unless external) and places every worker and
+   * server on them (requires `secret`: the agents' token derives from it).
+   */
+  agents?: AgentRunOptions;
 }
 
 export interface MqttRunResult {

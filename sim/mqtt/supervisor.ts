@@ -7,21 +7,51 @@
 // user through `ps`, and a value beginning with '-' would be read as a flag. Work started on the processes (a
 // crash, a restart) is tracked, so the drain and the stop can wait for it.
 
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { formatShardRange } from '../../broker/topics.ts';
 import { wallEpochMs } from '../core/realTime.ts';
 import { formatLedgerSpec, schemaForShards, withDefaultSchema, type LedgerSpec } from '../sd/ledgerSpec.ts';
-import { ManagedProcess } from './processes.ts';
+import { ManagedProcess, type ControlledProcess } from './processes.ts';
 import { MAX_SERVER_PROCESSES, shardGroups } from './identities.ts';
 import type { RunLog } from './runLog.ts';
 
 export interface ServerGroup {
   shards: number[];
   range: string;
-  /** Its ledger, handed to it as `--ledger` and read back by ledgerReadBack.ts. */
+  /**
+   * Its ledger, handed to it as `--ledger` and read back by ledgerReadBack.ts. A server placed on an agent keeps a
+   * SQLite ledger on the agent's disk; this path is where the agent's copy is written once the server stopped.
+   */
   ledger: LedgerSpec;
-  process: ManagedProcess;
+  process: ControlledProcess;
+  /** For a server on an agent with a SQLite ledger: the figures the agent reads from it now, for the minute sample. */
+  remoteFigures?: () => Promise<RemoteLedgerFigures>;
+  /** For a server on an agent with a SQLite ledger: fetches the agent's copy into `ledger`'s path (after it stopped). */
+  fetchLedger?: () => Promise<void>;
 }
+
+/** What an agent reads from a ledger on its disk for the minute sample [INV-3]. */
+export interface RemoteLedgerFigures {
+  sumOfBalancesMinor: number;
+  answeredRequests: number;
+}
+
+/** What a server placed elsewhere needs to be started there (its ledger is the agent's, unless a database). */
+export interface ServerPlacementRequest {
+  shards: number[];
+  range: string;
+  brokerUrl: string;
+  /** A PostgreSQL ledger every host reaches; undefined for a SQLite file on the hosting agent's disk. */
+  database: LedgerSpec | undefined;
+  synchronous: 'full' | 'normal' | undefined;
+  /** Where the coordinator keeps the agent's ledger copy (SQLite) at the end. */
+  ledger: LedgerSpec;
+  onUnexpectedExit(code: number | null, signal: string | null): void;
+}
+
+/** Places a server on an agent (returns its group), or leaves it here (undefined). */
+export type PlaceServer = (request: ServerPlacementRequest) => Omit<ServerGroup, 'shards' | 'range' | 'ledger'> | undefined;
 
 export type ProcessFailure = 'serverFailures' | 'brokerFailures';
 
@@ -47,14 +77,17 @@ export class ProcessSupervisor {
 
   constructor(private readonly options: SupervisorOptions) {}
 
-  /** Starts the embedded broker on a free port, or takes the external broker's URL. */
-  async startBroker(externalUrl: string | undefined): Promise<void> {
+  /**
+   * Starts the embedded broker on a free port (on `host`, where agents on other hosts reach it; 127.0.0.1 when
+   * absent), or takes the external broker's URL.
+   */
+  async startBroker(externalUrl: string | undefined, host?: string): Promise<void> {
     if (externalUrl) {
       this.brokerUrl = externalUrl;
     } else {
       const broker: ManagedProcess = new ManagedProcess({
         name: 'broker',
-        args: ['broker', '--port', '0'],
+        args: ['broker', '--port', '0', ...(host ? ['--host', host] : [])],
         env: { ...process.env, PAYFLEET_BROKER_SECRET: this.options.secret },
         ready: /listening on (mqtt:\/\/(\S+):(\d+))/,
         logDir: this.options.logDir,
@@ -62,15 +95,19 @@ export class ProcessSupervisor {
       });
       this.broker = broker;
       const match = await broker.start();
-      this.brokerUrl = match[1]!;
+      // A broker on a wildcard address is reached by this host's name (agents on other hosts dial it).
+      this.brokerUrl = host === '0.0.0.0' || host === '::' ? `mqtt://${hostname()}:${match[3]!}` : match[1]!;
       // A restarted broker must come back where every client expects it.
       broker.options.args.splice(2, 1, match[3]!);
     }
     this.options.runLog.log(`  broker ${this.brokerUrl}${this.broker ? ` (embedded, pid ${this.broker.pid})` : ' (external)'}`);
   }
 
-  /** One server process per shard range, each on its own ledger: a file in the run directory, or a schema. */
-  async startServers(shardCount: number, registryPath: string): Promise<void> {
+  /**
+   * One server process per shard range, each on its own ledger: a file in the run directory, or a schema. With
+   * `place`, a server may run on an agent (agentHub.ts) instead of here.
+   */
+  async startServers(shardCount: number, registryPath: string, place?: PlaceServer): Promise<void> {
     // A schema per server and run on PostgreSQL: a run never reopens the ledger of an earlier one.
     const runTag = `payfleet_run_${Math.floor(wallEpochMs()).toString(36)}`;
     const database = this.options.ledger;
@@ -80,6 +117,16 @@ export class ProcessSupervisor {
         database?.engine === 'postgres'
           ? withDefaultSchema({ ...database, schema: undefined }, schemaForShards(runTag, range))
           : { engine: 'sqlite', path: join(this.options.outDir, `ledger-${range.replace(/,/g, '_')}.sqlite`) };
+      const placed = place?.({
+        shards,
+        range,
+        brokerUrl: this.brokerUrl,
+        database: database?.engine === 'postgres' ? ledger : undefined,
+        synchronous: this.options.serverSynchronous,
+        ledger,
+        onUnexpectedExit: (code, signal) => this.supervise(placed!.process, 'serverFailures', code ?? signal),
+      });
+      if (placed) return { shards, range, ledger, ...placed };
       const args = ['server', '--shards', range, '--broker', this.brokerUrl, '--ledger', formatLedgerSpec(ledger), '--registry', registryPath];
       if (this.options.serverSynchronous) args.push('--synchronous', this.options.serverSynchronous);
       const server: ManagedProcess = new ManagedProcess({
@@ -94,7 +141,7 @@ export class ProcessSupervisor {
     });
     if (database?.engine === 'postgres') this.options.runLog.log(`  ledgers ${this.servers.map((s) => formatLedgerSpec(s.ledger, true)).join(', ')}`);
     await Promise.all(this.servers.map((s) => s.process.start()));
-    this.options.runLog.log(`  servers ${this.servers.map((s) => `${s.range} (pid ${s.process.pid})`).join(', ')}`);
+    this.options.runLog.log(`  servers ${this.servers.map((s) => `${s.range} (pid ${s.process.pid}${s.process.host ? ` on agent ${s.process.host}` : ''})`).join(', ')}`);
   }
 
   serverOfShard(shard: number): ServerGroup | undefined {
@@ -105,25 +152,25 @@ export class ProcessSupervisor {
    * A server or the broker exited by itself (not a fault of the scenario): that is reported, counted, and — as a
    * supervisor would — it is started again, so the run can still say whether anything was lost.
    */
-  private supervise(managed: ManagedProcess, kind: ProcessFailure, how: unknown): void {
+  private supervise(managed: ControlledProcess, kind: ProcessFailure, how: unknown): void {
     if (this.stopping) return;
     this.options.onFailure(kind);
-    this.options.runLog.log(`  ${managed.options.name} exited by itself (${String(how)}); restarting it (see ${join(this.options.logDir, `${managed.options.name}.log`)})`);
+    this.options.runLog.log(`  ${managed.name} exited by itself (${String(how)}); restarting it (see ${join(this.options.logDir, `${managed.name}.log`)})`);
     this.track(new Promise((r) => setTimeout(r, 200)).then(() => (this.stopping || managed.alive ? undefined : this.restart(managed))));
   }
 
   /** Starts a crashed process again; a failed start is retried, for a restart must not be lost. */
-  async restart(managed: ManagedProcess): Promise<void> {
+  async restart(managed: ControlledProcess): Promise<void> {
     const runLog = this.options.runLog;
     for (let attempt = 1; ; attempt++) {
       try {
-        runLog.event(`starting ${managed.options.name} again`);
+        runLog.event(`starting ${managed.name} again`);
         await managed.start();
-        runLog.event(`${managed.options.name} ready again (pid ${managed.pid})`);
+        runLog.event(`${managed.name} ready again (pid ${managed.pid})`);
         return;
       } catch (error) {
         if (attempt >= 5) throw error;
-        runLog.log(`  restart of ${managed.options.name} failed (${(error as Error).message}); retrying`);
+        runLog.log(`  restart of ${managed.name} failed (${(error as Error).message}); retrying`);
         await new Promise((r) => setTimeout(r, 200 * attempt));
       }
     }
@@ -157,6 +204,15 @@ export class ProcessSupervisor {
 
   async stopServers(): Promise<void> {
     await Promise.all(this.servers.map((s) => s.process.stop()));
+  }
+
+  /** Once stopped, each server on an agent hands its SQLite ledger over, for the end checks here. */
+  async fetchLedgers(): Promise<void> {
+    for (const server of this.servers) {
+      if (!server.fetchLedger) continue;
+      await server.fetchLedger();
+      this.options.runLog.log(`  ledger of server ${server.range} fetched from agent ${server.process.host ?? "?"}`);
+    }
   }
 
   async stopBroker(): Promise<void> {

@@ -1,16 +1,16 @@
 // Goal: the swarm workers of an mqtt run — how the fleet is split between them, forking each with its share
 // (terminals, POS units, device faults, open-model arrival rate), the messages to and from them, and the figures
 // summed over them (endpoints in coverage, links up, messages).
-// Method: each worker is a forked process (processes.ts `forkWorker`) with an IPC channel; what it reports is
+// Method: each worker is reached through a `WorkerTransport` (transport.ts): a process forked here with an IPC
+// channel, or one an agent runs on its host (the same messages over the agent's WebSocket); what it reports is
 // routed to the coordinator's handlers. A worker that exits before its final report, or reports an error,
 // fails the run at once through `failed`.
 
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
-import type { ChildProcess } from 'node:child_process';
 import type { Scenario } from '../scenario/types.ts';
 import type { LinkStats } from '../../broker/mqttLink.ts';
-import { forkWorker } from './processes.ts';
+import { IpcWorkerTransport, type WorkerTransport } from './transport.ts';
 import { HarnessError } from './runOptions.ts';
 import type { RunLog } from './runLog.ts';
 import type { BenchReply, FromWorker, ToWorker, WorkerBatch, WorkerFault, WorkerFinal } from './protocol.ts';
@@ -21,7 +21,7 @@ const BATCH_EVERY_REAL_MS = 200;
 
 export interface WorkerHandle {
   index: number;
-  child: ChildProcess;
+  transport: WorkerTransport;
   exited: Promise<void>;
   ready?: Promise<void>;
   readyReport?: Extract<FromWorker, { type: 'ready' }>;
@@ -75,6 +75,11 @@ export interface PoolStart {
   secret: string;
   timeScale: number;
   connectTimeoutRealMs: number;
+  /**
+   * Where each worker runs and how many terminals it takes (placement.ts, a run over agents); absent, `workers`
+   * (or the fleet size) workers are forked here and the terminals split evenly.
+   */
+  placed?: Array<{ terminals: number; transport: (index: number) => WorkerTransport }>;
 }
 
 export class WorkerPool {
@@ -85,14 +90,18 @@ export class WorkerPool {
   /** Forks every worker with its share and resolves once each has reported ready (connected, or timed out). */
   async start(options: PoolStart): Promise<void> {
     const { scenario } = options;
-    const workerCount = options.workers ?? Math.max(1, Math.min(2, availableParallelism(), Math.ceil(scenario.population.terminals / TERMINALS_PER_WORKER_AT_LEAST)));
+    const placed = options.placed;
+    const workerCount = placed?.length ?? options.workers ?? Math.max(1, Math.min(2, availableParallelism(), Math.ceil(scenario.population.terminals / TERMINALS_PER_WORKER_AT_LEAST)));
     const terminals = scenario.population.terminals;
-    const bounds = Array.from({ length: workerCount + 1 }, (_, i) => Math.floor((i * terminals) / workerCount));
+    const bounds = placed
+      ? placed.reduce((b, p) => [...b, b[b.length - 1]! + p.terminals], [0])
+      : Array.from({ length: workerCount + 1 }, (_, i) => Math.floor((i * terminals) / workerCount));
+    if (bounds[workerCount] !== terminals) throw new HarnessError('badPlacement', `the workers placed hold ${bounds[workerCount]} terminals, the fleet has ${terminals}`, bounds);
     const sizes = bounds.slice(1).map((to, i) => to - bounds[i]!);
     const deviceFaults = scenario.faults.filter((f): f is WorkerFault => f.kind === 'terminalCrash' || f.kind === 'simMove' || f.kind === 'clockSkew');
     const faultShares = deviceFaults.map((fault) => splitCount(fault.count, sizes));
     for (let i = 0; i < workerCount; i++) {
-      const handle = this.fork(i);
+      const handle = this.attach(i, placed ? placed[i]!.transport(i) : new IpcWorkerTransport(i, this.parts.logDir));
       const faults = deviceFaults.map((fault, f) => ({ ...fault, count: faultShares[f]![i]! })).filter((fault) => fault.count > 0);
       this.sendTo(handle, {
         type: 'init',
@@ -113,23 +122,23 @@ export class WorkerPool {
     await this.parts.runLog.withTimeout(Promise.all(this.workers.map((w) => w.ready)), options.connectTimeoutRealMs + 30_000, 'workers ready');
   }
 
-  private fork(i: number): WorkerHandle {
-    const { child, exited } = forkWorker(i, this.parts.logDir);
-    const handle: WorkerHandle = { index: i, child, exited, inCoverage: 0, linksUp: 0 };
+  private attach(i: number, transport: WorkerTransport): WorkerHandle {
+    const handle: WorkerHandle = { index: i, transport, exited: transport.exited, inCoverage: 0, linksUp: 0 };
     this.workers.push(handle);
-    child.on('message', (message: FromWorker) => this.onMessage(handle, message));
-    child.once('exit', (code, signal) => {
-      if (!handle.final || code !== 0) this.parts.failed(new HarnessError('workerExited', `worker ${i} exited with ${code ?? signal} (see ${join(this.parts.logDir, `worker-${i}.log`)})`, code ?? signal));
+    const where = transport.host === 'local' ? '' : ` on agent ${transport.host}`;
+    transport.onMessage((message: FromWorker) => this.onMessage(handle, message));
+    transport.onExit((code, signal) => {
+      if (!handle.final || code !== 0) this.parts.failed(new HarnessError('workerExited', `worker ${i}${where} exited with ${code ?? signal} (see ${join(this.parts.logDir, `worker-${i}.log`)})`, code ?? signal));
     });
     handle.ready = new Promise<void>((resolveReady) => {
       const onReady = (message: FromWorker) => {
         if (message.type !== 'ready') return;
-        child.off('message', onReady);
+        transport.offMessage(onReady);
         handle.readyReport = message;
-        this.parts.runLog.log(`  worker ${i}: ${message.linksUp}/${message.endpoints} endpoints connected (pid ${child.pid})`);
+        this.parts.runLog.log(`  worker ${i}${where}: ${message.linksUp}/${message.endpoints} endpoints connected (pid ${transport.pid})`);
         resolveReady();
       };
-      child.on('message', onReady);
+      transport.onMessage(onReady);
     });
     return handle;
   }
@@ -155,7 +164,7 @@ export class WorkerPool {
   }
 
   sendTo(worker: WorkerHandle, message: ToWorker): void {
-    if (worker.child.connected) worker.child.send(message);
+    if (worker.transport.connected) worker.transport.send(message);
   }
 
   sendAll(message: ToWorker): void {
@@ -214,6 +223,6 @@ export class WorkerPool {
   async stop(realMs: number): Promise<void> {
     this.sendAll({ type: 'exit' });
     await this.parts.runLog.withTimeout(Promise.all(this.workers.map((w) => w.exited)), realMs, 'workers exit');
-    for (const worker of this.workers) if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGKILL');
+    for (const worker of this.workers) worker.transport.kill();
   }
 }

@@ -48,9 +48,25 @@ export interface RunSummary {
   drainedAtMs: number | null;
   /** Mqtt mode only: whether the test bed could host the fleet (every endpoint connected at least once). */
   environment?: EnvironmentReport;
+  /** Mqtt mode over agents only: each agent, what it held and its peak RSS (sim/mqtt/agentFleet.ts). */
+  agents?: AgentSummary[];
   traceHash: string;
   ok: boolean;
   replay: string;
+}
+
+/** One agent of an mqtt run spread over hosts. */
+export interface AgentSummary {
+  name: string;
+  host: string;
+  /** The address its connection came from. */
+  address: string;
+  capacity: number;
+  terminals: number;
+  workers: number[];
+  servers: string[];
+  /** Sum of its children's peak RSS (VmHWM) and its own; null when it could not say (lost). */
+  peakRssBytes: number | null;
 }
 
 /** Whether the test bed hosted the fleet: when not, the causes and the endpoints that never got a link. */

@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import { defineFlags, UsageError, type FlagValues } from '../args.ts';
 import { defineCommand, EXIT_ENVIRONMENT, EXIT_OK, EXIT_THRESHOLD, EXIT_VIOLATION, type CliIo } from '../command.ts';
-import { brokerUrlOf, portFlag } from './brokerFlags.ts';
+import { brokerUrlOf, MAX_PORT, portFlag } from './brokerFlags.ts';
 import { loadScenario, withOverrides } from '../../scenario/load.ts';
 import type { Scenario } from '../../scenario/types.ts';
 import { verdictOf, type RunSummary } from '../../run/summary.ts';
@@ -30,6 +30,17 @@ function runLedgerOf(text: string): LedgerSpec | undefined {
   if (ledger.schema !== undefined) throw new UsageError(`--ledger: a run names each server's schema itself (after the run and its shards); give the URL without ?schema=`, 'ledger');
   return ledger;
 }
+
+/** HOST:PORT for --listen (an IPv6 host in brackets); a UsageError naming the flag otherwise. */
+export function listenAddressOf(text: string): { host: string; port: number } {
+  const match = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(text);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port > MAX_PORT) throw new UsageError(`--listen: expected HOST:PORT, such as 10.0.0.1:7400 (port 0: any free one), got '${text}'`, 'listen');
+  return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+/** How long a run waits for its agents by default. */
+const AGENTS_TIMEOUT_DEFAULT_MS = 120_000;
 
 export const runFlags = defineFlags({
   mode: { kind: 'string', oneOf: ['virtual', 'mqtt'], help: 'virtual (deterministic, virtual time) or mqtt (real broker, real time)', defaultText: 'virtual' },
@@ -53,6 +64,9 @@ export const runFlags = defineFlags({
     help: "mqtt mode: the servers' ledgers, sqlite (a file each in the out directory) or postgres://user@host:port/db (a schema each, named after the run and its shards)",
     defaultText: 'sqlite',
   },
+  agents: { kind: 'int', min: 1, help: 'mqtt mode: spread the run over N `payfleet agent` processes (on other hosts); waits for them, then places every worker and server on them', defaultText: 'none: everything runs here' },
+  listen: { kind: 'string', parse: listenAddressOf, placeholder: 'HOST:PORT', help: 'with --agents: where to listen for them, an address they reach (port 0: any free one; the ws:// URL is printed)', defaultText: '127.0.0.1:0' },
+  'agents-timeout': { kind: 'duration', help: 'with --agents: how long to wait for them before giving up (exit 2)', defaultText: '2m' },
   'metrics-port': portFlag(
     'mqtt mode only: serve live Prometheus metrics at http://127.0.0.1:<n>/metrics while the run goes (0: any free port; the URL is printed). A virtual run holds the event loop until it ends, so it serves none',
     'no endpoint',
@@ -68,11 +82,18 @@ function loadWithOverrides(file: string, flags: RunFlags): Scenario {
 /** The mqtt run's options from the flags; throws UsageError naming the flag. */
 export function mqttOptionsOf(flags: RunFlags, outDir: string, env: Record<string, string | undefined>): MqttRunOptions {
   const brokerUrl = flags.broker;
-  const secret = brokerUrl === undefined ? undefined : env.PAYFLEET_BROKER_SECRET;
+  const secret = brokerUrl === undefined && flags.agents === undefined ? undefined : env.PAYFLEET_BROKER_SECRET;
   if (brokerUrl !== undefined && !secret) {
     throw new UsageError(`--broker: set PAYFLEET_BROKER_SECRET to the secret the broker's credentials were issued with (its password and ACL files can be written with it)`, 'broker');
   }
-  return { outDir, timeScale: flags['time-scale'] ?? 1, brokerUrl, secret, quiet: flags.quiet === true, metricsPort: flags['metrics-port'], ledger: flags.ledger };
+  if (flags.agents !== undefined && !secret) {
+    throw new UsageError(`--agents: set PAYFLEET_BROKER_SECRET to the run's secret, here and for every agent (their token derives from it)`, 'agents');
+  }
+  if (flags.agents === undefined && flags.listen !== undefined) throw new UsageError(`--listen: only with --agents N (it is where the agents connect)`, 'listen');
+  if (flags.agents === undefined && flags['agents-timeout'] !== undefined) throw new UsageError(`--agents-timeout: only with --agents N`, 'agents-timeout');
+  const listen = flags.listen ?? { host: '127.0.0.1', port: 0 };
+  const agents = flags.agents === undefined ? undefined : { count: flags.agents, host: listen.host, port: listen.port, waitRealMs: flags['agents-timeout'] ?? AGENTS_TIMEOUT_DEFAULT_MS };
+  return { outDir, timeScale: flags['time-scale'] ?? 1, brokerUrl, secret, quiet: flags.quiet === true, metricsPort: flags['metrics-port'], ledger: flags.ledger, agents };
 }
 
 function printOptions(io: CliIo, scenario: Scenario, file: string, outDir: string): void {
@@ -124,7 +145,7 @@ export function exitStatusOf(summary: Parameters<typeof verdictOf>[0] & Pick<Run
 
 export const runCommand = defineCommand({
   summary: 'run a scenario (virtual or mqtt mode) and check every invariant',
-  usage: 'payfleet run <scenario.yaml> [--mode virtual|mqtt] [--seed N] [--terminals N] [--duration 24h] [--out DIR] [--time-scale X] [--metrics-port N] [--ledger sqlite|postgres://…]',
+  usage: 'payfleet run <scenario.yaml> [--mode virtual|mqtt] [--seed N] [--terminals N] [--duration 24h] [--out DIR] [--time-scale X] [--metrics-port N] [--ledger sqlite|postgres://…] [--agents N [--listen HOST:PORT]]',
   description: 'Runs a scenario and checks every invariant and threshold. Exit 0: all held; 1: a violation or a backlog that did not drain; 2: bad input; 3: the environment failed (mqtt mode: an endpoint never connected to the broker, and no safety invariant was violated); 99: a threshold failed.',
   flags: runFlags,
   positionals: true,
@@ -134,6 +155,9 @@ export const runCommand = defineCommand({
     // A virtual run is synchronous: an endpoint could not answer a single scrape before the run ended.
     if (mode !== 'mqtt' && flags.ledger !== undefined) {
       throw new UsageError(`--ledger: only with --mode mqtt (a virtual run keeps its ledgers in memory)`, 'ledger');
+    }
+    if (mode !== 'mqtt' && flags.agents !== undefined) {
+      throw new UsageError(`--agents: only with --mode mqtt (a virtual run is one deterministic process)`, 'agents');
     }
     if (mode !== 'mqtt' && flags['metrics-port'] !== undefined) {
       throw new UsageError(`--metrics-port: only with --mode mqtt (a virtual run holds the event loop until it ends, so nothing could be served while it goes)`, 'metrics-port');
