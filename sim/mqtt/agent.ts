@@ -159,6 +159,8 @@ class AgentSession {
         if (message) void this.receive(message);
       });
       socket.on('close', (code, reason) => {
+        // The coordinator's own refusals after the handshake (4000-4999) say why in the reason.
+        if (code >= 4000 && code < 5000) outcome ??= { kind: 'refused', detail: `the coordinator at ${coordinatorUrl} refused this agent: ${reason.toString()}` };
         clearInterval(watchdog);
         clearInterval(this.sampler);
         this.options.signal?.removeEventListener('abort', onAbort);

@@ -118,6 +118,13 @@ export class AgentHub {
     const agent = new AgentLink(socket, `${request.socket.remoteAddress ?? '?'}`, (name, text) => this.writeLog(name, text));
     this.agents.push(agent);
     agent.onHello = () => {
+      // Logs, messages and the summary name agents: two of one name would be told apart by nothing.
+      if (this.agents.some((other) => other !== agent && other.hello && other.name === agent.name)) {
+        this.options.log(`  agent connection from ${agent.address} refused: an agent named ${agent.name} is already in the run (give each a --name of its own)`);
+        agent.hello = undefined;
+        socket.close(4009, `an agent named ${agent.name} is already in the run`);
+        return;
+      }
       this.options.log(`  agent ${agent.name} connected from ${agent.address} (host ${agent.hello!.host}, capacity ${agent.capacity} terminals)`);
       this.arrived();
     };
@@ -212,10 +219,15 @@ export class AgentLink {
   ping(): void {
     if (this.gone !== undefined) return;
     if (++this.missedPongs > PONG_MISSED_LIMIT) {
-      this.socket.terminate();
+      this.terminate();
       return;
     }
     this.socket.ping();
+  }
+
+  /** Drops the connection at once, without a goodbye (an agent that stopped answering). */
+  terminate(): void {
+    this.socket.terminate();
   }
 
   bye(): void {

@@ -69,6 +69,7 @@ export class MqttCoordinator {
   /** The agents the run is spread over; undefined for a run on this host. */
   private agentFleet: AgentFleet | undefined;
   private failed: (error: Error) => void = () => undefined;
+  private readonly progressTimers = new Set<NodeJS.Timeout>();
   private readonly failurePromise: Promise<never>;
 
   constructor(private readonly options: MqttRunOptions) {
@@ -150,6 +151,16 @@ export class MqttCoordinator {
     return { summary: this.summarize(wallMs), timeseriesCsv: this.metrics.timeseriesCsv() };
   }
 
+  /**
+   * The live progress line's timer. Also cleared when the run stops: a phase the run's failure cut short never
+   * reaches its own `finally` (its sleep on the stopped clock never ends), and its timer would keep the process up.
+   */
+  private progressTimer(): NodeJS.Timeout {
+    const timer = setInterval(() => this.sampler.reportProgress(), PROGRESS_EVERY_REAL_MS);
+    this.progressTimers.add(timer);
+    return timer;
+  }
+
   /** For a live metrics endpoint (see minuteSampler.ts). */
   liveGauges(): Record<string, number> {
     return this.sampler.liveGauges();
@@ -196,7 +207,7 @@ export class MqttCoordinator {
     this.pool.sendAll({ type: 'start', originEpochMs: origin });
     this.faults.schedule(this.scenario.faults);
     this.sampler.arm();
-    const progress = setInterval(() => this.sampler.reportProgress(), PROGRESS_EVERY_REAL_MS);
+    const progress = this.progressTimer();
     try {
       if (this.options.driver) {
         const workers = this.pool.workers;
@@ -224,7 +235,7 @@ export class MqttCoordinator {
     this.pool.sendAll({ type: 'drain' });
     this.runLog.event('drain: workload stopped, restarting whatever is down');
     await this.faults.restoreAll();
-    const progress = setInterval(() => this.sampler.reportProgress(), PROGRESS_EVERY_REAL_MS);
+    const progress = this.progressTimer();
     const endMs = this.scenario.durationMs + this.scenario.drainMs;
     try {
       // Drained also means every payment through another point of issue is answered (the workers drew their last
@@ -242,6 +253,7 @@ export class MqttCoordinator {
   private async stopEverything(completed: boolean): Promise<void> {
     this.supervisor.beginStopping();
     this.time.stop();
+    for (const timer of this.progressTimers) clearInterval(timer);
     await this.pool.stop(10_000);
     await this.supervisor.settle();
     this.readers.close();

@@ -211,7 +211,7 @@ export class ProcessSupervisor {
     for (const server of this.servers) {
       if (!server.fetchLedger) continue;
       await server.fetchLedger();
-      this.options.runLog.log(`  ledger of server ${server.range} fetched from agent ${server.process.host ?? "?"}`);
+      this.options.runLog.log(`  ledger of server ${server.range} fetched from agent ${server.process.host ?? '?'}`);
     }
   }
 

@@ -139,6 +139,8 @@ export class WorkerPool {
         resolveReady();
       };
       transport.onMessage(onReady);
+      // A worker gone before it was ready has failed the run (above); the wait for the others must end too.
+      transport.onExit(() => resolveReady());
     });
     return handle;
   }
