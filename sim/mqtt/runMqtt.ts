@@ -193,7 +193,10 @@ export async function runMqttCommand(scenario: Scenario, file: string, f: MqttRu
     progress.done();
     killAllChildren();
     const inputFlag = error instanceof HarnessError ? AGENT_INPUT_ERRORS[error.code] : undefined;
-    if (inputFlag) throw new MqttRunInputError(inputFlag, error instanceof Error ? error.message : String(error), (error as HarnessError).value);
+    if (inputFlag) {
+      const message = (error as HarnessError).message;
+      throw new MqttRunInputError(inputFlag, message.startsWith('--') ? message : `--${inputFlag}: ${message}`, (error as HarnessError).value);
+    }
     if (error instanceof HarnessError || error instanceof ProcessError) {
       io.err(`payfleet run: the mqtt run could not complete: ${error.message}`);
       return EXIT_VIOLATION;

@@ -1,3 +1,6 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseArgs } from '../args.ts';
 import { mqttOptionsOf, runFlags } from './run.ts';
@@ -42,5 +45,47 @@ describe('payfleet run --ledger: the servers\' ledgers of an mqtt run', () => {
       expect(status).toBe(2);
       expect(errors.join('\n')).toMatch(message);
     }
+  });
+});
+
+describe('payfleet run --agents N: a run spread over payfleet agent processes', () => {
+  it('takes the count, where to listen and how long to wait, with the secret the agents share', () => {
+    expect(optionsOf(['--agents', '2', '--listen', '10.0.0.1:7400', '--agents-timeout', '30s'], { PAYFLEET_BROKER_SECRET: 'k' })).toMatchObject({
+      secret: 'k',
+      agents: { count: 2, host: '10.0.0.1', port: 7400, waitRealMs: 30_000 },
+    });
+    expect(optionsOf(['--agents', '1'], { PAYFLEET_BROKER_SECRET: 'k' }).agents).toEqual({ count: 1, host: '127.0.0.1', port: 0, waitRealMs: 120_000 });
+    expect(optionsOf(['--agents', '1', '--listen', '[::1]:0'], { PAYFLEET_BROKER_SECRET: 'k' }).agents).toMatchObject({ host: '::1', port: 0 });
+  });
+
+  it('refuses what cannot work, naming the flag', () => {
+    expect(() => optionsOf(['--agents', '2'])).toThrow(/--agents: set PAYFLEET_BROKER_SECRET/);
+    expect(() => optionsOf(['--agents', '0'], { PAYFLEET_BROKER_SECRET: 'k' })).toThrow(/--agents: expected an integer ≥ 1, got '0'/);
+    expect(() => optionsOf(['--listen', '10.0.0.1:7400'])).toThrow(/--listen: only with --agents N/);
+    expect(() => optionsOf(['--agents', '1', '--listen', '10.0.0.1'], { PAYFLEET_BROKER_SECRET: 'k' })).toThrow(/--listen: expected HOST:PORT/);
+    expect(() => optionsOf(['--agents', '1', '--listen', 'h:70000'], { PAYFLEET_BROKER_SECRET: 'k' })).toThrow(/--listen: expected HOST:PORT/);
+  });
+
+  it('is exit status 2 when the agents do not come in time, saying how to start one', async () => {
+    const errors: string[] = [];
+    const out = mkdtempSync(join(tmpdir(), 'payfleet-agents-timeout-'));
+    try {
+      const status = await main(['run', 'scenarios/quickstart.yaml', '--mode', 'mqtt', '--agents', '1', '--agents-timeout', '1s', '--out', out, '--quiet'], {
+        out: () => undefined,
+        err: (line) => errors.push(line),
+        env: { PAYFLEET_BROKER_SECRET: 'k' },
+      });
+      expect(status).toBe(2);
+      expect(errors.join('\n')).toMatch(/--agents: 0 of 1 agent\(s\) connected to ws:\/\/127\.0\.0\.1:\d+ within 1 s; start one on each host with: payfleet agent --coordinator ws:\/\/127\.0\.0\.1:\d+/);
+      expect(existsSync(join(out, 'summary.json'))).toBe(false);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 20_000);
+
+  it('is exit status 2 in virtual mode', async () => {
+    const errors: string[] = [];
+    expect(await main(['run', 'scenarios/quickstart.yaml', '--agents', '2'], { out: () => undefined, err: (line) => errors.push(line), env: {} })).toBe(2);
+    expect(errors.join('\n')).toMatch(/--agents: only with --mode mqtt/);
   });
 });
