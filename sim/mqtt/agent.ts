@@ -184,7 +184,15 @@ class AgentSession {
     switch (message.type) {
       case 'startWorker': {
         const index = message.worker;
-        const worker = new IpcWorkerTransport(index, join(this.workDir, 'logs'), (chunk) => this.ship(`worker-${index}`, chunk));
+        let worker: IpcWorkerTransport;
+        try {
+          worker = new IpcWorkerTransport(index, join(this.workDir, 'logs'), (chunk) => this.ship(`worker-${index}`, chunk));
+        } catch (error) {
+          // The coordinator fails the run on this exit; the reason goes to the worker's log there.
+          this.ship(`worker-${index}`, Buffer.from(`agent ${this.options.name}: cannot start worker ${index}: ${(error as Error).message}\n`));
+          this.send({ type: 'workerExited', worker: index, code: 70, signal: null });
+          return;
+        }
         this.workers.set(index, worker);
         this.send({ type: 'workerStarted', worker: index, pid: worker.pid ?? 0 });
         worker.onMessage((fromWorker) => this.send({ type: 'fromWorker', worker: index, message: fromWorker }));

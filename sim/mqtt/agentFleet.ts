@@ -35,6 +35,7 @@ export class AgentFleet {
         host: options.host,
         port: options.port,
         secret,
+        expected: options.count,
         logDir,
         log: (line) => runLog.log(line),
         onAgentLost: (agent, why) =>
@@ -59,7 +60,7 @@ export class AgentFleet {
   async place(scenario: Scenario): Promise<void> {
     const { count, waitRealMs } = this.options;
     this.runLog.log(`  agents: waiting for ${count} at ${this.url} (on each host: PAYFLEET_BROKER_SECRET=… payfleet agent --coordinator ${this.url})`);
-    this.agents = await this.hub.waitForAgents(count, waitRealMs);
+    this.agents = await this.hub.waitForAgents(waitRealMs);
     this.scenario = scenario;
     try {
       this.placement = placeFleet(

@@ -31,6 +31,8 @@ export interface AgentHubOptions {
   host: string;
   port: number;
   secret: string;
+  /** Agents the run takes; a connection beyond them is refused (409). */
+  expected: number;
   logDir: string;
   log(line: string): void;
   /** An agent connected for this run went away before the run ended. */
@@ -46,7 +48,7 @@ export class AgentHub {
   readonly agents: AgentLink[] = [];
   private readonly logs = new Map<string, WriteStream>();
   private closing = false;
-  private wanted = 0;
+  private readonly wanted: number;
   private arrived: () => void = () => undefined;
   private readonly pinger: NodeJS.Timeout;
 
@@ -55,6 +57,7 @@ export class AgentHub {
     private readonly options: AgentHubOptions,
     readonly url: string,
   ) {
+    this.wanted = options.expected;
     server.on('connection', (socket, request) => this.accept(socket, request));
     this.pinger = setInterval(() => {
       for (const agent of this.agents) agent.ping();
@@ -95,9 +98,9 @@ export class AgentHub {
     });
   }
 
-  /** Resolves once `count` agents have said hello; rejects with `agentsMissing` after `timeoutMs`. */
-  async waitForAgents(count: number, timeoutMs: number): Promise<AgentLink[]> {
-    this.wanted = count;
+  /** Resolves once the expected agents have said hello; rejects with `agentsMissing` after `timeoutMs`. */
+  async waitForAgents(timeoutMs: number): Promise<AgentLink[]> {
+    const count = this.wanted;
     if (this.agents.filter((a) => a.hello).length < count) {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => {

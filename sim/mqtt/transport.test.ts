@@ -35,7 +35,7 @@ async function benchBeforeInit(transport: WorkerTransport): Promise<{ message: F
 }
 
 async function startHub(logs: string[], lost: Array<{ agent: AgentLink; why: string }> = []): Promise<AgentHub> {
-  const hub = await AgentHub.listen({ host: '127.0.0.1', port: 0, secret: SECRET, logDir: tempDir(), log: (line) => logs.push(line), onAgentLost: (agent, why) => lost.push({ agent, why }) });
+  const hub = await AgentHub.listen({ host: '127.0.0.1', port: 0, secret: SECRET, expected: 1, logDir: tempDir(), log: (line) => logs.push(line), onAgentLost: (agent, why) => lost.push({ agent, why }) });
   cleanups.push(() => hub.close());
   return hub;
 }
@@ -72,7 +72,7 @@ describe('WorkerTransport', () => {
     const logs: string[] = [];
     const hub = await startHub(logs);
     const agentDone = startAgent(hub, 'agent-t');
-    const [agent] = await hub.waitForAgents(1, 10_000);
+    const [agent] = await hub.waitForAgents(10_000);
     expect(agent!.name).toBe('agent-t');
     const transport = agent!.placeWorker(0, 0);
     const { message, code } = await benchBeforeInit(transport);
@@ -93,14 +93,14 @@ describe('AgentHub', () => {
     expect(await handshakeStatus(hub.url, { authorization: `Bearer ${agentTokenFor('another-secret')}` })).toBe(401);
     expect(logs.filter((line) => line.includes('refused: no valid token'))).toHaveLength(2);
     const agentDone = startAgent(hub, 'agent-ok');
-    expect((await hub.waitForAgents(1, 10_000)).map((a) => a.name)).toEqual(['agent-ok']);
+    expect((await hub.waitForAgents(10_000)).map((a) => a.name)).toEqual(['agent-ok']);
     await hub.close();
     expect((await agentDone).kind).toBe('done');
   }, 20_000);
 
   it('gives up waiting after the timeout, saying how many came and how to start one', async () => {
     const hub = await startHub([]);
-    await expect(hub.waitForAgents(1, 200)).rejects.toThrow(/0 of 1 agent\(s\) connected to ws:\/\/127\.0\.0\.1:\d+ within 0 s; start one on each host with: payfleet agent --coordinator ws:\/\//);
+    await expect(hub.waitForAgents(200)).rejects.toThrow(/0 of 1 agent\(s\) connected to ws:\/\/127\.0\.0\.1:\d+ within 0 s; start one on each host with: payfleet agent --coordinator ws:\/\//);
   });
 
   it('reports an agent lost mid-run, by name, and the agent stops its children', async () => {
@@ -108,7 +108,7 @@ describe('AgentHub', () => {
     const hub = await startHub([], lost);
     const stop = new AbortController();
     const agentDone = startAgent(hub, 'agent-lost', stop.signal);
-    const [agent] = await hub.waitForAgents(1, 10_000);
+    const [agent] = await hub.waitForAgents(10_000);
     const transport = agent!.placeWorker(0, 0);
     await new Promise<void>((resolve) => {
       const poll = (): void => (transport.pid ? resolve() : void setTimeout(poll, 10));
@@ -126,7 +126,7 @@ describe('AgentHub', () => {
   it('an agent that loses the coordinator stops its children and says so', async () => {
     const hub = await startHub([], []);
     const agentDone = startAgent(hub, 'agent-orphan');
-    const [agent] = await hub.waitForAgents(1, 10_000);
+    const [agent] = await hub.waitForAgents(10_000);
     const transport = agent!.placeWorker(0, 0);
     await new Promise<void>((resolve) => {
       const poll = (): void => (transport.pid ? resolve() : void setTimeout(poll, 10));

@@ -34,7 +34,7 @@ describe('payfleet agent', () => {
   it('is exit status 2 when the coordinator refuses it (another secret), and 3 when no coordinator answers within --wait', async () => {
     const logDir = mkdtempSync(join(tmpdir(), 'payfleet-agent-cli-'));
     const logs: string[] = [];
-    const hub = await AgentHub.listen({ host: '127.0.0.1', port: 0, secret: 'the-run-secret', logDir, log: (l) => logs.push(l), onAgentLost: () => undefined });
+    const hub = await AgentHub.listen({ host: '127.0.0.1', port: 0, secret: 'the-run-secret', expected: 1, logDir, log: (l) => logs.push(l), onAgentLost: () => undefined });
     try {
       const refused = await agentCli(['--coordinator', hub.url, '--capacity', '10'], { PAYFLEET_BROKER_SECRET: 'another-secret' });
       expect(refused.status).toBe(2);
