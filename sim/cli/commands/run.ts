@@ -2,9 +2,10 @@
 // run can be repeated from its log) and its verdict, write its files, and exit with what it found.
 // Method: declare and check the flags; a virtual run goes to sim/run/runVirtual.ts, an mqtt run to
 // sim/mqtt/runMqtt.ts with its options already checked (broker URL, secret from PAYFLEET_BROKER_SECRET, time
-// scale, metrics port, the servers' ledgers, the agents to spread it over with --agents N --listen HOST:PORT). Exit status: 0 every invariant held, 1 a violation or a backlog that
-// did not drain, 2 bad input (nothing is run and nothing is written), 3 the environment failed (mqtt mode: an
-// endpoint never connected, and no safety invariant was violated), 99 a threshold failed.
+// scale, metrics port, the servers' ledgers, the agents to spread it over: --agents N --listen HOST:PORT). Exit
+// status: 0 every invariant held, 1 a violation or a backlog that did not drain, 2 bad input (nothing is run and
+// nothing is written), 3 the environment failed (mqtt mode: an endpoint never connected, and no safety invariant
+// was violated), 99 a threshold failed.
 
 import { join } from 'node:path';
 import { defineFlags, UsageError, type FlagValues } from '../args.ts';
