@@ -78,7 +78,15 @@ export function defineCommand<const F extends Record<string, FlagSpec>>(definiti
   };
 }
 
-/** Runs `body` with the io's stop signal, or one that SIGINT or SIGTERM aborts (with the signal's name) until it ends. */
+/** How often a child of a payfleet process checks that its parent is still there (see withStopSignal). */
+const PARENT_CHECK_EVERY_MS = 1_000;
+
+/**
+ * Runs `body` with the io's stop signal, or one that SIGINT or SIGTERM aborts (with the signal's name) until it
+ * ends. A process started by another payfleet process (sim/mqtt/processes.ts sets PAYFLEET_PARENT_PID) is also
+ * stopped when that parent is gone (SIGKILLed: its exit hook never ran), instead of serving on as an orphan:
+ * its parent pid then changes (it is adopted by init or a subreaper).
+ */
 export async function withStopSignal<T>(io: CliIo, body: (signal: AbortSignal) => Promise<T>): Promise<T> {
   if (io.signal) return body(io.signal);
   const controller = new AbortController();
@@ -86,9 +94,13 @@ export async function withStopSignal<T>(io: CliIo, body: (signal: AbortSignal) =
   const onTerm = () => controller.abort('SIGTERM');
   process.once('SIGINT', onInt);
   process.once('SIGTERM', onTerm);
+  const parentPid = Number(io.env.PAYFLEET_PARENT_PID);
+  const parentWatch = Number.isInteger(parentPid) && parentPid > 0 ? setInterval(() => process.ppid !== parentPid && controller.abort('parent gone'), PARENT_CHECK_EVERY_MS) : undefined;
+  parentWatch?.unref();
   try {
     return await body(controller.signal);
   } finally {
+    clearInterval(parentWatch);
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
   }

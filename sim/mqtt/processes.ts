@@ -145,7 +145,9 @@ export class ManagedProcess implements ControlledProcess {
     const { name, args, ready, env } = this.options;
     const timeoutMs = this.options.startTimeoutMs ?? 30_000;
     this.write(`--- start ${this.starts}: payfleet ${args.map((a) => (a.length > 40 ? `${a.slice(0, 6)}…` : a)).join(' ')}\n`);
-    const child = spawn(process.execPath, [...profilingArgv(name), PAYFLEET_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
+    // PAYFLEET_PARENT_PID: the child stops by itself when this process is gone (sim/cli/command.ts withStopSignal).
+    const childEnv = { ...(env ?? process.env), PAYFLEET_PARENT_PID: String(process.pid) };
+    const child = spawn(process.execPath, [...profilingArgv(name), PAYFLEET_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv });
     this.child = child;
     track(child);
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
