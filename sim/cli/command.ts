@@ -95,7 +95,8 @@ export async function withStopSignal<T>(io: CliIo, body: (signal: AbortSignal) =
   process.once('SIGINT', onInt);
   process.once('SIGTERM', onTerm);
   const parentPid = Number(io.env.PAYFLEET_PARENT_PID);
-  const parentWatch = Number.isInteger(parentPid) && parentPid > 0 ? setInterval(() => process.ppid !== parentPid && controller.abort('parent gone'), PARENT_CHECK_EVERY_MS) : undefined;
+  // Only the process the variable was set for watches: a grandchild that inherited it has another parent.
+  const parentWatch = Number.isInteger(parentPid) && parentPid > 0 && process.ppid === parentPid ? setInterval(() => process.ppid !== parentPid && controller.abort('parent gone'), PARENT_CHECK_EVERY_MS) : undefined;
   parentWatch?.unref();
   try {
     return await body(controller.signal);
