@@ -22,6 +22,7 @@ import { HarnessError, type BrokerControl, type MqttRunResult } from './runOptio
 import { killAllChildren, ProcessError } from './processes.ts';
 import { runIdentities } from './identities.ts';
 import { formatLedgerSpec, type LedgerSpec } from '../sd/ledgerSpec.ts';
+import { PostgresControlError, postgresControlOf, type DatabaseControl } from '../sd/postgresControl.ts';
 import { EXIT_ENVIRONMENT, EXIT_OK, EXIT_THRESHOLD, EXIT_VIOLATION } from '../run/exitStatus.ts';
 
 
@@ -58,6 +59,11 @@ export interface MqttRunOptions {
   metricsPort?: number;
   /** The servers' ledgers: SQLite files in the out directory when absent, or a PostgreSQL database. */
   ledger?: LedgerSpec;
+  /**
+   * The data directory of the PostgreSQL of `ledger` (`--ledger-pgdata`): the run may crash and restart that
+   * server with pg_ctl, as a `databaseCrash` fault asks.
+   */
+  ledgerPgdata?: string;
   /** Real ms each worker waits for all its endpoints to connect before it starts anyway (the coordinator's default when absent). */
   connectTimeoutRealMs?: number;
 }
@@ -65,7 +71,7 @@ export interface MqttRunOptions {
 /** Bad input found only when the run starts (a metrics port in use): nothing has run yet. */
 export class MqttRunInputError extends Error {
   constructor(
-    readonly flag: 'metrics-port',
+    readonly flag: 'metrics-port' | 'ledger' | 'ledger-pgdata',
     message: string,
     readonly value: unknown,
   ) {
@@ -141,10 +147,39 @@ async function openMetricsEndpoint(port: number, render: () => string): Promise<
   }
 }
 
+/**
+ * The control of the run's database (`--ledger-pgdata`), checked before anything runs; a `databaseCrash` fault
+ * without one is refused: on SQLite ledgers there is no database to crash, and a PostgreSQL named by URL alone
+ * cannot be stopped by its clients. Throws MqttRunInputError naming the flag.
+ */
+function databaseControlOf(scenario: Scenario, file: string, f: MqttRunOptions): DatabaseControl | undefined {
+  const crash = scenario.faults.find((fault) => fault.kind === 'databaseCrash');
+  if (f.ledgerPgdata !== undefined) {
+    if (f.ledger?.engine !== 'postgres') {
+      throw new MqttRunInputError('ledger-pgdata', `--ledger-pgdata: only with --ledger postgres://… (it names the data directory of that PostgreSQL)`, f.ledgerPgdata);
+    }
+    try {
+      return postgresControlOf(f.ledgerPgdata, f.ledger.url, join(f.outDir, 'logs', 'postgres.log'));
+    } catch (error) {
+      if (error instanceof PostgresControlError) throw new MqttRunInputError('ledger-pgdata', `--ledger-pgdata ${f.ledgerPgdata}: ${error.message}`, f.ledgerPgdata);
+      throw error;
+    }
+  }
+  if (!crash) return undefined;
+  const where = `${file}: faults: kind databaseCrash at ${crash.atMs} ms`;
+  if (f.ledger?.engine !== 'postgres') {
+    throw new MqttRunInputError('ledger', `${where}: the servers' ledgers are SQLite files, there is no database to crash; run with --ledger postgres://… --ledger-pgdata DIR (a PostgreSQL this run may crash), or remove the fault`, crash);
+  }
+  throw new MqttRunInputError('ledger-pgdata', `${where}: the run cannot crash the PostgreSQL of --ledger: give its data directory with --ledger-pgdata DIR (pg_ctl stop -m immediate, then pg_ctl restart), or remove the fault`, crash);
+}
+
 /** Runs `scenario` in mqtt mode; resolves with the exit status (0 every invariant held, 1 otherwise). */
 export async function runMqttCommand(scenario: Scenario, file: string, f: MqttRunOptions, io: RunMqttIo = defaultIo): Promise<number> {
   const outDir = f.outDir;
+  // Bad input found here stops the run before anything is printed, started or written.
+  const databaseControl = databaseControlOf(scenario, file, f);
   printOptions(io, scenario, file, outDir, f);
+  if (databaseControl) io.out(`  database control: ${databaseControl.description} (pg_ctl; its log after a restart: ${join(outDir, 'logs', 'postgres.log')})`);
   mkdirSync(outDir, { recursive: true });
   if (f.brokerUrl && f.secret) io.out(`  wrote the Mosquitto password and ACL files for this run to ${writeMosquittoFiles(scenario, outDir, f.secret)}`);
 
@@ -173,6 +208,7 @@ export async function runMqttCommand(scenario: Scenario, file: string, f: MqttRu
       brokerUrl: f.brokerUrl,
       secret: f.secret,
       ledger: f.ledger,
+      databaseControl,
       connectTimeoutRealMs: f.connectTimeoutRealMs,
       brokerControl: io.brokerControl,
       onProgress: (p) => progress.update(p),
