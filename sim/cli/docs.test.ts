@@ -120,6 +120,10 @@ const SPECIAL: Record<string, Special> = {
     run: `npx payfleet ${QUICKSTART_MQTT} --metrics-port 9464 --help`,
     why: 'a third mqtt run of a minute; --help makes the CLI parse every flag (a bad one exits 2) without running. The endpoint itself is tested in sim/mqtt/observability.test.ts and sim/run/prometheus.test.ts',
   },
+  [`npx payfleet ${QUICKSTART_MQTT} --ledger postgres://postgres@127.0.0.1:5432/postgres --ledger-pgdata /var/lib/postgresql/15/main`]: {
+    run: `npx payfleet ${QUICKSTART_MQTT} --ledger postgres://postgres@127.0.0.1:5432/postgres --ledger-pgdata /var/lib/postgresql/15/main --help`,
+    why: "it needs a PostgreSQL running on that port and data directory, which this test does not own; --help makes the CLI parse every flag (a bad one exits 2) without running. sim/mqtt/databaseCrash.test.ts runs the quickstart with a databaseCrash fault this way on a throwaway cluster it crashes, and sim/cli/commands/run.test.ts the refusals",
+  },
   'npx payfleet run scenarios/chaos.yaml --seed 42 --terminals 500 --duration 2h --out runs/chaos-42': {
     run: 'npx payfleet run scenarios/chaos.yaml --seed 42 --terminals 100 --duration 2h --out runs/chaos-42',
     why: 'run twice (run, then replay); 500 terminals take about 15 s of CPU here each time, 100 keep every fault of chaos.yaml',
