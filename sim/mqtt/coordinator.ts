@@ -234,6 +234,7 @@ export class MqttCoordinator {
     this.time.stop();
     await this.pool.stop(10_000);
     await this.supervisor.settle();
+    await this.faults.restoreDatabase().catch((error: Error) => this.runLog.log(`  could not start the database again: ${error.message}`));
     this.readers.close();
     await this.supervisor.stopServers();
     await this.elsewhere?.stop();

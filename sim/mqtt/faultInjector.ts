@@ -39,6 +39,8 @@ export class FaultInjector {
   readonly counters: FaultCounters = { serverCrashes: 0, brokerCrashes: 0, brokerCrashesSkipped: 0, databaseCrashes: 0, partitions: 0, serverFailures: 0, brokerFailures: 0 };
   private running = true;
   private readonly pendingRestarts = new Set<() => Promise<void>>();
+  /** The run crashed its database and has not started it again yet. */
+  private databaseDown = false;
 
   constructor(private readonly parts: FaultInjectorParts) {}
 
@@ -56,6 +58,18 @@ export class FaultInjector {
     await Promise.all(restarts.map((restart) => restart()));
     this.pendingRestarts.clear();
     await this.parts.supervisor.restartWhateverIsDown();
+  }
+
+  /**
+   * The run ends, however it ends (a worker failed, the harness broke): a database it crashed is started again. A
+   * crashed broker or server is the run's own and dies with it; the database is the user's, and stays.
+   */
+  async restoreDatabase(): Promise<void> {
+    const control = this.parts.databaseControl;
+    if (!this.databaseDown || !control) return;
+    this.databaseDown = false;
+    this.parts.runLog.event('run ending with the database down: starting it again (pg_ctl restart)');
+    await control.restart();
   }
 
   /** Runs `action` after `delayMs` of run time, unless `restoreAll` ran it first. */
@@ -101,8 +115,11 @@ export class FaultInjector {
         this.counters.databaseCrashes++;
         recent.push({ timeMs: time.now(), actor: 'database', text: `pg_ctl stop -m immediate: ${control.description}` });
         await control.crash();
+        this.databaseDown = true;
         runLog.event(`database crashed: ${control.description}`);
         this.later(fault.restartAfterMs, async () => {
+          if (!this.databaseDown) return;
+          this.databaseDown = false;
           runLog.event('starting the database again (pg_ctl restart)');
           await control.restart();
           runLog.event('database ready again');
