@@ -13,6 +13,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Scenario } from '../scenario/types.ts';
+import { formatDuration } from '../scenario/durations.ts';
 import { thresholdsPassed, verdictOf, writeRunFiles, type RunSummary } from '../run/summary.ts';
 import { ProgressLine } from '../run/progress.ts';
 import { renderPrometheus, startMetricsEndpoint, type MetricsEndpoint } from '../run/prometheus.ts';
@@ -166,7 +167,7 @@ function databaseControlOf(scenario: Scenario, file: string, f: MqttRunOptions):
     }
   }
   if (!crash) return undefined;
-  const where = `${file}: faults: kind databaseCrash at ${crash.atMs} ms`;
+  const where = `${file}: faults: kind databaseCrash at ${formatDuration(crash.atMs)}`;
   if (f.ledger?.engine !== 'postgres') {
     throw new MqttRunInputError('ledger', `${where}: the servers' ledgers are SQLite files, there is no database to crash; run with --ledger postgres://… --ledger-pgdata DIR (a PostgreSQL this run may crash), or remove the fault`, crash);
   }

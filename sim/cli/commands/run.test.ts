@@ -57,8 +57,8 @@ describe('payfleet run: a databaseCrash fault needs a PostgreSQL the run may cra
   it('is refused with exit status 2, nothing written, in virtual mode, on SQLite ledgers, and on a PostgreSQL without --ledger-pgdata', async () => {
     const out = join(dir, 'out');
     for (const [argv, message] of [
-      [[], /dbcrash\.yaml: faults: kind databaseCrash at 600000 ms: not modelled in virtual mode .*--ledger-pgdata DIR/],
-      [['--mode', 'mqtt'], /kind databaseCrash at 600000 ms: the servers' ledgers are SQLite files, there is no database to crash; run with --ledger postgres:\/\/… --ledger-pgdata DIR/],
+      [[], /dbcrash\.yaml: faults: kind databaseCrash at 10m: not modelled in virtual mode .*--ledger-pgdata DIR/],
+      [['--mode', 'mqtt'], /kind databaseCrash at 10m: the servers' ledgers are SQLite files, there is no database to crash; run with --ledger postgres:\/\/… --ledger-pgdata DIR/],
       [['--mode', 'mqtt', '--ledger', 'postgres://payfleet@127.0.0.1:5432/payfleet'], /the run cannot crash the PostgreSQL of --ledger: give its data directory with --ledger-pgdata DIR/],
       [['--mode', 'mqtt', '--ledger-pgdata', dir], /--ledger-pgdata: only with --ledger postgres:\/\/…/],
       [['--mode', 'mqtt', '--ledger', 'postgres://payfleet@127.0.0.1:5432/payfleet', '--ledger-pgdata', dir], /--ledger-pgdata .*: not a PostgreSQL data directory \(no PG_VERSION in it\)/],

@@ -12,6 +12,7 @@ import { defineCommand, EXIT_ENVIRONMENT, EXIT_OK, EXIT_THRESHOLD, EXIT_VIOLATIO
 import { brokerUrlOf, portFlag } from './brokerFlags.ts';
 import { loadScenario, withOverrides } from '../../scenario/load.ts';
 import type { Scenario } from '../../scenario/types.ts';
+import { formatDuration } from '../../scenario/durations.ts';
 import { verdictOf, type RunSummary } from '../../run/summary.ts';
 import type { MqttRunOptions } from '../../mqtt/runMqtt.ts';
 import { ledgerSpecOf } from './server.ts';
@@ -166,7 +167,7 @@ export const runCommand = defineCommand({
     // that did not happen (sim/core/nemesis.ts).
     const databaseCrash = scenario.faults.find((f) => f.kind === 'databaseCrash');
     if (databaseCrash) {
-      throw new UsageError(`${file}: faults: kind databaseCrash at ${databaseCrash.atMs} ms: not modelled in virtual mode (its servers keep no database); run it with --mode mqtt --ledger postgres://… --ledger-pgdata DIR, or remove the fault`);
+      throw new UsageError(`${file}: faults: kind databaseCrash at ${formatDuration(databaseCrash.atMs)}: not modelled in virtual mode (its servers keep no database); run it with --mode mqtt --ledger postgres://… --ledger-pgdata DIR, or remove the fault`);
     }
     const outDir = flags.out ?? defaultOutDir;
     // Loaded here, not at the top: every `payfleet` process (a broker, a server restarted in an mqtt run) loads
