@@ -39,8 +39,6 @@ export class FaultInjector {
   readonly counters: FaultCounters = { serverCrashes: 0, brokerCrashes: 0, brokerCrashesSkipped: 0, databaseCrashes: 0, partitions: 0, serverFailures: 0, brokerFailures: 0 };
   private running = true;
   private readonly pendingRestarts = new Set<() => Promise<void>>();
-  /** The run crashed its database and has not started it again yet. */
-  private databaseDown = false;
 
   constructor(private readonly parts: FaultInjectorParts) {}
 
@@ -66,8 +64,7 @@ export class FaultInjector {
    */
   async restoreDatabase(): Promise<void> {
     const control = this.parts.databaseControl;
-    if (!this.databaseDown || !control) return;
-    this.databaseDown = false;
+    if (!control?.down) return;
     this.parts.runLog.event('run ending with the database down: starting it again (pg_ctl restart)');
     await control.restart();
   }
@@ -115,11 +112,9 @@ export class FaultInjector {
         this.counters.databaseCrashes++;
         recent.push({ timeMs: time.now(), actor: 'database', text: `pg_ctl stop -m immediate: ${control.description}` });
         await control.crash();
-        this.databaseDown = true;
         runLog.event(`database crashed: ${control.description}`);
         this.later(fault.restartAfterMs, async () => {
-          if (!this.databaseDown) return;
-          this.databaseDown = false;
+          if (!control.down) return;
           runLog.event('starting the database again (pg_ctl restart)');
           await control.restart();
           runLog.event('database ready again');

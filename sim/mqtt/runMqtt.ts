@@ -187,6 +187,15 @@ export async function runMqttCommand(scenario: Scenario, file: string, f: MqttRu
   const onSignal = (signal: NodeJS.Signals): void => {
     io.err(`\npayfleet run: ${signal}: stopping every child process`);
     killAllChildren();
+    // The database is the user's: a run stopped while it had crashed it starts it again before it exits.
+    if (databaseControl?.down) {
+      io.err(`payfleet run: starting the database again: ${databaseControl.description}`);
+      try {
+        databaseControl.restartSync();
+      } catch (error) {
+        io.err(`payfleet run: could not: ${(error as Error).message}`);
+      }
+    }
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
   if (io.handleSignals) {

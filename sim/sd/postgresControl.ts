@@ -11,7 +11,7 @@
 // directory's owner (PostgreSQL refuses to run as root), with the server's output appended to a log file of the
 // run, opened by this process, so the owner needs no right to write into the run directory.
 
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { postgresBinDir } from './postgresTestCluster.ts';
@@ -29,10 +29,14 @@ export class PostgresControlError extends Error {
 export interface DatabaseControl {
   /** For logs: `PostgreSQL on port 5432 (data directory /var/lib/…)`. */
   readonly description: string;
+  /** True from a crash until a restart began: the run owes the user their database. */
+  readonly down: boolean;
   /** `pg_ctl stop -m immediate`: the server dies without a checkpoint; resolves once it is gone. */
   crash(): Promise<void>;
   /** `pg_ctl restart`: started again with its last options; resolves once it accepts connections. */
   restart(): Promise<void>;
+  /** The same, blocking: for a run stopped by a signal, which exits as soon as its handler returns. */
+  restartSync(): void;
 }
 
 /** The port a postgres:// URL names (5432 when it names none). */
@@ -68,20 +72,41 @@ export function postgresControlOf(dataDir: string, ledgerUrl: string, logFile: s
   const pgCtl = join(existsSync(join(ownBin, 'pg_ctl')) ? ownBin : postgresBinDir(), 'pg_ctl');
   const asOwner = myUid === 0 && owner.uid !== 0 ? { uid: owner.uid, gid: owner.gid } : {};
 
-  const stop = (): Promise<void> =>
-    new Promise((resolve, reject) => {
-      execFile(pgCtl, ['-D', dataDir, '-m', 'immediate', '-w', '-t', '60', 'stop'], { ...asOwner, cwd: dataDir, encoding: 'utf8' }, (error, _stdout, stderr) =>
-        error ? reject(new Error(`pg_ctl stop -m immediate on ${dataDir} failed: ${stderr.trim() || error.message}`)) : resolve(),
-      );
-    });
-  // The postmaster inherits stdout and stderr: a file, not a pipe, or waiting for pg_ctl would wait for the server.
-  const restart = (): Promise<void> =>
-    new Promise((resolve, reject) => {
+  const restartArgs = ['-D', dataDir, '-w', '-t', '60', 'restart'];
+  const failed = (code: number | null) => new Error(`pg_ctl restart on ${dataDir} exited with ${code} (see ${logFile})`);
+  let down = false;
+  return {
+    description: `PostgreSQL on port ${pidPort} (data directory ${dataDir})`,
+    get down() {
+      return down;
+    },
+    crash: () =>
+      new Promise((resolve, reject) => {
+        execFile(pgCtl, ['-D', dataDir, '-m', 'immediate', '-w', '-t', '60', 'stop'], { ...asOwner, cwd: dataDir, encoding: 'utf8' }, (error, _stdout, stderr) => {
+          if (error) return reject(new Error(`pg_ctl stop -m immediate on ${dataDir} failed: ${stderr.trim() || error.message}`));
+          down = true;
+          resolve();
+        });
+      }),
+    // The postmaster inherits stdout and stderr: a file, not a pipe, or waiting for pg_ctl would wait for the server.
+    restart: () =>
+      new Promise((resolve, reject) => {
+        down = false;
+        const fd = openSync(logFile, 'a');
+        const child = spawn(pgCtl, restartArgs, { ...asOwner, cwd: dataDir, stdio: ['ignore', fd, fd] });
+        closeSync(fd);
+        child.once('error', reject);
+        child.once('exit', (code) => (code === 0 ? resolve() : reject(failed(code))));
+      }),
+    restartSync: () => {
+      down = false;
       const fd = openSync(logFile, 'a');
-      const child = spawn(pgCtl, ['-D', dataDir, '-w', '-t', '60', 'restart'], { ...asOwner, cwd: dataDir, stdio: ['ignore', fd, fd] });
-      closeSync(fd);
-      child.once('error', reject);
-      child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`pg_ctl restart on ${dataDir} exited with ${code} (see ${logFile})`))));
-    });
-  return { description: `PostgreSQL on port ${pidPort} (data directory ${dataDir})`, crash: stop, restart };
+      try {
+        const result = spawnSync(pgCtl, restartArgs, { ...asOwner, cwd: dataDir, stdio: ['ignore', fd, fd] });
+        if (result.status !== 0) throw failed(result.status);
+      } finally {
+        closeSync(fd);
+      }
+    },
+  };
 }
