@@ -66,6 +66,12 @@ describe('payfleet run --mode mqtt on PostgreSQL with a databaseCrash', () => {
     // The crash was one: the restarted server recovered from its WAL, and wrote so in the run's log.
     const restartLog = readFileSync(join(out, 'logs', 'postgres.log'), 'utf8');
     expect(restartLog, restartLog).toMatch(/database system was not properly shut down; automatic recovery in progress/);
+    // While it was down the servers waited for it (their round trips retried until it was back) instead of
+    // answering before a commit; each says how often when it stops.
+    const serverLogs = ['server-0.log', 'server-1.log'].map((name) => readFileSync(join(out, 'logs', name), 'utf8'));
+    const waited = serverLogs.map((log) => Number(/postgres \{"commits":\d+,"waitedForDatabase":(\d+)\}/.exec(log)?.[1] ?? NaN));
+    expect(waited.every((n) => Number.isInteger(n)), serverLogs.join('\n')).toBe(true);
+    expect(waited[0]! + waited[1]!, serverLogs.join('\n')).toBeGreaterThan(0);
 
     // The postings, read with psql: a schema per server, each with postings, no transaction on two servers, and
     // the double entry balanced in each.
