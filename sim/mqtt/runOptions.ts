@@ -7,6 +7,7 @@ import type { RunSummary } from '../run/summary.ts';
 import type { RunProgress } from '../run/progress.ts';
 import type { BenchControl } from './benchControl.ts';
 import type { LedgerSpec } from '../sd/ledgerSpec.ts';
+import type { DatabaseControl } from '../sd/postgresControl.ts';
 
 export type MqttProgress = RunProgress;
 
@@ -61,6 +62,8 @@ export interface MqttRunOptions {
    * server on them (requires `secret`: the agents' token derives from it).
    */
   agents?: AgentRunOptions;
+  /** Crash control of the PostgreSQL of `ledger` (`--ledger-pgdata`), which a `databaseCrash` fault needs. */
+  databaseControl?: DatabaseControl;
 }
 
 export interface MqttRunResult {

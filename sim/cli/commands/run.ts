@@ -13,6 +13,7 @@ import { defineCommand, EXIT_ENVIRONMENT, EXIT_OK, EXIT_THRESHOLD, EXIT_VIOLATIO
 import { brokerUrlOf, MAX_PORT, portFlag } from './brokerFlags.ts';
 import { loadScenario, withOverrides } from '../../scenario/load.ts';
 import type { Scenario } from '../../scenario/types.ts';
+import { formatDuration } from '../../scenario/durations.ts';
 import { verdictOf, type RunSummary } from '../../run/summary.ts';
 import type { MqttRunOptions } from '../../mqtt/runMqtt.ts';
 import { ledgerSpecOf } from './server.ts';
@@ -68,6 +69,12 @@ export const runFlags = defineFlags({
   agents: { kind: 'int', min: 1, help: 'mqtt mode: spread the run over N `payfleet agent` processes (on other hosts); waits for them, then places every worker and server on them', defaultText: 'none: everything runs here' },
   listen: { kind: 'string', parse: listenAddressOf, placeholder: 'HOST:PORT', help: 'with --agents: where to listen for them, an address they reach (port 0: any free one; the ws:// URL is printed)', defaultText: '127.0.0.1:0' },
   'agents-timeout': { kind: 'duration', help: 'with --agents: how long to wait for them before giving up (exit 2)', defaultText: '2m' },
+  'ledger-pgdata': {
+    kind: 'string',
+    placeholder: 'DIR',
+    help: "mqtt mode with --ledger postgres://…: the data directory of that PostgreSQL (as pg_ctl -D takes it), so the scenario's databaseCrash faults can crash it (pg_ctl stop -m immediate) and start it again (pg_ctl restart, its last options; its log then goes to <out>/logs/postgres.log)",
+    defaultText: 'no control: a databaseCrash fault is refused',
+  },
   'metrics-port': portFlag(
     'mqtt mode only: serve live Prometheus metrics at http://127.0.0.1:<n>/metrics while the run goes (0: any free port; the URL is printed). A virtual run holds the event loop until it ends, so it serves none',
     'no endpoint',
@@ -94,7 +101,7 @@ export function mqttOptionsOf(flags: RunFlags, outDir: string, env: Record<strin
   if (flags.agents === undefined && flags['agents-timeout'] !== undefined) throw new UsageError(`--agents-timeout: only with --agents N`, 'agents-timeout');
   const listen = flags.listen ?? { host: '127.0.0.1', port: 0 };
   const agents = flags.agents === undefined ? undefined : { count: flags.agents, host: listen.host, port: listen.port, waitRealMs: flags['agents-timeout'] ?? AGENTS_TIMEOUT_DEFAULT_MS };
-  return { outDir, timeScale: flags['time-scale'] ?? 1, brokerUrl, secret, quiet: flags.quiet === true, metricsPort: flags['metrics-port'], ledger: flags.ledger, agents };
+  return { outDir, timeScale: flags['time-scale'] ?? 1, brokerUrl, secret, quiet: flags.quiet === true, metricsPort: flags['metrics-port'], ledger: flags.ledger, ledgerPgdata: flags['ledger-pgdata'], agents };
 }
 
 function printOptions(io: CliIo, scenario: Scenario, file: string, outDir: string): void {
@@ -146,7 +153,7 @@ export function exitStatusOf(summary: Parameters<typeof verdictOf>[0] & Pick<Run
 
 export const runCommand = defineCommand({
   summary: 'run a scenario (virtual or mqtt mode) and check every invariant',
-  usage: 'payfleet run <scenario.yaml> [--mode virtual|mqtt] [--seed N] [--terminals N] [--duration 24h] [--out DIR] [--time-scale X] [--metrics-port N] [--ledger sqlite|postgres://…] [--agents N [--listen HOST:PORT]]',
+  usage: 'payfleet run <scenario.yaml> [--mode virtual|mqtt] [--seed N] [--terminals N] [--duration 24h] [--out DIR] [--time-scale X] [--metrics-port N] [--ledger sqlite|postgres://…] [--ledger-pgdata DIR] [--agents N [--listen HOST:PORT]]',
   description: 'Runs a scenario and checks every invariant and threshold. Exit 0: all held; 1: a violation or a backlog that did not drain; 2: bad input; 3: the environment failed (mqtt mode: an endpoint never connected to the broker, and no safety invariant was violated); 99: a threshold failed.',
   flags: runFlags,
   positionals: true,
@@ -159,6 +166,9 @@ export const runCommand = defineCommand({
     }
     if (mode !== 'mqtt' && flags.agents !== undefined) {
       throw new UsageError(`--agents: only with --mode mqtt (a virtual run is one deterministic process)`, 'agents');
+    }
+    if (mode !== 'mqtt' && flags['ledger-pgdata'] !== undefined) {
+      throw new UsageError(`--ledger-pgdata: only with --mode mqtt and --ledger postgres://… (a virtual run keeps its ledgers in memory)`, 'ledger-pgdata');
     }
     if (mode !== 'mqtt' && flags['metrics-port'] !== undefined) {
       throw new UsageError(`--metrics-port: only with --mode mqtt (a virtual run holds the event loop until it ends, so nothing could be served while it goes)`, 'metrics-port');
@@ -177,6 +187,12 @@ export const runCommand = defineCommand({
         if (error instanceof MqttRunInputError) throw new UsageError(error.message, error.flag);
         throw error;
       }
+    }
+    // The virtual servers keep their ledgers in memory: no database to crash, and a stand-in would claim a test
+    // that did not happen (sim/core/nemesis.ts).
+    const databaseCrash = scenario.faults.find((f) => f.kind === 'databaseCrash');
+    if (databaseCrash) {
+      throw new UsageError(`${file}: faults: kind databaseCrash at ${formatDuration(databaseCrash.atMs)}: not modelled in virtual mode (its servers keep no database); run it with --mode mqtt --ledger postgres://… --ledger-pgdata DIR, or remove the fault`);
     }
     const outDir = flags.out ?? defaultOutDir;
     // Loaded here, not at the top: every `payfleet` process (a broker, a server restarted in an mqtt run) loads
