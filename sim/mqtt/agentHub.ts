@@ -1,9 +1,10 @@
 // Goal: the coordinator's side of a run over agents — a WebSocket endpoint agents connect to (only with the run's
 // token: any other connection is refused with 401 and logged, and the run goes on), the wait for N of them, and,
-// per agent, the workers and payment servers placed on it seen as local ones (agentRemotes.ts): a `WorkerTransport` for each worker
-// (the same ToWorker/FromWorker messages), a `ControlledProcess` for each server (start, SIGKILL, SIGSTOP/SIGCONT,
-// stop, done by the agent), its ledger figures and file, its children's logs written to logs/ here, and its
-// peak RSS for summary.json. An agent lost mid-run fails the run, naming the agent and what it held.
+// per agent, the workers and payment servers placed on it seen as local ones (agentRemotes.ts): a
+// `WorkerTransport` for each worker (the same ToWorker/FromWorker messages), a `ControlledProcess` for each server
+// (start, SIGKILL, SIGSTOP/SIGCONT, stop, done by the agent), its ledger figures and file, its children's logs
+// written to logs/ here, and its peak RSS for summary.json. An agent lost mid-run fails the run, naming the agent
+// and what it held.
 // Method: `ws` (WebSocketServer with verifyClient). Requests carry an id and are answered by a reply with that id.
 // A ping every 5 s: an agent that stops answering (its host gone, not just its process) is dropped after 15 s.
 
