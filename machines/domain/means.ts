@@ -46,6 +46,11 @@ export interface MeansState {
   kind: MeansKind;
   /** Dedicated: this terminal is the only point of issue; shared: others spend from it too. */
   dedicated: boolean;
+  /**
+   * N, the number of proxies that share this means (a family wallet spent offline by several phones); absent for
+   * one. Each proxy's SL is then an allotment of SD's figure, 1/N of it (see `allotmentMinor`).
+   */
+  pointsOfIssue?: number;
   /** SL: local balance, the authoritative figure from SD at the last connection. */
   localBalanceMinor: Minor;
   /** MTDL: spent locally since the last connection. */
@@ -147,11 +152,25 @@ export function isWithinCeiling(means: MeansState, amountMinor: Minor, nowMs: nu
  */
 export function applySync(means: MeansState, serverAvailableMinor: Minor, version: number, unremittedMinor: Minor): MeansState {
   if (version < means.balanceVersion) return means;
-  const localBalanceMinor = Math.max(0, serverAvailableMinor - unremittedMinor);
+  const localBalanceMinor = Math.max(0, allotmentMinor(means, serverAvailableMinor) - unremittedMinor);
   const next: MeansState = { ...means, localBalanceMinor, localSpentMinor: 0, balanceVersion: version };
   // An electronic wallet holds money on the SIM: its balance follows SL at each connection.
   if (means.wallet) next.wallet = { balanceMinor: localBalanceMinor };
   return next;
+}
+
+/**
+ * The part of SD's available figure one proxy may spend without asking SD. A means shared by N proxies gives each
+ * 1/N of it (rounded down): a family's phones, all offline at once, can then together spend no more than SD saw
+ * available when each last synced, as an issuer gives each card on a shared account its own offline limit rather
+ * than letting every card count the whole balance as its own. The patent leaves the split open ("SL takes a new
+ * value, which takes account of the payments made with MPk but without TM"); an equal split needs no
+ * coordination between the phones, which offline is the point. What the allotments cannot bound (a figure that
+ * went stale while another phone or a web shop spent) is a shortfall SD books to the loss account at remittance.
+ */
+export function allotmentMinor(means: Pick<MeansState, 'pointsOfIssue'>, serverAvailableMinor: Minor): Minor {
+  const share = means.pointsOfIssue ?? 1;
+  return share > 1 ? Math.floor(serverAvailableMinor / share) : serverAvailableMinor;
 }
 
 /** [INV-1 MTDL<SL] holds when nothing was spent locally, or strictly less than SL was. */

@@ -28,6 +28,7 @@ import { checkAtEnd, type LedgerFigures } from '../check/endChecks.ts';
 import { checkLedgerConserves } from '../check/inv3Conservation.ts';
 import { AnswersOfSd } from '../check/inv4NothingLostNothingTwice.ts';
 import { checkAdversarialApplied } from '../check/inv6Signatures.ts';
+import { lossAccountOf, SharedMeansTally, type LossAccountFigures, type MeansExposure } from '../check/lossAccount.ts';
 import type { SumTrackingLedgerStore } from '../core/ledgerStore.ts';
 import type { TerminalEmitted } from '../../machines/terminal.ts';
 import type { ProxyEmitted } from '../../machines/proxy.ts';
@@ -70,6 +71,14 @@ export class Simulator implements FleetObserver {
   private minutesSampled = 0;
   /** Ledger figures, set by the end checks. */
   endFigures: LedgerFigures | undefined;
+  /** Payments on means shared by several terminals (family wallets). */
+  readonly sharedMeans = new SharedMeansTally();
+  /** What each means is exposed to (shared, spent elsewhere), for the loss account's causes. */
+  private readonly exposures = new Map<string, MeansExposure>();
+  /** Shortfalls of local-value purse periods SD booked to the loss account, as the runner saw them. */
+  readonly purseLosses: Array<{ meansId: string; amountMinor: number }> = [];
+  /** The loss account by cause and means, set by the end checks. */
+  lossAccount: LossAccountFigures | undefined;
 
   constructor(
     readonly scenario: Scenario,
@@ -120,6 +129,7 @@ export class Simulator implements FleetObserver {
         decided: (_terminalId, event) => {
           const { response } = event;
           this.metrics.recordOrder(response.ok ? response.proof.path : undefined, response.ok, response.ok ? undefined : response.reason);
+          if (response.ok) this.sharedMeans.decided(response.proof.path, response.proof.amountMinor, event.means?.pointsOfIssue);
           if (response.ok) this.metrics.recordLatency(response.proof.path === 'remote' ? 'remote' : 'local', event.decidedAtMs - event.startedAtMs);
         },
         remitted: (_terminalId, remittance) => this.metrics.recordRemittance(remittance.count, remittance.lagsMs),
@@ -158,7 +168,10 @@ export class Simulator implements FleetObserver {
       const slot = this.fleet.addTerminal(plan, this.coverage.initialCoverage(i));
       this.fleet.startTerminal(slot);
       this.decisions.seed(plan.terminalId, plan.means);
+      const exposure = this.exposures.get(plan.means.meansId);
+      this.exposures.set(plan.means.meansId, { proxies: (exposure?.proxies ?? 0) + 1, dedicated: plan.means.dedicated });
     }
+    this.sharedMeans.plan(this.fleet.terminals.map((slot) => ({ meansId: slot.plan.means.meansId, pointsOfIssue: slot.plan.means.pointsOfIssue })));
     this.workload.start();
     this.coverage.start();
     this.nemesis.schedule(scenario.faults);
@@ -180,6 +193,7 @@ export class Simulator implements FleetObserver {
         scheme: fleet.options.scheme,
       }),
     );
+    this.lossAccount = lossAccountOf(fleet.ledgers, (meansId) => this.exposures.get(meansId), this.purseLosses);
   }
 
   private armMinuteSampler(): void {
