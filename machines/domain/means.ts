@@ -8,6 +8,7 @@
 
 import { DomainError, type Minor } from './money.ts';
 import { periodIndexAt } from './period.ts';
+import type { LocalValue } from './localValue.ts';
 
 export type MeansKind = 'prepaid' | 'postpaid' | 'virtualWallet' | 'electronicWallet';
 
@@ -18,6 +19,8 @@ export interface FixedAmount {
   validFromMs: number;
   /** P: after validFromMs + periodMs the fixed amount is unusable. */
   periodMs: number;
+  /** A purse's fixed amount past its period: its leftover has been queued to SD as expired value (localValue.ts). */
+  leftoverAccounted?: boolean;
 }
 
 export interface RecurringAmount {
@@ -38,6 +41,13 @@ export interface Ceiling {
   periodIndex: number;
   /** MTD: spent in `periodIndex`. */
   periodSpentMinor: Minor;
+  /**
+   * What ends a period, when not time: each remittance SD acknowledges for the means, or each connection to SD
+   * (the patent: "the current period may ... be the time interval between two remittance messages" for an internal
+   * payment means, "between two payments with connection to the remote system" for a telepayment means). Absent:
+   * periods of `periodMs` from `originMs`.
+   */
+  periodBy?: 'remittance' | 'connection';
 }
 
 /** The proxy's state for one payment means. */
@@ -62,6 +72,8 @@ export interface MeansState {
   fixedAmount?: FixedAmount;
   recurring?: RecurringAmount;
   ceiling?: Ceiling;
+  /** Set on a purse of local value on the SIM (PMVL, FF, FLR), funded from another means (localValue.ts). */
+  localValue?: LocalValue;
 }
 
 export type LocalRefusal =
@@ -71,7 +83,8 @@ export type LocalRefusal =
   | 'fixedAmountNotYetValid'
   | 'fixedAmountInsufficient'
   | 'recurringInsufficient'
-  | 'ceilingExceeded';
+  | 'ceilingExceeded'
+  | 'purseEmpty';
 
 export type LocalApproval = { ok: true; means: MeansState } | { ok: false; reason: LocalRefusal };
 
@@ -79,7 +92,8 @@ export type LocalApproval = { ok: true; means: MeansState } | { ok: false; reaso
 export function rollPeriods(means: MeansState, nowMs: number): MeansState {
   let next = means;
   const recurring = means.recurring;
-  if (recurring) {
+  // A purse's recurring amount is reset by localValue.reviewPurse, which also queues the period's renewal to SD.
+  if (recurring && !means.localValue) {
     const index = periodIndexAt(nowMs, recurring.originMs, recurring.periodMs);
     // [INV-2 recurring reset] a later period restores S0, whatever was left before.
     if (index > recurring.periodIndex) {
@@ -87,7 +101,7 @@ export function rollPeriods(means: MeansState, nowMs: number): MeansState {
     }
   }
   const ceiling = means.ceiling;
-  if (ceiling) {
+  if (ceiling && ceiling.periodBy === undefined) {
     const index = periodIndexAt(nowMs, ceiling.originMs, ceiling.periodMs);
     if (index > ceiling.periodIndex) {
       next = { ...next, ceiling: { ...ceiling, periodIndex: index, periodSpentMinor: 0 } };
@@ -118,15 +132,28 @@ export function localApproval(means: MeansState, amountMinor: Minor, nowMs: numb
     if (f.remainingMinor < amountMinor) return { ok: false, reason: 'fixedAmountInsufficient' };
   }
   if (m.recurring && m.recurring.remainingMinor < amountMinor) return { ok: false, reason: 'recurringInsufficient' };
-  // [INV-1 MTDL<SL] strictly below: MTDL + amount = SL is refused.
-  if (!(m.localSpentMinor + amountMinor < m.localBalanceMinor)) return { ok: false, reason: 'localBalanceExceeded' };
+  const purse = m.localValue;
+  if (purse) {
+    // A purse pays only from value SD has granted it: a fixed or recurring amount not bought or subscribed yet holds none.
+    if ((purse.kind === 'fixedAmount' && !f) || (purse.kind === 'recurring' && !m.recurring)) return { ok: false, reason: 'purseEmpty' };
+  } else if (!(m.localSpentMinor + amountMinor < m.localBalanceMinor)) {
+    // [INV-1 MTDL<SL] strictly below: MTDL + amount = SL is refused. (A purse's value is on the SIM: SL does not apply.)
+    return { ok: false, reason: 'localBalanceExceeded' };
+  }
 
-  const next: MeansState = { ...m, localSpentMinor: m.localSpentMinor + amountMinor };
+  const next: MeansState = { ...m, localSpentMinor: purse ? m.localSpentMinor : m.localSpentMinor + amountMinor };
   if (m.ceiling) next.ceiling = { ...m.ceiling, periodSpentMinor: m.ceiling.periodSpentMinor + amountMinor };
   if (m.wallet) next.wallet = { balanceMinor: m.wallet.balanceMinor - amountMinor };
   if (f) next.fixedAmount = { ...f, remainingMinor: f.remainingMinor - amountMinor };
   if (m.recurring) next.recurring = { ...m.recurring, remainingMinor: m.recurring.remainingMinor - amountMinor };
   return { ok: true, means: next };
+}
+
+/** Ends the current MTD period of a ceiling whose periods follow remittances or connections (`periodBy`). */
+export function endCeilingPeriod(means: MeansState, by: 'remittance' | 'connection'): MeansState {
+  const ceiling = means.ceiling;
+  if (!ceiling || ceiling.periodBy !== by) return means;
+  return { ...means, ceiling: { ...ceiling, periodIndex: ceiling.periodIndex + 1, periodSpentMinor: 0 } };
 }
 
 /**
@@ -151,7 +178,8 @@ export function isWithinCeiling(means: MeansState, amountMinor: Minor, nowMs: nu
  * the one already applied is ignored, because responses can arrive out of order.
  */
 export function applySync(means: MeansState, serverAvailableMinor: Minor, version: number, unremittedMinor: Minor): MeansState {
-  if (version < means.balanceVersion) return means;
+  // A purse's value is on the SIM: SD's figure for its account follows the SIM, never the other way round.
+  if (version < means.balanceVersion || means.localValue) return means;
   const localBalanceMinor = Math.max(0, allotmentMinor(means, serverAvailableMinor) - unremittedMinor);
   const next: MeansState = { ...means, localBalanceMinor, localSpentMinor: 0, balanceVersion: version };
   // An electronic wallet holds money on the SIM: its balance follows SL at each connection.

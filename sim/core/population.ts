@@ -4,6 +4,7 @@
 // how many draws terminal i−1 made). Keys are not made here: they are drawn lazily by the simulator.
 
 import { allotmentMinor, createMeans, type MeansState } from '../../machines/domain/means.ts';
+import { newPurse } from '../../machines/domain/localValue.ts';
 import type { Prng } from './prng.ts';
 import type { AppProfile, MeansProfile, Scenario } from '../scenario/types.ts';
 
@@ -14,6 +15,8 @@ export interface TerminalPlan {
   region: string;
   profile: MeansProfile;
   means: MeansState;
+  /** The purse of local value on the SIM, funded from `means`, when the profile has one; internal orders pay from it. */
+  purse?: MeansState;
   apps: AppProfile[];
 }
 
@@ -59,7 +62,14 @@ export function meansFromProfile(meansId: string, profile: MeansProfile): MeansS
       ? { amountMinor: profile.recurring.amountMinor, remainingMinor: profile.recurring.amountMinor, originMs: 0, periodMs: profile.recurring.periodMs, periodIndex: 0 }
       : undefined,
     ceiling: profile.ceiling
-      ? { ceilingMinor: profile.ceiling.amountMinor, originMs: 0, periodMs: profile.ceiling.periodMs, periodIndex: 0, periodSpentMinor: 0 }
+      ? {
+          ceilingMinor: profile.ceiling.amountMinor,
+          originMs: 0,
+          periodMs: profile.ceiling.periodMs,
+          periodIndex: 0,
+          periodSpentMinor: 0,
+          ...(profile.ceiling.periodBy === 'time' ? {} : { periodBy: profile.ceiling.periodBy }),
+        }
       : undefined,
   });
 }
@@ -80,7 +90,10 @@ export function planTerminal(scenario: Scenario, index: number, prng: Prng): Ter
   const apps = scenario.population.apps.filter((app) => app.share >= 1 || prng.chance(app.share));
   const id = terminalId(index);
   const meansId = meansIdFor(index, scenario.population.means.indexOf(profile), profile);
-  return { index, terminalId: id, region: regionOf(scenario, index), profile, means: meansFromProfile(meansId, profile), apps };
+  const means = meansFromProfile(meansId, profile);
+  const plan: TerminalPlan = { index, terminalId: id, region: regionOf(scenario, index), profile, means, apps };
+  if (profile.localValue) plan.purse = newPurse(id, means, profile.localValue);
+  return plan;
 }
 
 export function planPos(scenario: Scenario): PosPlan[] {

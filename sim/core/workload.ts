@@ -150,7 +150,8 @@ export class Workload {
       orderId: `${slot.plan.terminalId}:o${++this.orderSeq}`,
       source: { kind: 'app', appId: app.name },
       type: app.type,
-      meansId: slot.plan.means.meansId,
+      // Internal payments of a terminal with local value pay from its purse on the SIM.
+      meansId: app.type === 'internal' && slot.plan.purse ? slot.plan.purse.meansId : slot.plan.means.meansId,
       amountMinor: drawAmountMinor(app.amount, this.prng),
       payee: app.payee,
       remoteMode: app.remoteMode,

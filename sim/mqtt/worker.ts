@@ -127,7 +127,10 @@ export class SwarmWorker implements FleetObserver {
     // The order oracle expects one answer to each order this worker's workload issues (sim/check/oracle.ts).
     this.workload.onIssued = (order) => this.decisions.expect(order.orderId);
     // Each terminal's first decision is checked against the means it started with.
-    this.fleet.terminals.forEach((slot) => this.decisions.seed(slot.plan.terminalId, slot.plan.means));
+    this.fleet.terminals.forEach((slot) => {
+      this.decisions.seed(slot.plan.terminalId, slot.plan.means);
+      if (slot.plan.purse) this.decisions.seed(slot.plan.terminalId, slot.plan.purse);
+    });
     this.devices = new DeviceEvents({
       record: this.record,
       decisions: this.decisions,

@@ -17,7 +17,7 @@ import { SimNetwork } from '../core/network.ts';
 import { createSimLink } from '../core/link.ts';
 import { TraceHash } from '../core/traceHash.ts';
 import { Metrics } from './metrics.ts';
-import { Fleet, type FleetObserver, type TerminalSlot } from '../core/fleet.ts';
+import { Fleet, proxyStateOf, type FleetObserver, type TerminalSlot } from '../core/fleet.ts';
 import { planPos, planTerminal } from '../core/population.ts';
 import { Workload } from '../core/workload.ts';
 import { DecisionChecks } from '../check/decisionChecks.ts';
@@ -28,6 +28,7 @@ import { checkAtEnd, type LedgerFigures } from '../check/endChecks.ts';
 import { checkLedgerConserves } from '../check/inv3Conservation.ts';
 import { AnswersOfSd } from '../check/inv4NothingLostNothingTwice.ts';
 import { checkAdversarialApplied } from '../check/inv6Signatures.ts';
+import { checkPursesReconcile } from '../check/localValueCheck.ts';
 import { lossAccountOf, SharedMeansTally, type LossAccountFigures, type MeansExposure } from '../check/lossAccount.ts';
 import type { SumTrackingLedgerStore } from '../core/ledgerStore.ts';
 import type { TerminalEmitted } from '../../machines/terminal.ts';
@@ -77,6 +78,7 @@ export class Simulator implements FleetObserver {
   private readonly exposures = new Map<string, MeansExposure>();
   /** Shortfalls of local-value purse periods SD booked to the loss account, as the runner saw them. */
   readonly purseLosses: Array<{ meansId: string; amountMinor: number }> = [];
+  private readonly purseLossIds = new Set<string>();
   /** The loss account by cause and means, set by the end checks. */
   lossAccount: LossAccountFigures | undefined;
 
@@ -168,6 +170,7 @@ export class Simulator implements FleetObserver {
       const slot = this.fleet.addTerminal(plan, this.coverage.initialCoverage(i));
       this.fleet.startTerminal(slot);
       this.decisions.seed(plan.terminalId, plan.means);
+      if (plan.purse) this.decisions.seed(plan.terminalId, plan.purse);
       const exposure = this.exposures.get(plan.means.meansId);
       this.exposures.set(plan.means.meansId, { proxies: (exposure?.proxies ?? 0) + 1, dedicated: plan.means.dedicated });
     }
@@ -193,6 +196,13 @@ export class Simulator implements FleetObserver {
         scheme: fleet.options.scheme,
       }),
     );
+    // [INV-4 local value] each purse on a SIM is worth what SD's books say.
+    const purses = fleet.terminals.flatMap((slot) => {
+      const state = proxyStateOf(slot);
+      if (!state) return [];
+      return Object.values(state.means).filter((m) => m.localValue).map((purse) => ({ terminalId: slot.plan.terminalId, purse, journal: state.journal }));
+    });
+    checkPursesReconcile(this.book, purses, (meansId) => fleet.ledgerOfMeans(meansId).accountOf(`means:${meansId}`)?.balanceMinor ?? 0);
     this.lossAccount = lossAccountOf(fleet.ledgers, (meansId) => this.exposures.get(meansId), this.purseLosses);
   }
 
@@ -267,6 +277,14 @@ export class Simulator implements FleetObserver {
 
   onLedgerApplied(shard: number, request: ServerRequest, result: ServerResult, fingerprints?: { before: string; after: string }): void {
     const store = this.fleet.ledgers[shard]!.store as SumTrackingLedgerStore;
+    // A purse period its funding means could not pay: booked to the loss account [loss by cause].
+    if (request.kind === 'reload' && request.granted && result.ok) {
+      const loss = store.getTransfer(`lv:${request.from}/${request.reqId}/loss`);
+      if (loss && !this.purseLossIds.has(loss.id)) {
+        this.purseLossIds.add(loss.id);
+        this.purseLosses.push({ meansId: request.fundingMeansId, amountMinor: loss.amountMinor });
+      }
+    }
     // [INV-3 conservation] after every request, in O(1).
     checkLedgerConserves(this.book, `shard ${shard} after ${request.kind} ${request.reqId}`, { sumOfBalancesMinor: () => store.runningSumMinor }, [request.from]);
     if (!fingerprints) return;
