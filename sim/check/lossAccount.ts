@@ -80,6 +80,41 @@ export function lossAccountOf(
   return { totalMinor, byCause, byMeans: list };
 }
 
+/** What each means of a run's plan is exposed to: how many proxies hold it, and whether it is dedicated. */
+export function exposuresOf(plans: Iterable<{ means: { meansId: string; dedicated: boolean } }>): Map<string, MeansExposure> {
+  const exposures = new Map<string, MeansExposure>();
+  for (const { means } of plans) {
+    const known = exposures.get(means.meansId);
+    exposures.set(means.meansId, { proxies: (known?.proxies ?? 0) + 1, dedicated: means.dedicated });
+  }
+  return exposures;
+}
+
+/**
+ * The shortfalls of purse periods a ledger booked, found from SD's stored answers to granted reloads
+ * (`lv:{from}/{reqId}/loss`, credited to the purse `{funding}/v:{proxy}`): by funding means.
+ */
+export function purseLossesOf(ledger: LossLedger, answers: Iterable<{ sender: string; reqId: string }>): Array<{ meansId: string; amountMinor: number }> {
+  const losses: Array<{ meansId: string; amountMinor: number }> = [];
+  for (const { sender, reqId } of answers) {
+    const transfer = ledger.store.getTransfer(`lv:${sender}/${reqId}/loss`);
+    if (!transfer) continue;
+    const purse = transfer.creditAccount.slice('means:'.length);
+    losses.push({ meansId: purse.slice(0, purse.indexOf('/v:')), amountMinor: transfer.amountMinor });
+  }
+  return losses;
+}
+
+/** The shared-means figures from a run's plan and the payments it saw approved (the mqtt coordinator's view). */
+export function sharedMeansOf(plans: Iterable<{ means: { meansId: string; pointsOfIssue?: number } }>, approved: Iterable<{ proof: { path: string; amountMinor: number; meansId: string } }>): SharedMeansFigures {
+  const tally = new SharedMeansTally();
+  const list = [...plans];
+  tally.plan(list.map((plan) => ({ meansId: plan.means.meansId, pointsOfIssue: plan.means.pointsOfIssue })));
+  const points = new Map(list.map((plan) => [plan.means.meansId, plan.means.pointsOfIssue]));
+  for (const { proof } of approved) tally.decided(proof.path, proof.amountMinor, points.get(proof.meansId));
+  return tally.figures;
+}
+
 /** The figures of the means shared by several terminals (a family wallet), as summary.json gives them. */
 export interface SharedMeansFigures {
   /** Means held by more than one proxy, and the terminals that hold them. */

@@ -14,7 +14,8 @@ import { Ledger } from '../../machines/domain/ledger.ts';
 import { shardOf } from '../../machines/link.ts';
 import type { ServerResult } from '../../machines/messages.ts';
 import type { Scenario } from '../scenario/types.ts';
-import { registryOf } from '../core/fleetKeys.ts';
+import { registryOf, terminalPlans } from '../core/fleetKeys.ts';
+import { exposuresOf, lossAccountOf, purseLossesOf, sharedMeansOf, type LossAccountFigures, type SharedMeansFigures } from '../check/lossAccount.ts';
 import type { InvariantBook } from '../check/invariantBook.ts';
 import { checkAtEnd, type LedgerFigures } from '../check/endChecks.ts';
 import { checkLedgerConserves } from '../check/inv3Conservation.ts';
@@ -90,8 +91,15 @@ export interface ReadBackInput {
   adversary: Adversary;
 }
 
+/** The end checks' figures, and the loss account and shared means read from the same ledgers. */
+export interface ReadBackFigures {
+  ledger: LedgerFigures;
+  lossAccount: LossAccountFigures;
+  sharedMeans: SharedMeansFigures;
+}
+
 /** The end checks on the stopped servers' ledgers (files or schemas); returns the ledger figures of the summary. */
-export function checkLedgersAtEnd(input: ReadBackInput): LedgerFigures {
+export function checkLedgersAtEnd(input: ReadBackInput): ReadBackFigures {
   const { scenario, servers, book, record } = input;
   const stores = servers.map((s) => openLedgerStore(s.ledger, { readonly: true }));
   try {
@@ -114,7 +122,14 @@ export function checkLedgersAtEnd(input: ReadBackInput): LedgerFigures {
     );
     // [INV-6 signatures] every adversarial message the coordinator sent was refused and changed nothing.
     input.adversary.check(book, ledgerOfMeans);
-    return figures;
+    const plans = terminalPlans(scenario);
+    const purseLosses = ledgers.flatMap((ledger, i) => purseLossesOf(ledger, storedAnswers(stores[i]!)));
+    const exposures = exposuresOf(plans);
+    return {
+      ledger: figures,
+      lossAccount: lossAccountOf(ledgers, (meansId) => exposures.get(meansId), purseLosses),
+      sharedMeans: sharedMeansOf(plans, record.approved.values()),
+    };
   } finally {
     for (const store of stores) store.close();
   }
