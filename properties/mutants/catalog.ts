@@ -300,4 +300,11 @@ export const mutants: Mutant[] = [
     replacements: [{ from: '  if (!result.ok) return next;\n', to: '\n' }],
     suites: ['properties/localValue.property.test.ts'],
   },
+  {
+    id: 'event-period-rolls-by-time',
+    description: 'an MTD period that should end only at a remittance or a connection also ends every P by the clock: the ceiling allows more than PD between two events',
+    file: 'machines/domain/means.ts',
+    replacements: [{ from: 'if (ceiling && ceiling.periodBy === undefined) {', to: 'if (ceiling) {' }],
+    suites: ['properties/mtdPeriods.property.test.ts'],
+  },
 ];

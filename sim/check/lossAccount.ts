@@ -7,7 +7,8 @@
 // the ledgers' postings and aggregates (and the reloads the runner saw) to find each shortfall's means, and names
 // the cause from what the means is exposed to: shared by several proxies (their offline spending together, which
 // the allotments bound only against the figure each last saw), spent through other points of issue, a purse's
-// period unpaid by its funding means, or a dedicated means (a stale SL: none is expected). Whatever the loss
+// period unpaid by its funding means, or a dedicated means (SD approved a remote payment or a reload before the
+// means' unremitted local payments reached it, so they found the account short). Whatever the loss
 // account holds that no such transfer explains is reported as `unexplained`, so the breakdown always adds up to
 // the account.
 

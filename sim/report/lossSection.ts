@@ -15,7 +15,7 @@ const CAUSE_TEXT: Record<string, string> = {
   sharedOffline: 'shared means spent offline by several terminals',
   spentElsewhere: 'spent through another point of issue',
   subscriptionUnfunded: 'a purse period its funding means could not pay',
-  dedicatedMeans: 'a dedicated means (stale local balance)',
+  dedicatedMeans: 'a dedicated means: SD approved other spending before its local payments reached it',
   unexplained: 'not explained by any posting (a bug to look at)',
 };
 
