@@ -178,8 +178,9 @@ export function isWithinCeiling(means: MeansState, amountMinor: Minor, nowMs: nu
  * the one already applied is ignored, because responses can arrive out of order.
  */
 export function applySync(means: MeansState, serverAvailableMinor: Minor, version: number, unremittedMinor: Minor): MeansState {
+  if (version < means.balanceVersion) return means;
   // A purse's value is on the SIM: SD's figure for its account follows the SIM, never the other way round.
-  if (version < means.balanceVersion || means.localValue) return means;
+  if (means.localValue) return means;
   const localBalanceMinor = Math.max(0, allotmentMinor(means, serverAvailableMinor) - unremittedMinor);
   const next: MeansState = { ...means, localBalanceMinor, localSpentMinor: 0, balanceVersion: version };
   // An electronic wallet holds money on the SIM: its balance follows SL at each connection.
