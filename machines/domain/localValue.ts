@@ -19,30 +19,16 @@
 
 import type { Minor } from './money.ts';
 import { periodIndexAt } from './period.ts';
-import type { MeansState } from './means.ts';
+import type { LocalValue, MeansState } from './means.ts';
 import type { Journal } from './remittance.ts';
 import type { ReloadRequest, ServerResult } from '../messages.ts';
 import type { Unsigned } from './requests.ts';
 
-export type PurseKind = 'wallet' | 'fixedAmount' | 'recurring';
+// The purse's types live in means.ts, beside the means they belong to (so neither module imports the other).
+export type { LocalValue, PurseKind } from './means.ts';
 
 /** The payee of the leftovers of expired local value: the operator's breakage account. */
 export const EXPIRED_VALUE_PAYEE = 'operator:expired';
-
-/** What makes a means a purse of local value, and how it is refilled. */
-export interface LocalValue {
-  kind: PurseKind;
-  /** The means SD debits for this purse's value. */
-  fundingMeansId: string;
-  /** The reload amount (wallet) or S0 (fixed and recurring amounts). */
-  amountMinor: Minor;
-  /** P, for a fixed or recurring amount. */
-  periodMs: number;
-  /** A wallet is reloaded when its balance is below this (and the terminal is in coverage). */
-  reloadBelowMinor: Minor;
-  /** The reload, purchase or subscription asked of SD and not answered yet; its value comes with SD's ok. */
-  asked?: { reqId: string; atMs: number; amountMinor: Minor };
-}
 
 /** The purse of `proxyId` funded by `fundingMeansId`; the part before '/' names the shard (link.ts `shardOf`). */
 export function purseIdOf(fundingMeansId: string, proxyId: string): string {

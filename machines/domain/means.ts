@@ -8,9 +8,25 @@
 
 import { DomainError, type Minor } from './money.ts';
 import { periodIndexAt } from './period.ts';
-import type { LocalValue } from './localValue.ts';
 
 export type MeansKind = 'prepaid' | 'postpaid' | 'virtualWallet' | 'electronicWallet';
+
+export type PurseKind = 'wallet' | 'fixedAmount' | 'recurring';
+
+/** What makes a means a purse of local value on the SIM, and how it is refilled (the rules: localValue.ts). */
+export interface LocalValue {
+  kind: PurseKind;
+  /** The means SD debits for this purse's value. */
+  fundingMeansId: string;
+  /** The reload amount (wallet) or S0 (fixed and recurring amounts). */
+  amountMinor: Minor;
+  /** P, for a fixed or recurring amount. */
+  periodMs: number;
+  /** A wallet is reloaded when its balance is below this (and the terminal is in coverage). */
+  reloadBelowMinor: Minor;
+  /** The reload, purchase or subscription asked of SD and not answered yet; its value comes with SD's ok. */
+  asked?: { reqId: string; atMs: number; amountMinor: Minor };
+}
 
 export interface FixedAmount {
   /** S0: the amount granted for the period. */
