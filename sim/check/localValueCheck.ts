@@ -9,11 +9,25 @@ import { purseValueMinor } from '../../machines/domain/localValue.ts';
 import type { MeansState } from '../../machines/domain/means.ts';
 import type { Journal } from '../../machines/domain/remittance.ts';
 import type { InvariantBook } from './invariantBook.ts';
+import { proxyStateOf, type Fleet } from '../core/fleet.ts';
 
 export interface PurseAtEnd {
   terminalId: string;
   purse: MeansState;
   journal: Pick<Journal, 'pending' | 'outbox'>;
+}
+
+/** Every purse of the fleet's proxies with their journals' two queues, as the end check reads them (both modes). */
+export function pursesAtEnd(fleet: Fleet): PurseAtEnd[] {
+  const purses: PurseAtEnd[] = [];
+  for (const slot of fleet.terminals) {
+    const state = proxyStateOf(slot);
+    if (!state) continue;
+    for (const purse of Object.values(state.means)) {
+      if (purse.localValue) purses.push({ terminalId: slot.plan.terminalId, purse, journal: { pending: state.journal.pending, outbox: state.journal.outbox } });
+    }
+  }
+  return purses;
 }
 
 /** [INV-4 local value] one check per purse of a drained proxy; returns how many were compared. */

@@ -15,6 +15,7 @@ import { shardOf } from '../../machines/link.ts';
 import type { ServerResult } from '../../machines/messages.ts';
 import type { Scenario } from '../scenario/types.ts';
 import { registryOf, terminalPlans } from '../core/fleetKeys.ts';
+import { checkPursesReconcile, type PurseAtEnd } from '../check/localValueCheck.ts';
 import { exposuresOf, lossAccountOf, purseLossesOf, sharedMeansOf, type LossAccountFigures, type SharedMeansFigures } from '../check/lossAccount.ts';
 import type { InvariantBook } from '../check/invariantBook.ts';
 import { checkAtEnd, type LedgerFigures } from '../check/endChecks.ts';
@@ -87,7 +88,7 @@ export interface ReadBackInput {
   book: InvariantBook;
   record: RunRecord;
   /** What every worker's journals and POS units still held (their final reports). */
-  journals: Pick<EndOfRun, 'terminals' | 'pos'>;
+  journals: Pick<EndOfRun, 'terminals' | 'pos'> & { purses?: PurseAtEnd[] };
   adversary: Adversary;
 }
 
@@ -122,6 +123,8 @@ export function checkLedgersAtEnd(input: ReadBackInput): ReadBackFigures {
     );
     // [INV-6 signatures] every adversarial message the coordinator sent was refused and changed nothing.
     input.adversary.check(book, ledgerOfMeans);
+    // [INV-4 local value] each purse on a SIM is worth what its server's books say.
+    checkPursesReconcile(book, input.journals.purses ?? [], (meansId) => ledgerOfMeans(meansId).accountOf(`means:${meansId}`)?.balanceMinor ?? 0);
     const plans = terminalPlans(scenario);
     const purseLosses = ledgers.flatMap((ledger, i) => purseLossesOf(ledger, storedAnswers(stores[i]!)));
     const exposures = exposuresOf(plans);

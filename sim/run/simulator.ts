@@ -17,7 +17,7 @@ import { SimNetwork } from '../core/network.ts';
 import { createSimLink } from '../core/link.ts';
 import { TraceHash } from '../core/traceHash.ts';
 import { Metrics } from './metrics.ts';
-import { Fleet, proxyStateOf, type FleetObserver, type TerminalSlot } from '../core/fleet.ts';
+import { Fleet, type FleetObserver, type TerminalSlot } from '../core/fleet.ts';
 import { planPos, planTerminal } from '../core/population.ts';
 import { Workload } from '../core/workload.ts';
 import { DecisionChecks } from '../check/decisionChecks.ts';
@@ -28,7 +28,7 @@ import { checkAtEnd, type LedgerFigures } from '../check/endChecks.ts';
 import { checkLedgerConserves } from '../check/inv3Conservation.ts';
 import { AnswersOfSd } from '../check/inv4NothingLostNothingTwice.ts';
 import { checkAdversarialApplied } from '../check/inv6Signatures.ts';
-import { checkPursesReconcile } from '../check/localValueCheck.ts';
+import { checkPursesReconcile, pursesAtEnd } from '../check/localValueCheck.ts';
 import { lossAccountOf, SharedMeansTally, type LossAccountFigures, type MeansExposure } from '../check/lossAccount.ts';
 import type { SumTrackingLedgerStore } from '../core/ledgerStore.ts';
 import type { TerminalEmitted } from '../../machines/terminal.ts';
@@ -197,12 +197,7 @@ export class Simulator implements FleetObserver {
       }),
     );
     // [INV-4 local value] each purse on a SIM is worth what SD's books say.
-    const purses = fleet.terminals.flatMap((slot) => {
-      const state = proxyStateOf(slot);
-      if (!state) return [];
-      return Object.values(state.means).filter((m) => m.localValue).map((purse) => ({ terminalId: slot.plan.terminalId, purse, journal: state.journal }));
-    });
-    checkPursesReconcile(this.book, purses, (meansId) => fleet.ledgerOfMeans(meansId).accountOf(`means:${meansId}`)?.balanceMinor ?? 0);
+    checkPursesReconcile(this.book, pursesAtEnd(fleet), (meansId) => fleet.ledgerOfMeans(meansId).accountOf(`means:${meansId}`)?.balanceMinor ?? 0);
     this.lossAccount = lossAccountOf(fleet.ledgers, (meansId) => this.exposures.get(meansId), this.purseLosses);
   }
 
