@@ -1,9 +1,11 @@
 // Goal: the capacity search — the highest arrival rate at which a run keeps every SLO, and the knee, the rate
 // at which p99 latency starts to climb — for one configuration (one shard count).
 // Method: a search over a `probe(rate)` that runs the scenario at that rate and says whether every SLO held
-// and what p99 it measured. Doubling from minRate finds the first failing rate, bisection then narrows the
+// and what p99 it measured. Doubling from minRate (or from a guess, `startRate`, once minRate passed) finds the
+// first failing rate, bisection then narrows the
 // gap between the last pass and the first fail until hi/lo ≤ 1 + precision. The knee is defined as the lowest
-// rate whose p99 exceeds kneeFactor (default 1.5) × the p99 at minRate (the low-load value); it is narrowed by
+// rate whose p99 exceeds kneeFactor (default 1.5) × the p99 at minRate (the low-load value; the lowest probe that
+// measured a p99 when minRate's run had no remote payment); it is narrowed by
 // bisection too, over the same cache of probes. Rates are rounded to 3 significant digits, so the table reads
 // well and a probe is never repeated. The search is pure: the probe carries all the cost and all the I/O.
 
@@ -29,6 +31,8 @@ export interface SearchOptions {
   kneeFactor: number;
   /** Guard against a search that never settles (a noisy probe). */
   maxProbes: number;
+  /** Where the doubling starts after the probe at minRate (a guess of the capacity, e.g. from a smaller shard count); default minRate. */
+  startRate?: number;
 }
 
 export const DEFAULT_SEARCH: SearchOptions = { minRate: 1, maxRate: 10_000, precision: 0.05, kneeFactor: 1.5, maxProbes: 40 };
@@ -42,7 +46,7 @@ export interface SearchResult {
   limitedBy: 'slo' | 'maxRate' | 'minRate';
   /** SLOs broken at firstFailing (or at minRate). */
   failedAt: string[];
-  /** p99 at minRate (the low-load value). */
+  /** p99 at minRate, or at the lowest rate probed that measured one (the low-load value). */
   baselineP99Ms: number | null;
   /** Lowest rate probed whose p99 exceeds kneeFactor × baseline; null if none did (or no baseline). */
   knee: number | null;
@@ -73,7 +77,6 @@ export function searchCapacity(probe: (rate: number) => ProbeResult, options: Pa
   const budgetLeft = () => cache.size < o.maxProbes;
 
   const low = run(o.minRate);
-  const baselineP99Ms = low.p99Ms;
   let capacity: number | null = null;
   let firstFailing: number | null = null;
   let limitedBy: SearchResult['limitedBy'] = 'slo';
@@ -84,6 +87,12 @@ export function searchCapacity(probe: (rate: number) => ProbeResult, options: Pa
     // Doubling: the first failing rate, or maxRate passing.
     let lo = low.rate;
     let hi: number | null = null;
+    // A guess first (e.g. the previous shard count's capacity): one probe, then doubling or bisection from it.
+    if (o.startRate !== undefined && roundRate(o.startRate) > lo && o.startRate <= o.maxRate) {
+      const guess = run(o.startRate);
+      if (guess.pass) lo = guess.rate;
+      else hi = guess.rate;
+    }
     while (hi === null && lo < o.maxRate && budgetLeft()) {
       const next = run(Math.min(lo * 2, o.maxRate));
       if (next.pass) lo = next.rate;
@@ -104,6 +113,9 @@ export function searchCapacity(probe: (rate: number) => ProbeResult, options: Pa
     firstFailing = hi;
   }
 
+  // The low-load p99: at minRate, or at the lowest rate whose run had remote payments to measure (a low rate over
+  // a short probe may have none).
+  const baselineP99Ms = probes().find((p) => p.p99Ms !== null)?.p99Ms ?? null;
   const knee = findKnee(run, probes, baselineP99Ms, o);
   const failedAt = firstFailing === null ? [] : cache.get(firstFailing)?.failed ?? [];
   return {
