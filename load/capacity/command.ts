@@ -149,7 +149,8 @@ export async function capacityCommand(argv: string[]): Promise<number> {
         );
         return result;
       },
-      { ...search, startRate: previous?.capacity },
+      // The low-load p99 does not depend on the shard count: a later search reads its knee against the first's.
+      { ...search, startRate: previous?.capacity, baselineP99Ms: rows[0]?.baselineP99Ms ?? undefined },
     );
     const row: CapacityRow = { shards, ...result, boundBy: boundBy(result) };
     rows.push(row);

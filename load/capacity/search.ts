@@ -33,6 +33,8 @@ export interface SearchOptions {
   maxProbes: number;
   /** Where the doubling starts after the probe at minRate (a guess of the capacity, e.g. from a smaller shard count); default minRate. */
   startRate?: number;
+  /** The low-load p99 to read the knee against, when known from elsewhere (e.g. a smaller shard count's search). */
+  baselineP99Ms?: number;
 }
 
 export const DEFAULT_SEARCH: SearchOptions = { minRate: 1, maxRate: 10_000, precision: 0.05, kneeFactor: 1.5, maxProbes: 40 };
@@ -115,7 +117,7 @@ export function searchCapacity(probe: (rate: number) => ProbeResult, options: Pa
 
   // The low-load p99: at minRate, or at the lowest rate whose run had remote payments to measure (a low rate over
   // a short probe may have none).
-  const baselineP99Ms = probes().find((p) => p.p99Ms !== null)?.p99Ms ?? null;
+  const baselineP99Ms = o.baselineP99Ms ?? probes().find((p) => p.p99Ms !== null)?.p99Ms ?? null;
   const knee = findKnee(run, probes, baselineP99Ms, o);
   const failedAt = firstFailing === null ? [] : cache.get(firstFailing)?.failed ?? [];
   return {
