@@ -31,6 +31,13 @@ describe('searchCapacity', () => {
     expect(synthetic(result.knee!).p99Ms).toBeGreaterThan(150);
   });
 
+  it('does not take a single noisy p99 below the knee for the knee', () => {
+    const spiky = (rate: number): ProbeResult => (rate === 16 ? { ...synthetic(rate), p99Ms: 400 } : synthetic(rate));
+    const result = searchCapacity(spiky, { minRate: 1, maxRate: 1000, precision: 0.02 });
+    expect(result.knee).toBeGreaterThan(47);
+    expect(result.knee).toBeLessThan(48.1);
+  });
+
   it('reports a failure at minRate, and a pass up to maxRate, as such', () => {
     const atMin = searchCapacity(synthetic, { minRate: 100, maxRate: 1000 });
     expect(atMin).toMatchObject({ capacity: null, firstFailing: 100, limitedBy: 'minRate' });

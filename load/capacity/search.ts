@@ -4,8 +4,8 @@
 // and what p99 it measured. Doubling from minRate (or from a guess, `startRate`, once minRate passed) finds the
 // first failing rate, bisection then narrows the
 // gap between the last pass and the first fail until hi/lo ≤ 1 + precision. The knee is defined as the lowest
-// rate whose p99 exceeds kneeFactor (default 1.5) × the p99 at minRate (the low-load value; the lowest probe that
-// measured a p99 when minRate's run had no remote payment); it is narrowed by
+// rate from which p99 stays above kneeFactor (default 1.5) × the p99 at minRate (the low-load value; the lowest probe
+// that measured a p99 when minRate's run had no remote payment); it is narrowed by
 // bisection too, over the same cache of probes. Rates are rounded to 3 significant digits, so the table reads
 // well and a probe is never repeated. The search is pure: the probe carries all the cost and all the I/O.
 
@@ -50,7 +50,7 @@ export interface SearchResult {
   failedAt: string[];
   /** p99 at minRate, or at the lowest rate probed that measured one (the low-load value). */
   baselineP99Ms: number | null;
-  /** Lowest rate probed whose p99 exceeds kneeFactor × baseline; null if none did (or no baseline). */
+  /** Lowest rate probed from which every probe's p99 exceeds kneeFactor × baseline; null if none did (or no baseline). */
   knee: number | null;
   p99AtCapacityMs: number | null;
   /** Every probe, by rate. */
@@ -136,7 +136,14 @@ function findKnee(run: (rate: number) => ProbeResult, probes: () => ProbeResult[
   if (baseline === null || baseline <= 0) return null;
   const limit = o.kneeFactor * baseline;
   const climbed = (p: ProbeResult) => p.p99Ms !== null && p.p99Ms > limit;
-  const firstAbove = () => probes().find(climbed);
+  // The lowest probe from which every faster probe stayed above the limit: a single noisy p99 below the knee (a
+  // short probe's p99 rests on few payments) does not make a knee.
+  const firstAbove = () => {
+    const sorted = probes().filter((p) => p.p99Ms !== null);
+    let index = sorted.length;
+    while (index > 0 && climbed(sorted[index - 1]!)) index--;
+    return sorted[index];
+  };
   let above = firstAbove();
   if (!above) return null;
   for (;;) {
