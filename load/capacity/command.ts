@@ -7,7 +7,8 @@
 // capacity of an infinitely fast server is not a figure. Each shard count after the first starts from the previous
 // one's capacity. Each probe is printed as it finishes, then the table and the recommendation; everything goes to
 // --out as JSON and the throughput–latency chart to report.html beside it. Virtual runs are deterministic, so the
-// same scenario, seed and flags give the same table. mqtt mode is refused for now (not built yet).
+// same scenario, seed and flags give the same table. `--mode mqtt` runs the same search with real-time probes
+// against real server processes and a broker (mqttProbe.ts) and names this machine when its CPUs bound the rate.
 
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -18,11 +19,14 @@ import type { Scenario } from '../../sim/scenario/types.ts';
 import { checkSlos, DEFAULT_PROBE, leftOut, probeScenario, probeSlos, runProbe, type ProbeOptions } from './probe.ts';
 import { DEFAULT_SEARCH, searchCapacity, type ProbeResult, type SearchResult } from './search.ts';
 import { capacityReportHtml } from './report.ts';
+import { runMqttProbe } from './mqttProbe.ts';
+import { compareModes, formatComparison, type ComparisonRow } from './compare.ts';
+import { cpus } from 'node:os';
 
 const flags = defineFlags({
   slo: { kind: 'string', multiple: true, help: 'an SLO the rate must keep, as a scenario threshold', defaultText: "the scenario's thresholds" },
   shards: { kind: 'string', help: 'shard counts to size, comma-separated, e.g. 1,2,4,8', defaultText: "powers of 2 up to twice the scenario's" },
-  mode: { kind: 'string', oneOf: ['virtual', 'mqtt'], help: 'virtual (mqtt: not yet)', defaultText: 'virtual' },
+  mode: { kind: 'string', oneOf: ['virtual', 'mqtt'], help: 'virtual (calibrated model) or mqtt (real servers and broker, real time: a probe lasts its warm-up, window and drain)', defaultText: 'virtual' },
   'peak-rate': { kind: 'number', help: 'the peak rate to size for, orders/s', defaultText: "the scenario's apps and POS rates" },
   headroom: { kind: 'number', help: 'the recommended shard count keeps peak-rate × (1 + headroom)', defaultText: '0.3' },
   'min-rate': { kind: 'number', help: 'lowest rate probed, orders/s (its p99 is the low-load value of the knee)', defaultText: String(DEFAULT_SEARCH.minRate) },
@@ -38,6 +42,7 @@ const flags = defineFlags({
   'probe-crypto': { kind: 'string', oneOf: ['sim', 'scenario'], help: "signatures in the probes (the servers' cost comes from the calibration either way)", defaultText: 'sim' },
   seed: { kind: 'int', help: 'seed of every probe', defaultText: "the scenario's" },
   out: { kind: 'string', help: 'JSON file of the answer and every probe; report.html is written beside it', defaultText: 'runs/capacity-<scenario>/capacity.json' },
+  compare: { kind: 'boolean', help: 'search in both modes at the same shard counts and print, side by side, the capacity and the p99 at 50 % and 90 % of the real capacity, with the prediction error of the calibrated model' },
   help: { kind: 'boolean', short: 'h', help: 'show this help' },
 });
 
@@ -93,11 +98,13 @@ export async function capacityCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length !== 1) throw new UsageError(`expected one scenario file, got ${positionals.length}`);
-  if (f.mode === 'mqtt') throw new UsageError('--mode mqtt: not yet — the capacity search runs virtual probes only; use --mode virtual', 'mode');
+  const mqtt = f.mode === 'mqtt';
+  if (f.compare && f.mode !== undefined) throw new UsageError('--compare runs both modes: give no --mode', 'compare');
   const file = positionals[0]!;
   const scenario = loadScenario(file);
   if (f.seed !== undefined) scenario.seed = f.seed;
-  refuseFreeServers(scenario, file);
+  // In mqtt mode the servers are real processes: their cost is their own.
+  if (!mqtt) refuseFreeServers(scenario, file);
   const slos = f.slo !== undefined && f.slo.length > 0 ? f.slo : scenario.thresholds;
   if (slos.length === 0) throw new UsageError('no SLO: give --slo "…" (or thresholds in the scenario)', 'slo');
   checkSlos(slos);
@@ -114,7 +121,8 @@ export async function capacityCommand(argv: string[]): Promise<number> {
     fund: f.unfunded !== true,
     crypto: f['probe-crypto'] ?? 'sim',
   };
-  const shardCounts = f.shards === undefined ? defaultShardCounts(scenario.population.shards) : parseShards(f.shards);
+  // A real-time probe costs its warm-up, window and drain in wall time: mqtt mode sizes the scenario's own count by default.
+  const shardCounts = f.shards === undefined ? (mqtt ? [scenario.population.shards] : defaultShardCounts(scenario.population.shards)) : parseShards(f.shards);
   const search = {
     minRate: f['min-rate'] ?? DEFAULT_SEARCH.minRate,
     maxRate: f['max-rate'] ?? DEFAULT_SEARCH.maxRate,
@@ -128,41 +136,65 @@ export async function capacityCommand(argv: string[]): Promise<number> {
   for (const shards of shardCounts) probeScenario(scenario, shards, search.minRate, slos, probe);
   const out = f.out ?? join('runs', `capacity-${scenario.name}`, 'capacity.json');
 
-  const cost = scenario.servers.calibration
+  const cost = mqtt
+    ? `real payment-server processes (SQLite, group commit, crypto ${scenario.crypto}) and an embedded broker on this machine (${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'})`
+    : scenario.servers.calibration
     ? `calibration ${scenario.servers.calibration.file} (${scenario.servers.calibration.calibration.ledger}, ${scenario.servers.calibration.calibration.crypto}; measured on ${scenario.servers.calibration.calibration.machine.cpuModel}, ${scenario.servers.calibration.calibration.machine.cores} cores, ${scenario.servers.calibration.calibration.machine.date.slice(0, 10)})`
     : `serviceTime ${scenario.servers.serviceTimeMs} ms per request`;
   console.log(`payfleet capacity ${file}`);
-  console.log(`  mode=virtual seed=${scenario.seed} terminals=${scenario.population.terminals} shards=${shardCounts.join(',')} probe crypto=${probe.crypto === 'sim' ? 'sim' : scenario.crypto}`);
+  console.log(`  mode=${mqtt ? 'mqtt' : 'virtual'} seed=${scenario.seed} terminals=${scenario.population.terminals} shards=${shardCounts.join(',')} probe crypto=${probe.crypto === 'sim' && !mqtt ? 'sim' : scenario.crypto}`);
   console.log(`  servers: ${cost}`);
   console.log(`  slo: ${probeSlos(slos, probe).join('; ')}; backlog drained within ${probe.maxDrainMs / 1000} s; no invariant violated`);
   console.log(`  probes: ${probe.warmUpMs / 1000} s warm-up + ${probe.windowMs / 1000} s of arrivals at rates ${search.minRate}…${search.maxRate} orders/s, precision ${search.precision}; terminals ${probe.fund ? 'funded for the probe' : 'not funded'}${leftOut(scenario, probe).length > 0 ? `; left out (after the probe's end): ${leftOut(scenario, probe).join(', ')}` : ''}`);
-  const rows: CapacityRow[] = [];
-  let previous: { shards: number; capacity: number } | undefined;
-  for (const shards of shardCounts) {
-    const result = searchCapacity(
-      (rate) => {
-        const { summary: _summary, ...result } = runProbe(scenario, shards, rate, slos, probe);
-        void _summary;
-        const d = result.details ?? {};
-        console.log(
-          `  shards=${shards} rate=${rate}/s: ${result.pass ? 'pass' : `FAIL (${result.failed.join('; ')})`}  p99 ${result.p99Ms ?? '–'} ms, system failures ${pct(d.systemFailureRate)}, business declines ${pct(d.businessDeclineRate)}, busiest shard busy ${pct(d.serverBusyShare)}, queue ≤ ${d.peakQueueDepth}  (${((d.wallMs as number) / 1000).toFixed(1)} s)`,
-        );
-        return result;
-      },
-      // The low-load p99 does not depend on the shard count: a later search reads its knee against the first's.
-      { ...search, startRate: previous?.capacity, baselineP99Ms: rows[0]?.baselineP99Ms ?? undefined },
+  const probeOnce = async (inMqtt: boolean, shards: number, rate: number): Promise<ProbeResult> => {
+    const probeStarted = performance.now();
+    const { summary: _summary, ...result } = inMqtt ? await runMqttProbe(scenario, shards, rate, slos, probe, join(dirname(out), 'probes')) : runProbe(scenario, shards, rate, slos, probe);
+    void _summary;
+    const d = result.details ?? {};
+    const where = inMqtt ? `machine CPU busy ${pct(d.machineCpuBusy)} (this run ${pct(d.runCpuShare)})` : `busiest shard busy ${pct(d.serverBusyShare)}, queue ≤ ${d.peakQueueDepth}`;
+    console.log(
+      `  ${f.compare ? (inMqtt ? '[mqtt] ' : '[virtual] ') : ''}shards=${shards} rate=${rate}/s: ${result.pass ? 'pass' : `FAIL (${result.failed.join('; ')})`}  p99 ${result.p99Ms ?? '–'} ms, system failures ${pct(d.systemFailureRate)}, business declines ${pct(d.businessDeclineRate)}, ${where}  (${((performance.now() - probeStarted) / 1000).toFixed(1)} s)`,
     );
-    const row: CapacityRow = { shards, ...result, boundBy: boundBy(result) };
-    rows.push(row);
-    if (result.capacity !== null) previous = { shards, capacity: result.capacity };
+    return result;
+  };
+  /** One search per shard count; `guesses` start each (the other mode's capacity, in --compare). */
+  const searchRows = async (inMqtt: boolean, guesses?: ReadonlyMap<number, number | null>): Promise<CapacityRow[]> => {
+    const found: CapacityRow[] = [];
+    let previous: { shards: number; capacity: number } | undefined;
+    for (const shards of shardCounts) {
+      const result = await searchCapacity((rate) => probeOnce(inMqtt, shards, rate), {
+        ...search,
+        startRate: guesses?.get(shards) ?? previous?.capacity,
+        // The low-load p99 does not depend on the shard count: a later search reads its knee against the first's.
+        baselineP99Ms: found[0]?.baselineP99Ms ?? undefined,
+      });
+      found.push({ shards, ...result, boundBy: boundBy(result) });
+      if (result.capacity !== null) previous = { shards, capacity: result.capacity };
+    }
+    return found;
+  };
+  const rows = await searchRows(mqtt && !f.compare);
+  let comparison: ComparisonRow[] | undefined;
+  if (f.compare) {
+    const real = await searchRows(true, new Map(rows.map((r) => [r.shards, r.capacity])));
+    comparison = await compareModes(rows, real, probeOnce);
+    console.log('');
+    console.log('  virtual (calibrated model):');
+    console.log(formatTable(rows));
+    console.log('  mqtt (real servers and broker on this machine):');
+    console.log(formatTable(real));
+    console.log('');
+    console.log(formatComparison(comparison));
   }
   const recommendation = recommend(rows, peakRate, headroom);
   const wallMs = Math.round(performance.now() - started);
-  console.log('');
-  console.log(formatTable(rows));
+  if (!f.compare) {
+    console.log('');
+    console.log(formatTable(rows));
+  }
   console.log('');
   console.log(`  ${recommendation.text}`);
-  const answer = { scenario: scenario.name, file, seed: scenario.seed, slos: probeSlos(slos, probe), probe, search, servers: cost, peakRate, headroom, recommendation, rows, wallMs };
+  const answer = { scenario: scenario.name, file, seed: scenario.seed, mode: f.compare ? 'compare' : mqtt ? 'mqtt' : 'virtual', slos: probeSlos(slos, probe), probe, search, servers: cost, peakRate, headroom, recommendation, rows, ...(comparison && { comparison }), wallMs };
   mkdirSync(dirname(out), { recursive: true });
   writeAtomically(out, `${JSON.stringify(answer, null, 2)}\n`);
   const reportFile = join(dirname(out), 'report.html');
@@ -187,6 +219,13 @@ function defaultShardCounts(scenarioShards: number): number[] {
 function boundBy(result: SearchResult): string {
   if (result.limitedBy === 'maxRate') return '--max-rate (nothing failed below it)';
   const failing = result.probes.find((p) => p.rate === result.firstFailing);
+  const machine = failing?.details?.machineCpuBusy;
+  const own = failing?.details?.runCpuShare;
+  if (typeof machine === 'number' && machine >= 0.9) {
+    const whose = typeof own === 'number' && own < 0.6 ? `, this run's processes ${pct(own)}: other work shared the machine` : `, this run's processes ${pct(own)}: the broker, the servers and the swarm share them`;
+    return `this machine, not the servers (its ${cpus().length} cores ${pct(machine)} busy${whose})`;
+  }
+  if (typeof machine === 'number') return `the system under test (machine CPU ${pct(machine)} busy: not this machine's limit)`;
   const busy = failing?.details?.serverBusyShare;
   const share = typeof busy === 'number' ? `busiest shard busy ${pct(busy)} of the window` : 'servers not costed';
   if (typeof busy === 'number' && busy >= 0.85) return `the servers (${share})`;

@@ -4,10 +4,10 @@
 // and what p99 it measured. Doubling from minRate (or from a guess, `startRate`, once minRate passed) finds the
 // first failing rate, bisection then narrows the
 // gap between the last pass and the first fail until hi/lo ≤ 1 + precision. The knee is defined as the lowest
-// rate from which p99 stays above kneeFactor (default 1.5) × the p99 at minRate (the low-load value; the lowest probe
-// that measured a p99 when minRate's run had no remote payment); it is narrowed by
+// rate from which p99 stays above kneeFactor (default 1.5) × the low-load p99 (the median p99 of the three lowest
+// rates that measured one); it is narrowed (to 25 %, three probes at most: p99s of short probes are noisy) by
 // bisection too, over the same cache of probes. Rates are rounded to 3 significant digits, so the table reads
-// well and a probe is never repeated. The search is pure: the probe carries all the cost and all the I/O.
+// well and a probe is never repeated. The search is pure: the probe carries all the cost and all the I/O (a real-time probe is async, so the search is too).
 
 export interface ProbeResult {
   /** Orders per second. */
@@ -48,7 +48,7 @@ export interface SearchResult {
   limitedBy: 'slo' | 'maxRate' | 'minRate';
   /** SLOs broken at firstFailing (or at minRate). */
   failedAt: string[];
-  /** p99 at minRate, or at the lowest rate probed that measured one (the low-load value). */
+  /** The low-load p99: the median p99 of the three lowest rates that measured one (or given). */
   baselineP99Ms: number | null;
   /** Lowest rate probed from which every probe's p99 exceeds kneeFactor × baseline; null if none did (or no baseline). */
   knee: number | null;
@@ -63,14 +63,14 @@ export function roundRate(x: number): number {
   return Number(x.toPrecision(3));
 }
 
-export function searchCapacity(probe: (rate: number) => ProbeResult, options: Partial<SearchOptions> = {}): SearchResult {
+export async function searchCapacity(probe: (rate: number) => ProbeResult | Promise<ProbeResult>, options: Partial<SearchOptions> = {}): Promise<SearchResult> {
   const o = { ...DEFAULT_SEARCH, ...options };
   const cache = new Map<number, ProbeResult>();
-  const run = (rate: number): ProbeResult => {
+  const run = async (rate: number): Promise<ProbeResult> => {
     const key = roundRate(rate);
     let result = cache.get(key);
     if (!result) {
-      result = probe(key);
+      result = await probe(key);
       cache.set(key, result);
     }
     return result;
@@ -78,7 +78,7 @@ export function searchCapacity(probe: (rate: number) => ProbeResult, options: Pa
   const probes = () => [...cache.values()].sort((a, b) => a.rate - b.rate);
   const budgetLeft = () => cache.size < o.maxProbes;
 
-  const low = run(o.minRate);
+  const low = await run(o.minRate);
   let capacity: number | null = null;
   let firstFailing: number | null = null;
   let limitedBy: SearchResult['limitedBy'] = 'slo';
@@ -91,12 +91,12 @@ export function searchCapacity(probe: (rate: number) => ProbeResult, options: Pa
     let hi: number | null = null;
     // A guess first (e.g. the previous shard count's capacity): one probe, then doubling or bisection from it.
     if (o.startRate !== undefined && roundRate(o.startRate) > lo && o.startRate <= o.maxRate) {
-      const guess = run(o.startRate);
+      const guess = await run(o.startRate);
       if (guess.pass) lo = guess.rate;
       else hi = guess.rate;
     }
     while (hi === null && lo < o.maxRate && budgetLeft()) {
-      const next = run(Math.min(lo * 2, o.maxRate));
+      const next = await run(Math.min(lo * 2, o.maxRate));
       if (next.pass) lo = next.rate;
       else hi = next.rate;
     }
@@ -107,7 +107,7 @@ export function searchCapacity(probe: (rate: number) => ProbeResult, options: Pa
       while (hi / lo > 1 + o.precision && budgetLeft()) {
         const mid = roundRate((lo + hi) / 2);
         if (mid <= lo || mid >= hi) break;
-        if (run(mid).pass) lo = mid;
+        if ((await run(mid)).pass) lo = mid;
         else hi = mid;
       }
     }
@@ -117,8 +117,10 @@ export function searchCapacity(probe: (rate: number) => ProbeResult, options: Pa
 
   // The low-load p99: at minRate, or at the lowest rate whose run had remote payments to measure (a low rate over
   // a short probe may have none).
-  const baselineP99Ms = o.baselineP99Ms ?? probes().find((p) => p.p99Ms !== null)?.p99Ms ?? null;
-  const knee = findKnee(run, probes, baselineP99Ms, o);
+  // The median of the three lowest rates' p99s, so one lucky short probe does not set it.
+  const lowest = probes().filter((p) => p.p99Ms !== null).slice(0, 3).map((p) => p.p99Ms!).sort((a, b) => a - b);
+  const baselineP99Ms = o.baselineP99Ms ?? (lowest.length === 0 ? null : lowest[Math.floor((lowest.length - 1) / 2)]!);
+  const knee = await findKnee(run, probes, baselineP99Ms, o);
   const failedAt = firstFailing === null ? [] : cache.get(firstFailing)?.failed ?? [];
   return {
     capacity,
@@ -132,7 +134,7 @@ export function searchCapacity(probe: (rate: number) => ProbeResult, options: Pa
   };
 }
 
-function findKnee(run: (rate: number) => ProbeResult, probes: () => ProbeResult[], baseline: number | null, o: SearchOptions): number | null {
+async function findKnee(run: (rate: number) => Promise<ProbeResult>, probes: () => ProbeResult[], baseline: number | null, o: SearchOptions): Promise<number | null> {
   if (baseline === null || baseline <= 0) return null;
   const limit = o.kneeFactor * baseline;
   const climbed = (p: ProbeResult) => p.p99Ms !== null && p.p99Ms > limit;
@@ -146,15 +148,21 @@ function findKnee(run: (rate: number) => ProbeResult, probes: () => ProbeResult[
   };
   let above = firstAbove();
   if (!above) return null;
-  for (;;) {
+  // The knee is read off noisy p99s: it is narrowed to a coarser step than the capacity, with a few probes at most.
+  const precision = Math.max(o.precision, KNEE_PRECISION);
+  for (let extra = 0; ; extra++) {
     const below = probes().filter((p) => p.rate < above!.rate).at(-1);
-    if (!below || above.rate / below.rate <= 1 + o.precision || budgetSpent(probes, o)) return above.rate;
+    if (!below || above.rate / below.rate <= 1 + precision || extra >= KNEE_PROBES || budgetSpent(probes, o)) return above.rate;
     const mid = roundRate((below.rate + above.rate) / 2);
     if (mid <= below.rate || mid >= above.rate) return above.rate;
-    run(mid);
+    await run(mid);
     above = firstAbove()!;
   }
 }
+
+/** The knee's bisection: to within 25 %, and at most this many probes of its own. */
+const KNEE_PRECISION = 0.25;
+const KNEE_PROBES = 3;
 
 function budgetSpent(probes: () => ProbeResult[], o: SearchOptions): boolean {
   return probes().length >= o.maxProbes;
