@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_PROBE, runProbe, type ProbeOptions } from './probe.ts';
+import { runMqttProbe } from './mqttProbe.ts';
 import { loadScenarioText } from '../../sim/scenario/load.ts';
 import { constantCalibration } from '../../sim/scenario/calibrationTesting.ts';
 
@@ -82,11 +83,26 @@ describe('capacity search on calibrated virtual servers', () => {
     expect(html).toContain('<svg id="throughput-latency"');
     expect(html).toContain('recommended: 2 shards');
 
+    const both = spawnSync(process.execPath, [BIN, 'capacity', file, '--slo', SLOS[0]!, '--compare', '--mode', 'mqtt'], { encoding: 'utf8', timeout: 30_000 });
+    expect(both.status).toBe(2);
+    expect(both.stderr).toContain('--compare runs both modes');
+
     const free = join(dir, 'free.yaml');
     writeFileSync(free, scenarioText('{ serviceTime: 0 }'));
     const refused = spawnSync(process.execPath, [BIN, 'capacity', free, '--slo', SLOS[0]!], { encoding: 'utf8', timeout: 30_000 });
     expect(refused.status).toBe(2);
     expect(refused.stderr).toMatch(/free\.yaml: servers: no cost for the payment servers.*infinitely fast/);
     expect(refused.stderr).toContain('payfleet calibrate');
+  }, 90_000);
+
+  it('probes the real thing in mqtt mode: real servers and broker, the same verdict, the machine\'s CPU beside it', async () => {
+    const scenario = loadScenarioText(scenarioText('{ calibration: cal.json }').replace('terminals: 40', 'terminals: 10'), join(dir, 'cap-mqtt.yaml'));
+    const result = await runMqttProbe(scenario, 1, 5, ['latency.remote.p99 < 5s'], { ...LEAN, warmUpMs: 1_000, windowMs: 2_000 }, join(dir, 'mqtt'));
+    expect(result.summary.mode).toBe('mqtt');
+    expect(result.pass, result.failed.join('; ')).toBe(true);
+    expect(result.summary.arrival?.issued).toBe(10);
+    expect(result.p99Ms).toBeGreaterThan(0);
+    expect(result.details!.machineCpuBusy as number).toBeGreaterThan(0);
+    expect(result.details!.runCpuShare as number).toBeGreaterThan(0);
   }, 90_000);
 });

@@ -31,7 +31,7 @@ const flags = defineFlags({
   headroom: { kind: 'number', help: 'the recommended shard count keeps peak-rate × (1 + headroom)', defaultText: '0.3' },
   'min-rate': { kind: 'number', help: 'lowest rate probed, orders/s (its p99 is the low-load value of the knee)', defaultText: String(DEFAULT_SEARCH.minRate) },
   'max-rate': { kind: 'number', help: 'highest rate probed, orders/s', defaultText: String(DEFAULT_SEARCH.maxRate) },
-  precision: { kind: 'number', help: 'bisect until hi/lo ≤ 1 + precision', defaultText: '0.1' },
+  precision: { kind: 'number', help: 'bisect until hi/lo ≤ 1 + precision', defaultText: '0.15' },
   'knee-factor': { kind: 'number', help: 'the knee: p99 above this × its value at --min-rate', defaultText: String(DEFAULT_SEARCH.kneeFactor) },
   'warm-up': { kind: 'string', placeholder: '<duration>', help: "time before a probe's arrivals start (start-up syncs)", defaultText: '5s' },
   window: { kind: 'string', placeholder: '<duration>', help: "how long a probe's arrivals last", defaultText: '5s' },
@@ -126,7 +126,7 @@ export async function capacityCommand(argv: string[]): Promise<number> {
   const search = {
     minRate: f['min-rate'] ?? DEFAULT_SEARCH.minRate,
     maxRate: f['max-rate'] ?? DEFAULT_SEARCH.maxRate,
-    precision: f.precision ?? 0.1,
+    precision: f.precision ?? 0.15,
     kneeFactor: f['knee-factor'] ?? DEFAULT_SEARCH.kneeFactor,
   };
   if (!(search.minRate > 0)) throw new UsageError(`--min-rate: expected a rate > 0, got ${search.minRate}`, 'min-rate');

@@ -5,7 +5,7 @@
 // first failing rate, bisection then narrows the
 // gap between the last pass and the first fail until hi/lo ≤ 1 + precision. The knee is defined as the lowest
 // rate from which p99 stays above kneeFactor (default 1.5) × the low-load p99 (the median p99 of the three lowest
-// rates that measured one); it is narrowed (to 25 %, three probes at most: p99s of short probes are noisy) by
+// rates that measured one); it is narrowed (to 25 %, two probes at most: p99s of short probes are noisy) by
 // bisection too, over the same cache of probes. Rates are rounded to 3 significant digits, so the table reads
 // well and a probe is never repeated. The search is pure: the probe carries all the cost and all the I/O (a real-time probe is async, so the search is too).
 
@@ -162,7 +162,7 @@ async function findKnee(run: (rate: number) => Promise<ProbeResult>, probes: () 
 
 /** The knee's bisection: to within 25 %, and at most this many probes of its own. */
 const KNEE_PRECISION = 0.25;
-const KNEE_PROBES = 3;
+const KNEE_PROBES = 2;
 
 function budgetSpent(probes: () => ProbeResult[], o: SearchOptions): boolean {
   return probes().length >= o.maxProbes;

@@ -162,6 +162,14 @@ const SPECIAL: Record<string, Special> = {
     output: /recommended: 1 shard/,
     why: 'the whole search (3 shard counts, 35 probes) takes 65-80 s here; one shard count from 4 to 16 orders/s goes through the same probes, table, recommendation, JSON and report',
   },
+  "npx payfleet capacity scenarios/quickstart.yaml --slo 'latency.remote.p99<800ms' --mode mqtt --min-rate 20": {
+    run: "npx payfleet capacity scenarios/quickstart.yaml --slo 'latency.remote.p99<800ms' --mode mqtt --min-rate 20 --help",
+    why: 'each probe is a real-time mqtt run (broker, servers, swarm) of 20-40 s, and the search takes several: --help makes the CLI parse every flag (a bad one exits 2) without running. load/capacity/capacity.test.ts runs an mqtt probe',
+  },
+  "npx payfleet capacity scenarios/quickstart.yaml --slo 'latency.remote.p99<800ms' --compare --shards 2 --min-rate 20": {
+    run: "npx payfleet capacity scenarios/quickstart.yaml --slo 'latency.remote.p99<800ms' --compare --shards 2 --min-rate 20 --help",
+    why: 'both searches and four comparison probes, the real ones in real time: minutes. --help makes the CLI parse every flag without running',
+  },
   'npm run bench:server': {
     run: 'npm run bench:server -- --requests 200 --means 20',
     why: '20,000 requests, each committed to SQLite with fsync: 200 show the same path',
