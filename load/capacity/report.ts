@@ -56,7 +56,7 @@ function chart(rows: readonly ReportRow[], peakNeeded: number): string {
   }
   parts.push(`<text x="${(left + W - right) / 2}" y="${H - 10}" font-size="12" text-anchor="middle">arrival rate (orders/s, log scale)</text>`);
   parts.push(`<text x="16" y="${(top + H - bottom) / 2}" font-size="12" text-anchor="middle" transform="rotate(-90 16 ${(top + H - bottom) / 2})">remote p99 (ms)</text>`);
-  if (peakNeeded > 0) parts.push(`<line x1="${x(peakNeeded)}" y1="${top}" x2="${x(peakNeeded)}" y2="${H - bottom}" stroke="#555" stroke-dasharray="2 3"/><text x="${x(peakNeeded) + 4}" y="${top + 12}" font-size="11">peak × headroom</text>`);
+  if (peakNeeded > 0) parts.push(`<line x1="${x(peakNeeded)}" y1="${top}" x2="${x(peakNeeded)}" y2="${H - bottom}" stroke="#555" stroke-dasharray="2 3"/><text x="${x(peakNeeded) + 4}" y="${H - bottom - 6}" font-size="11">peak × headroom</text>`);
   rows.forEach((row, i) => {
     const colour = COLOURS[i % COLOURS.length]!;
     const probes = row.probes.filter((p) => p.p99Ms !== null);
