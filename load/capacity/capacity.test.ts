@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_PROBE, runProbe, type ProbeOptions } from './probe.ts';
 import { runMqttProbe } from './mqttProbe.ts';
-import { loadScenarioText } from '../../sim/scenario/load.ts';
+import { loadScenarioText, ScenarioError } from '../../sim/scenario/load.ts';
+import { UsageError } from '../../sim/cli/args.ts';
+import { capacityCommand } from './command.ts';
 import { constantCalibration } from '../../sim/scenario/calibrationTesting.ts';
 
 // 10 ms of service per request and no commit cost: one shard serves at most 100 requests a second, batched or not.
@@ -50,7 +52,7 @@ describe('capacity search on calibrated virtual servers', () => {
     expect(queued.failed.some((f) => f.startsWith('backlog'))).toBe(true);
   }, 30_000);
 
-  it('runs as `payfleet capacity`: the answer, every probe as JSON, the chart in report.html; refuses free servers', () => {
+  it('runs as `payfleet capacity`: the answer, every probe as JSON, the chart in report.html; refuses free servers', async () => {
     const file = join(dir, 'cap-cli.yaml');
     writeFileSync(file, scenarioText('{ calibration: cal.json }'));
     const out = join(dir, 'answer', 'capacity.json');
@@ -83,16 +85,15 @@ describe('capacity search on calibrated virtual servers', () => {
     expect(html).toContain('<svg id="throughput-latency"');
     expect(html).toContain('recommended: 2 shards');
 
-    const both = spawnSync(process.execPath, [BIN, 'capacity', file, '--slo', SLOS[0]!, '--compare', '--mode', 'mqtt'], { encoding: 'utf8', timeout: 30_000 });
-    expect(both.status).toBe(2);
-    expect(both.stderr).toContain('--compare runs both modes');
-
+    // Refusals, in process (the CLI turns these errors into exit 2, sim/cli/main.test.ts): --compare with --mode,
+    // and a scenario whose servers cost nothing.
+    await expect(capacityCommand([file, '--slo', SLOS[0]!, '--compare', '--mode', 'mqtt'])).rejects.toThrow(UsageError);
+    await expect(capacityCommand([file, '--slo', SLOS[0]!, '--compare', '--mode', 'mqtt'])).rejects.toThrow(/--compare runs both modes/);
     const free = join(dir, 'free.yaml');
     writeFileSync(free, scenarioText('{ serviceTime: 0 }'));
-    const refused = spawnSync(process.execPath, [BIN, 'capacity', free, '--slo', SLOS[0]!], { encoding: 'utf8', timeout: 30_000 });
-    expect(refused.status).toBe(2);
-    expect(refused.stderr).toMatch(/free\.yaml: servers: no cost for the payment servers.*infinitely fast/);
-    expect(refused.stderr).toContain('payfleet calibrate');
+    const refused = capacityCommand([free, '--slo', SLOS[0]!]);
+    await expect(refused).rejects.toThrow(ScenarioError);
+    await expect(refused).rejects.toThrow(/free\.yaml: servers: no cost for the payment servers.*infinitely fast.*payfleet calibrate/s);
   }, 90_000);
 
   it('probes the real thing in mqtt mode: real servers and broker, the same verdict, the machine\'s CPU beside it', async () => {
