@@ -7,7 +7,8 @@
 // then the group commit: the commit's own time (BEGIN…COMMIT, the fsync included) per batch size as another
 // quantile table. `parseCalibration` checks every field and names the first bad one by its JSON path; the loader
 // turns that into a scenario problem on the `servers.calibration` line. A relative path is looked up from the
-// scenario file's folder upwards, so `calibrations/x.json` in scenarios/ finds the repository's calibrations/.
+// scenario file's folder upwards, then from the current directory, so `calibrations/x.json` in scenarios/ finds the
+// repository's calibrations/, and so does a copy of that scenario elsewhere run from the repository's root.
 
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -127,7 +128,7 @@ export function parseCalibration(value: unknown): Calibration {
 
 /**
  * The file a scenario's `servers.calibration` names: an absolute path as it is; a relative one from the scenario's
- * folder, then each folder above it, the first that has it. Undefined when none has it.
+ * folder, then each folder above it, then the current directory, the first that has it. Undefined when none has it.
  */
 export function findCalibrationFile(reference: string, scenarioFile: string): string | undefined {
   if (isAbsolute(reference)) return existsSync(reference) ? reference : undefined;
@@ -136,9 +137,12 @@ export function findCalibrationFile(reference: string, scenarioFile: string): st
     const candidate = join(dir, reference);
     if (existsSync(candidate)) return candidate;
     const parent = dirname(dir);
-    if (parent === dir) return undefined;
+    if (parent === dir) break;
     dir = parent;
   }
+  // A scenario copied out of the repository still finds the repository's calibrations when run from its root.
+  const fromCwd = resolve(reference);
+  return existsSync(fromCwd) ? fromCwd : undefined;
 }
 
 /** Reads and checks a calibration file; throws CalibrationError (path '' for a file that cannot be read or parsed). */

@@ -81,7 +81,7 @@ function attachCalibration(scenario: Scenario, fileName: string, report: (path: 
   const at = ['servers', 'calibration'];
   const file = findCalibrationFile(reference, fileName);
   if (file === undefined) {
-    report(at, `calibration file "${reference}" not found (looked in ${dirname(resolve(fileName))} and the folders above it); write one with \`payfleet calibrate --out ${reference}\``);
+    report(at, `calibration file "${reference}" not found (looked in ${dirname(resolve(fileName))}, the folders above it and the current directory); write one with \`payfleet calibrate --out ${reference}\``);
     delete scenario.servers.calibration;
     return;
   }

@@ -362,7 +362,7 @@ const fields: Fields = {
       calibration: {
         type: 'string',
         defaultDoc: 'none',
-        doc: 'Virtual mode: a calibration file written by `payfleet calibrate` (e.g. calibrations/<name>.json; a relative path is looked up from the scenario\'s folder upwards). Each shard then serves its requests in group-commit batches with the service times measured on the real server, per request kind, drawn from the seeded PRNG. Its crypto must be the scenario\'s.',
+        doc: 'Virtual mode: a calibration file written by `payfleet calibrate` (e.g. calibrations/<name>.json; a relative path is looked up from the scenario\'s folder upwards, then from the current directory). Each shard then serves its requests in group-commit batches with the service times measured on the real server, per request kind, drawn from the seeded PRNG. Its crypto must be the scenario\'s.',
       },
     },
   },
