@@ -32,6 +32,9 @@ export function calibratedKindOf(request: ServerRequest): { kind: CalibratedKind
         : { kind: 'remit.aggregate', items: request.aggregates?.reduce((sum, a) => sum + (a.txIds?.length ?? 0), 0) ?? 1 };
     case 'settle':
       return { kind: 'settle', items: request.proofs?.length ?? 1 };
+    case 'reload':
+      // A purse reload is not measured on its own: it moves money between two accounts of the ledger, as a debit does.
+      return { kind: 'debit', items: 1 };
     default:
       return { kind: request.kind, items: 1 };
   }
