@@ -172,7 +172,7 @@ const fixedSchemas = {
   settle: request('settle', { proofs: listOf(proof, MAX_LIST_ITEMS) }),
   result: object(
     { kind: kindIs('result'), reqId: id, to: endpointId, requestKind: oneOf(...requestKinds), ok: bool, code: id, serverSig: sig },
-    { reason: text, txId: id, balances: listOf(balance, MAX_LIST_ITEMS), posted: listOf(id, MAX_LIST_ITEMS), alreadyPosted: listOf(id, MAX_LIST_ITEMS) },
+    { reason: text, txId: id, balances: listOf(balance, MAX_LIST_ITEMS), posted: listOf(id, MAX_LIST_ITEMS), alreadyPosted: listOf(id, MAX_LIST_ITEMS), refused: listOf(id, MAX_LIST_ITEMS) },
   ),
   remitNow: object({ kind: kindIs('remitNow'), reqId: id, to: endpointId }),
 };

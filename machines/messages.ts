@@ -109,6 +109,11 @@ export interface ServerResult {
   /** remit/settle: transaction ids posted by this request, and those found already posted. */
   posted?: string[];
   alreadyPosted?: string[];
+  /**
+   * settle/remit: transaction ids refused one by one (a proof whose own signature does not verify, or signed by
+   * an unregistered proxy): the rest of the batch is posted, so one bad proof cannot block the others.
+   */
+  refused?: string[];
   serverSig: string;
 }
 

@@ -298,8 +298,12 @@ export const posMachine = setup({
           return;
         }
         const done = acknowledgedTxIds(result);
+        // A receipt SD refused alone (its proof's own signature fails) would be refused again in every batch: it
+        // leaves the unsettled receipts, reported, and no longer holds back the others.
+        const refusedAlone = new Set(result.refused ?? []);
+        if (refusedAlone.size > 0) s.e.emit({ type: 'pos.settleRefused', posId: c.input.posId, txIds: [...refusedAlone], code: 'badProofSignature' });
         c.settleRefusals = 0;
-        c.unsettled = c.unsettled.filter((p) => !done.has(p.txId));
+        c.unsettled = c.unsettled.filter((p) => !done.has(p.txId) && !refusedAlone.has(p.txId));
         c.settledCount += done.size;
         c.settlement = 'idle';
         s.e.emit({ type: 'pos.settled', posId: c.input.posId, txIds: [...done] });

@@ -255,6 +255,13 @@ export function applyAcknowledgement(
   if (!item) return { state: applyBalances(state, result.balances), remitted: [], known: false };
   const next = applyBalances({ ...state, journal }, result.balances);
   if (!result.ok) return { state: next, remitted: [], known: false, refused: { code: result.code, txs: item.txs } };
+  // Transactions SD refused one by one inside an accepted remittance are not on the ledger: reported, as a
+  // refusal of the whole request would be.
+  const refusedOne = new Set(result.refused ?? []);
+  if (refusedOne.size > 0) {
+    const refusedTxs = item.txs.filter((tx) => refusedOne.has(tx.txId));
+    return { state: next, remitted: item.txs.filter((tx) => !refusedOne.has(tx.txId)), known: true, refused: { code: 'badProofSignature', txs: refusedTxs } };
+  }
   return { state: next, remitted: item.txs, known: true };
 }
 

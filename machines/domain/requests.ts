@@ -64,7 +64,7 @@ export function resultFields(r: Omit<ServerResult, 'serverSig'>): SignedFields {
   return [
     'result', r.reqId, r.to, r.requestKind, r.ok, r.code, r.txId ?? '',
     ...(r.balances ?? []).flatMap((b) => [b.meansId, b.availableMinor, b.version]),
-    '|', ...(r.posted ?? []), '|', ...(r.alreadyPosted ?? []),
+    '|', ...(r.posted ?? []), '|', ...(r.alreadyPosted ?? []), '|', ...(r.refused ?? []),
   ];
 }
 

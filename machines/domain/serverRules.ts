@@ -28,7 +28,7 @@ export interface ServerContext {
 }
 
 /** What a rule adds to an ok answer; `code` replaces 'ok' when the rule says more (a release's outcome). */
-type Outcome = Pick<ServerResult, 'txId' | 'balances' | 'posted' | 'alreadyPosted'> & { code?: string };
+type Outcome = Pick<ServerResult, 'txId' | 'balances' | 'posted' | 'alreadyPosted' | 'refused'> & { code?: string };
 
 export function handleRequest(ledger: Ledger, req: ServerRequest, ctx: ServerContext): ServerResult {
   const shapeProblem = shapeProblemOf(req);
@@ -102,17 +102,17 @@ function applyRule(ledger: Ledger, req: ServerRequest, ctx: ServerContext, sende
       }
       return postAggregates(ledger, req.aggregates, requestId, req.from);
     case 'settle':
-      // Proofs come from any proxy; each verifies against the key of the proxy that signed it.
-      return postProofs(ledger, ctx, req.proofs, requestId, 'settle', (proof) => {
-        const key = ctx.publicKeyOf(proof.proxyId);
-        if (key === undefined) throw new DomainError('badProofSignature', `proof ${proof.txId} is signed by unregistered ${proof.proxyId}`, proof.proxyId);
-        return key;
-      });
+      // Proofs come from any proxy; each verifies against the key of the proxy that signed it (none: refused alone).
+      return postProofs(ledger, ctx, req.proofs, requestId, 'settle', (proof) => ctx.publicKeyOf(proof.proxyId));
   }
 }
 
 /**
- * Grouped remittance or settlement: each signed claim is posted unless it is on the ledger already. A proof
+ * Grouped remittance or settlement: each signed claim is posted unless it is on the ledger already. A proof whose
+ * own signature does not verify (or whose proxy is not registered) is refused alone and listed in `refused`: the
+ * request's signature verified, so the batch is its sender's, and posting the good proofs while naming the bad one
+ * is what a store-and-forward batch upload does with a rejected item (ISO 8583 advice items are answered one by
+ * one) — refusing the whole batch would make the POS rebuild it with the same bad proof for ever. A proof
  * that appears twice in one batch (a POS that got the same proof for two sales before it remembered txIds, a
  * proxy that remitted a resent transaction twice) is posted once and the copy is reported as already posted:
  * refusing the whole batch for it would make its sender rebuild the same batch for ever and jam the shard's
@@ -124,11 +124,12 @@ function postProofs(
   proofs: readonly Proof[],
   requestId: string,
   via: 'remit' | 'settle',
-  keyFor: (proof: Proof) => string,
+  keyFor: (proof: Proof) => string | undefined,
 ): Outcome {
   const seen = new Set<string>();
   const posted: string[] = [];
   const alreadyPosted: string[] = [];
+  const refused: string[] = [];
   const touched = new Set<string>();
   for (const proof of proofs) {
     if (seen.has(proof.txId)) {
@@ -137,10 +138,11 @@ function postProofs(
     }
     seen.add(proof.txId);
     const key = keyFor(proof);
-    // [INV-6 signatures] an altered amount, payee or means breaks the proxy's signature over the claim.
-    if (!verifyClaim(ctx.scheme, key, claimOf(proof), proof.sig)) {
-      // Not `badSignature`: the request itself verified, so this refusal is stored (see UNSTORED_REFUSAL_CODES).
-      throw new DomainError('badProofSignature', `the signature of transaction ${proof.txId} does not verify`, proof.txId);
+    // [INV-6 signatures] an altered amount, payee or means breaks the proxy's signature over the claim: that proof
+    // is refused (and stored so, with the request's answer), the others of the batch are posted.
+    if (key === undefined || !verifyClaim(ctx.scheme, key, claimOf(proof), proof.sig)) {
+      refused.push(proof.txId);
+      continue;
     }
     useCounter(ledger, proof);
     const outcome = ledger.postPayment({ txId: proof.txId, meansId: proof.meansId, payee: proof.payee, amountMinor: proof.amountMinor, requestId, proxyId: proof.proxyId }, via);
@@ -148,7 +150,7 @@ function postProofs(
     (outcome.alreadyPosted ? alreadyPosted : posted).push(proof.txId);
     touched.add(proof.meansId);
   }
-  return { posted, alreadyPosted, balances: figures(ledger, touched) };
+  return { posted, alreadyPosted, refused: refused.length > 0 ? refused : undefined, balances: figures(ledger, touched) };
 }
 
 /**

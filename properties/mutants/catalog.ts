@@ -197,6 +197,13 @@ export const mutants: Mutant[] = [
     suites: ['machines/domain/serverRules.test.ts'],
   },
   {
+    id: 'settle-bad-proof-blocks-batch',
+    description: 'one proof whose own signature fails refuses the whole settlement, so its POS resends the same bad batch and the good receipts are never credited',
+    file: 'machines/domain/serverRules.ts',
+    replacements: [{ from: '      refused.push(proof.txId);\n      continue;\n', to: "      throw new DomainError('badProofSignature', `the signature of transaction ${proof.txId} does not verify`, proof.txId);\n" }],
+    suites: ['machines/domain/serverRules.test.ts'],
+  },
+  {
     id: 'request-signs-proof-ids-only',
     description: 'a grouped remittance or settlement is signed over each proof\'s txId and signature only: an altered copy passes the request check and its refusal is stored under the honest id [item 2]',
     file: 'machines/domain/requests.ts',
