@@ -174,7 +174,7 @@ const fixedSchemas = {
     { kind: kindIs('result'), reqId: id, to: endpointId, requestKind: oneOf(...requestKinds), ok: bool, code: id, serverSig: sig },
     { reason: text, txId: id, balances: listOf(balance, MAX_LIST_ITEMS), posted: listOf(id, MAX_LIST_ITEMS), alreadyPosted: listOf(id, MAX_LIST_ITEMS), refused: listOf(id, MAX_LIST_ITEMS) },
   ),
-  remitNow: object({ kind: kindIs('remitNow'), reqId: id, to: endpointId }),
+  remitNow: object({ kind: kindIs('remitNow'), reqId: id, from: id, to: endpointId, issuedAtMs: count, sig }),
 };
 
 const schemas: Record<string, (message: Record<string, unknown>) => Check> = {

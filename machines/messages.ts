@@ -117,8 +117,21 @@ export interface ServerResult {
   serverSig: string;
 }
 
-/** SD asks a proxy to remit now (the patent's explicit request from the app's server). */
-export interface RemitNow { kind: 'remitNow'; reqId: string; to: string }
+/**
+ * SD asks a proxy to remit now (the patent's explicit request, from SD or from the app's server through SD). It is
+ * signed by SD over `remitNowFields` (domain/requests.ts): the proxy acts on it only if SD's signature verifies, it
+ * is addressed to this proxy, and its id is not one it has acted on already (a replay).
+ */
+export interface RemitNow {
+  kind: 'remitNow';
+  reqId: string;
+  /** The server (or `sd` for SD as a whole) that asked. */
+  from: string;
+  to: string;
+  /** When SD asked (its clock), part of what it signs. */
+  issuedAtMs: number;
+  sig: string;
+}
 
 export type ServerMessage = ServerResult | RemitNow;
 export type LinkMessage = ServerRequest | ServerMessage;

@@ -13,6 +13,8 @@ function shop(options: { terminalInCoverage?: boolean } = {}): World {
   return new World({
     terminals: [{ id: 't1', means: [walletMeans('m1', 10_000)], inCoverage: options.terminalInCoverage ?? true }],
     pos: [{ id: 'p1', merchantId: 'merchant:shop' }],
+    // The terminal keeps its local payments until asked, so the POS's settlement is what these stories watch.
+    policy: policyWith({ remittance: { triggers: { onPayment: false } } }),
   });
 }
 
@@ -49,7 +51,7 @@ describe('pos: proximity payments', () => {
     const world = shop();
     const proof = sell(world, 800);
     world.advance(500);
-    world.terminals.get('t1')!.send({ type: 'remit.now' });
+    world.requestRemittance('t1');
     world.advance(500);
     const remit = world.handled('remit').at(-1);
     expect(remit?.result).toMatchObject({ ok: true, posted: [], alreadyPosted: [proof.txId] });
@@ -79,7 +81,7 @@ describe('pos: proximity payments', () => {
     const world = shop();
     world.pos.get('p1')!.send({ type: 'coverage', inCoverage: false });
     const proof = sell(world, 800);
-    world.terminals.get('t1')!.send({ type: 'remit.now' });
+    world.requestRemittance('t1');
     world.advance(500);
     expect(world.ledger.postingOf(proof.txId)).toMatchObject({ via: 'remit' });
 

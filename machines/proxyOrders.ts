@@ -89,6 +89,9 @@ function decideCurrent(f: Flow): void {
   c.current = undefined;
   finishOrder(f, current, decision.response, decision.kind === 'approvedLocal' ? decision.path : 'declined', now);
   if (decision.kind === 'approvedLocal') {
+    // Any payment made in coverage triggers remittance when the policy says so (the patent's "triggered by
+    // another payment"), local ones as much as remote ones; otherwise a long enough backlog does.
+    triggerRemittance(f, 'payment');
     triggerRemittance(f, 'backlog');
     f.outboxChanged = true;
   }

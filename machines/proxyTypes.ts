@@ -4,7 +4,7 @@
 // Method: plain TypeScript types; proxy.ts re-exports them, so callers keep importing from './proxy.ts'.
 
 import type { LinkEvent, NearLinkEvent } from './link.ts';
-import type { PaymentOrder, Proof, ProxyResponse } from './messages.ts';
+import type { PaymentOrder, Proof, ProxyResponse, RemitNow } from './messages.ts';
 import type { ConfirmationKind } from './domain/confirmation.ts';
 import type { ProxyPolicy, ProxyState, RemotePayment } from './domain/proxyRules.ts';
 import type { MeansState } from './domain/means.ts';
@@ -52,7 +52,8 @@ export type ProxyEvent =
   | { type: 'order'; order: PaymentOrder }
   | { type: 'confirm.answer'; orderId: string; approved: boolean; pin?: string }
   | { type: 'coverage'; inCoverage: boolean }
-  | { type: 'remit.now' }
+  /** SD's signed request to remit now, handed in by the terminal (the app's server relays it) or by a harness. */
+  | { type: 'remit.now'; request: RemitNow }
   | ProxyTimerEvent
   | LinkEvent
   | NearLinkEvent;

@@ -22,8 +22,9 @@ import {
   type RequestSigner,
 } from './remittance.ts';
 import { signClaim, type PaymentClaim, type SigningKey } from './signature.ts';
-import { UNSTORED_REFUSAL_CODES, signRequest } from './requests.ts';
-import type { AuthRequest, BalanceFigure, DebitRequest, PaymentOrder, Proof, ProxyResponse, ServerResult, SyncRequest } from '../messages.ts';
+import { UNSTORED_REFUSAL_CODES, signRequest, verifyRemitNow } from './requests.ts';
+import type { AuthRequest, BalanceFigure, DebitRequest, PaymentOrder, Proof, ProxyResponse, RemitNow, ServerResult, SyncRequest } from '../messages.ts';
+import type { SignatureScheme } from './signature.ts';
 
 export interface ProxyPolicy {
   discrimination: DiscriminationPolicy;
@@ -48,6 +49,11 @@ export interface ProxyState {
    * at SD, because its app was never told the outcome.
    */
   remoteInFlight?: PaymentClaim;
+  /**
+   * The ids of the last explicit remittance requests (RemitNow) acted on, so a replayed one is refused. Optional:
+   * a state persisted before it existed has none.
+   */
+  remitRequestsSeen?: string[];
 }
 
 const HISTORY_LENGTH = 32;
@@ -263,6 +269,26 @@ export function applyAcknowledgement(
     return { state: next, remitted: item.txs.filter((tx) => !refusedOne.has(tx.txId)), known: true, refused: { code: 'badProofSignature', txs: refusedTxs } };
   }
   return { state: next, remitted: item.txs, known: true };
+}
+
+const REMIT_REQUESTS_REMEMBERED = 16;
+
+/**
+ * An explicit remittance request (from SD, or the app's server through SD): acted on only when SD signed it, it is
+ * addressed to this proxy, and its id is not one of the last ones acted on. A replay can at worst ask for a
+ * remittance the policy allows on request anyway; remembering the recent ids stops it being used as a flood.
+ */
+export function acceptRemitRequest(
+  state: ProxyState,
+  request: RemitNow,
+  trust: { scheme: SignatureScheme; serverPublicKey: string },
+): { state: ProxyState; accepted: true } | { state: ProxyState; accepted: false; reason: string } {
+  if (request.to !== state.proxyId) return { state, accepted: false, reason: 'remitRequestNotForMe' };
+  // [INV-6 signatures] only SD's signature makes a request; anyone can publish the message's shape.
+  if (!verifyRemitNow(trust.scheme, trust.serverPublicKey, request)) return { state, accepted: false, reason: 'badRemitRequestSignature' };
+  const seen = state.remitRequestsSeen ?? [];
+  if (seen.includes(request.reqId)) return { state, accepted: false, reason: 'replayedRemitRequest' };
+  return { state: { ...state, remitRequestsSeen: [...seen.slice(-(REMIT_REQUESTS_REMEMBERED - 1)), request.reqId] }, accepted: true };
 }
 
 export function syncRequests(state: ProxyState, key: SigningKey, seqBase: number): SyncRequest[] {

@@ -6,7 +6,7 @@
 // anything is stored under the honest request id, and the honest copy that follows is still handled (as an
 // ISO 8583 batch upload is MACed as a whole, not item by item).
 
-import type { Proof, ServerRequest, ServerResult } from '../messages.ts';
+import type { Proof, RemitNow, ServerRequest, ServerResult } from '../messages.ts';
 import { paymentClaimFields, signFields, verifyFields, type SignatureScheme, type SignedFields, type SigningKey } from './signature.ts';
 
 export function requestFields(req: ServerRequest): SignedFields {
@@ -74,4 +74,19 @@ export function signResult(key: SigningKey, unsigned: Omit<ServerResult, 'server
 
 export function verifyResult(scheme: SignatureScheme, publicKey: string, result: ServerResult): boolean {
   return verifyFields(scheme, publicKey, resultFields(result), result.serverSig);
+}
+
+/** What SD signs in an explicit remittance request: who asks, whom, when, under which id. */
+export function remitNowFields(r: Omit<RemitNow, 'sig'>): SignedFields {
+  return ['remitNow', r.reqId, r.from, r.to, r.issuedAtMs];
+}
+
+export function signRemitNow(key: SigningKey, unsigned: Omit<RemitNow, 'kind' | 'sig'>): RemitNow {
+  const request: Omit<RemitNow, 'sig'> = { kind: 'remitNow', ...unsigned };
+  return { ...request, sig: signFields(key, remitNowFields(request)) };
+}
+
+/** [INV-6 signatures] an explicit remittance request counts only if SD signed exactly these fields. */
+export function verifyRemitNow(scheme: SignatureScheme, publicKey: string, request: RemitNow): boolean {
+  return typeof request.issuedAtMs === 'number' && verifyFields(scheme, publicKey, remitNowFields(request), request.sig);
 }
