@@ -250,6 +250,20 @@ export const mutants: Mutant[] = [
     replacements: [{ from: 'if (known[field] !== true)', to: 'if (!(field in required) && !(field in optional))' }],
     suites: ['broker/validate.test.ts'],
   },
+  {
+    id: 'remit-request-unchecked',
+    description: "the proxy acts on any RemitNow without checking SD's signature: anyone who can reach the terminal sets its remittances off [item 5]",
+    file: 'machines/domain/proxyRules.ts',
+    replacements: [{ from: '  if (!verifyRemitNow(trust.scheme, trust.serverPublicKey, request)) return', to: '  if (trust.scheme === undefined && !verifyRemitNow(trust.scheme, trust.serverPublicKey, request)) return' }],
+    suites: ['machines/proxy.test.ts'],
+  },
+  {
+    id: 'local-payment-never-triggers',
+    description: 'a local payment made in coverage does not trigger a remittance even when the policy says onPayment [item 5]',
+    file: 'machines/proxyOrders.ts',
+    replacements: [{ from: "    triggerRemittance(f, 'payment');\n    triggerRemittance(f, 'backlog');", to: "    triggerRemittance(f, 'backlog');" }],
+    suites: ['machines/proxy.test.ts'],
+  },
   // ---------------------------------------------------------------- the run's own checkers and the order oracle
   {
     id: 'endcheck-lost-ignored',
