@@ -7,7 +7,7 @@
 
 import type { Minor } from './domain/money.ts';
 import type { PaymentPath, PaymentType } from './domain/discriminate.ts';
-import type { PaymentClaim } from './domain/signature.ts';
+import type { PaymentClaim, ServerOutcome } from './domain/signature.ts';
 
 // ---------------------------------------------------------------- payment API (app or POS → proxy)
 
@@ -28,17 +28,25 @@ export interface PaymentOrder {
   nonce?: string;
 }
 
-/** A proof of payment: the proxy's signed claim, and SD's signature when the payment went remote. */
+/**
+ * A proof of payment: the proxy's signed claim (its path included), and for a remote payment SD's compact receipt —
+ * what SD did (`serverOutcome`) and SD's signature over the proof's txId, means, payee, amount and that outcome
+ * (signature.ts: serverReceiptFields).
+ */
 export interface Proof extends PaymentClaim {
   sig: string;
   path: PaymentPath;
+  serverOutcome?: ServerOutcome;
   serverSig?: string;
 }
 
-/** r: the proxy's response to an order. */
+/**
+ * r: the proxy's response to an order. A refusal is signed by the proxy over its id, the order and the reason
+ * (signature.ts: refusalFields), so a holder can show who declined and why.
+ */
 export type ProxyResponse =
   | { orderId: string; ok: true; proof: Proof }
-  | { orderId: string; ok: false; reason: string };
+  | { orderId: string; ok: false; reason: string; proxyId?: string; sig?: string };
 
 // ---------------------------------------------------------------- protocol (proxy or POS → server)
 
@@ -114,6 +122,8 @@ export interface ServerResult {
    * an unregistered proxy): the rest of the batch is posted, so one bad proof cannot block the others.
    */
   refused?: string[];
+  /** auth/debit ok: SD's signature over the payment's compact receipt, which the proxy puts in its proof. */
+  receiptSig?: string;
   serverSig: string;
 }
 

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { keyOf, policyWith, walletMeans, World, type TerminalSpec } from './testing/world.ts';
 import { signRemitNow, signRequest, signResult } from './domain/requests.ts';
 import type { ProxyPolicy } from './domain/proxyRules.ts';
+import { refusalFields, verifyFields } from './domain/signature.ts';
 import type { RemitRequest, ServerRequest, ServerResult } from './messages.ts';
 
 function oneTerminal(options: { policy?: ProxyPolicy; inCoverage?: boolean; means?: TerminalSpec['means'] } = {}): World {
@@ -402,6 +403,25 @@ describe('proxy: remittance (K2)', () => {
     expect(refusals().at(-1)).toBe('replayedRemitRequest');
   });
 
+  it('answers a repeated order from its means\' durable record even after a burst of 40 other orders, and signs refusals', () => {
+    const world = oneTerminal({ policy: policyWith({ remittance: { triggers: { onPayment: false } } }) });
+    world.pay('t1', { orderId: 'first', type: 'telepayment', meansId: 'm1', amountMinor: 100 });
+    const proof = world.proofOf('first');
+    for (let i = 0; i < 40; i++) world.pay('t1', { orderId: `o${i}`, type: 'internal', meansId: 'm1', amountMinor: 1 });
+    world.pay('t1', { orderId: 'first', type: 'telepayment', meansId: 'm1', amountMinor: 100 });
+    const answers = world.terminalEvents.filter((e) => e.type === 'terminal.receipt' && e.order.orderId === 'first');
+    expect(answers).toHaveLength(2);
+    expect(answers.map((e) => (e.type === 'terminal.receipt' && e.response.ok ? e.response.proof.txId : undefined))).toEqual([proof.txId, proof.txId]);
+    expect(world.proxyState('t1').history.m1!.map((h) => h.orderId)).toContain('first');
+    // A refusal carries the proxy's signature over its id, the order and the reason.
+    world.pay('t1', { orderId: 'unknown', type: 'telepayment', meansId: 'm9', amountMinor: 100 });
+    const refusal = world.receiptFor('unknown')!.response;
+    expect(refusal).toMatchObject({ ok: false, reason: 'unknownMeans', proxyId: 't1' });
+    if (refusal.ok) throw new Error('approved');
+    expect(verifyFields(world.scheme, world.proxyKeys.get('t1')!.publicKey, refusalFields({ proxyId: 't1', orderId: 'unknown', reason: 'unknownMeans' }), refusal.sig)).toBe(true);
+    expect(verifyFields(world.scheme, world.proxyKeys.get('t1')!.publicKey, refusalFields({ proxyId: 't1', orderId: 'unknown', reason: 'userDeclined' }), refusal.sig)).toBe(false);
+  });
+
   it('remits when SD asks for it (remitNow)', () => {
     const world = oneTerminal();
     const [proof] = offlinePayments(world, [['o1', 100, 'merchant:a']]);
@@ -747,7 +767,7 @@ describe('proxy: orders queued behind the one in hand', () => {
     world.pay('t1', { orderId: 'o18', type: 'internal', meansId: 'm1', amountMinor: 100 });
     const answered = () => world.terminalEvents.flatMap((e) => (e.type === 'terminal.receipt' ? [e.order.orderId] : []));
     expect(answered()).toEqual(['o18']);
-    expect(world.receiptFor('o18')!.response).toEqual({ orderId: 'o18', ok: false, reason: 'busy' });
+    expect(world.receiptFor('o18')!.response).toMatchObject({ orderId: 'o18', ok: false, reason: 'busy' });
 
     world.answer('t1', 'o1', true);
     expect(answered()).toEqual(['o18', 'o1', 'o2']);

@@ -42,7 +42,7 @@ function finishOrder(f: Flow, current: QueuedOrder, response: ProxyResponse, pat
 /** Ends the current order with a decline that never reached the payment rules (user, PIN, timeout). */
 function declineCurrent(f: Flow, reason: string): void {
   const current = f.c.current!;
-  const { state, response } = decline(f.c.state, current.order.orderId, reason);
+  const { state, response } = decline(f.c.state, current.order, reason, { key: f.c.input.key, nowMs: f.c.input.now() });
   f.c.state = state;
   f.c.current = undefined;
   finishOrder(f, current, response, 'none', f.c.input.now());
@@ -211,7 +211,7 @@ export const orderSteps = {
       const now = c.input.now();
       f.e.cancel('orders.remoteResend');
       const reversed = reverseInFlight(c.state, c.input.key, now);
-      const { state, response } = decline(reversed, current.order.orderId, 'remoteTimeout');
+      const { state, response } = decline(reversed, current.order, 'remoteTimeout', { key: c.input.key, nowMs: now });
       c.state = state;
       c.remote = undefined;
       c.current = undefined;

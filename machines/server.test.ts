@@ -7,7 +7,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { keyOf, walletMeans, World } from './testing/world.ts';
-import { signRequest, verifyResult } from './domain/requests.ts';
+import { signProof, signRequest, verifyResult } from './domain/requests.ts';
 import { signClaim, type PaymentClaim } from './domain/signature.ts';
 import { serverAddress, shardOf } from './link.ts';
 import type { AuthRequest, DebitRequest, ReleaseRequest, RemitRequest, ServerRequest, ServerResult } from './messages.ts';
@@ -105,8 +105,8 @@ describe('server: forged and replayed requests [INV-6]', () => {
       reqId: 't1:rq1',
       from: 't1',
       transactions: [
-        { ...good, sig: signClaim(key, good), path: 'localOffline' },
-        { ...bad, sig: signClaim(keyOf('mallory', world.scheme), bad), path: 'localOffline' },
+        signProof(key, good, 'localOffline'),
+        signProof(keyOf('mallory', world.scheme), bad, 'localOffline'),
       ],
     });
     expect(ask(world, remit)).toMatchObject({ ok: true, posted: ['t1:x1'], refused: ['t1:x2'] });

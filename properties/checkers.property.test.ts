@@ -11,7 +11,7 @@ import { Ledger } from '../machines/domain/ledger.ts';
 import { MemoryLedgerStore } from '../machines/domain/ledgerStore.ts';
 import { handleRequest, type ServerContext } from '../machines/domain/serverRules.ts';
 import { signClaim, type PaymentClaim, type SignatureScheme } from '../machines/domain/signature.ts';
-import { signRequest } from '../machines/domain/requests.ts';
+import { signProof, signRequest } from '../machines/domain/requests.ts';
 import { defaultDiscriminationPolicy } from '../machines/domain/discriminate.ts';
 import { defaultConfirmationPolicy } from '../machines/domain/confirmation.ts';
 import { defaultRemittancePolicy } from '../machines/domain/remittance.ts';
@@ -36,7 +36,7 @@ function honestRun(scheme: SignatureScheme, amounts: readonly number[]) {
   ledger.openMeans({ meansId: 'm1', kind: 'prepaid', openingBalanceMinor: 1_000_000, creditLimitMinor: 0 });
   const proofs: Proof[] = amounts.map((amountMinor, i) => {
     const claim: PaymentClaim = { txId: `p1:t${i + 1}`, amountMinor, payee: i % 2 === 0 ? 'shop' : 'cafe', timeMs: i, counter: i + 1, proxyId: 'p1', meansId: 'm1', orderId: `o${i}` };
-    return { ...claim, sig: signClaim(proxyKey, claim), path: 'localOffline' };
+    return signProof(proxyKey, claim, 'localOffline');
   });
   const [settled, ...remitted] = proofs;
   const send = (request: ServerRequest) => expect(handleRequest(ledger, request, ctx)).toMatchObject({ ok: true });
@@ -84,7 +84,7 @@ describe('the end-of-run checkers catch what they exist for', () => {
         const run = honestRun(scheme, amounts);
         const lost = run.proofs[pick % run.proofs.length]!;
         const claim: PaymentClaim = { ...lost, txId: `${lost.txId}-never-remitted` };
-        const missing: Proof = { ...claim, sig: signClaim(keyFor('checkers:p1', scheme), claim), path: 'localOffline' };
+        const missing: Proof = signProof(keyFor('checkers:p1', scheme), claim, 'localOffline');
         expect(endViolations(run, (input) => ({ ...input, approved: new Map([...input.approved, [missing.txId, { proof: missing }]]) }))).toContain('INV-4');
       }),
       { numRuns: 20 },

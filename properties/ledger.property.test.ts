@@ -16,7 +16,7 @@ import { Ledger, payeeAccount } from '../machines/domain/ledger.ts';
 import { MemoryLedgerStore } from '../machines/domain/ledgerStore.ts';
 import { handleRequest, type ServerContext } from '../machines/domain/serverRules.ts';
 import { canonicalEncoding, signClaim, type PaymentClaim, type SignatureScheme, type SigningKey } from '../machines/domain/signature.ts';
-import { UNSTORED_REFUSAL_CODES, signRequest, type Unsigned } from '../machines/domain/requests.ts';
+import { signProof, signRequest, type Unsigned, UNSTORED_REFUSAL_CODES } from '../machines/domain/requests.ts';
 import { emptyJournal, formRemittances, recordLocal, type LocalTx, type RemittanceMode } from '../machines/domain/remittance.ts';
 import { defaultRemittancePolicy } from '../machines/domain/remittance.ts';
 import { requestSigner } from '../machines/domain/proxyRules.ts';
@@ -106,7 +106,7 @@ function build(s: Scenario): World {
     counters.set(p.proxy, counter);
     const claim: PaymentClaim = { txId: `${p.proxy}:t${counter}`, amountMinor: p.amountMinor, payee: p.payee, timeMs: i, counter, proxyId: p.proxy, meansId: p.meansId };
     if (p.kind === 'local') {
-      const tx: LocalTx = { ...claim, sig: signClaim(keys.get(p.proxy)!, claim), path: 'localOffline' };
+      const tx: LocalTx = signProof(keys.get(p.proxy)!, claim, 'localOffline');
       local.set(tx.txId, tx);
       journals.set(p.proxy, recordLocal(journals.get(p.proxy)!, tx));
       if (p.settled) settled.push(tx);
@@ -182,7 +182,7 @@ function build(s: Scenario): World {
         // original is on the ledger.
         if (!tx) return;
         const claim: PaymentClaim = { ...tx, txId: `${tx.proxyId}:replay${i}`, amountMinor: tx.amountMinor + f.delta };
-        const proof: Proof = { ...claim, sig: signClaim(keys.get(tx.proxyId)!, claim), path: 'localOffline' };
+        const proof: Proof = signProof(keys.get(tx.proxyId)!, claim, 'localOffline');
         const replay: Unsigned<ServerRequest> =
           f.delta % 2 === 0
             ? { kind: 'remit', mode: 'grouped', reqId: `${tx.proxyId}:y${i}`, from: tx.proxyId, transactions: [proof] }
@@ -317,7 +317,7 @@ describe('server ledger under duplicated, replayed, reordered and forged message
         ledger.openMeans({ meansId: 'm1', kind: 'prepaid', openingBalanceMinor: 10_000, creditLimitMinor: 0 });
         const ctx: ServerContext = { scheme, serverKey: keyFor('ledger:server', scheme), publicKeyOf: (id) => keys.get(id)?.publicKey, nowMs: 0 };
         const claim: PaymentClaim = { txId: 'p1:t1', amountMinor, payee: 'shop', timeMs: 0, counter: 1, proxyId: 'p1', meansId: 'm1' };
-        const proof: Proof = { ...claim, sig: signClaim(keys.get('p1')!, claim), path: 'localOffline' };
+        const proof: Proof = signProof(keys.get('p1')!, claim, 'localOffline');
         const honest: ServerRequest =
           kind === 'remit'
             ? signRequest(keys.get('p1')!, { kind: 'remit', mode: 'grouped', reqId: 'p1:r1', from: 'p1', transactions: [proof] })

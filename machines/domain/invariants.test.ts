@@ -17,7 +17,7 @@ import { MemoryLedgerStore } from './ledgerStore.ts';
 import { applySync, createMeans, localApproval, recordRemoteSpend, type MeansState } from './means.ts';
 import { emptyJournal, formRemittances, queueReversal, recordLocal, defaultRemittancePolicy } from './remittance.ts';
 import { keyFromSeed, signClaim, type PaymentClaim, type SignatureScheme } from './signature.ts';
-import { signRequest } from './requests.ts';
+import { signProof, signRequest } from './requests.ts';
 import { handleRequest, type ServerContext } from './serverRules.ts';
 import type { DebitRequest, Proof, ServerRequest } from '../messages.ts';
 
@@ -174,7 +174,7 @@ function server(scheme: SignatureScheme = 'sim') {
     counter++;
     return { txId: `${proxyId}:t${counter}`, amountMinor, payee, timeMs: counter, counter, proxyId, meansId: 'm1' };
   };
-  const proof = (c: PaymentClaim, path: Proof['path'] = 'localOffline'): Proof => ({ ...c, sig: signClaim(keys[c.proxyId as 'p1'], c), path });
+  const proof = (c: PaymentClaim, path: Proof['path'] = 'localOffline'): Proof => (signProof(keys[c.proxyId as 'p1'], c, path));
   const send = (unsigned: Record<string, unknown>, from: 'p1' | 'p2' = 'p1') => handleRequest(ledger, signRequest(keys[from], { ...unsigned, from } as never) as ServerRequest, ctx);
   return { keys, ctx, store, ledger, claim, proof, send, scheme };
 }

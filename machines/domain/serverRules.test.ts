@@ -3,7 +3,7 @@ import { handleRequest, type ServerContext } from './serverRules.ts';
 import { Ledger, LOSS_ACCOUNT, payeeAccount } from './ledger.ts';
 import { MemoryLedgerStore } from './ledgerStore.ts';
 import { keyFromSeed, signClaim, type PaymentClaim, type SignatureScheme, type SigningKey } from './signature.ts';
-import { UNSTORED_REFUSAL_CODES, signRequest, verifyResult, type Unsigned } from './requests.ts';
+import { signProof, signRequest, type Unsigned, UNSTORED_REFUSAL_CODES, verifyResult } from './requests.ts';
 import type { AggregateEntry, DebitRequest, Proof, ServerRequest, ServerResult } from '../messages.ts';
 
 /** A real memory store that checks [INV-3 conservation] after every outermost transaction. */
@@ -51,7 +51,7 @@ function claim(txId: string, amountMinor: number, counter: number, proxyId = 'p1
 }
 
 function proof(s: Setup, c: PaymentClaim): Proof {
-  return { ...c, sig: signClaim(s.keys[c.proxyId]!, c), path: 'localOffline' };
+  return signProof(s.keys[c.proxyId]!, c, 'localOffline');
 }
 
 function req<R extends ServerRequest>(s: Setup, from: string, unsigned: Omit<R, 'sig' | 'from'>): R {

@@ -14,7 +14,7 @@
 // order the payment and the reversal reached SD in.
 
 import { DomainError, isMinor } from './money.ts';
-import { canonicalEncoding, verifyClaim, type PaymentClaim, type SignatureScheme, type SigningKey } from './signature.ts';
+import { canonicalEncoding, signServerReceipt, verifyClaim, type PaymentClaim, type SignatureScheme, type SigningKey } from './signature.ts';
 import { UNSTORED_REFUSAL_CODES, requestFields, signResult, verifyRequest } from './requests.ts';
 import type { Ledger } from './ledger.ts';
 import type { BalanceFigure, Proof, ServerRequest, ServerResult } from '../messages.ts';
@@ -28,7 +28,7 @@ export interface ServerContext {
 }
 
 /** What a rule adds to an ok answer; `code` replaces 'ok' when the rule says more (a release's outcome). */
-type Outcome = Pick<ServerResult, 'txId' | 'balances' | 'posted' | 'alreadyPosted' | 'refused'> & { code?: string };
+type Outcome = Pick<ServerResult, 'txId' | 'balances' | 'posted' | 'alreadyPosted' | 'refused' | 'receiptSig'> & { code?: string };
 
 export function handleRequest(ledger: Ledger, req: ServerRequest, ctx: ServerContext): ServerResult {
   const shapeProblem = shapeProblemOf(req);
@@ -77,7 +77,9 @@ function applyRule(ledger: Ledger, req: ServerRequest, ctx: ServerContext, sende
       // A txId the proxy voided (its release overtook this request) is refused with `voided` by the ledger.
       if (req.kind === 'auth') ledger.hold({ ...payment, proxyId: claim.proxyId });
       else ledger.debit({ ...payment, requestId, proxyId: claim.proxyId });
-      return { txId: claim.txId, balances: [ledger.balanceOf(claim.meansId)] };
+      // [INV-5] SD's signed receipt of exactly this payment goes into the proxy's proof.
+      const receiptSig = signServerReceipt(ctx.serverKey, claim, req.kind === 'auth' ? 'authorised' : 'debited');
+      return { txId: claim.txId, balances: [ledger.balanceOf(claim.meansId)], receiptSig };
     }
     case 'capture': {
       const hold = ledger.holdOf(req.txId);
@@ -194,7 +196,7 @@ function useCounter(ledger: Ledger, claim: Pick<PaymentClaim, 'proxyId' | 'count
 }
 
 function claimOf(p: Proof): PaymentClaim {
-  return { txId: p.txId, amountMinor: p.amountMinor, payee: p.payee, timeMs: p.timeMs, counter: p.counter, proxyId: p.proxyId, meansId: p.meansId, orderId: p.orderId, posId: p.posId, nonce: p.nonce };
+  return { txId: p.txId, amountMinor: p.amountMinor, payee: p.payee, timeMs: p.timeMs, counter: p.counter, proxyId: p.proxyId, meansId: p.meansId, orderId: p.orderId, posId: p.posId, nonce: p.nonce, path: p.path };
 }
 
 function figures(ledger: Ledger, meansIds: Iterable<string>): BalanceFigure[] {
@@ -230,6 +232,7 @@ function withoutUndefined<T extends object>(o: T): T {
 
 // ------------------------------------------------------------------ shape checks (messages come off the wire)
 
+const PATHS: ReadonlySet<string> = new Set(['internal', 'localOffline', 'localBelowThreshold', 'remote']);
 const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
 
@@ -241,6 +244,7 @@ function claimProblem(c: unknown, what: string): string | undefined {
   if (!isInt(claim.timeMs)) return `${what}.timeMs must be an integer`;
   if (!isInt(claim.counter) || claim.counter < 0) return `${what}.counter must be a non-negative integer`;
   for (const field of ['orderId', 'posId', 'nonce']) if (claim[field] !== undefined && !isId(claim[field])) return `${what}.${field} must be a non-empty string when given`;
+  if (claim.path !== undefined && !PATHS.has(claim.path as string)) return `${what}.path must be one of ${[...PATHS].join(', ')} when given, got ${JSON.stringify(claim.path)}`;
   return undefined;
 }
 

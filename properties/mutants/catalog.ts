@@ -181,7 +181,7 @@ export const mutants: Mutant[] = [
     id: 'claim-omits-sale',
     description: "the proxy's signature leaves the order id, POS id and nonce out, so a proof can be relabelled for another sale [item 1]",
     file: 'machines/domain/signature.ts',
-    replacements: [{ from: "c.meansId, c.orderId ?? '', c.posId ?? '', c.nonce ?? ''];", to: 'c.meansId];' }],
+    replacements: [{ from: "c.meansId, c.orderId ?? '', c.posId ?? '', c.nonce ?? '', c.path ?? ''];", to: "c.meansId, c.path ?? ''];" }],
     suites: ['properties/signatures.property.test.ts', 'machines/pos.test.ts'],
   },
   {
@@ -207,7 +207,7 @@ export const mutants: Mutant[] = [
     id: 'request-signs-proof-ids-only',
     description: 'a grouped remittance or settlement is signed over each proof\'s txId and signature only: an altered copy passes the request check and its refusal is stored under the honest id [item 2]',
     file: 'machines/domain/requests.ts',
-    replacements: [{ from: "  return [...paymentClaimFields(p), p.sig, p.path, p.serverSig ?? ''];", to: '  return [p.txId, p.sig];' }],
+    replacements: [{ from: "  return [...paymentClaimFields(p), p.sig, p.path, p.serverOutcome ?? '', p.serverSig ?? ''];", to: '  return [p.txId, p.sig];' }],
     suites: ['properties/ledger.property.test.ts', 'properties/signatures.property.test.ts'],
   },
   {

@@ -13,7 +13,7 @@ import { EMPTY_JOURNAL } from './inv7Liveness.ts';
 import { Ledger } from '../../machines/domain/ledger.ts';
 import { MemoryLedgerStore } from '../../machines/domain/ledgerStore.ts';
 import { keyFromSeed, signClaim, type PaymentClaim } from '../../machines/domain/signature.ts';
-import { signRequest } from '../../machines/domain/requests.ts';
+import { signProof, signRequest } from '../../machines/domain/requests.ts';
 import { handleRequest, type ServerContext } from '../../machines/domain/serverRules.ts';
 import type { Proof, ServerRequest, ServerResult } from '../../machines/messages.ts';
 import type { OutboxItem } from '../../machines/domain/remittance.ts';
@@ -32,7 +32,7 @@ function run() {
     counter++;
     return { txId: `p1:t${counter}`, amountMinor, payee: 'shop', timeMs: counter, counter, proxyId: 'p1', meansId: 'm1' };
   };
-  const proof = (c: PaymentClaim, path: Proof['path'] = 'localOffline'): Proof => ({ ...c, sig: signClaim(key, c), path });
+  const proof = (c: PaymentClaim, path: Proof['path'] = 'localOffline'): Proof => (signProof(key, c, path));
   const send = (unsigned: Record<string, unknown>): ServerResult => {
     const request = signRequest(key, { ...unsigned, from: 'p1' } as never) as ServerRequest;
     const result = handleRequest(ledger, request, ctx);
