@@ -20,6 +20,7 @@ import { completeRemote, decideOrder, decline, reverseInFlight } from './domain/
 import { DEFAULT_CONFIRM_TIMEOUT_MS, type QueuedOrder } from './proxyTypes.ts';
 import { deliverResponse, isResult, sendToServer, step, type Flow } from './proxyFlow.ts';
 import { handleServerMessage, settleOutbox, triggerRemittance } from './proxyOutbox.ts';
+import { unremitted } from './domain/remittance.ts';
 
 /**
  * Answers the order and tells the harness. The event carries the means as this decision left it, because
@@ -36,6 +37,7 @@ function finishOrder(f: Flow, current: QueuedOrder, response: ProxyResponse, pat
     startedAtMs,
     decidedAtMs: nowMs,
     means: f.c.state.means[current.order.meansId],
+    ...(current.decidedWith === undefined ? {} : { decidedWith: current.decidedWith }),
   });
 }
 
@@ -71,7 +73,9 @@ function askUser(f: Flow): void {
  */
 function decideCurrent(f: Flow): void {
   const c = f.c;
-  const current = c.current!;
+  const pending = unremitted(c.state.journal);
+  const current = { ...c.current!, decidedWith: { inCoverage: c.linkUp, pendingCount: pending.count, pendingAmountMinor: pending.amountMinor } };
+  c.current = current;
   const now = c.input.now();
   const decision = decideOrder(c.state, c.input.policy, current.order, { inCoverage: c.linkUp, nowMs: now, key: c.input.key });
   if (decision.kind === 'remote') {

@@ -35,6 +35,15 @@ export interface ProxyInput {
 export interface QueuedOrder {
   order: PaymentOrder;
   receivedAtMs: number;
+  /** What the decision saw (set when the proxy decides): the oracle re-derives the route from it. */
+  decidedWith?: DecisionContext;
+}
+
+/** Coverage (∃φ) and the unremitted backlog when the proxy discriminated the order (steps B2, offline caps). */
+export interface DecisionContext {
+  inCoverage: boolean;
+  pendingCount: number;
+  pendingAmountMinor: number;
 }
 
 export interface ProxyContext {
@@ -82,6 +91,8 @@ export type ProxyEmitted =
       decidedAtMs: number;
       /** The order's means right after this decision (undefined for an unknown means). */
       means: MeansState | undefined;
+      /** What the discrimination saw; absent when the order never reached it (user, PIN, confirmation timeout). */
+      decidedWith?: DecisionContext;
     }
   | { type: 'proxy.remitted'; txs: Proof[]; reqId: string; ackAtMs: number }
   | { type: 'proxy.acknowledged'; reqId: string; requestKind: string; ackAtMs: number }

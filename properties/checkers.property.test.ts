@@ -12,7 +12,7 @@ import { MemoryLedgerStore } from '../machines/domain/ledgerStore.ts';
 import { handleRequest, type ServerContext } from '../machines/domain/serverRules.ts';
 import { signClaim, type PaymentClaim, type SignatureScheme } from '../machines/domain/signature.ts';
 import { signProof, signRequest } from '../machines/domain/requests.ts';
-import { defaultDiscriminationPolicy } from '../machines/domain/discriminate.ts';
+import { defaultDiscriminationPolicy, discriminate } from '../machines/domain/discriminate.ts';
 import { defaultConfirmationPolicy } from '../machines/domain/confirmation.ts';
 import { defaultRemittancePolicy } from '../machines/domain/remittance.ts';
 import type { ProxyPolicy } from '../machines/domain/proxyRules.ts';
@@ -156,6 +156,33 @@ describe('the order oracle flags every answer the policy does not allow [ORACLE]
         expect(oracleProblem(policy, internal, approval(internal, 'internal'))).toBeUndefined();
       }),
       { numRuns: 100 },
+    );
+  });
+
+  it('derives the route again from what the proxy saw: flags a decline or a path the policy does not give (B2, the offline caps)', () => {
+    const contextArb = fc.record({ inCoverage: fc.boolean(), pendingCount: fc.integer({ min: 0, max: offline.maxPendingCount + 2 }), pendingAmountMinor: fc.integer({ min: 0, max: offline.maxPendingAmountMinor + 100 }) });
+    const amountArb = fc.integer({ min: 1, max: offline.perPaymentCapMinor + 1_000 });
+    runProperty(
+      fc.property(orderArb, amountArb, contextArb, (base, amountMinor, seen) => {
+        const order = { ...base, amountMinor };
+        const route = discriminate({ type: order.type, amountMinor, ...seen }, policy.discrimination);
+        if (route.route === 'decline') {
+          expect(oracleProblem(policy, order, { orderId: order.orderId, ok: false, reason: route.reason }, seen)).toBeUndefined();
+          // Approved anyway (on whatever path), or declined for another route reason: flagged.
+          expect(oracleProblem(policy, order, approval(order, 'localOffline'), seen)).toMatch(/the policy declines it/);
+          const other = route.reason === 'offlinePendingCount' ? 'offlinePendingAmount' : 'offlinePendingCount';
+          expect(oracleProblem(policy, order, { orderId: order.orderId, ok: false, reason: other }, seen)).toMatch(/the policy declines it/);
+        } else {
+          expect(oracleProblem(policy, order, approval(order, route.path), seen)).toBeUndefined();
+          // A means-level refusal (SL, the ceiling) is the means' business; a route refusal is not allowed here.
+          expect(oracleProblem(policy, order, { orderId: order.orderId, ok: false, reason: 'insufficientLocalBalance' }, seen)).toBeUndefined();
+          expect(oracleProblem(policy, order, { orderId: order.orderId, ok: false, reason: 'offlinePendingCount' }, seen)).toMatch(/though the policy routes it/);
+          // B2: a payment routed by coverage must not be approved on the other side of it.
+          const wrongPath = route.path === 'localOffline' ? 'localBelowThreshold' : route.path === 'remote' ? 'localOffline' : route.path === 'localBelowThreshold' ? 'localOffline' : null;
+          if (wrongPath) expect(oracleProblem(policy, order, approval(order, wrongPath), seen)).toBeDefined();
+        }
+      }),
+      { numRuns: 200 },
     );
   });
 });

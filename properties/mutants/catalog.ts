@@ -300,4 +300,11 @@ export const mutants: Mutant[] = [
     replacements: [{ from: 'if (order.amountMinor > offline.perPaymentCapMinor) return', to: 'if (order.amountMinor > 2 * offline.perPaymentCapMinor) return' }],
     suites: ['properties/checkers.property.test.ts'],
   },
+  {
+    id: 'oracle-ignores-route',
+    description: 'the order oracle never derives the route again: an approval on the wrong side of coverage (B2), past the offline pending caps, or a decline the policy did not call for passes [item 8]',
+    file: 'sim/check/oracle.ts',
+    replacements: [{ from: '    decidedWith === undefined || !Number.isSafeInteger(order.amountMinor)', to: '    decidedWith !== null || !Number.isSafeInteger(order.amountMinor)' }],
+    suites: ['properties/checkers.property.test.ts'],
+  },
 ];
