@@ -19,6 +19,7 @@ import type { ProxyPolicy } from '../machines/domain/proxyRules.ts';
 import type { PaymentOrder, Proof, ServerRequest } from '../machines/messages.ts';
 import { InvariantBook, RecentEvents } from '../sim/check/invariantBook.ts';
 import { checkAtEnd, type EndCheckInput } from '../sim/check/endChecks.ts';
+import { AnswersOfSd } from '../sim/check/inv4NothingLostNothingTwice.ts';
 import { oracleProblem } from '../sim/check/oracle.ts';
 import { keyFor, schemeArb } from './arbitraries.ts';
 import { runProperty } from './fc.ts';
@@ -99,6 +100,29 @@ describe('the end-of-run checkers catch what they exist for', () => {
         expect(endViolations(run, (input) => ({ ...input, posProofs: [{ ...held, sig: signClaim(keyFor('checkers:mallory', scheme), held) }] }))).toEqual(['INV-5']);
       }),
       { numRuns: 20 },
+    );
+  });
+
+  it('report a remittance SD refused and stored, even though its proxy\'s outbox emptied [INV-7]', () => {
+    runProperty(
+      fc.property(schemeArb, amountsArb, fc.nat(), (scheme, amounts, pick) => {
+        const run = honestRun(scheme, amounts);
+        const proxyKey = keyFor('checkers:p1', scheme);
+        // A transaction reusing the counter of one already posted: SD refuses the remittance (replayedCounter) and stores it.
+        const reused = run.proofs[pick % run.proofs.length]!;
+        const claim: PaymentClaim = { ...reused, txId: `${reused.txId}-again`, path: undefined };
+        const request = signRequest(proxyKey, { kind: 'remit', mode: 'grouped', reqId: 'p1:r2', from: 'p1', transactions: [signProof(proxyKey, claim, 'localOffline')] });
+        const ctx: ServerContext = { scheme, serverKey: keyFor('checkers:server', scheme), publicKeyOf: run.publicKeyOf, nowMs: 0 };
+        const result = handleRequest(run.ledger, request, ctx);
+        expect(result).toMatchObject({ ok: false, code: 'replayedCounter' });
+        const answers = new AnswersOfSd(new InvariantBook(1, () => 0, new RecentEvents(), false));
+        answers.seeAnswer('p1', 'p1:r2', result);
+        // An altered copy's refusal is not stored: it is no refusal of the honest remittance.
+        answers.seeAnswer('p1', 'p1:r3', { ...result, reqId: 'p1:r3', code: 'badSignature' });
+        expect(answers.remitRefusals).toHaveLength(1);
+        expect(endViolations(run, (input) => ({ ...input, remitRefusals: answers.remitRefusals }))).toEqual(['INV-7']);
+      }),
+      { numRuns: 10 },
     );
   });
 

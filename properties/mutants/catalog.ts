@@ -307,4 +307,11 @@ export const mutants: Mutant[] = [
     replacements: [{ from: '    decidedWith === undefined || !Number.isSafeInteger(order.amountMinor)', to: '    decidedWith !== null || !Number.isSafeInteger(order.amountMinor)' }],
     suites: ['properties/checkers.property.test.ts'],
   },
+  {
+    id: 'inv7-counts-refused-remittance-drained',
+    description: 'INV-7 takes a remittance SD refused and stored as drained, because its proxy dropped it from the outbox [item 8]',
+    file: 'sim/check/inv7Liveness.ts',
+    replacements: [{ from: "    book.check('INV-7', false, () => `${r.sender}: remittance", to: "    book.check('INV-7', true, () => `${r.sender}: remittance" }],
+    suites: ['properties/checkers.property.test.ts'],
+  },
 ];

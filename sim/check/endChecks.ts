@@ -9,7 +9,7 @@
 
 import type { InvariantBook } from './invariantBook.ts';
 import { checkLedgerConserves } from './inv3Conservation.ts';
-import { checkNothingLost, heldInJournals } from './inv4NothingLostNothingTwice.ts';
+import { checkNothingLost, heldInJournals, type RemitRefusal } from './inv4NothingLostNothingTwice.ts';
 import { checkProofsHonoured } from './inv5BeneficiaryNeverHarmed.ts';
 import { checkBacklogsDrained, type PosEnd, type TerminalEnd } from './inv7Liveness.ts';
 import type { SignatureScheme } from '../../machines/domain/signature.ts';
@@ -46,6 +46,8 @@ export interface EndCheckInput {
   scheme: SignatureScheme;
   /** Transactions SD reported posted by two different requests (found as they happened, or from its records). */
   duplicatedPostings: number;
+  /** Remittances SD refused and stored the refusal for, whole or transaction by transaction [INV-7]. */
+  remitRefusals?: readonly RemitRefusal[];
 }
 
 export function checkAtEnd(input: EndCheckInput): LedgerFigures {
@@ -55,7 +57,7 @@ export function checkAtEnd(input: EndCheckInput): LedgerFigures {
 
   const terminals = [...input.terminals];
   const pos = [...input.pos];
-  checkBacklogsDrained(book, terminals, pos);
+  checkBacklogsDrained(book, terminals, pos, input.remitRefusals);
 
   const ledgers = input.ledgers.map((l) => l.ledger);
   const held = heldInJournals(terminals, pos);

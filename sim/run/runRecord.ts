@@ -85,10 +85,10 @@ export class RunRecord {
    * reported posted twice and the payments it reversed), and the rest of the run as it ended (ledgers, journals,
    * keys). Both modes build their `checkAtEnd` input here.
    */
-  endCheckInput(answers: Pick<AnswersOfSd, 'reversed' | 'duplicatedPostings'>, run: EndOfRun): EndCheckInput {
-    return { ...run, approved: this.approved, posProofs: this.posProofs, reversed: answers.reversed, duplicatedPostings: answers.duplicatedPostings };
+  endCheckInput(answers: Pick<AnswersOfSd, 'reversed' | 'duplicatedPostings' | 'remitRefusals'>, run: EndOfRun): EndCheckInput {
+    return { ...run, approved: this.approved, posProofs: this.posProofs, reversed: answers.reversed, duplicatedPostings: answers.duplicatedPostings, remitRefusals: answers.remitRefusals };
   }
 }
 
 /** What the end checks read beside the run record and SD's answers. */
-export type EndOfRun = Omit<EndCheckInput, 'approved' | 'posProofs' | 'reversed' | 'duplicatedPostings'>;
+export type EndOfRun = Omit<EndCheckInput, 'approved' | 'posProofs' | 'reversed' | 'duplicatedPostings' | 'remitRefusals'>;
