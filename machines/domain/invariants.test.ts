@@ -350,9 +350,21 @@ describe('ledgerFingerprint and checkRefusedUnchanged [INV-6]', () => {
     s.send({ kind: 'release', reqId: 'v', txId: 'never-seen' });
     step();
     expect(new Set(prints).size).toBe(prints.length);
-    // Answering a sync changes nothing on the ledger.
+    // Answering a sync moves no money, but SD stores its answer: the fingerprint sees that too.
     s.send({ kind: 'sync', reqId: 's', meansId: 'm1' });
-    expect(ledgerFingerprint(s.ledger)).toBe(prints.at(-1));
+    step();
+    expect(new Set(prints).size).toBe(prints.length);
+  });
+
+  it('sees a stored answer or a recorded counter that moved no money [INV-6]', () => {
+    const s = server();
+    const before = ledgerFingerprint(s.ledger);
+    // Planted: an adversarial message that took a request id (its answer stored) or a counter, and nothing else.
+    s.ledger.store.putResult('p1', 'taken', { fingerprint: 'x', result: { kind: 'result', reqId: 'taken', to: 'p1', requestKind: 'sync', ok: false, code: 'x', serverSig: '' } });
+    const afterResult = ledgerFingerprint(s.ledger);
+    expect(afterResult).not.toBe(before);
+    s.ledger.store.putCounterUse('p1', 77, 'stolen');
+    expect(ledgerFingerprint(s.ledger)).not.toBe(afterResult);
   });
 
   it('holds for a forged debit refused by SD, and for an exact replay given its stored answer', () => {

@@ -13,7 +13,7 @@ import { holdsLocalBalance, type MeansState } from './means.ts';
 import { verifyClaim, type SignatureScheme } from './signature.ts';
 import type { Minor } from './money.ts';
 import type { Ledger } from './ledger.ts';
-import type { Aggregate, Posting } from './ledgerStore.ts';
+import type { Aggregate, LedgerStore, Posting } from './ledgerStore.ts';
 import type { Journal } from './remittance.ts';
 import type { Proof, ServerResult } from '../messages.ts';
 
@@ -358,15 +358,22 @@ export function checkProofs(input: ProofsInput): Violation[] {
 /** Changes whenever money moves, a hold changes, or a transaction is posted, reversed, aggregated or voided. */
 export type LedgerFingerprint = string;
 
-/** A cheap fingerprint: the sum of account versions plus the counts of each record. O(accounts + postings). */
-export function ledgerFingerprint(ledger: Pick<Ledger, 'accounts' | 'postings' | 'aggregates' | 'voids'>): LedgerFingerprint {
+/**
+ * A cheap fingerprint: the sum of account versions plus the counts of each record — postings, reversals,
+ * aggregates, voids, and, where the store can count them, transfers, holds, the counters SD recorded and the
+ * results it stored. A forged or altered message must change none of them: a stored answer under an honest
+ * request id, or a counter taken from its rightful transaction, is a change too [INV-6]. O(accounts + postings).
+ */
+export function ledgerFingerprint(ledger: Pick<Ledger, 'accounts' | 'postings' | 'aggregates' | 'voids'> & { store?: Pick<LedgerStore, 'tableSizes'> }): LedgerFingerprint {
   let versions = 0;
   const accounts = ledger.accounts();
   for (const account of accounts) versions += account.version;
   const postings = ledger.postings();
   let reversed = 0;
   for (const posting of postings) if (isReversed(posting)) reversed++;
-  return `v${versions}:a${accounts.length}:p${postings.length}:r${reversed}:g${ledger.aggregates().length}:x${ledger.voids().length}`;
+  const sizes = ledger.store?.tableSizes?.();
+  const stored = sizes ? `:t${sizes.transfers}:h${sizes.holds}:c${sizes.counters}:s${sizes.results}` : '';
+  return `v${versions}:a${accounts.length}:p${postings.length}:r${reversed}:g${ledger.aggregates().length}:x${ledger.voids().length}${stored}`;
 }
 
 /** The codes with which SD refuses a forged, altered, replayed or malformed message. */

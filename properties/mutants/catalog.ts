@@ -314,4 +314,11 @@ export const mutants: Mutant[] = [
     replacements: [{ from: "    book.check('INV-7', false, () => `${r.sender}: remittance", to: "    book.check('INV-7', true, () => `${r.sender}: remittance" }],
     suites: ['properties/checkers.property.test.ts'],
   },
+  {
+    id: 'inv6-fingerprint-ignores-stored',
+    description: "INV-6's ledger fingerprint leaves out the results SD stored and the counters it recorded: a forgery that takes an honest request id or counter passes as 'changed nothing' [item 8]",
+    file: 'machines/domain/invariants.ts',
+    replacements: [{ from: '  const sizes = ledger.store?.tableSizes?.();', to: '  const sizes = undefined as ReturnType<LedgerStore["tableSizes"] & {}> | undefined;' }],
+    suites: ['machines/domain/invariants.test.ts'],
+  },
 ];
