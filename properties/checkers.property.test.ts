@@ -60,6 +60,7 @@ function endViolations(run: Run, plant: (input: EndCheckInput) => EndCheckInput 
     terminals: [{ terminalId: 'p1', up: true, journal: { pending: [], outbox: [] } }],
     pos: [{ posId: 'pos1', unsettled: 0 }],
     publicKeyOf: run.publicKeyOf,
+    serverPublicKey: keyFor('checkers:server', run.scheme).publicKey,
     scheme: run.scheme,
     duplicatedPostings: 0,
   };

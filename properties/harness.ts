@@ -185,6 +185,7 @@ export class ModelWorld extends World {
       payees,
       scheme: this.scheme,
       publicKeyOf: (id) => this.publicKeys.get(id),
+      serverPublicKey: this.serverKey.publicKey,
       journals: new Map(terminalIds.map((id) => [id, this.proxyState(id).journal])),
     };
   }

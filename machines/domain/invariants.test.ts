@@ -16,7 +16,7 @@ import { Ledger, payeeAccount } from './ledger.ts';
 import { MemoryLedgerStore } from './ledgerStore.ts';
 import { applySync, createMeans, localApproval, recordRemoteSpend, type MeansState } from './means.ts';
 import { emptyJournal, formRemittances, queueReversal, recordLocal, defaultRemittancePolicy } from './remittance.ts';
-import { keyFromSeed, signClaim, type PaymentClaim, type SignatureScheme } from './signature.ts';
+import { keyFromSeed, signClaim, signServerReceipt, type PaymentClaim, type SignatureScheme } from './signature.ts';
 import { signProof, signRequest } from './requests.ts';
 import { handleRequest, type ServerContext } from './serverRules.ts';
 import type { DebitRequest, Proof, ServerRequest } from '../messages.ts';
@@ -304,7 +304,7 @@ describe('checkProofs [INV-5]', () => {
     const aggregated = s.proof(s.claim(60));
     s.send({ kind: 'remit', mode: 'grouped', reqId: 'r1', transactions: [local] });
     s.send({ kind: 'remit', mode: 'aggregate', reqId: 'r2', aggregates: [{ meansId: 'm1', payee: 'shop', sumMinor: 60, txIds: [aggregated.txId], counters: [aggregated.counter] }] });
-    const input = (proofs: Proof[]) => ({ proofs, scheme: s.scheme, publicKeyOf: s.ctx.publicKeyOf, ledger: s.ledger });
+    const input = (proofs: Proof[]) => ({ proofs, scheme: s.scheme, publicKeyOf: s.ctx.publicKeyOf, serverPublicKey: s.ctx.serverKey.publicKey, ledger: s.ledger });
     return { s, local, aggregated, input };
   }
 
@@ -321,6 +321,19 @@ describe('checkProofs [INV-5]', () => {
     expect(checkProofs(input([stranger]))[0]?.message).toContain('ghost is not registered');
     const unpaid = s.proof(s.claim(5));
     expect(checkProofs(input([unpaid]))).toEqual([expect.objectContaining({ invariant: 'INV-5', subject: unpaid.txId, message: expect.stringContaining('no credit') })]);
+  });
+
+  it("checks SD's receipt in a remote payment's proof: present, for exactly that payment, and signed by SD", () => {
+    const { s, input } = settled('ed25519');
+    const claim = s.claim(40);
+    const result = s.send({ kind: 'debit', reqId: 'd1', claim: { ...claim, path: 'remote' } });
+    expect(result).toMatchObject({ ok: true });
+    const remote: Proof = { ...s.proof(claim, 'remote'), serverOutcome: 'debited', serverSig: result.receiptSig! };
+    expect(checkProofs(input([remote]))).toEqual([]);
+    const { serverSig: _dropped, ...withoutReceipt } = remote;
+    expect(checkProofs(input([withoutReceipt]))[0]?.message).toContain("SD's receipt (debited) does not verify");
+    expect(checkProofs(input([{ ...remote, serverOutcome: 'authorised' }]))[0]?.message).toContain("SD's receipt (authorised) does not verify");
+    expect(checkProofs(input([{ ...remote, serverSig: signServerReceipt(s.keys.p1, remote, 'debited') }]))[0]?.message).toContain("SD's receipt");
   });
 
   it('reports a proof whose credit went to another payee or was reversed', () => {

@@ -10,7 +10,7 @@
 
 import { periodIndexAt } from './period.ts';
 import { holdsLocalBalance, type MeansState } from './means.ts';
-import { verifyClaim, type SignatureScheme } from './signature.ts';
+import { verifyClaim, verifyServerReceipt, type SignatureScheme } from './signature.ts';
 import type { Minor } from './money.ts';
 import type { Ledger } from './ledger.ts';
 import type { Aggregate, LedgerStore, Posting } from './ledgerStore.ts';
@@ -316,6 +316,8 @@ export interface ProofsInput {
   scheme: SignatureScheme;
   /** The registered public key of a proxy. */
   publicKeyOf(proxyId: string): string | undefined;
+  /** SD's public key: a remote payment's proof must carry SD's signed receipt of exactly that payment. */
+  serverPublicKey: string;
   ledger: Pick<Ledger, 'postingOf'> | readonly Pick<Ledger, 'postingOf'>[];
   /**
    * Transactions still held at the end in their payer's journal or a POS unit's receipts: one with no credit yet
@@ -341,6 +343,10 @@ export function checkProofs(input: ProofsInput): Violation[] {
     const publicKey = input.publicKeyOf(proof.proxyId);
     if (publicKey === undefined) flag(`${proof.proxyId} is not registered`);
     else if (!verifyClaim(input.scheme, publicKey, proof, proof.sig)) flag('the signature does not verify');
+    // A remote payment's proof is the holder's evidence against SD too: SD's receipt must name this txId, means,
+    // payee and amount under SD's signature; a local proof carries no receipt.
+    if (proof.path === 'remote' && !verifyServerReceipt(input.scheme, input.serverPublicKey, proof)) flag(`SD's receipt (${proof.serverOutcome ?? 'none'}) does not verify`);
+    else if (proof.path !== 'remote' && proof.serverSig !== undefined) flag(`a ${proof.path} proof carries a receipt of SD's`);
     let posting: Posting | undefined;
     for (const ledger of ledgers) if ((posting = ledger.postingOf(proof.txId))) break;
     // [INV-5] No credit yet for a payment its payer still holds: pending, not a harm (INV-7 flags the journal).

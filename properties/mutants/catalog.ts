@@ -321,4 +321,11 @@ export const mutants: Mutant[] = [
     replacements: [{ from: '  const sizes = ledger.store?.tableSizes?.();', to: '  const sizes = undefined as ReturnType<LedgerStore["tableSizes"] & {}> | undefined;' }],
     suites: ['machines/domain/invariants.test.ts'],
   },
+  {
+    id: 'inv5-ignores-server-receipt',
+    description: "INV-5 takes a remote payment's proof as honoured without checking SD's signed receipt in it [item 8]",
+    file: 'machines/domain/invariants.ts',
+    replacements: [{ from: "    if (proof.path === 'remote' && !verifyServerReceipt(", to: "    if (proof.path === 'internal' && !verifyServerReceipt(" }],
+    suites: ['machines/domain/invariants.test.ts', 'sim/check/endChecks.test.ts'],
+  },
 ];

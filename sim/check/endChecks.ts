@@ -43,6 +43,8 @@ export interface EndCheckInput {
   /** Each POS unit at the end and its receipts not yet settled. */
   pos: Iterable<PosEnd>;
   publicKeyOf(id: string): string | undefined;
+  /** SD's public key: the receipts in remote payments' proofs are checked against it [INV-5]. */
+  serverPublicKey: string;
   scheme: SignatureScheme;
   /** Transactions SD reported posted by two different requests (found as they happened, or from its records). */
   duplicatedPostings: number;
@@ -65,7 +67,7 @@ export function checkAtEnd(input: EndCheckInput): LedgerFigures {
 
   const proofs: Proof[] = [...input.posProofs];
   for (const { proof } of input.approved.values()) proofs.push(proof);
-  checkProofsHonoured(book, { proofs, scheme: input.scheme, publicKeyOf: input.publicKeyOf, ledgers, held });
+  checkProofsHonoured(book, { proofs, scheme: input.scheme, publicKeyOf: input.publicKeyOf, serverPublicKey: input.serverPublicKey, ledgers, held });
 
   return {
     approvedAmountMinor: figures.approvedAmountMinor,

@@ -49,7 +49,7 @@ describe('RunRecord', () => {
     answers.seeAnswer('t0', 'v1', answer('t0', 'v1', { requestKind: 'release', txId: 'h' }));
     // Another terminal's request naming the same transaction as posted (in mqtt mode: another server's file).
     answers.seeAnswer('t1', 'r9', answer('t1', 'r9', { requestKind: 'remit', posted: ['a'] }));
-    const input = record.endCheckInput(answers, { book: invariants, ledgers: [], terminals: [], pos: [], publicKeyOf: () => undefined, scheme: 'sim' });
+    const input = record.endCheckInput(answers, { book: invariants, ledgers: [], terminals: [], pos: [], publicKeyOf: () => undefined, serverPublicKey: 'sd', scheme: 'sim' });
     expect([...input.approved.keys()]).toEqual(['a']);
     expect(input.posProofs.map((p) => p.txId)).toEqual(['p']);
     expect([...input.reversed]).toEqual(['h']);
