@@ -26,7 +26,7 @@ import { unremitted } from './domain/remittance.ts';
  * Answers the order and tells the harness. The event carries the means as this decision left it, because
  * emitted events are delivered after the whole macrostep, when a queued order may already have changed it.
  */
-function finishOrder(f: Flow, current: QueuedOrder, response: ProxyResponse, path: string, nowMs: number, startedAtMs = nowMs): void {
+function finishOrder(f: Flow, current: QueuedOrder, response: ProxyResponse, path: string, nowMs: number, startedAtMs = nowMs, declinedRemoteTxId?: string): void {
   deliverResponse(f.e, current.order, response);
   f.e.emit({
     type: 'proxy.decided',
@@ -38,6 +38,7 @@ function finishOrder(f: Flow, current: QueuedOrder, response: ProxyResponse, pat
     decidedAtMs: nowMs,
     means: f.c.state.means[current.order.meansId],
     ...(current.decidedWith === undefined ? {} : { decidedWith: current.decidedWith }),
+    ...(declinedRemoteTxId === undefined || response.ok ? {} : { declinedRemoteTxId }),
   });
 }
 
@@ -182,7 +183,7 @@ export const orderSteps = {
       c.state = done.state;
       c.remote = undefined;
       c.current = undefined;
-      finishOrder(f, current, done.response, done.approved ? 'remote' : 'declined', now, remote.startedAtMs);
+      finishOrder(f, current, done.response, done.approved ? 'remote' : 'declined', now, remote.startedAtMs, remote.claim.txId);
       // Talking to SD anyway: the backlog goes along (the patent's "triggered by another payment").
       triggerRemittance(f, 'payment');
       f.outboxChanged = true;
@@ -211,7 +212,7 @@ export const orderSteps = {
     run(f) {
       const c = f.c;
       const current = c.current!;
-      const startedAtMs = c.remote!.startedAtMs;
+      const { startedAtMs, claim } = c.remote!;
       const now = c.input.now();
       f.e.cancel('orders.remoteResend');
       const reversed = reverseInFlight(c.state, c.input.key, now);
@@ -219,7 +220,7 @@ export const orderSteps = {
       c.state = state;
       c.remote = undefined;
       c.current = undefined;
-      finishOrder(f, current, response, 'declined', now, startedAtMs);
+      finishOrder(f, current, response, 'declined', now, startedAtMs, claim.txId);
       f.outboxChanged = true;
       startQueuedOrders(f);
       settleOutbox(f);

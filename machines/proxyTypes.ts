@@ -93,6 +93,11 @@ export type ProxyEmitted =
       means: MeansState | undefined;
       /** What the discrimination saw; absent when the order never reached it (user, PIN, confirmation timeout). */
       decidedWith?: DecisionContext;
+      /**
+       * The transaction of a remote payment declined to its app after its request went to SD (SD refused it, or no
+       * answer came in time and a reversal was queued): SD must end holding nothing and paying nothing for it [INV-4].
+       */
+      declinedRemoteTxId?: string;
     }
   | { type: 'proxy.remitted'; txs: Proof[]; reqId: string; ackAtMs: number }
   | { type: 'proxy.acknowledged'; reqId: string; requestKind: string; ackAtMs: number }

@@ -14,6 +14,7 @@ import {
 } from './invariants.ts';
 import { Ledger, payeeAccount } from './ledger.ts';
 import { MemoryLedgerStore } from './ledgerStore.ts';
+import { applyTransfer } from './ledgerAccounts.ts';
 import { applySync, createMeans, localApproval, recordRemoteSpend, type MeansState } from './means.ts';
 import { emptyJournal, formRemittances, queueReversal, recordLocal, defaultRemittancePolicy } from './remittance.ts';
 import { keyFromSeed, signClaim, signServerReceipt, type PaymentClaim, type SignatureScheme } from './signature.ts';
@@ -254,7 +255,8 @@ describe('checkNothingLostNothingTwice [INV-4]', () => {
   it('reports a posted amount that differs from the approved one, and an aggregate that does not add up', () => {
     const { s, approved, reversed } = drainedRun();
     const changed = approved.map((p, i) => (i === 0 ? { ...p, amountMinor: p.amountMinor + 1 } : p));
-    expect(checkNothingLostNothingTwice({ approved: changed, reversed, ledger: s.ledger }).counts).toMatchObject({ amountMismatch: 1 });
+    // Once for the transaction, once for its payee's reconciliation (the shop holds what was posted, not the claim).
+    expect(checkNothingLostNothingTwice({ approved: changed, reversed, ledger: s.ledger }).counts).toMatchObject({ amountMismatch: 2 });
     // The proxy claimed 100 for the shop aggregate; planted: the approved amounts say 30 + 71.
     const aggregatedShop = approved[3]!;
     const source = new Map(approved.map((p) => [p.txId, p.txId === aggregatedShop.txId ? 71 : p.amountMinor]));
@@ -292,8 +294,22 @@ describe('checkNothingLostNothingTwice [INV-4]', () => {
     otherShard.openMeans({ meansId: 'm1', kind: 'prepaid', openingBalanceMinor: 1_000, creditLimitMinor: 0 });
     otherShard.postPayment({ txId: first.txId, meansId: 'm1', payee: 'shop', amountMinor: first.amountMinor, requestId: 'p1/r1' }, 'remit');
     const twice = checkNothingLostNothingTwice({ approved, reversed, ledger: [s.ledger, otherShard] });
-    expect(twice.counts).toEqual({ lost: 0, duplicated: 1, unexpected: 0, amountMismatch: 0 });
+    // The shop also holds the payment twice across the ledgers: its reconciliation fails too.
+    expect(twice.counts).toEqual({ lost: 0, duplicated: 1, unexpected: 0, amountMismatch: 1 });
     expect(twice.violations[0]?.message).toBe(`${first.txId} is posted on two ledgers (the second on ledger 1)`);
+  });
+
+  it('reconciles every payee: what it holds is its approved payments on the ledger plus its external credits', () => {
+    const { s, approved, reversed } = drainedRun();
+    expect(checkNothingLostNothingTwice({ approved, reversed, ledger: s.ledger }).violations).toEqual([]);
+    // Spending through another point of issue is an external credit, not a discrepancy.
+    s.ledger.spendElsewhere({ transferId: 'web1', meansId: 'm1', payee: 'shop', amountMinor: 3 });
+    expect(checkNothingLostNothingTwice({ approved, reversed, ledger: s.ledger }).violations).toEqual([]);
+    // Planted: money moved to the shop's account with every posting right (a transfer to the wrong account).
+    applyTransfer(s.store, 'planted', 'float', payeeAccount('shop'), 7, 'planted');
+    const report = checkNothingLostNothingTwice({ approved, reversed, ledger: s.ledger });
+    expect(report.counts).toEqual({ lost: 0, duplicated: 0, unexpected: 0, amountMismatch: 1 });
+    expect(report.violations[0]?.message).toMatch(/^payee shop holds \d+ on the ledger; .* sum to \d+$/);
   });
 });
 

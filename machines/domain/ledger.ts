@@ -95,6 +95,26 @@ export class Ledger {
     return this.store.getPosting(txId);
   }
 
+  /**
+   * What each payee holds on this ledger, and how much of it came from spending through other points of issue
+   * (`ext:` transfers), for INV-4's per-payee reconciliation; undefined when the store cannot list those transfers.
+   */
+  payeeCredits(): { balanceByPayee: Map<string, number>; externalByPayee: Map<string, number> } | undefined {
+    const external = this.store.externalTransfers?.();
+    if (external === undefined) return undefined;
+    const balanceByPayee = new Map<string, number>();
+    for (const account of this.store.allAccounts()) {
+      if (account.id.startsWith('payee:')) balanceByPayee.set(account.id.slice('payee:'.length), account.balanceMinor);
+    }
+    const externalByPayee = new Map<string, number>();
+    for (const transfer of external) {
+      if (!transfer.creditAccount.startsWith('payee:')) continue;
+      const payee = transfer.creditAccount.slice('payee:'.length);
+      externalByPayee.set(payee, (externalByPayee.get(payee) ?? 0) + transfer.amountMinor);
+    }
+    return { balanceByPayee, externalByPayee };
+  }
+
   postings(): Posting[] {
     return [...this.store.allPostings()];
   }

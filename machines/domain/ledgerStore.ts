@@ -141,6 +141,11 @@ export interface LedgerStore {
    * not have stored a result or used a counter either). A store that cannot count cheaply leaves it out.
    */
   tableSizes?(): Readonly<Record<string, number>>;
+  /**
+   * Optional: the transfers of spending through other points of issue (ids `ext:…`: the HTTP interface, spends
+   * elsewhere), for INV-4's per-payee reconciliation. A store without it leaves that reconciliation out.
+   */
+  externalTransfers?(): Iterable<Transfer>;
 }
 
 const ABSENT: unique symbol = Symbol('absent');
@@ -191,6 +196,9 @@ export class MemoryLedgerStore implements LedgerStore {
   allPostings() { return [...this.postings.values()]; }
   allAggregates() { return [...this.aggregates.values()]; }
   allVoids() { return [...this.voids.values()]; }
+  externalTransfers() {
+    return [...this.transfers.values()].filter((t) => t.id.startsWith('ext:'));
+  }
   tableSizes() {
     return { transfers: this.transfers.size, holds: this.holds.size, counters: this.counters.size, results: this.results.size };
   }

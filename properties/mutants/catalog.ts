@@ -328,4 +328,18 @@ export const mutants: Mutant[] = [
     replacements: [{ from: "    if (proof.path === 'remote' && !verifyServerReceipt(", to: "    if (proof.path === 'internal' && !verifyServerReceipt(" }],
     suites: ['machines/domain/invariants.test.ts', 'sim/check/endChecks.test.ts'],
   },
+  {
+    id: 'run-checks-acknowledged-reversals-only',
+    description: 'the run checks only the declined remote payments whose reversal SD acknowledged: one whose hold or debit stayed passes [item 8]',
+    file: 'sim/run/runRecord.ts',
+    replacements: [{ from: 'const reversed = new Set([...answers.reversed, ...this.declinedRemote]);', to: 'const reversed = new Set([...answers.reversed]);' }],
+    suites: ['sim/run/runRecord.test.ts'],
+  },
+  {
+    id: 'inv4-no-payee-reconciliation',
+    description: 'INV-4 never reconciles what each payee holds against its approved payments and external credits: money moved to the wrong account with the right postings passes [item 8]',
+    file: 'machines/domain/invariants.ts',
+    replacements: [{ from: '  if (credits.every((c) => c !== undefined)) {', to: '  if (credits.length < 0) {' }],
+    suites: ['machines/domain/invariants.test.ts'],
+  },
 ];

@@ -88,6 +88,8 @@ export interface DecidedRecord {
   latencyKind: 'local' | 'remote';
   proof?: Proof;
   remoteMode?: 'debit' | 'authCapture';
+  /** A remote payment declined after its request went to SD (see ProxyEmitted's proxy.decided) [INV-4]. */
+  declinedRemoteTxId?: string;
 }
 
 export interface RemittedRecord {

@@ -302,6 +302,7 @@ export class SwarmWorker implements FleetObserver {
       if (order.remoteMode) record.remoteMode = order.remoteMode;
     } else {
       record.reason = response.reason;
+      if (event.declinedRemoteTxId !== undefined) record.declinedRemoteTxId = event.declinedRemoteTxId;
     }
     this.decided.push(record);
     this.decisionListener?.(terminalId, event);
