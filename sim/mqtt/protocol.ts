@@ -12,7 +12,8 @@ import type { LinkStats } from '../../broker/mqttLink.ts';
 import type { ArrivalStats } from '../core/workload.ts';
 
 /** The device faults a worker applies to its own terminals (the coordinator applies the others). */
-export type WorkerFault = Extract<Fault, { kind: 'terminalCrash' | 'simMove' | 'clockSkew' }>;
+/** The faults a worker applies to its own devices (alteredInFlight on its links' radio path). */
+export type WorkerFault = Extract<Fault, { kind: 'terminalCrash' | 'simMove' | 'clockSkew' | 'alteredInFlight' }>;
 
 export interface WorkerInit {
   type: 'init';
