@@ -75,6 +75,8 @@ export class MqttCoordinator {
     const prng = new Prng(this.scenario.seed).fork('mqtt-coordinator');
     this.book = new InvariantBook(this.scenario.seed, () => this.time.now(), this.recent, false);
     if (options.brokerUrl && !options.secret) throw new HarnessError('noSecret', 'an external broker needs the secret its credentials were issued with', options.brokerUrl);
+    const databaseCrash = this.scenario.faults.find((f) => f.kind === 'databaseCrash');
+    if (databaseCrash && !options.databaseControl) throw new HarnessError('noDatabaseControl', `a databaseCrash fault needs the control of a PostgreSQL ledger (databaseControl)`, databaseCrash);
     this.secret = options.secret ?? newSecret();
     this.failurePromise = new Promise<never>((_, reject) => {
       let failure: Error | undefined;
@@ -110,7 +112,7 @@ export class MqttCoordinator {
       now: () => this.time.now(),
       remittanceSample: () => this.reports.remittanceSample(prng),
     });
-    this.faults = new FaultInjector({ time: this.time, supervisor: this.supervisor, adversary: this.adversary, brokerControl: options.brokerControl, recent: this.recent, runLog: this.runLog });
+    this.faults = new FaultInjector({ time: this.time, supervisor: this.supervisor, adversary: this.adversary, brokerControl: options.brokerControl, databaseControl: options.databaseControl, recent: this.recent, runLog: this.runLog });
     this.readers = new LedgerReaders((line) => this.runLog.log(line));
     this.sampler = new MinuteSampler({
       time: this.time,
@@ -232,6 +234,7 @@ export class MqttCoordinator {
     this.time.stop();
     await this.pool.stop(10_000);
     await this.supervisor.settle();
+    await this.faults.restoreDatabase().catch((error: Error) => this.runLog.log(`  could not start the database again: ${error.message}`));
     this.readers.close();
     await this.supervisor.stopServers();
     await this.elsewhere?.stop();
@@ -310,6 +313,7 @@ export class MqttCoordinator {
       faults: {
         serverCrashes: counters.serverCrashes,
         brokerCrashes: counters.brokerCrashes,
+        databaseCrashes: counters.databaseCrashes,
         terminalCrashes: deviceFaults.terminalCrashes ?? 0,
         simMoves: deviceFaults.simMoves ?? 0,
         skewed: deviceFaults.skewed ?? 0,

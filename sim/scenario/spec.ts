@@ -325,6 +325,10 @@ const fields: Fields = {
       variants: {
         serverCrash: { doc: 'A payment-server shard crashes and restarts from its durable ledger.', fields: { shard, restartAfter } },
         brokerCrash: { doc: 'The MQTT broker crashes and restarts.', fields: { restartAfter } },
+        databaseCrash: {
+          doc: "mqtt mode, ledgers on PostgreSQL: the database server holding every payment server's ledger crashes (`pg_ctl stop -m immediate`: no checkpoint, recovery from the WAL) and starts again; the servers hold their answers until a commit succeeds. The run needs the power to crash it: `--ledger postgres://… --ledger-pgdata DIR` (its data directory). Refused (exit 2) in virtual mode, whose servers keep no database, and on SQLite ledgers.",
+          fields: { restartAfter },
+        },
         terminalCrash: { doc: 'Terminals crash; their proxies restart from their persisted state.', fields: { count: count('Number of terminals.'), restartAfter } },
         simMove: { doc: 'SIMs move to new terminals through the strongbox.', fields: { count: count('Number of SIMs.') } },
         clockSkew: {

@@ -141,6 +141,8 @@ export interface Network {
 export type Fault =
   | { kind: 'serverCrash'; atMs: number; shard: number; restartAfterMs: number }
   | { kind: 'brokerCrash'; atMs: number; restartAfterMs: number }
+  /** mqtt mode on a PostgreSQL ledger the run controls (`--ledger-pgdata`): the database crashes and restarts. */
+  | { kind: 'databaseCrash'; atMs: number; restartAfterMs: number }
   | { kind: 'terminalCrash'; atMs: number; count: number; restartAfterMs: number }
   | { kind: 'simMove'; atMs: number; count: number }
   /** `skewMs` is signed: negative puts the terminals' clocks behind. */
