@@ -110,8 +110,8 @@ export const mutants: Mutant[] = [
     file: 'machines/domain/signature.ts',
     replacements: [
       {
-        from: "return ['pay.v2', c.txId, c.amountMinor, c.payee, c.timeMs,",
-        to: "return ['pay.v2', c.txId, c.payee, c.timeMs,",
+        from: "return ['pay.v3', c.txId, c.amountMinor, c.payee, c.timeMs,",
+        to: "return ['pay.v3', c.txId, c.payee, c.timeMs,",
       },
     ],
     suites: ['properties/signatures.property.test.ts', 'properties/ledger.property.test.ts'],
