@@ -18,6 +18,7 @@ import { RunRecord } from '../run/runRecord.ts';
 import { buildSummary, type RunSummary } from '../run/summary.ts';
 import { InvariantBook, RecentEvents, type InvariantCount } from '../check/invariantBook.ts';
 import type { LedgerFigures } from '../check/endChecks.ts';
+import type { LossAccountFigures, SharedMeansFigures } from '../check/lossAccount.ts';
 import { Prng } from '../core/prng.ts';
 import { registryOf } from '../core/fleetKeys.ts';
 import { RealTime, wallEpochMs, sleepRun } from '../core/realTime.ts';
@@ -49,6 +50,9 @@ export class MqttCoordinator {
   /** Approved payments, POS receipts, the backlog and the drain state, from the workers' reports (runRecord.ts). */
   readonly record = new RunRecord();
   endFigures: LedgerFigures | undefined;
+  /** The loss account by cause and means, and the shared means' figures, read back at the end. */
+  lossAccount: LossAccountFigures | undefined;
+  sharedMeans: SharedMeansFigures | undefined;
   private readonly scenario: Scenario;
   private readonly outDir: string;
   private readonly logDir: string;
@@ -249,14 +253,17 @@ export class MqttCoordinator {
     const finals = this.pool.finals();
     const missing = this.pool.workers.length - finals.length;
     if (missing > 0) throw new HarnessError('noFinalReport', `${missing} worker(s) sent no final report`, finals.length);
-    this.endFigures = checkLedgersAtEnd({
+    const readBack = checkLedgersAtEnd({
       scenario: this.scenario,
       servers: this.supervisor.servers,
       book: this.book,
       record: this.record,
-      journals: { terminals: finals.flatMap((f) => f.terminals), pos: finals.flatMap((f) => f.pos) },
+      journals: { terminals: finals.flatMap((f) => f.terminals), pos: finals.flatMap((f) => f.pos), purses: finals.flatMap((f) => f.purses ?? []) },
       adversary: this.adversary,
     });
+    this.endFigures = readBack.ledger;
+    this.lossAccount = readBack.lossAccount;
+    this.sharedMeans = readBack.sharedMeans;
   }
 
   /** The coordinator's own counts plus every worker's (the per-decision checks run in the workers). */
@@ -306,6 +313,8 @@ export class MqttCoordinator {
       record: this.record,
       ledger: this.endFigures,
       invariants: this.mergedInvariants(finals),
+      sharedMeans: this.sharedMeans,
+      lossAccount: this.lossAccount,
       firstViolation: first,
       // As the virtual mode: arrivals the open-model executor dropped, and orders whose terminal was down.
       droppedOrders: (workload.notIssuedTerminalDown ?? 0) + (workload.arrivalDropped ?? 0),

@@ -15,7 +15,9 @@ import { keyFromSeed } from '../../machines/domain/signature.ts';
 import { shardOf } from '../../machines/link.ts';
 import type { ServerResult } from '../../machines/messages.ts';
 import type { Scenario } from '../scenario/types.ts';
-import { registryOf } from '../core/fleetKeys.ts';
+import { registryOf, terminalPlans } from '../core/fleetKeys.ts';
+import { checkPursesReconcile, type PurseAtEnd } from '../check/localValueCheck.ts';
+import { exposuresOf, lossAccountOf, purseLossesOf, sharedMeansOf, type LossAccountFigures, type SharedMeansFigures } from '../check/lossAccount.ts';
 import type { InvariantBook } from '../check/invariantBook.ts';
 import { checkAtEnd, type LedgerFigures } from '../check/endChecks.ts';
 import { checkLedgerConserves } from '../check/inv3Conservation.ts';
@@ -103,12 +105,19 @@ export interface ReadBackInput {
   book: InvariantBook;
   record: RunRecord;
   /** What every worker's journals and POS units still held (their final reports). */
-  journals: Pick<EndOfRun, 'terminals' | 'pos'>;
+  journals: Pick<EndOfRun, 'terminals' | 'pos'> & { purses?: PurseAtEnd[] };
   adversary: Adversary;
 }
 
+/** The end checks' figures, and the loss account and shared means read from the same ledgers. */
+export interface ReadBackFigures {
+  ledger: LedgerFigures;
+  lossAccount: LossAccountFigures;
+  sharedMeans: SharedMeansFigures;
+}
+
 /** The end checks on the stopped servers' ledgers (files or schemas); returns the ledger figures of the summary. */
-export function checkLedgersAtEnd(input: ReadBackInput): LedgerFigures {
+export function checkLedgersAtEnd(input: ReadBackInput): ReadBackFigures {
   const { scenario, servers, book, record } = input;
   const stores = servers.map((s) => openLedgerStore(s.ledger, { readonly: true }));
   try {
@@ -132,7 +141,16 @@ export function checkLedgersAtEnd(input: ReadBackInput): LedgerFigures {
     );
     // [INV-6 signatures] every adversarial message the coordinator sent was refused and changed nothing.
     input.adversary.check(book, ledgerOfMeans);
-    return figures;
+    // [INV-4 local value] each purse on a SIM is worth what its server's books say.
+    checkPursesReconcile(book, input.journals.purses ?? [], (meansId) => ledgerOfMeans(meansId).accountOf(`means:${meansId}`)?.balanceMinor ?? 0);
+    const plans = terminalPlans(scenario);
+    const purseLosses = ledgers.flatMap((ledger, i) => purseLossesOf(ledger, storedAnswers(stores[i]!)));
+    const exposures = exposuresOf(plans);
+    return {
+      ledger: figures,
+      lossAccount: lossAccountOf(ledgers, (meansId) => exposures.get(meansId), purseLosses),
+      sharedMeans: sharedMeansOf(plans, record.approved.values()),
+    };
   } finally {
     for (const store of stores) store.close();
   }

@@ -12,8 +12,10 @@ import type { ArrivalStats } from '../core/workload.ts';
 import { evaluateThresholds, type ThresholdResult } from '../scenario/thresholds.ts';
 import type { InvariantCount } from '../check/invariantBook.ts';
 import type { LedgerFigures } from '../check/endChecks.ts';
+import type { LossAccountFigures, SharedMeansFigures } from '../check/lossAccount.ts';
 import type { Metrics } from './metrics.ts';
 import type { RunRecord } from './runRecord.ts';
+import { splitDeclines, type DeclineSplit } from './declines.ts';
 
 export const SUMMARY_VERSION = 1;
 
@@ -29,12 +31,17 @@ export interface RunSummary {
   wallMs: number;
   events: number;
   /** `dropped`: orders that could not be issued on time (open-model arrivals dropped, or a terminal down). */
-  orders: { total: number; approved: number; declined: number; dropped?: number; byPath: Record<string, number>; declinedByReason: Record<string, number> };
+  /** `failures`: the declines split into business declines and system failures (declines.ts). */
+  orders: { total: number; approved: number; declined: number; dropped?: number; byPath: Record<string, number>; declinedByReason: Record<string, number>; failures?: DeclineSplit };
   latencyMs: { local: { p50: number; p99: number; max: number }; remote: { p50: number; p99: number; max: number } };
   remittance: { transactions: number; batches: number; pendingAtEnd: number; lagMs: { p50: number; p99: number }; peakBacklogAmountMinor: number };
   /** `lost`: approved and in no journal or ledger; `heldInJournals`: approved, on no ledger, still in a journal (pending). */
   ledger: { approvedAmountMinor: number; postedAmountMinor: number; lost: number; heldInJournals: number; duplicated: number; unexpected: number; sumOfBalancesMinor: number };
   invariants: Array<{ id: string; name: string; checks: number; violations: number }>;
+  /** Means shared by several terminals (family wallets): how many, and the payments made on them locally and offline. */
+  sharedMeans?: SharedMeansFigures;
+  /** What SD's loss account paid beneficiaries for payments their means could not cover, by cause and by means. */
+  lossAccount?: LossAccountFigures;
   violation?: { invariant: string; message: string; seed: number; timeMs: number; recent: Array<{ timeMs: number; actor: string; text: string }> };
   network: Record<string, number>;
   faults: Record<string, number>;
@@ -42,7 +49,7 @@ export interface RunSummary {
   /** The open-model executor's figures; null when the scenario has no `arrival`. */
   arrival?: ArrivalStats | null;
   /** Virtual mode only: the simulated servers' service time and queue peaks. */
-  servers?: { serviceTimeMs: number; peakQueueDepth: number[] };
+  servers?: { serviceTimeMs: number; peakQueueDepth: number[]; calibration?: string; batches?: number[]; busyMs?: number[] };
   /** Each scenario threshold, checked against this summary (k6's convention: a failure makes `run` exit 99). */
   thresholds?: ThresholdResult[];
   drainedAtMs: number | null;
@@ -81,6 +88,8 @@ export interface SummaryInput {
   /** Set by the end checks; absent when the run stopped before them. */
   ledger: LedgerFigures | undefined;
   invariants: InvariantCount[];
+  sharedMeans?: SharedMeansFigures;
+  lossAccount?: LossAccountFigures;
   firstViolation: FirstViolation | undefined;
   /** Orders that could not be issued on time. */
   droppedOrders: number;
@@ -112,11 +121,13 @@ export function buildSummary(input: SummaryInput): RunSummary {
     simulatedMs: input.simulatedMs,
     wallMs: input.wallMs,
     events: input.events,
-    orders: { ...parts.orders, dropped: input.droppedOrders },
+    orders: { ...parts.orders, dropped: input.droppedOrders, failures: splitDeclines(parts.orders.declinedByReason, parts.orders.total) },
     latencyMs: parts.latencyMs,
     remittance: { ...parts.remittance, pendingAtEnd: backlog.count, peakBacklogAmountMinor: backlog.peakAmountMinor },
     ledger: input.ledger ?? NO_LEDGER_FIGURES,
     invariants: input.invariants,
+    ...(input.sharedMeans ? { sharedMeans: input.sharedMeans } : {}),
+    ...(input.lossAccount ? { lossAccount: input.lossAccount } : {}),
     violation: first && { invariant: first.invariant, message: first.message, seed: scenario.seed, timeMs: first.timeMs, recent: first.recent },
     network: input.network,
     faults: input.faults,

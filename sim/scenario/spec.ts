@@ -63,14 +63,50 @@ const means: Spec = {
     name: { type: 'string', defaultDoc: '"means-<n>" (n counts from 1)', doc: 'Unique name of the profile.' },
     weight: { type: 'number', min: 0, exclusiveMin: true, default: 1, doc: 'Relative weight of the profile: terminals draw their means by weight.' },
     kind: { type: 'enum', values: ['prepaid', 'postpaid', 'virtualWallet', 'electronicWallet'], default: 'prepaid', doc: 'Kind of payment means.' },
-    dedicated: { type: 'boolean', default: true, doc: 'True when the terminal is the only point of issue; false when others spend from the same account (see elsewhere).' },
+    dedicated: { type: 'boolean', default: true, doc: 'True when the terminal is the only point of issue; false when others spend from the same account (see elsewhere and sharedBy).' },
+    sharedBy: {
+      type: 'integer',
+      min: 1,
+      default: 1,
+      doc: 'Terminals sharing one account of this profile (a family wallet): the terminals i with the same floor(i / sharedBy) that drew this profile share one means, each proxy spending offline from an allotment of 1/sharedBy of what the server last said was available. More than 1 needs dedicated: false.',
+    },
     openingBalanceMinor: { type: 'minor', defaultDoc: '10000 (0 for postpaid)', doc: 'Money on the account at the start, as the server sees it.' },
     creditLimitMinor: { type: 'minor', defaultDoc: '50000 for postpaid, else 0', doc: 'Postpaid only: how far the account may go below zero.' },
     localBalanceMinor: { type: 'minor', defaultDoc: 'openingBalanceMinor + creditLimitMinor', doc: "The proxy's local balance SL at the start." },
     wallet: { type: 'boolean', defaultDoc: 'true for electronicWallet, else false', doc: 'The means has an electronic wallet PMVL on the SIM, starting with the local balance.' },
     fixedAmount: periodAmount('Fixed amount FF: S0 usable during one period P from the start, then unusable. Absent: none.'),
     recurring: periodAmount('Recurring amount FLR: reset to S0 at each period boundary. Absent: none.'),
-    ceiling: periodAmount('Expenditure ceiling PD: at most this much spent per period. Absent: none.'),
+    ceiling: {
+      type: 'object',
+      nullable: true,
+      doc: 'Expenditure ceiling PD: at most this much spent per period MTD. Absent: none.',
+      fields: {
+        amountMinor: { type: 'minor', required: true, doc: 'PD, in minor units.' },
+        period: { type: 'duration', positive: true, default: '1d', doc: 'The period P, when periodBy is time.' },
+        periodBy: {
+          type: 'enum',
+          values: ['time', 'remittance', 'connection'],
+          default: 'time',
+          doc: 'What ends a period: time (every period P from the start), remittance (each remittance the server acknowledges for the means, the patent\'s period of an internal payment means) or connection (each connection to the server, its period of a telepayment means).',
+        },
+      },
+    },
+    localValue: {
+      type: 'object',
+      nullable: true,
+      doc: 'Value held on the SIM for internal payments, in a purse of its own (the means id with "+v"), funded from this means: the server debits this means at each reload, purchase or subscription period. Internal orders of the terminal pay from the purse. Absent: none.',
+      fields: {
+        kind: {
+          type: 'enum',
+          values: ['wallet', 'fixedAmount', 'recurring'],
+          default: 'wallet',
+          doc: 'wallet: an electronic wallet PMVL reloaded by amountMinor when below reloadBelowMinor; fixedAmount: FF, amountMinor bought for one period, the leftover unusable (and accounted) after it, bought again when in coverage; recurring: FLR, subscribed, reset to amountMinor at each period, each period paid from this means.',
+        },
+        amountMinor: { type: 'minor', required: true, doc: 'The reload amount (wallet) or S0 (fixedAmount, recurring).' },
+        period: { type: 'duration', positive: true, default: '1h', doc: 'The period P of a fixed or recurring amount.' },
+        reloadBelowMinor: { type: 'minor', defaultDoc: 'half of amountMinor', doc: 'wallet: reload when the balance is below this and the terminal is in coverage.' },
+      },
+    },
     elsewhere: {
       type: 'object',
       nullable: true,
@@ -357,7 +393,12 @@ const fields: Fields = {
       serviceTime: {
         type: 'duration',
         default: 0,
-        doc: 'Virtual mode: the time a shard takes to handle one request; requests wait their turn in a FIFO queue per shard, so load and shard count show in the latency. 0: every request is handled as it arrives.',
+        doc: 'Virtual mode: the time a shard takes to handle one request; requests wait their turn in a FIFO queue per shard, so load and shard count show in the latency. 0: every request is handled as it arrives. Ignored when `calibration` is given. `payfleet capacity` refuses 0 without a calibration.',
+      },
+      calibration: {
+        type: 'string',
+        defaultDoc: 'none',
+        doc: 'Virtual mode: a calibration file written by `payfleet calibrate` (e.g. calibrations/<name>.json; a relative path is looked up from the scenario\'s folder upwards, then from the current directory). Each shard then serves its requests in group-commit batches with the service times measured on the real server, per request kind, drawn from the seeded PRNG. Its crypto must be the scenario\'s.',
       },
     },
   },
@@ -366,7 +407,7 @@ const fields: Fields = {
     type: 'list',
     default: [],
     doc: 'Pass/fail thresholds (SLOs), each "<figure> <op> <number>[ms|s|m|%]", e.g. "latency.remote.p99 < 800ms", "declined.rate < 1%", "lost == 0"; checked at the end of the run into summary.thresholds (`payfleet run` exits 99 when one fails).',
-    item: { type: 'string', doc: 'A threshold: a summary.json path or one of latency.*, lost, duplicated, dropped, declined.rate, approved.rate, dropped.rate, violations; then <, <=, >, >=, == or !=; then a number, with ms/s/m on figures in milliseconds and % on rates.' },
+    item: { type: 'string', doc: 'A threshold: a summary.json path or one of latency.*, lost, duplicated, dropped, declined.rate, approved.rate, dropped.rate, system.rate (declines that were failures of the system: timeouts, busy, refused messages), business.rate (the customers\' own limits: funds, ceilings, PIN), violations; then <, <=, >, >=, == or !=; then a number, with ms/s/m on figures in milliseconds and % on rates.' },
   },
 };
 

@@ -52,6 +52,9 @@ const ALIASES: Record<string, string> = {
   dropped: 'orders.dropped',
   approved: 'orders.approved',
   declined: 'orders.declined',
+  // Declines split (sim/run/declines.ts): failures of the system, and the customers' own limits.
+  'system.rate': 'orders.failures.systemRate',
+  'business.rate': 'orders.failures.businessRate',
 };
 
 /** Figures that are ratios of recorded counts; undefined when the run did not record their parts. */
@@ -74,7 +77,7 @@ const DERIVED: Record<string, (summary: unknown) => number | undefined> = {
 /** The first segments a summary path may start with (a typo is caught when the scenario loads). */
 const SUMMARY_ROOTS = [
   'orders', 'latencyMs', 'remittance', 'ledger', 'network', 'faults', 'workload', 'arrival', 'servers',
-  'drainedAtMs', 'simulatedMs', 'wallMs', 'events', 'terminals', 'pos', 'shards', 'seed',
+  'drainedAtMs', 'simulatedMs', 'wallMs', 'events', 'terminals', 'pos', 'shards', 'seed', 'sharedMeans', 'lossAccount',
 ];
 
 function ratio(part: number | undefined, whole: number | undefined): number | undefined {

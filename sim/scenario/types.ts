@@ -10,6 +10,7 @@ import type { OfflinePolicy } from '../../machines/domain/discriminate.ts';
 import type { MeansKind } from '../../machines/domain/means.ts';
 import type { RemittancePolicy } from '../../machines/domain/remittance.ts';
 import type { SignatureScheme } from '../../machines/domain/signature.ts';
+import type { ScenarioCalibration } from './calibration.ts';
 
 /** A distribution of amounts. Draws are integers of minor units. */
 export type AmountDistribution =
@@ -26,6 +27,16 @@ export interface PeriodAmount {
   periodMs: number;
 }
 
+export type CeilingPeriodBy = 'time' | 'remittance' | 'connection';
+
+/** A purse of local value on the SIM: PMVL (wallet), FF (fixedAmount) or FLR (recurring). */
+export interface LocalValueProfile {
+  kind: 'wallet' | 'fixedAmount' | 'recurring';
+  amountMinor: Minor;
+  periodMs: number;
+  reloadBelowMinor: Minor;
+}
+
 export interface Region {
   name: string;
   /** Fraction of the terminals in this region; the shares of all regions sum to 1. */
@@ -40,6 +51,8 @@ export interface MeansProfile {
   kind: MeansKind;
   /** Dedicated: the terminal is the only point of issue; shared: `elsewhere` spends from it too. */
   dedicated: boolean;
+  /** Terminals sharing one account of this profile (1: each its own); > 1 only when not dedicated. */
+  sharedBy: number;
   /** Money on the account at the start, as SD sees it. */
   openingBalanceMinor: Minor;
   /** Postpaid only (0 for other kinds): how far the account may go below zero. */
@@ -50,8 +63,10 @@ export interface MeansProfile {
   wallet: boolean;
   fixedAmount: PeriodAmount | null;
   recurring: PeriodAmount | null;
-  /** Expenditure ceiling PD per period. */
-  ceiling: PeriodAmount | null;
+  /** Expenditure ceiling PD per period; periods by time, or ended by each remittance or connection. */
+  ceiling: (PeriodAmount & { periodBy: CeilingPeriodBy }) | null;
+  /** Value on the SIM for internal payments, in a purse funded from this means. */
+  localValue: LocalValueProfile | null;
   /** Spending by other points of issue (only when not dedicated). */
   elsewhere: { ordersPerHour: number; amount: AmountDistribution } | null;
 }
@@ -180,6 +195,8 @@ export type Arrival =
 export interface Servers {
   /** Virtual mode: time one shard takes per request (FIFO queue per shard); 0 for none. */
   serviceTimeMs: number;
+  /** Virtual mode: the measured server costs (calibration.ts), loaded from the file the scenario names. */
+  calibration?: ScenarioCalibration;
 }
 
 /** A fully resolved scenario: every default applied, every cross-field rule checked. */
