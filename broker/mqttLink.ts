@@ -73,7 +73,6 @@ export function createLinkStats(): LinkStats {
     lost: 0, duplicated: 0, reordered: 0, delayed: 0, droppedInFlight: 0,
   };
 }
-
 /**
  * What a lossy radio does to a device's messages. Each hook gets one message's way on (`pass`) and calls it
  * zero, one or more times, at once or later; it counts what it did in the link's `LinkStats`.
@@ -99,11 +98,7 @@ export interface MqttLinkOptions {
   stats?: LinkStats;
   /** Loss, duplication and delay between the endpoint and the broker; none when absent. */
   shaper?: LinkShaper;
-  /**
-   * A man in the middle on the device's radio path (the nemesis' alteredInFlight fault): it may return a modified
-   * copy of an outgoing message, sent in place of the honest one under the same request id, or undefined to send
-   * it as it is. It also hears every valid incoming message (`heard`), so the fault can check SD's answer to the copy.
-   */
+  /** A man in the middle on the radio path (alteredInFlight): may return a copy sent in place of an outgoing message; hears every valid incoming one. */
   tamper?: { outgoing(endpointId: string, message: LinkMessage): LinkMessage | undefined; heard(endpointId: string, message: LinkMessage): void };
   /** Gets the id of each endpoint whose link came up at least once: one that never got in tells a test bed that
    *  could not host the fleet (a broker refusing connections) from a fault of the system under test. */
@@ -397,8 +392,7 @@ class MqttEndpoint {
       return;
     }
     const topic = this.topicFor(command);
-    const message = this.shared.options.tamper?.outgoing(this.input.endpointId, command.message) ?? command.message;
-    const payload = topic === undefined ? undefined : JSON.stringify(message);
+    const payload = topic === undefined ? undefined : JSON.stringify(this.shared.options.tamper?.outgoing(this.input.endpointId, command.message) ?? command.message);
     // A UTF-16 unit is at most 3 UTF-8 bytes, so a short payload needs no byte count.
     if (topic === undefined || payload === undefined || (payload.length * 3 > maxBytes && Buffer.byteLength(payload) > maxBytes)) {
       stats.unroutable++;

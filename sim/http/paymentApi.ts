@@ -16,7 +16,6 @@
 import { DomainError, isMinor } from '../../machines/domain/money.ts';
 import { canonicalEncoding, signFields, verifyClaim, verifyFields, verifyServerReceipt, type PaymentClaim, type SignatureScheme, type SigningKey } from '../../machines/domain/signature.ts';
 import type { PaymentPath } from '../../machines/domain/discriminate.ts';
-
 const PAYMENT_PATHS: readonly PaymentPath[] = ['internal', 'localOffline', 'localBelowThreshold', 'remote'];
 import { signResult } from '../../machines/domain/requests.ts';
 import type { Ledger } from '../../machines/domain/ledger.ts';
@@ -286,20 +285,14 @@ export class PaymentApi {
     for (const name of ['orderId', 'posId', 'nonce'] as const) {
       if (proof[name] !== undefined) claim[name] = stringField(proof, name, `proof.${name}`);
     }
-    if (proof.path !== undefined) {
-      const path = stringField(proof, 'path', 'proof.path');
-      if (!PAYMENT_PATHS.includes(path as PaymentPath)) throw new ApiError(400, 'badRequest', `expected one of ${PAYMENT_PATHS.join(', ')}`, 'proof.path', path);
-      claim.path = path as PaymentPath;
-    }
-    const sig = stringField(proof, 'sig', 'proof.sig');
+    const path = proof.path === undefined ? undefined : stringField(proof, 'path', 'proof.path');
+    if (path !== undefined && !PAYMENT_PATHS.includes(path as PaymentPath)) throw new ApiError(400, 'badRequest', `expected one of ${PAYMENT_PATHS.join(', ')}`, 'proof.path', path);
+    if (path !== undefined) claim.path = path as PaymentPath;
     const publicKey = this.options.publicKeyOf(claim.proxyId);
-    const proxySignature = publicKey === undefined ? 'unknownSigner' : verifyClaim(this.options.scheme, publicKey, claim, sig) ? 'ok' : 'bad';
-    // [INV-5] A remote payment's proof carries SD's signed receipt (txId, means, payee, amount, outcome): it must
-    // verify against SD's key. A local proof carries none.
-    let serverSignature: 'ok' | 'bad' | 'absent' = 'absent';
-    if (proof.serverSig !== undefined || proof.serverOutcome !== undefined) {
-      serverSignature = verifyServerReceipt(this.options.scheme, this.options.serverKey.publicKey, { ...claim, serverOutcome: proof.serverOutcome, serverSig: proof.serverSig }) ? 'ok' : 'bad';
-    }
+    const proxySignature = publicKey === undefined ? 'unknownSigner' : verifyClaim(this.options.scheme, publicKey, claim, stringField(proof, 'sig', 'proof.sig')) ? 'ok' : 'bad';
+    // [INV-5] A remote payment's proof carries SD's signed receipt (txId, means, payee, amount, outcome); a local one none.
+    const hasReceipt = proof.serverSig !== undefined || proof.serverOutcome !== undefined;
+    const serverSignature = !hasReceipt ? 'absent' : verifyServerReceipt(this.options.scheme, this.options.serverKey.publicKey, { ...claim, serverOutcome: proof.serverOutcome, serverSig: proof.serverSig }) ? 'ok' : 'bad';
     const receiptOk = claim.path === 'remote' ? serverSignature === 'ok' : serverSignature === 'absent';
     const signature = proxySignature !== 'ok' ? proxySignature : receiptOk ? 'ok' : serverSignature === 'absent' ? 'noServerReceipt' : 'badServerReceipt';
     let ledger = 'notFound';
