@@ -13,7 +13,7 @@ import { EMPTY_JOURNAL } from './inv7Liveness.ts';
 import { Ledger } from '../../machines/domain/ledger.ts';
 import { MemoryLedgerStore } from '../../machines/domain/ledgerStore.ts';
 import { keyFromSeed, signClaim, type PaymentClaim } from '../../machines/domain/signature.ts';
-import { signRequest } from '../../machines/domain/requests.ts';
+import { signProof, signRequest } from '../../machines/domain/requests.ts';
 import { handleRequest, type ServerContext } from '../../machines/domain/serverRules.ts';
 import type { Proof, ServerRequest, ServerResult } from '../../machines/messages.ts';
 import type { OutboxItem } from '../../machines/domain/remittance.ts';
@@ -32,7 +32,7 @@ function run() {
     counter++;
     return { txId: `p1:t${counter}`, amountMinor, payee: 'shop', timeMs: counter, counter, proxyId: 'p1', meansId: 'm1' };
   };
-  const proof = (c: PaymentClaim, path: Proof['path'] = 'localOffline'): Proof => ({ ...c, sig: signClaim(key, c), path });
+  const proof = (c: PaymentClaim, path: Proof['path'] = 'localOffline'): Proof => (signProof(key, c, path));
   const send = (unsigned: Record<string, unknown>): ServerResult => {
     const request = signRequest(key, { ...unsigned, from: 'p1' } as never) as ServerRequest;
     const result = handleRequest(ledger, request, ctx);
@@ -50,6 +50,7 @@ function run() {
     terminals: [{ terminalId: 't0', up: true, journal: EMPTY_JOURNAL }],
     pos: [{ posId: 'pos0', unsettled: 0 }],
     publicKeyOf: ctx.publicKeyOf,
+    serverPublicKey: ctx.serverKey.publicKey,
     scheme: 'sim',
     duplicatedPostings: answers.duplicatedPostings,
     ...over,
@@ -64,9 +65,10 @@ describe('checkAtEnd', () => {
     const local = [r.proof(r.claim(100)), r.proof(r.claim(200))];
     local.forEach(r.approve);
     expect(r.send({ kind: 'remit', mode: 'grouped', reqId: 'r1', transactions: local }).ok).toBe(true);
-    const debit = r.claim(500);
-    r.send({ kind: 'debit', reqId: 'q1', claim: debit });
-    r.approve(r.proof(debit, 'remote'));
+    const debit = { ...r.claim(500), path: 'remote' as const };
+    const debited = r.send({ kind: 'debit', reqId: 'q1', claim: debit });
+    // The proxy's proof of a remote payment carries SD's signed receipt [INV-5].
+    r.approve({ ...r.proof(debit, 'remote'), serverOutcome: 'debited', serverSig: debited.receiptSig! });
     const timedOut = r.claim(900);
     r.send({ kind: 'debit', reqId: 'q2', claim: timedOut });
     expect(r.send({ kind: 'release', reqId: 'v1', txId: timedOut.txId }).ok).toBe(true);

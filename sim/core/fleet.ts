@@ -20,6 +20,7 @@ import { SumTrackingLedgerStore } from './ledgerStore.ts';
 import { ledgerFingerprint } from '../../machines/domain/invariants.ts';
 import { deriveKey, deviceKeyLabel } from './fleetKeys.ts';
 import { signFields, type SignatureScheme, type SigningKey } from '../../machines/domain/signature.ts';
+import { signRemitNow } from '../../machines/domain/requests.ts';
 import type { ProxyPolicy, ProxyState } from '../../machines/domain/proxyRules.ts';
 import type { ServerRequest, ServerResult } from '../../machines/messages.ts';
 import type { NearLinkCommand, NearLinkEvent } from '../../machines/link.ts';
@@ -304,8 +305,28 @@ export class Fleet {
   nudgePendingRemittances(): void {
     for (const slot of this.terminals) {
       const state = proxyStateOf(slot);
-      if (slot.actor && state && state.journal.pending.length > 0) slot.actor.send({ type: 'remit.now' });
+      if (slot.actor && state && state.journal.pending.length > 0) this.requestRemittance(slot);
     }
+  }
+
+  private remitRequestSeq = 0;
+
+  /**
+   * SD's explicit, signed request to remit now (the patent's trigger "by an explicit request"): sent by the
+   * terminal's shard server over the network when that server runs here (virtual mode), else handed to the
+   * terminal signed with SD's key, as an app's server relays it (an mqtt worker has no server actors; it holds SD's
+   * derived key as the fleet's keys all derive from the run's seed). The proxy checks the signature either way.
+   */
+  requestRemittance(slot: TerminalSlot): void {
+    if (!slot.actor) return;
+    const server = this.servers[this.shardOfMeans(slot.plan.means.meansId)];
+    if (server) {
+      server.send({ type: 'server.remitNow', proxyId: slot.plan.terminalId });
+      return;
+    }
+    this.remitRequestSeq += 1;
+    const request = signRemitNow(this.serverKey, { reqId: `appServer:n${this.remitRequestSeq}`, from: 'appServer', to: slot.plan.terminalId, issuedAtMs: this.time.now() });
+    slot.actor.send({ type: 'remit.now', request });
   }
 
   /** A crash: the actor stops; what the proxy persisted survives for the restart. */

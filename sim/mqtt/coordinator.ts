@@ -355,7 +355,9 @@ export class MqttCoordinator {
         simMoves: deviceFaults.simMoves ?? 0,
         skewed: deviceFaults.skewed ?? 0,
         partitions: counters.partitions,
-        adversarialMessages: this.adversary.injections.filter((i) => i.outcome !== 'notSent').length,
+        // The workers' copies altered in flight are adversarial messages too, as in the virtual mode.
+        adversarialMessages: this.adversary.injections.filter((i) => i.outcome !== 'notSent').length + (deviceFaults.alteredInFlight ?? 0),
+        alteredInFlight: deviceFaults.alteredInFlight ?? 0,
         brokerCrashesSkipped: counters.brokerCrashesSkipped,
         serverFailures: counters.serverFailures,
         brokerFailures: counters.brokerFailures,

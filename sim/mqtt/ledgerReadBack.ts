@@ -11,6 +11,7 @@
 // (released holds), which the end checks require to be reversed on the ledger.
 
 import { Ledger } from '../../machines/domain/ledger.ts';
+import { keyFromSeed } from '../../machines/domain/signature.ts';
 import { shardOf } from '../../machines/link.ts';
 import type { ServerResult } from '../../machines/messages.ts';
 import type { Scenario } from '../scenario/types.ts';
@@ -159,6 +160,7 @@ export function checkLedgersAtEnd(input: ReadBackInput): ReadBackFigures {
         terminals: input.journals.terminals,
         pos: input.journals.pos,
         publicKeyOf: (id) => registry.publicKeys[id],
+        serverPublicKey: keyFromSeed(scenario.crypto, Buffer.from(registry.serverKeySeedHex, 'hex')).publicKey,
         scheme: scenario.crypto,
       }),
     );

@@ -13,7 +13,8 @@ import type { ArrivalStats } from '../core/workload.ts';
 import type { PurseAtEnd } from '../check/localValueCheck.ts';
 
 /** The device faults a worker applies to its own terminals (the coordinator applies the others). */
-export type WorkerFault = Extract<Fault, { kind: 'terminalCrash' | 'simMove' | 'clockSkew' }>;
+/** The faults a worker applies to its own devices (alteredInFlight on its links' radio path). */
+export type WorkerFault = Extract<Fault, { kind: 'terminalCrash' | 'simMove' | 'clockSkew' | 'alteredInFlight' }>;
 
 export interface WorkerInit {
   type: 'init';
@@ -89,6 +90,8 @@ export interface DecidedRecord {
   latencyKind: 'local' | 'remote';
   proof?: Proof;
   remoteMode?: 'debit' | 'authCapture';
+  /** A remote payment declined after its request went to SD (see ProxyEmitted's proxy.decided) [INV-4]. */
+  declinedRemoteTxId?: string;
 }
 
 export interface RemittedRecord {

@@ -98,7 +98,7 @@ export class WorkerPool {
       : Array.from({ length: workerCount + 1 }, (_, i) => Math.floor((i * terminals) / workerCount));
     if (bounds[workerCount] !== terminals) throw new HarnessError('badPlacement', `the workers placed hold ${bounds[workerCount]} terminals, the fleet has ${terminals}`, bounds);
     const sizes = bounds.slice(1).map((to, i) => to - bounds[i]!);
-    const deviceFaults = scenario.faults.filter((f): f is WorkerFault => f.kind === 'terminalCrash' || f.kind === 'simMove' || f.kind === 'clockSkew');
+    const deviceFaults = scenario.faults.filter((f): f is WorkerFault => f.kind === 'terminalCrash' || f.kind === 'simMove' || f.kind === 'clockSkew' || f.kind === 'alteredInFlight');
     const faultShares = deviceFaults.map((fault) => splitCount(fault.count, sizes));
     for (let i = 0; i < workerCount; i++) {
       const handle = this.attach(i, placed ? placed[i]!.transport(i) : new IpcWorkerTransport(i, this.parts.logDir));

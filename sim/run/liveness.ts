@@ -42,7 +42,7 @@ export function beginLiveness(parts: LivenessParts, onDrained: () => void = () =
   parts.coverage.restoreAll();
   for (const slot of parts.fleet.terminals) slot.skewMs = 0;
   // Anything still waiting on a backoff timer gets a nudge: coverage is back for every terminal.
-  for (const slot of parts.fleet.terminals) slot.actor?.send({ type: 'remit.now' });
+  for (const slot of parts.fleet.terminals) parts.fleet.requestRemittance(slot);
   pollDrain(parts, onDrained);
 }
 

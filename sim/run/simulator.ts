@@ -194,6 +194,7 @@ export class Simulator implements FleetObserver {
         ledgers: fleet.ledgers.map((ledger, shard) => ({ label: `shard ${shard}`, ledger })),
         ...journalsAtEnd(fleet),
         publicKeyOf: fleet.publicKeyOf,
+        serverPublicKey: fleet.serverKey.publicKey,
         scheme: fleet.options.scheme,
       }),
     );

@@ -378,7 +378,7 @@ const fields: Fields = {
         forgedSignature: { doc: 'Messages with forged signatures.', fields: { count: count('Number of messages.') } },
         replayedRemittance: { doc: 'Remittances sent again.', fields: { count: count('Number of messages.') } },
         alteredInFlight: {
-          doc: 'The next remittances and settlements on the wire are modified in flight under their original request id (an amount raised by 1) and the honest copy is lost; SD must refuse the copy, change nothing, and the sender\'s resend must still post. Virtual mode only: an mqtt run does not apply it.',
+          doc: 'The next remittances and settlements on the wire are modified in flight under their original request id (an amount raised by 1) and the honest copy is lost; SD must refuse the copy, change nothing, and the sender\'s resend must still post. In an mqtt run each worker applies its share on its own devices\' radio path (the copy is published in place of the honest one).',
           fields: { count: count('Number of messages.') },
         },
         malformedPayload: { doc: 'Payloads that do not parse.', fields: { count: count('Number of messages.') } },
