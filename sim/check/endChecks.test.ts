@@ -1,7 +1,7 @@
 // Goal: the end checks of both modes on a real ledger driven by SD's own rules: a clean drain passes every check,
 // and each way a run can go wrong is reported under its invariant — a lost payment [INV-4], a declined remote
 // payment whose reversal did not take [INV-4], a transaction posted by two requests [INV-4], a proof with no
-// credit [INV-5], a terminal still down or a journal not empty [INV-7] — and a payment still held in a journal is
+// credit [INV-5], a terminal still down, a journal not empty or an app order never answered [INV-7] — and a payment still held in a journal is
 // pending (INV-7), never lost.
 // Method: SD's `handleRequest` on a MemoryLedgerStore; every answer goes through `AnswersOfSd` as a run's would.
 
@@ -80,8 +80,8 @@ describe('checkAtEnd', () => {
     const checks = Object.fromEntries(r.book.summary().map((c) => [c.id, c.checks]));
     // One per ledger [INV-3]; per approved payment and reversal, plus one per transaction an answer reported
     // posted (the remittance's two; a debit's answer names none) [INV-4]; per proof [INV-5]; per terminal and POS
-    // unit [INV-7].
-    expect(checks).toMatchObject({ 'INV-3': 1, 'INV-4': 3 + 1 + 2, 'INV-5': 3, 'INV-7': 2 });
+    // unit, plus one for the orders still unanswered [INV-7].
+    expect(checks).toMatchObject({ 'INV-3': 1, 'INV-4': 3 + 1 + 2, 'INV-5': 3, 'INV-7': 2 + 1 });
   });
 
   it('reports an approved payment the ledger never got, under INV-4 and INV-5', () => {
@@ -124,6 +124,15 @@ describe('checkAtEnd', () => {
     const journal = { pending: [waiting], outbox: [] };
     checkAtEnd(r.input({ terminals: [{ terminalId: 't0', up: false, journal: EMPTY_JOURNAL }, { terminalId: 't1', up: true, journal }], pos: [{ posId: 'pos0', unsettled: 2 }] }));
     expect(r.violationsOf('INV-7')).toEqual(['t0: still down after the drain time', 't1: 1 transactions not remitted, 0 requests not acknowledged', 'pos0: 2 receipts not settled after the drain time']);
+  });
+
+  it('reports app orders still waiting for their answer after the drain time [INV-7], and passes when there are none', () => {
+    const clean = run();
+    checkAtEnd(clean.input({ unansweredOrders: [] }));
+    expect(clean.violationsOf('INV-7')).toEqual([]);
+    const r = run();
+    checkAtEnd(r.input({ unansweredOrders: ['t0:o1', 't0:o2'] }));
+    expect(r.violationsOf('INV-7')).toEqual(['2 orders still waiting for their answer after the drain time (t0:o1, t0:o2)']);
   });
 
   it('does not count a payment still held in a journal or a POS unit\'s receipts as lost: it is pending, and INV-7 flags it', () => {

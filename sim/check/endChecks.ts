@@ -50,6 +50,8 @@ export interface EndCheckInput {
   duplicatedPostings: number;
   /** Remittances SD refused and stored the refusal for, whole or transaction by transaction [INV-7]. */
   remitRefusals?: readonly RemitRefusal[];
+  /** App orders still waiting for their answer at a terminal that is up when the run ended [INV-7]. */
+  unansweredOrders?: readonly string[];
 }
 
 export function checkAtEnd(input: EndCheckInput): LedgerFigures {
@@ -59,7 +61,7 @@ export function checkAtEnd(input: EndCheckInput): LedgerFigures {
 
   const terminals = [...input.terminals];
   const pos = [...input.pos];
-  checkBacklogsDrained(book, terminals, pos, input.remitRefusals);
+  checkBacklogsDrained(book, terminals, pos, input.remitRefusals, input.unansweredOrders);
 
   const ledgers = input.ledgers.map((l) => l.ledger);
   const held = heldInJournals(terminals, pos);

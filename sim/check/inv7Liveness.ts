@@ -32,7 +32,10 @@ export const EMPTY_JOURNAL: Pick<Journal, 'pending' | 'outbox'> = { pending: [],
  * remittance leaves its proxy's outbox (resending would only fetch the same refusal) but its payments are not on
  * the ledger, so it must not count as drained.
  */
-export function checkBacklogsDrained(book: InvariantBook, terminals: Iterable<TerminalEnd>, pos: Iterable<PosEnd>, remitRefusals: readonly RemitRefusal[] = []): void {
+export function checkBacklogsDrained(book: InvariantBook, terminals: Iterable<TerminalEnd>, pos: Iterable<PosEnd>, remitRefusals: readonly RemitRefusal[] = [], unansweredOrders: readonly string[] = []): void {
+  // An app still waiting for its answer when the drain time is over is a backlog too, the one a user sees: without
+  // this check a run whose proxies queued orders faster than SD answered them ended OK with orders never answered.
+  book.check('INV-7', unansweredOrders.length === 0, () => `${unansweredOrders.length} orders still waiting for their answer after the drain time (${unansweredOrders.slice(0, 5).join(', ')}${unansweredOrders.length > 5 ? ', …' : ''})`);
   for (const r of remitRefusals) {
     book.check('INV-7', false, () => `${r.sender}: remittance ${r.reqId} refused by SD (${r.code}${r.txIds.length > 0 ? `: ${r.txIds.join(', ')}` : ''}), stored, so it never drains`, [r.sender]);
   }

@@ -286,7 +286,7 @@ export class MqttCoordinator {
       servers: this.supervisor.servers,
       book: this.book,
       record: this.record,
-      journals: { terminals: finals.flatMap((f) => f.terminals), pos: finals.flatMap((f) => f.pos), purses: finals.flatMap((f) => f.purses ?? []) },
+      journals: { terminals: finals.flatMap((f) => f.terminals), pos: finals.flatMap((f) => f.pos), unansweredOrders: finals.flatMap((f) => f.unansweredOrders), purses: finals.flatMap((f) => f.purses ?? []) },
       adversary: this.adversary,
     });
     this.endFigures = readBack.ledger;

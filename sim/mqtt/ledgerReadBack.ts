@@ -122,7 +122,7 @@ export interface ReadBackInput {
   book: InvariantBook;
   record: RunRecord;
   /** What every worker's journals and POS units still held (their final reports). */
-  journals: Pick<EndOfRun, 'terminals' | 'pos'> & { purses?: PurseAtEnd[] };
+  journals: Pick<EndOfRun, 'terminals' | 'pos' | 'unansweredOrders'> & { purses?: PurseAtEnd[] };
   adversary: Adversary;
 }
 
@@ -159,6 +159,7 @@ export function checkLedgersAtEnd(input: ReadBackInput): ReadBackFigures {
         ledgers: ledgers.map((ledger, i) => ({ label: `server ${servers[i]!.range}`, ledger })),
         terminals: input.journals.terminals,
         pos: input.journals.pos,
+        unansweredOrders: input.journals.unansweredOrders,
         publicKeyOf: (id) => registry.publicKeys[id],
         serverPublicKey: keyFromSeed(scenario.crypto, Buffer.from(registry.serverKeySeedHex, 'hex')).publicKey,
         scheme: scenario.crypto,

@@ -135,6 +135,8 @@ export interface WorkerFinal {
   workerIndex: number;
   terminals: TerminalEnd[];
   pos: Array<{ posId: string; unsettled: number }>;
+  /** App orders still waiting for their answer at the end [INV-7]. */
+  unansweredOrders: string[];
   /** The purses of local value on the worker's SIMs, for the end check that SD's books agree [INV-4]. */
   purses?: PurseAtEnd[];
   invariants: InvariantCount[];

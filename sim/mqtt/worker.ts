@@ -270,7 +270,7 @@ export class SwarmWorker implements FleetObserver {
     this.send({
       type: 'final',
       workerIndex: this.init.workerIndex,
-      ...journalsAtEnd(this.fleet),
+      ...journalsAtEnd(this.fleet, this.workload),
       purses: pursesAtEnd(this.fleet),
       invariants: this.book.summary(),
       violations: this.book.violations.slice(0, MAX_VIOLATIONS_REPORTED).map((v) => ({ invariant: v.invariant, message: v.detail, timeMs: v.timeMs, recent: v.recent })),

@@ -192,7 +192,7 @@ export class Simulator implements FleetObserver {
       this.record.endCheckInput(this.answers, {
         book: this.book,
         ledgers: fleet.ledgers.map((ledger, shard) => ({ label: `shard ${shard}`, ledger })),
-        ...journalsAtEnd(fleet),
+        ...journalsAtEnd(fleet, this.workload),
         publicKeyOf: fleet.publicKeyOf,
         serverPublicKey: fleet.serverKey.publicKey,
         scheme: fleet.options.scheme,
