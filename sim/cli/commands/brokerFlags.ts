@@ -26,6 +26,20 @@ export function brokerUrlOf(flag: string, text: string): string {
   return text;
 }
 
+/** Checks a Redis URL (redis:// or rediss://, with a host); returns it. */
+export function redisUrlOf(flag: string, text: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '') {
+    throw new UsageError(`--${flag}: expected a Redis URL such as redis://127.0.0.1:6379, got '${text}'`, flag);
+  }
+  return text;
+}
+
 /** The run's secret: --secret when given, else PAYFLEET_BROKER_SECRET; undefined when neither is set. */
 export function secretOf(given: string | undefined, env: Record<string, string | undefined>): string | undefined {
   return given ?? (env.PAYFLEET_BROKER_SECRET || undefined);
