@@ -98,6 +98,11 @@ export interface LinkShaper {
 export interface MqttLinkOptions {
   /** `mqtt://host:port` or `ws://host:port`, or several separated by commas (see the header). */
   url: string;
+  /**
+   * Brokers a terminal or POS moves on to after every one of `url`'s, never starts on (comma-separated): the
+   * servers' brokers of a Redis cluster, say, which carry the same messages.
+   */
+  failoverUrl?: string;
   /** The run's secret; each endpoint's password is derived from it. */
   secret: string;
   /** Seed of the reconnect jitter; each endpoint mixes in its own id so endpoints draw different delays. */
@@ -248,8 +253,10 @@ function clientOptionsFor(address: TcpAddress | undefined, own: Pick<IClientOpti
 /** What every endpoint of one `createMqttLink` shares. */
 interface LinkShared {
   options: MqttLinkOptions;
-  /** The brokers, and each one's parsed TCP address (undefined for a URL left to mqtt.js). */
+  /** The brokers (`url`'s, then `failoverUrl`'s), and each one's parsed TCP address (undefined for a URL left to mqtt.js). */
   urls: string[];
+  /** How many of `urls` are `url`'s: the brokers endpoints start on. */
+  homeCount: number;
   addresses: Array<TcpAddress | undefined>;
   policy: BackoffPolicy;
   maxBytes: number;
@@ -304,7 +311,7 @@ class MqttEndpoint {
     this.subscriptions = [...subscriptionsOf(this.identity), ...this.controlTopics];
     this.backoff = jitteredBackoff(options.seed, input.endpointId, policy);
     this.inCoverage = input.role === 'server' || input.inCoverage;
-    this.urlIndex = pinnedUrl ?? homeBrokerIndex(input.endpointId, shared.urls.length);
+    this.urlIndex = pinnedUrl ?? homeBrokerIndex(input.endpointId, shared.homeCount);
   }
 
   get isUp(): boolean {
@@ -524,10 +531,12 @@ class EveryBrokerEndpoint {
 }
 
 export function createMqttLink(options: MqttLinkOptions): CallbackActorLogic<LinkCommand, LinkInput> {
-  const urls = brokerUrlList(options.url);
+  const home = brokerUrlList(options.url);
+  const urls = [...home, ...(options.failoverUrl ? brokerUrlList(options.failoverUrl) : [])];
   const shared: LinkShared = {
     options,
     urls,
+    homeCount: home.length,
     addresses: urls.map(tcpAddressOf),
     policy: options.backoff ?? DEFAULT_BACKOFF,
     maxBytes: options.maxMessageBytes ?? MAX_MESSAGE_BYTES,
@@ -538,7 +547,7 @@ export function createMqttLink(options: MqttLinkOptions): CallbackActorLogic<Lin
     },
   };
   return fromCallback<LinkCommand, LinkInput>(({ input, sendBack, receive }) => {
-    const endpoint = input.role === 'server' && urls.length > 1 ? new EveryBrokerEndpoint(shared, input, sendBack) : new MqttEndpoint(shared, input, sendBack);
+    const endpoint = input.role === 'server' && home.length > 1 ? new EveryBrokerEndpoint(shared, input, sendBack) : new MqttEndpoint(shared, input, sendBack);
     receive((command) => endpoint.receive(command));
     endpoint.scheduleConnect();
     return () => endpoint.stop();

@@ -71,6 +71,20 @@ describe('a link on several brokers', () => {
     expect(stats.failovers).toBeGreaterThanOrEqual(1);
   });
 
+  it('never starts an endpoint on a failover broker, and moves to it once its own brokers are gone', async () => {
+    const own = await startBroker({ port: 0, secret });
+    const stats = createLinkStats();
+    const link = createMqttLink({ url: own.url, failoverUrl: b.url, secret, seed: 1, backoff: BACKOFF, stats });
+    const t3 = hostLink(link, { endpointId: 't3', role: 'terminal', inCoverage: true });
+    hosts.push(t3);
+    await t3.next('link.up');
+    expect(own.isConnected('tm.t3')).toBe(true);
+    const downAt = t3.events.length;
+    await own.close();
+    await t3.next('link.up', downAt);
+    expect(b.isConnected('tm.t3')).toBe(true);
+  });
+
   it('subscribes a server on every broker and answers each request on the broker it came in on', async () => {
     const stats = createLinkStats();
     const server = hostLink(createMqttLink({ url: `${a.url},${b.url}`, secret, seed: 1, backoff: BACKOFF, stats }), { endpointId: 'sd/0-1', role: 'server', shards: [0, 1], inCoverage: true });

@@ -8,7 +8,8 @@
 // broker must know the credentials derived from it) is given, and the Mosquitto password and ACL files for the run's
 // identities are written into the run directory so that broker can be given them. With `--metrics-port N` the
 // coordinator's live metrics are served in Prometheus text format on 127.0.0.1 while the run goes (0: any free
-// port; the URL is printed), and the endpoint is closed when the run ends, however it ends.
+// port; the URL is printed), and the endpoint is closed when the run ends, however it ends. Before any of it, a
+// fleet this machine cannot host (file-descriptor limits, fleetFit.ts) is refused with the numbers: bad input.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +22,8 @@ import { MqttCoordinator } from './coordinator.ts';
 import { HarnessError, type BrokerControl, type MqttRunResult } from './runOptions.ts';
 import { killAllChildren, ProcessError } from './processes.ts';
 import { runIdentities } from './identities.ts';
+import { fleetCounts, fleetMisfits, openFilesLimit } from './fleetFit.ts';
+import { defaultWorkerCount } from './workerPool.ts';
 import { formatLedgerSpec, type LedgerSpec } from '../sd/ledgerSpec.ts';
 import { EXIT_ENVIRONMENT, EXIT_OK, EXIT_THRESHOLD, EXIT_VIOLATION } from '../run/exitStatus.ts';
 
@@ -49,8 +52,10 @@ export interface MqttRunOptions {
   outDir: string;
   /** Simulated ms per real ms. */
   timeScale: number;
-  /** An external broker; the embedded one when absent. */
+  /** An external broker, or several separated by commas; the embedded one when absent. */
   brokerUrl?: string;
+  /** The servers' brokers when not the terminals' (clustered with them). */
+  serverBrokerUrl?: string;
   /** The secret the external broker's credentials were issued with (PAYFLEET_BROKER_SECRET). */
   secret?: string;
   quiet?: boolean;
@@ -65,7 +70,7 @@ export interface MqttRunOptions {
 /** Bad input found only when the run starts (a metrics port in use): nothing has run yet. */
 export class MqttRunInputError extends Error {
   constructor(
-    readonly flag: 'metrics-port',
+    readonly flag: 'metrics-port' | 'terminals',
     message: string,
     readonly value: unknown,
   ) {
@@ -82,7 +87,7 @@ function printOptions(io: RunMqttIo, scenario: Scenario, file: string, outDir: s
       `payfleet run ${file}`,
       `  mode=mqtt seed=${scenario.seed} terminals=${p.terminals} pos=${p.pos.units} shards=${p.shards} crypto=${scenario.crypto}`,
       `  duration=${scenario.durationMs}ms drain=${scenario.drainMs}ms time-scale=${f.timeScale} (at most ${realS.toFixed(0)} s of real time, plus start-up)`,
-      `  broker=${f.brokerUrl ?? 'embedded (aedes, its own process)'} faults=${scenario.faults.length}`,
+      `  broker=${f.brokerUrl ?? 'embedded (aedes, its own process)'}${f.serverBrokerUrl ? ` server-broker=${f.serverBrokerUrl}` : ''} faults=${scenario.faults.length}`,
       `  ledger=${f.ledger ? `${formatLedgerSpec(f.ledger, true)} (a schema per server)` : 'sqlite (a file per server in the out directory)'}`,
       `  out=${outDir}`,
     ].join('\n'),
@@ -142,8 +147,24 @@ async function openMetricsEndpoint(port: number, render: () => string): Promise<
 }
 
 /** Runs `scenario` in mqtt mode; resolves with the exit status (0 every invariant held, 1 otherwise). */
+/**
+ * Refuses a fleet this machine cannot host before anything is written or started (fleetFit.ts), and prints where
+ * its connections will be when there are several brokers.
+ */
+function checkFleetFits(io: RunMqttIo, scenario: Scenario, f: MqttRunOptions): void {
+  const counts = fleetCounts({ scenario, workers: defaultWorkerCount(scenario.population.terminals), brokerUrl: f.brokerUrl, serverBrokerUrl: f.serverBrokerUrl });
+  const limit = openFilesLimit();
+  const misfits = fleetMisfits(counts, limit);
+  if (misfits.length > 0) {
+    const p = scenario.population;
+    throw new MqttRunInputError('terminals', `the fleet (${p.terminals} terminals, ${p.pos.units} POS) does not fit on this machine; nothing was run:\n  ${misfits.join('\n  ')}`, counts);
+  }
+  if (counts.brokers.length > 1) io.out(`  connections per broker while all are up: ${counts.brokers.map((b) => `${b.url} ${b.endpoints}`).join(', ')} (one left alone takes all ${counts.allEndpoints})`);
+}
+
 export async function runMqttCommand(scenario: Scenario, file: string, f: MqttRunOptions, io: RunMqttIo = defaultIo): Promise<number> {
   const outDir = f.outDir;
+  checkFleetFits(io, scenario, f);
   printOptions(io, scenario, file, outDir, f);
   mkdirSync(outDir, { recursive: true });
   if (f.brokerUrl && f.secret) io.out(`  wrote the Mosquitto password and ACL files for this run to ${writeMosquittoFiles(scenario, outDir, f.secret)}`);
@@ -171,6 +192,7 @@ export async function runMqttCommand(scenario: Scenario, file: string, f: MqttRu
       outDir,
       timeScale: f.timeScale,
       brokerUrl: f.brokerUrl,
+      serverBrokerUrl: f.serverBrokerUrl,
       secret: f.secret,
       ledger: f.ledger,
       connectTimeoutRealMs: f.connectTimeoutRealMs,

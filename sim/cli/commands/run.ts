@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import { defineFlags, UsageError, type FlagValues } from '../args.ts';
 import { defineCommand, EXIT_ENVIRONMENT, EXIT_OK, EXIT_THRESHOLD, EXIT_VIOLATION, type CliIo } from '../command.ts';
-import { brokerUrlOf, portFlag } from './brokerFlags.ts';
+import { brokerUrlsOf, portFlag } from './brokerFlags.ts';
 import { loadScenario, withOverrides } from '../../scenario/load.ts';
 import type { Scenario } from '../../scenario/types.ts';
 import { verdictOf, type RunSummary } from '../../run/summary.ts';
@@ -40,10 +40,18 @@ export const runFlags = defineFlags({
   quiet: { kind: 'boolean', help: 'no progress line' },
   broker: {
     kind: 'string',
-    parse: (text) => brokerUrlOf('broker', text),
-    placeholder: 'URL',
-    help: 'mqtt mode: URL of an external broker, e.g. mqtt://127.0.0.1:1883 (secret from PAYFLEET_BROKER_SECRET)',
+    parse: (text) => brokerUrlsOf('broker', text),
+    placeholder: 'URL[,URL…]',
+    help:
+      'mqtt mode: external broker(s), e.g. mqtt://127.0.0.1:1883 (secret from PAYFLEET_BROKER_SECRET); several separated by commas: terminals spread over them by index and fail over to the next, servers subscribe on each',
     defaultText: 'an embedded aedes broker in its own process',
+  },
+  'server-broker': {
+    kind: 'string',
+    parse: (text) => brokerUrlsOf('server-broker', text),
+    placeholder: 'URL[,URL…]',
+    help: "mqtt mode, with --broker: the brokers the payment servers subscribe on instead, when they are clustered with --broker's (payfleet broker --cluster); terminals fail over to them too",
+    defaultText: "--broker's",
   },
   'time-scale': { kind: 'number', help: 'mqtt mode: simulated ms per real ms (60 plays an hour in a minute)', defaultText: '1' },
   ledger: {
@@ -72,7 +80,11 @@ export function mqttOptionsOf(flags: RunFlags, outDir: string, env: Record<strin
   if (brokerUrl !== undefined && !secret) {
     throw new UsageError(`--broker: set PAYFLEET_BROKER_SECRET to the secret the broker's credentials were issued with (its password and ACL files can be written with it)`, 'broker');
   }
-  return { outDir, timeScale: flags['time-scale'] ?? 1, brokerUrl, secret, quiet: flags.quiet === true, metricsPort: flags['metrics-port'], ledger: flags.ledger };
+  const serverBrokerUrl = flags['server-broker'];
+  if (serverBrokerUrl !== undefined && brokerUrl === undefined) {
+    throw new UsageError(`--server-broker: only with --broker (the embedded broker is one broker: the servers are on it)`, 'server-broker');
+  }
+  return { outDir, timeScale: flags['time-scale'] ?? 1, brokerUrl, serverBrokerUrl, secret, quiet: flags.quiet === true, metricsPort: flags['metrics-port'], ledger: flags.ledger };
 }
 
 function printOptions(io: CliIo, scenario: Scenario, file: string, outDir: string): void {
@@ -124,7 +136,7 @@ export function exitStatusOf(summary: Parameters<typeof verdictOf>[0] & Pick<Run
 
 export const runCommand = defineCommand({
   summary: 'run a scenario (virtual or mqtt mode) and check every invariant',
-  usage: 'payfleet run <scenario.yaml> [--mode virtual|mqtt] [--seed N] [--terminals N] [--duration 24h] [--out DIR] [--time-scale X] [--metrics-port N] [--ledger sqlite|postgres://…]',
+  usage: 'payfleet run <scenario.yaml> [--mode virtual|mqtt] [--seed N] [--terminals N] [--duration 24h] [--out DIR] [--time-scale X] [--broker URL[,URL…] [--server-broker URL[,URL…]]] [--metrics-port N] [--ledger sqlite|postgres://…]',
   description: 'Runs a scenario and checks every invariant and threshold. Exit 0: all held; 1: a violation or a backlog that did not drain; 2: bad input; 3: the environment failed (mqtt mode: an endpoint never connected to the broker, and no safety invariant was violated); 99: a threshold failed.',
   flags: runFlags,
   positionals: true,
@@ -134,6 +146,9 @@ export const runCommand = defineCommand({
     // A virtual run is synchronous: an endpoint could not answer a single scrape before the run ended.
     if (mode !== 'mqtt' && flags.ledger !== undefined) {
       throw new UsageError(`--ledger: only with --mode mqtt (a virtual run keeps its ledgers in memory)`, 'ledger');
+    }
+    for (const flag of ['broker', 'server-broker'] as const) {
+      if (mode !== 'mqtt' && flags[flag] !== undefined) throw new UsageError(`--${flag}: only with --mode mqtt (a virtual run has no broker)`, flag);
     }
     if (mode !== 'mqtt' && flags['metrics-port'] !== undefined) {
       throw new UsageError(`--metrics-port: only with --mode mqtt (a virtual run holds the event loop until it ends, so nothing could be served while it goes)`, 'metrics-port');
