@@ -11,6 +11,7 @@ import { UsageError } from './args.ts';
 import { consoleIo, EXIT_BAD_INPUT, EXIT_OK, InputError, type CliIo, type Command } from './command.ts';
 import { registeredCommands } from './registry.ts';
 import { brokerCommand } from './commands/broker.ts';
+import { brokerConfigCommand } from './commands/brokerConfig.ts';
 import { httpCommand } from './commands/http.ts';
 import { compareCommand, reportCommand } from './commands/report.ts';
 import { replayCommand } from './commands/replay.ts';
@@ -25,6 +26,7 @@ const commands: Record<string, Command> = {
   report: reportCommand,
   compare: compareCommand,
   broker: brokerCommand,
+  'broker-config': brokerConfigCommand,
   server: serverCommand,
   http: httpCommand,
 };
