@@ -6,7 +6,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { createActor, setup, type AnyActorRef, type CallbackActorLogic } from 'xstate';
 import type { LinkCommand, LinkEvent, LinkInput } from '../machines/link.ts';
-import type { AuthRequest, CaptureRequest, DebitRequest, LinkMessage, Proof, ReleaseRequest, RemitNow, RemitRequest, ServerRequest, ServerResult, SettleRequest, SyncRequest } from '../machines/messages.ts';
+import type { AuthRequest, CaptureRequest, DebitRequest, LinkMessage, Proof, ReleaseRequest, ReloadRequest, RemitNow, RemitRequest, ServerRequest, ServerResult, SettleRequest, SyncRequest } from '../machines/messages.ts';
 import { signRequest, signResult } from '../machines/domain/requests.ts';
 import { keyFromSeed, signClaim, type PaymentClaim } from '../machines/domain/signature.ts';
 import { credentialsFor } from './credentials.ts';
@@ -40,6 +40,7 @@ export function requestsFrom(from: string) {
       aggregates: [{ meansId: 'm-1', payee: 'merchant-1', sumMinor: 2500, txIds: [`${from}:t1`, `${from}:t2`], counters: [1, 2] }],
     }),
     sync: signRequest<SyncRequest>(proxyKey, { ...base, kind: 'sync', meansId: 'm-1' }),
+    reload: signRequest<ReloadRequest>(proxyKey, { ...base, kind: 'reload', purseMeansId: `m-1/v:${from}`, fundingMeansId: 'm-1', amountMinor: 1000, leftoverMinor: 200, granted: false }),
     settle: signRequest<SettleRequest>(proxyKey, { ...base, kind: 'settle', proofs: [proofOf('T9', 3)] }),
   };
 }

@@ -38,7 +38,7 @@ export const MAX_SHARD = 65_535;
  * result to a terminal's or a POS's response topic by the kind of request it answers (`recipientRole`).
  */
 export const REQUEST_KINDS_BY_ROLE: Readonly<Record<'terminal' | 'pos', readonly RequestKind[]>> = {
-  terminal: ['auth', 'debit', 'capture', 'release', 'remit', 'sync'],
+  terminal: ['auth', 'debit', 'capture', 'release', 'remit', 'sync', 'reload'],
   pos: ['settle'],
 };
 

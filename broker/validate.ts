@@ -158,7 +158,7 @@ const proof = object({ ...claimFields, sig, path: oneOf('internal', 'localOfflin
 const aggregate = object({ meansId: id, payee: id, sumMinor: minor, txIds: listOf(id, MAX_AGGREGATE_TX_IDS), counters: listOf(count, MAX_AGGREGATE_TX_IDS) });
 const balance = object({ meansId: id, availableMinor: minor, version: count });
 const request = (kind: string, fields: Record<string, Check>) => object({ kind: kindIs(kind), reqId: id, from: endpointId, sig, ...fields });
-const requestKinds = ['auth', 'debit', 'capture', 'release', 'remit', 'sync', 'settle'] as const;
+const requestKinds = ['auth', 'debit', 'capture', 'release', 'remit', 'sync', 'settle', 'reload'] as const;
 
 /** Each schema is built once; `remit` has one per mode, chosen by the message. */
 const remitAggregate = request('remit', { mode: oneOf('aggregate'), aggregates: listOf(aggregate, MAX_LIST_ITEMS) });
@@ -169,6 +169,7 @@ const fixedSchemas = {
   capture: request('capture', { txId: id, amountMinor: minor }),
   release: request('release', { txId: id }),
   sync: request('sync', { meansId: id }),
+  reload: request('reload', { purseMeansId: id, fundingMeansId: id, amountMinor: minor, leftoverMinor: minor, granted: bool }),
   settle: request('settle', { proofs: listOf(proof, MAX_LIST_ITEMS) }),
   result: object(
     { kind: kindIs('result'), reqId: id, to: endpointId, requestKind: oneOf(...requestKinds), ok: bool, code: id, serverSig: sig },
@@ -184,6 +185,7 @@ const schemas: Record<string, (message: Record<string, unknown>) => Check> = {
   release: () => fixedSchemas.release,
   remit: (m) => (m.mode === 'aggregate' ? remitAggregate : remitGrouped),
   sync: () => fixedSchemas.sync,
+  reload: () => fixedSchemas.reload,
   settle: () => fixedSchemas.settle,
   result: () => fixedSchemas.result,
   remitNow: () => fixedSchemas.remitNow,

@@ -46,7 +46,11 @@ export function serverAddress(shard: number): string {
 
 /** Shard of a payment means: FNV-1a of its id, so one means is always served by one shard. */
 export function shardOf(meansId: string, shardCount: number): number {
+  // A purse of local value (`{funding}/v:{proxy}`, domain/localValue.ts) lives on its funding means' shard, so a
+  // reload moves money inside one shard's ledger: only the part before the first '/' is hashed.
+  const slash = meansId.indexOf('/');
+  const end = slash < 0 ? meansId.length : slash;
   let h = 0x811c9dc5;
-  for (let i = 0; i < meansId.length; i++) h = Math.imul(h ^ meansId.charCodeAt(i), 0x01000193) >>> 0;
+  for (let i = 0; i < end; i++) h = Math.imul(h ^ meansId.charCodeAt(i), 0x01000193) >>> 0;
   return h % shardCount;
 }

@@ -79,10 +79,25 @@ export type RemitRequest =
   | (RequestBase & { kind: 'remit'; mode: 'aggregate'; aggregates: AggregateEntry[] });
 /** Asks SD for the authoritative local balance SL of a means. */
 export interface SyncRequest extends RequestBase { kind: 'sync'; meansId: string }
+/**
+ * Moves local value between a funding means and a purse on the SIM (domain/localValue.ts): `amountMinor` from the
+ * funding means into the purse (a reload, a purchase, a subscription period) and `leftoverMinor` of expired value
+ * from the purse to the operator. `granted`: the SIM has already given itself the value (a recurring amount reset
+ * at its period boundary, offline too), so SD applies it whatever the funding means holds; otherwise SD refuses
+ * with insufficientFunds what the funding means cannot pay, and the SIM gets nothing.
+ */
+export interface ReloadRequest extends RequestBase {
+  kind: 'reload';
+  purseMeansId: string;
+  fundingMeansId: string;
+  amountMinor: Minor;
+  leftoverMinor: Minor;
+  granted: boolean;
+}
 /** A POS hands in the proofs it collected, so the merchant is credited even if the terminal never remits. */
 export interface SettleRequest extends RequestBase { kind: 'settle'; proofs: Proof[] }
 
-export type ServerRequest = AuthRequest | DebitRequest | CaptureRequest | ReleaseRequest | RemitRequest | SyncRequest | SettleRequest;
+export type ServerRequest = AuthRequest | DebitRequest | CaptureRequest | ReleaseRequest | RemitRequest | SyncRequest | SettleRequest | ReloadRequest;
 export type RequestKind = ServerRequest['kind'];
 
 /** SD's view of a means after handling a request: the figure a proxy syncs SL from. */

@@ -20,6 +20,7 @@ import { completeRemote, decideOrder, decline, reverseInFlight } from './domain/
 import { DEFAULT_CONFIRM_TIMEOUT_MS, type QueuedOrder } from './proxyTypes.ts';
 import { deliverResponse, isResult, sendToServer, step, type Flow } from './proxyFlow.ts';
 import { handleServerMessage, settleOutbox, triggerRemittance } from './proxyOutbox.ts';
+import { reviewPursesNow } from './proxyLocal.ts';
 
 /**
  * Answers the order and tells the harness. The event carries the means as this decision left it, because
@@ -85,12 +86,16 @@ function decideCurrent(f: Flow): void {
     f.e.raise({ type: 'orders.remoteResend' }, { id: 'orders.remoteResend', delay: remoteResendMs(timeoutMs) });
     return;
   }
+  // A purse reviewed for the decision may have queued a reload or a renewal, even for an order it declined.
+  if (decision.state.journal.outbox !== c.state.journal.outbox) f.outboxChanged = true;
   c.state = decision.state;
   c.current = undefined;
   finishOrder(f, current, decision.response, decision.kind === 'approvedLocal' ? decision.path : 'declined', now);
   if (decision.kind === 'approvedLocal') {
     triggerRemittance(f, 'backlog');
     f.outboxChanged = true;
+    // A payment from a purse may have taken it below its reload threshold: ask SD now if in coverage.
+    if (c.state.means[current.order.meansId]?.localValue) reviewPursesNow(f, current.order.meansId);
   }
 }
 

@@ -10,6 +10,7 @@ import type { LinkMessage } from './messages.ts';
 import { applyAcknowledgement, applyBalances, requestSigner, syncRequests } from './domain/proxyRules.ts';
 import { dueItems, expediteAll, formRemittances, isRemittanceDue, markSent, nextDueMs, type RemittanceTrigger } from './domain/remittance.ts';
 import { isAuthentic, isResult, sendToServer, step, type Flow } from './proxyFlow.ts';
+import { endPeriods, reviewPursesNow, takeReloadResult } from './proxyLocal.ts';
 
 /** Forms remittances from the pending journal when the trigger says so. */
 export function triggerRemittance(f: Flow, trigger: RemittanceTrigger): void {
@@ -61,6 +62,7 @@ export function handleServerMessage(f: Flow, message: LinkMessage): void {
     c.state = applyBalances(c.state, message.balances);
     return;
   }
+  if (message.requestKind === 'reload') return takeReloadResult(f, message);
   const applied = applyAcknowledgement(c.state, message);
   c.state = applied.state;
   if (applied.refused) {
@@ -69,6 +71,8 @@ export function handleServerMessage(f: Flow, message: LinkMessage): void {
   }
   if (!applied.known) return;
   const now = c.input.now();
+  // An MTD period that follows remittances ends with each remittance SD acknowledged for its means.
+  if (message.requestKind === 'remit') endPeriods(f, 'remittance', new Set(applied.remitted.map((tx) => tx.meansId)));
   if (message.requestKind === 'remit') f.e.emit({ type: 'proxy.remitted', txs: applied.remitted, reqId: message.reqId, ackAtMs: now });
   else f.e.emit({ type: 'proxy.acknowledged', reqId: message.reqId, requestKind: message.requestKind, ackAtMs: now });
   f.outboxChanged = true;
@@ -89,6 +93,9 @@ export const outboxSteps = {
       c.state = state;
       triggerRemittance(f, 'coverageRegained');
       for (const request of syncRequests(state, c.input.key, seq)) sendToServer(f.e, c, request.meansId, request);
+      // An MTD period that follows connections ends here; purses are renewed, accounted and refilled now.
+      endPeriods(f, 'connection');
+      reviewPursesNow(f);
       f.outboxChanged = true;
       settleOutbox(f);
     },

@@ -70,6 +70,8 @@ function signedPaths(req: ServerRequest): (string | number)[][] {
       return [...base, ['txId']];
     case 'sync':
       return [...base, ['meansId']];
+    case 'reload':
+      return [...base, ['purseMeansId'], ['fundingMeansId'], ['amountMinor'], ['leftoverMinor'], ['granted']];
     case 'settle':
       return [...base, ...req.proofs.flatMap((_, i) => proofFields.map((f) => ['proofs', i, f]))];
     case 'remit':
@@ -136,6 +138,7 @@ function requestArb(scheme: SignatureScheme): fc.Arbitrary<Unsigned<ServerReques
     fc.record({ kind: fc.constant('capture' as const), ...head, txId: idArb, amountMinor: fc.nat() }),
     fc.record({ kind: fc.constant('release' as const), ...head, txId: idArb }),
     fc.record({ kind: fc.constant('sync' as const), ...head, meansId: idArb }),
+    fc.record({ kind: fc.constant('reload' as const), ...head, purseMeansId: idArb, fundingMeansId: idArb, amountMinor: fc.nat(), leftoverMinor: fc.nat(), granted: fc.boolean() }),
     fc.record({ kind: fc.constant('settle' as const), ...head, proofs: fc.array(proofArb(scheme), { minLength: 1, maxLength: 3 }) }),
     fc.record({ kind: fc.constant('remit' as const), mode: fc.constant('grouped' as const), ...head, transactions: fc.array(proofArb(scheme), { minLength: 1, maxLength: 3 }) }),
     fc.record({

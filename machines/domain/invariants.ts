@@ -85,7 +85,9 @@ export function checkMeansTransition(before: MeansState, after: MeansState, paym
     if (ceiling.periodSpentMinor < 0) flag(`MTD ${ceiling.periodSpentMinor} is negative`);
     const was = before.ceiling;
     if (was && was.originMs === ceiling.originMs && was.periodMs === ceiling.periodMs) {
-      if (payment) {
+      // A period that follows remittances or connections (`periodBy`) is not a function of time: only its never
+      // going back and MTD within it are checked.
+      if (payment && ceiling.periodBy === undefined) {
         // A clock set back never returns to an earlier period (so it cannot bring back an old allowance): the
         // payment belongs to the later of its own period and the one the means is already in.
         const index = Math.max(was.periodIndex, periodIndexAt(payment.nowMs, ceiling.originMs, ceiling.periodMs));

@@ -14,6 +14,7 @@ import type { BalanceFigure } from '../messages.ts';
 import type { Account, Aggregate, Hold, LedgerStore, Posting, PostingVia, Transfer, VoidRecord } from './ledgerStore.ts';
 import { applyTransfer, assertId, available, FLOAT_ACCOUNT, meansAccount, meansAccountOf, newAccount, payeeAccount, refuse } from './ledgerAccounts.ts';
 import { postAggregate, postOnce, refuseIfVoided, type AggregateInput, type AggregateOutcome, type PaymentInput, type PaymentOutcome } from './ledgerPostings.ts';
+import { fundPurse, type FundPurseInput, type FundPurseOutcome } from './ledgerLocalValue.ts';
 import { captureHold, placeHold, releaseHold, reversePayment, type CaptureInput, type HoldInput, type ReversalInput, type ReversalOutcome } from './ledgerHolds.ts';
 
 export { FLOAT_ACCOUNT, LOSS_ACCOUNT, meansAccount, payeeAccount } from './ledgerAccounts.ts';
@@ -190,6 +191,11 @@ export class Ledger {
    */
   postPayment(input: PaymentInput, via: Exclude<PostingVia, 'aggregate' | 'capture' | 'debit'>): PaymentOutcome {
     return this.store.transaction(() => postOnce(this.store, input, via));
+  }
+
+  /** Funds a purse of local value from its funding means, and moves its expired value out; see ledgerLocalValue.ts. */
+  fundPurse(input: FundPurseInput): FundPurseOutcome {
+    return fundPurse(this.store, input);
   }
 
   /** Posts an aggregate once [INV-4 nothing twice]; see `postAggregate` in ledgerPostings.ts. */

@@ -9,6 +9,7 @@
 import { canonicalEncoding } from './signature.ts';
 import { assertMinor, DomainError, type Minor } from './money.ts';
 import type { Account, AccountKind, Hold, LedgerStore, Posting, Transfer } from './ledgerStore.ts';
+import { isPurseId } from './localValue.ts';
 
 export const FLOAT_ACCOUNT = 'float';
 export const LOSS_ACCOUNT = 'loss';
@@ -84,7 +85,10 @@ export function applyTransfer(
  */
 export function moveToPayee(store: LedgerStore, baseId: string, meansId: string, payee: string, amountMinor: Minor, note: string): Minor {
   const account = meansAccountOf(store, meansId);
-  const coveredMinor = Math.min(amountMinor, Math.max(0, available(account)));
+  // A purse of local value pays in full from its own account: the SIM held that value (SD granted it), and a
+  // payment of a new period may reach SD before that period's renewal does, so the account may dip below zero
+  // for a while; SD's books for the purse come back to the SIM's value once both arrived (localValue.ts).
+  const coveredMinor = isPurseId(meansId) ? amountMinor : Math.min(amountMinor, Math.max(0, available(account)));
   const shortfallMinor = amountMinor - coveredMinor;
   if (coveredMinor > 0) applyTransfer(store, baseId, account.id, payeeAccount(payee), coveredMinor, note);
   // [INV-5 beneficiary never harmed] the payee gets all of it; the loss account carries what the means lacked.

@@ -11,6 +11,23 @@ import { periodIndexAt } from './period.ts';
 
 export type MeansKind = 'prepaid' | 'postpaid' | 'virtualWallet' | 'electronicWallet';
 
+export type PurseKind = 'wallet' | 'fixedAmount' | 'recurring';
+
+/** What makes a means a purse of local value on the SIM, and how it is refilled (the rules: localValue.ts). */
+export interface LocalValue {
+  kind: PurseKind;
+  /** The means SD debits for this purse's value. */
+  fundingMeansId: string;
+  /** The reload amount (wallet) or S0 (fixed and recurring amounts). */
+  amountMinor: Minor;
+  /** P, for a fixed or recurring amount. */
+  periodMs: number;
+  /** A wallet is reloaded when its balance is below this (and the terminal is in coverage). */
+  reloadBelowMinor: Minor;
+  /** The reload, purchase or subscription asked of SD and not answered yet; its value comes with SD's ok. */
+  asked?: { reqId: string; atMs: number; amountMinor: Minor };
+}
+
 export interface FixedAmount {
   /** S0: the amount granted for the period. */
   initialMinor: Minor;
@@ -18,6 +35,8 @@ export interface FixedAmount {
   validFromMs: number;
   /** P: after validFromMs + periodMs the fixed amount is unusable. */
   periodMs: number;
+  /** A purse's fixed amount past its period: its leftover has been queued to SD as expired value (localValue.ts). */
+  leftoverAccounted?: boolean;
 }
 
 export interface RecurringAmount {
@@ -38,6 +57,13 @@ export interface Ceiling {
   periodIndex: number;
   /** MTD: spent in `periodIndex`. */
   periodSpentMinor: Minor;
+  /**
+   * What ends a period, when not time: each remittance SD acknowledges for the means, or each connection to SD
+   * (the patent: "the current period may ... be the time interval between two remittance messages" for an internal
+   * payment means, "between two payments with connection to the remote system" for a telepayment means). Absent:
+   * periods of `periodMs` from `originMs`.
+   */
+  periodBy?: 'remittance' | 'connection';
 }
 
 /** The proxy's state for one payment means. */
@@ -46,6 +72,11 @@ export interface MeansState {
   kind: MeansKind;
   /** Dedicated: this terminal is the only point of issue; shared: others spend from it too. */
   dedicated: boolean;
+  /**
+   * N, the number of proxies that share this means (a family wallet spent offline by several phones); absent for
+   * one. Each proxy's SL is then an allotment of SD's figure, 1/N of it (see `allotmentMinor`).
+   */
+  pointsOfIssue?: number;
   /** SL: local balance, the authoritative figure from SD at the last connection. */
   localBalanceMinor: Minor;
   /** MTDL: spent locally since the last connection. */
@@ -57,6 +88,8 @@ export interface MeansState {
   fixedAmount?: FixedAmount;
   recurring?: RecurringAmount;
   ceiling?: Ceiling;
+  /** Set on a purse of local value on the SIM (PMVL, FF, FLR), funded from another means (localValue.ts). */
+  localValue?: LocalValue;
 }
 
 export type LocalRefusal =
@@ -66,7 +99,8 @@ export type LocalRefusal =
   | 'fixedAmountNotYetValid'
   | 'fixedAmountInsufficient'
   | 'recurringInsufficient'
-  | 'ceilingExceeded';
+  | 'ceilingExceeded'
+  | 'purseEmpty';
 
 export type LocalApproval = { ok: true; means: MeansState } | { ok: false; reason: LocalRefusal };
 
@@ -74,7 +108,8 @@ export type LocalApproval = { ok: true; means: MeansState } | { ok: false; reaso
 export function rollPeriods(means: MeansState, nowMs: number): MeansState {
   let next = means;
   const recurring = means.recurring;
-  if (recurring) {
+  // A purse's recurring amount is reset by localValue.reviewPurse, which also queues the period's renewal to SD.
+  if (recurring && !means.localValue) {
     const index = periodIndexAt(nowMs, recurring.originMs, recurring.periodMs);
     // [INV-2 recurring reset] a later period restores S0, whatever was left before.
     if (index > recurring.periodIndex) {
@@ -82,7 +117,7 @@ export function rollPeriods(means: MeansState, nowMs: number): MeansState {
     }
   }
   const ceiling = means.ceiling;
-  if (ceiling) {
+  if (ceiling && ceiling.periodBy === undefined) {
     const index = periodIndexAt(nowMs, ceiling.originMs, ceiling.periodMs);
     if (index > ceiling.periodIndex) {
       next = { ...next, ceiling: { ...ceiling, periodIndex: index, periodSpentMinor: 0 } };
@@ -113,15 +148,28 @@ export function localApproval(means: MeansState, amountMinor: Minor, nowMs: numb
     if (f.remainingMinor < amountMinor) return { ok: false, reason: 'fixedAmountInsufficient' };
   }
   if (m.recurring && m.recurring.remainingMinor < amountMinor) return { ok: false, reason: 'recurringInsufficient' };
-  // [INV-1 MTDL<SL] strictly below: MTDL + amount = SL is refused.
-  if (!(m.localSpentMinor + amountMinor < m.localBalanceMinor)) return { ok: false, reason: 'localBalanceExceeded' };
+  const purse = m.localValue;
+  if (purse) {
+    // A purse pays only from value SD has granted it: a fixed or recurring amount not bought or subscribed yet holds none.
+    if ((purse.kind === 'fixedAmount' && !f) || (purse.kind === 'recurring' && !m.recurring)) return { ok: false, reason: 'purseEmpty' };
+  } else if (!(m.localSpentMinor + amountMinor < m.localBalanceMinor)) {
+    // [INV-1 MTDL<SL] strictly below: MTDL + amount = SL is refused. (A purse's value is on the SIM: SL does not apply.)
+    return { ok: false, reason: 'localBalanceExceeded' };
+  }
 
-  const next: MeansState = { ...m, localSpentMinor: m.localSpentMinor + amountMinor };
+  const next: MeansState = { ...m, localSpentMinor: purse ? m.localSpentMinor : m.localSpentMinor + amountMinor };
   if (m.ceiling) next.ceiling = { ...m.ceiling, periodSpentMinor: m.ceiling.periodSpentMinor + amountMinor };
   if (m.wallet) next.wallet = { balanceMinor: m.wallet.balanceMinor - amountMinor };
   if (f) next.fixedAmount = { ...f, remainingMinor: f.remainingMinor - amountMinor };
   if (m.recurring) next.recurring = { ...m.recurring, remainingMinor: m.recurring.remainingMinor - amountMinor };
   return { ok: true, means: next };
+}
+
+/** Ends the current MTD period of a ceiling whose periods follow remittances or connections (`periodBy`). */
+export function endCeilingPeriod(means: MeansState, by: 'remittance' | 'connection'): MeansState {
+  const ceiling = means.ceiling;
+  if (!ceiling || ceiling.periodBy !== by) return means;
+  return { ...means, ceiling: { ...ceiling, periodIndex: ceiling.periodIndex + 1, periodSpentMinor: 0 } };
 }
 
 /**
@@ -147,11 +195,27 @@ export function isWithinCeiling(means: MeansState, amountMinor: Minor, nowMs: nu
  */
 export function applySync(means: MeansState, serverAvailableMinor: Minor, version: number, unremittedMinor: Minor): MeansState {
   if (version < means.balanceVersion) return means;
-  const localBalanceMinor = Math.max(0, serverAvailableMinor - unremittedMinor);
+  // A purse's value is on the SIM: SD's figure for its account follows the SIM, never the other way round.
+  if (means.localValue) return means;
+  const localBalanceMinor = Math.max(0, allotmentMinor(means, serverAvailableMinor) - unremittedMinor);
   const next: MeansState = { ...means, localBalanceMinor, localSpentMinor: 0, balanceVersion: version };
   // An electronic wallet holds money on the SIM: its balance follows SL at each connection.
   if (means.wallet) next.wallet = { balanceMinor: localBalanceMinor };
   return next;
+}
+
+/**
+ * The part of SD's available figure one proxy may spend without asking SD. A means shared by N proxies gives each
+ * 1/N of it (rounded down): a family's phones, all offline at once, can then together spend no more than SD saw
+ * available when each last synced, as an issuer gives each card on a shared account its own offline limit rather
+ * than letting every card count the whole balance as its own. The patent leaves the split open ("SL takes a new
+ * value, which takes account of the payments made with MPk but without TM"); an equal split needs no
+ * coordination between the phones, which offline is the point. What the allotments cannot bound (a figure that
+ * went stale while another phone or a web shop spent) is a shortfall SD books to the loss account at remittance.
+ */
+export function allotmentMinor(means: Pick<MeansState, 'pointsOfIssue'>, serverAvailableMinor: Minor): Minor {
+  const share = means.pointsOfIssue ?? 1;
+  return share > 1 ? Math.floor(serverAvailableMinor / share) : serverAvailableMinor;
 }
 
 /** [INV-1 MTDL<SL] holds when nothing was spent locally, or strictly less than SL was. */

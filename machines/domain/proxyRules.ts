@@ -23,6 +23,7 @@ import {
 } from './remittance.ts';
 import { signClaim, type PaymentClaim, type SigningKey } from './signature.ts';
 import { UNSTORED_REFUSAL_CODES, signRequest } from './requests.ts';
+import { outstandingReloadsMinor, reviewPurses } from './localValue.ts';
 import type { AuthRequest, BalanceFigure, DebitRequest, PaymentOrder, Proof, ProxyResponse, ServerResult, SyncRequest } from '../messages.ts';
 
 export interface ProxyPolicy {
@@ -131,8 +132,24 @@ export function decideOrder(
   order: PaymentOrder,
   env: { inCoverage: boolean; nowMs: number; key: SigningKey },
 ): OrderDecision {
-  const means = state.means[order.meansId];
+  let means = state.means[order.meansId];
   if (!means) return { kind: 'declined', ...decline(state, order.orderId, 'unknownMeans') };
+  if (means.localValue) {
+    // Local value on the SIM pays internal payments only (B1); the purse is first brought to now, so a recurring
+    // amount is reset exactly at its period boundary [INV-2] with its renewal queued to SD.
+    if (order.type !== 'internal') return { kind: 'declined', ...decline(state, order.orderId, 'purseInternalOnly') };
+    const reviewed = reviewPurses(state.means, state.journal, {
+      proxyId: state.proxyId,
+      sign: (unsigned) => signRequest(env.key, unsigned),
+      nowMs: env.nowMs,
+      online: env.inCoverage,
+      onlyMeansId: means.meansId,
+    });
+    if (reviewed.changed) {
+      state = { ...state, means: reviewed.means, journal: reviewed.journal };
+      means = state.means[order.meansId]!;
+    }
+  }
   if (!Number.isSafeInteger(order.amountMinor) || order.amountMinor <= 0) {
     return { kind: 'declined', ...decline(state, order.orderId, 'badAmount') };
   }
@@ -191,7 +208,9 @@ export function applyBalances(state: ProxyState, balances: readonly BalanceFigur
   for (const figure of balances) {
     const current = means[figure.meansId];
     if (!current) continue;
-    const synced = applySync(current, figure.availableMinor, figure.version, unremittedMinor(state.journal, figure.meansId));
+    // What SD has not seen yet: local payments not acknowledged, and reloads of purses it funds not yet answered.
+    const pendingMinor = unremittedMinor(state.journal, figure.meansId) + outstandingReloadsMinor(state.journal, figure.meansId);
+    const synced = applySync(current, figure.availableMinor, figure.version, pendingMinor);
     if (synced === current) continue;
     // The first change copies the record; later figures of the same answer update that copy in place.
     if (means === state.means) means = { ...means };
@@ -260,7 +279,8 @@ export function applyAcknowledgement(
 
 export function syncRequests(state: ProxyState, key: SigningKey, seqBase: number): SyncRequest[] {
   const signer = requestSigner(state.proxyId, key);
-  return Object.keys(state.means).map((meansId, i) =>
+  // A purse's value is on the SIM: SD's figure for it is never asked for (see applySync).
+  return Object.keys(state.means).filter((meansId) => !state.means[meansId]!.localValue).map((meansId, i) =>
     signer.sign<SyncRequest>({ kind: 'sync', reqId: `${state.proxyId}:s${seqBase}.${i}`, from: state.proxyId, meansId }),
   );
 }

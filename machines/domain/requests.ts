@@ -20,6 +20,8 @@ export function requestFields(req: ServerRequest): SignedFields {
       return ['release', req.from, req.reqId, req.txId];
     case 'sync':
       return ['sync', req.from, req.reqId, req.meansId];
+    case 'reload':
+      return ['reload', req.from, req.reqId, req.purseMeansId, req.fundingMeansId, req.amountMinor, req.leftoverMinor, req.granted];
     case 'settle':
       return ['settle', req.from, req.reqId, ...req.proofs.flatMap(proofFields)];
     case 'remit':

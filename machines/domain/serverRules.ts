@@ -93,6 +93,10 @@ function applyRule(ledger: Ledger, req: ServerRequest, ctx: ServerContext, sende
     }
     case 'sync':
       return { balances: [ledger.balanceOf(req.meansId)] };
+    case 'reload':
+      // The request's signature covers every field; the ledger checks the purse is the sender's, funded by that means.
+      ledger.fundPurse({ transferId: `lv:${requestId}`, proxyId: req.from, purseMeansId: req.purseMeansId, fundingMeansId: req.fundingMeansId, amountMinor: req.amountMinor, leftoverMinor: req.leftoverMinor, granted: req.granted });
+      return { balances: [ledger.balanceOf(req.fundingMeansId)] };
     case 'remit':
       if (req.mode === 'grouped') {
         return postProofs(ledger, ctx, req.transactions, requestId, 'remit', (tx) => {
@@ -268,6 +272,10 @@ export function shapeProblemOf(req: ServerRequest): string | undefined {
       return isId(req.txId) ? undefined : 'release needs a txId';
     case 'sync':
       return isId(req.meansId) ? undefined : 'sync needs a meansId';
+    case 'reload':
+      if (!isId(req.purseMeansId) || !isId(req.fundingMeansId)) return 'reload needs a purseMeansId and a fundingMeansId';
+      if (!isMinor(req.amountMinor) || !isMinor(req.leftoverMinor)) return 'reload needs non-negative integer amountMinor and leftoverMinor';
+      return typeof req.granted === 'boolean' ? undefined : 'reload needs a boolean granted';
     case 'settle':
       return proofsProblem(req.proofs, 'proofs');
     case 'remit':

@@ -279,4 +279,32 @@ export const mutants: Mutant[] = [
     replacements: [{ from: 'if (order.amountMinor > offline.perPaymentCapMinor) return', to: 'if (order.amountMinor > 2 * offline.perPaymentCapMinor) return' }],
     suites: ['properties/checkers.property.test.ts'],
   },
+  {
+    id: 'shared-means-whole-balance',
+    description: 'a means shared by N proxies gives each the whole of SD’s figure as SL, not 1/N: a family offline can spend N times what SD had',
+    file: 'machines/domain/means.ts',
+    replacements: [{ from: 'return share > 1 ? Math.floor(serverAvailableMinor / share) : serverAvailableMinor;', to: 'return share > 0 ? serverAvailableMinor : 0;' }],
+    suites: ['properties/sharedMeans.property.test.ts'],
+  },
+  {
+    id: 'recurring-leftover-dropped',
+    description: 'a recurring amount reset at its period boundary forgets the leftover of the period that ended: SD keeps value the SIM no longer holds',
+    file: 'machines/domain/localValue.ts',
+    replacements: [{ from: 'const leftoverMinor = recurring.remainingMinor + (periods - 1) * recurring.amountMinor;', to: 'const leftoverMinor = (periods - 1) * recurring.amountMinor;' }],
+    suites: ['properties/localValue.property.test.ts'],
+  },
+  {
+    id: 'reload-granted-on-refusal',
+    description: 'the SIM gives itself the value of a reload SD refused (insufficient funds): value made on the SIM that no means paid for',
+    file: 'machines/domain/localValue.ts',
+    replacements: [{ from: '  if (!result.ok) return next;\n', to: '\n' }],
+    suites: ['properties/localValue.property.test.ts'],
+  },
+  {
+    id: 'event-period-rolls-by-time',
+    description: 'an MTD period that should end only at a remittance or a connection also ends every P by the clock: the ceiling allows more than PD between two events',
+    file: 'machines/domain/means.ts',
+    replacements: [{ from: 'if (ceiling && ceiling.periodBy === undefined) {', to: 'if (ceiling) {' }],
+    suites: ['properties/mtdPeriods.property.test.ts'],
+  },
 ];

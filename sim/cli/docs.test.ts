@@ -16,6 +16,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, 
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
+import { startPostgresTestCluster, type PostgresTestCluster } from '../sd/postgresTestCluster.ts';
 
 const REPO_ROOT = resolve(import.meta.dirname, '../..');
 const DOC_FILES = ['README.md', ...readdirSync(join(REPO_ROOT, 'docs')).filter((name) => name.endsWith('.md')).sort().map((name) => `docs/${name}`)];
@@ -120,6 +121,10 @@ const SPECIAL: Record<string, Special> = {
     run: `npx payfleet ${QUICKSTART_MQTT} --metrics-port 9464 --help`,
     why: 'a third mqtt run of a minute; --help makes the CLI parse every flag (a bad one exits 2) without running. The endpoint itself is tested in sim/mqtt/observability.test.ts and sim/run/prometheus.test.ts',
   },
+  [`npx payfleet ${QUICKSTART_MQTT} --ledger postgres://postgres@127.0.0.1:5432/postgres --ledger-pgdata /var/lib/postgresql/15/main`]: {
+    run: `npx payfleet ${QUICKSTART_MQTT} --ledger postgres://postgres@127.0.0.1:5432/postgres --ledger-pgdata /var/lib/postgresql/15/main --help`,
+    why: "it needs a PostgreSQL running on that port and data directory, which this test does not own; --help makes the CLI parse every flag (a bad one exits 2) without running. sim/mqtt/databaseCrash.test.ts runs the quickstart with a databaseCrash fault this way on a throwaway cluster it crashes, and sim/cli/commands/run.test.ts the refusals",
+  },
   'npx payfleet run scenarios/chaos.yaml --seed 42 --terminals 500 --duration 2h --out runs/chaos-42': {
     run: 'npx payfleet run scenarios/chaos.yaml --seed 42 --terminals 100 --duration 2h --out runs/chaos-42',
     why: 'run twice (run, then replay); 500 terminals take about 15 s of CPU here each time, 100 keep every fault of chaos.yaml',
@@ -164,6 +169,11 @@ const SPECIAL: Record<string, Special> = {
     run: 'npm run bench:mqtt -- --terminals 20 --workers 1 --concurrency 1 --seconds 1 --out runs/bench-mqtt-small',
     why: '10,000 terminals and 10 s loops take about 2.5 minutes; 20 terminals in one worker with 1 s loops go through every phase (baseline, harness, storm, end checks)',
   },
+  'npm run bench:server -- --ledger postgres://… --requests 8000': {
+    run: 'npm run bench:server -- --ledger "$DOCS_POSTGRES_URL" --requests 200 --means 20',
+    output: /\| sqlite full \|.*\n\| sqlite normal \|.*\n\| postgres synchronous_commit on \|.*\n\| postgres synchronous_commit off \|/,
+    why: 'it needs a PostgreSQL: it runs on a throwaway cluster this test starts (sim/sd/postgresTestCluster.ts), with 200 requests instead of 8,000, and must print the four ledgers side by side',
+  },
   'npm run bench:server': {
     run: 'npm run bench:server -- --requests 200 --means 20',
     why: '20,000 requests, each committed to SQLite with fsync: 200 show the same path',
@@ -205,6 +215,8 @@ function collect(child: ChildProcess): { output: () => string; done: Promise<Fin
 }
 
 const commands = allDocCommands();
+/** A throwaway PostgreSQL for the commands whose `run` names $DOCS_POSTGRES_URL; started only when one does. */
+let postgres: PostgresTestCluster | undefined;
 const background: { text: string; child: ChildProcess; done: Promise<Finished> }[] = [];
 let mirror = '';
 const env: Record<string, string> = {};
@@ -222,6 +234,10 @@ beforeAll(async () => {
   Object.assign(env, process.env, { PATH: `${binDir}${delimiter}${process.env.PATH ?? ''}` });
   delete env.PAYFLEET_BROKER_SECRET;
   for (const port of DOC_PORTS) portMap.set(port, await freePort());
+  if (commands.some((c) => SPECIAL[c.text]?.run?.includes('$DOCS_POSTGRES_URL'))) {
+    postgres = await startPostgresTestCluster();
+    env.DOCS_POSTGRES_URL = postgres.url;
+  }
 });
 
 const portMap = new Map<number, number>();
@@ -245,6 +261,7 @@ afterAll(async () => {
   stopBackground();
   await Promise.all(background.map(({ done }) => done));
   if (mirror) rmSync(mirror, { recursive: true, force: true });
+  postgres?.remove();
 });
 
 /**

@@ -222,7 +222,7 @@ export class Fleet {
           scheme: this.options.scheme,
           shardCount: this.options.shards,
           pin: this.options.pin,
-          means: [slot.plan.means],
+          means: slot.plan.purse ? [slot.plan.means, slot.plan.purse] : [slot.plan.means],
           restored: strongbox ? undefined : slot.persisted,
           inCoverage: slot.inCoverage,
           now: () => this.time.now() + slot.skewMs,

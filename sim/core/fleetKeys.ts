@@ -73,8 +73,12 @@ export function registryOf(scenario: Scenario): RunRegistry {
   const fleet = fleetPrng(scenario);
   const publicKeys: Record<string, string> = {};
   const means: RegistryMeans[] = [];
+  // A means shared by several terminals (a family wallet) is one account, listed once.
+  const listed = new Set<string>();
   for (const plan of terminalPlans(scenario)) {
     publicKeys[plan.terminalId] = deriveKey(scenario.crypto, fleet, deviceKeyLabel(plan.terminalId)).publicKey;
+    if (listed.has(plan.means.meansId)) continue;
+    listed.add(plan.means.meansId);
     means.push({ meansId: plan.means.meansId, kind: plan.profile.kind, openingBalanceMinor: plan.profile.openingBalanceMinor, creditLimitMinor: plan.profile.creditLimitMinor });
   }
   for (const pos of planPos(scenario)) publicKeys[pos.posId] = deriveKey(scenario.crypto, fleet, deviceKeyLabel(pos.posId)).publicKey;

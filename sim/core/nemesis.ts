@@ -150,6 +150,10 @@ export class Nemesis {
       case 'wrongTopic':
         for (let i = 0; i < fault.count; i++) this.injectImpersonation();
         return;
+      case 'databaseCrash':
+        // The virtual servers keep their ledgers in memory: there is no database to crash, and a stand-in would
+        // claim a test that did not happen. `payfleet run` refuses such a scenario in virtual mode (exit 2).
+        throw new Error(`databaseCrash at ${fault.atMs} ms: not modelled in virtual mode (mqtt mode with --ledger postgres://… --ledger-pgdata DIR)`);
     }
   }
 

@@ -96,12 +96,18 @@ export class Workload {
     // workload, and a list taken then was empty, so no terminal ever visited a shop in virtual mode.
     this.posIds = [...this.fleet.pos.keys()];
     if (this.scenario.arrival) this.startArrivals();
+    // A means shared by several terminals (a family wallet) has one account, so one stream of spending elsewhere,
+    // armed by the first of its terminals.
+    const elsewhereArmed = new Set<string>();
     for (const slot of this.fleet.terminals) {
       if (!slot) continue;
       const rate = this.orderRatePerHour(slot);
       if (rate > 0 && !this.scenario.arrival) this.armOrder(slot, rate);
       const elsewhere = slot.plan.profile.elsewhere;
-      if (!slot.plan.profile.dedicated && elsewhere && elsewhere.ordersPerHour > 0) this.armElsewhere(slot, elsewhere.ordersPerHour);
+      if (!slot.plan.profile.dedicated && elsewhere && elsewhere.ordersPerHour > 0 && !elsewhereArmed.has(slot.plan.means.meansId)) {
+        elsewhereArmed.add(slot.plan.means.meansId);
+        this.armElsewhere(slot, elsewhere.ordersPerHour);
+      }
     }
   }
 
@@ -144,7 +150,8 @@ export class Workload {
       orderId: `${slot.plan.terminalId}:o${++this.orderSeq}`,
       source: { kind: 'app', appId: app.name },
       type: app.type,
-      meansId: slot.plan.means.meansId,
+      // Internal payments of a terminal with local value pay from its purse on the SIM.
+      meansId: app.type === 'internal' && slot.plan.purse ? slot.plan.purse.meansId : slot.plan.means.meansId,
       amountMinor: drawAmountMinor(app.amount, this.prng),
       payee: app.payee,
       remoteMode: app.remoteMode,

@@ -23,7 +23,7 @@ export interface PaymentApiOptions {
   /** The ledger of the shard that serves a means. */
   ledgerOfMeans(meansId: string): Ledger;
   shards: number;
-  /** 'memory' or 'sqlite', for /v1/health. */
+  /** 'memory', 'sqlite' or 'postgres', for /v1/health. */
   storeKind: string;
   scheme: SignatureScheme;
   serverKey: SigningKey;

@@ -18,6 +18,7 @@ import { RunRecord } from '../run/runRecord.ts';
 import { buildSummary, type RunSummary } from '../run/summary.ts';
 import { InvariantBook, RecentEvents, type InvariantCount } from '../check/invariantBook.ts';
 import type { LedgerFigures } from '../check/endChecks.ts';
+import type { LossAccountFigures, SharedMeansFigures } from '../check/lossAccount.ts';
 import { Prng } from '../core/prng.ts';
 import { registryOf } from '../core/fleetKeys.ts';
 import { RealTime, wallEpochMs, sleepRun } from '../core/realTime.ts';
@@ -49,6 +50,9 @@ export class MqttCoordinator {
   /** Approved payments, POS receipts, the backlog and the drain state, from the workers' reports (runRecord.ts). */
   readonly record = new RunRecord();
   endFigures: LedgerFigures | undefined;
+  /** The loss account by cause and means, and the shared means' figures, read back at the end. */
+  lossAccount: LossAccountFigures | undefined;
+  sharedMeans: SharedMeansFigures | undefined;
   private readonly scenario: Scenario;
   private readonly outDir: string;
   private readonly logDir: string;
@@ -75,6 +79,8 @@ export class MqttCoordinator {
     const prng = new Prng(this.scenario.seed).fork('mqtt-coordinator');
     this.book = new InvariantBook(this.scenario.seed, () => this.time.now(), this.recent, false);
     if (options.brokerUrl && !options.secret) throw new HarnessError('noSecret', 'an external broker needs the secret its credentials were issued with', options.brokerUrl);
+    const databaseCrash = this.scenario.faults.find((f) => f.kind === 'databaseCrash');
+    if (databaseCrash && !options.databaseControl) throw new HarnessError('noDatabaseControl', `a databaseCrash fault needs the control of a PostgreSQL ledger (databaseControl)`, databaseCrash);
     this.secret = options.secret ?? newSecret();
     this.failurePromise = new Promise<never>((_, reject) => {
       let failure: Error | undefined;
@@ -111,7 +117,7 @@ export class MqttCoordinator {
       now: () => this.time.now(),
       remittanceSample: () => this.reports.remittanceSample(prng),
     });
-    this.faults = new FaultInjector({ time: this.time, supervisor: this.supervisor, adversary: this.adversary, brokerControl: options.brokerControl, recent: this.recent, runLog: this.runLog });
+    this.faults = new FaultInjector({ time: this.time, supervisor: this.supervisor, adversary: this.adversary, brokerControl: options.brokerControl, databaseControl: options.databaseControl, recent: this.recent, runLog: this.runLog });
     this.readers = new LedgerReaders((line) => this.runLog.log(line));
     this.sampler = new MinuteSampler({
       time: this.time,
@@ -233,6 +239,7 @@ export class MqttCoordinator {
     this.time.stop();
     await this.pool.stop(10_000);
     await this.supervisor.settle();
+    await this.faults.restoreDatabase().catch((error: Error) => this.runLog.log(`  could not start the database again: ${error.message}`));
     this.readers.close();
     await this.supervisor.stopServers();
     await this.elsewhere?.stop();
@@ -247,14 +254,17 @@ export class MqttCoordinator {
     const finals = this.pool.finals();
     const missing = this.pool.workers.length - finals.length;
     if (missing > 0) throw new HarnessError('noFinalReport', `${missing} worker(s) sent no final report`, finals.length);
-    this.endFigures = checkLedgersAtEnd({
+    const readBack = checkLedgersAtEnd({
       scenario: this.scenario,
       servers: this.supervisor.servers,
       book: this.book,
       record: this.record,
-      journals: { terminals: finals.flatMap((f) => f.terminals), pos: finals.flatMap((f) => f.pos) },
+      journals: { terminals: finals.flatMap((f) => f.terminals), pos: finals.flatMap((f) => f.pos), purses: finals.flatMap((f) => f.purses ?? []) },
       adversary: this.adversary,
     });
+    this.endFigures = readBack.ledger;
+    this.lossAccount = readBack.lossAccount;
+    this.sharedMeans = readBack.sharedMeans;
   }
 
   /** The coordinator's own counts plus every worker's (the per-decision checks run in the workers). */
@@ -304,6 +314,8 @@ export class MqttCoordinator {
       record: this.record,
       ledger: this.endFigures,
       invariants: this.mergedInvariants(finals),
+      sharedMeans: this.sharedMeans,
+      lossAccount: this.lossAccount,
       firstViolation: first,
       // As the virtual mode: arrivals the open-model executor dropped, and orders whose terminal was down.
       droppedOrders: (workload.notIssuedTerminalDown ?? 0) + (workload.arrivalDropped ?? 0),
@@ -311,6 +323,7 @@ export class MqttCoordinator {
       faults: {
         serverCrashes: counters.serverCrashes,
         brokerCrashes: counters.brokerCrashes,
+        databaseCrashes: counters.databaseCrashes,
         terminalCrashes: deviceFaults.terminalCrashes ?? 0,
         simMoves: deviceFaults.simMoves ?? 0,
         skewed: deviceFaults.skewed ?? 0,

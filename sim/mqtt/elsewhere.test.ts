@@ -13,7 +13,7 @@ import { writeRegistry, type RunRegistry } from '../sd/registry.ts';
 import { SqliteLedgerStore } from '../sd/sqliteLedgerStore.ts';
 import { ElsewhereSender } from './elsewhereSender.ts';
 import { createServerControl } from '../sd/serverControl.ts';
-import { FileBackedStore, closeFileBackedStores, runPayfleet, type ChildRun } from '../sd/testSupport.ts';
+import { FileBackedStore, closeFileBackedStores, runPayfleet, within, type ChildRun } from '../sd/testSupport.ts';
 import { wallEpochMs } from '../core/realTime.ts';
 
 const SHARDS = 4;
@@ -59,13 +59,13 @@ function startServer(shards: string, db: string): ChildRun {
 
 async function stopServer(run: ChildRun): Promise<void> {
   run.child.kill('SIGTERM');
-  expect((await run.exited).code).toBe(0);
+  expect((await within(run.exited, 15_000, `server pid ${run.child.pid} exiting on SIGTERM`)).code).toBe(0);
 }
 
 async function harness(): Promise<ElsewhereSender> {
   const sender = new ElsewhereSender({ brokerUrl: broker.url, secret, shardCount: SHARDS, nowMs: wallEpochMs, resendAfterRealMs: 200 });
   senders.push(sender);
-  await sender.start();
+  await within(sender.start(), 15_000, 'the harness sender connecting');
   return sender;
 }
 
@@ -139,7 +139,7 @@ describe('spending through other points of issue in mqtt mode', () => {
   // is not found yet. A retry starts a fresh server on a fresh ledger file, so a pass still proves the property.
   it('a server killed while spends are in flight, restarted on the same file: every spend applied exactly once', { retry: 2, timeout: 90_000 }, async () => {
     // A retry starts clean: no server or sender of an earlier attempt may still be serving or resending.
-    for (const sender of senders.splice(0)) await sender.stop();
+    for (const sender of senders.splice(0)) await within(sender.stop(), 10_000, "an earlier attempt's sender stopping");
     for (const c of children.splice(0)) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
     const db = join(mkdtempSync(join(dir, 'killed-')), 'killed.sqlite');
     let server = startServer('0-3', db);
@@ -154,7 +154,7 @@ describe('spending through other points of issue in mqtt mode', () => {
     for (const s of sent.slice(20)) sender.send(s);
     await new Promise((r) => setTimeout(r, 300));
     server.child.kill('SIGKILL');
-    expect((await server.exited).signal).toBe('SIGKILL');
+    expect((await within(server.exited, 10_000, 'the paused server dying of SIGKILL')).signal).toBe('SIGKILL');
     expect(sender.pending).toBe(20);
     // And once more with spends in flight at the moment of the kill: whatever committed must not apply twice.
     server = startServer('0-3', db);
@@ -162,16 +162,16 @@ describe('spending through other points of issue in mqtt mode', () => {
     const more = MEANS.map((meansId) => spend(meansId, 6, 50));
     for (const s of more) sender.send(s);
     server.child.kill('SIGKILL');
-    await server.exited;
+    await within(server.exited, 10_000, 'the restarted server dying of SIGKILL');
     server = startServer('0-3', db);
     await server.line(/ready on/);
     expect(await sender.settled(20_000)).toBe(true);
     expect(sender.counts.applied).toBe(sent.length + more.length);
     expect(sender.counts.resent).toBeGreaterThan(0);
     // The first half resent as if after the crash: answered applied again, not applied again.
-    const raw = await rawClient(broker.url, secret, { role: 'harness', id: 'harness' });
+    const raw = await within(rawClient(broker.url, secret, { role: 'harness', id: 'harness' }), 15_000, 'the raw harness client connecting');
     clients.push(raw);
-    for (const s of sent.slice(0, 20)) await raw.publishAsync(serverControlTopic(shardOf(s.meansId, SHARDS)), JSON.stringify({ kind: 'spendElsewhere', ...s }), { qos: 1 });
+    for (const s of sent.slice(0, 20)) await within(raw.publishAsync(serverControlTopic(shardOf(s.meansId, SHARDS)), JSON.stringify({ kind: 'spendElsewhere', ...s }), { qos: 1 }), 10_000, `resending ${s.transferId} (QoS 1, acknowledged by the broker)`);
     await new Promise((r) => setTimeout(r, 300));
     await stopServer(server);
 

@@ -14,23 +14,36 @@ import { Ledger } from '../../machines/domain/ledger.ts';
 import { shardOf } from '../../machines/link.ts';
 import type { ServerResult } from '../../machines/messages.ts';
 import type { Scenario } from '../scenario/types.ts';
-import { registryOf } from '../core/fleetKeys.ts';
+import { registryOf, terminalPlans } from '../core/fleetKeys.ts';
+import { checkPursesReconcile, type PurseAtEnd } from '../check/localValueCheck.ts';
+import { exposuresOf, lossAccountOf, purseLossesOf, sharedMeansOf, type LossAccountFigures, type SharedMeansFigures } from '../check/lossAccount.ts';
 import type { InvariantBook } from '../check/invariantBook.ts';
 import { checkAtEnd, type LedgerFigures } from '../check/endChecks.ts';
 import { checkLedgerConserves } from '../check/inv3Conservation.ts';
 import { AnswersOfSd } from '../check/inv4NothingLostNothingTwice.ts';
 import type { Metrics } from '../run/metrics.ts';
+import { wallEpochMs } from '../core/realTime.ts';
 import type { RunRecord, EndOfRun } from '../run/runRecord.ts';
 import { LedgerUnavailableError } from '../sd/postgresConnection.ts';
 import { formatLedgerSpec, openLedgerStore, storedAnswers, type DurableLedgerStore, type LedgerSpec } from '../sd/ledgerSpec.ts';
 import type { Adversary } from './adversary.ts';
 import type { ServerGroup } from './supervisor.ts';
 
+/** How long a sample's read waits for an unreachable PostgreSQL, and how long after that the samples leave it be. */
+const READER_DEADLINE_REAL_MS = 500;
+const READER_BACKOFF_REAL_MS = 2_000;
+
 /** Read-only connections to the servers' ledgers during the run, for the per-minute figures. */
 export class LedgerReaders {
   private readers: Array<DurableLedgerStore | undefined> = [];
   /** Answers each server had stored at the last sample: the requests it answered since are the difference. */
   private answeredAtLastSample: number[] = [];
+  /**
+   * Wall-clock ms before which no sample tries the database again, after it was unreachable. A reader's query is
+   * synchronous: every try at a crashed PostgreSQL blocks the coordinator (its clock, its workers' reports, the
+   * fault's own pg_ctl) for the reader's deadline, and at ×60 a sample comes every real second.
+   */
+  private retryAfterEpochMs = 0;
 
   constructor(private readonly log: (line: string) => void) {}
 
@@ -40,11 +53,12 @@ export class LedgerReaders {
 
   /**
    * A reader never blocks the server (SQLite WAL; a read-only PostgreSQL session); a second writer would break its
-   * deferred transactions. On PostgreSQL a sample gives up after 2 s of the database away rather than stall the run.
+   * deferred transactions. On PostgreSQL a sample gives up after half a second of the database away rather than
+   * stall the run.
    */
   private openReader(ledger: LedgerSpec): DurableLedgerStore | undefined {
     try {
-      return openLedgerStore(ledger, { readonly: true, deadlineMs: 2_000 });
+      return openLedgerStore(ledger, { readonly: true, deadlineMs: READER_DEADLINE_REAL_MS });
     } catch (error) {
       this.log(`  no conservation sums during the run for ${formatLedgerSpec(ledger, true)}: ${(error as Error).message}`);
       return undefined;
@@ -52,6 +66,7 @@ export class LedgerReaders {
   }
 
   sample(servers: readonly ServerGroup[], book: InvariantBook, metrics: Metrics): void {
+    if (wallEpochMs() < this.retryAfterEpochMs) return;
     for (const [i, reader] of this.readers.entries()) {
       if (!reader) continue;
       let answered: number;
@@ -66,7 +81,10 @@ export class LedgerReaders {
         // A database that is down skips this sample; the end checks read it all anyway.
         if (!(error instanceof LedgerUnavailableError)) throw error;
         this.log(`  sample: ledger of server ${servers[i]!.range} unavailable: ${error.message}`);
-        continue;
+        if (!error.unreachable) continue;
+        // Every server of a run keeps its ledger on the same PostgreSQL: the others are away too.
+        this.retryAfterEpochMs = wallEpochMs() + READER_BACKOFF_REAL_MS;
+        return;
       }
       const before = this.answeredAtLastSample[i] ?? 0;
       if (answered > before) metrics.recordServerRequest(servers[i]!.shards[0]!, answered - before);
@@ -86,12 +104,19 @@ export interface ReadBackInput {
   book: InvariantBook;
   record: RunRecord;
   /** What every worker's journals and POS units still held (their final reports). */
-  journals: Pick<EndOfRun, 'terminals' | 'pos'>;
+  journals: Pick<EndOfRun, 'terminals' | 'pos'> & { purses?: PurseAtEnd[] };
   adversary: Adversary;
 }
 
+/** The end checks' figures, and the loss account and shared means read from the same ledgers. */
+export interface ReadBackFigures {
+  ledger: LedgerFigures;
+  lossAccount: LossAccountFigures;
+  sharedMeans: SharedMeansFigures;
+}
+
 /** The end checks on the stopped servers' ledgers (files or schemas); returns the ledger figures of the summary. */
-export function checkLedgersAtEnd(input: ReadBackInput): LedgerFigures {
+export function checkLedgersAtEnd(input: ReadBackInput): ReadBackFigures {
   const { scenario, servers, book, record } = input;
   const stores = servers.map((s) => openLedgerStore(s.ledger, { readonly: true }));
   try {
@@ -114,7 +139,16 @@ export function checkLedgersAtEnd(input: ReadBackInput): LedgerFigures {
     );
     // [INV-6 signatures] every adversarial message the coordinator sent was refused and changed nothing.
     input.adversary.check(book, ledgerOfMeans);
-    return figures;
+    // [INV-4 local value] each purse on a SIM is worth what its server's books say.
+    checkPursesReconcile(book, input.journals.purses ?? [], (meansId) => ledgerOfMeans(meansId).accountOf(`means:${meansId}`)?.balanceMinor ?? 0);
+    const plans = terminalPlans(scenario);
+    const purseLosses = ledgers.flatMap((ledger, i) => purseLossesOf(ledger, storedAnswers(stores[i]!)));
+    const exposures = exposuresOf(plans);
+    return {
+      ledger: figures,
+      lossAccount: lossAccountOf(ledgers, (meansId) => exposures.get(meansId), purseLosses),
+      sharedMeans: sharedMeansOf(plans, record.approved.values()),
+    };
   } finally {
     for (const store of stores) store.close();
   }

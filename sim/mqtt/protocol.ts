@@ -10,6 +10,7 @@ import type { InvariantCount } from '../check/invariantBook.ts';
 import type { TerminalEnd } from '../check/inv7Liveness.ts';
 import type { LinkStats } from '../../broker/mqttLink.ts';
 import type { ArrivalStats } from '../core/workload.ts';
+import type { PurseAtEnd } from '../check/localValueCheck.ts';
 
 /** The device faults a worker applies to its own terminals (the coordinator applies the others). */
 export type WorkerFault = Extract<Fault, { kind: 'terminalCrash' | 'simMove' | 'clockSkew' }>;
@@ -133,6 +134,8 @@ export interface WorkerFinal {
   workerIndex: number;
   terminals: TerminalEnd[];
   pos: Array<{ posId: string; unsettled: number }>;
+  /** The purses of local value on the worker's SIMs, for the end check that SD's books agree [INV-4]. */
+  purses?: PurseAtEnd[];
   invariants: InvariantCount[];
   violations: Array<{ invariant: string; message: string; timeMs: number; recent: Array<{ timeMs: number; actor: string; text: string }> }>;
   workload: Record<string, number>;

@@ -14,6 +14,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Scenario } from '../scenario/types.ts';
+import { formatDuration } from '../scenario/durations.ts';
 import { thresholdsPassed, verdictOf, writeRunFiles, type RunSummary } from '../run/summary.ts';
 import { ProgressLine } from '../run/progress.ts';
 import { renderPrometheus, startMetricsEndpoint, type MetricsEndpoint } from '../run/prometheus.ts';
@@ -25,6 +26,7 @@ import { runIdentities } from './identities.ts';
 import { fleetCounts, fleetMisfits, openFilesLimit } from './fleetFit.ts';
 import { defaultWorkerCount } from './workerPool.ts';
 import { formatLedgerSpec, type LedgerSpec } from '../sd/ledgerSpec.ts';
+import { PostgresControlError, postgresControlOf, type DatabaseControl } from '../sd/postgresControl.ts';
 import { EXIT_ENVIRONMENT, EXIT_OK, EXIT_THRESHOLD, EXIT_VIOLATION } from '../run/exitStatus.ts';
 
 
@@ -63,6 +65,11 @@ export interface MqttRunOptions {
   metricsPort?: number;
   /** The servers' ledgers: SQLite files in the out directory when absent, or a PostgreSQL database. */
   ledger?: LedgerSpec;
+  /**
+   * The data directory of the PostgreSQL of `ledger` (`--ledger-pgdata`): the run may crash and restart that
+   * server with pg_ctl, as a `databaseCrash` fault asks.
+   */
+  ledgerPgdata?: string;
   /** Real ms each worker waits for all its endpoints to connect before it starts anyway (the coordinator's default when absent). */
   connectTimeoutRealMs?: number;
 }
@@ -70,7 +77,7 @@ export interface MqttRunOptions {
 /** Bad input found only when the run starts (a metrics port in use): nothing has run yet. */
 export class MqttRunInputError extends Error {
   constructor(
-    readonly flag: 'metrics-port' | 'terminals',
+    readonly flag: 'metrics-port' | 'ledger' | 'ledger-pgdata' | 'terminals',
     message: string,
     readonly value: unknown,
   ) {
@@ -146,7 +153,32 @@ async function openMetricsEndpoint(port: number, render: () => string): Promise<
   }
 }
 
-/** Runs `scenario` in mqtt mode; resolves with the exit status (0 every invariant held, 1 otherwise). */
+/**
+ * The control of the run's database (`--ledger-pgdata`), checked before anything runs; a `databaseCrash` fault
+ * without one is refused: on SQLite ledgers there is no database to crash, and a PostgreSQL named by URL alone
+ * cannot be stopped by its clients. Throws MqttRunInputError naming the flag.
+ */
+function databaseControlOf(scenario: Scenario, file: string, f: MqttRunOptions): DatabaseControl | undefined {
+  const crash = scenario.faults.find((fault) => fault.kind === 'databaseCrash');
+  if (f.ledgerPgdata !== undefined) {
+    if (f.ledger?.engine !== 'postgres') {
+      throw new MqttRunInputError('ledger-pgdata', `--ledger-pgdata: only with --ledger postgres://… (it names the data directory of that PostgreSQL)`, f.ledgerPgdata);
+    }
+    try {
+      return postgresControlOf(f.ledgerPgdata, f.ledger.url, join(f.outDir, 'logs', 'postgres.log'));
+    } catch (error) {
+      if (error instanceof PostgresControlError) throw new MqttRunInputError('ledger-pgdata', `--ledger-pgdata ${f.ledgerPgdata}: ${error.message}`, f.ledgerPgdata);
+      throw error;
+    }
+  }
+  if (!crash) return undefined;
+  const where = `${file}: faults: kind databaseCrash at ${formatDuration(crash.atMs)}`;
+  if (f.ledger?.engine !== 'postgres') {
+    throw new MqttRunInputError('ledger', `${where}: the servers' ledgers are SQLite files, there is no database to crash; run with --ledger postgres://… --ledger-pgdata DIR (a PostgreSQL this run may crash), or remove the fault`, crash);
+  }
+  throw new MqttRunInputError('ledger-pgdata', `${where}: the run cannot crash the PostgreSQL of --ledger: give its data directory with --ledger-pgdata DIR (pg_ctl stop -m immediate, then pg_ctl restart), or remove the fault`, crash);
+}
+
 /**
  * Refuses a fleet this machine cannot host before anything is written or started (fleetFit.ts), and prints where
  * its connections will be when there are several brokers.
@@ -162,16 +194,29 @@ function checkFleetFits(io: RunMqttIo, scenario: Scenario, f: MqttRunOptions): v
   if (counts.brokers.length > 1) io.out(`  connections per broker while all are up: ${counts.brokers.map((b) => `${b.url} ${b.endpoints}`).join(', ')} (one left alone takes all ${counts.allEndpoints})`);
 }
 
+/** Runs `scenario` in mqtt mode; resolves with the exit status (0 every invariant held, 1 otherwise). */
 export async function runMqttCommand(scenario: Scenario, file: string, f: MqttRunOptions, io: RunMqttIo = defaultIo): Promise<number> {
   const outDir = f.outDir;
+  // Bad input found here stops the run before anything is printed, started or written.
+  const databaseControl = databaseControlOf(scenario, file, f);
   checkFleetFits(io, scenario, f);
   printOptions(io, scenario, file, outDir, f);
+  if (databaseControl) io.out(`  database control: ${databaseControl.description} (pg_ctl; its log after a restart: ${join(outDir, 'logs', 'postgres.log')})`);
   mkdirSync(outDir, { recursive: true });
   if (f.brokerUrl && f.secret) io.out(`  wrote the Mosquitto password and ACL files for this run to ${writeMosquittoFiles(scenario, outDir, f.secret)}`);
 
   const onSignal = (signal: NodeJS.Signals): void => {
     io.err(`\npayfleet run: ${signal}: stopping every child process`);
     killAllChildren();
+    // The database is the user's: a run stopped while it had crashed it starts it again before it exits.
+    if (databaseControl?.down) {
+      io.err(`payfleet run: starting the database again: ${databaseControl.description}`);
+      try {
+        databaseControl.restartSync();
+      } catch (error) {
+        io.err(`payfleet run: could not: ${(error as Error).message}`);
+      }
+    }
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
   if (io.handleSignals) {
@@ -195,6 +240,7 @@ export async function runMqttCommand(scenario: Scenario, file: string, f: MqttRu
       serverBrokerUrl: f.serverBrokerUrl,
       secret: f.secret,
       ledger: f.ledger,
+      databaseControl,
       connectTimeoutRealMs: f.connectTimeoutRealMs,
       brokerControl: io.brokerControl,
       onProgress: (p) => progress.update(p),

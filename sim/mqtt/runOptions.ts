@@ -7,6 +7,7 @@ import type { RunSummary } from '../run/summary.ts';
 import type { RunProgress } from '../run/progress.ts';
 import type { BenchControl } from './benchControl.ts';
 import type { LedgerSpec } from '../sd/ledgerSpec.ts';
+import type { DatabaseControl } from '../sd/postgresControl.ts';
 
 export type MqttProgress = RunProgress;
 
@@ -52,6 +53,8 @@ export interface MqttRunOptions {
    * gets a schema of its own named after this run and its shard range (printed, so psql can find the postings).
    */
   ledger?: LedgerSpec;
+  /** Crash control of the PostgreSQL of `ledger` (`--ledger-pgdata`), which a `databaseCrash` fault needs. */
+  databaseControl?: DatabaseControl;
 }
 
 export interface MqttRunResult {

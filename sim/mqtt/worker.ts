@@ -18,6 +18,7 @@ import { Fleet, proxyStateOf, type FleetObserver, type TerminalSlot } from '../c
 import { RunRecord } from '../run/runRecord.ts';
 import { DeviceEvents } from '../run/deviceEvents.ts';
 import { beginLiveness, journalsAtEnd } from '../run/liveness.ts';
+import { pursesAtEnd } from '../check/localValueCheck.ts';
 import { planPos, planTerminal } from '../core/population.ts';
 import { Workload } from '../core/workload.ts';
 import { DecisionChecks, type DecidedEvent } from '../check/decisionChecks.ts';
@@ -127,7 +128,10 @@ export class SwarmWorker implements FleetObserver {
     // The order oracle expects one answer to each order this worker's workload issues (sim/check/oracle.ts).
     this.workload.onIssued = (order) => this.decisions.expect(order.orderId);
     // Each terminal's first decision is checked against the means it started with.
-    this.fleet.terminals.forEach((slot) => this.decisions.seed(slot.plan.terminalId, slot.plan.means));
+    this.fleet.terminals.forEach((slot) => {
+      this.decisions.seed(slot.plan.terminalId, slot.plan.means);
+      if (slot.plan.purse) this.decisions.seed(slot.plan.terminalId, slot.plan.purse);
+    });
     this.devices = new DeviceEvents({
       record: this.record,
       decisions: this.decisions,
@@ -241,6 +245,7 @@ export class SwarmWorker implements FleetObserver {
       type: 'final',
       workerIndex: this.init.workerIndex,
       ...journalsAtEnd(this.fleet),
+      purses: pursesAtEnd(this.fleet),
       invariants: this.book.summary(),
       violations: this.book.violations.slice(0, MAX_VIOLATIONS_REPORTED).map((v) => ({ invariant: v.invariant, message: v.detail, timeMs: v.timeMs, recent: v.recent })),
       workload: { ...this.workload.counters },

@@ -10,6 +10,7 @@ import { ReportInputError } from './errors.ts';
 import { escapeHtml } from './format.ts';
 import { renderPage } from './page.ts';
 import { isRecord, numberAt, stringAt, type Summary } from './read.ts';
+import { lossAccountSection } from './lossSection.ts';
 import {
   chartGrid,
   figuresGrid,
@@ -58,6 +59,7 @@ ${violationBlock(summary)}
 ${invariantsTable(summary)}
 ${thresholdsTable(summary)}
 ${figuresGrid(summary)}
+${lossAccountSection(summary)}
 <section><h2>Over time</h2><p class="small">One point per simulated minute (${escapeHtml(timeseries.rowCount)} minutes). Hover a chart to read every chart at that minute.</p>
 ${chartGrid(charts)}
 </section>

@@ -43,6 +43,8 @@ export function summarize(sim: Simulator, wallMs: number, file: string | undefin
     record: sim.record,
     ledger: sim.endFigures,
     invariants: sim.book.summary(),
+    sharedMeans: { ...sim.sharedMeans.figures },
+    lossAccount: sim.lossAccount,
     firstViolation: first && { invariant: first.invariant, message: first.detail, timeMs: first.timeMs, recent: first.recent },
     droppedOrders: (arrival?.dropped ?? 0) + sim.workload.counters.notIssuedTerminalDown,
     network: { ...sim.network.counters },

@@ -28,6 +28,8 @@ import { checkAtEnd, type LedgerFigures } from '../check/endChecks.ts';
 import { checkLedgerConserves } from '../check/inv3Conservation.ts';
 import { AnswersOfSd } from '../check/inv4NothingLostNothingTwice.ts';
 import { checkAdversarialApplied } from '../check/inv6Signatures.ts';
+import { checkPursesReconcile, pursesAtEnd } from '../check/localValueCheck.ts';
+import { lossAccountOf, SharedMeansTally, type LossAccountFigures, type MeansExposure } from '../check/lossAccount.ts';
 import type { SumTrackingLedgerStore } from '../core/ledgerStore.ts';
 import type { TerminalEmitted } from '../../machines/terminal.ts';
 import type { ProxyEmitted } from '../../machines/proxy.ts';
@@ -70,6 +72,15 @@ export class Simulator implements FleetObserver {
   private minutesSampled = 0;
   /** Ledger figures, set by the end checks. */
   endFigures: LedgerFigures | undefined;
+  /** Payments on means shared by several terminals (family wallets). */
+  readonly sharedMeans = new SharedMeansTally();
+  /** What each means is exposed to (shared, spent elsewhere), for the loss account's causes. */
+  private readonly exposures = new Map<string, MeansExposure>();
+  /** Shortfalls of local-value purse periods SD booked to the loss account, as the runner saw them. */
+  readonly purseLosses: Array<{ meansId: string; amountMinor: number }> = [];
+  private readonly purseLossIds = new Set<string>();
+  /** The loss account by cause and means, set by the end checks. */
+  lossAccount: LossAccountFigures | undefined;
 
   constructor(
     readonly scenario: Scenario,
@@ -120,6 +131,7 @@ export class Simulator implements FleetObserver {
         decided: (_terminalId, event) => {
           const { response } = event;
           this.metrics.recordOrder(response.ok ? response.proof.path : undefined, response.ok, response.ok ? undefined : response.reason);
+          if (response.ok) this.sharedMeans.decided(response.proof.path, response.proof.amountMinor, event.means?.pointsOfIssue);
           if (response.ok) this.metrics.recordLatency(response.proof.path === 'remote' ? 'remote' : 'local', event.decidedAtMs - event.startedAtMs);
         },
         remitted: (_terminalId, remittance) => this.metrics.recordRemittance(remittance.count, remittance.lagsMs),
@@ -158,7 +170,11 @@ export class Simulator implements FleetObserver {
       const slot = this.fleet.addTerminal(plan, this.coverage.initialCoverage(i));
       this.fleet.startTerminal(slot);
       this.decisions.seed(plan.terminalId, plan.means);
+      if (plan.purse) this.decisions.seed(plan.terminalId, plan.purse);
+      const exposure = this.exposures.get(plan.means.meansId);
+      this.exposures.set(plan.means.meansId, { proxies: (exposure?.proxies ?? 0) + 1, dedicated: plan.means.dedicated });
     }
+    this.sharedMeans.plan(this.fleet.terminals.map((slot) => ({ meansId: slot.plan.means.meansId, pointsOfIssue: slot.plan.means.pointsOfIssue })));
     this.workload.start();
     this.coverage.start();
     this.nemesis.schedule(scenario.faults);
@@ -180,6 +196,9 @@ export class Simulator implements FleetObserver {
         scheme: fleet.options.scheme,
       }),
     );
+    // [INV-4 local value] each purse on a SIM is worth what SD's books say.
+    checkPursesReconcile(this.book, pursesAtEnd(fleet), (meansId) => fleet.ledgerOfMeans(meansId).accountOf(`means:${meansId}`)?.balanceMinor ?? 0);
+    this.lossAccount = lossAccountOf(fleet.ledgers, (meansId) => this.exposures.get(meansId), this.purseLosses);
   }
 
   private armMinuteSampler(): void {
@@ -253,6 +272,14 @@ export class Simulator implements FleetObserver {
 
   onLedgerApplied(shard: number, request: ServerRequest, result: ServerResult, fingerprints?: { before: string; after: string }): void {
     const store = this.fleet.ledgers[shard]!.store as SumTrackingLedgerStore;
+    // A purse period its funding means could not pay: booked to the loss account [loss by cause].
+    if (request.kind === 'reload' && request.granted && result.ok) {
+      const loss = store.getTransfer(`lv:${request.from}/${request.reqId}/loss`);
+      if (loss && !this.purseLossIds.has(loss.id)) {
+        this.purseLossIds.add(loss.id);
+        this.purseLosses.push({ meansId: request.fundingMeansId, amountMinor: loss.amountMinor });
+      }
+    }
     // [INV-3 conservation] after every request, in O(1).
     checkLedgerConserves(this.book, `shard ${shard} after ${request.kind} ${request.reqId}`, { sumOfBalancesMinor: () => store.runningSumMinor }, [request.from]);
     if (!fingerprints) return;

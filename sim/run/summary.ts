@@ -12,6 +12,7 @@ import type { ArrivalStats } from '../core/workload.ts';
 import { evaluateThresholds, type ThresholdResult } from '../scenario/thresholds.ts';
 import type { InvariantCount } from '../check/invariantBook.ts';
 import type { LedgerFigures } from '../check/endChecks.ts';
+import type { LossAccountFigures, SharedMeansFigures } from '../check/lossAccount.ts';
 import type { Metrics } from './metrics.ts';
 import type { RunRecord } from './runRecord.ts';
 
@@ -35,6 +36,10 @@ export interface RunSummary {
   /** `lost`: approved and in no journal or ledger; `heldInJournals`: approved, on no ledger, still in a journal (pending). */
   ledger: { approvedAmountMinor: number; postedAmountMinor: number; lost: number; heldInJournals: number; duplicated: number; unexpected: number; sumOfBalancesMinor: number };
   invariants: Array<{ id: string; name: string; checks: number; violations: number }>;
+  /** Means shared by several terminals (family wallets): how many, and the payments made on them locally and offline. */
+  sharedMeans?: SharedMeansFigures;
+  /** What SD's loss account paid beneficiaries for payments their means could not cover, by cause and by means. */
+  lossAccount?: LossAccountFigures;
   violation?: { invariant: string; message: string; seed: number; timeMs: number; recent: Array<{ timeMs: number; actor: string; text: string }> };
   network: Record<string, number>;
   faults: Record<string, number>;
@@ -81,6 +86,8 @@ export interface SummaryInput {
   /** Set by the end checks; absent when the run stopped before them. */
   ledger: LedgerFigures | undefined;
   invariants: InvariantCount[];
+  sharedMeans?: SharedMeansFigures;
+  lossAccount?: LossAccountFigures;
   firstViolation: FirstViolation | undefined;
   /** Orders that could not be issued on time. */
   droppedOrders: number;
@@ -117,6 +124,8 @@ export function buildSummary(input: SummaryInput): RunSummary {
     remittance: { ...parts.remittance, pendingAtEnd: backlog.count, peakBacklogAmountMinor: backlog.peakAmountMinor },
     ledger: input.ledger ?? NO_LEDGER_FIGURES,
     invariants: input.invariants,
+    ...(input.sharedMeans ? { sharedMeans: input.sharedMeans } : {}),
+    ...(input.lossAccount ? { lossAccount: input.lossAccount } : {}),
     violation: first && { invariant: first.invariant, message: first.message, seed: scenario.seed, timeMs: first.timeMs, recent: first.recent },
     network: input.network,
     faults: input.faults,

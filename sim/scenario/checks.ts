@@ -37,6 +37,9 @@ export function checkScenario(s: Scenario, report: CheckReport): void {
     if (means.elsewhere !== null && means.dedicated) {
       report([...at, 'elsewhere'], 'expected no spending elsewhere on a dedicated means; set dedicated: false to share it');
     }
+    if (means.sharedBy > 1 && means.dedicated) {
+      report([...at, 'sharedBy'], `expected dedicated: false for a means shared by ${means.sharedBy} terminals`);
+    }
   });
 
   uniqueNames(population.apps, ['population', 'apps'], report);

@@ -106,6 +106,7 @@ function applyComputedDefaults(raw: Record<string, unknown>, name: string): Scen
     means.creditLimitMinor ??= postpaid ? 50_000 : 0;
     means.localBalanceMinor ??= means.openingBalanceMinor + means.creditLimitMinor;
     means.wallet ??= means.kind === 'electronicWallet';
+    if (means.localValue) means.localValue.reloadBelowMinor ??= Math.floor(means.localValue.amountMinor / 2);
   });
 
   s.population.apps.forEach((app, i) => {

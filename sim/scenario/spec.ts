@@ -63,14 +63,50 @@ const means: Spec = {
     name: { type: 'string', defaultDoc: '"means-<n>" (n counts from 1)', doc: 'Unique name of the profile.' },
     weight: { type: 'number', min: 0, exclusiveMin: true, default: 1, doc: 'Relative weight of the profile: terminals draw their means by weight.' },
     kind: { type: 'enum', values: ['prepaid', 'postpaid', 'virtualWallet', 'electronicWallet'], default: 'prepaid', doc: 'Kind of payment means.' },
-    dedicated: { type: 'boolean', default: true, doc: 'True when the terminal is the only point of issue; false when others spend from the same account (see elsewhere).' },
+    dedicated: { type: 'boolean', default: true, doc: 'True when the terminal is the only point of issue; false when others spend from the same account (see elsewhere and sharedBy).' },
+    sharedBy: {
+      type: 'integer',
+      min: 1,
+      default: 1,
+      doc: 'Terminals sharing one account of this profile (a family wallet): the terminals i with the same floor(i / sharedBy) that drew this profile share one means, each proxy spending offline from an allotment of 1/sharedBy of what the server last said was available. More than 1 needs dedicated: false.',
+    },
     openingBalanceMinor: { type: 'minor', defaultDoc: '10000 (0 for postpaid)', doc: 'Money on the account at the start, as the server sees it.' },
     creditLimitMinor: { type: 'minor', defaultDoc: '50000 for postpaid, else 0', doc: 'Postpaid only: how far the account may go below zero.' },
     localBalanceMinor: { type: 'minor', defaultDoc: 'openingBalanceMinor + creditLimitMinor', doc: "The proxy's local balance SL at the start." },
     wallet: { type: 'boolean', defaultDoc: 'true for electronicWallet, else false', doc: 'The means has an electronic wallet PMVL on the SIM, starting with the local balance.' },
     fixedAmount: periodAmount('Fixed amount FF: S0 usable during one period P from the start, then unusable. Absent: none.'),
     recurring: periodAmount('Recurring amount FLR: reset to S0 at each period boundary. Absent: none.'),
-    ceiling: periodAmount('Expenditure ceiling PD: at most this much spent per period. Absent: none.'),
+    ceiling: {
+      type: 'object',
+      nullable: true,
+      doc: 'Expenditure ceiling PD: at most this much spent per period MTD. Absent: none.',
+      fields: {
+        amountMinor: { type: 'minor', required: true, doc: 'PD, in minor units.' },
+        period: { type: 'duration', positive: true, default: '1d', doc: 'The period P, when periodBy is time.' },
+        periodBy: {
+          type: 'enum',
+          values: ['time', 'remittance', 'connection'],
+          default: 'time',
+          doc: 'What ends a period: time (every period P from the start), remittance (each remittance the server acknowledges for the means, the patent\'s period of an internal payment means) or connection (each connection to the server, its period of a telepayment means).',
+        },
+      },
+    },
+    localValue: {
+      type: 'object',
+      nullable: true,
+      doc: 'Value held on the SIM for internal payments, in a purse of its own (the means id with "+v"), funded from this means: the server debits this means at each reload, purchase or subscription period. Internal orders of the terminal pay from the purse. Absent: none.',
+      fields: {
+        kind: {
+          type: 'enum',
+          values: ['wallet', 'fixedAmount', 'recurring'],
+          default: 'wallet',
+          doc: 'wallet: an electronic wallet PMVL reloaded by amountMinor when below reloadBelowMinor; fixedAmount: FF, amountMinor bought for one period, the leftover unusable (and accounted) after it, bought again when in coverage; recurring: FLR, subscribed, reset to amountMinor at each period, each period paid from this means.',
+        },
+        amountMinor: { type: 'minor', required: true, doc: 'The reload amount (wallet) or S0 (fixedAmount, recurring).' },
+        period: { type: 'duration', positive: true, default: '1h', doc: 'The period P of a fixed or recurring amount.' },
+        reloadBelowMinor: { type: 'minor', defaultDoc: 'half of amountMinor', doc: 'wallet: reload when the balance is below this and the terminal is in coverage.' },
+      },
+    },
     elsewhere: {
       type: 'object',
       nullable: true,
@@ -325,6 +361,10 @@ const fields: Fields = {
       variants: {
         serverCrash: { doc: 'A payment-server shard crashes and restarts from its durable ledger.', fields: { shard, restartAfter } },
         brokerCrash: { doc: 'The MQTT broker crashes and restarts.', fields: { restartAfter } },
+        databaseCrash: {
+          doc: "mqtt mode, ledgers on PostgreSQL: the database server holding every payment server's ledger crashes (`pg_ctl stop -m immediate`: no checkpoint, recovery from the WAL) and starts again; the servers hold their answers until a commit succeeds. The run needs the power to crash it: `--ledger postgres://… --ledger-pgdata DIR` (its data directory). Refused (exit 2) in virtual mode, whose servers keep no database, and on SQLite ledgers.",
+          fields: { restartAfter },
+        },
         terminalCrash: { doc: 'Terminals crash; their proxies restart from their persisted state.', fields: { count: count('Number of terminals.'), restartAfter } },
         simMove: { doc: 'SIMs move to new terminals through the strongbox.', fields: { count: count('Number of SIMs.') } },
         clockSkew: {

@@ -74,7 +74,7 @@ const DERIVED: Record<string, (summary: unknown) => number | undefined> = {
 /** The first segments a summary path may start with (a typo is caught when the scenario loads). */
 const SUMMARY_ROOTS = [
   'orders', 'latencyMs', 'remittance', 'ledger', 'network', 'faults', 'workload', 'arrival', 'servers',
-  'drainedAtMs', 'simulatedMs', 'wallMs', 'events', 'terminals', 'pos', 'shards', 'seed',
+  'drainedAtMs', 'simulatedMs', 'wallMs', 'events', 'terminals', 'pos', 'shards', 'seed', 'sharedMeans', 'lossAccount',
 ];
 
 function ratio(part: number | undefined, whole: number | undefined): number | undefined {

@@ -26,6 +26,16 @@ export interface PeriodAmount {
   periodMs: number;
 }
 
+export type CeilingPeriodBy = 'time' | 'remittance' | 'connection';
+
+/** A purse of local value on the SIM: PMVL (wallet), FF (fixedAmount) or FLR (recurring). */
+export interface LocalValueProfile {
+  kind: 'wallet' | 'fixedAmount' | 'recurring';
+  amountMinor: Minor;
+  periodMs: number;
+  reloadBelowMinor: Minor;
+}
+
 export interface Region {
   name: string;
   /** Fraction of the terminals in this region; the shares of all regions sum to 1. */
@@ -40,6 +50,8 @@ export interface MeansProfile {
   kind: MeansKind;
   /** Dedicated: the terminal is the only point of issue; shared: `elsewhere` spends from it too. */
   dedicated: boolean;
+  /** Terminals sharing one account of this profile (1: each its own); > 1 only when not dedicated. */
+  sharedBy: number;
   /** Money on the account at the start, as SD sees it. */
   openingBalanceMinor: Minor;
   /** Postpaid only (0 for other kinds): how far the account may go below zero. */
@@ -50,8 +62,10 @@ export interface MeansProfile {
   wallet: boolean;
   fixedAmount: PeriodAmount | null;
   recurring: PeriodAmount | null;
-  /** Expenditure ceiling PD per period. */
-  ceiling: PeriodAmount | null;
+  /** Expenditure ceiling PD per period; periods by time, or ended by each remittance or connection. */
+  ceiling: (PeriodAmount & { periodBy: CeilingPeriodBy }) | null;
+  /** Value on the SIM for internal payments, in a purse funded from this means. */
+  localValue: LocalValueProfile | null;
   /** Spending by other points of issue (only when not dedicated). */
   elsewhere: { ordersPerHour: number; amount: AmountDistribution } | null;
 }
@@ -141,6 +155,8 @@ export interface Network {
 export type Fault =
   | { kind: 'serverCrash'; atMs: number; shard: number; restartAfterMs: number }
   | { kind: 'brokerCrash'; atMs: number; restartAfterMs: number }
+  /** mqtt mode on a PostgreSQL ledger the run controls (`--ledger-pgdata`): the database crashes and restarts. */
+  | { kind: 'databaseCrash'; atMs: number; restartAfterMs: number }
   | { kind: 'terminalCrash'; atMs: number; count: number; restartAfterMs: number }
   | { kind: 'simMove'; atMs: number; count: number }
   /** `skewMs` is signed: negative puts the terminals' clocks behind. */

@@ -57,6 +57,8 @@ export interface PostgresTestCluster {
   readonly url: string;
   readonly port: number;
   readonly dir: string;
+  /** The data directory (`pg_ctl -D`), inside `dir`. */
+  readonly dataDir: string;
   /** Stops the server: 'fast' (clean) or 'immediate' (a crash: no checkpoint, recovery from the WAL on start). */
   stop(mode?: 'fast' | 'immediate'): void;
   /** Starts it again on the same data directory and port; returns once it accepts connections. */
@@ -103,6 +105,7 @@ export async function startPostgresTestCluster(): Promise<PostgresTestCluster> {
       url: `postgres://${USER}@127.0.0.1:${port}/${DATABASE}`,
       port,
       dir,
+      dataDir,
       stop(mode = 'fast') {
         if (!running) return;
         run('pg_ctl', ['-D', dataDir, '-m', mode, '-w', 'stop']);

@@ -35,6 +35,7 @@ import { meansOfShards, publicKeyLookup, readRegistry, serverKeyOf, type RunRegi
 import type { SynchronousMode } from './sqliteLedgerStore.ts';
 import { formatLedgerSpec, openLedgerStore as openStoreOfSpec, type DurableLedgerStore, type LedgerSpec } from './ledgerSpec.ts';
 import { LedgerUnavailableError } from './postgresConnection.ts';
+import { PostgresLedgerStore } from './postgresLedgerStore.ts';
 import { createGroupCommitLedgerActor } from './groupCommit.ts';
 import { wallEpochMs } from '../core/realTime.ts';
 import { createServerControl } from './serverControl.ts';
@@ -269,7 +270,10 @@ export async function runServer(options: ServerOptions, io: ServerIo): Promise<'
   control.stop();
   store.close();
   const elsewhere = { applied: control.counts.applied, refused: control.counts.refused, rejected: control.counts.rejected, unsent: control.counts.unsent };
-  const summary = `handled ${JSON.stringify(counts.handled)}, refused ${JSON.stringify(counts.refused)}, rejected ${counts.rejected}, elsewhere ${JSON.stringify(elsewhere)}, link ${JSON.stringify({ connects: linkStats.connects, disconnects: linkStats.disconnects, sent: linkStats.sent, received: linkStats.received })}`;
+  // On PostgreSQL: its commits, and the round trips that found the database away (stopped, crashed, restarting) and
+  // waited for it — the requests the server delayed rather than answer before their commit.
+  const database = store instanceof PostgresLedgerStore ? `, postgres ${JSON.stringify({ commits: store.stats.commits, waitedForDatabase: store.connection.stats.retried })}` : '';
+  const summary = `handled ${JSON.stringify(counts.handled)}, refused ${JSON.stringify(counts.refused)}, rejected ${counts.rejected}, elsewhere ${JSON.stringify(elsewhere)}, link ${JSON.stringify({ connects: linkStats.connects, disconnects: linkStats.disconnects, sent: linkStats.sent, received: linkStats.received })}${database}`;
   if (why.startsWith('failed')) {
     io.err(`payfleet server: shards ${range} ${why}; ${summary}`);
     return 'failed';

@@ -41,10 +41,30 @@ export interface ChildRun {
   /** Every line printed so far, stdout and stderr apart. */
   stdout: string[];
   stderr: string[];
-  /** Resolves with the first stdout line matching `pattern` (already printed or later); rejects if the process exits first. */
-  line(pattern: RegExp): Promise<string>;
+  /**
+   * Resolves with the first stdout line matching `pattern` (already printed or later); rejects if the process exits
+   * first, or after `timeoutMs` (default 30 s) naming the pattern and the output so far, so a hang names its step
+   * instead of running into the test's own timeout.
+   */
+  line(pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** Resolves when the process has exited and its output is drained. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** How long `ChildRun.line` waits by default: a server starts in well under a second alone, seconds under load. */
+const LINE_TIMEOUT_MS = 30_000;
+
+/** `work`, or a rejection naming `step` once `timeoutMs` have passed: a hang in a test names the step that hung. */
+export async function within<T>(work: Promise<T>, timeoutMs: number, step: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${step}: not done within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Runs `node bin/payfleet.mjs ...args` and records its output line by line. */
@@ -78,14 +98,20 @@ export function runPayfleet(args: readonly string[], env: NodeJS.ProcessEnv = pr
     stdout,
     stderr,
     exited,
-    line(pattern) {
+    line(pattern, timeoutMs = LINE_TIMEOUT_MS) {
       return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`payfleet ${args[0]} (pid ${child.pid}) printed no line matching ${pattern} within ${timeoutMs} ms; stdout: ${stdout.slice(-20).join('\n')}; stderr: ${stderr.slice(-20).join('\n')}`));
+        }, timeoutMs);
         const check = () => {
           const found = stdout.find((l) => pattern.test(l));
           if (found !== undefined) {
+            clearTimeout(timer);
             waiters.delete(check);
             resolve(found);
           } else if (done) {
+            clearTimeout(timer);
             waiters.delete(check);
             reject(new Error(`payfleet ${args[0]} exited before printing ${pattern}; stderr: ${stderr.join('\n')}`));
           }

@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from '../args.ts';
 import { mqttOptionsOf, runFlags } from './run.ts';
 import { main } from '../main.ts';
@@ -52,6 +55,31 @@ describe('payfleet run --ledger: the servers\' ledgers of an mqtt run', () => {
       const status = await main(['run', 'scenarios/quickstart.yaml', ...argv], { out: () => undefined, err: (line) => errors.push(line), env: {} });
       expect(status).toBe(2);
       expect(errors.join('\n')).toMatch(message);
+    }
+  });
+});
+
+describe('payfleet run: a databaseCrash fault needs a PostgreSQL the run may crash', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'payfleet-run-dbcrash-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const scenarioFile = join(dir, 'dbcrash.yaml');
+  writeFileSync(scenarioFile, `${readFileSync('scenarios/quickstart.yaml', 'utf8')}\nfaults:\n  - { at: 10m, kind: databaseCrash, restartAfter: 1m }\n`);
+
+  it('is refused with exit status 2, nothing written, in virtual mode, on SQLite ledgers, and on a PostgreSQL without --ledger-pgdata', async () => {
+    const out = join(dir, 'out');
+    for (const [argv, message] of [
+      [[], /dbcrash\.yaml: faults: kind databaseCrash at 10m: not modelled in virtual mode .*--ledger-pgdata DIR/],
+      [['--mode', 'mqtt'], /kind databaseCrash at 10m: the servers' ledgers are SQLite files, there is no database to crash; run with --ledger postgres:\/\/… --ledger-pgdata DIR/],
+      [['--mode', 'mqtt', '--ledger', 'postgres://payfleet@127.0.0.1:5432/payfleet'], /the run cannot crash the PostgreSQL of --ledger: give its data directory with --ledger-pgdata DIR/],
+      [['--mode', 'mqtt', '--ledger-pgdata', dir], /--ledger-pgdata: only with --ledger postgres:\/\/…/],
+      [['--mode', 'mqtt', '--ledger', 'postgres://payfleet@127.0.0.1:5432/payfleet', '--ledger-pgdata', dir], /--ledger-pgdata .*: not a PostgreSQL data directory \(no PG_VERSION in it\)/],
+      [['--ledger-pgdata', dir], /--ledger-pgdata: only with --mode mqtt/],
+    ] as const) {
+      const errors: string[] = [];
+      const status = await main(['run', scenarioFile, '--out', out, ...argv], { out: (line) => errors.push(line), err: (line) => errors.push(line), env: {} });
+      expect(errors.join('\n'), argv.join(' ')).toMatch(message);
+      expect(status, argv.join(' ')).toBe(2);
+      expect(existsSync(out), argv.join(' ')).toBe(false);
     }
   });
 });

@@ -12,6 +12,7 @@ import { defineCommand, EXIT_ENVIRONMENT, EXIT_OK, EXIT_THRESHOLD, EXIT_VIOLATIO
 import { brokerUrlsOf, portFlag } from './brokerFlags.ts';
 import { loadScenario, withOverrides } from '../../scenario/load.ts';
 import type { Scenario } from '../../scenario/types.ts';
+import { formatDuration } from '../../scenario/durations.ts';
 import { verdictOf, type RunSummary } from '../../run/summary.ts';
 import type { MqttRunOptions } from '../../mqtt/runMqtt.ts';
 import { ledgerSpecOf } from './server.ts';
@@ -61,6 +62,12 @@ export const runFlags = defineFlags({
     help: "mqtt mode: the servers' ledgers, sqlite (a file each in the out directory) or postgres://user@host:port/db (a schema each, named after the run and its shards)",
     defaultText: 'sqlite',
   },
+  'ledger-pgdata': {
+    kind: 'string',
+    placeholder: 'DIR',
+    help: "mqtt mode with --ledger postgres://…: the data directory of that PostgreSQL (as pg_ctl -D takes it), so the scenario's databaseCrash faults can crash it (pg_ctl stop -m immediate) and start it again (pg_ctl restart, its last options; its log then goes to <out>/logs/postgres.log)",
+    defaultText: 'no control: a databaseCrash fault is refused',
+  },
   'metrics-port': portFlag(
     'mqtt mode only: serve live Prometheus metrics at http://127.0.0.1:<n>/metrics while the run goes (0: any free port; the URL is printed). A virtual run holds the event loop until it ends, so it serves none',
     'no endpoint',
@@ -84,7 +91,7 @@ export function mqttOptionsOf(flags: RunFlags, outDir: string, env: Record<strin
   if (serverBrokerUrl !== undefined && brokerUrl === undefined) {
     throw new UsageError(`--server-broker: only with --broker (the embedded broker is one broker: the servers are on it)`, 'server-broker');
   }
-  return { outDir, timeScale: flags['time-scale'] ?? 1, brokerUrl, serverBrokerUrl, secret, quiet: flags.quiet === true, metricsPort: flags['metrics-port'], ledger: flags.ledger };
+  return { outDir, timeScale: flags['time-scale'] ?? 1, brokerUrl, serverBrokerUrl, secret, quiet: flags.quiet === true, metricsPort: flags['metrics-port'], ledger: flags.ledger, ledgerPgdata: flags['ledger-pgdata'] };
 }
 
 function printOptions(io: CliIo, scenario: Scenario, file: string, outDir: string): void {
@@ -136,7 +143,7 @@ export function exitStatusOf(summary: Parameters<typeof verdictOf>[0] & Pick<Run
 
 export const runCommand = defineCommand({
   summary: 'run a scenario (virtual or mqtt mode) and check every invariant',
-  usage: 'payfleet run <scenario.yaml> [--mode virtual|mqtt] [--seed N] [--terminals N] [--duration 24h] [--out DIR] [--time-scale X] [--broker URL[,URL…] [--server-broker URL[,URL…]]] [--metrics-port N] [--ledger sqlite|postgres://…]',
+  usage: 'payfleet run <scenario.yaml> [--mode virtual|mqtt] [--seed N] [--terminals N] [--duration 24h] [--out DIR] [--time-scale X] [--broker URL[,URL…] [--server-broker URL[,URL…]]] [--metrics-port N] [--ledger sqlite|postgres://…] [--ledger-pgdata DIR]',
   description: 'Runs a scenario and checks every invariant and threshold. Exit 0: all held; 1: a violation or a backlog that did not drain; 2: bad input; 3: the environment failed (mqtt mode: an endpoint never connected to the broker, and no safety invariant was violated); 99: a threshold failed.',
   flags: runFlags,
   positionals: true,
@@ -149,6 +156,9 @@ export const runCommand = defineCommand({
     }
     for (const flag of ['broker', 'server-broker'] as const) {
       if (mode !== 'mqtt' && flags[flag] !== undefined) throw new UsageError(`--${flag}: only with --mode mqtt (a virtual run has no broker)`, flag);
+    }
+    if (mode !== 'mqtt' && flags['ledger-pgdata'] !== undefined) {
+      throw new UsageError(`--ledger-pgdata: only with --mode mqtt and --ledger postgres://… (a virtual run keeps its ledgers in memory)`, 'ledger-pgdata');
     }
     if (mode !== 'mqtt' && flags['metrics-port'] !== undefined) {
       throw new UsageError(`--metrics-port: only with --mode mqtt (a virtual run holds the event loop until it ends, so nothing could be served while it goes)`, 'metrics-port');
@@ -167,6 +177,12 @@ export const runCommand = defineCommand({
         if (error instanceof MqttRunInputError) throw new UsageError(error.message, error.flag);
         throw error;
       }
+    }
+    // The virtual servers keep their ledgers in memory: no database to crash, and a stand-in would claim a test
+    // that did not happen (sim/core/nemesis.ts).
+    const databaseCrash = scenario.faults.find((f) => f.kind === 'databaseCrash');
+    if (databaseCrash) {
+      throw new UsageError(`${file}: faults: kind databaseCrash at ${formatDuration(databaseCrash.atMs)}: not modelled in virtual mode (its servers keep no database); run it with --mode mqtt --ledger postgres://… --ledger-pgdata DIR, or remove the fault`);
     }
     const outDir = flags.out ?? defaultOutDir;
     // Loaded here, not at the top: every `payfleet` process (a broker, a server restarted in an mqtt run) loads
