@@ -75,14 +75,12 @@ export interface LinkStats {
   droppedInFlight: number;
   /** Times an endpoint moved to the next broker of its list after a failed attempt (0 with one broker). */
   failovers: number;
-  /** Attempts that reached their own socket (a dead broker's port, see `connect`): ended as refused. */
-  selfConnects: number;
 }
 
 export function createLinkStats(): LinkStats {
   return {
     connectAttempts: 0, connects: 0, disconnects: 0, subscribeRefusals: 0, sent: 0, droppedWhileDown: 0, unroutable: 0, publishErrors: 0, received: 0, rejected: {},
-    lost: 0, duplicated: 0, reordered: 0, delayed: 0, droppedInFlight: 0, failovers: 0, selfConnects: 0,
+    lost: 0, duplicated: 0, reordered: 0, delayed: 0, droppedInFlight: 0, failovers: 0,
   };
 }
 
@@ -381,17 +379,6 @@ class MqttEndpoint {
     const own = { clientId: this.username, username: this.username, password: this.password, keepalive: options.keepaliveSec ?? 30, connectTimeout: options.connectTimeoutMs ?? 10_000 };
     const c = address ? mqtt.connect(clientOptionsFor(address, own)) : mqtt.connect(this.shared.urls[this.urlIndex]!, clientOptionsFor(undefined, own));
     this.client = c;
-    // A TCP connection to a port nobody listens on any more (a broker that died) can connect to itself: Linux
-    // picks the same port as its own source, the SYNs cross, and the client then waits its whole connect timeout
-    // for a CONNACK from itself. Seen here after SIGKILLing a broker on an ephemeral port, with hundreds of
-    // terminals retrying it: such a connection is ended at once, as the refused attempt it is.
-    const stream = c.stream as { once?: (event: 'connect', listener: () => void) => void; localPort?: number; remotePort?: number; localAddress?: string; remoteAddress?: string } | undefined;
-    stream?.once?.('connect', () => {
-      if (stream.localPort !== undefined && stream.localPort === stream.remotePort && stream.localAddress === stream.remoteAddress) {
-        stats.selfConnects++;
-        c.end(true);
-      }
-    });
     c.on('connect', () => {
       // No Nagle delay on the client side either (mqtt.js does not pass the option through).
       (c.stream as { setNoDelay?: (noDelay: boolean) => void } | undefined)?.setNoDelay?.(true);
