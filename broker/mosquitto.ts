@@ -4,8 +4,9 @@
 // writes, computed here so ten thousand users take a second, not ten thousand processes), an ACL file with one
 // `user` block per identity generated from broker/topics.ts' `aclRules`, and a config: one listener, anonymous
 // refused, the client id forced to the username (so no client can take over another's session), retained
-// messages refused, queue limits left at Mosquitto's defaults so the harness must survive their silent drops.
-// Then spawn `mosquitto -c` and wait until it accepts TCP connections.
+// messages refused, queue limits left at Mosquitto's defaults so the harness must survive their silent drops —
+// or, for `payfleet broker-config`, sized for the fleet with a comment on each (`limits`). Then (tests) spawn
+// `mosquitto -c` and wait until it accepts TCP connections.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { pbkdf2Sync, randomBytes } from 'node:crypto';
