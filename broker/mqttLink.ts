@@ -33,6 +33,7 @@ import { fromCallback, type CallbackActorLogic } from 'xstate';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import type { LinkCommand, LinkEvent, LinkInput } from '../machines/link.ts';
+import type { LinkMessage } from '../machines/messages.ts';
 import { credentialsFor } from './credentials.ts';
 import { ENDPOINT_ID_PATTERN, controlSubscriptionsOf, parseTopic, serverIdentity, subscriptionsOf, topicForSend, type ClientIdentity, type ParsedTopic } from './topics.ts';
 import { MAX_MESSAGE_BYTES, decodeMessageOnRoute, type Publisher } from './validate.ts';
@@ -83,7 +84,6 @@ export function createLinkStats(): LinkStats {
     lost: 0, duplicated: 0, reordered: 0, delayed: 0, droppedInFlight: 0, failovers: 0,
   };
 }
-
 /**
  * What a lossy radio does to a device's messages. Each hook gets one message's way on (`pass`) and calls it
  * zero, one or more times, at once or later; it counts what it did in the link's `LinkStats`.
@@ -114,6 +114,8 @@ export interface MqttLinkOptions {
   stats?: LinkStats;
   /** Loss, duplication and delay between the endpoint and the broker; none when absent. */
   shaper?: LinkShaper;
+  /** A man in the middle on the radio path (alteredInFlight): may return a copy sent in place of an outgoing message; hears every valid incoming one. */
+  tamper?: { outgoing(endpointId: string, message: LinkMessage): LinkMessage | undefined; heard(endpointId: string, message: LinkMessage): void };
   /** Gets the id of each endpoint whose link came up at least once: one that never got in tells a test bed that
    *  could not host the fleet (a broker refusing connections) from a fault of the system under test. */
   everConnected?: Set<string>;
@@ -358,6 +360,7 @@ class MqttEndpoint {
     const decoded = decodeMessageOnRoute(payload, topic, this.lastRoute, this.lastPublisher, maxBytes);
     if (decoded.ok) {
       if (this.heard && 'from' in decoded.message && typeof decoded.message.from === 'string') this.heard(decoded.message.from);
+      options.tamper?.heard(this.input.endpointId, decoded.message);
       const event: LinkEvent = { type: 'link.message', message: decoded.message };
       if (!shaper) return this.emit(event);
       shaper.incoming(this.input.endpointId, () => {
@@ -452,7 +455,7 @@ class MqttEndpoint {
       return;
     }
     const topic = this.topicFor(command);
-    const payload = topic === undefined ? undefined : JSON.stringify(command.message);
+    const payload = topic === undefined ? undefined : JSON.stringify(this.shared.options.tamper?.outgoing(this.input.endpointId, command.message) ?? command.message);
     // A UTF-16 unit is at most 3 UTF-8 bytes, so a short payload needs no byte count.
     if (topic === undefined || payload === undefined || (payload.length * 3 > maxBytes && Buffer.byteLength(payload) > maxBytes)) {
       stats.unroutable++;

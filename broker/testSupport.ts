@@ -7,7 +7,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { createActor, setup, type AnyActorRef, type CallbackActorLogic } from 'xstate';
 import type { LinkCommand, LinkEvent, LinkInput } from '../machines/link.ts';
 import type { AuthRequest, CaptureRequest, DebitRequest, LinkMessage, Proof, ReleaseRequest, ReloadRequest, RemitNow, RemitRequest, ServerRequest, ServerResult, SettleRequest, SyncRequest } from '../machines/messages.ts';
-import { signRequest, signResult } from '../machines/domain/requests.ts';
+import { signProof, signRemitNow, signRequest, signResult } from '../machines/domain/requests.ts';
 import { keyFromSeed, signClaim, type PaymentClaim } from '../machines/domain/signature.ts';
 import { credentialsFor } from './credentials.ts';
 import type { ClientIdentity } from './topics.ts';
@@ -21,7 +21,7 @@ export function claimOf(proxyId: string, counter = 1, amountMinor = 1250): Payme
 
 export function proofOf(proxyId: string, counter = 1): Proof {
   const claim = claimOf(proxyId, counter);
-  return { ...claim, sig: signClaim(proxyKey, claim), path: 'localOffline' };
+  return signProof(proxyKey, claim, 'localOffline');
 }
 
 /** One signed request of each kind, from `from`. */
@@ -58,7 +58,7 @@ export function resultFor(request: ServerRequest): ServerResult {
 }
 
 export function remitNowFor(to: string): RemitNow {
-  return { kind: 'remitNow', reqId: 'sd:r1', to };
+  return signRemitNow(serverKey, { reqId: 'sd:r1', from: 'sd-0', to, issuedAtMs: 1_000 });
 }
 
 export function payload(message: LinkMessage | unknown): Buffer {

@@ -27,7 +27,7 @@ describe('decodeMessage accepts every well-formed message', () => {
 
   it('results and remitNow from a server', () => {
     const result = resultFor(requestsFrom('T1').remitGrouped!);
-    const full = { ...result, reason: 'fine', txId: 'T1:t1', posted: ['T1:t1'], alreadyPosted: ['T1:t2'] };
+    const full = { ...result, reason: 'fine', txId: 'T1:t1', posted: ['T1:t1'], alreadyPosted: ['T1:t2'], refused: ['T1:t3'] };
     expect(decodeMessage(payload(result), RESP, SERVER)).toEqual({ ok: true, message: result });
     expect(decodeMessage(payload(full), RESP, SERVER).ok).toBe(true);
     expect(decodeMessage(payload(remitNowFor('T1')), RESP, SERVER).ok).toBe(true);

@@ -153,8 +153,10 @@ const kindIs = (kind: string): Check => oneOf(kind);
 const claimFields = { txId: id, amountMinor: minor, payee: id, timeMs: count, counter: count, proxyId: endpointId, meansId: id };
 /** The sale a claim answers: its order, and for a POS's sale the POS and its nonce (see PaymentClaim). */
 const claimSaleFields = { orderId: id, posId: endpointId, nonce: id };
-const claim = object(claimFields, claimSaleFields);
-const proof = object({ ...claimFields, sig, path: oneOf('internal', 'localOffline', 'localBelowThreshold', 'remote') }, { serverSig: sig, ...claimSaleFields });
+const paymentPath = oneOf('internal', 'localOffline', 'localBelowThreshold', 'remote');
+const claim = object(claimFields, { ...claimSaleFields, path: paymentPath });
+/** A proof: the signed claim with its path, and for a remote payment SD's receipt (its outcome and signature). */
+const proof = object({ ...claimFields, sig, path: paymentPath }, { serverOutcome: oneOf('debited', 'authorised'), serverSig: sig, ...claimSaleFields });
 const aggregate = object({ meansId: id, payee: id, sumMinor: minor, txIds: listOf(id, MAX_AGGREGATE_TX_IDS), counters: listOf(count, MAX_AGGREGATE_TX_IDS) });
 const balance = object({ meansId: id, availableMinor: minor, version: count });
 const request = (kind: string, fields: Record<string, Check>) => object({ kind: kindIs(kind), reqId: id, from: endpointId, sig, ...fields });
@@ -173,9 +175,9 @@ const fixedSchemas = {
   settle: request('settle', { proofs: listOf(proof, MAX_LIST_ITEMS) }),
   result: object(
     { kind: kindIs('result'), reqId: id, to: endpointId, requestKind: oneOf(...requestKinds), ok: bool, code: id, serverSig: sig },
-    { reason: text, txId: id, balances: listOf(balance, MAX_LIST_ITEMS), posted: listOf(id, MAX_LIST_ITEMS), alreadyPosted: listOf(id, MAX_LIST_ITEMS) },
+    { reason: text, txId: id, receiptSig: sig, balances: listOf(balance, MAX_LIST_ITEMS), posted: listOf(id, MAX_LIST_ITEMS), alreadyPosted: listOf(id, MAX_LIST_ITEMS), refused: listOf(id, MAX_LIST_ITEMS) },
   ),
-  remitNow: object({ kind: kindIs('remitNow'), reqId: id, to: endpointId }),
+  remitNow: object({ kind: kindIs('remitNow'), reqId: id, from: id, to: endpointId, issuedAtMs: count, sig }),
 };
 
 const schemas: Record<string, (message: Record<string, unknown>) => Check> = {

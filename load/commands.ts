@@ -7,3 +7,8 @@ registerCommand('capacity', {
   summary: 'find the highest arrival rate that keeps every SLO, and the knee, per shard count',
   run: async (argv) => (await import('./capacity/command.ts')).capacityCommand(argv),
 });
+
+registerCommand('calibrate', {
+  summary: "measure a real payment server's cost per request kind and write the calibration file scenarios use",
+  run: async (argv) => (await import('./calibrate/command.ts')).calibrateCommand(argv),
+});

@@ -7,7 +7,7 @@
 
 import type { Minor } from './domain/money.ts';
 import type { PaymentPath, PaymentType } from './domain/discriminate.ts';
-import type { PaymentClaim } from './domain/signature.ts';
+import type { PaymentClaim, ServerOutcome } from './domain/signature.ts';
 
 // ---------------------------------------------------------------- payment API (app or POS → proxy)
 
@@ -28,17 +28,25 @@ export interface PaymentOrder {
   nonce?: string;
 }
 
-/** A proof of payment: the proxy's signed claim, and SD's signature when the payment went remote. */
+/**
+ * A proof of payment: the proxy's signed claim (its path included), and for a remote payment SD's compact receipt —
+ * what SD did (`serverOutcome`) and SD's signature over the proof's txId, means, payee, amount and that outcome
+ * (signature.ts: serverReceiptFields).
+ */
 export interface Proof extends PaymentClaim {
   sig: string;
   path: PaymentPath;
+  serverOutcome?: ServerOutcome;
   serverSig?: string;
 }
 
-/** r: the proxy's response to an order. */
+/**
+ * r: the proxy's response to an order. A refusal is signed by the proxy over its id, the order and the reason
+ * (signature.ts: refusalFields), so a holder can show who declined and why.
+ */
 export type ProxyResponse =
   | { orderId: string; ok: true; proof: Proof }
-  | { orderId: string; ok: false; reason: string };
+  | { orderId: string; ok: false; reason: string; proxyId?: string; sig?: string };
 
 // ---------------------------------------------------------------- protocol (proxy or POS → server)
 
@@ -124,11 +132,31 @@ export interface ServerResult {
   /** remit/settle: transaction ids posted by this request, and those found already posted. */
   posted?: string[];
   alreadyPosted?: string[];
+  /**
+   * settle/remit: transaction ids refused one by one (a proof whose own signature does not verify, or signed by
+   * an unregistered proxy): the rest of the batch is posted, so one bad proof cannot block the others.
+   */
+  refused?: string[];
+  /** auth/debit ok: SD's signature over the payment's compact receipt, which the proxy puts in its proof. */
+  receiptSig?: string;
   serverSig: string;
 }
 
-/** SD asks a proxy to remit now (the patent's explicit request from the app's server). */
-export interface RemitNow { kind: 'remitNow'; reqId: string; to: string }
+/**
+ * SD asks a proxy to remit now (the patent's explicit request, from SD or from the app's server through SD). It is
+ * signed by SD over `remitNowFields` (domain/requests.ts): the proxy acts on it only if SD's signature verifies, it
+ * is addressed to this proxy, and its id is not one it has acted on already (a replay).
+ */
+export interface RemitNow {
+  kind: 'remitNow';
+  reqId: string;
+  /** The server (or `sd` for SD as a whole) that asked. */
+  from: string;
+  to: string;
+  /** When SD asked (its clock), part of what it signs. */
+  issuedAtMs: number;
+  sig: string;
+}
 
 export type ServerMessage = ServerResult | RemitNow;
 export type LinkMessage = ServerRequest | ServerMessage;

@@ -7,12 +7,14 @@ import { describe, expect, it } from 'vitest';
 import { keyOf, policyWith, walletMeans, World } from './testing/world.ts';
 import { isProofForSale, type PosEmitted } from './pos.ts';
 import { signResult } from './domain/requests.ts';
-import type { PaymentOrder, Proof, SettleRequest } from './messages.ts';
+import type { PaymentOrder, Proof, ProxyResponse, SettleRequest } from './messages.ts';
 
 function shop(options: { terminalInCoverage?: boolean } = {}): World {
   return new World({
     terminals: [{ id: 't1', means: [walletMeans('m1', 10_000)], inCoverage: options.terminalInCoverage ?? true }],
     pos: [{ id: 'p1', merchantId: 'merchant:shop' }],
+    // The terminal keeps its local payments until asked, so the POS's settlement is what these stories watch.
+    policy: policyWith({ remittance: { triggers: { onPayment: false } } }),
   });
 }
 
@@ -49,7 +51,7 @@ describe('pos: proximity payments', () => {
     const world = shop();
     const proof = sell(world, 800);
     world.advance(500);
-    world.terminals.get('t1')!.send({ type: 'remit.now' });
+    world.requestRemittance('t1');
     world.advance(500);
     const remit = world.handled('remit').at(-1);
     expect(remit?.result).toMatchObject({ ok: true, posted: [], alreadyPosted: [proof.txId] });
@@ -79,7 +81,7 @@ describe('pos: proximity payments', () => {
     const world = shop();
     world.pos.get('p1')!.send({ type: 'coverage', inCoverage: false });
     const proof = sell(world, 800);
-    world.terminals.get('t1')!.send({ type: 'remit.now' });
+    world.requestRemittance('t1');
     world.advance(500);
     expect(world.ledger.postingOf(proof.txId)).toMatchObject({ via: 'remit' });
 
@@ -305,6 +307,41 @@ describe('pos: refusals', () => {
     expect(isProofForSale({ ...input, posId: 'p2' }, secondOrder, answer)).toBe(false);
     // A txId the POS received before is refused even when everything else matches.
     expect(isProofForSale(input, secondOrder, answer, [second.txId])).toBe(false);
+  });
+
+  it("keeps a remote sale's proof only with SD's signed receipt of exactly that payment, and a proof only on the path its proxy signed", () => {
+    const world = shop();
+    const remote = sell(world, 2_500);
+    expect(remote).toMatchObject({ path: 'remote', serverOutcome: 'debited' });
+    const order = posEvents(world, 'pos.receipt')[0]!.order;
+    const input = world.pos.get('p1')!.getSnapshot().context.input;
+    const answer = (proof: Proof) => ({ orderId: order.orderId, ok: true as const, proof });
+    expect(isProofForSale(input, order, answer(remote))).toBe(true);
+    // Without SD's receipt, with another outcome, or with a receipt SD made for another payment: refused.
+    const { serverSig, ...withoutReceipt } = remote;
+    expect(serverSig).toBeDefined();
+    expect(isProofForSale(input, order, answer(withoutReceipt))).toBe(false);
+    expect(isProofForSale(input, order, answer({ ...remote, serverOutcome: 'authorised' }))).toBe(false);
+    world.advance(1_000);
+    const other = sell(world, 2_600);
+    expect(isProofForSale(input, order, answer({ ...remote, serverSig: other.serverSig! }))).toBe(false);
+    // The path is under the proxy's signature: a remote proof relabelled as local (to drop SD's receipt) fails.
+    expect(isProofForSale(input, order, answer({ ...withoutReceipt, path: 'localBelowThreshold', serverOutcome: undefined }))).toBe(false);
+  });
+
+  it("reports a refusal its proxy did not sign as unsigned, and a signed one with its reason", () => {
+    const world = shop();
+    const refuseWith = (response: (sale: PaymentOrder) => ProxyResponse) => {
+      world.sale('p1', 'silent-terminal', 'm1', 800);
+      const sale = world.pos.get('p1')!.getSnapshot().context.sale!.order as PaymentOrder;
+      world.pos.get('p1')!.send({ type: 'near.response', from: 'silent-terminal', response: response(sale) });
+    };
+    refuseWith((sale) => ({ orderId: sale.orderId, ok: false, reason: 'insufficientFunds' }));
+    refuseWith((sale) => ({ orderId: sale.orderId, ok: false, reason: 'insufficientFunds', proxyId: 't1', sig: 'forged' }));
+    world.sale('p1', 't1', 'm1', 800);
+    const orderId = world.pos.get('p1')!.getSnapshot().context.sale!.order.orderId;
+    world.answer('t1', orderId, false);
+    expect(posEvents(world, 'pos.declined').map((e) => e.reason)).toEqual(['unsignedRefusal', 'unsignedRefusal', 'userDeclined']);
   });
 
   it('does not pay twice when the near link repeats an order the proxy has answered', () => {

@@ -14,7 +14,7 @@ import { assign, emit, enqueueActions, fromCallback, sendTo, setup } from 'xstat
 import type { LinkCommand, LinkEvent, LinkInput, NearLinkCommand, NearLinkEvent } from './link.ts';
 import { serverAddress, shardOf } from './link.ts';
 import type { PaymentOrder, Proof, ProxyResponse, ServerResult, SettleRequest } from './messages.ts';
-import { signFields, verifyClaim, type SignatureScheme, type SigningKey } from './domain/signature.ts';
+import { refusalFields, signFields, verifyClaim, verifyFields, verifyServerReceipt, type SignatureScheme, type SigningKey } from './domain/signature.ts';
 import { UNSTORED_REFUSAL_CODES, signRequest, verifyResult } from './domain/requests.ts';
 import { retryDelayMs, type RetryPolicy } from './domain/remittance.ts';
 
@@ -129,8 +129,17 @@ export function isProofForSale(
     proof.payee === input.merchantId &&
     proof.meansId === order.meansId &&
     !receivedTxIds.includes(proof.txId) &&
-    verifyClaim(input.scheme, publicKey, proof, proof.sig)
+    verifyClaim(input.scheme, publicKey, proof, proof.sig) &&
+    // A remote payment's proof carries SD's signed receipt of exactly this payment; a local one carries none.
+    (proof.path === 'remote' ? verifyServerReceipt(input.scheme, input.serverPublicKey, proof) : proof.serverSig === undefined)
   );
+}
+
+/** True when a refusal is signed by the proxy it names (so the merchant can show who declined, and why). */
+export function isSignedRefusal(input: Pick<PosInput, 'scheme' | 'proxyPublicKeyOf'>, response: ProxyResponse): boolean {
+  if (response.ok || response.proxyId === undefined) return false;
+  const publicKey = input.proxyPublicKeyOf(response.proxyId);
+  return publicKey !== undefined && verifyFields(input.scheme, publicKey, refusalFields({ proxyId: response.proxyId, orderId: response.orderId, reason: response.reason }), response.sig);
 }
 
 /** The next settlement request: the oldest unsettled receipt's shard, up to a batch of its receipts. */
@@ -257,7 +266,8 @@ export const posMachine = setup({
           c.receivedTxIds = [...c.receivedTxIds.slice(-(RECEIVED_TX_MEMORY - 1)), event.response.proof.txId];
           s.e.emit({ type: 'pos.receipt', posId: c.input.posId, proof: event.response.proof, order, startedAtMs });
         } else {
-          const reason = event.response.ok ? 'proofRejected' : event.response.reason;
+          // A refusal that its proxy did not sign is reported as such: it proves nothing about the customer's means.
+          const reason = event.response.ok ? 'proofRejected' : isSignedRefusal(c.input, event.response) ? event.response.reason : 'unsignedRefusal';
           s.e.emit({ type: 'pos.declined', posId: c.input.posId, order, reason });
         }
         settleIfDue(s);
@@ -298,8 +308,12 @@ export const posMachine = setup({
           return;
         }
         const done = acknowledgedTxIds(result);
+        // A receipt SD refused alone (its proof's own signature fails) would be refused again in every batch: it
+        // leaves the unsettled receipts, reported, and no longer holds back the others.
+        const refusedAlone = new Set(result.refused ?? []);
+        if (refusedAlone.size > 0) s.e.emit({ type: 'pos.settleRefused', posId: c.input.posId, txIds: [...refusedAlone], code: 'badProofSignature' });
         c.settleRefusals = 0;
-        c.unsettled = c.unsettled.filter((p) => !done.has(p.txId));
+        c.unsettled = c.unsettled.filter((p) => !done.has(p.txId) && !refusedAlone.has(p.txId));
         c.settledCount += done.size;
         c.settlement = 'idle';
         s.e.emit({ type: 'pos.settled', posId: c.input.posId, txIds: [...done] });

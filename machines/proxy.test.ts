@@ -6,8 +6,9 @@
 
 import { describe, expect, it } from 'vitest';
 import { keyOf, policyWith, walletMeans, World, type TerminalSpec } from './testing/world.ts';
-import { signRequest, signResult } from './domain/requests.ts';
+import { signRemitNow, signRequest, signResult } from './domain/requests.ts';
 import type { ProxyPolicy } from './domain/proxyRules.ts';
+import { refusalFields, verifyFields } from './domain/signature.ts';
 import type { RemitRequest, ServerRequest, ServerResult } from './messages.ts';
 
 function oneTerminal(options: { policy?: ProxyPolicy; inCoverage?: boolean; means?: TerminalSpec['means'] } = {}): World {
@@ -38,7 +39,7 @@ function expectDebitReversed(world: World): void {
 
 describe('proxy: internal payments', () => {
   it('pays an internal payment locally in coverage, without asking SD', () => {
-    const world = oneTerminal();
+    const world = oneTerminal({ policy: policyWith({ remittance: { triggers: { onPayment: false } } }) });
     world.pay('t1', { orderId: 'o1', type: 'internal', meansId: 'm1', amountMinor: 500 });
     expect(world.proofOf('o1').path).toBe('internal');
     // Small enough to need no answer: the user is only informed.
@@ -107,7 +108,7 @@ describe('proxy: telepayments', () => {
     expect(world.handled('debit')).toHaveLength(0);
     expect(world.proxyState('t1').means.m1!.localSpentMinor).toBe(500);
 
-    world.terminals.get('t1')!.send({ type: 'remit.now' });
+    world.requestRemittance('t1');
     world.advance(500);
     expect(world.ledger.postingOf(proof.txId)).toMatchObject({ amountMinor: 500, via: 'remit' });
     expect(world.proxyState('t1').journal).toMatchObject({ pending: [], outbox: [] });
@@ -346,7 +347,7 @@ describe('proxy: remittance (K2)', () => {
   });
 
   it('remits on the backlog trigger in coverage', () => {
-    const world = oneTerminal({ policy: policyWith({ remittance: { triggers: { backlogCount: 3 } } }) });
+    const world = oneTerminal({ policy: policyWith({ remittance: { triggers: { backlogCount: 3, onPayment: false } } }) });
     offlinePayments(world, [['o1', 100, 'merchant:a'], ['o2', 100, 'merchant:a']]);
     world.advance(1_000);
     expect(world.handled('remit')).toHaveLength(0);
@@ -354,6 +355,71 @@ describe('proxy: remittance (K2)', () => {
     world.advance(1_000);
     expect(world.handled('remit')).toHaveLength(1);
     expect(world.ledger.postings()).toHaveLength(3);
+  });
+
+  it('remits a local payment made in coverage at once when the policy triggers on any payment', () => {
+    const world = oneTerminal();
+    world.pay('t1', { orderId: 'o1', type: 'telepayment', meansId: 'm1', amountMinor: 300 });
+    const proof = world.proofOf('o1');
+    expect(proof.path).toBe('localBelowThreshold');
+    world.advance(500);
+    expect(world.ledger.postingOf(proof.txId)).toMatchObject({ amountMinor: 300, via: 'remit' });
+    expect(world.proxyState('t1').journal).toMatchObject({ pending: [], outbox: [] });
+  });
+
+  it('keeps a local payment made in coverage when the policy does not trigger on payments', () => {
+    const world = oneTerminal({ policy: policyWith({ remittance: { triggers: { onPayment: false } } }) });
+    world.pay('t1', { orderId: 'o1', type: 'telepayment', meansId: 'm1', amountMinor: 300 });
+    world.advance(500);
+    expect(world.handled('remit')).toHaveLength(0);
+    expect(world.proxyState('t1').journal.pending).toHaveLength(1);
+  });
+
+  it('acts only on a remittance request SD signed for this proxy, once per request id', () => {
+    const world = oneTerminal({ policy: policyWith({ remittance: { triggers: { onPayment: false } } }) });
+    const pay = (orderId: string) => world.pay('t1', { orderId, type: 'telepayment', meansId: 'm1', amountMinor: 100 });
+    const refusals = () => world.proxyEvents.filter((e) => e.type === 'proxy.refused').map((e) => (e.type === 'proxy.refused' ? e.reason : ''));
+    pay('o1');
+    const mallory = keyOf('mallory', world.scheme);
+    // Signed by someone else, or by SD for another proxy: nothing is remitted.
+    world.terminals.get('t1')!.send({ type: 'remit.now', request: signRemitNow(mallory, { reqId: 'x:1', from: 'sd-0', to: 't1', issuedAtMs: world.now() }) });
+    const forOther = signRemitNow(world.serverKey, { reqId: 'x:2', from: 'sd-0', to: 't2', issuedAtMs: world.now() });
+    world.terminals.get('t1')!.send({ type: 'remit.now', request: forOther });
+    // Unsigned, as the old message was, over the link: refused too.
+    world.bus.inject({ from: 'server', to: 't1', message: { kind: 'remitNow', reqId: 'x:3', from: 'sd-0', to: 't1', issuedAtMs: world.now(), sig: '' } });
+    world.advance(500);
+    expect(world.handled('remit')).toHaveLength(0);
+    expect(refusals()).toEqual(['badRemitRequestSignature', 'remitRequestNotForMe', 'badRemitRequestSignature']);
+    // SD's own request over the link is acted on.
+    const genuine = signRemitNow(world.serverKey, { reqId: 'sd:n7', from: 'sd-0', to: 't1', issuedAtMs: world.now() });
+    world.bus.inject({ from: 'server', to: 't1', message: genuine });
+    world.advance(500);
+    expect(world.handled('remit')).toHaveLength(1);
+    // Replayed later, with a new payment waiting: refused, the payment waits for its own trigger.
+    pay('o2');
+    world.bus.inject({ from: 'server', to: 't1', message: genuine });
+    world.advance(500);
+    expect(world.handled('remit')).toHaveLength(1);
+    expect(refusals().at(-1)).toBe('replayedRemitRequest');
+  });
+
+  it('answers a repeated order from its means\' durable record even after a burst of 40 other orders, and signs refusals', () => {
+    const world = oneTerminal({ policy: policyWith({ remittance: { triggers: { onPayment: false } } }) });
+    world.pay('t1', { orderId: 'first', type: 'telepayment', meansId: 'm1', amountMinor: 100 });
+    const proof = world.proofOf('first');
+    for (let i = 0; i < 40; i++) world.pay('t1', { orderId: `o${i}`, type: 'internal', meansId: 'm1', amountMinor: 1 });
+    world.pay('t1', { orderId: 'first', type: 'telepayment', meansId: 'm1', amountMinor: 100 });
+    const answers = world.terminalEvents.filter((e) => e.type === 'terminal.receipt' && e.order.orderId === 'first');
+    expect(answers).toHaveLength(2);
+    expect(answers.map((e) => (e.type === 'terminal.receipt' && e.response.ok ? e.response.proof.txId : undefined))).toEqual([proof.txId, proof.txId]);
+    expect(world.proxyState('t1').history.m1!.map((h) => h.orderId)).toContain('first');
+    // A refusal carries the proxy's signature over its id, the order and the reason.
+    world.pay('t1', { orderId: 'unknown', type: 'telepayment', meansId: 'm9', amountMinor: 100 });
+    const refusal = world.receiptFor('unknown')!.response;
+    expect(refusal).toMatchObject({ ok: false, reason: 'unknownMeans', proxyId: 't1' });
+    if (refusal.ok) throw new Error('approved');
+    expect(verifyFields(world.scheme, world.proxyKeys.get('t1')!.publicKey, refusalFields({ proxyId: 't1', orderId: 'unknown', reason: 'unknownMeans' }), refusal.sig)).toBe(true);
+    expect(verifyFields(world.scheme, world.proxyKeys.get('t1')!.publicKey, refusalFields({ proxyId: 't1', orderId: 'unknown', reason: 'userDeclined' }), refusal.sig)).toBe(false);
   });
 
   it('remits when SD asks for it (remitNow)', () => {
@@ -701,7 +767,7 @@ describe('proxy: orders queued behind the one in hand', () => {
     world.pay('t1', { orderId: 'o18', type: 'internal', meansId: 'm1', amountMinor: 100 });
     const answered = () => world.terminalEvents.flatMap((e) => (e.type === 'terminal.receipt' ? [e.order.orderId] : []));
     expect(answered()).toEqual(['o18']);
-    expect(world.receiptFor('o18')!.response).toEqual({ orderId: 'o18', ok: false, reason: 'busy' });
+    expect(world.receiptFor('o18')!.response).toMatchObject({ orderId: 'o18', ok: false, reason: 'busy' });
 
     world.answer('t1', 'o1', true);
     expect(answered()).toEqual(['o18', 'o1', 'o2']);

@@ -12,7 +12,7 @@
 
 import { assign, emit, enqueueActions, fromCallback, sendTo, setup } from 'xstate';
 import type { LinkCommand, LinkInput, NearLinkCommand } from './link.ts';
-import { initialProxyState, previousResponse, reverseInFlight } from './domain/proxyRules.ts';
+import { initialProxyState, previousResponse, reverseInFlight, signedRefusal } from './domain/proxyRules.ts';
 import { DEFAULT_MAX_QUEUED, type ProxyContext, type ProxyEmitted, type ProxyEvent, type ProxyInput } from './proxyTypes.ts';
 import { deliverResponse, isAuthentic, isResult, orderStageOf, runStep } from './proxyFlow.ts';
 import { orderSteps } from './proxyOrders.ts';
@@ -78,9 +78,9 @@ export const proxyMachine = setup({
       const response = previousResponse(context.state, event.order.orderId);
       if (response) deliverResponse(enqueue, event.order, response);
     }),
-    refuseBusy: enqueueActions(({ event, enqueue }) => {
+    refuseBusy: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'order' && event.type !== 'near.order') return;
-      deliverResponse(enqueue, event.order, { orderId: event.order.orderId, ok: false, reason: 'busy' });
+      deliverResponse(enqueue, event.order, signedRefusal(context.input.proxyId, context.input.key, event.order.orderId, 'busy'));
     }),
     // The order flow (proxyOrders.ts).
     startOrder: enqueueActions(({ context, event, enqueue }) => runStep(orderSteps.startOrder, context, event, enqueue)),

@@ -20,13 +20,14 @@ import { completeRemote, decideOrder, decline, reverseInFlight } from './domain/
 import { DEFAULT_CONFIRM_TIMEOUT_MS, type QueuedOrder } from './proxyTypes.ts';
 import { deliverResponse, isResult, sendToServer, step, type Flow } from './proxyFlow.ts';
 import { handleServerMessage, settleOutbox, triggerRemittance } from './proxyOutbox.ts';
+import { unremitted } from './domain/remittance.ts';
 import { reviewPursesNow } from './proxyLocal.ts';
 
 /**
  * Answers the order and tells the harness. The event carries the means as this decision left it, because
  * emitted events are delivered after the whole macrostep, when a queued order may already have changed it.
  */
-function finishOrder(f: Flow, current: QueuedOrder, response: ProxyResponse, path: string, nowMs: number, startedAtMs = nowMs): void {
+function finishOrder(f: Flow, current: QueuedOrder, response: ProxyResponse, path: string, nowMs: number, startedAtMs = nowMs, declinedRemoteTxId?: string): void {
   deliverResponse(f.e, current.order, response);
   f.e.emit({
     type: 'proxy.decided',
@@ -37,13 +38,15 @@ function finishOrder(f: Flow, current: QueuedOrder, response: ProxyResponse, pat
     startedAtMs,
     decidedAtMs: nowMs,
     means: f.c.state.means[current.order.meansId],
+    ...(current.decidedWith === undefined ? {} : { decidedWith: current.decidedWith }),
+    ...(declinedRemoteTxId === undefined || response.ok ? {} : { declinedRemoteTxId }),
   });
 }
 
 /** Ends the current order with a decline that never reached the payment rules (user, PIN, timeout). */
 function declineCurrent(f: Flow, reason: string): void {
   const current = f.c.current!;
-  const { state, response } = decline(f.c.state, current.order.orderId, reason);
+  const { state, response } = decline(f.c.state, current.order, reason, { key: f.c.input.key, nowMs: f.c.input.now() });
   f.c.state = state;
   f.c.current = undefined;
   finishOrder(f, current, response, 'none', f.c.input.now());
@@ -72,7 +75,9 @@ function askUser(f: Flow): void {
  */
 function decideCurrent(f: Flow): void {
   const c = f.c;
-  const current = c.current!;
+  const pending = unremitted(c.state.journal);
+  const current = { ...c.current!, decidedWith: { inCoverage: c.linkUp, pendingCount: pending.count, pendingAmountMinor: pending.amountMinor } };
+  c.current = current;
   const now = c.input.now();
   const decision = decideOrder(c.state, c.input.policy, current.order, { inCoverage: c.linkUp, nowMs: now, key: c.input.key });
   if (decision.kind === 'remote') {
@@ -92,6 +97,9 @@ function decideCurrent(f: Flow): void {
   c.current = undefined;
   finishOrder(f, current, decision.response, decision.kind === 'approvedLocal' ? decision.path : 'declined', now);
   if (decision.kind === 'approvedLocal') {
+    // Any payment made in coverage triggers remittance when the policy says so (the patent's "triggered by
+    // another payment"), local ones as much as remote ones; otherwise a long enough backlog does.
+    triggerRemittance(f, 'payment');
     triggerRemittance(f, 'backlog');
     f.outboxChanged = true;
     // A payment from a purse may have taken it below its reload threshold: ask SD now if in coverage.
@@ -180,7 +188,7 @@ export const orderSteps = {
       c.state = done.state;
       c.remote = undefined;
       c.current = undefined;
-      finishOrder(f, current, done.response, done.approved ? 'remote' : 'declined', now, remote.startedAtMs);
+      finishOrder(f, current, done.response, done.approved ? 'remote' : 'declined', now, remote.startedAtMs, remote.claim.txId);
       // Talking to SD anyway: the backlog goes along (the patent's "triggered by another payment").
       triggerRemittance(f, 'payment');
       f.outboxChanged = true;
@@ -209,15 +217,15 @@ export const orderSteps = {
     run(f) {
       const c = f.c;
       const current = c.current!;
-      const startedAtMs = c.remote!.startedAtMs;
+      const { startedAtMs, claim } = c.remote!;
       const now = c.input.now();
       f.e.cancel('orders.remoteResend');
       const reversed = reverseInFlight(c.state, c.input.key, now);
-      const { state, response } = decline(reversed, current.order.orderId, 'remoteTimeout');
+      const { state, response } = decline(reversed, current.order, 'remoteTimeout', { key: c.input.key, nowMs: now });
       c.state = state;
       c.remote = undefined;
       c.current = undefined;
-      finishOrder(f, current, response, 'declined', now, startedAtMs);
+      finishOrder(f, current, response, 'declined', now, startedAtMs, claim.txId);
       f.outboxChanged = true;
       startQueuedOrders(f);
       settleOutbox(f);

@@ -6,8 +6,8 @@
 // domain/remittance.ts and domain/proxyRules.ts. The outbox keeps one timer, armed for the earliest due item
 // (or the date trigger) and re-armed at the end of any event that may have changed the outbox.
 
-import type { LinkMessage } from './messages.ts';
-import { applyAcknowledgement, applyBalances, requestSigner, syncRequests } from './domain/proxyRules.ts';
+import type { LinkMessage, RemitNow } from './messages.ts';
+import { acceptRemitRequest, applyAcknowledgement, applyBalances, requestSigner, syncRequests } from './domain/proxyRules.ts';
 import { dueItems, expediteAll, formRemittances, isRemittanceDue, markSent, nextDueMs, type RemittanceTrigger } from './domain/remittance.ts';
 import { isAuthentic, isResult, sendToServer, step, type Flow } from './proxyFlow.ts';
 import { endPeriods, reviewPursesNow, takeReloadResult } from './proxyLocal.ts';
@@ -48,10 +48,26 @@ export function settleOutbox(f: Flow, { cancel }: { cancel: boolean } = { cancel
   }
 }
 
+/**
+ * SD's explicit request to remit: the backlog goes now if SD signed the request for this proxy and it is no
+ * replay; anything else is refused and counted, as a forged result is [INV-6].
+ */
+export function remitOnServerRequest(f: Flow, request: RemitNow): void {
+  const c = f.c;
+  const verdict = acceptRemitRequest(c.state, request, { scheme: c.input.scheme, serverPublicKey: c.input.serverPublicKey });
+  if (!verdict.accepted) {
+    c.refusedResults += 1;
+    f.e.emit({ type: 'proxy.refused', reason: verdict.reason });
+    return;
+  }
+  c.state = verdict.state;
+  triggerRemittance(f, 'serverRequest');
+}
+
 /** A result for an outbox item or a sync, or SD's request to remit; forged results are refused. */
 export function handleServerMessage(f: Flow, message: LinkMessage): void {
   const c = f.c;
-  if (message.kind === 'remitNow') return triggerRemittance(f, 'serverRequest');
+  if (message.kind === 'remitNow') return remitOnServerRequest(f, message);
   if (!isResult(message)) return;
   if (!isAuthentic(c, message)) {
     c.refusedResults += 1;
@@ -122,11 +138,11 @@ export const outboxSteps = {
       settleOutbox(f, { cancel: false });
     },
   }),
-  /** SD (or the harness, on its behalf) asks for the backlog now. */
+  /** SD's signed request reached the proxy through its terminal (the app's server relays it). */
   remitOnRequest: step({
     on: ['remit.now'],
-    run(f) {
-      triggerRemittance(f, 'serverRequest');
+    run(f, event) {
+      remitOnServerRequest(f, event.request);
       settleOutbox(f);
     },
   }),

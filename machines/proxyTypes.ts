@@ -4,7 +4,7 @@
 // Method: plain TypeScript types; proxy.ts re-exports them, so callers keep importing from './proxy.ts'.
 
 import type { LinkEvent, NearLinkEvent } from './link.ts';
-import type { PaymentOrder, Proof, ProxyResponse } from './messages.ts';
+import type { PaymentOrder, Proof, ProxyResponse, RemitNow } from './messages.ts';
 import type { ConfirmationKind } from './domain/confirmation.ts';
 import type { ProxyPolicy, ProxyState, RemotePayment } from './domain/proxyRules.ts';
 import type { MeansState } from './domain/means.ts';
@@ -35,6 +35,15 @@ export interface ProxyInput {
 export interface QueuedOrder {
   order: PaymentOrder;
   receivedAtMs: number;
+  /** What the decision saw (set when the proxy decides): the oracle re-derives the route from it. */
+  decidedWith?: DecisionContext;
+}
+
+/** Coverage (∃φ) and the unremitted backlog when the proxy discriminated the order (steps B2, offline caps). */
+export interface DecisionContext {
+  inCoverage: boolean;
+  pendingCount: number;
+  pendingAmountMinor: number;
 }
 
 export interface ProxyContext {
@@ -52,7 +61,8 @@ export type ProxyEvent =
   | { type: 'order'; order: PaymentOrder }
   | { type: 'confirm.answer'; orderId: string; approved: boolean; pin?: string }
   | { type: 'coverage'; inCoverage: boolean }
-  | { type: 'remit.now' }
+  /** SD's signed request to remit now, handed in by the terminal (the app's server relays it) or by a harness. */
+  | { type: 'remit.now'; request: RemitNow }
   | ProxyTimerEvent
   | LinkEvent
   | NearLinkEvent;
@@ -81,6 +91,13 @@ export type ProxyEmitted =
       decidedAtMs: number;
       /** The order's means right after this decision (undefined for an unknown means). */
       means: MeansState | undefined;
+      /** What the discrimination saw; absent when the order never reached it (user, PIN, confirmation timeout). */
+      decidedWith?: DecisionContext;
+      /**
+       * The transaction of a remote payment declined to its app after its request went to SD (SD refused it, or no
+       * answer came in time and a reversal was queued): SD must end holding nothing and paying nothing for it [INV-4].
+       */
+      declinedRemoteTxId?: string;
     }
   | { type: 'proxy.remitted'; txs: Proof[]; reqId: string; ackAtMs: number }
   | { type: 'proxy.acknowledged'; reqId: string; requestKind: string; ackAtMs: number }

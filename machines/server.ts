@@ -10,6 +10,7 @@ import { emit, enqueueActions, fromCallback, setup } from 'xstate';
 import type { LinkCommand, LinkEvent, LinkInput } from './link.ts';
 import type { RemitNow, ServerRequest, ServerResult } from './messages.ts';
 import { handleRequest } from './domain/serverRules.ts';
+import { signRemitNow } from './domain/requests.ts';
 import type { Ledger } from './domain/ledger.ts';
 import type { SignatureScheme, SigningKey } from './domain/signature.ts';
 
@@ -118,7 +119,13 @@ export const serverMachine = setup({
     }),
     askRemittance: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'server.remitNow') return;
-      const message: RemitNow = { kind: 'remitNow', reqId: `${context.input.serverId}:n${context.remitNowSeq}`, to: event.proxyId };
+      // Signed, so a proxy can tell SD's request from anyone's [INV-6 signatures].
+      const message: RemitNow = signRemitNow(context.input.key, {
+        reqId: `${context.input.serverId}:n${context.remitNowSeq}`,
+        from: context.input.serverId,
+        to: event.proxyId,
+        issuedAtMs: context.input.now(),
+      });
       enqueue.assign({ remitNowSeq: context.remitNowSeq + 1 });
       enqueue.sendTo('link', { type: 'link.send', to: event.proxyId, message } as LinkCommand);
     }),

@@ -8,7 +8,7 @@
 
 import { emit, enqueueActions, sendTo, setup } from 'xstate';
 import { proxyMachine, type ProxyInput } from './proxy.ts';
-import type { PaymentOrder, ProxyResponse } from './messages.ts';
+import type { PaymentOrder, ProxyResponse, RemitNow } from './messages.ts';
 import type { ConfirmationKind } from './domain/confirmation.ts';
 import { verifyFields, type SignatureScheme } from './domain/signature.ts';
 import { openStrongbox, sealStrongbox, type Strongbox } from './domain/strongbox.ts';
@@ -50,7 +50,8 @@ export type TerminalEvent =
   | { type: 'app.pay'; order: PaymentOrder }
   | { type: 'user.answer'; orderId: string; approved: boolean; pin?: string }
   | { type: 'coverage'; inCoverage: boolean }
-  | { type: 'remit.now' }
+  /** SD's signed request to remit now, relayed by an app's server; the proxy checks the signature. */
+  | { type: 'remit.now'; request: RemitNow }
   | { type: 'strongbox.export'; password: string; salt: Uint8Array; iv: Uint8Array }
   | { type: 'proxy.response'; appId: string; order: PaymentOrder; response: ProxyResponse }
   | { type: 'proxy.confirm'; orderId: string; kind: ConfirmationKind; amountMinor: number; payee: string };
@@ -95,7 +96,7 @@ export const terminalMachine = setup({
       return { type: 'confirm.answer' as const, orderId: answer.orderId, approved: answer.approved, pin: answer.pin };
     }),
     forwardCoverage: sendTo('proxy', ({ event }) => ({ type: 'coverage' as const, inCoverage: (event as { inCoverage: boolean }).inCoverage })),
-    forwardRemitNow: sendTo('proxy', { type: 'remit.now' as const }),
+    forwardRemitNow: sendTo('proxy', ({ event }) => ({ type: 'remit.now' as const, request: (event as { request: RemitNow }).request })),
     keepReceipt: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'proxy.response') return;
       // The kept receipts and the new one, copied once (not appended to a full copy, then sliced again).

@@ -11,14 +11,15 @@ import { Ledger } from '../machines/domain/ledger.ts';
 import { MemoryLedgerStore } from '../machines/domain/ledgerStore.ts';
 import { handleRequest, type ServerContext } from '../machines/domain/serverRules.ts';
 import { signClaim, type PaymentClaim, type SignatureScheme } from '../machines/domain/signature.ts';
-import { signRequest } from '../machines/domain/requests.ts';
-import { defaultDiscriminationPolicy } from '../machines/domain/discriminate.ts';
+import { signProof, signRequest } from '../machines/domain/requests.ts';
+import { defaultDiscriminationPolicy, discriminate } from '../machines/domain/discriminate.ts';
 import { defaultConfirmationPolicy } from '../machines/domain/confirmation.ts';
 import { defaultRemittancePolicy } from '../machines/domain/remittance.ts';
 import type { ProxyPolicy } from '../machines/domain/proxyRules.ts';
 import type { PaymentOrder, Proof, ServerRequest } from '../machines/messages.ts';
 import { InvariantBook, RecentEvents } from '../sim/check/invariantBook.ts';
 import { checkAtEnd, type EndCheckInput } from '../sim/check/endChecks.ts';
+import { AnswersOfSd } from '../sim/check/inv4NothingLostNothingTwice.ts';
 import { oracleProblem } from '../sim/check/oracle.ts';
 import { keyFor, schemeArb } from './arbitraries.ts';
 import { runProperty } from './fc.ts';
@@ -36,7 +37,7 @@ function honestRun(scheme: SignatureScheme, amounts: readonly number[]) {
   ledger.openMeans({ meansId: 'm1', kind: 'prepaid', openingBalanceMinor: 1_000_000, creditLimitMinor: 0 });
   const proofs: Proof[] = amounts.map((amountMinor, i) => {
     const claim: PaymentClaim = { txId: `p1:t${i + 1}`, amountMinor, payee: i % 2 === 0 ? 'shop' : 'cafe', timeMs: i, counter: i + 1, proxyId: 'p1', meansId: 'm1', orderId: `o${i}` };
-    return { ...claim, sig: signClaim(proxyKey, claim), path: 'localOffline' };
+    return signProof(proxyKey, claim, 'localOffline');
   });
   const [settled, ...remitted] = proofs;
   const send = (request: ServerRequest) => expect(handleRequest(ledger, request, ctx)).toMatchObject({ ok: true });
@@ -59,6 +60,7 @@ function endViolations(run: Run, plant: (input: EndCheckInput) => EndCheckInput 
     terminals: [{ terminalId: 'p1', up: true, journal: { pending: [], outbox: [] } }],
     pos: [{ posId: 'pos1', unsettled: 0 }],
     publicKeyOf: run.publicKeyOf,
+    serverPublicKey: keyFor('checkers:server', run.scheme).publicKey,
     scheme: run.scheme,
     duplicatedPostings: 0,
   };
@@ -84,7 +86,7 @@ describe('the end-of-run checkers catch what they exist for', () => {
         const run = honestRun(scheme, amounts);
         const lost = run.proofs[pick % run.proofs.length]!;
         const claim: PaymentClaim = { ...lost, txId: `${lost.txId}-never-remitted` };
-        const missing: Proof = { ...claim, sig: signClaim(keyFor('checkers:p1', scheme), claim), path: 'localOffline' };
+        const missing: Proof = signProof(keyFor('checkers:p1', scheme), claim, 'localOffline');
         expect(endViolations(run, (input) => ({ ...input, approved: new Map([...input.approved, [missing.txId, { proof: missing }]]) }))).toContain('INV-4');
       }),
       { numRuns: 20 },
@@ -99,6 +101,29 @@ describe('the end-of-run checkers catch what they exist for', () => {
         expect(endViolations(run, (input) => ({ ...input, posProofs: [{ ...held, sig: signClaim(keyFor('checkers:mallory', scheme), held) }] }))).toEqual(['INV-5']);
       }),
       { numRuns: 20 },
+    );
+  });
+
+  it('report a remittance SD refused and stored, even though its proxy\'s outbox emptied [INV-7]', () => {
+    runProperty(
+      fc.property(schemeArb, amountsArb, fc.nat(), (scheme, amounts, pick) => {
+        const run = honestRun(scheme, amounts);
+        const proxyKey = keyFor('checkers:p1', scheme);
+        // A transaction reusing the counter of one already posted: SD refuses the remittance (replayedCounter) and stores it.
+        const reused = run.proofs[pick % run.proofs.length]!;
+        const claim: PaymentClaim = { ...reused, txId: `${reused.txId}-again`, path: undefined };
+        const request = signRequest(proxyKey, { kind: 'remit', mode: 'grouped', reqId: 'p1:r2', from: 'p1', transactions: [signProof(proxyKey, claim, 'localOffline')] });
+        const ctx: ServerContext = { scheme, serverKey: keyFor('checkers:server', scheme), publicKeyOf: run.publicKeyOf, nowMs: 0 };
+        const result = handleRequest(run.ledger, request, ctx);
+        expect(result).toMatchObject({ ok: false, code: 'replayedCounter' });
+        const answers = new AnswersOfSd(new InvariantBook(1, () => 0, new RecentEvents(), false));
+        answers.seeAnswer('p1', 'p1:r2', result);
+        // An altered copy's refusal is not stored: it is no refusal of the honest remittance.
+        answers.seeAnswer('p1', 'p1:r3', { ...result, reqId: 'p1:r3', code: 'badSignature' });
+        expect(answers.remitRefusals).toHaveLength(1);
+        expect(endViolations(run, (input) => ({ ...input, remitRefusals: answers.remitRefusals }))).toEqual(['INV-7']);
+      }),
+      { numRuns: 10 },
     );
   });
 
@@ -156,6 +181,33 @@ describe('the order oracle flags every answer the policy does not allow [ORACLE]
         expect(oracleProblem(policy, internal, approval(internal, 'internal'))).toBeUndefined();
       }),
       { numRuns: 100 },
+    );
+  });
+
+  it('derives the route again from what the proxy saw: flags a decline or a path the policy does not give (B2, the offline caps)', () => {
+    const contextArb = fc.record({ inCoverage: fc.boolean(), pendingCount: fc.integer({ min: 0, max: offline.maxPendingCount + 2 }), pendingAmountMinor: fc.integer({ min: 0, max: offline.maxPendingAmountMinor + 100 }) });
+    const amountArb = fc.integer({ min: 1, max: offline.perPaymentCapMinor + 1_000 });
+    runProperty(
+      fc.property(orderArb, amountArb, contextArb, (base, amountMinor, seen) => {
+        const order = { ...base, amountMinor };
+        const route = discriminate({ type: order.type, amountMinor, ...seen }, policy.discrimination);
+        if (route.route === 'decline') {
+          expect(oracleProblem(policy, order, { orderId: order.orderId, ok: false, reason: route.reason }, seen)).toBeUndefined();
+          // Approved anyway (on whatever path), or declined for another route reason: flagged.
+          expect(oracleProblem(policy, order, approval(order, 'localOffline'), seen)).toMatch(/the policy declines it/);
+          const other = route.reason === 'offlinePendingCount' ? 'offlinePendingAmount' : 'offlinePendingCount';
+          expect(oracleProblem(policy, order, { orderId: order.orderId, ok: false, reason: other }, seen)).toMatch(/the policy declines it/);
+        } else {
+          expect(oracleProblem(policy, order, approval(order, route.path), seen)).toBeUndefined();
+          // A means-level refusal (SL, the ceiling) is the means' business; a route refusal is not allowed here.
+          expect(oracleProblem(policy, order, { orderId: order.orderId, ok: false, reason: 'insufficientLocalBalance' }, seen)).toBeUndefined();
+          expect(oracleProblem(policy, order, { orderId: order.orderId, ok: false, reason: 'offlinePendingCount' }, seen)).toMatch(/though the policy routes it/);
+          // B2: a payment routed by coverage must not be approved on the other side of it.
+          const wrongPath = route.path === 'localOffline' ? 'localBelowThreshold' : route.path === 'remote' ? 'localOffline' : route.path === 'localBelowThreshold' ? 'localOffline' : null;
+          if (wrongPath) expect(oracleProblem(policy, order, approval(order, wrongPath), seen)).toBeDefined();
+        }
+      }),
+      { numRuns: 200 },
     );
   });
 });

@@ -72,6 +72,8 @@ export interface DrainFacts {
   payees: readonly string[];
   scheme: SignatureScheme;
   publicKeyOf(proxyId: string): string | undefined;
+  /** SD's public key: remote proofs carry SD's receipt [INV-5]. */
+  serverPublicKey: string;
   journals: ReadonlyMap<string, Journal>;
 }
 
@@ -84,7 +86,7 @@ export function checkAfterDrain(facts: DrainFacts): void {
   const { ledger, approved } = facts;
   checkConservation(ledger, 'after the drain');
   expectNoViolations(checkNothingLostNothingTwice({ approved, reversed: facts.reversed, ledger }).violations, 'after the drain');
-  expectNoViolations(checkProofs({ proofs: facts.held, scheme: facts.scheme, publicKeyOf: (id) => facts.publicKeyOf(id), ledger }), 'after the drain');
+  expectNoViolations(checkProofs({ proofs: facts.held, scheme: facts.scheme, publicKeyOf: (id) => facts.publicKeyOf(id), serverPublicKey: facts.serverPublicKey, ledger }), 'after the drain');
   for (const [proxyId, journal] of facts.journals) expectNoViolations(checkDrained(proxyId, journal), 'after the drain');
 
   // The suite's own accounting: distinct approved payments, each beneficiary credited with exactly their sum.

@@ -185,6 +185,7 @@ export class ModelWorld extends World {
       payees,
       scheme: this.scheme,
       publicKeyOf: (id) => this.publicKeys.get(id),
+      serverPublicKey: this.serverKey.publicKey,
       journals: new Map(terminalIds.map((id) => [id, this.proxyState(id).journal])),
     };
   }
@@ -210,7 +211,7 @@ export class ModelWorld extends World {
       if (this.isQuiet(terminalId)) return;
       // SD asks for the backlog (the patent's explicit request) rather than waiting for the hourly date trigger.
       if (this.proxyState(terminalId).journal.pending.length > 0) {
-        this.terminals.get(terminalId)!.send({ type: 'remit.now' });
+        this.requestRemittance(terminalId);
         this.settle();
       }
       this.advanceBy(5_000);

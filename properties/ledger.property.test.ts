@@ -16,7 +16,7 @@ import { Ledger, payeeAccount } from '../machines/domain/ledger.ts';
 import { MemoryLedgerStore } from '../machines/domain/ledgerStore.ts';
 import { handleRequest, type ServerContext } from '../machines/domain/serverRules.ts';
 import { canonicalEncoding, signClaim, type PaymentClaim, type SignatureScheme, type SigningKey } from '../machines/domain/signature.ts';
-import { UNSTORED_REFUSAL_CODES, signRequest, type Unsigned } from '../machines/domain/requests.ts';
+import { signProof, signRequest, type Unsigned, UNSTORED_REFUSAL_CODES } from '../machines/domain/requests.ts';
 import { emptyJournal, formRemittances, recordLocal, type LocalTx, type RemittanceMode } from '../machines/domain/remittance.ts';
 import { defaultRemittancePolicy } from '../machines/domain/remittance.ts';
 import { requestSigner } from '../machines/domain/proxyRules.ts';
@@ -66,7 +66,11 @@ type Scenario = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never;
 /** A message on the wire: honest (the fleet sent it), neutral (a replay that must not pay twice) or forged. */
 interface Message {
   request: ServerRequest;
-  role: 'honest' | 'neutral' | 'forged';
+  /**
+   * `badProof`: a request its sender signed, carrying a proof altered after the proxy signed it: SD refuses that
+   * proof alone (listed in `refused`), posts nothing of it and moves no money, and stores its answer.
+   */
+  role: 'honest' | 'neutral' | 'forged' | 'badProof';
   /** An honest capture is only sent once its authorisation was answered ok. */
   after?: string;
   /** A counter replay is only meaningful once the original counter is used. */
@@ -106,7 +110,7 @@ function build(s: Scenario): World {
     counters.set(p.proxy, counter);
     const claim: PaymentClaim = { txId: `${p.proxy}:t${counter}`, amountMinor: p.amountMinor, payee: p.payee, timeMs: i, counter, proxyId: p.proxy, meansId: p.meansId };
     if (p.kind === 'local') {
-      const tx: LocalTx = { ...claim, sig: signClaim(keys.get(p.proxy)!, claim), path: 'localOffline' };
+      const tx: LocalTx = signProof(keys.get(p.proxy)!, claim, 'localOffline');
       local.set(tx.txId, tx);
       journals.set(p.proxy, recordLocal(journals.get(p.proxy)!, tx));
       if (p.settled) settled.push(tx);
@@ -167,14 +171,14 @@ function build(s: Scenario): World {
       case 'tamperedProof': {
         // The proxy's own request signature is fine, but a transaction inside was changed after its own signing.
         if (!tx) return;
-        add(signRequest(keys.get(tx.proxyId)!, { kind: 'remit', mode: 'grouped', reqId: `${tx.proxyId}:x${i}`, from: tx.proxyId, transactions: [{ ...tx, amountMinor: tx.amountMinor + f.delta }] }));
+        add(signRequest(keys.get(tx.proxyId)!, { kind: 'remit', mode: 'grouped', reqId: `${tx.proxyId}:x${i}`, from: tx.proxyId, transactions: [{ ...tx, amountMinor: tx.amountMinor + f.delta }] }), 'badProof');
         return;
       }
       case 'posTampered': {
         if (!tx) return;
         const payee = tx.payee === 'shop' ? 'cafe' : 'shop';
         const proof: Proof = f.delta % 2 === 0 ? { ...tx, amountMinor: tx.amountMinor + f.delta } : { ...tx, payee };
-        add(signRequest(keys.get('pos1')!, { kind: 'settle', reqId: `pos1:x${i}`, from: 'pos1', proofs: [proof] }));
+        add(signRequest(keys.get('pos1')!, { kind: 'settle', reqId: `pos1:x${i}`, from: 'pos1', proofs: [proof] }), 'badProof');
         return;
       }
       case 'counterReplay': {
@@ -182,7 +186,7 @@ function build(s: Scenario): World {
         // original is on the ledger.
         if (!tx) return;
         const claim: PaymentClaim = { ...tx, txId: `${tx.proxyId}:replay${i}`, amountMinor: tx.amountMinor + f.delta };
-        const proof: Proof = { ...claim, sig: signClaim(keys.get(tx.proxyId)!, claim), path: 'localOffline' };
+        const proof: Proof = signProof(keys.get(tx.proxyId)!, claim, 'localOffline');
         const replay: Unsigned<ServerRequest> =
           f.delta % 2 === 0
             ? { kind: 'remit', mode: 'grouped', reqId: `${tx.proxyId}:y${i}`, from: tx.proxyId, transactions: [proof] }
@@ -240,12 +244,19 @@ function run(world: World, order: readonly number[]): void {
     const after = moneyState(ledger);
     const where = `${m.label} (${m.role}) → ${result.ok ? 'ok' : result.code}`;
     // The shared INV-6 check: refused with a signature-class reason, and the ledger's fingerprint unchanged.
-    if (m.role === 'forged') expectNoViolations(checkRefusedUnchanged(fingerprintBefore, ledgerFingerprint(ledger), result), where);
+    // A counter replay is signed by the proxy itself: SD stores its refusal under the proxy's own request id.
+    if (m.role === 'forged') expectNoViolations(checkRefusedUnchanged(fingerprintBefore, ledgerFingerprint(ledger), result, { ownRefusalStored: m.replaysCounterOf !== undefined }), where);
     // [INV-3 conservation] after every request, whatever it was.
     expect(ledger.sumOfBalancesMinor(), where).toBe(0);
     // A refused request changes nothing; a forged one is always refused [INV-6].
     if (!result.ok) expect(after, `${where} changed the ledger`).toBe(before);
     if (m.role === 'forged') expect(result.ok, `${where}: a forged message was accepted`).toBe(false);
+    if (m.role === 'badProof') {
+      // [INV-6] the altered proof is refused alone; it neither posts nor moves money, and blocks nothing else.
+      const proofs = m.request.kind === 'settle' ? m.request.proofs : m.request.kind === 'remit' && m.request.mode === 'grouped' ? m.request.transactions : [];
+      expect(result, `${where}: the altered proof was not refused alone`).toMatchObject({ ok: true, posted: [], refused: proofs.map((p) => p.txId) });
+      expect(after, `${where} moved money`).toBe(before);
+    }
     // The same authentic request again: the same answer, and nothing moves. (A forgery's answer may change: it is
     // refused as badly signed at first, and as an id conflict once the rightful request holds its reqId.)
     const id = identity(m);
@@ -317,7 +328,7 @@ describe('server ledger under duplicated, replayed, reordered and forged message
         ledger.openMeans({ meansId: 'm1', kind: 'prepaid', openingBalanceMinor: 10_000, creditLimitMinor: 0 });
         const ctx: ServerContext = { scheme, serverKey: keyFor('ledger:server', scheme), publicKeyOf: (id) => keys.get(id)?.publicKey, nowMs: 0 };
         const claim: PaymentClaim = { txId: 'p1:t1', amountMinor, payee: 'shop', timeMs: 0, counter: 1, proxyId: 'p1', meansId: 'm1' };
-        const proof: Proof = { ...claim, sig: signClaim(keys.get('p1')!, claim), path: 'localOffline' };
+        const proof: Proof = signProof(keys.get('p1')!, claim, 'localOffline');
         const honest: ServerRequest =
           kind === 'remit'
             ? signRequest(keys.get('p1')!, { kind: 'remit', mode: 'grouped', reqId: 'p1:r1', from: 'p1', transactions: [proof] })

@@ -137,7 +137,7 @@ class SyncCommand implements Cmd {
 class RemitNowCommand implements Cmd {
   check = (m: Readonly<Model>) => m.up;
   run(model: Model, real: Real): void {
-    real.world.terminals.get(T)!.send({ type: 'remit.now' });
+    real.world.requestRemittance(T);
     real.world.settle();
     checkEveryStep(model, real.world, 'remitNow');
   }

@@ -118,7 +118,7 @@ describe('proxy: scheduled interleavings of server responses', () => {
                 world.advanceBy(action.ms);
                 break;
               case 'remitNow':
-                world.terminals.get(action.t)!.send({ type: 'remit.now' });
+                world.requestRemittance(action.t);
                 world.settle();
                 break;
               case 'serverCrash':
@@ -145,7 +145,7 @@ describe('proxy: scheduled interleavings of server responses', () => {
             if (TERMINALS.every((t) => world.isQuiet(t))) break;
             for (const t of TERMINALS) {
               if (world.proxyState(t).journal.pending.length > 0) {
-                world.terminals.get(t)!.send({ type: 'remit.now' });
+                world.requestRemittance(t);
                 world.settle();
               }
             }

@@ -26,7 +26,7 @@ import {
 import { defaultRemittancePolicy } from '../machines/domain/remittance.ts';
 import { requestSigner } from '../machines/domain/proxyRules.ts';
 import { signClaim, type PaymentClaim } from '../machines/domain/signature.ts';
-import { verifyRequest } from '../machines/domain/requests.ts';
+import { signProof, verifyRequest } from '../machines/domain/requests.ts';
 import type { RemitRequest } from '../machines/messages.ts';
 import { keyFor } from './arbitraries.ts';
 import { runProperty } from './fc.ts';
@@ -37,7 +37,7 @@ const signer = requestSigner('p1', key);
 /** A signed local transaction of proxy p1 with a unique counter. */
 function localTx(counter: number, meansId: string, payee: string, amountMinor: number): LocalTx {
   const claim: PaymentClaim = { txId: `p1:t${counter}`, amountMinor, payee, timeMs: counter * 10, counter, proxyId: 'p1', meansId };
-  return { ...claim, sig: signClaim(key, claim), path: 'localOffline' };
+  return signProof(key, claim, 'localOffline');
 }
 
 const txSpecArb = fc.record({ meansId: fc.constantFrom('m1', 'm2', 'm3'), payee: fc.constantFrom('shop', 'cafe', 'game'), amountMinor: fc.integer({ min: 1, max: 5_000 }) });

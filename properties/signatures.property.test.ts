@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { signClaim, verifyClaim, verifyFields, type PaymentClaim, type SignatureScheme } from '../machines/domain/signature.ts';
-import { signRequest, signResult, verifyRequest, verifyResult, type Unsigned } from '../machines/domain/requests.ts';
+import { signProof, signRequest, signResult, type Unsigned, verifyRequest, verifyResult } from '../machines/domain/requests.ts';
 import type { Proof, ServerRequest, ServerResult } from '../machines/messages.ts';
 import { keyFor, schemeArb } from './arbitraries.ts';
 import { runProperty } from './fc.ts';
@@ -129,7 +129,7 @@ describe('signatures: proofs of payment', () => {
 });
 
 const proofArb = (scheme: SignatureScheme) =>
-  claimArb.map((claim): Proof => ({ ...claim, sig: signClaim(keyFor('proxy:p1', scheme), claim), path: 'localOffline' }));
+  claimArb.map((claim): Proof => (signProof(keyFor('proxy:p1', scheme), claim, 'localOffline')));
 
 function requestArb(scheme: SignatureScheme): fc.Arbitrary<Unsigned<ServerRequest>> {
   const head = { reqId: idArb, from: fc.constant('p1') };

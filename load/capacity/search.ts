@@ -1,11 +1,13 @@
 // Goal: the capacity search — the highest arrival rate at which a run keeps every SLO, and the knee, the rate
 // at which p99 latency starts to climb — for one configuration (one shard count).
 // Method: a search over a `probe(rate)` that runs the scenario at that rate and says whether every SLO held
-// and what p99 it measured. Doubling from minRate finds the first failing rate, bisection then narrows the
+// and what p99 it measured. Doubling from minRate (or from a guess, `startRate`, once minRate passed) finds the
+// first failing rate, bisection then narrows the
 // gap between the last pass and the first fail until hi/lo ≤ 1 + precision. The knee is defined as the lowest
-// rate whose p99 exceeds kneeFactor (default 1.5) × the p99 at minRate (the low-load value); it is narrowed by
+// rate from which p99 stays above kneeFactor (default 1.5) × the low-load p99 (the median p99 of the three lowest
+// rates that measured one); it is narrowed (to 25 %, two probes at most: p99s of short probes are noisy) by
 // bisection too, over the same cache of probes. Rates are rounded to 3 significant digits, so the table reads
-// well and a probe is never repeated. The search is pure: the probe carries all the cost and all the I/O.
+// well and a probe is never repeated. The search is pure: the probe carries all the cost and all the I/O (a real-time probe is async, so the search is too).
 
 export interface ProbeResult {
   /** Orders per second. */
@@ -29,6 +31,10 @@ export interface SearchOptions {
   kneeFactor: number;
   /** Guard against a search that never settles (a noisy probe). */
   maxProbes: number;
+  /** Where the doubling starts after the probe at minRate (a guess of the capacity, e.g. from a smaller shard count); default minRate. */
+  startRate?: number;
+  /** The low-load p99 to read the knee against, when known from elsewhere (e.g. a smaller shard count's search). */
+  baselineP99Ms?: number;
 }
 
 export const DEFAULT_SEARCH: SearchOptions = { minRate: 1, maxRate: 10_000, precision: 0.05, kneeFactor: 1.5, maxProbes: 40 };
@@ -42,9 +48,9 @@ export interface SearchResult {
   limitedBy: 'slo' | 'maxRate' | 'minRate';
   /** SLOs broken at firstFailing (or at minRate). */
   failedAt: string[];
-  /** p99 at minRate (the low-load value). */
+  /** The low-load p99: the median p99 of the three lowest rates that measured one (or given). */
   baselineP99Ms: number | null;
-  /** Lowest rate probed whose p99 exceeds kneeFactor × baseline; null if none did (or no baseline). */
+  /** Lowest rate probed from which every probe's p99 exceeds kneeFactor × baseline; null if none did (or no baseline). */
   knee: number | null;
   p99AtCapacityMs: number | null;
   /** Every probe, by rate. */
@@ -57,14 +63,14 @@ export function roundRate(x: number): number {
   return Number(x.toPrecision(3));
 }
 
-export function searchCapacity(probe: (rate: number) => ProbeResult, options: Partial<SearchOptions> = {}): SearchResult {
+export async function searchCapacity(probe: (rate: number) => ProbeResult | Promise<ProbeResult>, options: Partial<SearchOptions> = {}): Promise<SearchResult> {
   const o = { ...DEFAULT_SEARCH, ...options };
   const cache = new Map<number, ProbeResult>();
-  const run = (rate: number): ProbeResult => {
+  const run = async (rate: number): Promise<ProbeResult> => {
     const key = roundRate(rate);
     let result = cache.get(key);
     if (!result) {
-      result = probe(key);
+      result = await probe(key);
       cache.set(key, result);
     }
     return result;
@@ -72,8 +78,7 @@ export function searchCapacity(probe: (rate: number) => ProbeResult, options: Pa
   const probes = () => [...cache.values()].sort((a, b) => a.rate - b.rate);
   const budgetLeft = () => cache.size < o.maxProbes;
 
-  const low = run(o.minRate);
-  const baselineP99Ms = low.p99Ms;
+  const low = await run(o.minRate);
   let capacity: number | null = null;
   let firstFailing: number | null = null;
   let limitedBy: SearchResult['limitedBy'] = 'slo';
@@ -84,8 +89,14 @@ export function searchCapacity(probe: (rate: number) => ProbeResult, options: Pa
     // Doubling: the first failing rate, or maxRate passing.
     let lo = low.rate;
     let hi: number | null = null;
+    // A guess first (e.g. the previous shard count's capacity): one probe, then doubling or bisection from it.
+    if (o.startRate !== undefined && roundRate(o.startRate) > lo && o.startRate <= o.maxRate) {
+      const guess = await run(o.startRate);
+      if (guess.pass) lo = guess.rate;
+      else hi = guess.rate;
+    }
     while (hi === null && lo < o.maxRate && budgetLeft()) {
-      const next = run(Math.min(lo * 2, o.maxRate));
+      const next = await run(Math.min(lo * 2, o.maxRate));
       if (next.pass) lo = next.rate;
       else hi = next.rate;
     }
@@ -96,7 +107,7 @@ export function searchCapacity(probe: (rate: number) => ProbeResult, options: Pa
       while (hi / lo > 1 + o.precision && budgetLeft()) {
         const mid = roundRate((lo + hi) / 2);
         if (mid <= lo || mid >= hi) break;
-        if (run(mid).pass) lo = mid;
+        if ((await run(mid)).pass) lo = mid;
         else hi = mid;
       }
     }
@@ -104,7 +115,12 @@ export function searchCapacity(probe: (rate: number) => ProbeResult, options: Pa
     firstFailing = hi;
   }
 
-  const knee = findKnee(run, probes, baselineP99Ms, o);
+  // The low-load p99: at minRate, or at the lowest rate whose run had remote payments to measure (a low rate over
+  // a short probe may have none).
+  // The median of the three lowest rates' p99s, so one lucky short probe does not set it.
+  const lowest = probes().filter((p) => p.p99Ms !== null).slice(0, 3).map((p) => p.p99Ms!).sort((a, b) => a - b);
+  const baselineP99Ms = o.baselineP99Ms ?? (lowest.length === 0 ? null : lowest[Math.floor((lowest.length - 1) / 2)]!);
+  const knee = await findKnee(run, probes, baselineP99Ms, o);
   const failedAt = firstFailing === null ? [] : cache.get(firstFailing)?.failed ?? [];
   return {
     capacity,
@@ -118,22 +134,35 @@ export function searchCapacity(probe: (rate: number) => ProbeResult, options: Pa
   };
 }
 
-function findKnee(run: (rate: number) => ProbeResult, probes: () => ProbeResult[], baseline: number | null, o: SearchOptions): number | null {
+async function findKnee(run: (rate: number) => Promise<ProbeResult>, probes: () => ProbeResult[], baseline: number | null, o: SearchOptions): Promise<number | null> {
   if (baseline === null || baseline <= 0) return null;
   const limit = o.kneeFactor * baseline;
   const climbed = (p: ProbeResult) => p.p99Ms !== null && p.p99Ms > limit;
-  const firstAbove = () => probes().find(climbed);
+  // The lowest probe from which every faster probe stayed above the limit: a single noisy p99 below the knee (a
+  // short probe's p99 rests on few payments) does not make a knee.
+  const firstAbove = () => {
+    const sorted = probes().filter((p) => p.p99Ms !== null);
+    let index = sorted.length;
+    while (index > 0 && climbed(sorted[index - 1]!)) index--;
+    return sorted[index];
+  };
   let above = firstAbove();
   if (!above) return null;
-  for (;;) {
+  // The knee is read off noisy p99s: it is narrowed to a coarser step than the capacity, with a few probes at most.
+  const precision = Math.max(o.precision, KNEE_PRECISION);
+  for (let extra = 0; ; extra++) {
     const below = probes().filter((p) => p.rate < above!.rate).at(-1);
-    if (!below || above.rate / below.rate <= 1 + o.precision || budgetSpent(probes, o)) return above.rate;
+    if (!below || above.rate / below.rate <= 1 + precision || extra >= KNEE_PROBES || budgetSpent(probes, o)) return above.rate;
     const mid = roundRate((below.rate + above.rate) / 2);
     if (mid <= below.rate || mid >= above.rate) return above.rate;
-    run(mid);
+    await run(mid);
     above = firstAbove()!;
   }
 }
+
+/** The knee's bisection: to within 25 %, and at most this many probes of its own. */
+const KNEE_PRECISION = 0.25;
+const KNEE_PROBES = 2;
 
 function budgetSpent(probes: () => ProbeResult[], o: SearchOptions): boolean {
   return probes().length >= o.maxProbes;

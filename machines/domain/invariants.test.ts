@@ -14,10 +14,11 @@ import {
 } from './invariants.ts';
 import { Ledger, payeeAccount } from './ledger.ts';
 import { MemoryLedgerStore } from './ledgerStore.ts';
+import { applyTransfer } from './ledgerAccounts.ts';
 import { applySync, createMeans, localApproval, recordRemoteSpend, type MeansState } from './means.ts';
 import { emptyJournal, formRemittances, queueReversal, recordLocal, defaultRemittancePolicy } from './remittance.ts';
-import { keyFromSeed, signClaim, type PaymentClaim, type SignatureScheme } from './signature.ts';
-import { signRequest } from './requests.ts';
+import { keyFromSeed, signClaim, signServerReceipt, type PaymentClaim, type SignatureScheme } from './signature.ts';
+import { signProof, signRequest } from './requests.ts';
 import { handleRequest, type ServerContext } from './serverRules.ts';
 import type { DebitRequest, Proof, ServerRequest } from '../messages.ts';
 
@@ -174,7 +175,7 @@ function server(scheme: SignatureScheme = 'sim') {
     counter++;
     return { txId: `${proxyId}:t${counter}`, amountMinor, payee, timeMs: counter, counter, proxyId, meansId: 'm1' };
   };
-  const proof = (c: PaymentClaim, path: Proof['path'] = 'localOffline'): Proof => ({ ...c, sig: signClaim(keys[c.proxyId as 'p1'], c), path });
+  const proof = (c: PaymentClaim, path: Proof['path'] = 'localOffline'): Proof => (signProof(keys[c.proxyId as 'p1'], c, path));
   const send = (unsigned: Record<string, unknown>, from: 'p1' | 'p2' = 'p1') => handleRequest(ledger, signRequest(keys[from], { ...unsigned, from } as never) as ServerRequest, ctx);
   return { keys, ctx, store, ledger, claim, proof, send, scheme };
 }
@@ -254,7 +255,8 @@ describe('checkNothingLostNothingTwice [INV-4]', () => {
   it('reports a posted amount that differs from the approved one, and an aggregate that does not add up', () => {
     const { s, approved, reversed } = drainedRun();
     const changed = approved.map((p, i) => (i === 0 ? { ...p, amountMinor: p.amountMinor + 1 } : p));
-    expect(checkNothingLostNothingTwice({ approved: changed, reversed, ledger: s.ledger }).counts).toMatchObject({ amountMismatch: 1 });
+    // Once for the transaction, once for its payee's reconciliation (the shop holds what was posted, not the claim).
+    expect(checkNothingLostNothingTwice({ approved: changed, reversed, ledger: s.ledger }).counts).toMatchObject({ amountMismatch: 2 });
     // The proxy claimed 100 for the shop aggregate; planted: the approved amounts say 30 + 71.
     const aggregatedShop = approved[3]!;
     const source = new Map(approved.map((p) => [p.txId, p.txId === aggregatedShop.txId ? 71 : p.amountMinor]));
@@ -292,8 +294,22 @@ describe('checkNothingLostNothingTwice [INV-4]', () => {
     otherShard.openMeans({ meansId: 'm1', kind: 'prepaid', openingBalanceMinor: 1_000, creditLimitMinor: 0 });
     otherShard.postPayment({ txId: first.txId, meansId: 'm1', payee: 'shop', amountMinor: first.amountMinor, requestId: 'p1/r1' }, 'remit');
     const twice = checkNothingLostNothingTwice({ approved, reversed, ledger: [s.ledger, otherShard] });
-    expect(twice.counts).toEqual({ lost: 0, duplicated: 1, unexpected: 0, amountMismatch: 0 });
+    // The shop also holds the payment twice across the ledgers: its reconciliation fails too.
+    expect(twice.counts).toEqual({ lost: 0, duplicated: 1, unexpected: 0, amountMismatch: 1 });
     expect(twice.violations[0]?.message).toBe(`${first.txId} is posted on two ledgers (the second on ledger 1)`);
+  });
+
+  it('reconciles every payee: what it holds is its approved payments on the ledger plus its external credits', () => {
+    const { s, approved, reversed } = drainedRun();
+    expect(checkNothingLostNothingTwice({ approved, reversed, ledger: s.ledger }).violations).toEqual([]);
+    // Spending through another point of issue is an external credit, not a discrepancy.
+    s.ledger.spendElsewhere({ transferId: 'web1', meansId: 'm1', payee: 'shop', amountMinor: 3 });
+    expect(checkNothingLostNothingTwice({ approved, reversed, ledger: s.ledger }).violations).toEqual([]);
+    // Planted: money moved to the shop's account with every posting right (a transfer to the wrong account).
+    applyTransfer(s.store, 'planted', 'float', payeeAccount('shop'), 7, 'planted');
+    const report = checkNothingLostNothingTwice({ approved, reversed, ledger: s.ledger });
+    expect(report.counts).toEqual({ lost: 0, duplicated: 0, unexpected: 0, amountMismatch: 1 });
+    expect(report.violations[0]?.message).toMatch(/^payee shop holds \d+ on the ledger; .* sum to \d+$/);
   });
 });
 
@@ -304,7 +320,7 @@ describe('checkProofs [INV-5]', () => {
     const aggregated = s.proof(s.claim(60));
     s.send({ kind: 'remit', mode: 'grouped', reqId: 'r1', transactions: [local] });
     s.send({ kind: 'remit', mode: 'aggregate', reqId: 'r2', aggregates: [{ meansId: 'm1', payee: 'shop', sumMinor: 60, txIds: [aggregated.txId], counters: [aggregated.counter] }] });
-    const input = (proofs: Proof[]) => ({ proofs, scheme: s.scheme, publicKeyOf: s.ctx.publicKeyOf, ledger: s.ledger });
+    const input = (proofs: Proof[]) => ({ proofs, scheme: s.scheme, publicKeyOf: s.ctx.publicKeyOf, serverPublicKey: s.ctx.serverKey.publicKey, ledger: s.ledger });
     return { s, local, aggregated, input };
   }
 
@@ -321,6 +337,19 @@ describe('checkProofs [INV-5]', () => {
     expect(checkProofs(input([stranger]))[0]?.message).toContain('ghost is not registered');
     const unpaid = s.proof(s.claim(5));
     expect(checkProofs(input([unpaid]))).toEqual([expect.objectContaining({ invariant: 'INV-5', subject: unpaid.txId, message: expect.stringContaining('no credit') })]);
+  });
+
+  it("checks SD's receipt in a remote payment's proof: present, for exactly that payment, and signed by SD", () => {
+    const { s, input } = settled('ed25519');
+    const claim = s.claim(40);
+    const result = s.send({ kind: 'debit', reqId: 'd1', claim: { ...claim, path: 'remote' } });
+    expect(result).toMatchObject({ ok: true });
+    const remote: Proof = { ...s.proof(claim, 'remote'), serverOutcome: 'debited', serverSig: result.receiptSig! };
+    expect(checkProofs(input([remote]))).toEqual([]);
+    const { serverSig: _dropped, ...withoutReceipt } = remote;
+    expect(checkProofs(input([withoutReceipt]))[0]?.message).toContain("SD's receipt (debited) does not verify");
+    expect(checkProofs(input([{ ...remote, serverOutcome: 'authorised' }]))[0]?.message).toContain("SD's receipt (authorised) does not verify");
+    expect(checkProofs(input([{ ...remote, serverSig: signServerReceipt(s.keys.p1, remote, 'debited') }]))[0]?.message).toContain("SD's receipt");
   });
 
   it('reports a proof whose credit went to another payee or was reversed', () => {
@@ -350,9 +379,21 @@ describe('ledgerFingerprint and checkRefusedUnchanged [INV-6]', () => {
     s.send({ kind: 'release', reqId: 'v', txId: 'never-seen' });
     step();
     expect(new Set(prints).size).toBe(prints.length);
-    // Answering a sync changes nothing on the ledger.
+    // Answering a sync moves no money, but SD stores its answer: the fingerprint sees that too.
     s.send({ kind: 'sync', reqId: 's', meansId: 'm1' });
-    expect(ledgerFingerprint(s.ledger)).toBe(prints.at(-1));
+    step();
+    expect(new Set(prints).size).toBe(prints.length);
+  });
+
+  it('sees a stored answer or a recorded counter that moved no money [INV-6]', () => {
+    const s = server();
+    const before = ledgerFingerprint(s.ledger);
+    // Planted: an adversarial message that took a request id (its answer stored) or a counter, and nothing else.
+    s.ledger.store.putResult('p1', 'taken', { fingerprint: 'x', result: { kind: 'result', reqId: 'taken', to: 'p1', requestKind: 'sync', ok: false, code: 'x', serverSig: '' } });
+    const afterResult = ledgerFingerprint(s.ledger);
+    expect(afterResult).not.toBe(before);
+    s.ledger.store.putCounterUse('p1', 77, 'stolen');
+    expect(ledgerFingerprint(s.ledger)).not.toBe(afterResult);
   });
 
   it('holds for a forged debit refused by SD, and for an exact replay given its stored answer', () => {

@@ -10,10 +10,10 @@
 
 import { periodIndexAt } from './period.ts';
 import { holdsLocalBalance, type MeansState } from './means.ts';
-import { verifyClaim, type SignatureScheme } from './signature.ts';
+import { verifyClaim, verifyServerReceipt, type SignatureScheme } from './signature.ts';
 import type { Minor } from './money.ts';
 import type { Ledger } from './ledger.ts';
-import type { Aggregate, Posting } from './ledgerStore.ts';
+import type { Aggregate, LedgerStore, Posting } from './ledgerStore.ts';
 import type { Journal } from './remittance.ts';
 import type { Proof, ServerResult } from '../messages.ts';
 
@@ -44,7 +44,7 @@ export interface Violation {
 }
 
 /** The read side of a ledger the end-of-run checks need; a Ledger has it, and so can a view over many shards. */
-export type PostingsView = Pick<Ledger, 'postingOf' | 'postings' | 'aggregates' | 'holdOf'>;
+export type PostingsView = Pick<Ledger, 'postingOf' | 'postings' | 'aggregates' | 'holdOf'> & Partial<Pick<Ledger, 'payeeCredits'>>;
 
 const isReversed = (posting: Posting): boolean => posting.reversedBy !== undefined;
 const asList = <T>(one: T | readonly T[]): readonly T[] => (Array.isArray(one) ? one : [one as T]);
@@ -307,6 +307,32 @@ export function checkNothingLostNothingTwice(input: NothingLostInput): NothingLo
     else if (aggregate.postedMinor > movedMinor) flag('duplicated', aggregate.id, `aggregate ${aggregate.id} moved ${aggregate.postedMinor}, ${aggregate.postedMinor - movedMinor} more than its transactions not already on the ledger (${movedMinor})`);
     else if (aggregate.postedMinor < movedMinor) flag('amountMismatch', aggregate.id, `aggregate ${aggregate.id} moved ${aggregate.postedMinor}, less than its transactions not already on the ledger (${movedMinor})`);
   }
+
+  // Per payee: what it holds on the ledgers is exactly the approved payments credited to it (on the ledger, not
+  // reversed) plus what it got through other points of issue. A ledger that moved money to the wrong account, or
+  // the wrong amount, while recording the right posting, shows here and nowhere else. Only when every ledger can
+  // list its external transfers.
+  const credits = ledgers.map((ledger) => ledger.payeeCredits?.());
+  if (credits.every((c) => c !== undefined)) {
+    const heldByPayee = new Map<string, number>();
+    const expectedByPayee = new Map<string, number>();
+    const add = (map: Map<string, number>, payee: string, amountMinor: number) => map.set(payee, (map.get(payee) ?? 0) + amountMinor);
+    for (const c of credits) {
+      for (const [payee, balanceMinor] of c!.balanceByPayee) add(heldByPayee, payee, balanceMinor);
+      for (const [payee, amountMinor] of c!.externalByPayee) add(expectedByPayee, payee, amountMinor);
+    }
+    for (const payment of approved.values()) {
+      const posting = postings.get(payment.txId);
+      if (posting && !isReversed(posting)) add(expectedByPayee, payment.payee, payment.amountMinor);
+    }
+    for (const payee of new Set([...heldByPayee.keys(), ...expectedByPayee.keys()])) {
+      const heldMinor = heldByPayee.get(payee) ?? 0;
+      const expectedMinor = expectedByPayee.get(payee) ?? 0;
+      if (heldMinor !== expectedMinor) {
+        flag('amountMismatch', `payee:${payee}`, `payee ${payee} holds ${heldMinor} on the ledger; the approved payments credited to it and its external credits sum to ${expectedMinor}`);
+      }
+    }
+  }
   return { counts, violations, approvedAmountMinor, postedAmountMinor, heldInJournals };
 }
 
@@ -318,6 +344,8 @@ export interface ProofsInput {
   scheme: SignatureScheme;
   /** The registered public key of a proxy. */
   publicKeyOf(proxyId: string): string | undefined;
+  /** SD's public key: a remote payment's proof must carry SD's signed receipt of exactly that payment. */
+  serverPublicKey: string;
   ledger: Pick<Ledger, 'postingOf'> | readonly Pick<Ledger, 'postingOf'>[];
   /**
    * Transactions still held at the end in their payer's journal or a POS unit's receipts: one with no credit yet
@@ -343,6 +371,10 @@ export function checkProofs(input: ProofsInput): Violation[] {
     const publicKey = input.publicKeyOf(proof.proxyId);
     if (publicKey === undefined) flag(`${proof.proxyId} is not registered`);
     else if (!verifyClaim(input.scheme, publicKey, proof, proof.sig)) flag('the signature does not verify');
+    // A remote payment's proof is the holder's evidence against SD too: SD's receipt must name this txId, means,
+    // payee and amount under SD's signature; a local proof carries no receipt.
+    if (proof.path === 'remote' && !verifyServerReceipt(input.scheme, input.serverPublicKey, proof)) flag(`SD's receipt (${proof.serverOutcome ?? 'none'}) does not verify`);
+    else if (proof.path !== 'remote' && proof.serverSig !== undefined) flag(`a ${proof.path} proof carries a receipt of SD's`);
     let posting: Posting | undefined;
     for (const ledger of ledgers) if ((posting = ledger.postingOf(proof.txId))) break;
     // [INV-5] No credit yet for a payment its payer still holds: pending, not a harm (INV-7 flags the journal).
@@ -360,15 +392,22 @@ export function checkProofs(input: ProofsInput): Violation[] {
 /** Changes whenever money moves, a hold changes, or a transaction is posted, reversed, aggregated or voided. */
 export type LedgerFingerprint = string;
 
-/** A cheap fingerprint: the sum of account versions plus the counts of each record. O(accounts + postings). */
-export function ledgerFingerprint(ledger: Pick<Ledger, 'accounts' | 'postings' | 'aggregates' | 'voids'>): LedgerFingerprint {
+/**
+ * A cheap fingerprint: the sum of account versions plus the counts of each record — postings, reversals,
+ * aggregates, voids, and, where the store can count them, transfers, holds, the counters SD recorded and the
+ * results it stored. A forged or altered message must change none of them: a stored answer under an honest
+ * request id, or a counter taken from its rightful transaction, is a change too [INV-6]. O(accounts + postings).
+ */
+export function ledgerFingerprint(ledger: Pick<Ledger, 'accounts' | 'postings' | 'aggregates' | 'voids'> & { store?: Pick<LedgerStore, 'tableSizes'> }): LedgerFingerprint {
   let versions = 0;
   const accounts = ledger.accounts();
   for (const account of accounts) versions += account.version;
   const postings = ledger.postings();
   let reversed = 0;
   for (const posting of postings) if (isReversed(posting)) reversed++;
-  return `v${versions}:a${accounts.length}:p${postings.length}:r${reversed}:g${ledger.aggregates().length}:x${ledger.voids().length}`;
+  const sizes = ledger.store?.tableSizes?.();
+  const stored = sizes ? `:t${sizes.transfers}:h${sizes.holds}:c${sizes.counters}:s${sizes.results}` : '';
+  return `v${versions}:a${accounts.length}:p${postings.length}:r${reversed}:g${ledger.aggregates().length}:x${ledger.voids().length}${stored}`;
 }
 
 /** The codes with which SD refuses a forged, altered, replayed or malformed message. */
@@ -376,16 +415,25 @@ export const SIGNATURE_REFUSALS: ReadonlySet<string> = new Set(['malformed', 'ba
 
 /**
  * [INV-6 signatures] an adversarial message was refused with one of SIGNATURE_REFUSALS and the ledger did not
- * change. An exact replay of a request SD has answered gets that stored answer, which may be ok: pass
+ * change (its stored results and counters included; `ownRefusalStored` lets a request signed by its own sender
+ * leave its stored refusal). An exact replay of a request SD has answered gets that stored answer, which may be ok: pass
  * `exactReplay` and only "nothing changed" is checked.
  */
-export function checkRefusedUnchanged(before: LedgerFingerprint, after: LedgerFingerprint, result: ServerResult, options: { exactReplay?: boolean } = {}): Violation[] {
+export function checkRefusedUnchanged(
+  before: LedgerFingerprint,
+  after: LedgerFingerprint,
+  result: ServerResult,
+  options: { exactReplay?: boolean; ownRefusalStored?: boolean } = {},
+): Violation[] {
   const violations: Violation[] = [];
   const subject = `${result.to}/${result.reqId}`;
   if (!options.exactReplay && (result.ok || !SIGNATURE_REFUSALS.has(result.code))) {
     violations.push({ invariant: 'INV-6', subject, message: `${subject} (${result.requestKind}) was answered ${result.ok ? 'ok' : 'refused'} with code ${result.code}, not refused as forged, altered or replayed` });
   }
-  if (before !== after) violations.push({ invariant: 'INV-6', subject, message: `${subject} (${result.requestKind}) changed the ledger: ${before} → ${after}` });
+  // A request its sender really signed (a replayed counter, say) is refused and that refusal stored under its own id,
+  // so a repeat gets the same answer: only then may the count of stored results move, and nothing else.
+  const comparable = (print: LedgerFingerprint) => (options.ownRefusalStored && !result.ok ? print.replace(/:s\d+$/, '') : print);
+  if (comparable(before) !== comparable(after)) violations.push({ invariant: 'INV-6', subject, message: `${subject} (${result.requestKind}) changed the ledger: ${before} → ${after}` });
   return violations;
 }
 

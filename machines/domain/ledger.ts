@@ -15,6 +15,7 @@ import type { Account, Aggregate, Hold, LedgerStore, Posting, PostingVia, Transf
 import { applyTransfer, assertId, available, FLOAT_ACCOUNT, meansAccount, meansAccountOf, newAccount, payeeAccount, refuse } from './ledgerAccounts.ts';
 import { postAggregate, postOnce, refuseIfVoided, type AggregateInput, type AggregateOutcome, type PaymentInput, type PaymentOutcome } from './ledgerPostings.ts';
 import { fundPurse, type FundPurseInput, type FundPurseOutcome } from './ledgerLocalValue.ts';
+import { EXPIRED_VALUE_PAYEE } from './localValue.ts';
 import { captureHold, placeHold, releaseHold, reversePayment, type CaptureInput, type HoldInput, type ReversalInput, type ReversalOutcome } from './ledgerHolds.ts';
 
 export { FLOAT_ACCOUNT, LOSS_ACCOUNT, meansAccount, payeeAccount } from './ledgerAccounts.ts';
@@ -94,6 +95,28 @@ export class Ledger {
 
   postingOf(txId: string): Posting | undefined {
     return this.store.getPosting(txId);
+  }
+
+  /**
+   * What each payee holds on this ledger, and how much of it came from spending through other points of issue
+   * (`ext:` transfers), for INV-4's per-payee reconciliation; undefined when the store cannot list those transfers.
+   */
+  payeeCredits(): { balanceByPayee: Map<string, number>; externalByPayee: Map<string, number> } | undefined {
+    const external = this.store.externalTransfers?.();
+    if (external === undefined) return undefined;
+    const balanceByPayee = new Map<string, number>();
+    for (const account of this.store.allAccounts()) {
+      // The operator's account for purse value left at expiry is credited by SD's own rule, not by payments: its
+      // sum is reconciled with the purses at the end (the purse check and the loss account), not here.
+      if (account.id.startsWith('payee:') && account.id !== payeeAccount(EXPIRED_VALUE_PAYEE)) balanceByPayee.set(account.id.slice('payee:'.length), account.balanceMinor);
+    }
+    const externalByPayee = new Map<string, number>();
+    for (const transfer of external) {
+      if (!transfer.creditAccount.startsWith('payee:')) continue;
+      const payee = transfer.creditAccount.slice('payee:'.length);
+      externalByPayee.set(payee, (externalByPayee.get(payee) ?? 0) + transfer.amountMinor);
+    }
+    return { balanceByPayee, externalByPayee };
   }
 
   postings(): Posting[] {

@@ -136,6 +136,16 @@ export interface LedgerStore {
   allPostings(): Iterable<Posting>;
   allAggregates(): Iterable<Aggregate>;
   allVoids(): Iterable<VoidRecord>;
+  /**
+   * Optional: how many records each table holds, for the INV-6 fingerprint (a message that changed nothing must
+   * not have stored a result or used a counter either). A store that cannot count cheaply leaves it out.
+   */
+  tableSizes?(): Readonly<Record<string, number>>;
+  /**
+   * Optional: the transfers of spending through other points of issue (ids `ext:…`: the HTTP interface, spends
+   * elsewhere), for INV-4's per-payee reconciliation. A store without it leaves that reconciliation out.
+   */
+  externalTransfers?(): Iterable<Transfer>;
 }
 
 const ABSENT: unique symbol = Symbol('absent');
@@ -186,6 +196,12 @@ export class MemoryLedgerStore implements LedgerStore {
   allPostings() { return [...this.postings.values()]; }
   allAggregates() { return [...this.aggregates.values()]; }
   allVoids() { return [...this.voids.values()]; }
+  externalTransfers() {
+    return [...this.transfers.values()].filter((t) => t.id.startsWith('ext:'));
+  }
+  tableSizes() {
+    return { transfers: this.transfers.size, holds: this.holds.size, counters: this.counters.size, results: this.results.size };
+  }
 
   transaction<T>(fn: () => T): T {
     const frame: Journal = new Map();

@@ -4,7 +4,7 @@ import { defaultDiscriminationPolicy } from './discriminate.ts';
 import { defaultConfirmationPolicy } from './confirmation.ts';
 import { defaultRemittancePolicy, formRemittances, recordLocal } from './remittance.ts';
 import { keyFromSeed, signClaim, type PaymentClaim } from './signature.ts';
-import { UNSTORED_REFUSAL_CODES, signResult } from './requests.ts';
+import { signProof, signResult, UNSTORED_REFUSAL_CODES } from './requests.ts';
 import { handleRequest } from './serverRules.ts';
 import { Ledger } from './ledger.ts';
 import { MemoryLedgerStore } from './ledgerStore.ts';
@@ -18,7 +18,7 @@ const serverKey = keyFromSeed('sim', new Uint8Array(32).fill(9));
 function proxyWithRemittance() {
   const claim: PaymentClaim = { txId: 'p1:t1', amountMinor: 700, payee: 'shop', timeMs: 0, counter: 1, proxyId: 'p1', meansId: 'm1', orderId: 'o1' };
   const state = initialProxyState('p1', [], policy);
-  const journal = formRemittances(recordLocal(state.journal, { ...claim, sig: signClaim(proxyKey, claim), path: 'localOffline' }), defaultRemittancePolicy, requestSigner('p1', proxyKey), 0);
+  const journal = formRemittances(recordLocal(state.journal, signProof(proxyKey, claim, 'localOffline')), defaultRemittancePolicy, requestSigner('p1', proxyKey), 0);
   return { ...state, journal };
 }
 

@@ -21,10 +21,10 @@ import {
   type RemittancePolicy,
   type RequestSigner,
 } from './remittance.ts';
-import { signClaim, type PaymentClaim, type SigningKey } from './signature.ts';
-import { UNSTORED_REFUSAL_CODES, signRequest } from './requests.ts';
+import { refusalFields, signClaim, signFields, type PaymentClaim, type SignatureScheme, type SigningKey } from './signature.ts';
+import { signProof, signRequest, UNSTORED_REFUSAL_CODES, verifyRemitNow } from './requests.ts';
 import { outstandingReloadsMinor, reviewPurses } from './localValue.ts';
-import type { AuthRequest, BalanceFigure, DebitRequest, PaymentOrder, Proof, ProxyResponse, ServerResult, SyncRequest } from '../messages.ts';
+import type { AuthRequest, BalanceFigure, DebitRequest, PaymentOrder, Proof, ProxyResponse, RemitNow, ServerResult, SyncRequest } from '../messages.ts';
 
 export interface ProxyPolicy {
   discrimination: DiscriminationPolicy;
@@ -42,16 +42,37 @@ export interface ProxyState {
   /** Signature counter; strictly increases with every signed payment. */
   counter: number;
   pin: PinCounter;
-  /** OPj / rj: the last responses by order id, so a repeated order gets the same answer and is not paid twice. */
-  history: Array<{ orderId: string; response: ProxyResponse }>;
+  /**
+   * OPj / rj: the record of orders and their responses, per means, so a repeated order gets the same answer and is
+   * not paid twice and a dispute can be settled from it. Durable (it is part of the persisted state, through a
+   * crash or a SIM move) and kept for HISTORY_RETENTION_MS, not cut to the last few answers: a POS that repeats an
+   * order after a burst of others must still find it answered.
+   */
+  history: Record<string, HistoryEntry[]>;
   /**
    * Write-ahead record of a remote payment sent to SD and not yet answered. A proxy restored with one reverses it
    * at SD, because its app was never told the outcome.
    */
   remoteInFlight?: PaymentClaim;
+  /**
+   * The ids of the last explicit remittance requests (RemitNow) acted on, so a replayed one is refused. Optional:
+   * a state persisted before it existed has none.
+   */
+  remitRequestsSeen?: string[];
 }
 
-const HISTORY_LENGTH = 32;
+/** One order of the record: when it was answered, and the answer (signed, approval or refusal). */
+export interface HistoryEntry {
+  orderId: string;
+  atMs: number;
+  response: ProxyResponse;
+}
+
+/**
+ * How long an answered order stays in the record. A week: far beyond any retry of an app or a POS and beyond a
+ * run, yet bounded, so a SIM in use for years does not keep every answer it ever gave.
+ */
+export const HISTORY_RETENTION_MS = 7 * 24 * 3_600_000;
 
 export function initialProxyState(proxyId: string, means: MeansState[], policy: ProxyPolicy): ProxyState {
   return {
@@ -60,7 +81,7 @@ export function initialProxyState(proxyId: string, means: MeansState[], policy: 
     journal: emptyJournal(),
     counter: 0,
     pin: newPinCounter(policy.confirmation.pinTries),
-    history: [],
+    history: {},
   };
 }
 
@@ -83,23 +104,38 @@ export type OrderDecision =
   | { kind: 'remote'; state: ProxyState; remote: RemotePayment };
 
 export function previousResponse(state: ProxyState, orderId: string): ProxyResponse | undefined {
-  return state.history.find((h) => h.orderId === orderId)?.response;
+  // Per means, and a terminal has a few: the order id is looked for in each record (an order repeated under another
+  // means is still the same order, answered once).
+  for (const entries of Object.values(state.history)) {
+    for (const entry of entries) if (entry.orderId === orderId) return entry.response;
+  }
+  return undefined;
 }
 
-/** The history after `response`: the last HISTORY_LENGTH entries, copied once (one array per order, not two). */
-function historyWith(history: ProxyState['history'], response: ProxyResponse): ProxyState['history'] {
-  const next = history.length >= HISTORY_LENGTH ? history.slice(history.length - HISTORY_LENGTH + 1) : history.slice();
-  next.push({ orderId: response.orderId, response });
-  return next;
+/** The history after `response` to an order on `meansId`: that means' record, without entries past retention, plus it. */
+function historyWith(history: ProxyState['history'], meansId: string, response: ProxyResponse, nowMs: number): ProxyState['history'] {
+  const entries = history[meansId] ?? [];
+  let first = 0;
+  while (first < entries.length && entries[first]!.atMs < nowMs - HISTORY_RETENTION_MS) first++;
+  const next = entries.slice(first);
+  next.push({ orderId: response.orderId, atMs: nowMs, response });
+  return { ...history, [meansId]: next };
 }
 
-function remember(state: ProxyState, response: ProxyResponse): ProxyState {
-  return { ...state, history: historyWith(state.history, response) };
+/** A refusal signed by the proxy over its id, the order and the reason. */
+export function signedRefusal(proxyId: string, key: SigningKey, orderId: string, reason: string): ProxyResponse {
+  return { orderId, ok: false, reason, proxyId, sig: signFields(key, refusalFields({ proxyId, orderId, reason })) };
 }
 
-export function decline(state: ProxyState, orderId: string, reason: string): { state: ProxyState; response: ProxyResponse } {
-  const response: ProxyResponse = { orderId, ok: false, reason };
-  return { state: remember(state, response), response };
+/** Declines the order with a signed refusal, recorded in its means' history. */
+export function decline(
+  state: ProxyState,
+  order: Pick<PaymentOrder, 'orderId' | 'meansId'>,
+  reason: string,
+  env: { key: SigningKey; nowMs: number },
+): { state: ProxyState; response: ProxyResponse } {
+  const response = signedRefusal(state.proxyId, env.key, order.orderId, reason);
+  return { state: { ...state, history: historyWith(state.history, order.meansId, response, env.nowMs) }, response };
 }
 
 /**
@@ -133,11 +169,11 @@ export function decideOrder(
   env: { inCoverage: boolean; nowMs: number; key: SigningKey },
 ): OrderDecision {
   let means = state.means[order.meansId];
-  if (!means) return { kind: 'declined', ...decline(state, order.orderId, 'unknownMeans') };
+  if (!means) return { kind: 'declined', ...decline(state, order, 'unknownMeans', env) };
   if (means.localValue) {
     // Local value on the SIM pays internal payments only (B1); the purse is first brought to now, so a recurring
     // amount is reset exactly at its period boundary [INV-2] with its renewal queued to SD.
-    if (order.type !== 'internal') return { kind: 'declined', ...decline(state, order.orderId, 'purseInternalOnly') };
+    if (order.type !== 'internal') return { kind: 'declined', ...decline(state, order, 'purseInternalOnly', env) };
     const reviewed = reviewPurses(state.means, state.journal, {
       proxyId: state.proxyId,
       sign: (unsigned) => signRequest(env.key, unsigned),
@@ -151,20 +187,20 @@ export function decideOrder(
     }
   }
   if (!Number.isSafeInteger(order.amountMinor) || order.amountMinor <= 0) {
-    return { kind: 'declined', ...decline(state, order.orderId, 'badAmount') };
+    return { kind: 'declined', ...decline(state, order, 'badAmount', env) };
   }
   const pending = unremitted(state.journal);
   const route = discriminate(
     { type: order.type, amountMinor: order.amountMinor, inCoverage: env.inCoverage, pendingCount: pending.count, pendingAmountMinor: pending.amountMinor },
     policy.discrimination,
   );
-  if (route.route === 'decline') return { kind: 'declined', ...decline(state, order.orderId, route.reason) };
+  if (route.route === 'decline') return { kind: 'declined', ...decline(state, order, route.reason, env) };
 
   if (route.route === 'local') {
     const approval = localApproval(means, order.amountMinor, env.nowMs);
     if (approval.ok) {
       const claim = nextClaim(state, order, env.nowMs);
-      const proof: Proof = { ...claim, sig: signClaim(env.key, claim), path: route.path };
+      const proof: Proof = signProof(env.key, claim, route.path);
       const response: ProxyResponse = { orderId: order.orderId, ok: true, proof };
       // One new state object with every changed part, rather than one copy per change.
       const next: ProxyState = {
@@ -172,17 +208,18 @@ export function decideOrder(
         counter: claim.counter,
         means: { ...state.means, [means.meansId]: approval.means },
         journal: recordLocal(state.journal, proof),
-        history: historyWith(state.history, response),
+        history: historyWith(state.history, order.meansId, response, env.nowMs),
       };
       return { kind: 'approvedLocal', state: next, response, path: route.path };
     }
     // Below the threshold but over a local limit: in coverage the proxy asks SD instead (as an EMV card goes
     // online when its offline limits are reached); without coverage, or for internal payments, it declines.
-    if (route.path !== 'localBelowThreshold') return { kind: 'declined', ...decline(state, order.orderId, approval.reason) };
+    if (route.path !== 'localBelowThreshold') return { kind: 'declined', ...decline(state, order, approval.reason, env) };
   }
 
-  if (!isWithinCeiling(means, order.amountMinor, env.nowMs)) return { kind: 'declined', ...decline(state, order.orderId, 'ceilingExceeded') };
-  const claim = nextClaim(state, order, env.nowMs);
+  if (!isWithinCeiling(means, order.amountMinor, env.nowMs)) return { kind: 'declined', ...decline(state, order, 'ceilingExceeded', env) };
+  // The path is under the proxy's signature from the start: the request SD sees and the proof both say remote.
+  const claim: PaymentClaim = { ...nextClaim(state, order, env.nowMs), path: 'remote' };
   const reqId = `${state.proxyId}:q${claim.counter}`;
   const request =
     order.remoteMode === 'authCapture'
@@ -230,8 +267,8 @@ export function completeRemote(
   const next: ProxyState = { ...state, remoteInFlight: undefined };
   next.means = applyBalances(state, result.balances).means;
   if (!result.ok) {
-    const response: ProxyResponse = { orderId: remote.order.orderId, ok: false, reason: `server:${result.code}` };
-    next.history = historyWith(state.history, response);
+    const response = signedRefusal(state.proxyId, env.key, remote.order.orderId, `server:${result.code}`);
+    next.history = historyWith(state.history, remote.order.meansId, response, env.nowMs);
     return { state: next, response, approved: false };
   }
   const means = next.means[remote.claim.meansId];
@@ -245,9 +282,11 @@ export function completeRemote(
     const captureAtMs = env.nowMs + (remote.order.captureAfterMs ?? 0);
     next.journal = queueCapture(state.journal, requestSigner(state.proxyId, env.key), remote.claim, captureAtMs, env.nowMs);
   }
-  const proof: Proof = { ...remote.claim, sig: remote.proofSig, path: 'remote', serverSig: result.serverSig };
+  // SD's signed receipt of this payment (what it did, for this txId, means, payee and amount) goes in the proof.
+  const proof: Proof = { ...remote.claim, sig: remote.proofSig, path: 'remote', serverOutcome: result.requestKind === 'auth' ? 'authorised' : 'debited' };
+  if (result.receiptSig !== undefined) proof.serverSig = result.receiptSig;
   const response: ProxyResponse = { orderId: remote.order.orderId, ok: true, proof };
-  next.history = historyWith(state.history, response);
+  next.history = historyWith(state.history, remote.order.meansId, response, env.nowMs);
   return { state: next, response, approved: true };
 }
 
@@ -274,7 +313,34 @@ export function applyAcknowledgement(
   if (!item) return { state: applyBalances(state, result.balances), remitted: [], known: false };
   const next = applyBalances({ ...state, journal }, result.balances);
   if (!result.ok) return { state: next, remitted: [], known: false, refused: { code: result.code, txs: item.txs } };
+  // Transactions SD refused one by one inside an accepted remittance are not on the ledger: reported, as a
+  // refusal of the whole request would be.
+  const refusedOne = new Set(result.refused ?? []);
+  if (refusedOne.size > 0) {
+    const refusedTxs = item.txs.filter((tx) => refusedOne.has(tx.txId));
+    return { state: next, remitted: item.txs.filter((tx) => !refusedOne.has(tx.txId)), known: true, refused: { code: 'badProofSignature', txs: refusedTxs } };
+  }
   return { state: next, remitted: item.txs, known: true };
+}
+
+const REMIT_REQUESTS_REMEMBERED = 16;
+
+/**
+ * An explicit remittance request (from SD, or the app's server through SD): acted on only when SD signed it, it is
+ * addressed to this proxy, and its id is not one of the last ones acted on. A replay can at worst ask for a
+ * remittance the policy allows on request anyway; remembering the recent ids stops it being used as a flood.
+ */
+export function acceptRemitRequest(
+  state: ProxyState,
+  request: RemitNow,
+  trust: { scheme: SignatureScheme; serverPublicKey: string },
+): { state: ProxyState; accepted: true } | { state: ProxyState; accepted: false; reason: string } {
+  if (request.to !== state.proxyId) return { state, accepted: false, reason: 'remitRequestNotForMe' };
+  // [INV-6 signatures] only SD's signature makes a request; anyone can publish the message's shape.
+  if (!verifyRemitNow(trust.scheme, trust.serverPublicKey, request)) return { state, accepted: false, reason: 'badRemitRequestSignature' };
+  const seen = state.remitRequestsSeen ?? [];
+  if (seen.includes(request.reqId)) return { state, accepted: false, reason: 'replayedRemitRequest' };
+  return { state: { ...state, remitRequestsSeen: [...seen.slice(-(REMIT_REQUESTS_REMEMBERED - 1)), request.reqId] }, accepted: true };
 }
 
 export function syncRequests(state: ProxyState, key: SigningKey, seqBase: number): SyncRequest[] {

@@ -6,8 +6,8 @@
 // anything is stored under the honest request id, and the honest copy that follows is still handled (as an
 // ISO 8583 batch upload is MACed as a whole, not item by item).
 
-import type { Proof, ServerRequest, ServerResult } from '../messages.ts';
-import { paymentClaimFields, signFields, verifyFields, type SignatureScheme, type SignedFields, type SigningKey } from './signature.ts';
+import type { Proof, RemitNow, ServerRequest, ServerResult } from '../messages.ts';
+import { paymentClaimFields, signClaim, signFields, verifyFields, type PaymentClaim, type SignatureScheme, type SignedFields, type SigningKey } from './signature.ts';
 
 export function requestFields(req: ServerRequest): SignedFields {
   switch (req.kind) {
@@ -44,7 +44,7 @@ export const UNSTORED_REFUSAL_CODES: ReadonlySet<string> = new Set(['malformed',
 
 /** Every field of a proof inside a request: its whole signed claim, the proxy's signature, the path and SD's signature. */
 function proofFields(p: Proof): SignedFields {
-  return [...paymentClaimFields(p), p.sig, p.path, p.serverSig ?? ''];
+  return [...paymentClaimFields(p), p.sig, p.path, p.serverOutcome ?? '', p.serverSig ?? ''];
 }
 
 /** A request before signing; distributes over unions so each variant keeps its own fields. */
@@ -64,9 +64,9 @@ export function verifyRequest(scheme: SignatureScheme, publicKey: string, req: S
 
 export function resultFields(r: Omit<ServerResult, 'serverSig'>): SignedFields {
   return [
-    'result', r.reqId, r.to, r.requestKind, r.ok, r.code, r.txId ?? '',
+    'result', r.reqId, r.to, r.requestKind, r.ok, r.code, r.txId ?? '', r.receiptSig ?? '',
     ...(r.balances ?? []).flatMap((b) => [b.meansId, b.availableMinor, b.version]),
-    '|', ...(r.posted ?? []), '|', ...(r.alreadyPosted ?? []),
+    '|', ...(r.posted ?? []), '|', ...(r.alreadyPosted ?? []), '|', ...(r.refused ?? []),
   ];
 }
 
@@ -76,4 +76,25 @@ export function signResult(key: SigningKey, unsigned: Omit<ServerResult, 'server
 
 export function verifyResult(scheme: SignatureScheme, publicKey: string, result: ServerResult): boolean {
   return verifyFields(scheme, publicKey, resultFields(result), result.serverSig);
+}
+
+/** What SD signs in an explicit remittance request: who asks, whom, when, under which id. */
+export function remitNowFields(r: Omit<RemitNow, 'sig'>): SignedFields {
+  return ['remitNow', r.reqId, r.from, r.to, r.issuedAtMs];
+}
+
+export function signRemitNow(key: SigningKey, unsigned: Omit<RemitNow, 'kind' | 'sig'>): RemitNow {
+  const request: Omit<RemitNow, 'sig'> = { kind: 'remitNow', ...unsigned };
+  return { ...request, sig: signFields(key, remitNowFields(request)) };
+}
+
+/** [INV-6 signatures] an explicit remittance request counts only if SD signed exactly these fields. */
+export function verifyRemitNow(scheme: SignatureScheme, publicKey: string, request: RemitNow): boolean {
+  return typeof request.issuedAtMs === 'number' && verifyFields(scheme, publicKey, remitNowFields(request), request.sig);
+}
+
+/** A proof of a payment decided on `path`: the claim with its path, signed by the proxy (the path is under the signature). */
+export function signProof(key: SigningKey, claim: PaymentClaim, path: Proof['path']): Proof {
+  const withPath: PaymentClaim = { ...claim, path };
+  return { ...withPath, sig: signClaim(key, withPath), path };
 }

@@ -3,7 +3,7 @@ import { handleRequest, type ServerContext } from './serverRules.ts';
 import { Ledger, LOSS_ACCOUNT, payeeAccount } from './ledger.ts';
 import { MemoryLedgerStore } from './ledgerStore.ts';
 import { keyFromSeed, signClaim, type PaymentClaim, type SignatureScheme, type SigningKey } from './signature.ts';
-import { UNSTORED_REFUSAL_CODES, signRequest, verifyResult, type Unsigned } from './requests.ts';
+import { signProof, signRequest, type Unsigned, UNSTORED_REFUSAL_CODES, verifyResult } from './requests.ts';
 import type { AggregateEntry, DebitRequest, Proof, ServerRequest, ServerResult } from '../messages.ts';
 
 /** A real memory store that checks [INV-3 conservation] after every outermost transaction. */
@@ -51,7 +51,7 @@ function claim(txId: string, amountMinor: number, counter: number, proxyId = 'p1
 }
 
 function proof(s: Setup, c: PaymentClaim): Proof {
-  return { ...c, sig: signClaim(s.keys[c.proxyId]!, c), path: 'localOffline' };
+  return signProof(s.keys[c.proxyId]!, c, 'localOffline');
 }
 
 function req<R extends ServerRequest>(s: Setup, from: string, unsigned: Omit<R, 'sig' | 'from'>): R {
@@ -142,13 +142,13 @@ describe('handleRequest: signatures [INV-6]', () => {
     expect(s.ledger.postings()).toEqual([]);
   });
 
-  it('refuses a grouped remittance as a whole when the proxy signed it over a transaction whose amount was altered', () => {
+  it('refuses alone a transaction whose own signature fails inside a grouped remittance the proxy signed, and posts the rest', () => {
     const s = setup();
     const good = proof(s, claim('t1', 100, 1));
     const altered = { ...proof(s, claim('t2', 100, 2)), amountMinor: 5 };
-    const before = snapshot(s);
-    expect(s.handle(grouped(s, 'r1', [good, altered]))).toMatchObject({ ok: false, code: 'badProofSignature' });
-    expect(snapshot(s)).toEqual(before);
+    expect(s.handle(grouped(s, 'r1', [good, altered]))).toMatchObject({ ok: true, posted: ['t1'], refused: ['t2'] });
+    expect(s.ledger.postingOf('t2')).toBeUndefined();
+    expect(credited(s)).toBe(100);
   });
 
   it('refuses a proof altered in flight at the request level, storing nothing, so the honest copy still posts [INV-6]', () => {
@@ -206,10 +206,24 @@ describe('handleRequest: signatures [INV-6]', () => {
     const signedByP2 = proof(s, claim('t1', 100, 1, 'p2'));
     expect(s.handle(settle(s, 's1', [signedByP2]))).toMatchObject({ ok: true, posted: ['t1'] });
     const forgedForP1 = { ...claim('t2', 100, 2, 'p1'), sig: signClaim(s.keys.p2!, claim('t2', 100, 2, 'p1')), path: 'localOffline' as const };
-    expect(s.handle(settle(s, 's2', [forgedForP1]))).toMatchObject({ ok: false, code: 'badProofSignature' });
+    expect(s.handle(settle(s, 's2', [forgedForP1]))).toMatchObject({ ok: true, posted: [], refused: ['t2'] });
     const unknownProxy = { ...claim('t3', 100, 3, 'ghost'), sig: 'x', path: 'localOffline' as const };
-    expect(s.handle(settle(s, 's3', [unknownProxy]))).toMatchObject({ ok: false, code: 'badProofSignature' });
+    expect(s.handle(settle(s, 's3', [unknownProxy]))).toMatchObject({ ok: true, posted: [], refused: ['t3'] });
     expect(credited(s)).toBe(100);
+  });
+
+  it('settles the good proofs of a batch and refuses only the one whose own signature fails, so it cannot block them', () => {
+    const s = setup();
+    const good1 = proof(s, claim('t1', 100, 1, 'p2'));
+    const bad = { ...proof(s, claim('t2', 100, 2, 'p2')), amountMinor: 900 };
+    const good2 = proof(s, claim('t3', 50, 3, 'p2'));
+    const answer = s.handle(settle(s, 's1', [good1, bad, good2]));
+    expect(answer).toMatchObject({ ok: true, posted: ['t1', 't3'], refused: ['t2'] });
+    expect(s.ledger.postingOf('t2')).toBeUndefined();
+    expect(credited(s)).toBe(150);
+    // The answer is stored: the same request again gets it back, and posts nothing more.
+    expect(s.handle(settle(s, 's1', [good1, bad, good2]))).toEqual(answer);
+    expect(credited(s)).toBe(150);
   });
 
   it('refuses a malformed request without touching anything', () => {
@@ -355,7 +369,7 @@ describe('handleRequest with the sim signature scheme', () => {
     const s = setup('sim');
     const p = proof(s, claim('t1', 100, 1));
     expect(s.handle(grouped(s, 'r1', [p]))).toMatchObject({ ok: true, posted: ['t1'] });
-    expect(s.handle(grouped(s, 'r2', [{ ...proof(s, claim('t2', 100, 2)), payee: 'thief' }]))).toMatchObject({ ok: false, code: 'badProofSignature' });
+    expect(s.handle(grouped(s, 'r2', [{ ...proof(s, claim('t2', 100, 2)), payee: 'thief' }]))).toMatchObject({ ok: true, posted: [], refused: ['t2'] });
     expect(credited(s)).toBe(100);
     expect(credited(s, 'thief')).toBe(0);
   });

@@ -14,7 +14,7 @@
 // order the payment and the reversal reached SD in.
 
 import { DomainError, isMinor } from './money.ts';
-import { canonicalEncoding, verifyClaim, type PaymentClaim, type SignatureScheme, type SigningKey } from './signature.ts';
+import { canonicalEncoding, signServerReceipt, verifyClaim, type PaymentClaim, type SignatureScheme, type SigningKey } from './signature.ts';
 import { UNSTORED_REFUSAL_CODES, requestFields, signResult, verifyRequest } from './requests.ts';
 import type { Ledger } from './ledger.ts';
 import type { BalanceFigure, Proof, ServerRequest, ServerResult } from '../messages.ts';
@@ -28,7 +28,7 @@ export interface ServerContext {
 }
 
 /** What a rule adds to an ok answer; `code` replaces 'ok' when the rule says more (a release's outcome). */
-type Outcome = Pick<ServerResult, 'txId' | 'balances' | 'posted' | 'alreadyPosted'> & { code?: string };
+type Outcome = Pick<ServerResult, 'txId' | 'balances' | 'posted' | 'alreadyPosted' | 'refused' | 'receiptSig'> & { code?: string };
 
 export function handleRequest(ledger: Ledger, req: ServerRequest, ctx: ServerContext): ServerResult {
   const shapeProblem = shapeProblemOf(req);
@@ -77,7 +77,9 @@ function applyRule(ledger: Ledger, req: ServerRequest, ctx: ServerContext, sende
       // A txId the proxy voided (its release overtook this request) is refused with `voided` by the ledger.
       if (req.kind === 'auth') ledger.hold({ ...payment, proxyId: claim.proxyId });
       else ledger.debit({ ...payment, requestId, proxyId: claim.proxyId });
-      return { txId: claim.txId, balances: [ledger.balanceOf(claim.meansId)] };
+      // [INV-5] SD's signed receipt of exactly this payment goes into the proxy's proof.
+      const receiptSig = signServerReceipt(ctx.serverKey, claim, req.kind === 'auth' ? 'authorised' : 'debited');
+      return { txId: claim.txId, balances: [ledger.balanceOf(claim.meansId)], receiptSig };
     }
     case 'capture': {
       const hold = ledger.holdOf(req.txId);
@@ -106,17 +108,17 @@ function applyRule(ledger: Ledger, req: ServerRequest, ctx: ServerContext, sende
       }
       return postAggregates(ledger, req.aggregates, requestId, req.from);
     case 'settle':
-      // Proofs come from any proxy; each verifies against the key of the proxy that signed it.
-      return postProofs(ledger, ctx, req.proofs, requestId, 'settle', (proof) => {
-        const key = ctx.publicKeyOf(proof.proxyId);
-        if (key === undefined) throw new DomainError('badProofSignature', `proof ${proof.txId} is signed by unregistered ${proof.proxyId}`, proof.proxyId);
-        return key;
-      });
+      // Proofs come from any proxy; each verifies against the key of the proxy that signed it (none: refused alone).
+      return postProofs(ledger, ctx, req.proofs, requestId, 'settle', (proof) => ctx.publicKeyOf(proof.proxyId));
   }
 }
 
 /**
- * Grouped remittance or settlement: each signed claim is posted unless it is on the ledger already. A proof
+ * Grouped remittance or settlement: each signed claim is posted unless it is on the ledger already. A proof whose
+ * own signature does not verify (or whose proxy is not registered) is refused alone and listed in `refused`: the
+ * request's signature verified, so the batch is its sender's, and posting the good proofs while naming the bad one
+ * is what a store-and-forward batch upload does with a rejected item (ISO 8583 advice items are answered one by
+ * one) — refusing the whole batch would make the POS rebuild it with the same bad proof for ever. A proof
  * that appears twice in one batch (a POS that got the same proof for two sales before it remembered txIds, a
  * proxy that remitted a resent transaction twice) is posted once and the copy is reported as already posted:
  * refusing the whole batch for it would make its sender rebuild the same batch for ever and jam the shard's
@@ -128,11 +130,12 @@ function postProofs(
   proofs: readonly Proof[],
   requestId: string,
   via: 'remit' | 'settle',
-  keyFor: (proof: Proof) => string,
+  keyFor: (proof: Proof) => string | undefined,
 ): Outcome {
   const seen = new Set<string>();
   const posted: string[] = [];
   const alreadyPosted: string[] = [];
+  const refused: string[] = [];
   const touched = new Set<string>();
   for (const proof of proofs) {
     if (seen.has(proof.txId)) {
@@ -141,10 +144,11 @@ function postProofs(
     }
     seen.add(proof.txId);
     const key = keyFor(proof);
-    // [INV-6 signatures] an altered amount, payee or means breaks the proxy's signature over the claim.
-    if (!verifyClaim(ctx.scheme, key, claimOf(proof), proof.sig)) {
-      // Not `badSignature`: the request itself verified, so this refusal is stored (see UNSTORED_REFUSAL_CODES).
-      throw new DomainError('badProofSignature', `the signature of transaction ${proof.txId} does not verify`, proof.txId);
+    // [INV-6 signatures] an altered amount, payee or means breaks the proxy's signature over the claim: that proof
+    // is refused (and stored so, with the request's answer), the others of the batch are posted.
+    if (key === undefined || !verifyClaim(ctx.scheme, key, claimOf(proof), proof.sig)) {
+      refused.push(proof.txId);
+      continue;
     }
     useCounter(ledger, proof);
     const outcome = ledger.postPayment({ txId: proof.txId, meansId: proof.meansId, payee: proof.payee, amountMinor: proof.amountMinor, requestId, proxyId: proof.proxyId }, via);
@@ -152,7 +156,7 @@ function postProofs(
     (outcome.alreadyPosted ? alreadyPosted : posted).push(proof.txId);
     touched.add(proof.meansId);
   }
-  return { posted, alreadyPosted, balances: figures(ledger, touched) };
+  return { posted, alreadyPosted, refused: refused.length > 0 ? refused : undefined, balances: figures(ledger, touched) };
 }
 
 /**
@@ -196,7 +200,7 @@ function useCounter(ledger: Ledger, claim: Pick<PaymentClaim, 'proxyId' | 'count
 }
 
 function claimOf(p: Proof): PaymentClaim {
-  return { txId: p.txId, amountMinor: p.amountMinor, payee: p.payee, timeMs: p.timeMs, counter: p.counter, proxyId: p.proxyId, meansId: p.meansId, orderId: p.orderId, posId: p.posId, nonce: p.nonce };
+  return { txId: p.txId, amountMinor: p.amountMinor, payee: p.payee, timeMs: p.timeMs, counter: p.counter, proxyId: p.proxyId, meansId: p.meansId, orderId: p.orderId, posId: p.posId, nonce: p.nonce, path: p.path };
 }
 
 function figures(ledger: Ledger, meansIds: Iterable<string>): BalanceFigure[] {
@@ -232,6 +236,7 @@ function withoutUndefined<T extends object>(o: T): T {
 
 // ------------------------------------------------------------------ shape checks (messages come off the wire)
 
+const PATHS: ReadonlySet<string> = new Set(['internal', 'localOffline', 'localBelowThreshold', 'remote']);
 const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
 
@@ -243,6 +248,7 @@ function claimProblem(c: unknown, what: string): string | undefined {
   if (!isInt(claim.timeMs)) return `${what}.timeMs must be an integer`;
   if (!isInt(claim.counter) || claim.counter < 0) return `${what}.counter must be a non-negative integer`;
   for (const field of ['orderId', 'posId', 'nonce']) if (claim[field] !== undefined && !isId(claim[field])) return `${what}.${field} must be a non-empty string when given`;
+  if (claim.path !== undefined && !PATHS.has(claim.path as string)) return `${what}.path must be one of ${[...PATHS].join(', ')} when given, got ${JSON.stringify(claim.path)}`;
   return undefined;
 }
 

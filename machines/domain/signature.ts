@@ -7,6 +7,7 @@
 
 import { createPrivateKey, createPublicKey, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto';
 import type { Minor } from './money.ts';
+import type { PaymentPath } from './discriminate.ts';
 
 export type SignatureScheme = 'ed25519' | 'sim';
 
@@ -107,11 +108,48 @@ export interface PaymentClaim {
   posId?: string;
   /** The POS's unpredictable number for the sale, echoed under the proxy's signature. */
   nonce?: string;
+  /**
+   * How the proxy decided it (local offline, below the threshold, internal, or remote), under its signature so a
+   * proof cannot be relabelled — a remote proof as local to drop SD's receipt, or the other way round. The proxy
+   * always sets it; claims made by tools and tests may omit it.
+   */
+  path?: PaymentPath;
 }
 
-/** The signed tuple; an absent order, POS or nonce signs as '' (ids are never empty, so '' means absent). */
+/** The signed tuple; an absent order, POS, nonce or path signs as '' (none is ever empty, so '' means absent). */
 export function paymentClaimFields(c: PaymentClaim): SignedFields {
-  return ['pay.v2', c.txId, c.amountMinor, c.payee, c.timeMs, c.counter, c.proxyId, c.meansId, c.orderId ?? '', c.posId ?? '', c.nonce ?? ''];
+  return ['pay.v3', c.txId, c.amountMinor, c.payee, c.timeMs, c.counter, c.proxyId, c.meansId, c.orderId ?? '', c.posId ?? '', c.nonce ?? '', c.path ?? ''];
+}
+
+/**
+ * SD's compact receipt for a remote payment, carried in the proof: the transaction, its means, payee and amount
+ * (the proof's own fields) and what SD did with it. SD's signature over these fields (`Proof.serverSig`) settles a
+ * dispute without SD's whole answer: anyone holding SD's public key can check that SD debited or authorised exactly
+ * this payment [INV-5].
+ */
+export type ServerOutcome = 'debited' | 'authorised';
+
+export function serverReceiptFields(r: Pick<PaymentClaim, 'txId' | 'meansId' | 'payee' | 'amountMinor'>, outcome: ServerOutcome): SignedFields {
+  return ['sdReceipt.v1', r.txId, r.meansId, r.payee, r.amountMinor, outcome];
+}
+
+export function signServerReceipt(key: SigningKey, r: Pick<PaymentClaim, 'txId' | 'meansId' | 'payee' | 'amountMinor'>, outcome: ServerOutcome): string {
+  return signFields(key, serverReceiptFields(r, outcome));
+}
+
+/** True when the proof carries SD's receipt and SD's signature over it verifies. */
+export function verifyServerReceipt(
+  scheme: SignatureScheme,
+  serverPublicKey: string,
+  proof: Pick<PaymentClaim, 'txId' | 'meansId' | 'payee' | 'amountMinor'> & { serverOutcome?: unknown; serverSig?: unknown },
+): boolean {
+  if (proof.serverOutcome !== 'debited' && proof.serverOutcome !== 'authorised') return false;
+  return verifyFields(scheme, serverPublicKey, serverReceiptFields(proof, proof.serverOutcome), proof.serverSig);
+}
+
+/** What a proxy signs when it declines an order, so a refusal is as attributable as an approval. */
+export function refusalFields(r: { proxyId: string; orderId: string; reason: string }): SignedFields {
+  return ['refusal.v1', r.proxyId, r.orderId, r.reason];
 }
 
 export function signClaim(key: SigningKey, claim: PaymentClaim): string {

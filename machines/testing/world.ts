@@ -21,6 +21,7 @@ import { defaultRemittancePolicy } from '../domain/remittance.ts';
 import type { ProxyPolicy, ProxyState } from '../domain/proxyRules.ts';
 import type { PaymentOrder, Proof, ServerRequest } from '../messages.ts';
 import type { Strongbox } from '../domain/strongbox.ts';
+import { signRemitNow } from '../domain/requests.ts';
 
 export function seedOf(label: string): Uint8Array {
   return createHash('sha256').update(label).digest();
@@ -224,6 +225,18 @@ export class World {
   answer(terminalId: string, orderId: string, approved: boolean, pin?: string): void {
     this.terminals.get(terminalId)!.send({ type: 'user.answer', orderId, approved, pin });
     this.settle();
+  }
+
+  private remitRequestSeq = 0;
+
+  /**
+   * SD's explicit request to remit, signed with SD's key and handed to the terminal as an app's server relays it
+   * (the server machine's own `server.remitNow` sends the same over the link).
+   */
+  requestRemittance(terminalId: string): void {
+    this.remitRequestSeq += 1;
+    const request = signRemitNow(this.serverKey, { reqId: `appServer:n${this.remitRequestSeq}`, from: 'appServer', to: terminalId, issuedAtMs: this.now() });
+    this.terminals.get(terminalId)!.send({ type: 'remit.now', request });
   }
 
   setCoverage(terminalId: string, inCoverage: boolean): void {

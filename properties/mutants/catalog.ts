@@ -110,8 +110,8 @@ export const mutants: Mutant[] = [
     file: 'machines/domain/signature.ts',
     replacements: [
       {
-        from: "return ['pay.v2', c.txId, c.amountMinor, c.payee, c.timeMs,",
-        to: "return ['pay.v2', c.txId, c.payee, c.timeMs,",
+        from: "return ['pay.v3', c.txId, c.amountMinor, c.payee, c.timeMs,",
+        to: "return ['pay.v3', c.txId, c.payee, c.timeMs,",
       },
     ],
     suites: ['properties/signatures.property.test.ts', 'properties/ledger.property.test.ts'],
@@ -181,7 +181,7 @@ export const mutants: Mutant[] = [
     id: 'claim-omits-sale',
     description: "the proxy's signature leaves the order id, POS id and nonce out, so a proof can be relabelled for another sale [item 1]",
     file: 'machines/domain/signature.ts',
-    replacements: [{ from: "c.meansId, c.orderId ?? '', c.posId ?? '', c.nonce ?? ''];", to: 'c.meansId];' }],
+    replacements: [{ from: "c.meansId, c.orderId ?? '', c.posId ?? '', c.nonce ?? '', c.path ?? ''];", to: "c.meansId, c.path ?? ''];" }],
     suites: ['properties/signatures.property.test.ts', 'machines/pos.test.ts'],
   },
   {
@@ -197,10 +197,17 @@ export const mutants: Mutant[] = [
     suites: ['machines/domain/serverRules.test.ts'],
   },
   {
+    id: 'settle-bad-proof-blocks-batch',
+    description: 'one proof whose own signature fails refuses the whole settlement, so its POS resends the same bad batch and the good receipts are never credited',
+    file: 'machines/domain/serverRules.ts',
+    replacements: [{ from: '      refused.push(proof.txId);\n      continue;\n', to: "      throw new DomainError('badProofSignature', `the signature of transaction ${proof.txId} does not verify`, proof.txId);\n" }],
+    suites: ['machines/domain/serverRules.test.ts'],
+  },
+  {
     id: 'request-signs-proof-ids-only',
     description: 'a grouped remittance or settlement is signed over each proof\'s txId and signature only: an altered copy passes the request check and its refusal is stored under the honest id [item 2]',
     file: 'machines/domain/requests.ts',
-    replacements: [{ from: "  return [...paymentClaimFields(p), p.sig, p.path, p.serverSig ?? ''];", to: '  return [p.txId, p.sig];' }],
+    replacements: [{ from: "  return [...paymentClaimFields(p), p.sig, p.path, p.serverOutcome ?? '', p.serverSig ?? ''];", to: '  return [p.txId, p.sig];' }],
     suites: ['properties/ledger.property.test.ts', 'properties/signatures.property.test.ts'],
   },
   {
@@ -243,6 +250,20 @@ export const mutants: Mutant[] = [
     replacements: [{ from: 'if (known[field] !== true)', to: 'if (!(field in required) && !(field in optional))' }],
     suites: ['broker/validate.test.ts'],
   },
+  {
+    id: 'remit-request-unchecked',
+    description: "the proxy acts on any RemitNow without checking SD's signature: anyone who can reach the terminal sets its remittances off [item 5]",
+    file: 'machines/domain/proxyRules.ts',
+    replacements: [{ from: '  if (!verifyRemitNow(trust.scheme, trust.serverPublicKey, request)) return', to: '  if (trust.scheme === undefined && !verifyRemitNow(trust.scheme, trust.serverPublicKey, request)) return' }],
+    suites: ['machines/proxy.test.ts'],
+  },
+  {
+    id: 'local-payment-never-triggers',
+    description: 'a local payment made in coverage does not trigger a remittance even when the policy says onPayment [item 5]',
+    file: 'machines/proxyOrders.ts',
+    replacements: [{ from: "    triggerRemittance(f, 'payment');\n    triggerRemittance(f, 'backlog');", to: "    triggerRemittance(f, 'backlog');" }],
+    suites: ['machines/proxy.test.ts'],
+  },
   // ---------------------------------------------------------------- the run's own checkers and the order oracle
   {
     id: 'endcheck-lost-ignored',
@@ -278,6 +299,55 @@ export const mutants: Mutant[] = [
     file: 'sim/check/oracle.ts',
     replacements: [{ from: 'if (order.amountMinor > offline.perPaymentCapMinor) return', to: 'if (order.amountMinor > 2 * offline.perPaymentCapMinor) return' }],
     suites: ['properties/checkers.property.test.ts'],
+  },
+  {
+    id: 'oracle-ignores-route',
+    description: 'the order oracle never derives the route again: an approval on the wrong side of coverage (B2), past the offline pending caps, or a decline the policy did not call for passes [item 8]',
+    file: 'sim/check/oracle.ts',
+    replacements: [{ from: '    decidedWith === undefined || !Number.isSafeInteger(order.amountMinor)', to: '    decidedWith !== null || !Number.isSafeInteger(order.amountMinor)' }],
+    suites: ['properties/checkers.property.test.ts'],
+  },
+  {
+    id: 'inv7-counts-refused-remittance-drained',
+    description: 'INV-7 takes a remittance SD refused and stored as drained, because its proxy dropped it from the outbox [item 8]',
+    file: 'sim/check/inv7Liveness.ts',
+    replacements: [{ from: "    book.check('INV-7', false, () => `${r.sender}: remittance", to: "    book.check('INV-7', true, () => `${r.sender}: remittance" }],
+    suites: ['properties/checkers.property.test.ts'],
+  },
+  {
+    id: 'inv7-ignores-unanswered-orders',
+    description: 'INV-7 forgets the app orders still waiting for their answer when the drain time is over: a run whose proxies queued orders faster than SD answered them ends OK',
+    file: 'sim/check/inv7Liveness.ts',
+    replacements: [{ from: "book.check('INV-7', unansweredOrders.length === 0,", to: "book.check('INV-7', true," }],
+    suites: ['sim/check/endChecks.test.ts'],
+  },
+  {
+    id: 'inv6-fingerprint-ignores-stored',
+    description: "INV-6's ledger fingerprint leaves out the results SD stored and the counters it recorded: a forgery that takes an honest request id or counter passes as 'changed nothing' [item 8]",
+    file: 'machines/domain/invariants.ts',
+    replacements: [{ from: '  const sizes = ledger.store?.tableSizes?.();', to: '  const sizes = undefined as ReturnType<LedgerStore["tableSizes"] & {}> | undefined;' }],
+    suites: ['machines/domain/invariants.test.ts'],
+  },
+  {
+    id: 'inv5-ignores-server-receipt',
+    description: "INV-5 takes a remote payment's proof as honoured without checking SD's signed receipt in it [item 8]",
+    file: 'machines/domain/invariants.ts',
+    replacements: [{ from: "    if (proof.path === 'remote' && !verifyServerReceipt(", to: "    if (proof.path === 'internal' && !verifyServerReceipt(" }],
+    suites: ['machines/domain/invariants.test.ts', 'sim/check/endChecks.test.ts'],
+  },
+  {
+    id: 'run-checks-acknowledged-reversals-only',
+    description: 'the run checks only the declined remote payments whose reversal SD acknowledged: one whose hold or debit stayed passes [item 8]',
+    file: 'sim/run/runRecord.ts',
+    replacements: [{ from: 'const reversed = new Set([...answers.reversed, ...this.declinedRemote]);', to: 'const reversed = new Set([...answers.reversed]);' }],
+    suites: ['sim/run/runRecord.test.ts'],
+  },
+  {
+    id: 'inv4-no-payee-reconciliation',
+    description: 'INV-4 never reconciles what each payee holds against its approved payments and external credits: money moved to the wrong account with the right postings passes [item 8]',
+    file: 'machines/domain/invariants.ts',
+    replacements: [{ from: '  if (credits.every((c) => c !== undefined)) {', to: '  if (credits.length < 0) {' }],
+    suites: ['machines/domain/invariants.test.ts'],
   },
   {
     id: 'shared-means-whole-balance',

@@ -39,9 +39,9 @@ export class DecisionChecks {
   }
 
   check(terminalId: string, event: DecidedEvent, nowMs: number): void {
-    const { order, response, means } = event;
+    const { order, response, means, decidedWith } = event;
     this.recent.push({ timeMs: nowMs, actor: terminalId, text: `${order.orderId} ${order.type} ${order.amountMinor} → ${response.ok ? response.proof.path : response.reason}` });
-    this.oracle.check(terminalId, order, response);
+    this.oracle.check(terminalId, order, response, decidedWith);
     if (!means) return;
     checkLocalBalanceAfterDecision(this.book, terminalId, means);
     this.periodLimits.check(terminalId, means, response);

@@ -1,7 +1,7 @@
 // Goal: the end checks of both modes on a real ledger driven by SD's own rules: a clean drain passes every check,
 // and each way a run can go wrong is reported under its invariant — a lost payment [INV-4], a declined remote
 // payment whose reversal did not take [INV-4], a transaction posted by two requests [INV-4], a proof with no
-// credit [INV-5], a terminal still down or a journal not empty [INV-7] — and a payment still held in a journal is
+// credit [INV-5], a terminal still down, a journal not empty or an app order never answered [INV-7] — and a payment still held in a journal is
 // pending (INV-7), never lost.
 // Method: SD's `handleRequest` on a MemoryLedgerStore; every answer goes through `AnswersOfSd` as a run's would.
 
@@ -13,7 +13,7 @@ import { EMPTY_JOURNAL } from './inv7Liveness.ts';
 import { Ledger } from '../../machines/domain/ledger.ts';
 import { MemoryLedgerStore } from '../../machines/domain/ledgerStore.ts';
 import { keyFromSeed, signClaim, type PaymentClaim } from '../../machines/domain/signature.ts';
-import { signRequest } from '../../machines/domain/requests.ts';
+import { signProof, signRequest } from '../../machines/domain/requests.ts';
 import { handleRequest, type ServerContext } from '../../machines/domain/serverRules.ts';
 import type { Proof, ServerRequest, ServerResult } from '../../machines/messages.ts';
 import type { OutboxItem } from '../../machines/domain/remittance.ts';
@@ -32,7 +32,7 @@ function run() {
     counter++;
     return { txId: `p1:t${counter}`, amountMinor, payee: 'shop', timeMs: counter, counter, proxyId: 'p1', meansId: 'm1' };
   };
-  const proof = (c: PaymentClaim, path: Proof['path'] = 'localOffline'): Proof => ({ ...c, sig: signClaim(key, c), path });
+  const proof = (c: PaymentClaim, path: Proof['path'] = 'localOffline'): Proof => (signProof(key, c, path));
   const send = (unsigned: Record<string, unknown>): ServerResult => {
     const request = signRequest(key, { ...unsigned, from: 'p1' } as never) as ServerRequest;
     const result = handleRequest(ledger, request, ctx);
@@ -50,6 +50,7 @@ function run() {
     terminals: [{ terminalId: 't0', up: true, journal: EMPTY_JOURNAL }],
     pos: [{ posId: 'pos0', unsettled: 0 }],
     publicKeyOf: ctx.publicKeyOf,
+    serverPublicKey: ctx.serverKey.publicKey,
     scheme: 'sim',
     duplicatedPostings: answers.duplicatedPostings,
     ...over,
@@ -64,9 +65,10 @@ describe('checkAtEnd', () => {
     const local = [r.proof(r.claim(100)), r.proof(r.claim(200))];
     local.forEach(r.approve);
     expect(r.send({ kind: 'remit', mode: 'grouped', reqId: 'r1', transactions: local }).ok).toBe(true);
-    const debit = r.claim(500);
-    r.send({ kind: 'debit', reqId: 'q1', claim: debit });
-    r.approve(r.proof(debit, 'remote'));
+    const debit = { ...r.claim(500), path: 'remote' as const };
+    const debited = r.send({ kind: 'debit', reqId: 'q1', claim: debit });
+    // The proxy's proof of a remote payment carries SD's signed receipt [INV-5].
+    r.approve({ ...r.proof(debit, 'remote'), serverOutcome: 'debited', serverSig: debited.receiptSig! });
     const timedOut = r.claim(900);
     r.send({ kind: 'debit', reqId: 'q2', claim: timedOut });
     expect(r.send({ kind: 'release', reqId: 'v1', txId: timedOut.txId }).ok).toBe(true);
@@ -78,8 +80,8 @@ describe('checkAtEnd', () => {
     const checks = Object.fromEntries(r.book.summary().map((c) => [c.id, c.checks]));
     // One per ledger [INV-3]; per approved payment and reversal, plus one per transaction an answer reported
     // posted (the remittance's two; a debit's answer names none) [INV-4]; per proof [INV-5]; per terminal and POS
-    // unit [INV-7].
-    expect(checks).toMatchObject({ 'INV-3': 1, 'INV-4': 3 + 1 + 2, 'INV-5': 3, 'INV-7': 2 });
+    // unit, plus one for the orders still unanswered [INV-7].
+    expect(checks).toMatchObject({ 'INV-3': 1, 'INV-4': 3 + 1 + 2, 'INV-5': 3, 'INV-7': 2 + 1 });
   });
 
   it('reports an approved payment the ledger never got, under INV-4 and INV-5', () => {
@@ -122,6 +124,15 @@ describe('checkAtEnd', () => {
     const journal = { pending: [waiting], outbox: [] };
     checkAtEnd(r.input({ terminals: [{ terminalId: 't0', up: false, journal: EMPTY_JOURNAL }, { terminalId: 't1', up: true, journal }], pos: [{ posId: 'pos0', unsettled: 2 }] }));
     expect(r.violationsOf('INV-7')).toEqual(['t0: still down after the drain time', 't1: 1 transactions not remitted, 0 requests not acknowledged', 'pos0: 2 receipts not settled after the drain time']);
+  });
+
+  it('reports app orders still waiting for their answer after the drain time [INV-7], and passes when there are none', () => {
+    const clean = run();
+    checkAtEnd(clean.input({ unansweredOrders: [] }));
+    expect(clean.violationsOf('INV-7')).toEqual([]);
+    const r = run();
+    checkAtEnd(r.input({ unansweredOrders: ['t0:o1', 't0:o2'] }));
+    expect(r.violationsOf('INV-7')).toEqual(['2 orders still waiting for their answer after the drain time (t0:o1, t0:o2)']);
   });
 
   it('does not count a payment still held in a journal or a POS unit\'s receipts as lost: it is pending, and INV-7 flags it', () => {

@@ -9,7 +9,7 @@
 
 import type { InvariantBook } from './invariantBook.ts';
 import { checkLedgerConserves } from './inv3Conservation.ts';
-import { checkNothingLost, heldInJournals } from './inv4NothingLostNothingTwice.ts';
+import { checkNothingLost, heldInJournals, type RemitRefusal } from './inv4NothingLostNothingTwice.ts';
 import { checkProofsHonoured } from './inv5BeneficiaryNeverHarmed.ts';
 import { checkBacklogsDrained, type PosEnd, type TerminalEnd } from './inv7Liveness.ts';
 import type { SignatureScheme } from '../../machines/domain/signature.ts';
@@ -43,9 +43,15 @@ export interface EndCheckInput {
   /** Each POS unit at the end and its receipts not yet settled. */
   pos: Iterable<PosEnd>;
   publicKeyOf(id: string): string | undefined;
+  /** SD's public key: the receipts in remote payments' proofs are checked against it [INV-5]. */
+  serverPublicKey: string;
   scheme: SignatureScheme;
   /** Transactions SD reported posted by two different requests (found as they happened, or from its records). */
   duplicatedPostings: number;
+  /** Remittances SD refused and stored the refusal for, whole or transaction by transaction [INV-7]. */
+  remitRefusals?: readonly RemitRefusal[];
+  /** App orders still waiting for their answer at a terminal that is up when the run ended [INV-7]. */
+  unansweredOrders?: readonly string[];
 }
 
 export function checkAtEnd(input: EndCheckInput): LedgerFigures {
@@ -55,7 +61,7 @@ export function checkAtEnd(input: EndCheckInput): LedgerFigures {
 
   const terminals = [...input.terminals];
   const pos = [...input.pos];
-  checkBacklogsDrained(book, terminals, pos);
+  checkBacklogsDrained(book, terminals, pos, input.remitRefusals, input.unansweredOrders);
 
   const ledgers = input.ledgers.map((l) => l.ledger);
   const held = heldInJournals(terminals, pos);
@@ -63,7 +69,7 @@ export function checkAtEnd(input: EndCheckInput): LedgerFigures {
 
   const proofs: Proof[] = [...input.posProofs];
   for (const { proof } of input.approved.values()) proofs.push(proof);
-  checkProofsHonoured(book, { proofs, scheme: input.scheme, publicKeyOf: input.publicKeyOf, ledgers, held });
+  checkProofsHonoured(book, { proofs, scheme: input.scheme, publicKeyOf: input.publicKeyOf, serverPublicKey: input.serverPublicKey, ledgers, held });
 
   return {
     approvedAmountMinor: figures.approvedAmountMinor,

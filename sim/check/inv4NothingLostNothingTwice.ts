@@ -11,8 +11,18 @@
 
 import { checkNothingLostNothingTwice, type ApprovedPayment, type NothingLostCounts, type PostingsView } from '../../machines/domain/invariants.ts';
 import type { ServerResult } from '../../machines/messages.ts';
+import { UNSTORED_REFUSAL_CODES } from '../../machines/domain/requests.ts';
 import type { Journal } from '../../machines/domain/remittance.ts';
 import type { InvariantBook } from './invariantBook.ts';
+
+/** A remittance SD refused for good (stored), or the transactions it refused inside one. */
+export interface RemitRefusal {
+  sender: string;
+  reqId: string;
+  code: string;
+  /** The transactions refused one by one inside an accepted remittance; empty when the whole request was refused. */
+  txIds: string[];
+}
 
 /** What SD answered, as far as INV-4 needs it: who posted each transaction first, and what it reversed. */
 export class AnswersOfSd {
@@ -22,10 +32,22 @@ export class AnswersOfSd {
   /** Remote payments SD reversed at their proxy's request (the proxy declined them to their app). */
   readonly reversed = new Set<string>();
 
+  /**
+   * Remittances SD refused and stored that refusal for (whole, or transaction by transaction inside an accepted
+   * one): their payments will never be posted by them, so a proxy whose outbox emptied on such an answer has not
+   * drained; INV-7 fails on each [INV-7].
+   */
+  readonly remitRefusals: RemitRefusal[] = [];
+
   constructor(private readonly book: InvariantBook) {}
 
   /** One answer of SD to `sender`'s request `reqId`. */
   seeAnswer(sender: string, reqId: string, result: ServerResult): void {
+    if (result.requestKind === 'remit') {
+      // A refusal SD did not store answers a copy altered in flight (or a forgery): the honest request is resent.
+      if (!result.ok && !UNSTORED_REFUSAL_CODES.has(result.code)) this.remitRefusals.push({ sender, reqId, code: result.code, txIds: [] });
+      else if (result.ok && (result.refused ?? []).length > 0) this.remitRefusals.push({ sender, reqId, code: 'refusedInBatch', txIds: result.refused! });
+    }
     if (!result.ok) return;
     if (result.requestKind === 'release' && result.txId !== undefined) this.reversed.add(result.txId);
     if (!result.posted) return;

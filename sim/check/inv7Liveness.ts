@@ -7,6 +7,7 @@
 import { checkDrained } from '../../machines/domain/invariants.ts';
 import type { Journal } from '../../machines/domain/remittance.ts';
 import type { InvariantBook } from './invariantBook.ts';
+import type { RemitRefusal } from './inv4NothingLostNothingTwice.ts';
 
 /** A terminal at the end of a run: up or still down, and what its proxy's journal still holds. */
 export interface TerminalEnd {
@@ -26,8 +27,18 @@ export interface PosEnd {
 /** The journal of a terminal without a proxy (refused to start, or never started): nothing waits in it. */
 export const EMPTY_JOURNAL: Pick<Journal, 'pending' | 'outbox'> = { pending: [], outbox: [] };
 
-/** [INV-7 liveness] one check per terminal and per POS unit. */
-export function checkBacklogsDrained(book: InvariantBook, terminals: Iterable<TerminalEnd>, pos: Iterable<PosEnd>): void {
+/**
+ * [INV-7 liveness] one check per terminal and per POS unit, and one per remittance SD refused for good: a refused
+ * remittance leaves its proxy's outbox (resending would only fetch the same refusal) but its payments are not on
+ * the ledger, so it must not count as drained.
+ */
+export function checkBacklogsDrained(book: InvariantBook, terminals: Iterable<TerminalEnd>, pos: Iterable<PosEnd>, remitRefusals: readonly RemitRefusal[] = [], unansweredOrders: readonly string[] = []): void {
+  // An app still waiting for its answer when the drain time is over is a backlog too, the one a user sees: without
+  // this check a run whose proxies queued orders faster than SD answered them ended OK with orders never answered.
+  book.check('INV-7', unansweredOrders.length === 0, () => `${unansweredOrders.length} orders still waiting for their answer after the drain time (${unansweredOrders.slice(0, 5).join(', ')}${unansweredOrders.length > 5 ? ', …' : ''})`);
+  for (const r of remitRefusals) {
+    book.check('INV-7', false, () => `${r.sender}: remittance ${r.reqId} refused by SD (${r.code}${r.txIds.length > 0 ? `: ${r.txIds.join(', ')}` : ''}), stored, so it never drains`, [r.sender]);
+  }
   for (const { terminalId, up, journal } of terminals) {
     if (!up) book.check('INV-7', false, () => `${terminalId}: still down after the drain time`, [terminalId]);
     else book.record('INV-7', 1, checkDrained(terminalId, journal), () => [terminalId]);

@@ -7,12 +7,35 @@
 
 import type { PaymentOrder, ProxyResponse } from '../../machines/messages.ts';
 import type { ProxyPolicy } from '../../machines/domain/proxyRules.ts';
+import type { DecisionContext } from '../../machines/proxyTypes.ts';
+import { discriminate } from '../../machines/domain/discriminate.ts';
 import type { InvariantBook } from './invariantBook.ts';
 
-/** What the policy allows for an answered order; a non-empty string names what is wrong. */
-export function oracleProblem(policy: ProxyPolicy, order: PaymentOrder, response: ProxyResponse): string | undefined {
+/** The decline reasons of the discrimination itself (B2's offline criteria): given only when the route says so. */
+const ROUTE_DECLINES: ReadonlySet<string> = new Set(['offlineOverThreshold', 'offlinePerPaymentCap', 'offlinePendingCount', 'offlinePendingAmount']);
+
+/**
+ * What the policy allows for an answered order; a non-empty string names what is wrong. With `decidedWith` (the
+ * coverage and backlog the proxy saw), the route is derived again from the policy (B1 internal, B2 coverage and the
+ * offline caps, B3 the threshold M0): a decline the route calls for must be given with its reason, and only then;
+ * an approval must be on the route's path (or remote, when a payment below M0 in coverage was over a local limit).
+ */
+export function oracleProblem(policy: ProxyPolicy, order: PaymentOrder, response: ProxyResponse, decidedWith?: DecisionContext): string | undefined {
   if (response.orderId !== order.orderId) return `response for ${response.orderId} given to ${order.orderId}`;
-  if (!response.ok) return undefined;
+  const route =
+    decidedWith === undefined || !Number.isSafeInteger(order.amountMinor) || order.amountMinor <= 0
+      ? undefined
+      : discriminate({ type: order.type, amountMinor: order.amountMinor, ...decidedWith }, policy.discrimination);
+  const where = () => `${decidedWith!.inCoverage ? 'in coverage' : 'offline'}, ${decidedWith!.pendingCount} pending for ${decidedWith!.pendingAmountMinor}`;
+  if (!response.ok) {
+    if (route?.route === 'decline' && response.reason !== route.reason) return `declined ${response.reason}, the policy declines it ${route.reason} (${where()})`;
+    if (ROUTE_DECLINES.has(response.reason) && route !== undefined && route.route !== 'decline') return `declined ${response.reason} though the policy routes it ${route.path} (${where()})`;
+    return undefined;
+  }
+  if (route?.route === 'decline') return `approved on ${response.proof.path}, the policy declines it ${route.reason} (${where()})`;
+  if (route !== undefined && response.proof.path !== route.path && !(route.path === 'localBelowThreshold' && response.proof.path === 'remote')) {
+    return `approved on ${response.proof.path}, the policy routes it ${route.path} (${where()})`;
+  }
   const proof = response.proof;
   if (proof.amountMinor !== order.amountMinor || proof.payee !== order.payee || proof.meansId !== order.meansId) {
     return `approved ${proof.amountMinor} to ${proof.payee} from ${proof.meansId}, ordered ${order.amountMinor} to ${order.payee} from ${order.meansId}`;
@@ -44,12 +67,12 @@ export class OrderOracle {
   }
 
   /** [ORACLE] A proxy answered `order` with `response`: answered once, and as the policy allows. */
-  check(terminalId: string, order: PaymentOrder, response: ProxyResponse): void {
+  check(terminalId: string, order: PaymentOrder, response: ProxyResponse, decidedWith?: DecisionContext): void {
     const seen = this.answered.get(order.orderId);
     // A POS order was made by the POS machine after a shop visit: its answer is the first the oracle hears of it.
     if (seen !== undefined) this.book.check('ORACLE', !seen, () => `order ${order.orderId} answered twice`, [terminalId]);
     if (seen !== undefined || order.source.kind === 'pos') this.answered.set(order.orderId, true);
-    const problem = oracleProblem(this.policy, order, response);
+    const problem = oracleProblem(this.policy, order, response, decidedWith);
     this.book.check('ORACLE', problem === undefined, () => problem!, [terminalId]);
   }
 }

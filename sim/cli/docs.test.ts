@@ -169,6 +169,24 @@ const SPECIAL: Record<string, Special> = {
     run: 'npm run bench:mqtt -- --terminals 20 --workers 1 --concurrency 1 --seconds 1 --out runs/bench-mqtt-small',
     why: '10,000 terminals and 10 s loops take about 2.5 minutes; 20 terminals in one worker with 1 s loops go through every phase (baseline, harness, storm, end checks)',
   },
+  'npx payfleet calibrate --crypto ed25519 --out runs/calibration.json': {
+    run: 'npx payfleet calibrate --crypto ed25519 --out runs/calibration.json --samples 5 --batch-sizes 1,4',
+    output: /wrote runs\/calibration\.json/,
+    why: '200 samples per kind and 7 batch sizes take about 30 s here; 5 samples and 2 sizes measure every kind and write the same file',
+  },
+  "npx payfleet capacity scenarios/quickstart.yaml --slo 'latency.remote.p99<800ms'": {
+    run: "npx payfleet capacity scenarios/quickstart.yaml --slo 'latency.remote.p99<800ms' --shards 1 --min-rate 4 --max-rate 16 --out runs/capacity-docs/capacity.json",
+    output: /recommended: 1 shard/,
+    why: 'the whole search (3 shard counts, about 30 probes) takes 65-115 s here; one shard count from 4 to 16 orders/s goes through the same probes, table, recommendation, JSON and report',
+  },
+  "npx payfleet capacity scenarios/quickstart.yaml --slo 'latency.remote.p99<800ms' --mode mqtt --min-rate 20": {
+    run: "npx payfleet capacity scenarios/quickstart.yaml --slo 'latency.remote.p99<800ms' --mode mqtt --min-rate 20 --help",
+    why: 'each probe is a real-time mqtt run (broker, servers, swarm) of 20-40 s, and the search takes several: --help makes the CLI parse every flag (a bad one exits 2) without running. load/capacity/capacity.test.ts runs an mqtt probe',
+  },
+  "npx payfleet capacity scenarios/quickstart.yaml --slo 'latency.remote.p99<800ms' --compare --shards 2 --min-rate 20": {
+    run: "npx payfleet capacity scenarios/quickstart.yaml --slo 'latency.remote.p99<800ms' --compare --shards 2 --min-rate 20 --help",
+    why: 'both searches and four comparison probes, the real ones in real time: minutes. --help makes the CLI parse every flag without running',
+  },
   'npm run bench:server -- --ledger postgres://… --requests 8000': {
     run: 'npm run bench:server -- --ledger "$DOCS_POSTGRES_URL" --requests 200 --means 20',
     output: /\| sqlite full \|.*\n\| sqlite normal \|.*\n\| postgres synchronous_commit on \|.*\n\| postgres synchronous_commit off \|/,

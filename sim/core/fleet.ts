@@ -12,12 +12,15 @@ import type { CallbackActorLogic } from 'xstate';
 import { terminalMachine, proxyCodeFields, type TerminalEmitted } from '../../machines/terminal.ts';
 import { proxyMachine, type ProxyEmitted } from '../../machines/proxy.ts';
 import { posMachine, type PosEmitted } from '../../machines/pos.ts';
-import { createLedgerActor, serverMachine, type LedgerWork, type ServerEmitted } from '../../machines/server.ts';
+import { createLedgerActor, serverMachine, type LedgerSchedule, type LedgerWork, type ServerEmitted } from '../../machines/server.ts';
+import type { Calibration } from '../scenario/calibration.ts';
+import { ServerCostModel } from './serverCost.ts';
 import { Ledger } from '../../machines/domain/ledger.ts';
 import { SumTrackingLedgerStore } from './ledgerStore.ts';
 import { ledgerFingerprint } from '../../machines/domain/invariants.ts';
 import { deriveKey, deviceKeyLabel } from './fleetKeys.ts';
 import { signFields, type SignatureScheme, type SigningKey } from '../../machines/domain/signature.ts';
+import { signRemitNow } from '../../machines/domain/requests.ts';
 import type { ProxyPolicy, ProxyState } from '../../machines/domain/proxyRules.ts';
 import type { ServerRequest, ServerResult } from '../../machines/messages.ts';
 import type { NearLinkCommand, NearLinkEvent } from '../../machines/link.ts';
@@ -61,6 +64,8 @@ export interface FleetOptions {
   nearLinkDelayMs: number;
   /** Time a shard takes per request, requests waiting in a FIFO queue per shard; 0 or absent: none. */
   serviceTimeMs?: number;
+  /** Measured server costs: each shard serves group-commit batches with them (serverCost.ts); wins over serviceTimeMs. */
+  serverCost?: { calibration: Calibration; prng: Prng };
 }
 
 const PROXY_CODE_DIGEST = 'sha256:payfleet-proxy-v1';
@@ -84,6 +89,10 @@ export class Fleet {
   readonly servers: Array<ServerActor | undefined>;
   /** Longest queue of requests seen waiting at each shard (with a service time). */
   readonly serverQueuePeak: number[];
+  /** With a calibration: group commits per shard, and the simulated ms each shard spent serving. */
+  readonly serverBatches: number[];
+  readonly serverBusyMs: number[];
+  private readonly serverCosts: ServerCostModel[] | undefined;
   readonly terminals: TerminalSlot[] = [];
   readonly pos = new Map<string, PosActor>();
   readonly serverKey: SigningKey;
@@ -117,6 +126,11 @@ export class Fleet {
     this.ledgers = Array.from({ length: options.shards }, () => new Ledger(new SumTrackingLedgerStore()));
     this.servers = Array.from({ length: options.shards }, () => undefined);
     this.serverQueuePeak = Array.from({ length: options.shards }, () => 0);
+    this.serverBatches = Array.from({ length: options.shards }, () => 0);
+    this.serverBusyMs = Array.from({ length: options.shards }, () => 0);
+    // One stream per shard, made once: a restarted shard goes on drawing where it stopped.
+    const cost = options.serverCost;
+    this.serverCosts = cost && Array.from({ length: options.shards }, (_, shard) => new ServerCostModel(cost.calibration, cost.prng.fork(`shard-${shard}`)));
     this.link = environment.link;
     this.nearLink = this.createNearLink();
     this.terminalLogic = terminalMachine.provide({ actors: { proxy: proxyMachine.provide({ actors: { link: this.link, nearLink: this.nearLink } }) } });
@@ -153,6 +167,8 @@ export class Fleet {
         observer.onLedgerApplied(shard, work.command.request, event.result, adversarial ? { before, after: ledgerFingerprint(ledger) } : undefined);
         work.answer(event);
       };
+      const cost = this.serverCosts?.[shard];
+      if (cost) return this.groupCommitSchedule(shard, cost, apply);
       let busyUntilMs = 0;
       let stopped = false;
       return {
@@ -179,6 +195,50 @@ export class Fleet {
     actor.on('*', (event) => observer.onServer(shard, event as ServerEmitted));
     actor.start();
     this.servers[shard] = actor;
+  }
+
+  /**
+   * A shard with measured costs, as `payfleet server --commit group` works: the requests that arrive while the shard
+   * is idle start a batch at once (those of the same instant join it), the requests that arrive while a batch is
+   * served wait and form the next batch together. A batch takes the sum of its requests' drawn service times plus
+   * one drawn commit for its size; its requests are applied and answered when it ends (no answer before its commit,
+   * [INV-4 nothing lost]). A crash loses the batch and the queue, as it loses requests on the wire.
+   */
+  private groupCommitSchedule(shard: number, cost: ServerCostModel, apply: (work: LedgerWork) => void): ReturnType<LedgerSchedule> {
+    const time = this.time;
+    let queue: LedgerWork[] = [];
+    let serving = 0;
+    let busy = false;
+    let stopped = false;
+    const startBatch = (): void => {
+      if (stopped) return;
+      const batch = queue;
+      queue = [];
+      serving = batch.length;
+      let durationMs = cost.commitMs(batch.length);
+      for (const work of batch) durationMs += cost.serviceMs(work.command.request);
+      this.serverBatches[shard]!++;
+      this.serverBusyMs[shard]! += durationMs;
+      time.at(time.now() + durationMs, () => {
+        if (stopped) return;
+        for (const work of batch) apply(work);
+        serving = 0;
+        if (queue.length > 0) startBatch();
+        else busy = false;
+      });
+    };
+    return {
+      take: (work) => {
+        queue.push(work);
+        this.serverQueuePeak[shard] = Math.max(this.serverQueuePeak[shard]!, queue.length + serving);
+        if (busy) return;
+        busy = true;
+        time.at(time.now(), startBatch);
+      },
+      stop: () => {
+        stopped = true;
+      },
+    };
   }
 
   stopServer(shard: number): void {
@@ -245,8 +305,28 @@ export class Fleet {
   nudgePendingRemittances(): void {
     for (const slot of this.terminals) {
       const state = proxyStateOf(slot);
-      if (slot.actor && state && state.journal.pending.length > 0) slot.actor.send({ type: 'remit.now' });
+      if (slot.actor && state && state.journal.pending.length > 0) this.requestRemittance(slot);
     }
+  }
+
+  private remitRequestSeq = 0;
+
+  /**
+   * SD's explicit, signed request to remit now (the patent's trigger "by an explicit request"): sent by the
+   * terminal's shard server over the network when that server runs here (virtual mode), else handed to the
+   * terminal signed with SD's key, as an app's server relays it (an mqtt worker has no server actors; it holds SD's
+   * derived key as the fleet's keys all derive from the run's seed). The proxy checks the signature either way.
+   */
+  requestRemittance(slot: TerminalSlot): void {
+    if (!slot.actor) return;
+    const server = this.servers[this.shardOfMeans(slot.plan.means.meansId)];
+    if (server) {
+      server.send({ type: 'server.remitNow', proxyId: slot.plan.terminalId });
+      return;
+    }
+    this.remitRequestSeq += 1;
+    const request = signRemitNow(this.serverKey, { reqId: `appServer:n${this.remitRequestSeq}`, from: 'appServer', to: slot.plan.terminalId, issuedAtMs: this.time.now() });
+    slot.actor.send({ type: 'remit.now', request });
   }
 
   /** A crash: the actor stops; what the proxy persisted survives for the restart. */

@@ -272,6 +272,12 @@ export class Workload {
     return this.pruneInFlight() > 0;
   }
 
+  /** The orders still waiting for their answer at a terminal that is up (at the end: INV-7's last check). */
+  ordersInFlight(): string[] {
+    this.pruneInFlight();
+    return [...this.inFlight.keys()];
+  }
+
   /**
    * Forgets orders whose terminal crashed (its app will never hear back) and those a refusing terminal answered
    * itself; answered orders left the map when their answer was seen.

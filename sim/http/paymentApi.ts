@@ -14,7 +14,9 @@
 // key, which `POST /v1/proofs/verify` checks along with the proxies' own proofs [INV-5, INV-6].
 
 import { DomainError, isMinor } from '../../machines/domain/money.ts';
-import { canonicalEncoding, signFields, verifyClaim, verifyFields, type PaymentClaim, type SignatureScheme, type SigningKey } from '../../machines/domain/signature.ts';
+import { canonicalEncoding, signFields, verifyClaim, verifyFields, verifyServerReceipt, type PaymentClaim, type SignatureScheme, type SigningKey } from '../../machines/domain/signature.ts';
+import type { PaymentPath } from '../../machines/domain/discriminate.ts';
+const PAYMENT_PATHS: readonly PaymentPath[] = ['internal', 'localOffline', 'localBelowThreshold', 'remote'];
 import { signResult } from '../../machines/domain/requests.ts';
 import type { Ledger } from '../../machines/domain/ledger.ts';
 import type { ServerResult } from '../../machines/messages.ts';
@@ -279,13 +281,20 @@ export class PaymentApi {
       proxyId: stringField(proof, 'proxyId', 'proof.proxyId'),
       meansId: stringField(proof, 'meansId', 'proof.meansId'),
     };
-    // The sale a proxy's proof is bound to (see PaymentClaim) is under its signature when present.
+    // The sale a proxy's proof is bound to (see PaymentClaim) and its path are under its signature when present.
     for (const name of ['orderId', 'posId', 'nonce'] as const) {
       if (proof[name] !== undefined) claim[name] = stringField(proof, name, `proof.${name}`);
     }
-    const sig = stringField(proof, 'sig', 'proof.sig');
+    const path = proof.path === undefined ? undefined : stringField(proof, 'path', 'proof.path');
+    if (path !== undefined && !PAYMENT_PATHS.includes(path as PaymentPath)) throw new ApiError(400, 'badRequest', `expected one of ${PAYMENT_PATHS.join(', ')}`, 'proof.path', path);
+    if (path !== undefined) claim.path = path as PaymentPath;
     const publicKey = this.options.publicKeyOf(claim.proxyId);
-    const signature = publicKey === undefined ? 'unknownSigner' : verifyClaim(this.options.scheme, publicKey, claim, sig) ? 'ok' : 'bad';
+    const proxySignature = publicKey === undefined ? 'unknownSigner' : verifyClaim(this.options.scheme, publicKey, claim, stringField(proof, 'sig', 'proof.sig')) ? 'ok' : 'bad';
+    // [INV-5] A remote payment's proof carries SD's signed receipt (txId, means, payee, amount, outcome); a local one none.
+    const hasReceipt = proof.serverSig !== undefined || proof.serverOutcome !== undefined;
+    const serverSignature = !hasReceipt ? 'absent' : verifyServerReceipt(this.options.scheme, this.options.serverKey.publicKey, { ...claim, serverOutcome: proof.serverOutcome, serverSig: proof.serverSig }) ? 'ok' : 'bad';
+    const receiptOk = claim.path === 'remote' ? serverSignature === 'ok' : serverSignature === 'absent';
+    const signature = proxySignature !== 'ok' ? proxySignature : receiptOk ? 'ok' : serverSignature === 'absent' ? 'noServerReceipt' : 'badServerReceipt';
     let ledger = 'notFound';
     const book = this.ledgerOrUndefined(claim.meansId);
     const posting = book?.postingOf(claim.txId);
@@ -296,7 +305,7 @@ export class PaymentApi {
     } else if (hold) {
       ledger = hold.amountMinor !== claim.amountMinor || hold.payee !== claim.payee ? 'mismatch' : hold.state;
     }
-    return { valid: signature === 'ok', kind: 'proof', txId: claim.txId, signature, ledger };
+    return { valid: signature === 'ok', kind: 'proof', txId: claim.txId, signature, serverSignature, ledger };
   }
 
   private verifyReceipt(proof: Record<string, unknown>): Record<string, unknown> {

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadScenarioText } from '../scenario/load.ts';
 import { openScenarioLedgers, type ScenarioLedgers } from './serveScenario.ts';
 import { createPaymentHttpServer, type PaymentHttpServer } from './server.ts';
-import { deviceKey } from '../core/fleetKeys.ts';
-import { signClaim, type PaymentClaim } from '../../machines/domain/signature.ts';
+import { deviceKey, serverKeySeed } from '../core/fleetKeys.ts';
+import { keyFromSeed, signClaim, signServerReceipt, type PaymentClaim } from '../../machines/domain/signature.ts';
 import { Ledger } from '../../machines/domain/ledger.ts';
 
 const scenario = loadScenarioText(
@@ -143,7 +143,7 @@ describe('HTTP interface: proofs, health, metrics', () => {
     const altered = await post('/v1/proofs/verify', { proof: { ...receipt, amountMinor: 9900 } }, null);
     expect(altered.body).toMatchObject({ valid: false, signature: 'bad', ledger: 'mismatch' });
 
-    const claim: PaymentClaim = { txId: 't1:tx9', amountMinor: 450, payee: 'shop', timeMs: 1000, counter: 9, proxyId: 't1', meansId: 'm1' };
+    const claim: PaymentClaim = { txId: 't1:tx9', amountMinor: 450, payee: 'shop', timeMs: 1000, counter: 9, proxyId: 't1', meansId: 'm1', path: 'localOffline' };
     const sig = signClaim(deviceKey(scenario, 't1'), claim);
     const proof = await post('/v1/proofs/verify', { proof: { ...claim, sig, path: 'localOffline' } }, null);
     // Signed by the terminal, not yet remitted to SD.
@@ -152,6 +152,20 @@ describe('HTTP interface: proofs, health, metrics', () => {
     expect(forged.body).toMatchObject({ valid: false, signature: 'bad' });
     const stranger = await post('/v1/proofs/verify', { proof: { ...claim, proxyId: 'x9', sig } }, null);
     expect(stranger.body).toMatchObject({ valid: false, signature: 'unknownSigner' });
+    // The path is signed: the same proof relabelled is not the proxy's.
+    const relabelled = await post('/v1/proofs/verify', { proof: { ...claim, sig, path: 'internal' } }, null);
+    expect(relabelled.body).toMatchObject({ valid: false, signature: 'bad' });
+    // A remote proof is valid only with SD's signed receipt of exactly that payment.
+    const sdKey = keyFromSeed(scenario.crypto, serverKeySeed(scenario));
+    const remoteClaim: PaymentClaim = { ...claim, txId: 't1:tx10', counter: 10, path: 'remote' };
+    const remoteSig = signClaim(deviceKey(scenario, 't1'), remoteClaim);
+    const receiptSig = signServerReceipt(sdKey, remoteClaim, 'debited');
+    const remote = await post('/v1/proofs/verify', { proof: { ...remoteClaim, sig: remoteSig, serverOutcome: 'debited', serverSig: receiptSig } }, null);
+    expect(remote.body).toMatchObject({ valid: true, signature: 'ok', serverSignature: 'ok' });
+    const noReceipt = await post('/v1/proofs/verify', { proof: { ...remoteClaim, sig: remoteSig } }, null);
+    expect(noReceipt.body).toMatchObject({ valid: false, signature: 'noServerReceipt', serverSignature: 'absent' });
+    const otherOutcome = await post('/v1/proofs/verify', { proof: { ...remoteClaim, sig: remoteSig, serverOutcome: 'authorised', serverSig: receiptSig } }, null);
+    expect(otherOutcome.body).toMatchObject({ valid: false, signature: 'badServerReceipt', serverSignature: 'bad' });
     const malformed = await post('/v1/proofs/verify', { proof: { ...claim, counter: 'nine', sig } }, null);
     expect(malformed).toMatchObject({ status: 400, body: { error: { field: 'proof.counter' } } });
     expect((await post('/v1/proofs/verify', {}, null)).body.error.field).toBe('proof');

@@ -259,7 +259,7 @@ export class MqttCoordinator {
       servers: this.supervisor.servers,
       book: this.book,
       record: this.record,
-      journals: { terminals: finals.flatMap((f) => f.terminals), pos: finals.flatMap((f) => f.pos), purses: finals.flatMap((f) => f.purses ?? []) },
+      journals: { terminals: finals.flatMap((f) => f.terminals), pos: finals.flatMap((f) => f.pos), unansweredOrders: finals.flatMap((f) => f.unansweredOrders), purses: finals.flatMap((f) => f.purses ?? []) },
       adversary: this.adversary,
     });
     this.endFigures = readBack.ledger;
@@ -328,7 +328,9 @@ export class MqttCoordinator {
         simMoves: deviceFaults.simMoves ?? 0,
         skewed: deviceFaults.skewed ?? 0,
         partitions: counters.partitions,
-        adversarialMessages: this.adversary.injections.filter((i) => i.outcome !== 'notSent').length,
+        // The workers' copies altered in flight are adversarial messages too, as in the virtual mode.
+        adversarialMessages: this.adversary.injections.filter((i) => i.outcome !== 'notSent').length + (deviceFaults.alteredInFlight ?? 0),
+        alteredInFlight: deviceFaults.alteredInFlight ?? 0,
         brokerCrashesSkipped: counters.brokerCrashesSkipped,
         serverFailures: counters.serverFailures,
         brokerFailures: counters.brokerFailures,

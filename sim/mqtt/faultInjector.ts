@@ -141,7 +141,7 @@ export class FaultInjector {
         return;
       }
       default:
-        // terminalCrash, simMove and clockSkew are applied by the workers to their own terminals.
+        // terminalCrash, simMove, clockSkew and alteredInFlight are applied by the workers to their own devices.
         return;
     }
   }

@@ -11,6 +11,7 @@
 // (released holds), which the end checks require to be reversed on the ledger.
 
 import { Ledger } from '../../machines/domain/ledger.ts';
+import { keyFromSeed } from '../../machines/domain/signature.ts';
 import { shardOf } from '../../machines/link.ts';
 import type { ServerResult } from '../../machines/messages.ts';
 import type { Scenario } from '../scenario/types.ts';
@@ -104,7 +105,7 @@ export interface ReadBackInput {
   book: InvariantBook;
   record: RunRecord;
   /** What every worker's journals and POS units still held (their final reports). */
-  journals: Pick<EndOfRun, 'terminals' | 'pos'> & { purses?: PurseAtEnd[] };
+  journals: Pick<EndOfRun, 'terminals' | 'pos' | 'unansweredOrders'> & { purses?: PurseAtEnd[] };
   adversary: Adversary;
 }
 
@@ -133,7 +134,9 @@ export function checkLedgersAtEnd(input: ReadBackInput): ReadBackFigures {
         ledgers: ledgers.map((ledger, i) => ({ label: `server ${servers[i]!.range}`, ledger })),
         terminals: input.journals.terminals,
         pos: input.journals.pos,
+        unansweredOrders: input.journals.unansweredOrders,
         publicKeyOf: (id) => registry.publicKeys[id],
+        serverPublicKey: keyFromSeed(scenario.crypto, Buffer.from(registry.serverKeySeedHex, 'hex')).publicKey,
         scheme: scenario.crypto,
       }),
     );

@@ -13,7 +13,8 @@ import type { ArrivalStats } from '../core/workload.ts';
 import type { PurseAtEnd } from '../check/localValueCheck.ts';
 
 /** The device faults a worker applies to its own terminals (the coordinator applies the others). */
-export type WorkerFault = Extract<Fault, { kind: 'terminalCrash' | 'simMove' | 'clockSkew' }>;
+/** The faults a worker applies to its own devices (alteredInFlight on its links' radio path). */
+export type WorkerFault = Extract<Fault, { kind: 'terminalCrash' | 'simMove' | 'clockSkew' | 'alteredInFlight' }>;
 
 export interface WorkerInit {
   type: 'init';
@@ -91,6 +92,8 @@ export interface DecidedRecord {
   latencyKind: 'local' | 'remote';
   proof?: Proof;
   remoteMode?: 'debit' | 'authCapture';
+  /** A remote payment declined after its request went to SD (see ProxyEmitted's proxy.decided) [INV-4]. */
+  declinedRemoteTxId?: string;
 }
 
 export interface RemittedRecord {
@@ -134,6 +137,8 @@ export interface WorkerFinal {
   workerIndex: number;
   terminals: TerminalEnd[];
   pos: Array<{ posId: string; unsettled: number }>;
+  /** App orders still waiting for their answer at the end [INV-7]. */
+  unansweredOrders: string[];
   /** The purses of local value on the worker's SIMs, for the end check that SD's books agree [INV-4]. */
   purses?: PurseAtEnd[];
   invariants: InvariantCount[];

@@ -104,6 +104,7 @@ describe('payfleet run --mode mqtt', () => {
   - { at: 4m40s, kind: malformedPayload, count: 1 }
   - { at: 4m50s, kind: wrongTopic, count: 1 }
   - { at: 5m, kind: replayedRemittance, count: 1 }
+  - { at: 2m, kind: alteredInFlight, count: 3 }
 `,
       'mqtt-embedded.yaml',
     );
@@ -116,6 +117,9 @@ describe('payfleet run --mode mqtt', () => {
     expect(summary.faults.partitions).toBe(1);
     expect(summary.faults.terminalCrashes).toBe(4);
     expect(summary.faults.adversarialMessages).toBeGreaterThanOrEqual(4);
+    // Remittances or settlements modified on a device's radio path under their own request id: refused, and the
+    // honest resend posted (nothing lost above, every backlog drained).
+    expect(summary.faults.alteredInFlight).toBe(3);
     // Each adversarial message was checked to be refused and to have changed nothing.
     expect(summary.invariants.find((i) => i.id === 'INV-6')!.checks).toBeGreaterThanOrEqual(4);
     expect(existsSync(join(dir, 'timeseries.csv'))).toBe(true);

@@ -113,7 +113,7 @@ export function printMqttVerdict(io: RunMqttIo, summary: RunSummary): void {
   const lines = [
     '',
     `${verdict}  ${summary.scenario.name} seed=${summary.seed} mode=mqtt  simulated ${(summary.simulatedMs / 1000).toFixed(0)} s in ${(summary.wallMs / 1000).toFixed(1)} s wall, ${summary.events} MQTT messages`,
-    `  orders ${o.total}: approved ${o.approved}, declined ${o.declined}; by path internal ${o.byPath.internal ?? 0}, local-offline ${o.byPath.localOffline ?? 0}, local-below-threshold ${o.byPath.localBelowThreshold ?? 0}, remote ${o.byPath.remote ?? 0}`,
+    `  orders ${o.total}: approved ${o.approved}, declined ${o.declined}${o.failures ? ` (business ${o.failures.business}, system failures ${o.failures.system})` : ''}; by path internal ${o.byPath.internal ?? 0}, local-offline ${o.byPath.localOffline ?? 0}, local-below-threshold ${o.byPath.localBelowThreshold ?? 0}, remote ${o.byPath.remote ?? 0}`,
     `  latency (real ms) local p50/p99 ${summary.latencyMs.local.p50}/${summary.latencyMs.local.p99}, remote p50/p99 ${summary.latencyMs.remote.p50}/${summary.latencyMs.remote.p99}`,
     `  remittance: ${summary.remittance.transactions} tx in ${summary.remittance.batches} batches, peak money at risk ${summary.remittance.peakBacklogAmountMinor}, pending at end ${summary.remittance.pendingAtEnd}`,
     `  ledger: approved ${summary.ledger.approvedAmountMinor}, posted ${summary.ledger.postedAmountMinor}, lost ${summary.ledger.lost}, held in journals ${summary.ledger.heldInJournals}, duplicated ${summary.ledger.duplicated}, sum of balances ${summary.ledger.sumOfBalancesMinor}`,

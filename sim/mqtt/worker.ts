@@ -36,7 +36,8 @@ import type { TerminalEmitted } from '../../machines/terminal.ts';
 import type { ProxyEmitted } from '../../machines/proxy.ts';
 import type { PosEmitted } from '../../machines/pos.ts';
 import type { ServerEmitted } from '../../machines/server.ts';
-import type { Proof, ServerRequest, ServerResult } from '../../machines/messages.ts';
+import type { LinkMessage, Proof, ServerRequest, ServerResult } from '../../machines/messages.ts';
+import { UNSTORED_REFUSAL_CODES } from '../../machines/domain/requests.ts';
 import { Ledger, type SpendElsewhereInput } from '../../machines/domain/ledger.ts';
 import { MemoryLedgerStore, type Transfer } from '../../machines/domain/ledgerStore.ts';
 import type { DecidedRecord, ElsewhereSpend, FromWorker, RemittedRecord, ToWorker, WorkerInit } from './protocol.ts';
@@ -109,19 +110,28 @@ export class SwarmWorker implements FleetObserver {
     const prng = new Prng(scenario.seed);
     this.book = new InvariantBook(scenario.seed, () => this.time.now(), this.recent, false);
     this.radio = new Radio(this.time, prng.fork('radio'), networkOptionsOf(scenario.network), this.linkStats);
+    const tag = `w${init.workerIndex}`;
+    // The device faults never touch a simulated network, but alteredInFlight sets its `tamper` hook, which this
+    // worker's links apply to what their devices publish (a man in the middle on the radio path).
+    const faultNetwork = new SimNetwork(this.time, prng.fork(`network:${tag}`));
+    const tamper = {
+      outgoing: (endpointId: string, message: LinkMessage) => {
+        const altered = faultNetwork.tamper?.(endpointId, '', message);
+        if (altered !== undefined && altered.kind !== 'result' && altered.kind !== 'remitNow') this.alteredAwaitingAnswer.add(`${altered.from}/${altered.reqId}`);
+        return altered;
+      },
+      heard: (_endpointId: string, message: LinkMessage) => this.checkAnswerToAltered(message),
+    };
     // The same fork as the virtual Simulator's, so server, operator, proxy and POS keys are the same.
     this.fleet = new Fleet(
       { scheme: scenario.crypto, policy: proxyPolicyOf(scenario.policy), shards: scenario.population.shards, pin: scenario.population.users.pin, nearLinkDelayMs: NEAR_LINK_DELAY_MS },
-      { time: this.time, clock: this.time.clock, link: createMqttLink({ url: init.brokerUrl, failoverUrl: init.failoverBrokerUrl, secret: init.secret, seed: scenario.seed, stats: this.linkStats, everConnected: this.everConnected, backoff: scaledBackoff(init.timeScale), shaper: this.radio }) },
+      { time: this.time, clock: this.time.clock, link: createMqttLink({ url: init.brokerUrl, failoverUrl: init.failoverBrokerUrl, secret: init.secret, seed: scenario.seed, stats: this.linkStats, everConnected: this.everConnected, backoff: scaledBackoff(init.timeScale), shaper: this.radio, tamper }) },
       prng.fork('fleet'),
       this,
     );
     for (let shard = 0; shard < this.fleet.ledgers.length; shard++) this.fleet.ledgers[shard] = new ForwardingLedger((spend) => this.elsewhere.push(spend));
-    const tag = `w${init.workerIndex}`;
     this.coverage = new CoverageModel(scenario, this.time, this.fleet, prng.fork(`coverage:${tag}`));
-    // The device faults never touch the network; the Nemesis only needs one to exist.
-    const unusedNetwork = new SimNetwork(this.time, prng.fork(`network:${tag}`));
-    this.nemesis = new Nemesis(this.time, unusedNetwork, this.fleet, this.coverage, prng.fork(`nemesis:${tag}`));
+    this.nemesis = new Nemesis(this.time, faultNetwork, this.fleet, this.coverage, prng.fork(`nemesis:${tag}`));
     this.build(prng);
     this.workload = new Workload(scenario, this.time, this.fleet, prng.fork(`workload:${tag}`));
     this.decisions = new DecisionChecks(this.book, this.recent, this.fleet.options.policy);
@@ -184,6 +194,22 @@ export class SwarmWorker implements FleetObserver {
     }
   }
 
+  /** Copies this worker's links altered in flight (`from/reqId`) whose first answer from SD is still to be heard. */
+  private readonly alteredAwaitingAnswer = new Set<string>();
+
+  /**
+   * [INV-6 signatures] SD's first answer to a copy altered in flight must be a refusal it did not store (the
+   * request's signature covers every field of every proof), so the honest resend under the same id still posts.
+   * An `ok` first answer is left to INV-4 (the radio may have lost the refusal, and the honest resend's answer
+   * looks the same); its amounts are checked there against the approvals.
+   */
+  private checkAnswerToAltered(message: LinkMessage): void {
+    if (message.kind !== 'result') return;
+    const id = `${message.to}/${message.reqId}`;
+    if (!this.alteredAwaitingAnswer.delete(id) || message.ok) return;
+    this.book.check('INV-6', UNSTORED_REFUSAL_CODES.has(message.code), () => `${id} altered in flight was refused with ${message.code}, which SD stores under the honest request's id`, [message.to]);
+  }
+
   start(originEpochMs: number): void {
     this.time.begin(originEpochMs);
     this.workload.start();
@@ -244,7 +270,7 @@ export class SwarmWorker implements FleetObserver {
     this.send({
       type: 'final',
       workerIndex: this.init.workerIndex,
-      ...journalsAtEnd(this.fleet),
+      ...journalsAtEnd(this.fleet, this.workload),
       purses: pursesAtEnd(this.fleet),
       invariants: this.book.summary(),
       violations: this.book.violations.slice(0, MAX_VIOLATIONS_REPORTED).map((v) => ({ invariant: v.invariant, message: v.detail, timeMs: v.timeMs, recent: v.recent })),
@@ -307,6 +333,7 @@ export class SwarmWorker implements FleetObserver {
       if (order.remoteMode) record.remoteMode = order.remoteMode;
     } else {
       record.reason = response.reason;
+      if (event.declinedRemoteTxId !== undefined) record.declinedRemoteTxId = event.declinedRemoteTxId;
     }
     this.decided.push(record);
     this.decisionListener?.(terminalId, event);

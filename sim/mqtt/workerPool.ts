@@ -96,7 +96,7 @@ export class WorkerPool {
     const terminals = scenario.population.terminals;
     const bounds = Array.from({ length: workerCount + 1 }, (_, i) => Math.floor((i * terminals) / workerCount));
     const sizes = bounds.slice(1).map((to, i) => to - bounds[i]!);
-    const deviceFaults = scenario.faults.filter((f): f is WorkerFault => f.kind === 'terminalCrash' || f.kind === 'simMove' || f.kind === 'clockSkew');
+    const deviceFaults = scenario.faults.filter((f): f is WorkerFault => f.kind === 'terminalCrash' || f.kind === 'simMove' || f.kind === 'clockSkew' || f.kind === 'alteredInFlight');
     const faultShares = deviceFaults.map((fault) => splitCount(fault.count, sizes));
     for (let i = 0; i < workerCount; i++) {
       const handle = this.fork(i);

@@ -38,6 +38,7 @@ export class WorkerReports {
     for (const d of batch.decided) {
       recent.push({ timeMs: d.atMs, actor: d.terminalId, text: `${d.path} ${d.ok ? 'approved' : `declined ${d.reason}`}` });
       metrics.recordOrder(d.ok ? (d.proof!.path as Parameters<Metrics['recordOrder']>[0]) : undefined, d.ok, d.reason);
+      if (d.declinedRemoteTxId !== undefined) record.declinedRemote.add(d.declinedRemoteTxId);
       if (!d.ok || !d.proof) continue;
       metrics.recordLatency(d.latencyKind, d.latencyRealMs);
       record.recordApproved({ proof: d.proof, approvedAtMs: d.atMs, remoteMode: d.remoteMode });

@@ -86,6 +86,7 @@ export class DeviceEvents implements Pick<FleetObserver, 'onTerminal' | 'onProxy
     this.parts.decisions.check(terminalId, event, now);
     this.parts.workload.answered(order);
     if (response.ok) this.parts.record.recordApproved({ proof: response.proof, approvedAtMs: now, remoteMode: order.remoteMode });
+    else if (event.declinedRemoteTxId !== undefined) this.parts.record.declinedRemote.add(event.declinedRemoteTxId);
     this.parts.sink.decided(terminalId, event, now);
   }
 

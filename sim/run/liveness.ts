@@ -42,7 +42,7 @@ export function beginLiveness(parts: LivenessParts, onDrained: () => void = () =
   parts.coverage.restoreAll();
   for (const slot of parts.fleet.terminals) slot.skewMs = 0;
   // Anything still waiting on a backoff timer gets a nudge: coverage is back for every terminal.
-  for (const slot of parts.fleet.terminals) slot.actor?.send({ type: 'remit.now' });
+  for (const slot of parts.fleet.terminals) parts.fleet.requestRemittance(slot);
   pollDrain(parts, onDrained);
 }
 
@@ -76,11 +76,14 @@ export interface JournalsAtEnd {
   terminals: TerminalEnd[];
   /** Each POS unit and its receipts not yet settled. */
   pos: PosEnd[];
+  /** App orders still waiting for their answer at a terminal that is up. */
+  unansweredOrders: string[];
 }
 
 /** What every journal of the fleet still holds: the end checks' [INV-7] input (sim/check/inv7Liveness.ts). */
-export function journalsAtEnd(fleet: Fleet): JournalsAtEnd {
+export function journalsAtEnd(fleet: Fleet, workload: Pick<Workload, 'ordersInFlight'>): JournalsAtEnd {
   return {
+    unansweredOrders: workload.ordersInFlight(),
     terminals: fleet.terminals.map((slot) => {
       const state = proxyStateOf(slot);
       // Only the two queues are kept: a worker sends this in its final message, and the proxy's journal holds more.

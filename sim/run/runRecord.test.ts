@@ -49,11 +49,21 @@ describe('RunRecord', () => {
     answers.seeAnswer('t0', 'v1', answer('t0', 'v1', { requestKind: 'release', txId: 'h' }));
     // Another terminal's request naming the same transaction as posted (in mqtt mode: another server's file).
     answers.seeAnswer('t1', 'r9', answer('t1', 'r9', { requestKind: 'remit', posted: ['a'] }));
-    const input = record.endCheckInput(answers, { book: invariants, ledgers: [], terminals: [], pos: [], publicKeyOf: () => undefined, scheme: 'sim' });
+    const input = record.endCheckInput(answers, { book: invariants, ledgers: [], terminals: [], pos: [], publicKeyOf: () => undefined, serverPublicKey: 'sd', scheme: 'sim' });
     expect([...input.approved.keys()]).toEqual(['a']);
     expect(input.posProofs.map((p) => p.txId)).toEqual(['p']);
     expect([...input.reversed]).toEqual(['h']);
     expect(input.duplicatedPostings).toBe(1);
     expect(invariants.violations.map((v) => [v.invariant, v.detail])).toEqual([['INV-4', 'transaction a posted twice: by t0/r1 and again by t1/r9']]);
+  });
+
+  it('checks every remote payment declined to its app as reversed, not only those whose reversal SD acknowledged [INV-4]', () => {
+    const record = new RunRecord();
+    const answers = new AnswersOfSd(book());
+    answers.seeAnswer('t0', 'v1', answer('t0', 'v1', { requestKind: 'release', txId: 'acked' }));
+    // Declined to its app (SD refused it, or no answer came in time): its reversal may never have reached SD.
+    record.declinedRemote.add('never-reversed');
+    const input = record.endCheckInput(answers, { book: book(), ledgers: [], terminals: [], pos: [], publicKeyOf: () => undefined, serverPublicKey: 'sd', scheme: 'sim' });
+    expect([...input.reversed].sort()).toEqual(['acked', 'never-reversed']);
   });
 });

@@ -33,6 +33,8 @@ export class RunRecord {
   readonly approved = new Map<string, ApprovedPayment>();
   /** Proofs held by POS units (their receipts). */
   readonly posProofs: Proof[] = [];
+  /** Remote payments declined to their app after their request went to SD: none may stay held or paid [INV-4]. */
+  readonly declinedRemote = new Set<string>();
   /** Approval time of each local transaction not yet remitted, for its remittance lag. */
   private readonly unremittedSinceMs = new Map<string, number>();
   private backlogCount = 0;
@@ -85,10 +87,13 @@ export class RunRecord {
    * reported posted twice and the payments it reversed), and the rest of the run as it ended (ledgers, journals,
    * keys). Both modes build their `checkAtEnd` input here.
    */
-  endCheckInput(answers: Pick<AnswersOfSd, 'reversed' | 'duplicatedPostings'>, run: EndOfRun): EndCheckInput {
-    return { ...run, approved: this.approved, posProofs: this.posProofs, reversed: answers.reversed, duplicatedPostings: answers.duplicatedPostings };
+  endCheckInput(answers: Pick<AnswersOfSd, 'reversed' | 'duplicatedPostings' | 'remitRefusals'>, run: EndOfRun): EndCheckInput {
+    // Every remote payment declined to its app is checked as a reversed one: no active hold, no payment left —
+    // not only those whose reversal SD acknowledged (a declined payment whose reversal never took is the bug).
+    const reversed = new Set([...answers.reversed, ...this.declinedRemote]);
+    return { ...run, approved: this.approved, posProofs: this.posProofs, reversed, duplicatedPostings: answers.duplicatedPostings, remitRefusals: answers.remitRefusals };
   }
 }
 
 /** What the end checks read beside the run record and SD's answers. */
-export type EndOfRun = Omit<EndCheckInput, 'approved' | 'posProofs' | 'reversed' | 'duplicatedPostings'>;
+export type EndOfRun = Omit<EndCheckInput, 'approved' | 'posProofs' | 'reversed' | 'duplicatedPostings' | 'remitRefusals'>;

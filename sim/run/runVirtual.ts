@@ -51,7 +51,11 @@ export function summarize(sim: Simulator, wallMs: number, file: string | undefin
     faults: { ...sim.nemesis.counters },
     workload: { ...sim.workload.counters, coverageChanges: sim.coverage.changes },
     arrival,
-    servers: { serviceTimeMs: scenario.servers.serviceTimeMs, peakQueueDepth: [...sim.fleet.serverQueuePeak] },
+    servers: {
+      serviceTimeMs: scenario.servers.serviceTimeMs,
+      peakQueueDepth: [...sim.fleet.serverQueuePeak],
+      ...(scenario.servers.calibration && { calibration: scenario.servers.calibration.file, batches: [...sim.fleet.serverBatches], busyMs: sim.fleet.serverBusyMs.map((ms) => Math.round(ms)) }),
+    },
     traceHash: sim.trace.digest(),
     replay: outDir ? `payfleet replay ${outDir}` : `payfleet run ${file ?? '<scenario>'} --seed ${scenario.seed}`,
   });

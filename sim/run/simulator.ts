@@ -107,6 +107,7 @@ export class Simulator implements FleetObserver {
         pin: scenario.population.users.pin,
         nearLinkDelayMs: NEAR_LINK_DELAY_MS,
         serviceTimeMs: scenario.servers.serviceTimeMs,
+        serverCost: scenario.servers.calibration && { calibration: scenario.servers.calibration.calibration, prng: this.prng.fork('server-cost') },
       },
       { time: this.scheduler, clock: this.scheduler.clock, link: createSimLink(this.network) },
       this.prng.fork('fleet'),
@@ -191,8 +192,9 @@ export class Simulator implements FleetObserver {
       this.record.endCheckInput(this.answers, {
         book: this.book,
         ledgers: fleet.ledgers.map((ledger, shard) => ({ label: `shard ${shard}`, ledger })),
-        ...journalsAtEnd(fleet),
+        ...journalsAtEnd(fleet, this.workload),
         publicKeyOf: fleet.publicKeyOf,
+        serverPublicKey: fleet.serverKey.publicKey,
         scheme: fleet.options.scheme,
       }),
     );

@@ -15,6 +15,7 @@ import type { LedgerFigures } from '../check/endChecks.ts';
 import type { LossAccountFigures, SharedMeansFigures } from '../check/lossAccount.ts';
 import type { Metrics } from './metrics.ts';
 import type { RunRecord } from './runRecord.ts';
+import { splitDeclines, type DeclineSplit } from './declines.ts';
 
 export const SUMMARY_VERSION = 1;
 
@@ -30,7 +31,8 @@ export interface RunSummary {
   wallMs: number;
   events: number;
   /** `dropped`: orders that could not be issued on time (open-model arrivals dropped, or a terminal down). */
-  orders: { total: number; approved: number; declined: number; dropped?: number; byPath: Record<string, number>; declinedByReason: Record<string, number> };
+  /** `failures`: the declines split into business declines and system failures (declines.ts). */
+  orders: { total: number; approved: number; declined: number; dropped?: number; byPath: Record<string, number>; declinedByReason: Record<string, number>; failures?: DeclineSplit };
   latencyMs: { local: { p50: number; p99: number; max: number }; remote: { p50: number; p99: number; max: number } };
   remittance: { transactions: number; batches: number; pendingAtEnd: number; lagMs: { p50: number; p99: number }; peakBacklogAmountMinor: number };
   /** `lost`: approved and in no journal or ledger; `heldInJournals`: approved, on no ledger, still in a journal (pending). */
@@ -47,7 +49,7 @@ export interface RunSummary {
   /** The open-model executor's figures; null when the scenario has no `arrival`. */
   arrival?: ArrivalStats | null;
   /** Virtual mode only: the simulated servers' service time and queue peaks. */
-  servers?: { serviceTimeMs: number; peakQueueDepth: number[] };
+  servers?: { serviceTimeMs: number; peakQueueDepth: number[]; calibration?: string; batches?: number[]; busyMs?: number[] };
   /** Each scenario threshold, checked against this summary (k6's convention: a failure makes `run` exit 99). */
   thresholds?: ThresholdResult[];
   drainedAtMs: number | null;
@@ -119,7 +121,7 @@ export function buildSummary(input: SummaryInput): RunSummary {
     simulatedMs: input.simulatedMs,
     wallMs: input.wallMs,
     events: input.events,
-    orders: { ...parts.orders, dropped: input.droppedOrders },
+    orders: { ...parts.orders, dropped: input.droppedOrders, failures: splitDeclines(parts.orders.declinedByReason, parts.orders.total) },
     latencyMs: parts.latencyMs,
     remittance: { ...parts.remittance, pendingAtEnd: backlog.count, peakBacklogAmountMinor: backlog.peakAmountMinor },
     ledger: input.ledger ?? NO_LEDGER_FIGURES,

@@ -6,7 +6,8 @@
 // the same cross-field rules (`withOverrides`).
 
 import { readFileSync } from 'node:fs';
-import { basename, extname } from 'node:path';
+import { basename, dirname, extname, resolve } from 'node:path';
+import { CalibrationError, findCalibrationFile, readCalibration } from './calibration.ts';
 import { LineCounter, parseDocument } from 'yaml';
 import { checkScenario } from './checks.ts';
 import { formatPath, ScenarioError, type FieldPath, type ScenarioProblem } from './problems.ts';
@@ -65,8 +66,36 @@ export function loadScenarioText(text: string, fileName: string): Scenario {
 
   const scenario = applyComputedDefaults(raw as Record<string, unknown>, defaultName(fileName));
   checkScenario(scenario, (path, message) => add(locate(tree, path), path, message));
+  attachCalibration(scenario, fileName, (path, message) => add(locate(tree, path), path, message));
   if (problems.length > 0) throw new ScenarioError(sortProblems(problems));
   return scenario;
+}
+
+/**
+ * Replaces `servers.calibration` (the file name as written) by the file's checked contents; a file that is missing,
+ * unreadable, malformed or measured with another crypto than the scenario's is a problem on that line.
+ */
+function attachCalibration(scenario: Scenario, fileName: string, report: (path: FieldPath, message: string) => void): void {
+  const reference = scenario.servers.calibration as unknown as string | undefined;
+  if (reference === undefined) return;
+  const at = ['servers', 'calibration'];
+  const file = findCalibrationFile(reference, fileName);
+  if (file === undefined) {
+    report(at, `calibration file "${reference}" not found (looked in ${dirname(resolve(fileName))}, the folders above it and the current directory); write one with \`payfleet calibrate --out ${reference}\``);
+    delete scenario.servers.calibration;
+    return;
+  }
+  try {
+    const calibration = readCalibration(file);
+    if (calibration.crypto !== scenario.crypto) {
+      report(at, `calibration "${reference}" was measured with crypto ${calibration.crypto}, the scenario uses ${scenario.crypto}; calibrate with \`payfleet calibrate --crypto ${scenario.crypto}\``);
+    }
+    scenario.servers.calibration = { file: reference, calibration };
+  } catch (error) {
+    if (!(error instanceof CalibrationError)) throw error;
+    report(at, `calibration: ${error.message}`);
+    delete scenario.servers.calibration;
+  }
 }
 
 /** In the order of the file, which is the order a person fixes them in; problems without a place first. */

@@ -378,7 +378,7 @@ const fields: Fields = {
         forgedSignature: { doc: 'Messages with forged signatures.', fields: { count: count('Number of messages.') } },
         replayedRemittance: { doc: 'Remittances sent again.', fields: { count: count('Number of messages.') } },
         alteredInFlight: {
-          doc: 'The next remittances and settlements on the wire are modified in flight under their original request id (an amount raised by 1) and the honest copy is lost; SD must refuse the copy, change nothing, and the sender\'s resend must still post. Virtual mode only: an mqtt run does not apply it.',
+          doc: 'The next remittances and settlements on the wire are modified in flight under their original request id (an amount raised by 1) and the honest copy is lost; SD must refuse the copy, change nothing, and the sender\'s resend must still post. In an mqtt run each worker applies its share on its own devices\' radio path (the copy is published in place of the honest one).',
           fields: { count: count('Number of messages.') },
         },
         malformedPayload: { doc: 'Payloads that do not parse.', fields: { count: count('Number of messages.') } },
@@ -393,7 +393,12 @@ const fields: Fields = {
       serviceTime: {
         type: 'duration',
         default: 0,
-        doc: 'Virtual mode: the time a shard takes to handle one request; requests wait their turn in a FIFO queue per shard, so load and shard count show in the latency. 0: every request is handled as it arrives.',
+        doc: 'Virtual mode: the time a shard takes to handle one request; requests wait their turn in a FIFO queue per shard, so load and shard count show in the latency. 0: every request is handled as it arrives. Ignored when `calibration` is given. `payfleet capacity` refuses 0 without a calibration.',
+      },
+      calibration: {
+        type: 'string',
+        defaultDoc: 'none',
+        doc: 'Virtual mode: a calibration file written by `payfleet calibrate` (e.g. calibrations/<name>.json; a relative path is looked up from the scenario\'s folder upwards, then from the current directory). Each shard then serves its requests in group-commit batches with the service times measured on the real server, per request kind, drawn from the seeded PRNG. Its crypto must be the scenario\'s.',
       },
     },
   },
@@ -402,7 +407,7 @@ const fields: Fields = {
     type: 'list',
     default: [],
     doc: 'Pass/fail thresholds (SLOs), each "<figure> <op> <number>[ms|s|m|%]", e.g. "latency.remote.p99 < 800ms", "declined.rate < 1%", "lost == 0"; checked at the end of the run into summary.thresholds (`payfleet run` exits 99 when one fails).',
-    item: { type: 'string', doc: 'A threshold: a summary.json path or one of latency.*, lost, duplicated, dropped, declined.rate, approved.rate, dropped.rate, violations; then <, <=, >, >=, == or !=; then a number, with ms/s/m on figures in milliseconds and % on rates.' },
+    item: { type: 'string', doc: 'A threshold: a summary.json path or one of latency.*, lost, duplicated, dropped, declined.rate, approved.rate, dropped.rate, system.rate (declines that were failures of the system: timeouts, busy, refused messages), business.rate (the customers\' own limits: funds, ceilings, PIN), violations; then <, <=, >, >=, == or !=; then a number, with ms/s/m on figures in milliseconds and % on rates.' },
   },
 };
 

@@ -52,6 +52,9 @@ const ALIASES: Record<string, string> = {
   dropped: 'orders.dropped',
   approved: 'orders.approved',
   declined: 'orders.declined',
+  // Declines split (sim/run/declines.ts): failures of the system, and the customers' own limits.
+  'system.rate': 'orders.failures.systemRate',
+  'business.rate': 'orders.failures.businessRate',
 };
 
 /** Figures that are ratios of recorded counts; undefined when the run did not record their parts. */

@@ -10,6 +10,7 @@ import type { OfflinePolicy } from '../../machines/domain/discriminate.ts';
 import type { MeansKind } from '../../machines/domain/means.ts';
 import type { RemittancePolicy } from '../../machines/domain/remittance.ts';
 import type { SignatureScheme } from '../../machines/domain/signature.ts';
+import type { ScenarioCalibration } from './calibration.ts';
 
 /** A distribution of amounts. Draws are integers of minor units. */
 export type AmountDistribution =
@@ -194,6 +195,8 @@ export type Arrival =
 export interface Servers {
   /** Virtual mode: time one shard takes per request (FIFO queue per shard); 0 for none. */
   serviceTimeMs: number;
+  /** Virtual mode: the measured server costs (calibration.ts), loaded from the file the scenario names. */
+  calibration?: ScenarioCalibration;
 }
 
 /** A fully resolved scenario: every default applied, every cross-field rule checked. */

@@ -170,6 +170,7 @@ export class PostgresLedgerStore implements LedgerStore {
   allPostings() { return this.all('postings') as Posting[]; }
   allAggregates() { return this.all('aggregates') as Aggregate[]; }
   allVoids() { return this.all('voids') as VoidRecord[]; }
+  externalTransfers() { return (this.all('transfers') as Transfer[]).filter((t) => t.id.startsWith('ext:')); }
 
   /** [INV-3 conservation] in one query, for checkers of a large ledger. */
   sumOfBalancesMinor(): number {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { shardOf } from '../../machines/link.ts';
 import { Ledger, meansAccount } from '../../machines/domain/ledger.ts';
-import { signRequest, verifyResult } from '../../machines/domain/requests.ts';
+import { signProof, signRequest, verifyResult } from '../../machines/domain/requests.ts';
 import { keyFromSeed, signClaim, type PaymentClaim, type SigningKey } from '../../machines/domain/signature.ts';
 import type { DebitRequest, Proof, RemitRequest, ServerRequest, ServerResult, SyncRequest } from '../../machines/messages.ts';
 import { startBroker, type RunningBroker } from '../../broker/aedes.ts';
@@ -114,7 +114,7 @@ class Terminal {
 
   proof(amountMinor: number): Proof {
     const claim = this.claim('l', amountMinor);
-    return { ...claim, sig: signClaim(this.key, claim), path: 'localOffline' };
+    return signProof(this.key, claim, 'localOffline');
   }
 
   debit(amountMinor: number): DebitRequest {

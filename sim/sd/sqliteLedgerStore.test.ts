@@ -229,3 +229,17 @@ describe('SqliteLedgerStore: killed with SIGKILL in the middle of a stream of tr
     });
   }
 });
+
+describe('SqliteLedgerStore: external transfers [INV-4 per-payee reconciliation]', () => {
+  it('lists the spends through other points of issue, committed or read back, and nothing else', () => {
+    const path = freshPath();
+    const { store, ledger } = fundedLedger(path);
+    ledger.spendElsewhere({ transferId: 'web1', meansId: 'm1', payee: 'shop', amountMinor: 30 });
+    ledger.postPayment({ txId: 't1', meansId: 'm1', payee: 'shop', amountMinor: 20, requestId: 'p1/r1' }, 'remit');
+    expect(ledger.payeeCredits()).toEqual({ balanceByPayee: new Map([['shop', 50]]), externalByPayee: new Map([['shop', 30]]) });
+    store.close();
+    const reader = new SqliteLedgerStore(path, { readonly: true });
+    expect([...reader.externalTransfers()].map((t) => [t.id, t.creditAccount, t.amountMinor])).toEqual([['ext:web1', 'payee:shop', 30]]);
+    reader.close();
+  });
+});

@@ -308,6 +308,9 @@ export class SqliteLedgerStore implements LedgerStore {
   allVoids() {
     return this.stmt.allVoids.all().map(toVoid);
   }
+  externalTransfers() {
+    return this.stmt.externalTransfers.all().map(toTransfer);
+  }
 
   /** [INV-3 conservation] in one query, for checkers of a large ledger. */
   sumOfBalancesMinor(): number {

@@ -113,7 +113,7 @@ export function printVerdict(io: CliIo, summary: RunSummary): void {
   const lines = [
     '',
     `${verdictOf(summary)}  ${summary.scenario.name} seed=${summary.seed} mode=${summary.mode}  simulated ${(summary.simulatedMs / 1000).toFixed(0)} s in ${(summary.wallMs / 1000).toFixed(1)} s wall, ${summary.events} events`,
-    `  orders ${o.total}: approved ${o.approved}, declined ${o.declined}; by path internal ${o.byPath.internal ?? 0}, local-offline ${o.byPath.localOffline ?? 0}, local-below-threshold ${o.byPath.localBelowThreshold ?? 0}, remote ${o.byPath.remote ?? 0}`,
+    `  orders ${o.total}: approved ${o.approved}, declined ${o.declined}${o.failures ? ` (business ${o.failures.business}, system failures ${o.failures.system})` : ''}; by path internal ${o.byPath.internal ?? 0}, local-offline ${o.byPath.localOffline ?? 0}, local-below-threshold ${o.byPath.localBelowThreshold ?? 0}, remote ${o.byPath.remote ?? 0}`,
     `  latency local p50/p99 ${summary.latencyMs.local.p50}/${summary.latencyMs.local.p99} ms, remote p50/p99 ${summary.latencyMs.remote.p50}/${summary.latencyMs.remote.p99} ms`,
     `  remittance: ${summary.remittance.transactions} tx in ${summary.remittance.batches} batches, lag p50/p99 ${summary.remittance.lagMs.p50}/${summary.remittance.lagMs.p99} ms, peak money at risk ${summary.remittance.peakBacklogAmountMinor}, pending at end ${summary.remittance.pendingAtEnd}`,
     `  ledger: approved ${summary.ledger.approvedAmountMinor}, posted ${summary.ledger.postedAmountMinor}, lost ${summary.ledger.lost}, duplicated ${summary.ledger.duplicated}, sum of balances ${summary.ledger.sumOfBalancesMinor}`,
