@@ -7,11 +7,20 @@
 // connection (aedes' way, MQTT-3.3.5-2).
 // `authorizeSubscribe` negates a forbidden subscription (SUBACK 0x80) and keeps the connection. Every refusal
 // is counted by reason.
+// Clustered (`clusterUrl`, `payfleet broker --cluster redis://…`), the broker's message bus is mqemitter-redis:
+// every publish goes through Redis and reaches the subscribers of every broker of the cluster, so a terminal on
+// one broker is answered by a server on another. The payload checks stay here, in the publishing broker's
+// `authorizePublish`: a message is checked once, where it enters the cluster. The persistence stays aedes'
+// in-memory one, on purpose: every session is clean (broker/mqttLink.ts), every message is QoS 1 and nothing is
+// retained (refused above), so a broker holds nothing another broker would need — only the in-flight QoS 1
+// packets of its own connections, which die with them and are resent end to end by the proxies' outboxes.
+// (aedes-persistence-redis 12 does not install beside aedes 1.2 either.)
 
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import MQEmitterRedis from 'mqemitter-redis';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { authenticate } from './credentials.ts';
 import { mayPublish, maySubscribe, parseTopic, type ClientIdentity } from './topics.ts';
@@ -33,6 +42,12 @@ export interface BrokerOptions {
    * not: a test bed that cannot host part of the fleet, as a broker out of file descriptors.
    */
   refuseEndpoint?: (identity: ClientIdentity) => boolean;
+  /** A Redis URL (`redis://host:port`): share every message with the other brokers on it; standalone when absent. */
+  clusterUrl?: string;
+  /** Real time to wait for Redis before giving up (default 10 s). */
+  clusterConnectTimeoutMs?: number;
+  /** Where a clustered broker reports Redis errors after the start (ioredis reconnects by itself). */
+  onClusterError?: (error: Error) => void;
 }
 
 export interface BrokerStats {
@@ -43,6 +58,8 @@ export interface BrokerStats {
   published: number;
   /** Refused connections, publishes and subscriptions, by reason. */
   refusals: Record<string, number>;
+  /** Messages that went out to Redis (clustered only; each is one Redis PUBLISH, aedes' own $SYS ones included). */
+  clusterPublished?: number;
 }
 
 export interface RunningBroker {
@@ -63,6 +80,52 @@ function authError(returnCode: number, message: string): AuthenticateError {
 
 /** MQTT 3.1.1 CONNACK codes: 2 identifier rejected, 3 server unavailable, 4 bad username or password, 5 not authorised. */
 const RETURN_CODE = { anonymous: 5, unknownUser: 4, badPassword: 4, clientIdMismatch: 2, serverUnavailable: 3 } as const;
+
+/** The message bus of a clustered broker, once both its Redis connections are ready. */
+async function redisEmitter(url: string, timeoutMs: number, onError: (error: Error) => void): Promise<{ mq: ReturnType<typeof MQEmitterRedis>; published: () => number }> {
+  // No retries of a command while Redis is down: a publish fails at once (its QoS 1 sender resends) instead of
+  // piling up in ioredis' offline queue behind a dead connection.
+  const mq = MQEmitterRedis({ connectionString: url, maxRetriesPerRequest: 1 });
+  const connections = [(mq as unknown as { subConn: RedisConnection }).subConn, (mq as unknown as { pubConn: RedisConnection }).pubConn];
+  // mqemitter-redis turns every connection error into an 'error' event of its own: heard from the start, or it
+  // would be thrown.
+  let lastError: Error | undefined;
+  let started = false;
+  (mq as unknown as { state: RedisConnection }).state.on('error', (error: Error) => {
+    if (started) onError(error);
+    else lastError = error;
+  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      Promise.all(connections.map((c) => new Promise((resolve) => c.once('ready', resolve)))),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`clusterUnreachable: no Redis at ${url} after ${timeoutMs} ms${lastError ? ` (${lastError.message})` : ''}`)), timeoutMs);
+      }),
+    ]);
+  } catch (error) {
+    // Not `mq.close()`: it QUITs, which waits for a connection that never came.
+    for (const c of connections) c.disconnect();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  started = true;
+  let published = 0;
+  const emit = mq.emit.bind(mq);
+  mq.emit = (message, done) => {
+    published++;
+    emit(message, done);
+  };
+  return { mq, published: () => published };
+}
+
+/** What is used here of an ioredis connection and of mqemitter-redis' state emitter. */
+interface RedisConnection {
+  on(event: string, listener: (...args: never[]) => void): unknown;
+  once(event: string, listener: (...args: never[]) => void): unknown;
+  disconnect(): void;
+}
 
 function listen(server: NetServer | HttpServer, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -86,8 +149,13 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const identities = new WeakMap<Client, ClientIdentity>();
   let connections = 0;
   let published = 0;
+  const cluster = options.clusterUrl
+    ? await redisEmitter(options.clusterUrl, options.clusterConnectTimeoutMs ?? 10_000, options.onClusterError ?? ((error) => console.error(`payfleet broker: Redis: ${error.message}`)))
+    : undefined;
 
   const aedes = await Aedes.createBroker({
+    // In memory (aedes' default) even when clustered: see the header.
+    ...(cluster ? { mq: cluster.mq } : {}),
     authenticate(client, username, password, done) {
       const verdict = authenticate(options.secret, client.id, username, password);
       if (!verdict.ok) {
@@ -174,7 +242,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     url: `mqtt://${host}:${port}`,
     wsUrl: wsPort === undefined ? undefined : `ws://${host}:${wsPort}`,
     isConnected: (clientId) => live.has(clientId),
-    stats: () => ({ connectedClients: aedes.connectedClients, connections, published, refusals: refusals.snapshot() }),
+    stats: () => ({ connectedClients: aedes.connectedClients, connections, published, refusals: refusals.snapshot(), ...(cluster ? { clusterPublished: cluster.published() } : {}) }),
     close() {
       closing ??= (async () => {
         const servers: Promise<void>[] = [closeServer(tcp)];

@@ -4,8 +4,9 @@
 // writes, computed here so ten thousand users take a second, not ten thousand processes), an ACL file with one
 // `user` block per identity generated from broker/topics.ts' `aclRules`, and a config: one listener, anonymous
 // refused, the client id forced to the username (so no client can take over another's session), retained
-// messages refused, queue limits left at Mosquitto's defaults so the harness must survive their silent drops.
-// Then spawn `mosquitto -c` and wait until it accepts TCP connections.
+// messages refused, queue limits left at Mosquitto's defaults so the harness must survive their silent drops —
+// or, for `payfleet broker-config`, sized for the fleet with a comment on each (`limits`). Then (tests) spawn
+// `mosquitto -c` and wait until it accepts TCP connections.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { pbkdf2Sync, randomBytes } from 'node:crypto';
@@ -49,6 +50,54 @@ export interface MosquittoConfigOptions {
   passwordFile: string;
   aclFile: string;
   logFile: string;
+  /** Sized for a fleet (`payfleet broker-config`); Mosquitto's defaults when absent (the tests' brokers). */
+  limits?: MosquittoLimits;
+  /** Also log to standard output (a broker started by hand says it is running). */
+  logToStdout?: boolean;
+}
+
+/** What a fleet needs of one Mosquitto (see `fleetLimitLines`). */
+export interface MosquittoLimits {
+  /** Every connection of the run: terminals, POS, servers, the harness. */
+  endpoints: number;
+  /** Of them, the payment-server connections, each of which receives its shards' whole request stream. */
+  servers: number;
+}
+
+/** Descriptors the Mosquitto process needs besides one per connection (listeners, log file, epoll, password file). */
+export const MOSQUITTO_FD_RESERVE = 64;
+
+/** The file-descriptor limit a Mosquitto needs for `limits` (it cannot set its own: `ulimit -n` or LimitNOFILE). */
+export function mosquittoFdLimit(limits: MosquittoLimits): number {
+  return limits.endpoints + MOSQUITTO_FD_RESERVE;
+}
+
+/** The limit lines of a fleet's Mosquitto, each with the reason for its value. */
+function fleetLimitLines(limits: MosquittoLimits): string[] {
+  const queued = Math.max(1_000, 2 * limits.endpoints);
+  return [
+    `# The fleet: ${limits.endpoints} connections (${limits.servers} of them payment servers).`,
+    `# File descriptors: one per connection plus ${MOSQUITTO_FD_RESERVE} for the process, so start Mosquitto with`,
+    `# \`ulimit -n ${mosquittoFdLimit(limits)}\` or more (systemd: LimitNOFILE=${mosquittoFdLimit(limits)}); it cannot raise its own limit, and`,
+    '# past it new connections are refused while the old ones live on.',
+    '#',
+    '# Every connection of the run at once, on this one broker: when the other brokers of a run are gone their',
+    '# terminals fail over here. Past it Mosquitto refuses the connection (the run ends with the ENVIRONMENT verdict).',
+    `max_connections ${limits.endpoints}`,
+    '#',
+    '# QoS 1 messages a client may have unacknowledged. A payment server receives the requests of every terminal',
+    "# of its shards; Mosquitto's default of 20 would feed it 20 per round trip, so its window is opened to one per",
+    '# connection (at most 65535, the MQTT limit) and its own event loop sets the pace.',
+    `max_inflight_messages ${Math.min(65_535, Math.max(20, limits.endpoints))}`,
+    '#',
+    '# QoS 1 messages held per client beyond those in flight; Mosquitto drops the rest silently. A server must',
+    '# be able to queue a request and a remittance from every connection at once (after a broker restart, every',
+    "# terminal's backlog arrives together): two per connection, never below Mosquitto's default of 1000.",
+    `max_queued_messages ${queued}`,
+    '#',
+    '# Payment requests are small and latency-bound: no Nagle delay (the embedded broker does the same).',
+    'set_tcp_nodelay true',
+  ];
 }
 
 export function mosquittoConfig(o: MosquittoConfigOptions): string {
@@ -64,6 +113,7 @@ export function mosquittoConfig(o: MosquittoConfigOptions): string {
     // Run as whoever starts it: as root Mosquitto would otherwise switch to a user that cannot read these files.
     ...(process.getuid?.() === 0 ? ['user root'] : []),
     `log_dest file ${o.logFile}`,
+    ...(o.logToStdout ? ['log_dest stdout'] : []),
     'log_type error',
     'log_type warning',
     'log_type notice',
@@ -71,6 +121,7 @@ export function mosquittoConfig(o: MosquittoConfigOptions): string {
     // A listener option, so after `listener`: a client cannot choose its client id, so it cannot take over
     // another identity's session.
     'use_username_as_clientid true',
+    ...(o.limits ? ['', ...fleetLimitLines(o.limits)] : []),
     '',
   ].join('\n');
 }

@@ -15,6 +15,15 @@
 // burst on reconnect. Each connection attempt uses a fresh mqtt.js client, so nothing queued inside an old one
 // (an unacknowledged QoS 1 publish) is resent behind the machine's back.
 //
+// Several brokers (`url` a comma-separated list): a terminal or POS starts on the broker of its index (the number
+// its id ends with, modulo the list: `t7` of three brokers starts on the second) and, when an attempt fails, tries
+// the next one — a connection that was up and drops is first retried where it was, so a broker's brief hiccup
+// does not move its clients, while a broker that is gone (the retry refused) sends them on. A server subscribes
+// on every broker of the list at once, one connection each, and answers a request on the connection it came in
+// on (brokers that do not share messages need that; clustered ones do not mind). On brokers clustered through
+// Redis (`payfleet broker --cluster`) give a server one broker: the cluster allows one connection per client id,
+// so two connections of one server to two brokers of one cluster would close each other in turn.
+//
 // An optional `shaper` stands for a lossy radio on top of the real broker: every outgoing publish and every valid
 // incoming message goes through it, and it may drop, repeat or delay it (sim/mqtt/radio.ts applies a scenario's
 // network knobs). A message it delays is dropped if its connection has ended by then, as the radio lost it.
@@ -65,12 +74,14 @@ export interface LinkStats {
   delayed: number;
   /** Messages the shaper delayed whose connection had ended when their delay ran out: dropped. */
   droppedInFlight: number;
+  /** Times an endpoint moved to the next broker of its list after a failed attempt (0 with one broker). */
+  failovers: number;
 }
 
 export function createLinkStats(): LinkStats {
   return {
     connectAttempts: 0, connects: 0, disconnects: 0, subscribeRefusals: 0, sent: 0, droppedWhileDown: 0, unroutable: 0, publishErrors: 0, received: 0, rejected: {},
-    lost: 0, duplicated: 0, reordered: 0, delayed: 0, droppedInFlight: 0,
+    lost: 0, duplicated: 0, reordered: 0, delayed: 0, droppedInFlight: 0, failovers: 0,
   };
 }
 /**
@@ -85,8 +96,13 @@ export interface LinkShaper {
 }
 
 export interface MqttLinkOptions {
-  /** `mqtt://host:port` or `ws://host:port`. */
+  /** `mqtt://host:port` or `ws://host:port`, or several separated by commas (see the header). */
   url: string;
+  /**
+   * Brokers a terminal or POS moves on to after every one of `url`'s, never starts on (comma-separated): the
+   * servers' brokers of a Redis cluster, say, which carry the same messages.
+   */
+  failoverUrl?: string;
   /** The run's secret; each endpoint's password is derived from it. */
   secret: string;
   /** Seed of the reconnect jitter; each endpoint mixes in its own id so endpoints draw different delays. */
@@ -176,6 +192,23 @@ interface TcpAddress {
   port: number;
 }
 
+/** The broker URLs of a `url` option: one, or several separated by commas (blanks around them ignored). */
+export function brokerUrlList(url: string): string[] {
+  const urls = url.split(',').map((u) => u.trim()).filter((u) => u !== '');
+  if (urls.length === 0) throw new Error(`noBrokerUrl: no broker URL in ${JSON.stringify(url)}`);
+  return urls;
+}
+
+/**
+ * The broker a terminal or POS starts on: the number its id ends with (`t12` → 12), modulo the number of brokers,
+ * so consecutive terminals spread evenly; 0 for an id without one.
+ */
+export function homeBrokerIndex(endpointId: string, brokerCount: number): number {
+  const digits = /(\d+)$/.exec(endpointId)?.[1];
+  if (!digits || brokerCount <= 1) return 0;
+  return Number(BigInt(digits) % BigInt(brokerCount));
+}
+
 function tcpAddressOf(url: string): TcpAddress | undefined {
   const parsed = new URL(url);
   if (parsed.protocol !== 'mqtt:' || parsed.username || parsed.password || parsed.search) return undefined;
@@ -222,7 +255,11 @@ function clientOptionsFor(address: TcpAddress | undefined, own: Pick<IClientOpti
 /** What every endpoint of one `createMqttLink` shares. */
 interface LinkShared {
   options: MqttLinkOptions;
-  address: TcpAddress | undefined;
+  /** The brokers (`url`'s, then `failoverUrl`'s), and each one's parsed TCP address (undefined for a URL left to mqtt.js). */
+  urls: string[];
+  /** How many of `urls` are `url`'s: the brokers endpoints start on. */
+  homeCount: number;
+  addresses: Array<TcpAddress | undefined>;
   policy: BackoffPolicy;
   maxBytes: number;
   stats: LinkStats;
@@ -253,11 +290,19 @@ class MqttEndpoint {
   private lastPublisher: Publisher = SERVER_PUBLISHER;
   private lastSendTo: string | undefined;
   private lastSendTopic: string | undefined;
+  /** The broker of `shared.urls` this endpoint connects to now. */
+  private urlIndex: number;
 
+  /**
+   * `pinnedUrl`: always this broker of the list (a server's connection to each); otherwise the endpoint starts on
+   * its home broker and moves on after a failed attempt. `heard` learns who sent each request that arrived.
+   */
   constructor(
     private readonly shared: LinkShared,
     private readonly input: LinkInput,
     private readonly emit: (event: LinkEvent) => void,
+    private readonly pinnedUrl?: number,
+    private readonly heard?: (from: string) => void,
   ) {
     const { options, policy } = shared;
     this.identity = identityOfLink(input);
@@ -268,6 +313,11 @@ class MqttEndpoint {
     this.subscriptions = [...subscriptionsOf(this.identity), ...this.controlTopics];
     this.backoff = jitteredBackoff(options.seed, input.endpointId, policy);
     this.inCoverage = input.role === 'server' || input.inCoverage;
+    this.urlIndex = pinnedUrl ?? homeBrokerIndex(input.endpointId, shared.homeCount);
+  }
+
+  get isUp(): boolean {
+    return this.up;
   }
 
   scheduleConnect(): void {
@@ -309,6 +359,7 @@ class MqttEndpoint {
     }
     const decoded = decodeMessageOnRoute(payload, topic, this.lastRoute, this.lastPublisher, maxBytes);
     if (decoded.ok) {
+      if (this.heard && 'from' in decoded.message && typeof decoded.message.from === 'string') this.heard(decoded.message.from);
       options.tamper?.heard(this.input.endpointId, decoded.message);
       const event: LinkEvent = { type: 'link.message', message: decoded.message };
       if (!shaper) return this.emit(event);
@@ -325,10 +376,11 @@ class MqttEndpoint {
 
   private connect(): void {
     if (this.stopped || !this.inCoverage || this.client) return;
-    const { options, address, stats } = this.shared;
+    const { options, stats } = this.shared;
+    const address = this.shared.addresses[this.urlIndex];
     stats.connectAttempts++;
     const own = { clientId: this.username, username: this.username, password: this.password, keepalive: options.keepaliveSec ?? 30, connectTimeout: options.connectTimeoutMs ?? 10_000 };
-    const c = address ? mqtt.connect(clientOptionsFor(address, own)) : mqtt.connect(options.url, clientOptionsFor(undefined, own));
+    const c = address ? mqtt.connect(clientOptionsFor(address, own)) : mqtt.connect(this.shared.urls[this.urlIndex]!, clientOptionsFor(undefined, own));
     this.client = c;
     c.on('connect', () => {
       // No Nagle delay on the client side either (mqtt.js does not pass the option through).
@@ -355,6 +407,12 @@ class MqttEndpoint {
     c.on('close', () => {
       if (this.client !== c) return;
       this.client = undefined;
+      // An attempt that never came up: this broker is gone (or refuses us), so the next one is tried. A
+      // connection that was up is retried where it was first.
+      if (!this.up && this.pinnedUrl === undefined && this.shared.urls.length > 1) {
+        this.urlIndex = (this.urlIndex + 1) % this.shared.urls.length;
+        stats.failovers++;
+      }
       this.markDown();
       this.scheduleConnect();
     });
@@ -375,7 +433,6 @@ class MqttEndpoint {
   }
 
   receive(command: LinkCommand): void {
-    const { stats, shaper, maxBytes } = this.shared;
     if (command.type === 'link.coverage') {
       if (this.input.role === 'server' || command.inCoverage === this.inCoverage) return;
       this.inCoverage = command.inCoverage;
@@ -387,6 +444,12 @@ class MqttEndpoint {
       }
       return;
     }
+    this.send(command);
+  }
+
+  /** Publishes a `link.send`, or counts why it was dropped. */
+  send(command: Extract<LinkCommand, { type: 'link.send' }>): void {
+    const { stats, shaper, maxBytes } = this.shared;
     if (!this.up || !this.client) {
       stats.droppedWhileDown++;
       return;
@@ -429,10 +492,55 @@ class MqttEndpoint {
   }
 }
 
+/**
+ * A server on several brokers: one pinned connection to each. It is up while any of them is (and says `link.up`
+ * once, when the first comes up), and answers each recipient on the connection its last request came in on — on
+ * brokers that do not share messages, the only one that reaches it — else on the first connection that is up.
+ */
+class EveryBrokerEndpoint {
+  private readonly connections: MqttEndpoint[];
+  private readonly lastHeardOn = new Map<string, number>();
+  private upCount = 0;
+
+  constructor(shared: LinkShared, input: LinkInput, emit: (event: LinkEvent) => void) {
+    this.connections = shared.urls.map((_, index) => {
+      const own = (event: LinkEvent): void => {
+        if (event.type === 'link.up') {
+          if (++this.upCount === 1) emit(event);
+        } else if (event.type === 'link.down') {
+          if (--this.upCount === 0) emit(event);
+        } else {
+          emit(event);
+        }
+      };
+      return new MqttEndpoint(shared, input, own, index, (from) => this.lastHeardOn.set(from, index));
+    });
+  }
+
+  scheduleConnect(): void {
+    for (const connection of this.connections) connection.scheduleConnect();
+  }
+
+  receive(command: LinkCommand): void {
+    if (command.type !== 'link.send') return;
+    const heardOn = this.connections[this.lastHeardOn.get(command.to) ?? -1];
+    const connection = heardOn?.isUp ? heardOn : (this.connections.find((c) => c.isUp) ?? this.connections[0]!);
+    connection.send(command);
+  }
+
+  stop(): void {
+    for (const connection of this.connections) connection.stop();
+  }
+}
+
 export function createMqttLink(options: MqttLinkOptions): CallbackActorLogic<LinkCommand, LinkInput> {
+  const home = brokerUrlList(options.url);
+  const urls = [...home, ...(options.failoverUrl ? brokerUrlList(options.failoverUrl) : [])];
   const shared: LinkShared = {
     options,
-    address: tcpAddressOf(options.url),
+    urls,
+    homeCount: home.length,
+    addresses: urls.map(tcpAddressOf),
     policy: options.backoff ?? DEFAULT_BACKOFF,
     maxBytes: options.maxMessageBytes ?? MAX_MESSAGE_BYTES,
     stats: options.stats ?? createLinkStats(),
@@ -442,7 +550,7 @@ export function createMqttLink(options: MqttLinkOptions): CallbackActorLogic<Lin
     },
   };
   return fromCallback<LinkCommand, LinkInput>(({ input, sendBack, receive }) => {
-    const endpoint = new MqttEndpoint(shared, input, sendBack);
+    const endpoint = input.role === 'server' && home.length > 1 ? new EveryBrokerEndpoint(shared, input, sendBack) : new MqttEndpoint(shared, input, sendBack);
     receive((command) => endpoint.receive(command));
     endpoint.scheduleConnect();
     return () => endpoint.stop();

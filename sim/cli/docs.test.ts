@@ -142,6 +142,18 @@ const SPECIAL: Record<string, Special> = {
     run: `npx payfleet ${QUICKSTART_MQTT} --broker mqtt://127.0.0.1:1883 --out runs/quickstart-broker ${MQTT_SHRUNK}`,
     why: 'a minute of wall time at full size; shrunk, it still runs on the broker started by the line before, writes registry.json for the server line after, and must end with the verdict OK',
   },
+  'mosquitto -c runs/mosquitto-quickstart/mosquitto.conf &': {
+    run: '(mosquitto -c runs/mosquitto-quickstart/mosquitto.conf & until (echo > /dev/tcp/127.0.0.1/1885) 2>/dev/null; do sleep 0.1; done; echo listening on 1885; wait) &',
+    why: "run as written, in a subshell that says when the port accepts connections: Mosquitto's own log line does not reach a pipe until its buffer fills, and the test waits for a ready line",
+  },
+  [`npx payfleet ${QUICKSTART_MQTT} --broker mqtt://127.0.0.1:1885 --out runs/quickstart-mosquitto`]: {
+    run: `npx payfleet ${QUICKSTART_MQTT} --broker mqtt://127.0.0.1:1885 --out runs/quickstart-mosquitto --help`,
+    why: 'a minute of wall time; --help makes the CLI parse every flag without running. The Mosquitto started by the line before from the files broker-config wrote is the one sim/cli/commands/brokerConfig.test.ts logs the run\'s identities into, and runs on an external Mosquitto are sim/mqtt/runMqtt.test.ts\'s',
+  },
+  [`npx payfleet ${QUICKSTART_MQTT} --broker mqtt://127.0.0.1:1884 --server-broker mqtt://127.0.0.1:1886 --out runs/quickstart-cluster`]: {
+    run: `npx payfleet ${QUICKSTART_MQTT} --broker mqtt://127.0.0.1:1884 --server-broker mqtt://127.0.0.1:1886 --out runs/quickstart-cluster --help`,
+    why: 'a minute of wall time; --help makes the CLI parse every flag without running. sim/mqtt/cluster.test.ts runs the quickstart this way on Redis and two clustered brokers (and again with broker A SIGKILLed mid-run)',
+  },
   'NODE_OPTIONS=--max-old-space-size=16000 npx payfleet run scenarios/city-day.yaml': {
     run: 'NODE_OPTIONS=--max-old-space-size=16000 npx payfleet run scenarios/city-day.yaml --terminals 50 --quiet',
     why: '100,000 terminals over 24 h take 517 s and 9.8 GiB here; 50 terminals play the same day, outage and checks',
@@ -203,7 +215,7 @@ const SPECIAL: Record<string, Special> = {
 
 /** Ports the docs name, mapped to free ones: a fixed port would collide with a Mosquitto on the machine or with a
  * second copy of this test running. */
-const DOC_PORTS = [1883, 8083];
+const DOC_PORTS = [1883, 8083, 1884, 1885, 1886, 6379];
 
 function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
@@ -301,8 +313,9 @@ async function runLine(text: string, exitStatus: number): Promise<Finished> {
     const child = spawn('bash', ['-c', script.slice(0, -1).trim()], { cwd: mirror, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     const { output, done } = collect(child);
     background.push({ text, child, done });
-    // A server in the background is usable once it says so; these print "listening on" or "ready on".
-    for (let waitedMs = 0; !/listening on|ready on/.test(output()); waitedMs += 100) {
+    // A server in the background is usable once it says so: payfleet's print "listening on" or "ready on", Redis
+    // "Ready to accept connections".
+    for (let waitedMs = 0; !/listening on|ready on|Ready to accept connections/.test(output()); waitedMs += 100) {
       if (waitedMs > 90_000 || child.exitCode !== null) throw new Error(`${text}: never said it was ready:\n${output()}`);
       await new Promise((wake) => setTimeout(wake, 100));
     }

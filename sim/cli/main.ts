@@ -12,6 +12,7 @@ import { consoleIo, EXIT_BAD_INPUT, EXIT_OK, InputError, type CliIo, type Comman
 import { registeredCommands } from './registry.ts';
 import { agentCommand } from './commands/agent.ts';
 import { brokerCommand } from './commands/broker.ts';
+import { brokerConfigCommand } from './commands/brokerConfig.ts';
 import { httpCommand } from './commands/http.ts';
 import { compareCommand, reportCommand } from './commands/report.ts';
 import { replayCommand } from './commands/replay.ts';
@@ -26,6 +27,7 @@ const commands: Record<string, Command> = {
   report: reportCommand,
   compare: compareCommand,
   broker: brokerCommand,
+  'broker-config': brokerConfigCommand,
   server: serverCommand,
   http: httpCommand,
   agent: agentCommand,

@@ -105,6 +105,7 @@ export class MqttCoordinator {
       ledger: options.ledger,
       runLog: this.runLog,
       onFailure: (kind) => this.faults.counters[kind]++,
+      serverBrokerUrl: options.serverBrokerUrl,
     });
     this.pool = new WorkerPool({
       logDir: this.logDir,
@@ -116,7 +117,7 @@ export class MqttCoordinator {
     this.reports = new WorkerReports({ time: this.time, metrics: this.metrics, record: this.record, recent: this.recent, pool: this.pool, forwardElsewhere: (spend) => this.elsewhere?.send(spend) });
     this.adversary = new Adversary({
       scenario: this.scenario,
-      brokerUrl: () => this.supervisor.brokerUrl,
+      brokerUrl: () => this.supervisor.harnessBrokerUrl,
       secret: this.secret,
       prng: prng.fork('adversary'),
       now: () => this.time.now(),
@@ -199,10 +200,10 @@ export class MqttCoordinator {
     await this.supervisor.startServers(scenario.population.shards, registryPath, this.agentFleet?.placeServer);
     this.readers.open(this.supervisor.servers);
     const brokerUrl = this.supervisor.brokerUrl;
-    this.elsewhere = new ElsewhereSender({ brokerUrl, secret: this.secret, shardCount: scenario.population.shards, nowMs: wallEpochMs, log: (line) => this.runLog.log(line) });
+    this.elsewhere = new ElsewhereSender({ brokerUrl: this.supervisor.harnessBrokerUrl, secret: this.secret, shardCount: scenario.population.shards, nowMs: wallEpochMs, log: (line) => this.runLog.log(line) });
     await this.runLog.withTimeout(this.elsewhere.start(), CONNECT_TIMEOUT_REAL_MS, 'harness control connection');
     const connectTimeoutRealMs = this.options.connectTimeoutRealMs ?? CONNECT_TIMEOUT_REAL_MS;
-    await this.pool.start({ scenario, workers: this.options.workers, brokerUrl, secret: this.secret, timeScale: this.options.timeScale, connectTimeoutRealMs, placed: this.agentFleet?.workers });
+    await this.pool.start({ scenario, workers: this.options.workers, brokerUrl, failoverBrokerUrl: this.supervisor.failoverBrokerUrl, secret: this.secret, timeScale: this.options.timeScale, connectTimeoutRealMs, placed: this.agentFleet?.workers });
   }
 
   // ------------------------------------------------------------------ play (the safety phase)

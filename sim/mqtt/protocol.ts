@@ -27,6 +27,8 @@ export interface WorkerInit {
   /** The POS units this worker hosts (its terminals visit only these). */
   posIndices: number[];
   brokerUrl: string;
+  /** Brokers the endpoints fail over to after `brokerUrl`'s (broker/mqttLink.ts `failoverUrl`); none when absent. */
+  failoverBrokerUrl?: string;
   secret: string;
   timeScale: number;
   /** This worker's share of the device faults (counts already split between workers). */

@@ -8,7 +8,8 @@
 // broker must know the credentials derived from it) is given, and the Mosquitto password and ACL files for the run's
 // identities are written into the run directory so that broker can be given them. With `--metrics-port N` the
 // coordinator's live metrics are served in Prometheus text format on 127.0.0.1 while the run goes (0: any free
-// port; the URL is printed), and the endpoint is closed when the run ends, however it ends.
+// port; the URL is printed), and the endpoint is closed when the run ends, however it ends. Before any of it, a
+// fleet this machine cannot host (file-descriptor limits, fleetFit.ts) is refused with the numbers: bad input.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +23,8 @@ import { MqttCoordinator } from './coordinator.ts';
 import { HarnessError, type AgentRunOptions, type BrokerControl, type MqttRunResult } from './runOptions.ts';
 import { killAllChildren, ProcessError } from './processes.ts';
 import { runIdentities } from './identities.ts';
+import { fleetCounts, fleetMisfits, openFilesLimit } from './fleetFit.ts';
+import { defaultWorkerCount } from './workerPool.ts';
 import { formatLedgerSpec, type LedgerSpec } from '../sd/ledgerSpec.ts';
 import { PostgresControlError, postgresControlOf, type DatabaseControl } from '../sd/postgresControl.ts';
 import { EXIT_ENVIRONMENT, EXIT_OK, EXIT_THRESHOLD, EXIT_VIOLATION } from '../run/exitStatus.ts';
@@ -51,8 +54,10 @@ export interface MqttRunOptions {
   outDir: string;
   /** Simulated ms per real ms. */
   timeScale: number;
-  /** An external broker; the embedded one when absent. */
+  /** An external broker, or several separated by commas; the embedded one when absent. */
   brokerUrl?: string;
+  /** The servers' brokers when not the terminals' (clustered with them). */
+  serverBrokerUrl?: string;
   /** The secret the external broker's credentials were issued with (PAYFLEET_BROKER_SECRET). */
   secret?: string;
   quiet?: boolean;
@@ -77,7 +82,7 @@ const AGENT_INPUT_ERRORS: Record<string, 'agents' | 'listen'> = { agentsMissing:
 /** Bad input found only when the run starts (a metrics port in use, agents that never came): nothing has run yet. */
 export class MqttRunInputError extends Error {
   constructor(
-    readonly flag: 'metrics-port' | 'ledger' | 'ledger-pgdata' | 'agents' | 'listen',
+    readonly flag: 'metrics-port' | 'ledger' | 'ledger-pgdata' | 'terminals' | 'agents' | 'listen',
     message: string,
     readonly value: unknown,
   ) {
@@ -94,7 +99,7 @@ function printOptions(io: RunMqttIo, scenario: Scenario, file: string, outDir: s
       `payfleet run ${file}`,
       `  mode=mqtt seed=${scenario.seed} terminals=${p.terminals} pos=${p.pos.units} shards=${p.shards} crypto=${scenario.crypto}`,
       `  duration=${scenario.durationMs}ms drain=${scenario.drainMs}ms time-scale=${f.timeScale} (at most ${realS.toFixed(0)} s of real time, plus start-up)`,
-      `  broker=${f.brokerUrl ?? 'embedded (aedes, its own process)'} faults=${scenario.faults.length}`,
+      `  broker=${f.brokerUrl ?? 'embedded (aedes, its own process)'}${f.serverBrokerUrl ? ` server-broker=${f.serverBrokerUrl}` : ''} faults=${scenario.faults.length}`,
       ...(f.agents ? [`  agents=${f.agents.count} listen=${f.agents.host}:${f.agents.port} (workers and servers run on the agents)`] : []),
       `  ledger=${f.ledger ? `${formatLedgerSpec(f.ledger, true)} (a schema per server)` : 'sqlite (a file per server in the out directory)'}`,
       `  out=${outDir}`,
@@ -180,11 +185,30 @@ function databaseControlOf(scenario: Scenario, file: string, f: MqttRunOptions):
   throw new MqttRunInputError('ledger-pgdata', `${where}: the run cannot crash the PostgreSQL of --ledger: give its data directory with --ledger-pgdata DIR (pg_ctl stop -m immediate, then pg_ctl restart), or remove the fault`, crash);
 }
 
+/**
+ * Refuses a fleet this machine cannot host before anything is written or started (fleetFit.ts), and prints where
+ * its connections will be when there are several brokers.
+ */
+function checkFleetFits(io: RunMqttIo, scenario: Scenario, f: MqttRunOptions): void {
+  const counts = fleetCounts({ scenario, workers: defaultWorkerCount(scenario.population.terminals), brokerUrl: f.brokerUrl, serverBrokerUrl: f.serverBrokerUrl });
+  // Over agents the workers run on other hosts, each agent within its own --capacity (placement.ts refuses a fleet
+  // they cannot hold): only what starts here, an embedded broker, is checked against this machine's limit.
+  if (f.agents) counts.endpointsPerWorker = 0;
+  const limit = openFilesLimit();
+  const misfits = fleetMisfits(counts, limit);
+  if (misfits.length > 0) {
+    const p = scenario.population;
+    throw new MqttRunInputError('terminals', `the fleet (${p.terminals} terminals, ${p.pos.units} POS) does not fit on this machine; nothing was run:\n  ${misfits.join('\n  ')}`, counts);
+  }
+  if (counts.brokers.length > 1) io.out(`  connections per broker while all are up: ${counts.brokers.map((b) => `${b.url} ${b.endpoints}`).join(', ')} (one left alone takes all ${counts.allEndpoints})`);
+}
+
 /** Runs `scenario` in mqtt mode; resolves with the exit status (0 every invariant held, 1 otherwise). */
 export async function runMqttCommand(scenario: Scenario, file: string, f: MqttRunOptions, io: RunMqttIo = defaultIo): Promise<number> {
   const outDir = f.outDir;
   // Bad input found here stops the run before anything is printed, started or written.
   const databaseControl = databaseControlOf(scenario, file, f);
+  checkFleetFits(io, scenario, f);
   printOptions(io, scenario, file, outDir, f);
   if (databaseControl) io.out(`  database control: ${databaseControl.description} (pg_ctl; its log after a restart: ${join(outDir, 'logs', 'postgres.log')})`);
   mkdirSync(outDir, { recursive: true });
@@ -222,6 +246,7 @@ export async function runMqttCommand(scenario: Scenario, file: string, f: MqttRu
       outDir,
       timeScale: f.timeScale,
       brokerUrl: f.brokerUrl,
+      serverBrokerUrl: f.serverBrokerUrl,
       secret: f.secret,
       ledger: f.ledger,
       databaseControl,

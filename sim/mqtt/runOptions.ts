@@ -34,8 +34,16 @@ export interface MqttRunOptions {
   file?: string;
   outDir: string;
   timeScale: number;
-  /** URL of an external broker; the embedded broker is started when absent. */
+  /**
+   * URL of an external broker, or several separated by commas (terminals spread over them by index and fail over
+   * to the next; servers subscribe on each); the embedded broker is started when absent.
+   */
   brokerUrl?: string;
+  /**
+   * The brokers the servers subscribe on instead of `brokerUrl`'s (brokers clustered with them through Redis); the
+   * terminals fail over to these too, after their own.
+   */
+  serverBrokerUrl?: string;
   /** The secret every credential derives from; a fresh one when absent (required with an external broker). */
   secret?: string;
   brokerControl?: BrokerControl;

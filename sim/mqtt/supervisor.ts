@@ -65,12 +65,17 @@ export interface SupervisorOptions {
   runLog: RunLog;
   /** A server or the broker exited by itself. */
   onFailure(kind: ProcessFailure): void;
+  /** The servers' brokers when they are not the terminals' (see runOptions.ts `serverBrokerUrl`). */
+  serverBrokerUrl?: string;
 }
 
 export class ProcessSupervisor {
   /** The embedded broker; undefined with an external one. */
   broker: ManagedProcess | undefined;
+  /** The terminals' brokers: one URL, or several separated by commas (their failover order). */
   brokerUrl = '';
+  /** The servers' brokers, subscribed on each. */
+  serverBrokerUrl = '';
   servers: ServerGroup[] = [];
   private stopping = false;
   private readonly inFlight = new Set<Promise<void>>();
@@ -100,7 +105,23 @@ export class ProcessSupervisor {
       // A restarted broker must come back where every client expects it.
       broker.options.args.splice(2, 1, match[3]!);
     }
-    this.options.runLog.log(`  broker ${this.brokerUrl}${this.broker ? ` (embedded, pid ${this.broker.pid})` : ' (external)'}`);
+    this.serverBrokerUrl = this.options.serverBrokerUrl ?? this.brokerUrl;
+    this.options.runLog.log(`  broker ${this.brokerUrl}${this.broker ? ` (embedded, pid ${this.broker.pid})` : ' (external)'}${this.serverBrokerUrl !== this.brokerUrl ? `; servers on ${this.serverBrokerUrl}` : ''}`);
+  }
+
+  /**
+   * The servers' brokers that are not the terminals': clustered with theirs, so a terminal whose own brokers are
+   * all gone fails over to them (broker/mqttLink.ts `failoverUrl`); undefined when there are none.
+   */
+  get failoverBrokerUrl(): string | undefined {
+    const own = this.brokerUrl.split(',');
+    const failover = this.serverBrokerUrl.split(',').filter((url) => !own.includes(url));
+    return failover.length > 0 ? failover.join(',') : undefined;
+  }
+
+  /** The broker the harness's own connections use (control messages, the adversary): the servers' first one. */
+  get harnessBrokerUrl(): string {
+    return this.serverBrokerUrl.split(',')[0]!;
   }
 
   /**
@@ -120,14 +141,14 @@ export class ProcessSupervisor {
       const placed = place?.({
         shards,
         range,
-        brokerUrl: this.brokerUrl,
+        brokerUrl: this.serverBrokerUrl,
         database: database?.engine === 'postgres' ? ledger : undefined,
         synchronous: this.options.serverSynchronous,
         ledger,
         onUnexpectedExit: (code, signal) => this.supervise(placed!.process, 'serverFailures', code ?? signal),
       });
       if (placed) return { shards, range, ledger, ...placed };
-      const args = ['server', '--shards', range, '--broker', this.brokerUrl, '--ledger', formatLedgerSpec(ledger), '--registry', registryPath];
+      const args = ['server', '--shards', range, '--broker', this.serverBrokerUrl, '--ledger', formatLedgerSpec(ledger), '--registry', registryPath];
       if (this.options.serverSynchronous) args.push('--synchronous', this.options.serverSynchronous);
       const server: ManagedProcess = new ManagedProcess({
         name: `server-${range}`,

@@ -125,7 +125,7 @@ export class SwarmWorker implements FleetObserver {
     // The same fork as the virtual Simulator's, so server, operator, proxy and POS keys are the same.
     this.fleet = new Fleet(
       { scheme: scenario.crypto, policy: proxyPolicyOf(scenario.policy), shards: scenario.population.shards, pin: scenario.population.users.pin, nearLinkDelayMs: NEAR_LINK_DELAY_MS },
-      { time: this.time, clock: this.time.clock, link: createMqttLink({ url: init.brokerUrl, secret: init.secret, seed: scenario.seed, stats: this.linkStats, everConnected: this.everConnected, backoff: scaledBackoff(init.timeScale), shaper: this.radio, tamper }) },
+      { time: this.time, clock: this.time.clock, link: createMqttLink({ url: init.brokerUrl, failoverUrl: init.failoverBrokerUrl, secret: init.secret, seed: scenario.seed, stats: this.linkStats, everConnected: this.everConnected, backoff: scaledBackoff(init.timeScale), shaper: this.radio, tamper }) },
       prng.fork('fleet'),
       this,
     );

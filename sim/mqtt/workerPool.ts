@@ -58,6 +58,11 @@ export function splitCount(count: number, sizes: readonly number[]): number[] {
   return shares;
 }
 
+/** The number of swarm workers of a fleet when the caller does not say: by fleet size, at most the cores, at most 2. */
+export function defaultWorkerCount(terminals: number): number {
+  return Math.max(1, Math.min(2, availableParallelism(), Math.ceil(terminals / TERMINALS_PER_WORKER_AT_LEAST)));
+}
+
 export interface WorkerPoolParts {
   logDir: string;
   runLog: RunLog;
@@ -72,6 +77,8 @@ export interface PoolStart {
   /** Number of workers; by fleet size when absent (at most the cores, at most 2). */
   workers: number | undefined;
   brokerUrl: string;
+  /** Brokers the endpoints fail over to after `brokerUrl`'s; none when absent. */
+  failoverBrokerUrl?: string;
   secret: string;
   timeScale: number;
   connectTimeoutRealMs: number;
@@ -91,7 +98,7 @@ export class WorkerPool {
   async start(options: PoolStart): Promise<void> {
     const { scenario } = options;
     const placed = options.placed;
-    const workerCount = placed?.length ?? options.workers ?? Math.max(1, Math.min(2, availableParallelism(), Math.ceil(scenario.population.terminals / TERMINALS_PER_WORKER_AT_LEAST)));
+    const workerCount = placed?.length ?? options.workers ?? defaultWorkerCount(scenario.population.terminals);
     const terminals = scenario.population.terminals;
     const bounds = placed
       ? placed.reduce((b, p) => [...b, b[b.length - 1]! + p.terminals], [0])
@@ -112,6 +119,7 @@ export class WorkerPool {
         terminalsTo: bounds[i + 1]!,
         posIndices: Array.from({ length: scenario.population.pos.units }, (_, p) => p).filter((p) => p % workerCount === i),
         brokerUrl: options.brokerUrl,
+        failoverBrokerUrl: options.failoverBrokerUrl,
         secret: options.secret,
         timeScale: options.timeScale,
         faults,

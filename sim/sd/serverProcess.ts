@@ -29,7 +29,7 @@ import { DomainError } from '../../machines/domain/money.ts';
 import { shardOf } from '../../machines/link.ts';
 import type { ServerRequest } from '../../machines/messages.ts';
 import { createLedgerActor, serverMachine, type ServerEmitted } from '../../machines/server.ts';
-import { createLinkStats, createMqttLink } from '../../broker/mqttLink.ts';
+import { brokerUrlList, createLinkStats, createMqttLink } from '../../broker/mqttLink.ts';
 import { formatShardRange, serverIdentity, usernameOf } from '../../broker/topics.ts';
 import { meansOfShards, publicKeyLookup, readRegistry, serverKeyOf, type RunRegistry } from './registry.ts';
 import type { SynchronousMode } from './sqliteLedgerStore.ts';
@@ -236,11 +236,14 @@ export async function runServer(options: ServerOptions, io: ServerIo): Promise<'
   // event, snapshot and action of every actor: a cost on each request.)
   let linkUps = 0;
   let linkDowns = 0;
+  // On several brokers (one connection each) the server is ready once subscribed on every one of them.
+  const brokerCount = brokerUrlList(options.brokerUrl).length;
   const watchLink = () => {
     while (linkUps < linkStats.connects) {
       linkUps++;
+      if (linkUps < brokerCount) continue;
       // The coordinator waits for this exact line; later reconnects get their own line.
-      io.out(linkUps === 1 ? `payfleet server: shards ${range} ready on ${options.brokerUrl}` : `payfleet server: shards ${range} link up again (${linkUps})`);
+      io.out(linkUps === brokerCount ? `payfleet server: shards ${range} ready on ${options.brokerUrl}` : `payfleet server: shards ${range} link up again (${linkUps - brokerCount + 1})`);
     }
     if (linkDowns < linkStats.disconnects) {
       linkDowns = linkStats.disconnects;

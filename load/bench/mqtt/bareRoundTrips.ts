@@ -84,8 +84,9 @@ function messagesFor(terminalId: string, seq: number): { request: DebitRequest; 
  * requester this is the bare client pair; with one requester per payment in flight the broker fans out over as
  * many connections as the harness's closed loop uses. Run it while no harness process uses these identities.
  */
-export async function bareRoundTrips(url: string, secret: string, requesterIds: readonly string[], concurrency: number, durationMs: number): Promise<RoundTripFigures> {
-  const responder = await connect(url, secret, serverIdentity([0]));
+export async function bareRoundTrips(url: string, secret: string, requesterIds: readonly string[], concurrency: number, durationMs: number, responderUrl = url): Promise<RoundTripFigures> {
+  // The responder may sit on another broker of a cluster (clusterRoundTrips.ts): every message then crosses Redis.
+  const responder = await connect(responderUrl, secret, serverIdentity([0]));
   const requesters: MqttClient[] = [];
   try {
     await responder.subscribeAsync(requestFilter(0), { qos: 1 });

@@ -21,6 +21,17 @@ describe('payfleet run --mode mqtt: its options', () => {
     expect(() => optionsOf(['--time-scale', '0'])).toThrow(/--time-scale: expected a positive number, got '0'/);
     expect(() => optionsOf(['--metrics-port', '70000'])).toThrow(/--metrics-port: expected an integer from 0 to 65535, got '70000'/);
   });
+
+  it('takes several brokers, and the servers\' own clustered brokers, checking each URL', () => {
+    const k = { PAYFLEET_BROKER_SECRET: 'k' };
+    expect(optionsOf(['--broker', 'mqtt://a:1883, mqtt://b:1883'], k)).toMatchObject({ brokerUrl: 'mqtt://a:1883,mqtt://b:1883', serverBrokerUrl: undefined });
+    expect(optionsOf(['--broker', 'mqtt://a:1883', '--server-broker', 'mqtt://b:1883'], k)).toMatchObject({ brokerUrl: 'mqtt://a:1883', serverBrokerUrl: 'mqtt://b:1883' });
+    expect(() => optionsOf(['--broker', 'mqtt://a:1883,,mqtt://b:1883'], k)).toThrow(/--broker: expected broker URLs separated by commas/);
+    expect(() => optionsOf(['--broker', 'mqtt://a:1883,b'], k)).toThrow(/--broker: expected a broker URL .* got 'b'/);
+    expect(() => optionsOf(['--broker', 'mqtt://a:1883,mqtt://a:1883'], k)).toThrow(/--broker: mqtt:\/\/a:1883 is given twice/);
+    expect(() => optionsOf(['--server-broker', 'mqtt://b:1883'], k)).toThrow(/--server-broker: only with --broker/);
+    expect(() => optionsOf(['--broker', 'mqtt://a:1883', '--server-broker', 'redis://b:6379'], k)).toThrow(/--server-broker: expected a broker URL/);
+  });
 });
 
 describe('payfleet run --ledger: the servers\' ledgers of an mqtt run', () => {

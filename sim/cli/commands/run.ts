@@ -10,7 +10,7 @@
 import { join } from 'node:path';
 import { defineFlags, UsageError, type FlagValues } from '../args.ts';
 import { defineCommand, EXIT_ENVIRONMENT, EXIT_OK, EXIT_THRESHOLD, EXIT_VIOLATION, type CliIo } from '../command.ts';
-import { brokerUrlOf, MAX_PORT, portFlag } from './brokerFlags.ts';
+import { brokerUrlsOf, MAX_PORT, portFlag } from './brokerFlags.ts';
 import { loadScenario, withOverrides } from '../../scenario/load.ts';
 import type { Scenario } from '../../scenario/types.ts';
 import { formatDuration } from '../../scenario/durations.ts';
@@ -53,10 +53,18 @@ export const runFlags = defineFlags({
   quiet: { kind: 'boolean', help: 'no progress line' },
   broker: {
     kind: 'string',
-    parse: (text) => brokerUrlOf('broker', text),
-    placeholder: 'URL',
-    help: 'mqtt mode: URL of an external broker, e.g. mqtt://127.0.0.1:1883 (secret from PAYFLEET_BROKER_SECRET)',
+    parse: (text) => brokerUrlsOf('broker', text),
+    placeholder: 'URL[,URL…]',
+    help:
+      'mqtt mode: external broker(s), e.g. mqtt://127.0.0.1:1883 (secret from PAYFLEET_BROKER_SECRET); several separated by commas: terminals spread over them by index and fail over to the next, servers subscribe on each',
     defaultText: 'an embedded aedes broker in its own process',
+  },
+  'server-broker': {
+    kind: 'string',
+    parse: (text) => brokerUrlsOf('server-broker', text),
+    placeholder: 'URL[,URL…]',
+    help: "mqtt mode, with --broker: the brokers the payment servers subscribe on instead, when they are clustered with --broker's (payfleet broker --cluster); terminals fail over to them too",
+    defaultText: "--broker's",
   },
   'time-scale': { kind: 'number', help: 'mqtt mode: simulated ms per real ms (60 plays an hour in a minute)', defaultText: '1' },
   ledger: {
@@ -94,6 +102,10 @@ export function mqttOptionsOf(flags: RunFlags, outDir: string, env: Record<strin
   if (brokerUrl !== undefined && !secret) {
     throw new UsageError(`--broker: set PAYFLEET_BROKER_SECRET to the secret the broker's credentials were issued with (its password and ACL files can be written with it)`, 'broker');
   }
+  const serverBrokerUrl = flags['server-broker'];
+  if (serverBrokerUrl !== undefined && brokerUrl === undefined) {
+    throw new UsageError(`--server-broker: only with --broker (the embedded broker is one broker: the servers are on it)`, 'server-broker');
+  }
   if (flags.agents !== undefined && !secret) {
     throw new UsageError(`--agents: set PAYFLEET_BROKER_SECRET to the run's secret, here and for every agent (their token derives from it)`, 'agents');
   }
@@ -101,7 +113,7 @@ export function mqttOptionsOf(flags: RunFlags, outDir: string, env: Record<strin
   if (flags.agents === undefined && flags['agents-timeout'] !== undefined) throw new UsageError(`--agents-timeout: only with --agents N`, 'agents-timeout');
   const listen = flags.listen ?? { host: '127.0.0.1', port: 0 };
   const agents = flags.agents === undefined ? undefined : { count: flags.agents, host: listen.host, port: listen.port, waitRealMs: flags['agents-timeout'] ?? AGENTS_TIMEOUT_DEFAULT_MS };
-  return { outDir, timeScale: flags['time-scale'] ?? 1, brokerUrl, secret, quiet: flags.quiet === true, metricsPort: flags['metrics-port'], ledger: flags.ledger, ledgerPgdata: flags['ledger-pgdata'], agents };
+  return { outDir, timeScale: flags['time-scale'] ?? 1, brokerUrl, serverBrokerUrl, secret, quiet: flags.quiet === true, metricsPort: flags['metrics-port'], ledger: flags.ledger, ledgerPgdata: flags['ledger-pgdata'], agents };
 }
 
 function printOptions(io: CliIo, scenario: Scenario, file: string, outDir: string): void {
@@ -153,7 +165,7 @@ export function exitStatusOf(summary: Parameters<typeof verdictOf>[0] & Pick<Run
 
 export const runCommand = defineCommand({
   summary: 'run a scenario (virtual or mqtt mode) and check every invariant',
-  usage: 'payfleet run <scenario.yaml> [--mode virtual|mqtt] [--seed N] [--terminals N] [--duration 24h] [--out DIR] [--time-scale X] [--metrics-port N] [--ledger sqlite|postgres://…] [--ledger-pgdata DIR] [--agents N [--listen HOST:PORT]]',
+  usage: 'payfleet run <scenario.yaml> [--mode virtual|mqtt] [--seed N] [--terminals N] [--duration 24h] [--out DIR] [--time-scale X] [--broker URL[,URL…] [--server-broker URL[,URL…]]] [--metrics-port N] [--ledger sqlite|postgres://…] [--ledger-pgdata DIR] [--agents N [--listen HOST:PORT]]',
   description: 'Runs a scenario and checks every invariant and threshold. Exit 0: all held; 1: a violation or a backlog that did not drain; 2: bad input; 3: the environment failed (mqtt mode: an endpoint never connected to the broker, and no safety invariant was violated); 99: a threshold failed.',
   flags: runFlags,
   positionals: true,
@@ -166,6 +178,9 @@ export const runCommand = defineCommand({
     }
     if (mode !== 'mqtt' && flags.agents !== undefined) {
       throw new UsageError(`--agents: only with --mode mqtt (a virtual run is one deterministic process)`, 'agents');
+    }
+    for (const flag of ['broker', 'server-broker'] as const) {
+      if (mode !== 'mqtt' && flags[flag] !== undefined) throw new UsageError(`--${flag}: only with --mode mqtt (a virtual run has no broker)`, flag);
     }
     if (mode !== 'mqtt' && flags['ledger-pgdata'] !== undefined) {
       throw new UsageError(`--ledger-pgdata: only with --mode mqtt and --ledger postgres://… (a virtual run keeps its ledgers in memory)`, 'ledger-pgdata');

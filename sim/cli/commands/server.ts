@@ -1,12 +1,12 @@
 // Goal: `payfleet server`: its flags and help, checked here, then one payment-server process run by
 // sim/sd/serverProcess.ts's `runServer` until SIGINT or SIGTERM.
-// Method: declare the flags, turn them into ServerOptions (a range, a broker URL, the secret from --secret or
+// Method: declare the flags, turn them into ServerOptions (a range, broker URLs (several: one connection to each), the secret from --secret or
 // PAYFLEET_BROKER_SECRET, the ledger from --db PATH or --ledger sqlite:PATH|postgres://…), and map how the server ended to an exit status: 0 stopped, 1 failed while serving,
 // 2 bad input (a flag, or a registry or ledger file that does not fit the flags: nothing was served).
 
 import { defineFlags, UsageError, type FlagValues } from '../args.ts';
 import { defineCommand, EXIT_OK, EXIT_VIOLATION, InputError, withStopSignal } from '../command.ts';
-import { brokerUrlOf, secretOf } from './brokerFlags.ts';
+import { brokerUrlsOf, secretOf } from './brokerFlags.ts';
 import { formatShardRange, MAX_SHARD, parseShardRange } from '../../../broker/topics.ts';
 import type { ServerOptions } from '../../sd/serverProcess.ts';
 import { LedgerSpecError, parseLedgerSpec, schemaForShards, withDefaultSchema, type LedgerSpec } from '../../sd/ledgerSpec.ts';
@@ -30,7 +30,13 @@ export function ledgerSpecOf(flag: string, text: string): LedgerSpec {
 
 export const serverFlags = defineFlags({
   shards: { kind: 'string', required: true, parse: shardRangeOf, placeholder: 'RANGE', help: "the shards to serve, e.g. 0-3 or 0,2,5-7 (each below the registry's shard count)" },
-  broker: { kind: 'string', required: true, parse: (text) => brokerUrlOf('broker', text), placeholder: 'URL', help: 'the MQTT broker, mqtt://host:port or ws://host:port' },
+  broker: {
+    kind: 'string',
+    required: true,
+    parse: (text) => brokerUrlsOf('broker', text),
+    placeholder: 'URL[,URL…]',
+    help: 'the MQTT broker, mqtt://host:port or ws://host:port; several separated by commas: subscribed on each (give one broker of a Redis cluster)',
+  },
   secret: { kind: 'string', placeholder: 'S', help: "the run's secret credentials derive from", defaultText: '$PAYFLEET_BROKER_SECRET' },
   db: { kind: 'string', placeholder: 'PATH', help: 'the SQLite ledger file (created if missing); the same as --ledger sqlite:PATH' },
   ledger: {
