@@ -6,10 +6,12 @@
 // processes; the quickstart scenario through the CLI (`payfleet run … --broker A --server-broker B`) with a normal
 // local coordinator, at ×60 and an eleven-minute safety phase (the south's outage at 10m still begins) to keep the suite short (the full quickstart was run
 // by hand the same way: see docs/sizing.md). Where the connections went is read from each broker's own counts,
-// printed when it stops.
+// printed when it stops. The drain time is raised from the quickstart's 15 minutes to 45: a run that drains stops
+// at once either way, and on a loaded machine the terminals that failed over had not all finished within 15 s of
+// wall time (their reconnections alone took 30-40 s at load average 12-16), which is the test bed, not the system.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../cli/main.ts';
@@ -67,7 +69,11 @@ async function runQuickstart(dir: string, a: string, b: string, onReady?: () => 
     env: { ...process.env, PAYFLEET_BROKER_SECRET: secret },
     signal: new AbortController().signal,
   };
-  const args = ['run', 'scenarios/quickstart.yaml', '--mode', 'mqtt', '--time-scale', '60', '--duration', '11m', '--broker', a, '--server-broker', b, '--out', dir, '--quiet'];
+  const scenario = join(root, 'quickstart-long-drain.yaml');
+  const text = readFileSync('scenarios/quickstart.yaml', 'utf8');
+  if (!/^drain: 15m$/m.test(text)) throw new Error('scenarios/quickstart.yaml no longer has "drain: 15m": update this test');
+  writeFileSync(scenario, text.replace(/^drain: 15m$/m, 'drain: 45m'));
+  const args = ['run', scenario, '--mode', 'mqtt', '--time-scale', '60', '--duration', '11m', '--broker', a, '--server-broker', b, '--out', dir, '--quiet'];
   const status = await main(args, io);
   if (!existsSync(join(dir, 'summary.json'))) throw new Error(`exit ${status}, no summary.json:\n${lines.join('\n')}`);
   const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as RunSummary;
