@@ -152,9 +152,14 @@ export function checkLedgersAtEnd(input: ReadBackInput): ReadBackFigures {
       return ledgers[servers.findIndex((s) => s.shards.includes(shard))]!;
     };
     const answers = answersOfSd(stores, book);
+    // [INV-7] A refusal SD stored for the adversary's own remittances (a replay with an altered proof is signed with
+    // the device's key, so SD takes the request and refuses that proof inside it) is no honest backlog left undrained:
+    // the adversary's check below judges those requests [INV-6]. Postings are still all seen above [INV-4].
+    const injected = new Set(input.adversary.injections.map((i) => i.reqId));
+    const honestRefusals = answers.remitRefusals.filter((r) => !injected.has(r.reqId));
     const registry = registryOf(scenario);
     const figures = checkAtEnd(
-      record.endCheckInput(answers, {
+      record.endCheckInput({ reversed: answers.reversed, duplicatedPostings: answers.duplicatedPostings, remitRefusals: honestRefusals }, {
         book,
         ledgers: ledgers.map((ledger, i) => ({ label: `server ${servers[i]!.range}`, ledger })),
         terminals: input.journals.terminals,
