@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Scenario } from '../scenario/types.ts';
-import { isAgentTokenValid, parseWireMessage, type AgentHello, type AgentRequest, type AgentStats, type FromAgent, type ToAgent } from './agentProtocol.ts';
+import { isAgentTokenValid, parseWireMessage, type AgentChannel, type AgentHello, type AgentRequest, type AgentStats, type FromAgent, type ToAgent } from './agentProtocol.ts';
 import { RemoteServerProcess, RemoteWorkerTransport } from './agentRemotes.ts';
 import { HarnessError } from './runOptions.ts';
 import type { RemoteLedgerFigures, ServerGroup, ServerPlacementRequest } from './supervisor.ts';
@@ -158,7 +158,7 @@ export class AgentHub {
 }
 
 /** One connected agent: what it said about itself, what was placed on it, and the channel to it. */
-export class AgentLink {
+export class AgentLink implements AgentChannel {
   hello: AgentHello | undefined;
   onHello: () => void = () => undefined;
   readonly workers = new Map<number, RemoteWorkerTransport>();

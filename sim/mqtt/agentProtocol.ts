@@ -100,3 +100,15 @@ export function parseWireMessage<T extends { type: string }>(data: unknown): T |
     return undefined;
   }
 }
+
+/**
+ * What the coordinator's stand-ins for an agent's workers and servers (agentRemotes.ts) need of the link to their
+ * agent: its name, whether it is gone, and the channel. The link (agentHub.ts) implements it; naming it here keeps
+ * the stand-ins from importing the hub that makes them.
+ */
+export interface AgentChannel {
+  readonly name: string;
+  readonly gone: string | undefined;
+  send(message: ToAgent): void;
+  request(request: AgentRequest, timeoutMs?: number): Promise<unknown>;
+}

@@ -1,12 +1,12 @@
 // Goal: what the coordinator holds for each worker and payment server an agent runs: a `WorkerTransport` the pool
 // speaks to as to a local worker, and a `ControlledProcess` the supervisor and the fault injector control as a
 // local server (start, SIGKILL, SIGSTOP/SIGCONT, stop), each done by the agent over its channel (agentHub.ts).
-// Method: thin objects over an `AgentLink`: they send its messages and requests, and the link hands them what the
+// Method: thin objects over an `AgentChannel`: they send its messages and requests, and the link hands them what the
 // agent reports (a worker's messages and exit, a server that exited by itself, the link itself lost).
 
 import { formatLedgerSpec } from '../sd/ledgerSpec.ts';
 import type { Scenario } from '../scenario/types.ts';
-import type { AgentLink } from './agentHub.ts';
+import type { AgentChannel } from './agentProtocol.ts';
 import type { ControlledProcess } from './processes.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
 import type { ServerPlacementRequest } from './supervisor.ts';
@@ -22,7 +22,7 @@ export class RemoteWorkerTransport implements WorkerTransport {
   private resolveExited: () => void = () => undefined;
 
   constructor(
-    private readonly agent: AgentLink,
+    private readonly agent: AgentChannel,
     readonly index: number,
   ) {
     this.exited = new Promise((resolve) => (this.resolveExited = resolve));
@@ -85,7 +85,7 @@ export class RemoteServerProcess implements ControlledProcess {
   starts = 0;
 
   constructor(
-    private readonly agent: AgentLink,
+    private readonly agent: AgentChannel,
     private readonly request: ServerPlacementRequest,
     private readonly scenario: Scenario,
   ) {}
