@@ -39,11 +39,19 @@ export class AnswersOfSd {
    */
   readonly remitRefusals: RemitRefusal[] = [];
 
-  constructor(private readonly book: InvariantBook) {}
+  /**
+   * `isInjected` names the requests the run's adversary sent itself (`sender/reqId`): a refusal SD stores for one of
+   * them (a replay re-signed with the device's key whose altered proof SD refuses inside it) is no honest backlog, and
+   * the adversary's own check judges it [INV-6]; its postings still count here [INV-4].
+   */
+  constructor(
+    private readonly book: InvariantBook,
+    private readonly isInjected: (requestId: string) => boolean = () => false,
+  ) {}
 
   /** One answer of SD to `sender`'s request `reqId`. */
   seeAnswer(sender: string, reqId: string, result: ServerResult): void {
-    if (result.requestKind === 'remit') {
+    if (result.requestKind === 'remit' && !this.isInjected(`${sender}/${reqId}`)) {
       // A refusal SD did not store answers a copy altered in flight (or a forgery): the honest request is resent.
       if (!result.ok && !UNSTORED_REFUSAL_CODES.has(result.code)) this.remitRefusals.push({ sender, reqId, code: result.code, txIds: [] });
       else if (result.ok && (result.refused ?? []).length > 0) this.remitRefusals.push({ sender, reqId, code: 'refusedInBatch', txIds: result.refused! });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
+import { handshakeStatus } from './agentTestSupport.ts';
 import type { RunSummary } from '../run/summary.ts';
 import { makeNetnsHosts, netnsAvailable, removeNetnsHosts, type NetnsHost } from './netnsTestSupport.ts';
 
@@ -65,20 +65,6 @@ function agentUrlOf(coordinator: Started): Promise<string> {
   return waitFor('the coordinator printing its ws:// URL', () => /agents: waiting for \d+ at (ws:\/\/\S+)/.exec(coordinator.output())?.[1], 30_000, coordinator.output);
 }
 
-function handshakeStatus(url: string, headers: Record<string, string>): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { headers });
-    socket.on('unexpected-response', (_request, response) => {
-      resolve(response.statusCode ?? 0);
-      socket.terminate();
-    });
-    socket.on('open', () => {
-      resolve(101);
-      socket.close();
-    });
-    socket.on('error', reject);
-  });
-}
 
 describe('a run over two agents', () => {
   const inNamespaces = netnsAvailable();

@@ -151,15 +151,12 @@ export function checkLedgersAtEnd(input: ReadBackInput): ReadBackFigures {
       const shard = shardOf(meansId, scenario.population.shards);
       return ledgers[servers.findIndex((s) => s.shards.includes(shard))]!;
     };
-    const answers = answersOfSd(stores, book);
-    // [INV-7] A refusal SD stored for the adversary's own remittances (a replay with an altered proof is signed with
-    // the device's key, so SD takes the request and refuses that proof inside it) is no honest backlog left undrained:
-    // the adversary's check below judges those requests [INV-6]. Postings are still all seen above [INV-4].
+    // The adversary's injections carry their reqId (unique to it) but not the identity it spoke as.
     const injected = new Set(input.adversary.injections.map((i) => i.reqId));
-    const honestRefusals = answers.remitRefusals.filter((r) => !injected.has(r.reqId));
+    const answers = answersOfSd(stores, book, (requestId) => injected.has(requestId.slice(requestId.lastIndexOf('/') + 1)));
     const registry = registryOf(scenario);
     const figures = checkAtEnd(
-      record.endCheckInput({ reversed: answers.reversed, duplicatedPostings: answers.duplicatedPostings, remitRefusals: honestRefusals }, {
+      record.endCheckInput(answers, {
         book,
         ledgers: ledgers.map((ledger, i) => ({ label: `server ${servers[i]!.range}`, ledger })),
         terminals: input.journals.terminals,
@@ -193,8 +190,8 @@ export function checkLedgersAtEnd(input: ReadBackInput): ReadBackFigures {
  * checker's verdict does not depend on it), through one `AnswersOfSd` for the whole run: the virtual mode's checker (a transaction posted
  * by two different requests, on one server or two; what SD reversed) on them.
  */
-function answersOfSd(stores: readonly DurableLedgerStore[], book: InvariantBook): AnswersOfSd {
-  const answers = new AnswersOfSd(book);
+function answersOfSd(stores: readonly DurableLedgerStore[], book: InvariantBook, isInjected: (requestId: string) => boolean): AnswersOfSd {
+  const answers = new AnswersOfSd(book, isInjected);
   for (const store of stores) {
     for (const row of storedAnswers(store)) answers.seeAnswer(row.sender, row.reqId, JSON.parse(row.resultJson) as ServerResult);
   }

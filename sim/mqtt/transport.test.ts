@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
+import { handshakeStatus } from './agentTestSupport.ts';
 import { runAgent, type AgentOutcome } from './agent.ts';
 import { AgentHub, type AgentLink } from './agentHub.ts';
 import { agentTokenFor } from './agentProtocol.ts';
@@ -44,21 +44,6 @@ function startAgent(hub: AgentHub, name: string, signal?: AbortSignal): Promise<
   return runAgent({ coordinatorUrl: hub.url, secret: SECRET, name, capacity: 100, connectWaitMs: 5_000, log: () => undefined, signal });
 }
 
-/** The HTTP status a WebSocket handshake is answered with (101 when accepted). */
-function handshakeStatus(url: string, headers: Record<string, string>): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { headers });
-    socket.on('unexpected-response', (_request, response) => {
-      resolve(response.statusCode ?? 0);
-      socket.terminate();
-    });
-    socket.on('open', () => {
-      resolve(101);
-      socket.close();
-    });
-    socket.on('error', (error) => reject(error));
-  });
-}
 
 describe('WorkerTransport', () => {
   it('IPC: a worker forked here answers and exits through the transport', async () => {

@@ -119,7 +119,7 @@ export class Simulator implements FleetObserver {
     this.decisions = new DecisionChecks(this.book, this.recent, policy);
     // The order oracle expects one answer to each order the workload issues (sim/check/oracle.ts).
     this.workload.onIssued = (order) => this.decisions.expect(order.orderId);
-    this.answers = new AnswersOfSd(this.book);
+    this.answers = new AnswersOfSd(this.book, (requestId) => this.nemesis.adversaryIds.has(requestId));
     this.devices = new DeviceEvents({
       record: this.record,
       decisions: this.decisions,
