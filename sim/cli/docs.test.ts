@@ -13,7 +13,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../../broker/mosquitto.ts';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { startPostgresTestCluster, type PostgresTestCluster } from '../sd/postgresTestCluster.ts';
@@ -216,17 +216,6 @@ const SPECIAL: Record<string, Special> = {
 /** Ports the docs name, mapped to free ones: a fixed port would collide with a Mosquitto on the machine or with a
  * second copy of this test running. */
 const DOC_PORTS = [1883, 8083, 1884, 1885, 1886, 6379];
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 interface Finished {
   status: number | null;

@@ -9,9 +9,9 @@
 
 import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../broker/mosquitto.ts';
 
 export class PostgresNotInstalledError extends Error {
   readonly code = 'postgresNotInstalled';
@@ -38,18 +38,6 @@ export function postgresBinDir(): string {
     // Falls through to the error naming the package.
   }
   throw new PostgresNotInstalledError(root);
-}
-
-/** A free TCP port of 127.0.0.1 (the OS picks it; there is a small window before the server binds it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 export interface PostgresTestCluster {
