@@ -278,7 +278,8 @@ export function checkNothingLostNothingTwice(input: NothingLostInput): NothingLo
   }
 
   // Aggregates: sums against the approved amounts, what each moved against its fresh members, and no overlap.
-  const amounts = input.aggregatesSource ?? new Map([...approved.values()].map((p) => [p.txId, p.amountMinor]));
+  // A view on `approved`, not a copy: at the end of a city's day a copy was one more map of every payment.
+  const amounts: Pick<ReadonlyMap<string, Minor>, 'get'> = input.aggregatesSource ?? { get: (txId) => approved.get(txId)?.amountMinor };
   const members = new Map<string, Set<string>>();
   const membersOf = (aggregate: Aggregate) => {
     let set = members.get(aggregate.id);
@@ -362,11 +363,11 @@ export interface ProofsInput {
 export function checkProofs(input: ProofsInput): Violation[] {
   const violations: Violation[] = [];
   const ledgers = asList(input.ledger);
-  const seen = new Set<string>();
+  // The signature last checked for each txId (a POS receipt comes twice); no new string per proof, unlike a joined key.
+  const seen = new Map<string, string>();
   for (const proof of input.proofs) {
-    const key = `${proof.txId}\u0000${proof.sig}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
+    if (seen.get(proof.txId) === proof.sig) continue;
+    seen.set(proof.txId, proof.sig);
     const flag = (message: string) => violations.push({ invariant: 'INV-5', subject: proof.txId, message: `proof ${proof.txId} (${proof.amountMinor} to ${proof.payee}, by ${proof.proxyId}): ${message}` });
     const publicKey = input.publicKeyOf(proof.proxyId);
     if (publicKey === undefined) flag(`${proof.proxyId} is not registered`);

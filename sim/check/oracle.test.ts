@@ -35,18 +35,32 @@ describe('OrderOracle [ORACLE]', () => {
     o.check('t0', first, approved(first, 'localBelowThreshold'));
     expect(details()).toEqual([]);
     o.check('t0', first, approved(first, 'localBelowThreshold'));
-    expect(details()).toEqual(['order t0:o1 answered twice']);
+    expect(details()).toEqual(['order t0:o1 answered twice, or never issued']);
     expect(book.summary().find((c) => c.id === 'ORACLE')).toMatchObject({ checks: 4, violations: 1 });
+  });
+
+  it('forgets an app order once answered, and flags an answer to an app order it never expected', () => {
+    const { oracle: o, details } = oracle();
+    const issued = order('t0:o1', 100);
+    o.expect(issued.orderId);
+    o.expect('t0:o2');
+    expect(o.waitingCount).toBe(2);
+    o.check('t0', issued, approved(issued, 'localBelowThreshold'));
+    expect(o.waitingCount).toBe(1);
+    const stranger = order('t0:o9', 100);
+    o.check('t0', stranger, approved(stranger, 'localBelowThreshold'));
+    expect(details()).toEqual(['order t0:o9 answered twice, or never issued']);
   });
 
   it('flags an approval over M0 in coverage, one over the offline cap, and an answer for another order', () => {
     const { oracle: o, details } = oracle();
     const { thresholdMinor, offline } = policy.discrimination;
     const big = order('t0:o2', thresholdMinor + 1);
-    o.check('t0', big, approved(big, 'localBelowThreshold'));
     const huge = order('t0:o3', offline.perPaymentCapMinor + 1);
-    o.check('t0', huge, approved(huge, 'localOffline'));
     const other = order('t0:o4', 10);
+    for (const issued of [big, huge, other]) o.expect(issued.orderId);
+    o.check('t0', big, approved(big, 'localBelowThreshold'));
+    o.check('t0', huge, approved(huge, 'localOffline'));
     o.check('t0', other, { ...approved(other, 'remote'), orderId: 't0:o5' } as ProxyResponse);
     expect(details()).toEqual([
       `amount ${thresholdMinor + 1} over M0 ${thresholdMinor} approved locally in coverage`,

@@ -1,9 +1,11 @@
 // Goal: the order ORACLE — every order is answered once, and as the policy allows — kept apart from the workload,
 // so the workload only generates orders and nothing the checks do changes it.
 // Method: the runner tells the oracle of each order the workload issues (`expect`) and of each answer a proxy
-// gives (`check`). The oracle keeps its own record of the orders it expects and whether each was answered; an
-// order made by a POS unit (the workload only drove the shop visit) is first seen with its answer. What the policy
-// allows is a pure function of the policy, the order and the response (`oracleProblem`).
+// gives (`check`). The oracle keeps its own record of the app orders still waiting for their answer and forgets
+// each once answered, so a day's run does not hold every order: an answer to an app order it is not waiting for
+// was given twice (or to an order never issued). An order made by a POS unit (the workload only drove the shop
+// visit) is first seen with its answer, so only the ids of answered POS orders are kept. What the policy allows
+// is a pure function of the policy, the order and the response (`oracleProblem`).
 
 import type { PaymentOrder, ProxyResponse } from '../../machines/messages.ts';
 import type { ProxyPolicy } from '../../machines/domain/proxyRules.ts';
@@ -53,8 +55,10 @@ export function oracleProblem(policy: ProxyPolicy, order: PaymentOrder, response
 }
 
 export class OrderOracle {
-  /** Every order expected or seen, by order id: true once answered. */
-  private readonly answered = new Map<string, boolean>();
+  /** The app orders issued and not answered yet; an answered one leaves. */
+  private readonly waiting = new Set<string>();
+  /** The POS orders answered: they are first heard of with their answer, so a second one is told apart only here. */
+  private readonly answeredPos = new Set<string>();
 
   constructor(
     private readonly book: InvariantBook,
@@ -63,15 +67,24 @@ export class OrderOracle {
 
   /** The workload issued this order: it must be answered exactly once. */
   expect(orderId: string): void {
-    this.answered.set(orderId, false);
+    this.waiting.add(orderId);
+  }
+
+  /** App orders issued and not answered yet. */
+  get waitingCount(): number {
+    return this.waiting.size;
   }
 
   /** [ORACLE] A proxy answered `order` with `response`: answered once, and as the policy allows. */
   check(terminalId: string, order: PaymentOrder, response: ProxyResponse, decidedWith?: DecisionContext): void {
-    const seen = this.answered.get(order.orderId);
-    // A POS order was made by the POS machine after a shop visit: its answer is the first the oracle hears of it.
-    if (seen !== undefined) this.book.check('ORACLE', !seen, () => `order ${order.orderId} answered twice`, [terminalId]);
-    if (seen !== undefined || order.source.kind === 'pos') this.answered.set(order.orderId, true);
+    if (order.source.kind === 'pos') {
+      // A POS order was made by the POS machine after a shop visit: its answer is the first the oracle hears of it.
+      if (this.answeredPos.has(order.orderId)) this.book.check('ORACLE', false, () => `order ${order.orderId} answered twice`, [terminalId]);
+      else this.answeredPos.add(order.orderId);
+    } else {
+      const wasWaiting = this.waiting.delete(order.orderId);
+      this.book.check('ORACLE', wasWaiting, () => `order ${order.orderId} answered twice, or never issued`, [terminalId]);
+    }
     const problem = oracleProblem(this.policy, order, response, decidedWith);
     this.book.check('ORACLE', problem === undefined, () => problem!, [terminalId]);
   }
