@@ -10,13 +10,19 @@ import { getHeapStatistics } from 'node:v8';
 import type { Scenario } from '../scenario/types.ts';
 
 /**
- * Measured 2026-12-02 on city-day without its outage (crypto sim), live heap after a full GC sampled during the run:
- * 2,000 terminals × 2 h → 66.5 MiB with 953 orders; 2,000 × 12 h → 84.0 MiB with 5,947 orders; 6,000 × 2 h → 135.5 MiB
- * with 3,020 orders. Differences: ≈ 3.6 KiB per order kept (oracle record, journal and ledger entries, metrics) and
- * ≈ 15.8 KiB per terminal (its actors, means, keys, POS share); ≈ 10 MiB for the process itself.
+ * Measured 2026-12-02 on city-day without its outage (crypto sim), live heap after a full GC sampled every simulated
+ * 30 minutes during the run (the peak of those samples): 2,000 terminals × 2 h → 64.7 MiB with 953 orders; 2,000 × 12 h
+ * → 76.0 MiB with 5,947 orders; 6,000 × 2 h → 132.2 MiB with 3,020 orders (load average 13–15 on 2 cores; the figures
+ * are heap, not time, so the load does not move them). Differences: ≈ 2.3 KiB per order kept and ≈ 16.1 KiB per
+ * terminal (its actors, means, keys, POS share). Of the 2.3 KiB per order, heap snapshots at 2 h and 12 h put
+ * ≈ 1.6 KiB in the payment servers' ledgers (SD's own record: the answer stored per request, about two requests per
+ * order, its posting and transfers, the counter it used), ≈ 0.5 KiB in the proofs the apps, the POS units and the
+ * run record hold, ≈ 0.2 KiB in the checks' own records (the approvals INV-4 and INV-5 read at the end, who
+ * first posted each transaction) and ≈ 0.15 KiB in the terminals' receipts (at most 8 each, so not for ever). Before the ledger store kept its answers and transfers as flat JSON text and its
+ * records without a hidden class each, it was ≈ 3.6 KiB per order.
  */
 export const LIVE_BYTES_PER_TERMINAL = 16 * 1024;
-export const LIVE_BYTES_PER_ORDER = 3.6 * 1024;
+export const LIVE_BYTES_PER_ORDER = 2.4 * 1024;
 export const LIVE_BYTES_BASE = 64 * 1024 * 1024;
 /** V8 collects too often and then fails well before live data reaches the limit; keep this much room. */
 export const GC_HEADROOM = 1.2;
