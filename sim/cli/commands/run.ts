@@ -215,12 +215,13 @@ export const runCommand = defineCommand({
     const { runVirtual } = await import('../../run/runVirtual.ts');
     const { writeRunFiles } = await import('../../run/summary.ts');
     const { ProgressLine } = await import('../../run/progress.ts');
-    const { estimateVirtualRun, memoryRefusal } = await import('../../run/memoryBudget.ts');
+    const { estimateVirtualRun, keepHeapCompact, memoryRefusal } = await import('../../run/memoryBudget.ts');
     const { writeReportQuietly } = await import('../../report/write.ts');
     // Refused before anything is built: a fleet that cannot fit would otherwise build for minutes and die in V8.
     const refusal = memoryRefusal(estimateVirtualRun(scenario));
     if (refusal) throw new UsageError(`the run does not fit in memory; nothing was run:\n${refusal}`);
     printOptions(io, scenario, file, outDir);
+    keepHeapCompact();
     const progress = new ProgressLine(process.stderr, !flags.quiet);
     const result = runVirtual(scenario, { file, outDir, onProgress: (p) => progress.update(p) });
     progress.done();
