@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { createLinkStats } from '../../broker/mqttLink.ts';
+import { createLinkStats } from '../../broker/linkOptions.ts';
 import { drawFate, type NetworkOptions } from '../core/network.ts';
 import { Prng } from '../core/prng.ts';
 import { Scheduler } from '../core/scheduler.ts';

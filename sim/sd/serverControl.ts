@@ -17,7 +17,7 @@
 import { Ledger } from '../../machines/domain/ledger.ts';
 import { DomainError } from '../../machines/domain/money.ts';
 import { shardOf } from '../../machines/link.ts';
-import type { ControlChannel } from '../../broker/mqttLink.ts';
+import type { ControlChannel } from '../../broker/linkOptions.ts';
 import { controlAckTopic, parseTopic, type ClientIdentity, type SpendElsewhereAnswer, type SpendElsewhereCommand } from '../../broker/topics.ts';
 import { decodeControl } from '../../broker/validate.ts';
 
