@@ -54,6 +54,11 @@ export interface LinkShaper {
   outgoing(endpointId: string, pass: () => void): void;
   /** A valid message that reached `endpointId` from the broker. */
   incoming(endpointId: string, pass: () => void): void;
+  /**
+   * True when the next message of `endpointId` would pass at once and untouched (no knob on, nothing of its
+   * waiting): the link then sends or delivers it itself, without making a `pass` closure for every message.
+   */
+  passesAtOnce?(endpointId: string): boolean;
 }
 
 export interface MqttLinkOptions {

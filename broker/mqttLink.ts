@@ -149,7 +149,7 @@ class MqttEndpoint {
       if (this.heard && 'from' in decoded.message && typeof decoded.message.from === 'string') this.heard(decoded.message.from);
       options.tamper?.heard(this.input.endpointId, decoded.message);
       const event: LinkEvent = { type: 'link.message', message: decoded.message };
-      if (!shaper) return this.emit(event);
+      if (!shaper || shaper.passesAtOnce?.(this.input.endpointId)) return this.emit(event);
       shaper.incoming(this.input.endpointId, () => {
         // Delayed past the end of its connection (coverage lost, the actor stopped): the radio lost it.
         if (this.stopped || this.client !== c) stats.droppedInFlight++;
@@ -250,7 +250,7 @@ class MqttEndpoint {
     }
     stats.sent++;
     const c = this.client;
-    if (!shaper) {
+    if (!shaper || shaper.passesAtOnce?.(this.input.endpointId)) {
       c.publish(topic, payload, PUBLISH_QOS1, this.shared.onPublished);
       return;
     }

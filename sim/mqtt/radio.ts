@@ -64,6 +64,10 @@ export class Radio implements LinkShaper {
     this.current = patchNetworkOptions(this.current, patch);
   }
 
+  passesAtOnce(endpointId: string): boolean {
+    return !this.endpoints.has(endpointId) && quiet(this.current);
+  }
+
   outgoing(endpointId: string, pass: () => void): void {
     this.shape(endpointId, 'out', pass);
   }

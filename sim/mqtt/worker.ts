@@ -206,7 +206,8 @@ export class SwarmWorker implements FleetObserver {
    * looks the same); its amounts are checked there against the approvals.
    */
   private checkAnswerToAltered(message: LinkMessage): void {
-    if (message.kind !== 'result') return;
+    // Nothing altered is awaiting its answer (the usual case): no id string is built for every answer.
+    if (message.kind !== 'result' || this.alteredAwaitingAnswer.size === 0) return;
     const id = `${message.to}/${message.reqId}`;
     if (!this.alteredAwaitingAnswer.delete(id) || message.ok) return;
     this.book.check('INV-6', UNSTORED_REFUSAL_CODES.has(message.code), () => `${id} altered in flight was refused with ${message.code}, which SD stores under the honest request's id`, [message.to]);
