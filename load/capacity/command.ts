@@ -174,16 +174,20 @@ export async function capacityCommand(argv: string[]): Promise<number> {
   /** One search per shard count; `guesses` start each (the other mode's capacity, in --compare). */
   const searchRows = async (inMqtt: boolean, guesses?: ReadonlyMap<number, number | null>): Promise<CapacityRow[]> => {
     const found: CapacityRow[] = [];
-    let previous: { shards: number; capacity: number } | undefined;
+    let previous: CapacityRow | undefined;
     for (const shards of shardCounts) {
       const result = await searchCapacity((rate) => probeOnce(inMqtt, shards, rate), {
         ...search,
-        startRate: guesses?.get(shards) ?? previous?.capacity,
+        startRate: guesses?.get(shards) ?? (previous && nextGuess(previous, shards)),
+        // From a guess, steps of twice the precision: the guess is near, and a probe far above the capacity (a
+        // backlog to drain) costs most. From minRate, ×4 while the busiest shard is nearly idle.
+        guessStep: 1 + 2 * search.precision,
+        growth: (passed) => (farBelowLimits(passed) ? 4 : 2),
         // The low-load p99 does not depend on the shard count: a later search reads its knee against the first's.
         baselineP99Ms: found[0]?.baselineP99Ms ?? undefined,
       });
       found.push({ shards, ...result, boundBy: boundBy(result) });
-      if (result.capacity !== null) previous = { shards, capacity: result.capacity };
+      if (result.capacity !== null) previous = found.at(-1);
     }
     return found;
   };
@@ -253,6 +257,26 @@ function defaultShardCounts(scenarioShards: number): number[] {
   const counts: number[] = [];
   for (let n = 1; n <= Math.max(2, scenarioShards * 2); n *= 2) counts.push(n);
   return counts;
+}
+
+/**
+ * Where the search of a larger shard count starts: the smaller count's capacity, scaled by the shard ratio (90 % of
+ * it) when its first failing probe saturated the servers, as it is otherwise (a backlog at the terminals, a
+ * latency: the fleet around the servers, which more shards do not lift much).
+ */
+function nextGuess(previous: CapacityRow, shards: number): number | undefined {
+  if (previous.capacity === null) return undefined;
+  const failing = previous.probes.find((p) => p.rate === previous.firstFailing);
+  const serverBound = failing?.failed.some((f) => f.startsWith('servers saturated')) ?? false;
+  return serverBound ? previous.capacity * (shards / previous.shards) * 0.9 : previous.capacity;
+}
+
+/** A passing probe far below every limit: the busiest shard (and the busiest process of a co-located host) under 20 %. */
+function farBelowLimits(passed: ProbeResult): boolean {
+  const d = passed.details ?? {};
+  const server = d.serverBusyShare;
+  const host = d.hostBottleneckUtilisation;
+  return typeof server === 'number' && server < 0.2 && (host === undefined || (typeof host === 'number' && host < 0.2));
 }
 
 /** What bound the rate: a shard busy most of the window at the first failing probe is the servers; else the fleet. */

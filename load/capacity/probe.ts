@@ -3,7 +3,7 @@
 // a remittance lag above a bound, a backlog that does not drain, a broken invariant.
 // Method: the scenario is copied with `population.shards` and a `constant-arrival-rate` arrival at the rate (orders
 // per second) that starts after a warm-up (the terminals' start-up syncs) and lasts the probe window; the run's
-// duration becomes warm-up + window, and the faults and outages that would start after it are left out (a probe
+// duration becomes warm-up + window, its drain at most the drain bound (+1 s), and the faults and outages that would start after it are left out (a probe
 // measures the steady peak, and says how many it left out). The scenario's own arrival section gives its mix and
 // maxInFlight. The terminals are kept funded: every means profile gets, on top of its own, the money the probe's
 // orders could spend from one terminal (orders per terminal × 2 + 5, each at the largest amount the scenario draws),
@@ -76,6 +76,9 @@ export function probeScenario(base: Scenario, shards: number, ratePerSecond: num
   const scenario = structuredClone(base);
   scenario.population.shards = shards;
   scenario.durationMs = o.warmUpMs + o.windowMs;
+  // A backlog still there after maxDrainMs fails the probe whatever happens next: simulating the rest of the
+  // scenario's drain (minutes of retries at a saturated rate) would only cost wall time.
+  scenario.drainMs = Math.min(scenario.drainMs, o.maxDrainMs + 1_000);
   scenario.coverage.outages = scenario.coverage.outages.filter((outage) => outage.atMs < scenario.durationMs);
   scenario.faults = scenario.faults.filter((fault) => fault.atMs < scenario.durationMs);
   const given = base.arrival;

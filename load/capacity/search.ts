@@ -1,8 +1,9 @@
 // Goal: the capacity search — the highest arrival rate at which a run keeps every SLO, and the knee, the rate
 // at which p99 latency starts to climb — for one configuration (one shard count).
 // Method: a search over a `probe(rate)` that runs the scenario at that rate and says whether every SLO held
-// and what p99 it measured. Doubling from minRate (or from a guess, `startRate`, once minRate passed) finds the
-// first failing rate, bisection then narrows the
+// and what p99 it measured. Doubling from minRate (by `growth`, e.g. 4 while far from any limit), or steps of
+// `guessStep` up or down from a guess (`startRate`, once minRate passed), finds the first failing rate and the
+// last passing one; bisection then narrows the
 // gap between the last pass and the first fail until hi/lo ≤ 1 + precision. The knee is defined as the lowest
 // rate from which p99 stays above kneeFactor (default 1.5) × the low-load p99 (the median p99 of the three lowest
 // rates that measured one); it is narrowed (to 25 %, two probes at most: p99s of short probes are noisy) by
@@ -33,6 +34,13 @@ export interface SearchOptions {
   maxProbes: number;
   /** Where the doubling starts after the probe at minRate (a guess of the capacity, e.g. from a smaller shard count); default minRate. */
   startRate?: number;
+  /**
+   * The step from a guess (startRate): up by this factor while it passes, down while it fails, then bisection.
+   * Default 2; a good guess (a larger shard count from a smaller one) deserves a smaller step.
+   */
+  guessStep?: number;
+  /** The factor of the doubling from minRate after a passing probe (default 2; e.g. 4 while far from any limit). */
+  growth?: (passed: ProbeResult) => number;
   /** The low-load p99 to read the knee against, when known from elsewhere (e.g. a smaller shard count's search). */
   baselineP99Ms?: number;
 }
@@ -89,16 +97,34 @@ export async function searchCapacity(probe: (rate: number) => ProbeResult | Prom
     // Doubling: the first failing rate, or maxRate passing.
     let lo = low.rate;
     let hi: number | null = null;
-    // A guess first (e.g. the previous shard count's capacity): one probe, then doubling or bisection from it.
+    // A guess first (e.g. the previous shard count's capacity): one probe, then steps of guessStep up while it
+    // passes, or down while it fails (each probe near the capacity costs little more than one far below it, and a
+    // failing probe far above it costs most), then bisection.
     if (o.startRate !== undefined && roundRate(o.startRate) > lo && o.startRate <= o.maxRate) {
-      const guess = await run(o.startRate);
-      if (guess.pass) lo = guess.rate;
-      else hi = guess.rate;
+      const step = o.guessStep ?? 2;
+      let probe = await run(o.startRate);
+      if (probe.pass) {
+        lo = probe.rate;
+        while (probe.pass && lo < o.maxRate && budgetLeft()) {
+          probe = await run(Math.min(lo * step, o.maxRate));
+          if (probe.pass) lo = probe.rate;
+          else hi = probe.rate;
+        }
+      } else {
+        hi = probe.rate;
+        while (!probe.pass && roundRate(hi / step) > lo && budgetLeft()) {
+          probe = await run(hi / step);
+          if (probe.pass) lo = probe.rate;
+          else hi = probe.rate;
+        }
+      }
     }
+    let last = low;
     while (hi === null && lo < o.maxRate && budgetLeft()) {
-      const next = await run(Math.min(lo * 2, o.maxRate));
+      const next = await run(Math.min(lo * (o.growth?.(last) ?? 2), o.maxRate));
       if (next.pass) lo = next.rate;
       else hi = next.rate;
+      last = next;
     }
     if (hi === null) {
       limitedBy = lo >= roundRate(o.maxRate) ? 'maxRate' : 'slo';
