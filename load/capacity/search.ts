@@ -6,7 +6,7 @@
 // last passing one; bisection then narrows the
 // gap between the last pass and the first fail until hi/lo ≤ 1 + precision. The knee is defined as the lowest
 // rate from which p99 stays above kneeFactor (default 1.5) × the low-load p99 (the median p99 of the three lowest
-// rates that measured one); it is narrowed (to 25 %, two probes at most: p99s of short probes are noisy) by
+// rates that measured one); it is narrowed (to 25 %, one probe at most: p99s of short probes are noisy) by
 // bisection too, over the same cache of probes. Rates are rounded to 3 significant digits, so the table reads
 // well and a probe is never repeated. The search is pure: the probe carries all the cost and all the I/O (a real-time probe is async, so the search is too).
 
@@ -130,7 +130,8 @@ export async function searchCapacity(probe: (rate: number) => ProbeResult | Prom
       limitedBy = lo >= roundRate(o.maxRate) ? 'maxRate' : 'slo';
     } else {
       // Bisection between the last pass and the first fail.
-      while (hi / lo > 1 + o.precision && budgetLeft()) {
+      // Rates are rounded to 3 digits, so a gap of exactly 1 + precision may read a hair wider: 1 % of slack.
+      while (hi / lo > (1 + o.precision) * 1.01 && budgetLeft()) {
         const mid = roundRate((lo + hi) / 2);
         if (mid <= lo || mid >= hi) break;
         if ((await run(mid)).pass) lo = mid;
@@ -186,9 +187,12 @@ async function findKnee(run: (rate: number) => Promise<ProbeResult>, probes: () 
   }
 }
 
-/** The knee's bisection: to within 25 %, and at most this many probes of its own. */
+/**
+ * The knee's bisection: to within 25 %, and at most one probe of its own (a second one cost the quickstart search
+ * three more probes, and a short probe's p99 is too noisy to place the knee closer).
+ */
 const KNEE_PRECISION = 0.25;
-const KNEE_PROBES = 2;
+const KNEE_PROBES = 1;
 
 function budgetSpent(probes: () => ProbeResult[], o: SearchOptions): boolean {
   return probes().length >= o.maxProbes;
