@@ -9,6 +9,8 @@
 // --out as JSON and the throughput–latency chart to report.html beside it. Virtual runs are deterministic, so the
 // same scenario, seed and flags give the same table. `--mode mqtt` runs the same search with real-time probes
 // against real server processes and a broker (mqttProbe.ts) and names this machine when its CPUs bound the rate.
+// The virtual model is of dedicated SD hosts unless `--host co-located` or `--compare` (hostModel.ts): then the
+// servers share this machine's cores with their test bed, as the real run's do, and every output says which.
 
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
