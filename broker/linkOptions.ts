@@ -75,6 +75,7 @@ export interface MqttLinkOptions {
   seed: number;
   keepaliveSec?: number;
   connectTimeoutMs?: number;
+  /** Reconnect backoff of every endpoint of the link; by default its role's (broker/linkPolicy.ts `defaultBackoffOf`). */
   backoff?: BackoffPolicy;
   maxMessageBytes?: number;
   stats?: LinkStats;

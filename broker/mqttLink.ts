@@ -30,7 +30,7 @@ import { fromCallback, type CallbackActorLogic } from 'xstate';
 import type { LinkCommand, LinkEvent, LinkInput } from '../machines/link.ts';
 import { credentialsFor } from './credentials.ts';
 import { createLinkStats, identityOfLink, type LinkShaper, type LinkStats, type MqttLinkOptions } from './linkOptions.ts';
-import { DEFAULT_BACKOFF, brokerUrlList, clientOptionsFor, homeBrokerIndex, jitteredBackoff, nextBrokerIndex, tcpAddressOf, type Backoff, type BackoffPolicy, type TcpAddress } from './linkPolicy.ts';
+import { brokerUrlList, defaultBackoffOf, clientOptionsFor, homeBrokerIndex, jitteredBackoff, nextBrokerIndex, tcpAddressOf, type Backoff, type BackoffPolicy, type TcpAddress } from './linkPolicy.ts';
 import { controlSubscriptionsOf, parseTopic, subscriptionsOf, topicForSend, type ClientIdentity, type ParsedTopic } from './topics.ts';
 import { MAX_MESSAGE_BYTES, decodeMessageOnRoute, type Publisher } from './validate.ts';
 
@@ -47,7 +47,8 @@ interface LinkShared {
   /** How many of `urls` are `url`'s: the brokers endpoints start on. */
   homeCount: number;
   addresses: Array<TcpAddress | undefined>;
-  policy: BackoffPolicy;
+  /** The link's backoff when one was given; otherwise each endpoint gets its role's (`defaultBackoffOf`). */
+  policy: BackoffPolicy | undefined;
   maxBytes: number;
   stats: LinkStats;
   shaper: LinkShaper | undefined;
@@ -98,7 +99,7 @@ class MqttEndpoint {
     this.password = password;
     this.controlTopics = options.control ? controlSubscriptionsOf(this.identity) : [];
     this.subscriptions = [...subscriptionsOf(this.identity), ...this.controlTopics];
-    this.backoff = jitteredBackoff(options.seed, input.endpointId, policy);
+    this.backoff = jitteredBackoff(options.seed, input.endpointId, policy ?? defaultBackoffOf(this.identity.role));
     this.inCoverage = input.role === 'server' || input.inCoverage;
     this.urlIndex = pinnedUrl ?? homeBrokerIndex(input.endpointId, shared.homeCount);
   }
@@ -328,7 +329,7 @@ export function createMqttLink(options: MqttLinkOptions): CallbackActorLogic<Lin
     urls,
     homeCount: home.length,
     addresses: urls.map(tcpAddressOf),
-    policy: options.backoff ?? DEFAULT_BACKOFF,
+    policy: options.backoff,
     maxBytes: options.maxMessageBytes ?? MAX_MESSAGE_BYTES,
     stats: options.stats ?? createLinkStats(),
     shaper: options.shaper,
