@@ -5,6 +5,8 @@
 // (`reconnectPeriod: 0` in `clientOptionsFor`): the link does, with capped exponential backoff and full jitter
 // drawn from a generator seeded by the run's seed and the endpoint's id, so a reconnect storm spreads out and a
 // seeded run draws the same delays.
+// A payment server's cap is a second, not the devices' 30 s (`SERVER_BACKOFF`): while it is away its shards'
+// requests are accepted by the broker and dropped, so it must be back as soon as the broker is.
 //
 // Several brokers (`url` a comma-separated list): a terminal or POS starts on the broker of its index (the number
 // its id ends with, modulo the list: `t7` of three brokers starts on the second) and, when an attempt fails, tries
