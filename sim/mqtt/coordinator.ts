@@ -242,7 +242,7 @@ export class MqttCoordinator {
   private restoreTiming(): RestoreTiming | undefined {
     if (this.restoredAtMs === undefined) return undefined;
     const { durationMs, drainMs, policy } = this.scenario;
-    return { drained: this.record.drainedAtMs !== undefined, restoredAtMs: this.restoredAtMs, drainEndMs: durationMs + drainMs, retryMaxMs: policy.remittance.retry.maxMs };
+    return { drained: this.record.drainedAtMs !== undefined, restoredAtMs: this.restoredAtMs, drainEndMs: durationMs + drainMs, drainMs, retryMaxMs: policy.remittance.retry.maxMs };
   }
 
   private async drain(): Promise<void> {

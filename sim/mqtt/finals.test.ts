@@ -20,7 +20,7 @@ describe('mergeArrivalStats', () => {
 describe('environmentOf: crashed processes restarted too late for the drain', () => {
   const hosted = [{ neverConnected: { count: 0, ids: [] } }];
   // A 6-minute run with a 10-minute drain and the default longest retry delay of 5 minutes.
-  const timing = { drainEndMs: 960_000, retryMaxMs: 300_000 };
+  const timing = { drainEndMs: 960_000, drainMs: 600_000, retryMaxMs: 300_000 };
 
   it('says the test bed failed when an undrained run had everything back with less than one longest retry delay left', () => {
     const report = environmentOf(hosted, { ...timing, drained: false, restoredAtMs: 747_592 });
@@ -36,5 +36,9 @@ describe('environmentOf: crashed processes restarted too late for the drain', ()
     expect(environmentOf(hosted, { ...timing, drained: false, restoredAtMs: 360_000 }).ok).toBe(true);
     expect(environmentOf(hosted, { ...timing, drained: false, restoredAtMs: 660_000 }).ok).toBe(true);
     expect(environmentOf(hosted).ok).toBe(true);
+    // A drain shorter than two retry delays (the scenario's choice): only restarts that took half of it are blamed.
+    const short = { drainEndMs: 240_000, drainMs: 120_000, retryMaxMs: 300_000, drained: false };
+    expect(environmentOf(hosted, { ...short, restoredAtMs: 120_018 }).ok).toBe(true);
+    expect(environmentOf(hosted, { ...short, restoredAtMs: 190_000 }).ok).toBe(false);
   });
 });
