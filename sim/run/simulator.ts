@@ -47,6 +47,11 @@ const NEAR_LINK_DELAY_MS = 50;
 export interface RunOptions {
   /** Called about every simulated minute with progress figures (the CLI draws its live line from it). */
   onProgress?: (p: Progress) => void;
+  /**
+   * Idle terminals hibernate (sim/core/hibernation.ts): default true. False keeps every terminal's actors alive
+   * all run (`payfleet run --no-hibernate`); the run is the same to the event, and takes more memory.
+   */
+  hibernate?: boolean;
 }
 
 export type Progress = RunProgress;
@@ -109,7 +114,12 @@ export class Simulator implements FleetObserver {
         serviceTimeMs: scenario.servers.serviceTimeMs,
         serverCost: scenario.servers.calibration && { calibration: scenario.servers.calibration.calibration, prng: this.prng.fork('server-cost') },
       },
-      { time: this.scheduler, clock: this.scheduler.clock, link: createSimLink(this.network) },
+      {
+        time: this.scheduler,
+        clock: this.scheduler.clock,
+        link: createSimLink(this.network),
+        hibernation: options.hibernate === false ? undefined : { scheduler: this.scheduler, network: this.network },
+      },
       this.prng.fork('fleet'),
       this,
     );
