@@ -10,7 +10,7 @@
 import { createActor, type Actor, type AnyActorRef } from 'xstate';
 import type { Clock, Scheduler } from './scheduler.ts';
 import type { SimNetwork } from './network.ts';
-import { Hibernation, TerminalClock, withPlainRestore, type HibernatedTerminal, type NearEndpoint } from './hibernation.ts';
+import { Hibernation, TerminalClock, withPlainRestore, type HibernatedTerminal, type HibernationOptions, type NearEndpoint } from './hibernation.ts';
 import type { LinkCommand, LinkInput } from '../../machines/link.ts';
 import type { CallbackActorLogic } from 'xstate';
 import { terminalMachine, proxyCodeFields, type TerminalEmitted, type TerminalEvent } from '../../machines/terminal.ts';
@@ -62,7 +62,7 @@ export interface FleetEnvironment {
    * Virtual mode: idle terminals hibernate (hibernation.ts). The link must be the simulated network's link on this
    * network, and the clock this scheduler's. Absent: every terminal's actors stay alive (mqtt mode, `--no-hibernate`).
    */
-  hibernation?: { scheduler: Scheduler; network: SimNetwork };
+  hibernation?: { scheduler: Scheduler; network: SimNetwork; options?: HibernationOptions };
 }
 
 export interface FleetOptions {
@@ -168,7 +168,7 @@ export class Fleet {
         this.awaken(slot, actor, clock);
         return actor;
       },
-    });
+    }, hibernation.options);
   }
 
   publicKeyOf = (id: string): string | undefined => this.publicKeys.get(id);

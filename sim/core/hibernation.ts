@@ -180,7 +180,29 @@ export interface HibernatingSlot {
   actor: TerminalActor | undefined;
   clock?: TerminalClock;
   hibernated?: HibernatedTerminal;
+  /** Simulated time of the last event its proxy handled, and whether it waits in the lingering queue. */
+  activeAtMs?: number;
+  lingering?: boolean;
 }
+
+export interface HibernationOptions {
+  /**
+   * An idle terminal stays awake this long (simulated ms) after the last event its proxy handled before it
+   * sleeps, so that the answer to what it just sent (a sync, a remittance) or its next step finds it awake: each
+   * wake makes four actors again. 0: it sleeps right after the event that left it idle (the most wakes).
+   */
+  lingerMs: number;
+  /** At most this many idle terminals linger awake; beyond, the one idle longest sleeps at once (a start-up, an outage's end). */
+  maxLingering: number;
+}
+
+/**
+ * Measured on city-day with 2,000 terminals: without linger 51,143 wakes (25.6 per terminal and day); with a
+ * minute's, 23,594 (11.8), with on average 24.7 terminals awake (1.2 %, sampled each simulated minute); five
+ * minutes' linger saved few more wakes (20,045) for 118.5 awake. The cap bounds the awake idle terminals of a
+ * start-up or an outage's end to about 20 MiB of actors.
+ */
+export const DEFAULT_HIBERNATION: HibernationOptions = { lingerMs: 60_000, maxLingering: 2_000 };
 
 /** Who receives what reaches a near-link endpoint; a sleeping terminal's stand-in wakes it. */
 export interface NearEndpoint {
@@ -202,6 +224,10 @@ export interface HibernationHost<Slot extends HibernatingSlot> {
 export class Hibernation<Slot extends HibernatingSlot> {
   /** Awake terminals whose proxy handled an event since the last settle: they may be idle now. */
   private readonly unsettled = new Set<Slot>();
+  /** Awake terminals that may be idle, oldest first, each with the time it joined: FIFO from `head`. */
+  private lingeringSlots: Slot[] = [];
+  private lingeringSinceMs: number[] = [];
+  private head = 0;
   /** How many times a terminal was woken, and how many sleep now. */
   wakes = 0;
   asleep = 0;
@@ -210,6 +236,7 @@ export class Hibernation<Slot extends HibernatingSlot> {
     private readonly scheduler: Scheduler,
     private readonly network: SimNetwork,
     private readonly host: HibernationHost<Slot>,
+    private readonly options: HibernationOptions = DEFAULT_HIBERNATION,
   ) {
     scheduler.afterEvent = () => this.settle();
   }
@@ -229,11 +256,48 @@ export class Hibernation<Slot extends HibernatingSlot> {
     this.unsettled.delete(slot);
   }
 
-  /** Hibernates the watched terminals that are idle now. Never from inside an actor (one may be mid-work). */
+  /**
+   * Hibernates the terminals that have been idle for the linger time, and the longest idle beyond the lingering
+   * cap. Never from inside an actor (one may be mid-work). When a terminal sleeps changes nothing of the run.
+   */
   settle(): void {
-    if (this.unsettled.size === 0) return;
-    for (const slot of this.unsettled) this.hibernate(slot);
-    this.unsettled.clear();
+    const { lingerMs, maxLingering } = this.options;
+    const now = this.scheduler.now();
+    if (this.unsettled.size > 0) {
+      for (const slot of this.unsettled) {
+        if (lingerMs <= 0) {
+          this.hibernate(slot);
+          continue;
+        }
+        slot.activeAtMs = now;
+        if (slot.lingering) continue;
+        slot.lingering = true;
+        this.lingeringSlots.push(slot);
+        this.lingeringSinceMs.push(now);
+      }
+      this.unsettled.clear();
+    }
+    while (this.head < this.lingeringSlots.length) {
+      const overCap = this.lingeringSlots.length - this.head > maxLingering;
+      if (!overCap && this.lingeringSinceMs[this.head]! + lingerMs > now) break;
+      const slot = this.lingeringSlots[this.head]!;
+      this.head++;
+      const activeAtMs = slot.activeAtMs ?? now;
+      if (!overCap && activeAtMs + lingerMs > now) {
+        // Active again since it joined: back in the queue, from its last activity.
+        this.lingeringSlots.push(slot);
+        this.lingeringSinceMs.push(activeAtMs);
+        continue;
+      }
+      slot.lingering = false;
+      // A terminal busy now stays awake; its proxy's next event brings it back here.
+      this.hibernate(slot);
+    }
+    if (this.head > 1024 && this.head * 2 > this.lingeringSlots.length) {
+      this.lingeringSlots = this.lingeringSlots.slice(this.head);
+      this.lingeringSinceMs = this.lingeringSinceMs.slice(this.head);
+      this.head = 0;
+    }
   }
 
   /** Puts an awake terminal to sleep if it is idle: its timer and its endpoint go to stand-ins that wake it. */

@@ -223,14 +223,15 @@ export const runCommand = defineCommand({
     const { runVirtual } = await import('../../run/runVirtual.ts');
     const { writeRunFiles } = await import('../../run/summary.ts');
     const { ProgressLine } = await import('../../run/progress.ts');
-    const { estimateVirtualRun, memoryRefusal } = await import('../../run/memoryBudget.ts');
+    const { estimateVirtualRun, memoryRefusal, LIVE_BYTES_PER_AWAKE_TERMINAL } = await import('../../run/memoryBudget.ts');
     const { writeReportQuietly } = await import('../../report/write.ts');
     // Refused before anything is built: a fleet that cannot fit would otherwise build for minutes and die in V8.
-    const refusal = memoryRefusal(estimateVirtualRun(scenario));
+    const hibernate = flags['no-hibernate'] !== true;
+    const refusal = memoryRefusal(estimateVirtualRun(scenario, undefined, undefined, hibernate ? undefined : LIVE_BYTES_PER_AWAKE_TERMINAL));
     if (refusal) throw new UsageError(`the run does not fit in memory; nothing was run:\n${refusal}`);
-    printOptions(io, scenario, file, outDir, flags['no-hibernate'] !== true);
+    printOptions(io, scenario, file, outDir, hibernate);
     const progress = new ProgressLine(process.stderr, !flags.quiet);
-    const result = runVirtual(scenario, { file, outDir, onProgress: (p) => progress.update(p), hibernate: flags['no-hibernate'] !== true });
+    const result = runVirtual(scenario, { file, outDir, onProgress: (p) => progress.update(p), hibernate });
     progress.done();
     writeRunFiles(outDir, result);
     writeReportQuietly(outDir, io.err);
