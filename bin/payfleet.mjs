@@ -8,6 +8,14 @@
 import { register } from 'tsx/esm/api';
 
 register();
+// A reader that goes away (`payfleet run … | head`) must not crash the run with a stack trace: its output is no
+// longer wanted, but its files (summary.json, report.html) and its exit status still are. So a closed stdout or
+// stderr is stopped being written to, and the command carries on to its end.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error) => {
+    if (error.code !== 'EPIPE') throw error;
+  });
+}
 await import('../load/commands.ts');
 const { main } = await import('../sim/cli/main.ts');
 try {

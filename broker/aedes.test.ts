@@ -3,7 +3,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { startBroker, type RunningBroker } from './aedes.ts';
 import { newSecret } from './credentials.ts';
 import { serverIdentity, type ClientIdentity } from './topics.ts';
-import { eventually, everyKindOfMessage, nextMessage, payload, rawClient, requestsFrom, resultFor, withInheritedNames } from './testSupport.ts';
+import { ClientPool, eventually, everyKindOfMessage, expectRoundTrip, nextMessage, payload, rawClient, requestsFrom, resultFor, withInheritedNames } from './testSupport.ts';
 
 const secret = newSecret();
 const T1: ClientIdentity = { role: 'terminal', id: 'T1' };
@@ -11,13 +11,8 @@ const T2: ClientIdentity = { role: 'terminal', id: 'T2' };
 const SD = serverIdentity([0, 1]);
 
 let broker: RunningBroker;
-const clients: MqttClient[] = [];
-
-async function connectAs(identity: ClientIdentity, url = broker.url): Promise<MqttClient> {
-  const client = await rawClient(url, secret, identity);
-  clients.push(client);
-  return client;
-}
+const clients = new ClientPool(secret);
+const connectAs = (identity: ClientIdentity, url = broker.url) => clients.connectAs(identity, url);
 
 function closed(client: MqttClient): Promise<void> {
   return new Promise((resolve) => client.once('close', () => resolve()));
@@ -28,7 +23,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const client of clients) client.end(true);
+  clients.endAll();
   await broker.close();
 });
 
@@ -46,13 +41,7 @@ describe('embedded aedes broker', () => {
     await server.subscribeAsync(['pf/v1/sd/0/req/+', 'pf/v1/sd/1/req/+'], { qos: 1 });
     const terminal = await connectAs(T1, broker.wsUrl);
     await terminal.subscribeAsync('pf/v1/tm/T1/resp', { qos: 1 });
-    const sync = requestsFrom('T1').sync!;
-    const arrived = nextMessage(server, 'pf/v1/sd/1/req/tm.T1');
-    await terminal.publishAsync('pf/v1/sd/1/req/tm.T1', payload(sync), { qos: 1 });
-    expect(JSON.parse((await arrived).toString())).toEqual(sync);
-    const answered = nextMessage(terminal, 'pf/v1/tm/T1/resp');
-    await server.publishAsync('pf/v1/tm/T1/resp', payload(resultFor(sync)), { qos: 1 });
-    expect(JSON.parse((await answered).toString())).toEqual(resultFor(sync));
+    await expectRoundTrip(terminal, server, 'T1', 'pf/v1/sd/1/req/tm.T1');
   });
 
   it('refuses a terminal publishing on another terminal\'s topic, and closes its connection', async () => {

@@ -8,26 +8,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { MqttClient } from 'mqtt';
 import { startBroker, type RunningBroker } from './aedes.ts';
 import { newSecret } from './credentials.ts';
 import { freePort } from './mosquitto.ts';
 import { startRedis, type RunningRedis } from './redisServer.ts';
 import { serverIdentity, type ClientIdentity } from './topics.ts';
-import { eventually, nextMessage, payload, rawClient, requestsFrom, resultFor } from './testSupport.ts';
+import { ClientPool, eventually, expectRoundTrip, nextMessage, payload, requestsFrom } from './testSupport.ts';
 
 const secret = newSecret();
 const dir = mkdtempSync(join(tmpdir(), 'payfleet-cluster-'));
 let redis: RunningRedis;
 let a: RunningBroker;
 let b: RunningBroker;
-const clients: MqttClient[] = [];
-
-async function connectAs(identity: ClientIdentity, url: string): Promise<MqttClient> {
-  const client = await rawClient(url, secret, identity);
-  clients.push(client);
-  return client;
-}
+const clients = new ClientPool(secret);
+const connectAs = (identity: ClientIdentity, url: string) => clients.connectAs(identity, url);
 
 beforeAll(async () => {
   redis = await startRedis(dir);
@@ -36,7 +30,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const client of clients) client.end(true);
+  clients.endAll();
   await Promise.all([a?.close(), b?.close()]);
   await redis?.close();
   rmSync(dir, { recursive: true, force: true });
@@ -48,13 +42,7 @@ describe('brokers clustered through Redis', () => {
     await server.subscribeAsync('pf/v1/sd/0/req/+', { qos: 1 });
     const terminal = await connectAs({ role: 'terminal', id: 'T1' }, a.url);
     await terminal.subscribeAsync('pf/v1/tm/T1/resp', { qos: 1 });
-    const sync = requestsFrom('T1').sync!;
-    const arrived = nextMessage(server, 'pf/v1/sd/0/req/tm.T1');
-    await terminal.publishAsync('pf/v1/sd/0/req/tm.T1', payload(sync), { qos: 1 });
-    expect(JSON.parse((await arrived).toString())).toEqual(sync);
-    const answered = nextMessage(terminal, 'pf/v1/tm/T1/resp');
-    await server.publishAsync('pf/v1/tm/T1/resp', payload(resultFor(sync)), { qos: 1 });
-    expect(JSON.parse((await answered).toString())).toEqual(resultFor(sync));
+    await expectRoundTrip(terminal, server, 'T1', 'pf/v1/sd/0/req/tm.T1');
     expect(a.stats().clusterPublished).toBeGreaterThan(0);
   });
 

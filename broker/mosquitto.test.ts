@@ -3,12 +3,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pbkdf2Sync } from 'node:crypto';
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt from 'mqtt';
 import { newSecret, passwordFor } from './credentials.ts';
 import { aclFile, passwordFileLine, startMosquitto, type RunningMosquitto } from './mosquitto.ts';
 import { serverIdentity, type ClientIdentity } from './topics.ts';
 import { decodeMessage } from './validate.ts';
-import { everyKindOfMessage, nextMessage, payload, rawClient, requestsFrom, resultFor, withInheritedNames } from './testSupport.ts';
+import { ClientPool, everyKindOfMessage, expectRoundTrip, nextMessage, payload, requestsFrom, resultFor, withInheritedNames } from './testSupport.ts';
 
 const secret = newSecret();
 const T1: ClientIdentity = { role: 'terminal', id: 'T1' };
@@ -41,12 +41,8 @@ describe('Mosquitto files', () => {
 describe('external Mosquitto broker', () => {
   let dir: string;
   let broker: RunningMosquitto;
-  const clients: MqttClient[] = [];
-  const connectAs = async (identity: ClientIdentity) => {
-    const client = await rawClient(broker.url, secret, identity);
-    clients.push(client);
-    return client;
-  };
+  const clients = new ClientPool(secret);
+  const connectAs = (identity: ClientIdentity) => clients.connectAs(identity, broker.url);
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'payfleet-mosquitto-'));
@@ -54,7 +50,7 @@ describe('external Mosquitto broker', () => {
   });
 
   afterAll(async () => {
-    for (const client of clients) client.end(true);
+    clients.endAll();
     await broker.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -70,13 +66,7 @@ describe('external Mosquitto broker', () => {
     await server.subscribeAsync(['pf/v1/sd/0/req/+', 'pf/v1/sd/1/req/+'], { qos: 1 });
     const terminal = await connectAs(T1);
     await terminal.subscribeAsync('pf/v1/tm/T1/resp', { qos: 1 });
-    const sync = requestsFrom('T1').sync!;
-    const arrived = nextMessage(server, 'pf/v1/sd/0/req/tm.T1');
-    await terminal.publishAsync('pf/v1/sd/0/req/tm.T1', payload(sync), { qos: 1 });
-    expect(JSON.parse((await arrived).toString())).toEqual(sync);
-    const answered = nextMessage(terminal, 'pf/v1/tm/T1/resp');
-    await server.publishAsync('pf/v1/tm/T1/resp', payload(resultFor(sync)), { qos: 1 });
-    expect(JSON.parse((await answered).toString())).toEqual(resultFor(sync));
+    await expectRoundTrip(terminal, server, 'T1', 'pf/v1/sd/0/req/tm.T1');
   });
 
   it('drops what a terminal publishes on another\'s topics, or on a request topic under another name', async () => {
@@ -168,7 +158,7 @@ describe('external Mosquitto broker', () => {
     const victim = await connectAs(T2);
     const password = passwordFor(secret, 'tm.T1');
     const impostor = await mqtt.connectAsync(broker.url, { protocolVersion: 4, reconnectPeriod: 0, clientId: 'tm.T2', username: 'tm.T1', password });
-    clients.push(impostor);
+    clients.add(impostor);
     // Had the impostor taken client id tm.T2, the broker would have disconnected the victim; a round trip proves it did not.
     await victim.subscribeAsync('pf/v1/tm/T2/resp', { qos: 1 });
     expect(victim.connected).toBe(true);

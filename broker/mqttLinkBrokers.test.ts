@@ -4,27 +4,21 @@
 // hosted by a parent actor, raw mqtt.js clients for the other side.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MqttClient } from 'mqtt';
 import type { LinkInput } from '../machines/link.ts';
 import type { ServerRequest } from '../machines/messages.ts';
 import { startBroker, type RunningBroker } from './aedes.ts';
 import { newSecret } from './credentials.ts';
 import { brokerUrlList, createLinkStats, createMqttLink, homeBrokerIndex } from './mqttLink.ts';
 import type { ClientIdentity } from './topics.ts';
-import { eventually, hostLink, nextMessage, payload, rawClient, requestsFrom, resultFor, type LinkHost } from './testSupport.ts';
+import { ClientPool, eventually, hostLink, nextMessage, payload, requestsFrom, resultFor, type LinkHost } from './testSupport.ts';
 
 const secret = newSecret();
 const BACKOFF = { initialMs: 20, maxMs: 100, multiplier: 2 };
 let a: RunningBroker;
 let b: RunningBroker;
 const hosts: LinkHost[] = [];
-const clients: MqttClient[] = [];
-
-async function connectAs(identity: ClientIdentity, url: string): Promise<MqttClient> {
-  const client = await rawClient(url, secret, identity);
-  clients.push(client);
-  return client;
-}
+const clients = new ClientPool(secret);
+const connectAs = (identity: ClientIdentity, url: string) => clients.connectAs(identity, url);
 
 beforeAll(async () => {
   a = await startBroker({ port: 0, secret });
@@ -33,7 +27,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const host of hosts) host.stop();
-  for (const client of clients) client.end(true);
+  clients.endAll();
   await Promise.all([a.close(), b.close()]);
 });
 

@@ -3,6 +3,7 @@
 // Method: the real domain signing functions with the fast 'sim' scheme, the real mqtt.js client, and a
 // one-state XState machine invoking the link — no mocks.
 
+import { expect } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
 import { createActor, setup, type AnyActorRef, type CallbackActorLogic } from 'xstate';
 import type { LinkCommand, LinkEvent, LinkInput } from '../machines/link.ts';
@@ -133,6 +134,42 @@ export function withInheritedNames(message: LinkMessage): Array<{ label: string;
 export async function rawClient(url: string, secret: string, identity: ClientIdentity): Promise<MqttClient> {
   const { username, password } = credentialsFor(secret, identity);
   return mqtt.connectAsync(url, { clientId: username, username, password, protocolVersion: 4, reconnectPeriod: 0, clean: true });
+}
+
+/** The raw clients one test file connects, ended together after its tests. */
+export class ClientPool {
+  private readonly clients: MqttClient[] = [];
+  constructor(private readonly secret: string) {}
+
+  async connectAs(identity: ClientIdentity, url: string): Promise<MqttClient> {
+    return this.add(await rawClient(url, this.secret, identity));
+  }
+
+  /** Takes a client connected some other way (an impostor, a bare connect) so it is ended with the rest. */
+  add(client: MqttClient): MqttClient {
+    this.clients.push(client);
+    return client;
+  }
+
+  endAll(): void {
+    for (const client of this.clients) client.end(true);
+    this.clients.length = 0;
+  }
+}
+
+/**
+ * A terminal's sync request carried to the server on `requestTopic`, and the server's answer carried back to the
+ * terminal's response topic: the round trip every broker set-up must carry. Both clients are subscribed already.
+ */
+export async function expectRoundTrip(terminal: MqttClient, server: MqttClient, terminalId: string, requestTopic: string): Promise<void> {
+  const sync = requestsFrom(terminalId).sync!;
+  const arrived = nextMessage(server, requestTopic);
+  await terminal.publishAsync(requestTopic, payload(sync), { qos: 1 });
+  expect(JSON.parse((await arrived).toString())).toEqual(sync);
+  const responseTopic = `pf/v1/tm/${terminalId}/resp`;
+  const answered = nextMessage(terminal, responseTopic);
+  await server.publishAsync(responseTopic, payload(resultFor(sync)), { qos: 1 });
+  expect(JSON.parse((await answered).toString())).toEqual(resultFor(sync));
 }
 
 /** Resolves with the next message the client receives on `topic`. */

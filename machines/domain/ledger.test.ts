@@ -1,27 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { Ledger, LOSS_ACCOUNT, FLOAT_ACCOUNT, payeeAccount } from './ledger.ts';
-import { MemoryLedgerStore } from './ledgerStore.ts';
 import { DomainError } from './money.ts';
-
-/** A real memory store that checks [INV-3 conservation] after every outermost transaction, i.e. every operation. */
-class ConservingStore extends MemoryLedgerStore {
-  depth = 0;
-  checks = 0;
-  override transaction<T>(fn: () => T): T {
-    this.depth++;
-    try {
-      return super.transaction(fn);
-    } finally {
-      this.depth--;
-      if (this.depth === 0) {
-        let total = 0;
-        for (const a of this.allAccounts()) total += a.balanceMinor;
-        if (total !== 0) throw new Error(`conservation broken: balances sum to ${total}`);
-        this.checks++;
-      }
-    }
-  }
-}
+import { ConservingStore } from '../testing/conservingStore.ts';
 
 function setup(openingBalanceMinor = 1000) {
   const store = new ConservingStore();

@@ -1,26 +1,10 @@
 import { describe, it, expect } from 'vitest';
 import { handleRequest, type ServerContext } from './serverRules.ts';
 import { Ledger, LOSS_ACCOUNT, payeeAccount } from './ledger.ts';
-import { MemoryLedgerStore } from './ledgerStore.ts';
 import { keyFromSeed, signClaim, type PaymentClaim, type SignatureScheme, type SigningKey } from './signature.ts';
 import { signProof, signRequest, type Unsigned, UNSTORED_REFUSAL_CODES, verifyResult } from './requests.ts';
 import type { AggregateEntry, DebitRequest, Proof, ServerRequest, ServerResult } from '../messages.ts';
-
-/** A real memory store that checks [INV-3 conservation] after every outermost transaction. */
-class ConservingStore extends MemoryLedgerStore {
-  depth = 0;
-  override transaction<T>(fn: () => T): T {
-    this.depth++;
-    try {
-      return super.transaction(fn);
-    } finally {
-      this.depth--;
-      let total = 0;
-      for (const a of this.allAccounts()) total += a.balanceMinor;
-      if (this.depth === 0 && total !== 0) throw new Error(`conservation broken: balances sum to ${total}`);
-    }
-  }
-}
+import { ConservingStore } from '../testing/conservingStore.ts';
 
 const seed = (n: number) => new Uint8Array(32).fill(n);
 

@@ -76,6 +76,16 @@ describe('the payfleet bin as npm installs it', () => {
       expect(summary.ok).toBe(true);
       expect(run.out).toContain(`trace ${summary.traceHash}`);
     });
+    it('carries on to its end when its reader goes away (payfleet run … | head -n 1): files written, its own exit status, no stack trace', () => {
+      const out = join(tempDir('payfleet-bin-pipe-'), 'quickstart');
+      // head exits after the first line (printed before the run starts); every later line meets a closed pipe.
+      const script = `payfleet run scenarios/quickstart.yaml --terminals 30 --duration 15m --out '${out}' | head -n 1; exit \${PIPESTATUS[0]}`;
+      const piped = runCommand('bash', ['-c', script], binDir);
+      expect(piped.status, piped.err).toBe(0);
+      expect(piped.out.trim()).toBe('payfleet run scenarios/quickstart.yaml');
+      expect(piped.err).not.toMatch(/EPIPE|Unhandled/);
+      expect(JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')).ok).toBe(true);
+    });
   });
 
   describe('through npm in the repository', () => {

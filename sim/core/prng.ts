@@ -34,7 +34,8 @@ function murmurStep(h: number, k: number): number {
   return (Math.imul(h, 5) + 0xe6546b64) | 0;
 }
 
-function fmix32(h: number): number {
+/** MurmurHash3's 32-bit finaliser: spreads every input bit over the output (also used by the trace hash). */
+export function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

@@ -8,6 +8,8 @@
 // message, against ~650–800 ns for a streaming SHA-256 (node:crypto) fed one string per message, which would cost
 // several seconds over the ~10 million events of a city-day run.
 
+import { fmix32 } from './prng.ts';
+
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
 const LANE_B_OFFSET = 0x2545f491;
@@ -15,15 +17,6 @@ const LANE_B_PRIME = 0x9e3779b1;
 
 /** A scratch view that exposes the bits of a float64 as two 32-bit words, little-endian on every platform. */
 const scratch = new DataView(new ArrayBuffer(8));
-
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 function hex8(n: number): string {
   return (n >>> 0).toString(16).padStart(8, '0');

@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadScenarioText } from '../scenario/load.ts';
 import { parseTimeseries } from '../report/csv.ts';
@@ -10,6 +9,7 @@ import type { RunSummary } from '../run/summary.ts';
 import { main } from '../cli/main.ts';
 import { runMqttCommand, type RunMqttIo } from './runMqtt.ts';
 import { liveChildCount } from './processes.ts';
+import { runDirs } from './runTestSupport.ts';
 import { SqliteLedgerStore } from '../sd/sqliteLedgerStore.ts';
 
 // One small mqtt run, watched from outside while it goes: an open-model arrival stream (one order a second of
@@ -34,15 +34,7 @@ coverage: { meanOffDuration: 0 }
 arrival: { executor: constant-arrival-rate, rate: 1, maxInFlight: 1 }
 `;
 
-const dirs: string[] = [];
-function runDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'payfleet-observed-'));
-  dirs.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const runDir = runDirs('payfleet-observed-');
 
 /** The value of one sample line of a Prometheus text page (`name{labels} value`), or undefined. */
 function sampleValue(page: string, series: string): number | undefined {

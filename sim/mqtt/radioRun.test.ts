@@ -1,11 +1,8 @@
-import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { loadScenarioText } from '../scenario/load.ts';
-import type { RunSummary } from '../run/summary.ts';
 import { runMqttCommand } from './runMqtt.ts';
 import { liveChildCount } from './processes.ts';
+import { expectLedgerWhole, readSummary, runDirs } from './runTestSupport.ts';
 
 // A few dozen terminals for four simulated minutes at ×60 on the embedded broker, through a radio that loses a
 // fifth of the devices' messages, doubles a tenth, reorders some and delays all of them: the proxies' outboxes and
@@ -36,29 +33,18 @@ network:
   reorderProbability: 0.05
 `;
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const runDir = runDirs('payfleet-radio-');
 
 describe('payfleet run --mode mqtt with a lossy radio', () => {
   it("applies the scenario's loss, duplication, reordering and latency to the devices, and still loses nothing and posts nothing twice", async () => {
     const scenario = loadScenarioText(SCENARIO, 'mqtt-lossy-radio.yaml');
-    const dir = mkdtempSync(join(tmpdir(), 'payfleet-radio-'));
-    dirs.push(dir);
+    const dir = runDir();
     const lines: string[] = [];
     const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l), handleSignals: false };
     const status = await runMqttCommand(scenario, 'mqtt-lossy-radio.yaml', { outDir: dir, timeScale: 60, quiet: true }, io);
-    const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as RunSummary;
+    const summary = readSummary(dir);
     const context = `${lines.join('\n')}\n${JSON.stringify(summary.network)}\n${JSON.stringify(summary.violation ?? null)}`;
-    expect(summary.ledger.lost, context).toBe(0);
-    expect(summary.ledger.duplicated, context).toBe(0);
-    expect(summary.ledger.unexpected, context).toBe(0);
-    expect(summary.ledger.sumOfBalancesMinor, context).toBe(0);
-    expect(summary.ledger.postedAmountMinor, context).toBe(summary.ledger.approvedAmountMinor);
-    expect(summary.remittance.pendingAtEnd, context).toBe(0);
-    for (const invariant of summary.invariants) expect(invariant.violations, `${invariant.id}: ${context}`).toBe(0);
-    expect(summary.ok, context).toBe(true);
+    expectLedgerWhole(summary, context);
     expect(status, context).toBe(0);
     // The radio really bit. (The counts cover the drain too, where loss, duplication and reordering are off as
     // in the virtual mode, so they sit below the scenario's rates; the rates themselves are radio.test.ts's.)

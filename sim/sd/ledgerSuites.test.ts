@@ -5,7 +5,7 @@
 // temporary directory; the suites' own subclasses (their conservation-checking stores) then extend it
 // unchanged. The suites are imported as they are, so a test added there runs here too.
 
-import { vi, afterAll, describe, it, expect } from 'vitest';
+import { vi, describe, it, expect } from 'vitest';
 
 vi.mock('../../machines/domain/ledgerStore.ts', async (importOriginal) => {
   const original = await importOriginal<typeof import('../../machines/domain/ledgerStore.ts')>();
@@ -13,7 +13,7 @@ vi.mock('../../machines/domain/ledgerStore.ts', async (importOriginal) => {
   return { ...original, MemoryLedgerStore: FileBackedStore };
 });
 
-const { closeFileBackedStores } = await import('./testSupport.ts');
+const { closeFileBackedStores, importDomainLedgerSuites } = await import('./testSupport.ts');
 const { SqliteLedgerStore } = await import('./sqliteLedgerStore.ts');
 const { MemoryLedgerStore } = await import('../../machines/domain/ledgerStore.ts');
 
@@ -25,12 +25,4 @@ describe('the domain suites below', () => {
   });
 });
 
-await import('../../machines/domain/ledgerStore.test.ts');
-await import('../../machines/domain/ledger.test.ts');
-await import('../../machines/domain/serverRules.test.ts');
-
-afterAll(() => {
-  const count = closeFileBackedStores();
-  // Every suite built its stores through the substitute; none opened means the substitution silently failed.
-  if (count === 0) throw new Error('no SQLite store was opened: the MemoryLedgerStore substitution did not take');
-});
+await importDomainLedgerSuites('SQLite', closeFileBackedStores);

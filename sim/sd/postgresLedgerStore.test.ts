@@ -4,7 +4,7 @@ import { LedgerUnavailableError, SyncPostgresConnection } from './postgresConnec
 import { POSTGRES_SCHEMA_VERSION, PostgresLedgerStore } from './postgresLedgerStore.ts';
 import { startPostgresTestCluster, type PostgresTestCluster } from './postgresTestCluster.ts';
 import { LedgerFileError } from './sqliteLedgerStore.ts';
-import { answerUntilKilled, BATCH_CHILD, BATCH_SIZE, checkBatchLedger, parseBatchAnswer, runChildToEnd, runUntilKilled, type BatchAnswer } from './testSupport.ts';
+import { answerUntilKilled, errorOf, BATCH_CHILD, BATCH_SIZE, checkBatchLedger, parseBatchAnswer, runChildToEnd, runUntilKilled, type BatchAnswer } from './testSupport.ts';
 
 let cluster: PostgresTestCluster;
 beforeAll(async () => {
@@ -14,15 +14,6 @@ afterAll(() => cluster?.remove());
 
 let schemas = 0;
 const freshSchema = () => `t${schemas++}`;
-
-function errorOf(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
-}
 
 describe('PostgresLedgerStore: the schema', () => {
   it('is made on first use with its version, and a reopened ledger has every record in first-written order', () => {

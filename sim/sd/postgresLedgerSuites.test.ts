@@ -5,7 +5,7 @@
 // extend it unchanged. Without PostgreSQL installed the cluster fails to start and this file fails with an error
 // naming the Debian package postgresql: it never skips.
 
-import { vi, afterAll, describe, it, expect } from 'vitest';
+import { vi, describe, it, expect } from 'vitest';
 
 vi.mock('../../machines/domain/ledgerStore.ts', async (importOriginal) => {
   const original = await importOriginal<typeof import('../../machines/domain/ledgerStore.ts')>();
@@ -15,6 +15,7 @@ vi.mock('../../machines/domain/ledgerStore.ts', async (importOriginal) => {
 
 const { startSuiteCluster, closePostgresBackedStores } = await import('./postgresTestSupport.ts');
 const { PostgresLedgerStore } = await import('./postgresLedgerStore.ts');
+const { importDomainLedgerSuites } = await import('./testSupport.ts');
 const { MemoryLedgerStore } = await import('../../machines/domain/ledgerStore.ts');
 await startSuiteCluster();
 
@@ -26,12 +27,4 @@ describe('the domain suites below', () => {
   });
 });
 
-await import('../../machines/domain/ledgerStore.test.ts');
-await import('../../machines/domain/ledger.test.ts');
-await import('../../machines/domain/serverRules.test.ts');
-
-afterAll(() => {
-  const count = closePostgresBackedStores();
-  // Every suite built its stores through the substitute; none opened means the substitution silently failed.
-  if (count === 0) throw new Error('no PostgreSQL store was opened: the MemoryLedgerStore substitution did not take');
-});
+await importDomainLedgerSuites('PostgreSQL', closePostgresBackedStores);

@@ -1,5 +1,5 @@
 import { afterAll, describe, it, expect } from 'vitest';
-import { runUntilKilled } from './testSupport.ts';
+import { errorOf, runUntilKilled } from './testSupport.ts';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,15 +12,6 @@ const dir = mkdtempSync(join(tmpdir(), 'payfleet-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let files = 0;
 const freshPath = () => join(dir, `ledger-${files++}.db`);
-
-function errorOf(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
-}
 
 function fundedLedger(path: string, synchronous?: SynchronousMode) {
   const store = new SqliteLedgerStore(path, { synchronous });

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { expect } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { Ledger, meansAccount } from '../../machines/domain/ledger.ts';
 import type { DurableLedgerStore } from './ledgerSpec.ts';
 import { SqliteLedgerStore, type SynchronousMode } from './sqliteLedgerStore.ts';
@@ -218,4 +218,28 @@ export function checkBatchLedger(store: DurableLedgerStore, answered: readonly B
     const spent = postings.filter((p) => p.meansId === `m${m}`).reduce((sum, p) => sum + p.amountMinor!, 0);
     expect(store.getAccount(meansAccount(`m${m}`))?.balanceMinor).toBe(BATCH_OPENING_MINOR - spent);
   }
+}
+
+/**
+ * Imports the store, ledger and server-rule suites of machines/domain into the calling test file (whose vi.mock has
+ * put a durable store in place of MemoryLedgerStore), and fails the file if none of them opened such a store: a
+ * substitution that silently did not take would otherwise pass as the in-memory suites.
+ */
+export async function importDomainLedgerSuites(storeName: string, closeAll: () => number): Promise<void> {
+  await import('../../machines/domain/ledgerStore.test.ts');
+  await import('../../machines/domain/ledger.test.ts');
+  await import('../../machines/domain/serverRules.test.ts');
+  afterAll(() => {
+    if (closeAll() === 0) throw new Error(`no ${storeName} store was opened: the MemoryLedgerStore substitution did not take`);
+  });
+}
+
+/** The error `fn` throws, or undefined when it returns: for tests that check an error's class and fields. */
+export function errorOf(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
 }
