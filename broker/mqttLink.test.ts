@@ -7,7 +7,9 @@ import type { ServerRequest } from '../machines/messages.ts';
 import { startBroker } from './aedes.ts';
 import { newSecret } from './credentials.ts';
 import { startMosquitto } from './mosquitto.ts';
-import { createLinkStats, createMqttLink, identityOfLink, jitteredBackoff, type LinkStats } from './mqttLink.ts';
+import { createMqttLink } from './mqttLink.ts';
+import { createLinkStats, identityOfLink, type LinkStats } from './linkOptions.ts';
+import { jitteredBackoff } from './linkPolicy.ts';
 import { serverIdentity, type ClientIdentity } from './topics.ts';
 import { eventually, everyKindOfMessage, hostLink, payload, rawClient, requestsFrom, resultFor, withInheritedNames, type LinkHost } from './testSupport.ts';
 
