@@ -268,7 +268,7 @@ export class SwarmWorker implements FleetObserver {
       const state = proxyStateOf(slot);
       if (!state || isDrained(state.journal)) continue;
       const items = state.journal.outbox.map((i) => `${i.reqId} ${i.request.kind} attempts=${i.attempts} next=${i.nextAttemptAtMs - now}ms`);
-      console.error(`t=${now} ${slot.plan.terminalId} (${slot.actor ? 'up' : 'down'}, ${slot.inCoverage ? 'in' : 'out of'} coverage): pending ${state.journal.pending.map((tx) => tx.txId).join(' ') || '-'}; outbox ${items.join('; ') || '-'}`);
+      console.error(`t=${now} ${slot.plan.terminalId} (${slot.up ? 'up' : 'down'}, ${slot.inCoverage ? 'in' : 'out of'} coverage): pending ${state.journal.pending.map((tx) => tx.txId).join(' ') || '-'}; outbox ${items.join('; ') || '-'}`);
     }
     this.send({
       type: 'final',

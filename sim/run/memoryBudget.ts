@@ -15,7 +15,13 @@ import type { Scenario } from '../scenario/types.ts';
  * with 3,020 orders. Differences: ≈ 3.6 KiB per order kept (oracle record, journal and ledger entries, metrics) and
  * ≈ 15.8 KiB per terminal (its actors, means, keys, POS share); ≈ 10 MiB for the process itself.
  */
-export const LIVE_BYTES_PER_TERMINAL = 16 * 1024;
+/**
+ * Idle terminals hibernate (sim/core/hibernation.ts): a built city-day fleet of 20,000 measured 5.9 KiB of live heap
+ * per terminal (6.5 KiB after 10 simulated minutes), against 16.5 KiB with every terminal awake (`--no-hibernate`,
+ * LIVE_BYTES_PER_AWAKE_TERMINAL); on city-day about 1 % of the terminals are awake at a time (`npm run bench`).
+ */
+export const LIVE_BYTES_PER_TERMINAL = 7 * 1024;
+export const LIVE_BYTES_PER_AWAKE_TERMINAL = 16 * 1024;
 export const LIVE_BYTES_PER_ORDER = 3.6 * 1024;
 export const LIVE_BYTES_BASE = 64 * 1024 * 1024;
 /** V8 collects too often and then fails well before live data reaches the limit; keep this much room. */
@@ -47,6 +53,8 @@ export function expectedOrders(scenario: Scenario): number {
 
 export interface MemoryEstimate {
   terminals: number;
+  /** Live heap counted per terminal: hibernating (the default) or all awake. */
+  bytesPerTerminal: number;
   orders: number;
   /** Estimated peak live heap, GC headroom included. */
   neededBytes: number;
@@ -55,12 +63,12 @@ export interface MemoryEstimate {
   fits: boolean;
 }
 
-export function estimateVirtualRun(scenario: Scenario, heapLimitBytes = getHeapStatistics().heap_size_limit, machineBytes = totalmem()): MemoryEstimate {
+export function estimateVirtualRun(scenario: Scenario, heapLimitBytes = getHeapStatistics().heap_size_limit, machineBytes = totalmem(), bytesPerTerminal = LIVE_BYTES_PER_TERMINAL): MemoryEstimate {
   const terminals = scenario.population.terminals + scenario.population.pos.units;
   const orders = expectedOrders(scenario);
-  const live = LIVE_BYTES_BASE + terminals * LIVE_BYTES_PER_TERMINAL + orders * LIVE_BYTES_PER_ORDER;
+  const live = LIVE_BYTES_BASE + terminals * bytesPerTerminal + orders * LIVE_BYTES_PER_ORDER;
   const neededBytes = Math.ceil(live * GC_HEADROOM);
-  return { terminals, orders, neededBytes, heapLimitBytes, machineBytes, fits: neededBytes <= heapLimitBytes };
+  return { terminals, bytesPerTerminal, orders, neededBytes, heapLimitBytes, machineBytes, fits: neededBytes <= heapLimitBytes };
 }
 
 const MIB = 1024 * 1024;
@@ -71,7 +79,7 @@ export function memoryRefusal(estimate: MemoryEstimate): string | undefined {
   if (estimate.fits) return undefined;
   const need = `${(estimate.neededBytes / GIB).toFixed(1)} GiB`;
   const lines = [
-    `this run needs about ${need} of heap (${Math.round(estimate.terminals).toLocaleString('en')} terminals and POS units × ${LIVE_BYTES_PER_TERMINAL / 1024} KiB, ` +
+    `this run needs about ${need} of heap (${Math.round(estimate.terminals).toLocaleString('en')} terminals and POS units × ${estimate.bytesPerTerminal / 1024} KiB, ` +
       `${Math.round(estimate.orders).toLocaleString('en')} expected orders × ${LIVE_BYTES_PER_ORDER / 1024} KiB, ×${GC_HEADROOM} for the garbage collector), ` +
       `and this process may use ${(estimate.heapLimitBytes / GIB).toFixed(1)} GiB (V8's heap limit).`,
   ];
