@@ -63,6 +63,34 @@ describe('embedded aedes broker', () => {
     expect(broker.stats().refusals['publish.forbiddenTopic']).toBeGreaterThanOrEqual(1);
   });
 
+  it('judges each publish on its own topic: an honest request first does not let a later one on a forbidden topic through', async () => {
+    const server = await connectAs(SD);
+    await server.subscribeAsync('pf/v1/sd/0/req/+', { qos: 1 });
+    const victim = await connectAs(T2);
+    await victim.subscribeAsync('pf/v1/tm/T2/resp', { qos: 1 });
+    const received: string[] = [];
+    victim.on('message', (_topic, p) => received.push(p.toString()));
+    const before = broker.stats().refusals['publish.forbiddenTopic'] ?? 0;
+    const attacker = await connectAs(T1);
+    const sync = requestsFrom('T1').sync!;
+    const arrived = nextMessage(server, 'pf/v1/sd/0/req/tm.T1');
+    await attacker.publishAsync('pf/v1/sd/0/req/tm.T1', payload(sync), { qos: 1 });
+    await arrived;
+    const gone = closed(attacker);
+    attacker.publish('pf/v1/tm/T2/resp', payload(resultFor(requestsFrom('T2').auth!)), { qos: 1 });
+    await gone;
+    expect(broker.stats().refusals['publish.forbiddenTopic']).toBe(before + 1);
+    // The server answers two terminals in turn, each on its own topic: both pass.
+    const genuine = resultFor(requestsFrom('T2').sync!);
+    const next = nextMessage(victim, 'pf/v1/tm/T2/resp');
+    await server.publishAsync('pf/v1/tm/T1/resp', payload(resultFor(sync)), { qos: 1 });
+    await server.publishAsync('pf/v1/tm/T2/resp', payload(genuine), { qos: 1 });
+    await next;
+    expect(received).toEqual([JSON.stringify(genuine)]);
+    server.end(true);
+    victim.end(true);
+  });
+
   it('refuses subscriptions to another\'s topics and wider wildcards (SUBACK 0x80)', async () => {
     const terminal = await connectAs(T1);
     await expect(terminal.subscribeAsync('pf/v1/tm/T2/resp', { qos: 1 })).rejects.toThrow(/Subscribe error/);

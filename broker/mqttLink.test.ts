@@ -7,7 +7,9 @@ import type { ServerRequest } from '../machines/messages.ts';
 import { startBroker } from './aedes.ts';
 import { newSecret } from './credentials.ts';
 import { startMosquitto } from './mosquitto.ts';
-import { createLinkStats, createMqttLink, identityOfLink, jitteredBackoff, type LinkStats } from './mqttLink.ts';
+import { createMqttLink } from './mqttLink.ts';
+import { createLinkStats, identityOfLink, type LinkStats } from './linkOptions.ts';
+import { DEFAULT_BACKOFF, SERVER_BACKOFF, defaultBackoffOf, jitteredBackoff } from './linkPolicy.ts';
 import { serverIdentity, type ClientIdentity } from './topics.ts';
 import { eventually, everyKindOfMessage, hostLink, payload, rawClient, requestsFrom, resultFor, withInheritedNames, type LinkHost } from './testSupport.ts';
 
@@ -279,6 +281,50 @@ describe.each(Object.keys(brokers))('MQTT link on %s', (name) => {
       terminal.stop();
     });
   }
+});
+
+describe('a payment server after the embedded broker restarts', () => {
+  // Seed 10 draws, for a server's id under the devices' policy (DEFAULT_BACKOFF), attempts at 77, 393, 809, 1814,
+  // 2195 and 3446 ms, then none until 19 s: after a five-second outage it would stay away some 14 s more, its
+  // shards' requests accepted by the broker and dropped for want of a subscriber (the mqtt run's INV-7 failures).
+  const SEED_WITH_A_LONG_GAP = 10;
+  const OUTAGE_MS = 5_000;
+
+  it('is subscribed again within a second or two of the broker\'s return, and a request a terminal sends then reaches it', async () => {
+    let broker = await startBroker({ port: 0, secret });
+    const port = broker.port;
+    // The server gets its role's backoff (none given); the terminal the tests' fast one.
+    const server = hostLink(createMqttLink({ url: broker.url, secret, seed: SEED_WITH_A_LONG_GAP }), serverInput);
+    const terminal = hostLink(createMqttLink({ url: broker.url, secret, seed: 7, backoff: BACKOFF }), terminalInput('T1'));
+    try {
+      await Promise.all([server.next('link.up'), terminal.next('link.up')]);
+      const serverMark = server.events.length;
+      const terminalMark = terminal.events.length;
+      await broker.close();
+      await Promise.all([server.next('link.down', serverMark), terminal.next('link.down', terminalMark)]);
+      // aedes keeps nothing across a restart: the server's subscriptions are gone with the old process.
+      await new Promise((r) => setTimeout(r, OUTAGE_MS));
+      broker = await startBroker({ port, secret });
+      await terminal.next('link.up', terminalMark);
+      // A bound, not a measurement: the server waits at most a second between attempts (SERVER_BACKOFF).
+      await eventually(() => broker.isConnected('sd.0-1') && server.events.slice(serverMark).some((e) => e.type === 'link.up'), 'the server subscribed again', 4_000);
+      const sync = requestsFrom('T1').sync;
+      terminal.send({ type: 'link.send', to: 'sd/1', message: sync });
+      expect((await server.next('link.message', serverMark)).message).toEqual(sync);
+    } finally {
+      server.stop();
+      terminal.stop();
+      await broker.close();
+    }
+  }, 20_000);
+
+  it('gets a backoff capped at a second by default, while devices keep the long one', () => {
+    const server = jitteredBackoff(SEED_WITH_A_LONG_GAP, 'sd/0-1', defaultBackoffOf('server'));
+    const delays = Array.from({ length: 20 }, () => server.nextDelayMs());
+    expect(Math.max(...delays)).toBeLessThan(SERVER_BACKOFF.maxMs);
+    expect(defaultBackoffOf('terminal')).toBe(DEFAULT_BACKOFF);
+    expect(defaultBackoffOf('pos')).toBe(DEFAULT_BACKOFF);
+  });
 });
 
 describe('MQTT link with a shaper (aedes)', () => {

@@ -3,10 +3,9 @@
 // Method: an XState callback actor owning one mqtt.js v5 client (MQTT 3.1.1, so aedes speaks it). It connects
 // with the credentials the harness issues, subscribes to the endpoint's own topics (a server: its shards'
 // request topics), and reports `link.up` only once those subscriptions are granted, so "up" means answers can
-// arrive. Sends are QoS 1 on the topic of broker/topics.ts. mqtt.js never reconnects by itself
-// (`reconnectPeriod: 0`): this actor does, with capped exponential backoff and full jitter drawn from a seeded
-// generator, so a reconnect storm spreads out and a seeded run draws the same delays. Out of coverage the socket
-// is ended and nothing reconnects until coverage returns.
+// arrive. Sends are QoS 1 on the topic of broker/topics.ts. mqtt.js never reconnects by itself:
+// this actor does, after the seeded, jittered backoff of broker/linkPolicy.ts. Out of coverage the socket is ended
+// and nothing reconnects until coverage returns. Its options, stats and hooks are declared in broker/linkOptions.ts.
 //
 // Sessions are clean (`clean: true`) for every role, money-moving or not. The broker is never relied on to
 // deliver: a message sent while down is dropped here, and one lost by the broker (Mosquitto drops silently past
@@ -15,12 +14,10 @@
 // burst on reconnect. Each connection attempt uses a fresh mqtt.js client, so nothing queued inside an old one
 // (an unacknowledged QoS 1 publish) is resent behind the machine's back.
 //
-// Several brokers (`url` a comma-separated list): a terminal or POS starts on the broker of its index (the number
-// its id ends with, modulo the list: `t7` of three brokers starts on the second) and, when an attempt fails, tries
-// the next one — a connection that was up and drops is first retried where it was, so a broker's brief hiccup
-// does not move its clients, while a broker that is gone (the retry refused) sends them on. A server subscribes
-// on every broker of the list at once, one connection each, and answers a request on the connection it came in
-// on (brokers that do not share messages need that; clustered ones do not mind). On brokers clustered through
+// Several brokers (`url` a comma-separated list): a terminal or POS starts on its home broker and moves on after a
+// failed attempt, as broker/linkPolicy.ts says. A server subscribes on every broker of the list at once, one
+// connection each, and answers a request on the connection it came in on (brokers that do not share messages need
+// that; clustered ones do not mind). On brokers clustered through
 // Redis (`payfleet broker --cluster`) give a server one broker: the cluster allows one connection per client id,
 // so two connections of one server to two brokers of one cluster would close each other in turn.
 //
@@ -28,229 +25,19 @@
 // incoming message goes through it, and it may drop, repeat or delay it (sim/mqtt/radio.ts applies a scenario's
 // network knobs). A message it delays is dropped if its connection has ended by then, as the radio lost it.
 
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqtt, { type MqttClient } from 'mqtt';
 import { fromCallback, type CallbackActorLogic } from 'xstate';
-import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
-import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import type { LinkCommand, LinkEvent, LinkInput } from '../machines/link.ts';
-import type { LinkMessage } from '../machines/messages.ts';
 import { credentialsFor } from './credentials.ts';
-import { ENDPOINT_ID_PATTERN, controlSubscriptionsOf, parseTopic, serverIdentity, subscriptionsOf, topicForSend, type ClientIdentity, type ParsedTopic } from './topics.ts';
+import { createLinkStats, identityOfLink, type LinkShaper, type LinkStats, type MqttLinkOptions } from './linkOptions.ts';
+import { brokerUrlList, defaultBackoffOf, clientOptionsFor, homeBrokerIndex, jitteredBackoff, nextBrokerIndex, tcpAddressOf, type Backoff, type BackoffPolicy, type TcpAddress } from './linkPolicy.ts';
+import { controlSubscriptionsOf, parseTopic, subscriptionsOf, topicForSend, type ClientIdentity, type ParsedTopic } from './topics.ts';
 import { MAX_MESSAGE_BYTES, decodeMessageOnRoute, type Publisher } from './validate.ts';
-
-export interface BackoffPolicy {
-  /** Cap of the first delay; every delay is uniform in [0, cap) (full jitter). */
-  initialMs: number;
-  maxMs: number;
-  multiplier: number;
-}
-
-export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 250, maxMs: 30_000, multiplier: 2 };
-
-/** Counters shared by every link made from one `createMqttLink` (pass your own to read them). */
-export interface LinkStats {
-  connectAttempts: number;
-  connects: number;
-  disconnects: number;
-  /** Connections ended because a subscription was refused (SUBACK 0x80). */
-  subscribeRefusals: number;
-  sent: number;
-  /** `link.send` while the link was down: dropped, the sender's outbox retries. */
-  droppedWhileDown: number;
-  /** `link.send` with no route in the topic contract, or larger than the size limit: dropped. */
-  unroutable: number;
-  publishErrors: number;
-  received: number;
-  /** Incoming payloads refused by decodeMessage, by code. */
-  rejected: Record<string, number>;
-  // What the `shaper` did (all 0 without one), under the virtual network's names for the same faults.
-  /** Messages the shaper dropped. */
-  lost: number;
-  /** Messages the shaper passed twice. */
-  duplicated: number;
-  /** Messages the shaper held back so that later ones overtook them. */
-  reordered: number;
-  /** Messages the shaper passed after a delay rather than at once. */
-  delayed: number;
-  /** Messages the shaper delayed whose connection had ended when their delay ran out: dropped. */
-  droppedInFlight: number;
-  /** Times an endpoint moved to the next broker of its list after a failed attempt (0 with one broker). */
-  failovers: number;
-}
-
-export function createLinkStats(): LinkStats {
-  return {
-    connectAttempts: 0, connects: 0, disconnects: 0, subscribeRefusals: 0, sent: 0, droppedWhileDown: 0, unroutable: 0, publishErrors: 0, received: 0, rejected: {},
-    lost: 0, duplicated: 0, reordered: 0, delayed: 0, droppedInFlight: 0, failovers: 0,
-  };
-}
-/**
- * What a lossy radio does to a device's messages. Each hook gets one message's way on (`pass`) and calls it
- * zero, one or more times, at once or later; it counts what it did in the link's `LinkStats`.
- */
-export interface LinkShaper {
-  /** A message `endpointId` publishes. */
-  outgoing(endpointId: string, pass: () => void): void;
-  /** A valid message that reached `endpointId` from the broker. */
-  incoming(endpointId: string, pass: () => void): void;
-}
-
-export interface MqttLinkOptions {
-  /** `mqtt://host:port` or `ws://host:port`, or several separated by commas (see the header). */
-  url: string;
-  /**
-   * Brokers a terminal or POS moves on to after every one of `url`'s, never starts on (comma-separated): the
-   * servers' brokers of a Redis cluster, say, which carry the same messages.
-   */
-  failoverUrl?: string;
-  /** The run's secret; each endpoint's password is derived from it. */
-  secret: string;
-  /** Seed of the reconnect jitter; each endpoint mixes in its own id so endpoints draw different delays. */
-  seed: number;
-  keepaliveSec?: number;
-  connectTimeoutMs?: number;
-  backoff?: BackoffPolicy;
-  maxMessageBytes?: number;
-  stats?: LinkStats;
-  /** Loss, duplication and delay between the endpoint and the broker; none when absent. */
-  shaper?: LinkShaper;
-  /** A man in the middle on the radio path (alteredInFlight): may return a copy sent in place of an outgoing message; hears every valid incoming one. */
-  tamper?: { outgoing(endpointId: string, message: LinkMessage): LinkMessage | undefined; heard(endpointId: string, message: LinkMessage): void };
-  /** Gets the id of each endpoint whose link came up at least once: one that never got in tells a test bed that
-   *  could not host the fleet (a broker refusing connections) from a fault of the system under test. */
-  everConnected?: Set<string>;
-  /**
-   * Harness control messages for this endpoint (a payment server's `pf/v1/ctl/sd/{shard}/cmd`): with it the link
-   * also subscribes to the endpoint's control topics and hands what arrives there to `receive`, not to the machine.
-   */
-  control?: ControlChannel;
-}
-
-/** What a link does with harness control messages; see `MqttLinkOptions.control`. */
-export interface ControlChannel {
-  /**
-   * A payload that arrived on one of the endpoint's control topics, unchecked (decode it with `decodeControl`).
-   * `publish` sends a reply at QoS 1 on the connection that is up when it is called; while down it drops the
-   * reply and returns false (the harness resends its command, so the receiver must answer idempotently).
-   */
-  receive(topic: string, payload: Buffer, publish: (topic: string, payload: string) => boolean): void;
-}
-
-/** The identity a link endpoint connects as. */
-export function identityOfLink(input: LinkInput): ClientIdentity {
-  if (input.role === 'server') {
-    if (!input.shards || input.shards.length === 0) throw new Error(`noShards: server link ${JSON.stringify(input.endpointId)} has no shards`);
-    return serverIdentity(input.shards);
-  }
-  if (!ENDPOINT_ID_PATTERN.test(input.endpointId)) {
-    throw new Error(`badEndpointId: ${JSON.stringify(input.endpointId)} does not match ${ENDPOINT_ID_PATTERN.source}, so it cannot name MQTT topics`);
-  }
-  return { role: input.role, id: input.endpointId };
-}
-
-/** FNV-1a of the endpoint id, mixed with the seed, as a 32-bit generator seed. */
-function endpointSeed(seed: number, endpointId: string): number {
-  let h = (0x811c9dc5 ^ seed) >>> 0;
-  for (let i = 0; i < endpointId.length; i++) h = Math.imul(h ^ endpointId.charCodeAt(i), 0x01000193) >>> 0;
-  return h | 0;
-}
-
-export interface Backoff {
-  /** The delay before the next attempt: uniform in [0, min(maxMs, initialMs·multiplier^attempts)). */
-  nextDelayMs(): number;
-  /** After a success: the next delay starts from `initialMs` again. */
-  reset(): void;
-}
-
-/** Capped exponential backoff with full jitter, drawn from a generator seeded by `seed` and the endpoint id. */
-export function jitteredBackoff(seed: number, endpointId: string, policy: BackoffPolicy = DEFAULT_BACKOFF): Backoff {
-  const rng = xoroshiro128plus(endpointSeed(seed, endpointId));
-  let attempts = 0;
-  return {
-    nextDelayMs() {
-      const capMs = Math.min(policy.maxMs, policy.initialMs * policy.multiplier ** attempts);
-      attempts++;
-      return Math.floor(uniformFloat64(rng) * capMs);
-    },
-    reset() {
-      attempts = 0;
-    },
-  };
-}
-
-/** mqtt.js's logger, replaced so that no client builds its own `debug` instance (about 1 KB each). */
-const silentLog = (): void => undefined;
 
 /** The publisher of every payload on a response topic: only a server may publish there (the broker's ACL). */
 const SERVER_PUBLISHER: Publisher = { role: 'server' };
 /** mqtt.js copies a publish's options, so one object serves every send. */
 const PUBLISH_QOS1 = { qos: 1 } as const;
-
-/** A plain `mqtt://host:port`, parsed once; undefined for any other URL (WebSocket with its path, TLS, auth). */
-interface TcpAddress {
-  host: string;
-  port: number;
-}
-
-/** The broker URLs of a `url` option: one, or several separated by commas (blanks around them ignored). */
-export function brokerUrlList(url: string): string[] {
-  const urls = url.split(',').map((u) => u.trim()).filter((u) => u !== '');
-  if (urls.length === 0) throw new Error(`noBrokerUrl: no broker URL in ${JSON.stringify(url)}`);
-  return urls;
-}
-
-/**
- * The broker a terminal or POS starts on: the number its id ends with (`t12` → 12), modulo the number of brokers,
- * so consecutive terminals spread evenly; 0 for an id without one.
- */
-export function homeBrokerIndex(endpointId: string, brokerCount: number): number {
-  const digits = /(\d+)$/.exec(endpointId)?.[1];
-  if (!digits || brokerCount <= 1) return 0;
-  return Number(BigInt(digits) % BigInt(brokerCount));
-}
-
-function tcpAddressOf(url: string): TcpAddress | undefined {
-  const parsed = new URL(url);
-  if (parsed.protocol !== 'mqtt:' || parsed.username || parsed.password || parsed.search) return undefined;
-  return { host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'), port: parsed.port ? Number(parsed.port) : 1883 };
-}
-
-/**
- * The options of one mqtt.js client. mqtt.js keeps this very object as `client.options` and adds its defaults and
- * derived fields to it; added one by one, they turn it into a slow dictionary object of about 1.5 KB per client.
- * For a plain TCP address every field mqtt.js adds is declared here first, left undefined so that mqtt.js fills in
- * exactly what it would have (its defaults, the host name): the object keeps its compact literal shape, and
- * mqtt.js skips its per-connection `url.parse`. Any other URL is left to mqtt.js, as before.
- */
-function clientOptionsFor(address: TcpAddress | undefined, own: Pick<IClientOptions, 'clientId' | 'username' | 'password' | 'keepalive' | 'connectTimeout'>): IClientOptions {
-  if (!address) return { ...own, protocolVersion: 4, clean: true, reconnectPeriod: 0, resubscribe: false, log: silentLog };
-  return {
-    clientId: own.clientId,
-    username: own.username,
-    password: own.password,
-    keepalive: own.keepalive,
-    connectTimeout: own.connectTimeout,
-    protocolVersion: 4,
-    clean: true,
-    reconnectPeriod: 0,
-    resubscribe: false,
-    log: silentLog,
-    protocol: 'mqtt',
-    host: address.host,
-    port: address.port,
-    // Filled in by mqtt.js.
-    defaultProtocol: undefined,
-    hostname: undefined,
-    unixSocket: undefined,
-    socksProxy: undefined,
-    protocolId: undefined,
-    reschedulePings: undefined,
-    subscribeBatchSize: undefined,
-    writeCache: undefined,
-    timerVariant: undefined,
-    customHandleAcks: undefined,
-  };
-}
 
 /** What every endpoint of one `createMqttLink` shares. */
 interface LinkShared {
@@ -260,7 +47,8 @@ interface LinkShared {
   /** How many of `urls` are `url`'s: the brokers endpoints start on. */
   homeCount: number;
   addresses: Array<TcpAddress | undefined>;
-  policy: BackoffPolicy;
+  /** The link's backoff when one was given; otherwise each endpoint gets its role's (`defaultBackoffOf`). */
+  policy: BackoffPolicy | undefined;
   maxBytes: number;
   stats: LinkStats;
   shaper: LinkShaper | undefined;
@@ -311,7 +99,7 @@ class MqttEndpoint {
     this.password = password;
     this.controlTopics = options.control ? controlSubscriptionsOf(this.identity) : [];
     this.subscriptions = [...subscriptionsOf(this.identity), ...this.controlTopics];
-    this.backoff = jitteredBackoff(options.seed, input.endpointId, policy);
+    this.backoff = jitteredBackoff(options.seed, input.endpointId, policy ?? defaultBackoffOf(this.identity.role));
     this.inCoverage = input.role === 'server' || input.inCoverage;
     this.urlIndex = pinnedUrl ?? homeBrokerIndex(input.endpointId, shared.homeCount);
   }
@@ -362,7 +150,7 @@ class MqttEndpoint {
       if (this.heard && 'from' in decoded.message && typeof decoded.message.from === 'string') this.heard(decoded.message.from);
       options.tamper?.heard(this.input.endpointId, decoded.message);
       const event: LinkEvent = { type: 'link.message', message: decoded.message };
-      if (!shaper) return this.emit(event);
+      if (!shaper || shaper.passesAtOnce?.(this.input.endpointId)) return this.emit(event);
       shaper.incoming(this.input.endpointId, () => {
         // Delayed past the end of its connection (coverage lost, the actor stopped): the radio lost it.
         if (this.stopped || this.client !== c) stats.droppedInFlight++;
@@ -410,7 +198,7 @@ class MqttEndpoint {
       // An attempt that never came up: this broker is gone (or refuses us), so the next one is tried. A
       // connection that was up is retried where it was first.
       if (!this.up && this.pinnedUrl === undefined && this.shared.urls.length > 1) {
-        this.urlIndex = (this.urlIndex + 1) % this.shared.urls.length;
+        this.urlIndex = nextBrokerIndex(this.urlIndex, this.shared.urls.length);
         stats.failovers++;
       }
       this.markDown();
@@ -463,7 +251,7 @@ class MqttEndpoint {
     }
     stats.sent++;
     const c = this.client;
-    if (!shaper) {
+    if (!shaper || shaper.passesAtOnce?.(this.input.endpointId)) {
       c.publish(topic, payload, PUBLISH_QOS1, this.shared.onPublished);
       return;
     }
@@ -541,7 +329,7 @@ export function createMqttLink(options: MqttLinkOptions): CallbackActorLogic<Lin
     urls,
     homeCount: home.length,
     addresses: urls.map(tcpAddressOf),
-    policy: options.backoff ?? DEFAULT_BACKOFF,
+    policy: options.backoff,
     maxBytes: options.maxMessageBytes ?? MAX_MESSAGE_BYTES,
     stats: options.stats ?? createLinkStats(),
     shaper: options.shaper,

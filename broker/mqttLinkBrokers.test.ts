@@ -8,7 +8,9 @@ import type { LinkInput } from '../machines/link.ts';
 import type { ServerRequest } from '../machines/messages.ts';
 import { startBroker, type RunningBroker } from './aedes.ts';
 import { newSecret } from './credentials.ts';
-import { brokerUrlList, createLinkStats, createMqttLink, homeBrokerIndex } from './mqttLink.ts';
+import { createMqttLink } from './mqttLink.ts';
+import { createLinkStats } from './linkOptions.ts';
+import { brokerUrlList, homeBrokerIndex } from './linkPolicy.ts';
 import type { ClientIdentity } from './topics.ts';
 import { ClientPool, eventually, hostLink, nextMessage, payload, requestsFrom, resultFor, type LinkHost } from './testSupport.ts';
 

@@ -291,8 +291,11 @@ export function aclRules(identity: ClientIdentity): AclRule[] {
 
 /** True when `topic` (no wildcards) matches the MQTT filter `filter`. */
 export function topicMatches(filter: string, topic: string): boolean {
-  const f = filter.split('/');
-  const t = topic.split('/');
+  return levelsMatch(filter.split('/'), topic.split('/'));
+}
+
+/** `topicMatches` on the levels of a filter and a topic. */
+function levelsMatch(f: readonly string[], t: readonly string[]): boolean {
   for (let i = 0; i < f.length; i++) {
     if (f[i] === '#') return true;
     if (i >= t.length) return false;
@@ -319,8 +322,20 @@ function hasWildcard(topic: string): boolean {
 
 /** May `identity` publish on `topic`? Publishing on a wildcard topic is never allowed. */
 export function mayPublish(identity: ClientIdentity, topic: string): boolean {
-  if (hasWildcard(topic)) return false;
-  return aclRules(identity).some((r) => r.access === 'write' && topicMatches(r.filter, topic));
+  return publishCheckOf(identity)(topic);
+}
+
+/**
+ * `mayPublish` of one identity, for a broker that asks it of every message a client publishes: the identity's
+ * write rules are built and their filters split once, not for every message.
+ */
+export function publishCheckOf(identity: ClientIdentity): (topic: string) => boolean {
+  const filters = aclRules(identity).filter((r) => r.access === 'write').map((r) => r.filter.split('/'));
+  return (topic) => {
+    if (hasWildcard(topic)) return false;
+    const t = topic.split('/');
+    return filters.some((f) => levelsMatch(f, t));
+  };
 }
 
 /** May `identity` subscribe to `filter`? Only filters its read rules cover, so no wider wildcard than the rule has. */

@@ -10,6 +10,7 @@
 import { assign, createActor, setup } from 'xstate';
 import { Scheduler } from '../../sim/core/scheduler.ts';
 import { Simulator } from '../../sim/run/simulator.ts';
+import type { HibernationOptions } from '../../sim/core/hibernation.ts';
 import { loadScenario, withOverrides } from '../../sim/scenario/load.ts';
 import { defineFlags } from '../../sim/cli/args.ts';
 import { parseScriptArgs } from '../../sim/cli/command.ts';
@@ -61,17 +62,30 @@ function simulatorRun(terminals: number) {
   gc();
   const rssBefore = process.memoryUsage().rss;
   const started = performance.now();
-  const simulator = new Simulator(scenario);
+  // Terminals awake (not hibernating), sampled every simulated minute.
+  const awake = { sum: 0, samples: 0, peak: 0 };
+  const simulator: Simulator = new Simulator(scenario, {
+    onProgress: () => {
+      const count = simulator.fleet.terminalsAwake;
+      awake.sum += count;
+      awake.samples++;
+      awake.peak = Math.max(awake.peak, count);
+    },
+  });
   simulator.run();
   const wallMs = performance.now() - started;
-  return { simulator, wallMs, eventsPerSecond: simulator.scheduler.eventsRun / (wallMs / 1000), rssMiB: (process.memoryUsage().rss - rssBefore) / 1024 / 1024, peakRss: process.memoryUsage().rss };
+  return { simulator, wallMs, awake: { mean: awake.sum / Math.max(1, awake.samples), peak: awake.peak }, eventsPerSecond: simulator.scheduler.eventsRun / (wallMs / 1000), rssMiB: (process.memoryUsage().rss - rssBefore) / 1024 / 1024, peakRss: process.memoryUsage().rss };
 }
 
-function footprintPerTerminal(terminals: number): { heapBytes: number } {
+/**
+ * Live heap per terminal of a built fleet: all awake (`hibernate` false), or every idle one asleep (no linger: the
+ * up to 2,000 lingering awake terminals of a run's start would weigh on a fleet this small as they do not on 100,000).
+ */
+function footprintPerTerminal(terminals: number, hibernate: false | HibernationOptions): { heapBytes: number } {
   const scenario = withOverrides(loadScenario('scenarios/city-day.yaml'), { terminals });
   gc();
   const before = process.memoryUsage();
-  const simulator = new Simulator(scenario);
+  const simulator = new Simulator(scenario, { hibernate });
   (simulator as unknown as { build(): void }).build();
   gc();
   const after = process.memoryUsage();
@@ -84,8 +98,11 @@ function main(): void {
   const baseline = baselineEventsPerSecond(10_000, 50);
   console.log(`baseline   bare XState actors (10,000 actors, 500,000 scheduled events): ${baseline.toFixed(0)} events/s`);
 
-  const footprint = footprintPerTerminal(5_000);
-  console.log(`footprint  fleet of 5,000 terminals built: ${(footprint.heapBytes / 1024).toFixed(1)} KiB of live heap per terminal (target: 100,000 terminals in ≤ 2 GiB RSS ⇒ ≤ 21 KiB each, all included)`);
+  const awake = footprintPerTerminal(5_000, false);
+  gc();
+  const asleep = footprintPerTerminal(5_000, { lingerMs: 0, maxLingering: 0 });
+  console.log(`footprint  fleet of 5,000 terminals built: ${(asleep.heapBytes / 1024).toFixed(1)} KiB of live heap per terminal, idle ones hibernating (target: 100,000 terminals in ≤ 2 GiB RSS ⇒ ≤ 21 KiB each, all included)`);
+  console.log(`           every terminal awake (--no-hibernate): ${(awake.heapBytes / 1024).toFixed(1)} KiB per terminal`);
   gc();
 
   const terminals = FULL ? 100_000 : SCALED_TERMINALS;
@@ -94,6 +111,7 @@ function main(): void {
   const ratio = run.eventsPerSecond / baseline;
   console.log(`simulator  city-day, ${terminals} terminals × 24 h: ${(run.wallMs / 1000).toFixed(1)} s wall, ${s.scheduler.eventsRun} scheduler events, ${run.eventsPerSecond.toFixed(0)} events/s`);
   console.log(`           ratio to the bare-XState baseline: ${(ratio * 100).toFixed(0)}% (target ≥ 70%); verdict ${s.book.ok ? 'OK' : 'VIOLATION'}; RSS at the end ${mib(run.peakRss)} (${((run.peakRss / terminals) / 1024).toFixed(1)} KiB per terminal, whole process)`);
+  console.log(`           terminals awake (not hibernating), sampled each simulated minute: mean ${run.awake.mean.toFixed(0)}, peak ${run.awake.peak} of ${terminals}; ${s.fleet.hibernation?.wakes ?? 0} wakes`);
   if (!FULL) {
     const perTerminalMs = run.wallMs / terminals;
     console.log(`           wall per terminal-day ${perTerminalMs.toFixed(2)} ms: the full 100,000-terminal day would take ≈ ${((perTerminalMs * 100_000) / 1000).toFixed(0)} s if it scaled linearly (an extrapolation — run with --full to measure; target ≤ 100 s)`);

@@ -16,13 +16,16 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:
 import { cpus, loadavg, platform, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { defineFlags, formatHelp, parseArgs, UsageError } from '../../sim/cli/args.ts';
-import { CALIBRATION_VERSION, QUANTILES, parseCalibration, type CalibratedKind, type Calibration, type ServiceTimes } from '../../sim/scenario/calibration.ts';
+import { CALIBRATION_VERSION, CalibrationError, QUANTILES, parseCalibration, readCalibration, type CalibratedKind, type Calibration, type ServiceTimes } from '../../sim/scenario/calibration.ts';
 import { formatLedgerSpec, LedgerSpecError, openLedgerStore, parseLedgerSpec, type LedgerSpec } from '../../sim/sd/ledgerSpec.ts';
 import { PostgresLedgerStore } from '../../sim/sd/postgresLedgerStore.ts';
 import type { SynchronousMode } from '../../sim/sd/sqliteLedgerStore.ts';
 import type { ServerRequest } from '../../machines/messages.ts';
 import { startLedgerDriver, type LedgerDriver } from '../bench/ledgerDriver.ts';
 import { EXIT_OK, EXIT_VIOLATION } from '../../sim/run/exitStatus.ts';
+import { leastSquares } from './fit.ts';
+import { parseDuration } from '../../sim/scenario/durations.ts';
+import { measureTestBed } from './testBed.ts';
 
 const flags = defineFlags({
   ledger: { kind: 'string', placeholder: 'SPEC', help: 'sqlite:PATH (a file that must not exist yet) or postgres://… (a fresh schema, dropped after)', defaultText: 'a temporary SQLite file' },
@@ -31,6 +34,10 @@ const flags = defineFlags({
   samples: { kind: 'int', min: 5, help: 'requests measured per kind (one per batch)', defaultText: '200' },
   items: { kind: 'int', min: 2, help: 'items per list request for the per-item time (remittances, settlements)', defaultText: '8' },
   'batch-sizes': { kind: 'string', help: 'group-commit batch sizes measured, comma-separated', defaultText: '1,2,4,8,16,32,64' },
+  'server-only': { kind: 'boolean', help: "measure the server's costs only, not the test bed's CPU per remote order (broker, swarm, harness, server processes: a small real mqtt run per --test-bed-rates rate)" },
+  'test-bed-only': { kind: 'string', placeholder: 'FILE', help: "measure only the test bed and write it into this existing calibration file, its server measurements kept (e.g. to add the test bed to a file measured before, or re-measure it); --crypto comes from the file" },
+  'test-bed-rates': { kind: 'string', help: 'constant arrival rates (orders/s) of the test-bed runs, comma-separated, at least two', defaultText: '25,75' },
+  'test-bed-window': { kind: 'string', placeholder: '<duration>', help: 'how long the arrivals of each test-bed run last (after a 2 s warm-up)', defaultText: '4s' },
   out: { kind: 'string', help: 'the calibration file written', defaultText: 'calibrations/<cores>cpu-<ledger>-<crypto>.json' },
   help: { kind: 'boolean', short: 'h', help: 'show this help' },
 });
@@ -53,6 +60,18 @@ export function quantileTable(samples: readonly number[]): number[] {
   return QUANTILES.map((p) => (previous = Math.max(previous, Math.round(quantileOf(sorted, p) * 10) / 10)));
 }
 
+function parseRates(text: string): number[] {
+  const rates = text.split(',').map((part) => Number(part.trim()));
+  if (rates.length < 2 || rates.some((r) => !(r > 0)) || new Set(rates).size !== rates.length) throw new UsageError(`--test-bed-rates: expected at least two different rates > 0 separated by commas, got '${text}'`, 'test-bed-rates');
+  return rates;
+}
+
+function parseWindow(text: string): number {
+  const parsed = parseDuration(text.trim());
+  if (!parsed.ok || parsed.ms < 1_000) throw new UsageError(`--test-bed-window: expected a duration of at least 1s, got '${text}'`, 'test-bed-window');
+  return parsed.ms;
+}
+
 function parseSizes(text: string): number[] {
   const parts = text.split(',').map((s) => s.trim());
   if (parts.some((p) => !/^[1-9]\d*$/.test(p))) throw new UsageError(`--batch-sizes: expected positive integers separated by commas, got '${text}'`, 'batch-sizes');
@@ -67,11 +86,14 @@ export async function calibrateCommand(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
   if (positionals.length > 0) throw new UsageError(`expected no positional argument, got '${positionals[0]}'`);
+  if (f['test-bed-only'] !== undefined) return addTestBed(f['test-bed-only'], f);
   const crypto = (f.crypto ?? 'ed25519') as 'ed25519' | 'sim';
   const synchronous = (f.synchronous ?? 'full') as SynchronousMode;
   const samples = f.samples ?? 200;
   const items = f.items ?? 8;
   const batchSizes = parseSizes(f['batch-sizes'] ?? '1,2,4,8,16,32,64');
+  const testBedRates = f['server-only'] ? [] : parseRates(f['test-bed-rates'] ?? '25,75');
+  const testBedWindowMs = parseWindow(f['test-bed-window'] ?? '4s');
   let spec: LedgerSpec;
   let tempDir: string | undefined;
   if (f.ledger === undefined) {
@@ -94,6 +116,17 @@ export async function calibrateCommand(argv: string[]): Promise<number> {
   const driver = startLedgerDriver(store, { scheme: crypto, means: 400 });
   try {
     const calibration = await measure(driver, { crypto, samples, items, batchSizes, ledger: `${ledgerName} (${spec.engine === 'sqlite' ? 'SQLite file, WAL' : 'PostgreSQL'})` });
+    driver.stop();
+    if (testBedRates.length > 0) {
+      // The test bed after the server alone, so neither measurement shares the cores with the other.
+      console.log(`  test bed: a real mqtt run (embedded broker, 1 server process, swarm workers) of remote debits at ${testBedRates.join(', ')} orders/s, 2 s warm-up + ${testBedWindowMs / 1000} s each`);
+      const outDir = mkdtempSync(join(tmpdir(), 'payfleet-calibrate-testbed-'));
+      try {
+        calibration.testBed = await measureTestBed({ crypto, rates: testBedRates, warmUpMs: 2_000, windowMs: testBedWindowMs, outDir, log: (line) => console.log(line) });
+      } finally {
+        rmSync(outDir, { recursive: true, force: true });
+      }
+    }
     parseCalibration(calibration);
     mkdirSync(dirname(out) === '' ? '.' : dirname(out), { recursive: true });
     // Through a temporary name and a rename: an interrupted calibration never leaves half a file.
@@ -114,6 +147,34 @@ export async function calibrateCommand(argv: string[]): Promise<number> {
     store.close();
     if (tempDir) rmSync(tempDir, { recursive: true, force: true });
   }
+}
+
+/** `--test-bed-only FILE`: the test bed measured with the file's crypto, written into the file (its other fields kept). */
+async function addTestBed(file: string, f: { crypto?: string; 'server-only'?: boolean; 'test-bed-rates'?: string; 'test-bed-window'?: string }): Promise<number> {
+  if (f['server-only']) throw new UsageError('--test-bed-only measures the test bed only: --server-only would measure nothing', 'test-bed-only');
+  let calibration: Calibration;
+  try {
+    calibration = readCalibration(file);
+  } catch (error) {
+    if (error instanceof CalibrationError) throw new UsageError(`--test-bed-only: ${error.message}`, 'test-bed-only');
+    throw error;
+  }
+  if (f.crypto !== undefined && f.crypto !== calibration.crypto) throw new UsageError(`--test-bed-only: ${file} was measured with crypto ${calibration.crypto}, not ${f.crypto}`, 'crypto');
+  const rates = parseRates(f['test-bed-rates'] ?? '25,75');
+  const windowMs = parseWindow(f['test-bed-window'] ?? '4s');
+  console.log(`payfleet calibrate: the test bed only, into ${file} (crypto ${calibration.crypto}): remote debits at ${rates.join(', ')} orders/s, 2 s warm-up + ${windowMs / 1000} s each`);
+  const outDir = mkdtempSync(join(tmpdir(), 'payfleet-calibrate-testbed-'));
+  try {
+    calibration.testBed = await measureTestBed({ crypto: calibration.crypto, rates, warmUpMs: 2_000, windowMs, outDir, log: (line) => console.log(line) });
+  } finally {
+    rmSync(outDir, { recursive: true, force: true });
+  }
+  parseCalibration(calibration);
+  writeFileSync(`${file}.tmp`, `${JSON.stringify(calibration, null, 2)}\n`);
+  renameSync(`${file}.tmp`, file);
+  console.log(formatCalibration(calibration));
+  console.log(`\n  wrote ${file}`);
+  return EXIT_OK;
 }
 
 class RefusedDuringCalibration extends Error {}
@@ -210,21 +271,6 @@ async function measure(driver: LedgerDriver, o: MeasureOptions): Promise<Calibra
   };
 }
 
-/** The least-squares line through (x, y); a single point gives slope 0 through it. */
-export function leastSquares(xs: readonly number[], ys: readonly number[]): { slope: number; intercept: number } {
-  const n = xs.length;
-  const mx = xs.reduce((a, b) => a + b, 0) / n;
-  const my = ys.reduce((a, b) => a + b, 0) / n;
-  let sxy = 0;
-  let sxx = 0;
-  for (let i = 0; i < n; i++) {
-    sxy += (xs[i]! - mx) * (ys[i]! - my);
-    sxx += (xs[i]! - mx) ** 2;
-  }
-  const slope = sxx === 0 ? 0 : sxy / sxx;
-  return { slope, intercept: my - slope * mx };
-}
-
 export function formatCalibration(c: Calibration): string {
   const at = (table: number[], p: number) => (table[QUANTILES.indexOf(p as (typeof QUANTILES)[number])]! / 1000).toFixed(3);
   const lines = [
@@ -239,6 +285,15 @@ export function formatCalibration(c: Calibration): string {
     ...c.groupCommit.batchSizes.map((size, i) => `  | ${size} | ${at(c.groupCommit.commitQuantilesUs[i]!, 0.5)} | ${at(c.groupCommit.commitQuantilesUs[i]!, 0.99)} | ${(c.groupCommit.batchMedianUs[i]! / 1000).toFixed(3)} |`),
     '',
     `  per batch besides its commit: ${(c.groupCommit.batchOverheadUs / 1000).toFixed(3)} ms; a debit inside a batch: ${(c.groupCommit.debitInBatchUs / 1000).toFixed(3)} ms (least squares over the batch sizes)`,
+    ...(c.testBed
+      ? [
+          '',
+          `  test bed (${c.testBed.cores} cores; ${c.testBed.terminals} terminals, ${c.testBed.processes.workers} swarm worker(s), 1 broker, 1 server process), CPU ms per remote order and per second whatever the rate:`,
+          '  | role | ms per order | ms per second |',
+          '  |---|---:|---:|',
+          ...(['servers', 'broker', 'swarm', 'harness'] as const).map((role) => `  | ${role} | ${c.testBed!.cpuMsPerOrder[role]} | ${c.testBed!.fixedCpuMsPerSecond[role]} |`),
+        ]
+      : []),
   ];
   return lines.join('\n');
 }

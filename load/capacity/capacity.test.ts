@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_PROBE, runProbe, type ProbeOptions } from './probe.ts';
+import { DEFAULT_PROBE, judgeProbe, runProbe, type ProbeOptions } from './probe.ts';
 import { runMqttProbe } from './mqttProbe.ts';
 import { loadScenarioText, ScenarioError } from '../../sim/scenario/load.ts';
 import { UsageError } from '../../sim/cli/args.ts';
@@ -50,6 +50,35 @@ describe('capacity search on calibrated virtual servers', () => {
     expect(queued.pass).toBe(false);
     expect(queued.failed).toEqual(expect.arrayContaining([expect.stringMatching(/^servers saturated: the busiest shard was busy \d+ % of the window$/)]));
     expect(queued.failed.some((f) => f.startsWith('backlog'))).toBe(true);
+    // A run whose load generator fell behind (a real one, starved of CPU) never offered the rate: it fails.
+    const starved = structuredClone(over.summary);
+    starved.arrival!.arrivals = Math.floor(300 * 3 * 0.9);
+    expect(judgeProbe(starved, 300, LEAN).failed).toContain('arrivals fell behind: 810 of the 900 due in the window (the load generator could not keep the rate)');
+    expect(judgeProbe(over.summary, 300, LEAN).failed.some((f) => f.startsWith('arrivals fell behind'))).toBe(false);
+  }, 30_000);
+
+  it('models servers co-located with their test bed only when asked, from the calibration\'s testBed', async () => {
+    const testBed = {
+      cores: 2,
+      processes: { servers: 1, broker: 1, workers: 1 },
+      terminals: 40,
+      runs: [{ rate: 50, orders: 150, windowMs: 3_000, cpuMsPerOrder: { servers: 1, broker: 1, swarm: 4, harness: 0 }, machineBusy: 0.5, loadAverage: 1 }],
+      cpuMsPerOrder: { servers: 1, broker: 1, swarm: 4, harness: 0 },
+      fixedCpuMsPerSecond: { servers: 0, broker: 0, swarm: 0, harness: 0 },
+    };
+    writeFileSync(join(dir, 'cal-bed.json'), JSON.stringify({ ...constantCalibration({ serviceUs: 10_000, commitUs: 0 }), testBed }));
+    const colocated = loadScenarioText(scenarioText('{ calibration: cal-bed.json }'), join(dir, 'cap-bed.yaml'));
+    // The swarm's 4 ms per order: one worker cannot take 300 orders/s on one core, whatever the servers do.
+    const host = { cores: 2, backgroundThreads: 0, testBed };
+    const saturated = runProbe(colocated, 4, 300, ['latency.remote.p99 < 60s'], LEAN, host);
+    expect(saturated.failed).toContain('host CPU saturated: a swarm process needs 1.2 of a core, it can have 1');
+    const dedicated = runProbe(colocated, 4, 300, ['latency.remote.p99 < 60s'], LEAN);
+    expect(dedicated.failed.some((f) => f.startsWith('host'))).toBe(false);
+    // A calibration without a testBed cannot model a co-located host: refused, naming the file.
+    const plain = join(dir, 'cap-plain.yaml');
+    writeFileSync(plain, scenarioText('{ calibration: cal.json }'));
+    await expect(capacityCommand([plain, '--slo', SLOS[0]!, '--host', 'co-located'])).rejects.toThrow(/cal\.json has no testBed/);
+    await expect(capacityCommand([plain, '--slo', SLOS[0]!, '--compare', '--host', 'dedicated'])).rejects.toThrow(UsageError);
   }, 30_000);
 
   it('runs as `payfleet capacity`: the answer, every probe as JSON, the chart in report.html; refuses free servers', async () => {
@@ -105,5 +134,8 @@ describe('capacity search on calibrated virtual servers', () => {
     expect(result.p99Ms).toBeGreaterThan(0);
     expect(result.details!.machineCpuBusy as number).toBeGreaterThan(0);
     expect(result.details!.runCpuShare as number).toBeGreaterThan(0);
+    // Every process of the run was read over the window: the servers', the broker's and the swarm's CPU per order.
+    expect(result.windowCpu.cpuMs).toBeDefined();
+    for (const role of ['serverCpuMsPerOrder', 'brokerCpuMsPerOrder', 'swarmCpuMsPerOrder']) expect(result.details![role] as number, role).toBeGreaterThan(0);
   }, 90_000);
 });

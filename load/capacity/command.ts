@@ -9,6 +9,8 @@
 // --out as JSON and the throughput–latency chart to report.html beside it. Virtual runs are deterministic, so the
 // same scenario, seed and flags give the same table. `--mode mqtt` runs the same search with real-time probes
 // against real server processes and a broker (mqttProbe.ts) and names this machine when its CPUs bound the rate.
+// The virtual model is of dedicated SD hosts unless `--host co-located` or `--compare` (hostModel.ts): then the
+// servers share this machine's cores with their test bed, as the real run's do, and every output says which.
 
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -22,6 +24,7 @@ import { capacityReportHtml } from './report.ts';
 import { runMqttProbe } from './mqttProbe.ts';
 import { compareModes, formatComparison, type ComparisonRow } from './compare.ts';
 import { cpus } from 'node:os';
+import { describeHost, sampleBackgroundThreads, type HostModel } from './hostModel.ts';
 
 const flags = defineFlags({
   slo: { kind: 'string', multiple: true, help: 'an SLO the rate must keep, as a scenario threshold', defaultText: "the scenario's thresholds" },
@@ -42,6 +45,7 @@ const flags = defineFlags({
   'probe-crypto': { kind: 'string', oneOf: ['sim', 'scenario'], help: "signatures in the probes (the servers' cost comes from the calibration either way)", defaultText: 'sim' },
   seed: { kind: 'int', help: 'seed of every probe', defaultText: "the scenario's" },
   out: { kind: 'string', help: 'JSON file of the answer and every probe; report.html is written beside it', defaultText: 'runs/capacity-<scenario>/capacity.json' },
+  host: { kind: 'string', oneOf: ['dedicated', 'co-located'], help: "virtual mode: servers on hosts of their own (the shards cost what the calibration measured), or co-located with their test bed (broker, swarm, harness) on this machine's cores, charged the test bed's CPU of the calibration's testBed", defaultText: 'dedicated; co-located with --compare' },
   compare: { kind: 'boolean', help: 'search in both modes at the same shard counts and print, side by side, the capacity and the p99 at 50 % and 90 % of the real capacity, with the prediction error of the calibrated model' },
   help: { kind: 'boolean', short: 'h', help: 'show this help' },
 });
@@ -100,6 +104,8 @@ export async function capacityCommand(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError(`expected one scenario file, got ${positionals.length}`);
   const mqtt = f.mode === 'mqtt';
   if (f.compare && f.mode !== undefined) throw new UsageError('--compare runs both modes: give no --mode', 'compare');
+  if (mqtt && f.host !== undefined) throw new UsageError('--host describes the virtual model; --mode mqtt runs where it runs', 'host');
+  if (f.compare && f.host === 'dedicated') throw new UsageError('--compare checks the model against servers that share this machine with their test bed: --host dedicated would compare unlike with like', 'host');
   const file = positionals[0]!;
   const scenario = loadScenario(file);
   if (f.seed !== undefined) scenario.seed = f.seed;
@@ -135,6 +141,8 @@ export async function capacityCommand(argv: string[]): Promise<number> {
   // Refuse a shard count the scenario cannot take before any probe runs.
   for (const shards of shardCounts) probeScenario(scenario, shards, search.minRate, slos, probe);
   const out = f.out ?? join('runs', `capacity-${scenario.name}`, 'capacity.json');
+  const colocated = !mqtt && (f.compare === true || f.host === 'co-located');
+  let host = colocated ? await hostOf(scenario, file) : undefined;
 
   const cost = mqtt
     ? `real payment-server processes (SQLite, group commit, crypto ${scenario.crypto}) and an embedded broker on this machine (${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'})`
@@ -144,14 +152,22 @@ export async function capacityCommand(argv: string[]): Promise<number> {
   console.log(`payfleet capacity ${file}`);
   console.log(`  mode=${mqtt ? 'mqtt' : 'virtual'} seed=${scenario.seed} terminals=${scenario.population.terminals} shards=${shardCounts.join(',')} probe crypto=${probe.crypto === 'sim' && !mqtt ? 'sim' : scenario.crypto}`);
   console.log(`  servers: ${cost}`);
+  if (!mqtt) console.log(`  model: ${describeHost(host)}`);
   console.log(`  slo: ${probeSlos(slos, probe).join('; ')}; backlog drained within ${probe.maxDrainMs / 1000} s; no invariant violated`);
   console.log(`  probes: ${probe.warmUpMs / 1000} s warm-up + ${probe.windowMs / 1000} s of arrivals at rates ${search.minRate}…${search.maxRate} orders/s, precision ${search.precision}; terminals ${probe.fund ? 'funded for the probe' : 'not funded'}${leftOut(scenario, probe).length > 0 ? `; left out (after the probe's end): ${leftOut(scenario, probe).join(', ')}` : ''}`);
+  /** Other work on the host, sampled before each real probe of --compare (our processes are not running then). */
+  const backgroundDuringReal: number[] = [];
   const probeOnce = async (inMqtt: boolean, shards: number, rate: number): Promise<ProbeResult> => {
+    if (inMqtt && host) backgroundDuringReal.push(await sampleBackgroundThreads(host.cores));
     const probeStarted = performance.now();
-    const { summary: _summary, ...result } = inMqtt ? await runMqttProbe(scenario, shards, rate, slos, probe, join(dirname(out), 'probes')) : runProbe(scenario, shards, rate, slos, probe);
+    const { summary: _summary, ...result } = inMqtt ? await runMqttProbe(scenario, shards, rate, slos, probe, join(dirname(out), 'probes')) : runProbe(scenario, shards, rate, slos, probe, host);
     void _summary;
+    if (inMqtt && host) backgroundDuringReal.push(await sampleBackgroundThreads(host.cores));
     const d = result.details ?? {};
-    const where = inMqtt ? `machine CPU busy ${pct(d.machineCpuBusy)} (this run ${pct(d.runCpuShare)})` : `busiest shard busy ${pct(d.serverBusyShare)}, queue ≤ ${d.peakQueueDepth}`;
+    const hostNote = d.hostBottleneck === undefined ? '' : `, host: the run needs ${d.hostDemandCores} cores, its busiest process (${d.hostBottleneck}) ${pct(d.hostBottleneckUtilisation)} of the ${d.hostShareCores} core it can have`;
+    const where = inMqtt
+      ? `machine CPU busy ${pct(d.machineCpuBusy)}${d.serverCpuMsPerOrder === undefined ? '' : `, CPU ms per order: servers ${d.serverCpuMsPerOrder}, broker ${d.brokerCpuMsPerOrder}, swarm ${d.swarmCpuMsPerOrder}`}`
+      : `busiest shard busy ${pct(d.serverBusyShare)}, queue ≤ ${d.peakQueueDepth}${hostNote}`;
     console.log(
       `  ${f.compare ? (inMqtt ? '[mqtt] ' : '[virtual] ') : ''}shards=${shards} rate=${rate}/s: ${result.pass ? 'pass' : `FAIL (${result.failed.join('; ')})`}  p99 ${result.p99Ms ?? '–'} ms, system failures ${pct(d.systemFailureRate)}, business declines ${pct(d.businessDeclineRate)}, ${where}  (${((performance.now() - probeStarted) / 1000).toFixed(1)} s)`,
     );
@@ -160,26 +176,41 @@ export async function capacityCommand(argv: string[]): Promise<number> {
   /** One search per shard count; `guesses` start each (the other mode's capacity, in --compare). */
   const searchRows = async (inMqtt: boolean, guesses?: ReadonlyMap<number, number | null>): Promise<CapacityRow[]> => {
     const found: CapacityRow[] = [];
-    let previous: { shards: number; capacity: number } | undefined;
+    let previous: CapacityRow | undefined;
     for (const shards of shardCounts) {
       const result = await searchCapacity((rate) => probeOnce(inMqtt, shards, rate), {
         ...search,
-        startRate: guesses?.get(shards) ?? previous?.capacity,
+        startRate: guesses?.get(shards) ?? (previous && nextGuess(previous, shards)),
+        // From a guess, steps of twice the precision: the guess is near, and a probe far above the capacity (a
+        // backlog to drain) costs most. From minRate, ×4 while the busiest shard is nearly idle.
+        guessStep: 1 + 2 * search.precision,
+        growth: (passed) => (farBelowLimits(passed) ? 4 : 2),
         // The low-load p99 does not depend on the shard count: a later search reads its knee against the first's.
         baselineP99Ms: found[0]?.baselineP99Ms ?? undefined,
       });
       found.push({ shards, ...result, boundBy: boundBy(result) });
-      if (result.capacity !== null) previous = { shards, capacity: result.capacity };
+      if (result.capacity !== null) previous = found.at(-1);
     }
     return found;
   };
-  const rows = await searchRows(mqtt && !f.compare);
+  let rows = await searchRows(mqtt && !f.compare);
   let comparison: ComparisonRow[] | undefined;
   if (f.compare) {
     const real = await searchRows(true, new Map(rows.map((r) => [r.shards, r.capacity])));
-    comparison = await compareModes(rows, real, probeOnce);
+    if (host && backgroundDuringReal.length > 0) {
+      // Other work on this machine changes while the real search runs: the model is searched again, told the other
+      // work as it was sampled just before and after each real probe (on average), so both modes face the same host.
+      host = { ...host, backgroundThreads: Math.round((backgroundDuringReal.reduce((a, b) => a + b, 0) / backgroundDuringReal.length) * 1000) / 1000 };
+      console.log(`  model searched again with the other work sampled before and after each real probe: ${host.backgroundThreads} busy threads on average (${Math.min(...backgroundDuringReal)} to ${Math.max(...backgroundDuringReal)})`);
+      rows = await searchRows(false);
+    }
+    comparison = await compareModes(rows, real, async (inMqtt, shards, rate) => {
+      // Each pair's model (probed after its real probe) is told the other work sampled just before and just after it.
+      if (!inMqtt && host) host = { ...host, backgroundThreads: Math.round(((backgroundDuringReal.at(-1)! + backgroundDuringReal.at(-2)!) / 2) * 1000) / 1000 };
+      return probeOnce(inMqtt, shards, rate);
+    });
     console.log('');
-    console.log('  virtual (calibrated model):');
+    console.log(`  virtual (calibrated model; ${host ? `co-located host: ${host.cores} cores, the test bed's CPU charged` : 'dedicated hosts'}):`);
     console.log(formatTable(rows));
     console.log('  mqtt (real servers and broker on this machine):');
     console.log(formatTable(real));
@@ -194,13 +225,28 @@ export async function capacityCommand(argv: string[]): Promise<number> {
   }
   console.log('');
   console.log(`  ${recommendation.text}`);
-  const answer = { scenario: scenario.name, file, seed: scenario.seed, mode: f.compare ? 'compare' : mqtt ? 'mqtt' : 'virtual', slos: probeSlos(slos, probe), probe, search, servers: cost, peakRate, headroom, recommendation, rows, ...(comparison && { comparison }), wallMs };
+  const answer = { scenario: scenario.name, file, seed: scenario.seed, mode: f.compare ? 'compare' : mqtt ? 'mqtt' : 'virtual', slos: probeSlos(slos, probe), probe, search, servers: cost, model: mqtt ? 'real' : describeHost(host), ...(host && { host }), peakRate, headroom, recommendation, rows, ...(comparison && { comparison }), wallMs };
   mkdirSync(dirname(out), { recursive: true });
   writeAtomically(out, `${JSON.stringify(answer, null, 2)}\n`);
   const reportFile = join(dirname(out), 'report.html');
   writeAtomically(reportFile, capacityReportHtml(answer));
   console.log(`\n  wrote ${out} and ${reportFile} (${(wallMs / 1000).toFixed(1)} s)`);
   return 0;
+}
+
+/** The co-located host model: the calibration's test bed on this machine, other work on it sampled now. */
+async function hostOf(scenario: Scenario, file: string): Promise<HostModel> {
+  const testBed = scenario.servers.calibration?.calibration.testBed;
+  if (!testBed) {
+    throw new ScenarioError([
+      {
+        file,
+        path: 'servers.calibration',
+        message: `${scenario.servers.calibration ? `${scenario.servers.calibration.file} has no testBed` : 'no calibration'}: servers co-located with their test bed (--compare, --host co-located) are charged the test bed's CPU per order, which \`payfleet calibrate\` measures unless --server-only`,
+      },
+    ]);
+  }
+  return { cores: cpus().length, backgroundThreads: await sampleBackgroundThreads(cpus().length), testBed };
 }
 
 function writeAtomically(file: string, text: string): void {
@@ -213,6 +259,26 @@ function defaultShardCounts(scenarioShards: number): number[] {
   const counts: number[] = [];
   for (let n = 1; n <= Math.max(2, scenarioShards * 2); n *= 2) counts.push(n);
   return counts;
+}
+
+/**
+ * Where the search of a larger shard count starts: the smaller count's capacity, scaled by the shard ratio (90 % of
+ * it) when its first failing probe saturated the servers, as it is otherwise (a backlog at the terminals, a
+ * latency: the fleet around the servers, which more shards do not lift much).
+ */
+function nextGuess(previous: CapacityRow, shards: number): number | undefined {
+  if (previous.capacity === null) return undefined;
+  const failing = previous.probes.find((p) => p.rate === previous.firstFailing);
+  const serverBound = failing?.failed.some((f) => f.startsWith('servers saturated')) ?? false;
+  return serverBound ? previous.capacity * (shards / previous.shards) * 0.9 : previous.capacity;
+}
+
+/** A passing probe far below every limit: the busiest shard (and the busiest process of a co-located host) under 20 %. */
+function farBelowLimits(passed: ProbeResult): boolean {
+  const d = passed.details ?? {};
+  const server = d.serverBusyShare;
+  const host = d.hostBottleneckUtilisation;
+  return typeof server === 'number' && server < 0.2 && (host === undefined || (typeof host === 'number' && host < 0.2));
 }
 
 /** What bound the rate: a shard busy most of the window at the first failing probe is the servers; else the fleet. */

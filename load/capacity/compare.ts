@@ -3,7 +3,8 @@
 // capacity, with the model's prediction error.
 // Method: the two searches are made by the caller (the real one starting from the model's capacity); here, two more
 // probes per mode and shard count at 0.5 × and 0.9 × the real capacity (the same rates in both modes, so the p99s
-// compare like with like), and the error (virtual − real) / real of the capacity and of each p99.
+// compare like with like; the real one first, so the caller can tell the model the host as the real one found it),
+// and the error (virtual − real) / real of the capacity and of each p99.
 
 import { roundRate, type ProbeResult } from './search.ts';
 
@@ -37,7 +38,9 @@ export async function compareModes(
     if (realCapacity !== null) {
       for (const share of [0.5, 0.9]) {
         const rate = roundRate(realCapacity * share);
-        const [modelled, measured] = [await probe(false, v.shards, rate), await probe(true, v.shards, rate)];
+        // The real probe first: the model of the pair may then be told the host as it was around the real one.
+        const measured = await probe(true, v.shards, rate);
+        const modelled = await probe(false, v.shards, rate);
         at.push({ share, rate, virtualP99Ms: modelled.p99Ms, realP99Ms: measured.p99Ms, error: error(modelled.p99Ms, measured.p99Ms) });
       }
     }

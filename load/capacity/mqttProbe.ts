@@ -16,6 +16,7 @@ import type { Scenario } from '../../sim/scenario/types.ts';
 import type { RunSummary } from '../../sim/run/summary.ts';
 import { judgeProbe, probeScenario, type ProbeOptions } from './probe.ts';
 import type { ProbeResult } from './search.ts';
+import { windowCpuDriver, type RoleCpuMs, type WindowCpu } from './processCpu.ts';
 
 /** The share of all cores' time that was not idle since `before` (os.cpus() times). */
 function cpuBusySince(before: ReturnType<typeof cpus>): number {
@@ -52,17 +53,32 @@ export async function runMqttProbe(
   o: ProbeOptions,
   outRoot: string,
   log: (line: string) => void = () => undefined,
-): Promise<ProbeResult & { summary: RunSummary }> {
+): Promise<ProbeResult & { summary: RunSummary; windowCpu: WindowCpu }> {
   const scenario = probeScenario(base, shards, ratePerSecond, slos, { ...o, crypto: 'scenario' });
   const before = cpus();
   const ownBefore = ownCpuMs();
   const wallBefore = performance.now();
-  const coordinator = new MqttCoordinator({ scenario, outDir: join(outRoot, `probe-${shards}-${ratePerSecond}`), timeScale: 1, log });
+  const windowCpu: WindowCpu = { cpuMs: undefined, wallMs: 0 };
+  const driver = windowCpuDriver(o.warmUpMs, o.windowMs, windowCpu);
+  const coordinator = new MqttCoordinator({ scenario, outDir: join(outRoot, `probe-${shards}-${ratePerSecond}`), timeScale: 1, log, driver });
   const { summary } = await coordinator.run();
   const ownAfter = ownCpuMs();
   const wallMs = performance.now() - wallBefore;
   const result = judgeProbe(summary, ratePerSecond, o);
   const runCpuShare = ownBefore === undefined || ownAfter === undefined ? null : Math.round(((ownAfter - ownBefore) / (wallMs * cpus().length)) * 1000) / 1000;
-  result.details = { ...result.details, machineCpuBusy: cpuBusySince(before), runCpuShare };
-  return result;
+  const perOrder = cpuPerOrder(windowCpu.cpuMs, summary.arrival?.issued ?? 0);
+  result.details = {
+    ...result.details,
+    machineCpuBusy: cpuBusySince(before),
+    runCpuShare,
+    ...(perOrder && { serverCpuMsPerOrder: perOrder.servers, brokerCpuMsPerOrder: perOrder.broker, swarmCpuMsPerOrder: perOrder.swarm, harnessCpuMsPerOrder: perOrder.harness }),
+  };
+  return { ...result, windowCpu };
+}
+
+/** CPU ms per order of each role over the window (3 decimals); undefined without a reading or an order. */
+export function cpuPerOrder(cpuMs: RoleCpuMs | undefined, orders: number): RoleCpuMs | undefined {
+  if (!cpuMs || orders <= 0) return undefined;
+  const per = (ms: number) => Math.round((ms / orders) * 1000) / 1000;
+  return { servers: per(cpuMs.servers), broker: per(cpuMs.broker), swarm: per(cpuMs.swarm), harness: per(cpuMs.harness) };
 }

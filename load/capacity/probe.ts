@@ -3,7 +3,7 @@
 // a remittance lag above a bound, a backlog that does not drain, a broken invariant.
 // Method: the scenario is copied with `population.shards` and a `constant-arrival-rate` arrival at the rate (orders
 // per second) that starts after a warm-up (the terminals' start-up syncs) and lasts the probe window; the run's
-// duration becomes warm-up + window, and the faults and outages that would start after it are left out (a probe
+// duration becomes warm-up + window, its drain at most the drain bound (+1 s), and the faults and outages that would start after it are left out (a probe
 // measures the steady peak, and says how many it left out). The scenario's own arrival section gives its mix and
 // maxInFlight. The terminals are kept funded: every means profile gets, on top of its own, the money the probe's
 // orders could spend from one terminal (orders per terminal × 2 + 5, each at the largest amount the scenario draws),
@@ -12,6 +12,7 @@
 // cost comes from the calibration measured with the scenario's crypto, so only the simulator's wall time changes.
 // The SLOs become its thresholds, with `system.rate` and the remittance lag bound added, and the copy goes through
 // the scenario's cross-field checks again (a fault on a shard that no longer exists is refused before any probe).
+// With a host model (hostModel.ts) the probe is of servers co-located with their test bed on this machine.
 
 import { checkScenario } from '../../sim/scenario/checks.ts';
 import { formatPath, ScenarioError, type ScenarioProblem } from '../../sim/scenario/problems.ts';
@@ -20,6 +21,7 @@ import type { AmountDistribution, Arrival, Scenario } from '../../sim/scenario/t
 import { runVirtual } from '../../sim/run/runVirtual.ts';
 import type { RunSummary } from '../../sim/run/summary.ts';
 import type { ProbeResult } from './search.ts';
+import { colocatedScenario, hostLoad, type HostModel } from './hostModel.ts';
 
 export interface ProbeOptions {
   /** Time before the arrivals start (ms): the terminals' start-up syncs are served. */
@@ -74,6 +76,9 @@ export function probeScenario(base: Scenario, shards: number, ratePerSecond: num
   const scenario = structuredClone(base);
   scenario.population.shards = shards;
   scenario.durationMs = o.warmUpMs + o.windowMs;
+  // A backlog still there after maxDrainMs fails the probe whatever happens next: simulating the rest of the
+  // scenario's drain (minutes of retries at a saturated rate) would only cost wall time.
+  scenario.drainMs = Math.min(scenario.drainMs, o.maxDrainMs + 1_000);
   scenario.coverage.outages = scenario.coverage.outages.filter((outage) => outage.atMs < scenario.durationMs);
   scenario.faults = scenario.faults.filter((fault) => fault.atMs < scenario.durationMs);
   const given = base.arrival;
@@ -122,10 +127,25 @@ export function checkSlos(slos: readonly string[]): void {
   if (problems.length > 0) throw new ScenarioError(problems);
 }
 
-export function runProbe(base: Scenario, shards: number, ratePerSecond: number, slos: readonly string[], o: ProbeOptions = DEFAULT_PROBE): ProbeResult & { summary: RunSummary } {
-  const scenario = probeScenario(base, shards, ratePerSecond, slos, o);
+/**
+ * One virtual probe. With a host model (servers co-located with their test bed, hostModel.ts) the probe's servers
+ * and messages are slowed by the host's load at this rate, and a saturated host fails the probe.
+ */
+export function runProbe(base: Scenario, shards: number, ratePerSecond: number, slos: readonly string[], o: ProbeOptions = DEFAULT_PROBE, host?: HostModel): ProbeResult & { summary: RunSummary } {
+  let scenario = probeScenario(base, shards, ratePerSecond, slos, o);
+  const load = host && hostLoad(host, shards, scenario.population.terminals, ratePerSecond);
+  if (host && load) scenario = colocatedScenario(scenario, host, load);
   const { summary } = runVirtual(scenario);
-  return judgeProbe(summary, ratePerSecond, o);
+  const result = judgeProbe(summary, ratePerSecond, o);
+  if (load) {
+    if (load.saturated) {
+      const b = load.bottleneck;
+      result.failed.push(`host CPU saturated: a ${b.role} process needs ${b.demandCores} of a core, it can have ${b.shareCores}`);
+      result.pass = false;
+    }
+    result.details = { ...result.details, hostDemandCores: load.demandCores, hostBottleneck: load.bottleneck.role, hostBottleneckUtilisation: load.bottleneck.utilisation, hostShareCores: load.bottleneck.shareCores };
+  }
+  return result;
 }
 
 /** A probe's verdict from its run's summary: thresholds, invariants, and the backlog's drain. */
@@ -144,6 +164,11 @@ export function judgeProbe(summary: RunSummary, ratePerSecond: number, o: ProbeO
   // rate is not sustainable, however the short probe's latency looks.
   const busyShare = serverBusyShare(summary, o);
   if (busyShare !== null && busyShare > 1) failed.push(`servers saturated: the busiest shard was busy ${(busyShare * 100).toFixed(0)} % of the window`);
+  // The arrivals themselves: a real run's load generator (the swarm workers) falls behind when its process cannot
+  // get the CPU, and then the rate probed was never offered (virtual arrivals are exact).
+  const expected = Math.floor((ratePerSecond * o.windowMs) / 1000);
+  const arrived = summary.arrival?.arrivals ?? expected;
+  if (arrived < 0.95 * expected) failed.push(`arrivals fell behind: ${arrived} of the ${expected} due in the window (the load generator could not keep the rate)`);
   const violated = summary.invariants.filter((i) => i.violations > 0).map((i) => i.id);
   if (!summary.ok && (summary.violation || violated.length > 0)) failed.push(`violation: ${summary.violation?.invariant ?? violated.join(', ')}`);
   const remoteSamples = summary.orders.byPath.remote ?? 0;

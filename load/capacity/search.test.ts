@@ -68,4 +68,16 @@ describe('searchCapacity from a guess', () => {
     expect(above.capacity).toBeGreaterThanOrEqual(53);
     expect(above.probes.map((p) => p.rate)).not.toContain(2);
   });
+
+  it('steps down from a guess that fails, by guessStep, and grows faster from minRate when told to', async () => {
+    const probed: number[] = [];
+    const result = await searchCapacity((rate) => (probed.push(rate), synthetic(rate)), { minRate: 1, maxRate: 1000, precision: 0.05, startRate: 100, guessStep: 1.3 });
+    // 100 fails, 76.9 fails, 59.2 fails, 45.5 passes: then bisection between 45.5 and 59.2.
+    expect(probed.slice(0, 5)).toEqual([1, 100, 76.9, 59.2, 45.5]);
+    expect(result.capacity).toBeGreaterThanOrEqual(51);
+    expect(result.capacity).toBeLessThan(54.2);
+    const grown: number[] = [];
+    await searchCapacity((rate) => (grown.push(rate), synthetic(rate)), { minRate: 1, maxRate: 1000, precision: 0.05, growth: (passed) => (passed.rate < 10 ? 4 : 2) });
+    expect(grown.slice(0, 5)).toEqual([1, 4, 16, 32, 64]);
+  });
 });

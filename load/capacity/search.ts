@@ -1,11 +1,12 @@
 // Goal: the capacity search — the highest arrival rate at which a run keeps every SLO, and the knee, the rate
 // at which p99 latency starts to climb — for one configuration (one shard count).
 // Method: a search over a `probe(rate)` that runs the scenario at that rate and says whether every SLO held
-// and what p99 it measured. Doubling from minRate (or from a guess, `startRate`, once minRate passed) finds the
-// first failing rate, bisection then narrows the
+// and what p99 it measured. Doubling from minRate (by `growth`, e.g. 4 while far from any limit), or steps of
+// `guessStep` up or down from a guess (`startRate`, once minRate passed), finds the first failing rate and the
+// last passing one; bisection then narrows the
 // gap between the last pass and the first fail until hi/lo ≤ 1 + precision. The knee is defined as the lowest
 // rate from which p99 stays above kneeFactor (default 1.5) × the low-load p99 (the median p99 of the three lowest
-// rates that measured one); it is narrowed (to 25 %, two probes at most: p99s of short probes are noisy) by
+// rates that measured one); it is narrowed (to 25 %, one probe at most: p99s of short probes are noisy) by
 // bisection too, over the same cache of probes. Rates are rounded to 3 significant digits, so the table reads
 // well and a probe is never repeated. The search is pure: the probe carries all the cost and all the I/O (a real-time probe is async, so the search is too).
 
@@ -33,6 +34,13 @@ export interface SearchOptions {
   maxProbes: number;
   /** Where the doubling starts after the probe at minRate (a guess of the capacity, e.g. from a smaller shard count); default minRate. */
   startRate?: number;
+  /**
+   * The step from a guess (startRate): up by this factor while it passes, down while it fails, then bisection.
+   * Default 2; a good guess (a larger shard count from a smaller one) deserves a smaller step.
+   */
+  guessStep?: number;
+  /** The factor of the doubling from minRate after a passing probe (default 2; e.g. 4 while far from any limit). */
+  growth?: (passed: ProbeResult) => number;
   /** The low-load p99 to read the knee against, when known from elsewhere (e.g. a smaller shard count's search). */
   baselineP99Ms?: number;
 }
@@ -89,22 +97,41 @@ export async function searchCapacity(probe: (rate: number) => ProbeResult | Prom
     // Doubling: the first failing rate, or maxRate passing.
     let lo = low.rate;
     let hi: number | null = null;
-    // A guess first (e.g. the previous shard count's capacity): one probe, then doubling or bisection from it.
+    // A guess first (e.g. the previous shard count's capacity): one probe, then steps of guessStep up while it
+    // passes, or down while it fails (each probe near the capacity costs little more than one far below it, and a
+    // failing probe far above it costs most), then bisection.
     if (o.startRate !== undefined && roundRate(o.startRate) > lo && o.startRate <= o.maxRate) {
-      const guess = await run(o.startRate);
-      if (guess.pass) lo = guess.rate;
-      else hi = guess.rate;
+      const step = o.guessStep ?? 2;
+      let probe = await run(o.startRate);
+      if (probe.pass) {
+        lo = probe.rate;
+        while (probe.pass && lo < o.maxRate && budgetLeft()) {
+          probe = await run(Math.min(lo * step, o.maxRate));
+          if (probe.pass) lo = probe.rate;
+          else hi = probe.rate;
+        }
+      } else {
+        hi = probe.rate;
+        while (!probe.pass && roundRate(hi / step) > lo && budgetLeft()) {
+          probe = await run(hi / step);
+          if (probe.pass) lo = probe.rate;
+          else hi = probe.rate;
+        }
+      }
     }
+    let last = low;
     while (hi === null && lo < o.maxRate && budgetLeft()) {
-      const next = await run(Math.min(lo * 2, o.maxRate));
+      const next = await run(Math.min(lo * (o.growth?.(last) ?? 2), o.maxRate));
       if (next.pass) lo = next.rate;
       else hi = next.rate;
+      last = next;
     }
     if (hi === null) {
       limitedBy = lo >= roundRate(o.maxRate) ? 'maxRate' : 'slo';
     } else {
       // Bisection between the last pass and the first fail.
-      while (hi / lo > 1 + o.precision && budgetLeft()) {
+      // Rates are rounded to 3 digits, so a gap of exactly 1 + precision may read a hair wider: 1 % of slack.
+      while (hi / lo > (1 + o.precision) * 1.01 && budgetLeft()) {
         const mid = roundRate((lo + hi) / 2);
         if (mid <= lo || mid >= hi) break;
         if ((await run(mid)).pass) lo = mid;
@@ -160,9 +187,12 @@ async function findKnee(run: (rate: number) => Promise<ProbeResult>, probes: () 
   }
 }
 
-/** The knee's bisection: to within 25 %, and at most this many probes of its own. */
+/**
+ * The knee's bisection: to within 25 %, and at most one probe of its own (a second one cost the quickstart search
+ * three more probes, and a short probe's p99 is too noisy to place the knee closer).
+ */
 const KNEE_PRECISION = 0.25;
-const KNEE_PROBES = 2;
+const KNEE_PROBES = 1;
 
 function budgetSpent(probes: () => ProbeResult[], o: SearchOptions): boolean {
   return probes().length >= o.maxProbes;

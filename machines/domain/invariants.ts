@@ -50,7 +50,6 @@ const isReversed = (posting: Posting): boolean => posting.reversedBy !== undefin
 const asList = <T>(one: T | readonly T[]): readonly T[] => (Array.isArray(one) ? one : [one as T]);
 
 // ---------------------------------------------------------------------------------------------- INV-1
-
 /** [INV-1 MTDL<SL] the proxy's local spending is zero or strictly below its local balance. */
 export function checkLocalBalance(proxyId: string, means: MeansState): Violation[] {
   if (means.localSpentMinor >= 0 && holdsLocalBalance(means)) return [];
@@ -58,7 +57,6 @@ export function checkLocalBalance(proxyId: string, means: MeansState): Violation
 }
 
 // ---------------------------------------------------------------------------------------------- INV-2
-
 /** A local payment that produced `after` from `before`, or null when none did (a remote payment, a sync, a refusal). */
 export interface MeansPayment {
   amountMinor: Minor;
@@ -145,7 +143,6 @@ export function checkMeansTransition(before: MeansState, after: MeansState, paym
 }
 
 // ---------------------------------------------------------------------------------------------- INV-3
-
 /**
  * [INV-3 conservation] the balances of one ledger sum to zero. Takes anything that can give the sum, so a store
  * that keeps a running sum answers in O(1).
@@ -156,7 +153,6 @@ export function checkConservation(ledger: Pick<Ledger, 'sumOfBalancesMinor'>, su
 }
 
 // ---------------------------------------------------------------------------------------------- INV-4
-
 /** What a proxy approved: a proof (local or remote) or just its claim. */
 export type ApprovedPayment = Pick<Proof, 'txId' | 'meansId' | 'payee' | 'amountMinor' | 'proxyId'>;
 
@@ -178,7 +174,8 @@ export interface NothingLostInput {
   /**
    * Transactions still held at the end in a proxy's journal or a POS unit's unsettled receipts. One of them that
    * is on no ledger is not lost — the money still waits to be remitted — and is counted in `heldInJournals`
-   * instead; the liveness check [INV-7] flags the journal that did not drain.
+   * instead; INV-7 flags the journal that did not drain. Held too: a remote payment whose proxy still waits for
+   * SD's answer; if SD posted it, that posting is pending (the proxy completes or reverses it), not unexpected.
    */
   held?: ReadonlySet<string>;
 }
@@ -272,7 +269,8 @@ export function checkNothingLostNothingTwice(input: NothingLostInput): NothingLo
     }
   }
   for (const posting of postings.values()) {
-    if (isReversed(posting) || approved.has(posting.txId)) continue;
+    // A posting whose proxy still waits for SD's answer is pending: the proxy completes or reverses it [INV-7].
+    if (isReversed(posting) || approved.has(posting.txId) || input.held?.has(posting.txId)) continue;
     const why = reversed.has(posting.txId) ? 'was declined to its app and its reversal did not take' : 'was approved by nobody';
     flag('unexpected', posting.txId, `${posting.txId} is posted (${posting.via}, ${posting.amountMinor ?? 'in an aggregate'} to ${posting.payee}) but ${why}`);
   }
@@ -326,6 +324,8 @@ export function checkNothingLostNothingTwice(input: NothingLostInput): NothingLo
       const posting = postings.get(payment.txId);
       if (posting && !isReversed(posting)) add(expectedByPayee, payment.payee, payment.amountMinor);
     }
+    // A remote payment SD posted while its proxy still waits for the answer is pending, credited as posted.
+    for (const p of postings.values()) if (!isReversed(p) && !approved.has(p.txId) && input.held?.has(p.txId)) add(expectedByPayee, p.payee, p.amountMinor ?? 0);
     for (const payee of new Set([...heldByPayee.keys(), ...expectedByPayee.keys()])) {
       const heldMinor = heldByPayee.get(payee) ?? 0;
       const expectedMinor = expectedByPayee.get(payee) ?? 0;
@@ -338,7 +338,6 @@ export function checkNothingLostNothingTwice(input: NothingLostInput): NothingLo
 }
 
 // ---------------------------------------------------------------------------------------------- INV-5
-
 export interface ProofsInput {
   /** Every proof held by an app or a POS (the same proof held twice is checked once). */
   proofs: Iterable<Proof>;
@@ -389,7 +388,6 @@ export function checkProofs(input: ProofsInput): Violation[] {
 }
 
 // ---------------------------------------------------------------------------------------------- INV-6
-
 /** Changes whenever money moves, a hold changes, or a transaction is posted, reversed, aggregated or voided. */
 export type LedgerFingerprint = string;
 
@@ -439,7 +437,6 @@ export function checkRefusedUnchanged(
 }
 
 // ---------------------------------------------------------------------------------------------- INV-7
-
 /** [INV-7 liveness] after the drain, nothing of this proxy waits to reach SD. */
 export function checkDrained(proxyId: string, journal: Pick<Journal, 'pending' | 'outbox'>): Violation[] {
   const { pending, outbox } = journal;

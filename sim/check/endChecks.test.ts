@@ -158,4 +158,22 @@ describe('checkAtEnd', () => {
     expect(r.violationsOf('INV-5')).toEqual([expect.stringContaining(`proof ${gone.txId}`)]);
     expect(r.violationsOf('INV-7')).toEqual([expect.stringContaining('t1: 1 transactions not remitted, 1 requests not acknowledged'), 'pos0: 1 receipts not settled after the drain time']);
   });
+
+  it('counts a remote payment SD posted but whose proxy still waits for the answer as pending, not unexpected: INV-7 flags it unresolved', () => {
+    const r = run();
+    const inFlight = r.claim(70);
+    // SD posted the debit; its answer never reached the proxy before the run ended (the broker or the proxy went down).
+    expect(r.send({ kind: 'debit', reqId: 'q1', claim: { ...inFlight, path: 'remote' } }).ok).toBe(true);
+    const stillWaiting = checkAtEnd(r.input({ terminals: [{ terminalId: 't0', up: true, journal: EMPTY_JOURNAL, remoteInFlight: inFlight.txId }] }));
+    expect(stillWaiting.unexpected, JSON.stringify(r.book.violations)).toBe(0);
+    expect(r.violationsOf('INV-4')).toEqual([]);
+    expect(r.violationsOf('INV-7')).toEqual([`t0: remote payment ${inFlight.txId} sent to SD and still unresolved after the drain time`]);
+    // The same posting with no proxy waiting for it: approved by nobody.
+    const again = run();
+    const orphan = again.claim(70);
+    again.send({ kind: 'debit', reqId: 'q1', claim: { ...orphan, path: 'remote' } });
+    // Flagged as posted by nobody's approval (and, once more, as the payee's credit nobody approved).
+    expect(checkAtEnd(again.input()).unexpected).toBeGreaterThan(0);
+    expect(again.violationsOf('INV-4')).toContainEqual(expect.stringContaining(`${orphan.txId} is posted (`));
+  });
 });

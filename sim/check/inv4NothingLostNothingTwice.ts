@@ -79,7 +79,10 @@ export interface NothingLostInput {
   reversed: Iterable<string>;
   /** Every ledger of the run (every shard, or every server's). */
   ledgers: readonly PostingsView[];
-  /** Transactions still held at the end in a proxy's journal or a POS unit's receipts: pending, never lost. */
+  /**
+   * Transactions still held at the end in a proxy's journal or a POS unit's receipts (pending, never lost), and the
+   * remote payments their proxies sent and have no answer for (pending: if SD posted one, it is not unexpected yet).
+   */
   held?: ReadonlySet<string>;
 }
 
@@ -102,11 +105,13 @@ export function checkNothingLost(book: InvariantBook, input: NothingLostInput): 
 
 /**
  * Every transaction the journals still hold at the end: a proxy's pending transactions and those in its outbox
- * (sent, not acknowledged), and the receipts a POS unit has not settled.
+ * (sent, not acknowledged), the remote payment it sent and has no answer for, and the receipts a POS unit has not
+ * settled.
  */
-export function heldInJournals(terminals: Iterable<{ journal: Pick<Journal, 'pending' | 'outbox'> }>, pos: Iterable<{ unsettledTxIds?: readonly string[] }>): Set<string> {
+export function heldInJournals(terminals: Iterable<{ journal: Pick<Journal, 'pending' | 'outbox'>; remoteInFlight?: string }>, pos: Iterable<{ unsettledTxIds?: readonly string[] }>): Set<string> {
   const held = new Set<string>();
-  for (const { journal } of terminals) {
+  for (const { journal, remoteInFlight } of terminals) {
+    if (remoteInFlight !== undefined) held.add(remoteInFlight);
     for (const tx of journal.pending) held.add(tx.txId);
     for (const item of journal.outbox) for (const tx of item.txs) held.add(tx.txId);
   }

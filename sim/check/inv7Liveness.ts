@@ -14,6 +14,12 @@ export interface TerminalEnd {
   terminalId: string;
   up: boolean;
   journal: Pick<Journal, 'pending' | 'outbox'>;
+  /**
+   * The remote payment its proxy sent to SD and has no answer for (the proxy's write-ahead record): SD may have
+   * posted it, and the proxy reverses it when the timeout fires or it restarts. Pending, not unexpected [INV-4];
+   * unresolved after the drain time [INV-7].
+   */
+  remoteInFlight?: string;
 }
 
 /** A POS unit at the end of a run and its receipts not yet settled. */
@@ -39,9 +45,10 @@ export function checkBacklogsDrained(book: InvariantBook, terminals: Iterable<Te
   for (const r of remitRefusals) {
     book.check('INV-7', false, () => `${r.sender}: remittance ${r.reqId} refused by SD (${r.code}${r.txIds.length > 0 ? `: ${r.txIds.join(', ')}` : ''}), stored, so it never drains`, [r.sender]);
   }
-  for (const { terminalId, up, journal } of terminals) {
+  for (const { terminalId, up, journal, remoteInFlight } of terminals) {
     if (!up) book.check('INV-7', false, () => `${terminalId}: still down after the drain time`, [terminalId]);
     else book.record('INV-7', 1, checkDrained(terminalId, journal), () => [terminalId]);
+    if (remoteInFlight !== undefined) book.check('INV-7', false, () => `${terminalId}: remote payment ${remoteInFlight} sent to SD and still unresolved after the drain time`, [terminalId]);
   }
   for (const { posId, unsettled } of pos) {
     book.check('INV-7', unsettled === 0, () => `${posId}: ${unsettled} receipts not settled after the drain time`, [posId]);

@@ -179,9 +179,9 @@ const SPECIAL: Record<string, Special> = {
     why: '10,000 terminals and 10 s loops take about 2.5 minutes; 20 terminals in one worker with 1 s loops go through every phase (baseline, harness, storm, end checks)',
   },
   'npx payfleet calibrate --crypto ed25519 --out runs/calibration.json': {
-    run: 'npx payfleet calibrate --crypto ed25519 --out runs/calibration.json --samples 5 --batch-sizes 1,4',
-    output: /wrote runs\/calibration\.json/,
-    why: '200 samples per kind and 7 batch sizes take about 30 s here; 5 samples and 2 sizes measure every kind and write the same file',
+    run: 'npx payfleet calibrate --crypto ed25519 --out runs/calibration.json --samples 5 --batch-sizes 1,4 --test-bed-rates 10,30 --test-bed-window 1s',
+    output: /\| swarm \|[^\n]*\n[\s\S]*wrote runs\/calibration\.json/,
+    why: '200 samples per kind, 7 batch sizes and two 4 s test-bed runs take about 70 s here; 5 samples, 2 sizes and 1 s test-bed runs measure every kind and the test bed and write the same file',
   },
   "npx payfleet capacity scenarios/quickstart.yaml --slo 'latency.remote.p99<800ms'": {
     run: "npx payfleet capacity scenarios/quickstart.yaml --slo 'latency.remote.p99<800ms' --shards 1 --min-rate 4 --max-rate 16 --out runs/capacity-docs/capacity.json",
@@ -195,6 +195,10 @@ const SPECIAL: Record<string, Special> = {
   "npx payfleet capacity scenarios/quickstart.yaml --slo 'latency.remote.p99<800ms' --compare --shards 2 --min-rate 20": {
     run: "npx payfleet capacity scenarios/quickstart.yaml --slo 'latency.remote.p99<800ms' --compare --shards 2 --min-rate 20 --help",
     why: 'both searches and four comparison probes, the real ones in real time: minutes. --help makes the CLI parse every flag without running',
+  },
+  "npx payfleet capacity load/scenarios/remote-debit-40.yaml --slo 'latency.remote.p99<500ms' --compare --shards 1 --warm-up 2s --window 3s --min-rate 20": {
+    run: "npx payfleet capacity load/scenarios/remote-debit-40.yaml --slo 'latency.remote.p99<500ms' --compare --shards 1 --warm-up 2s --window 3s --min-rate 20 --help",
+    why: 'about 20 real-time mqtt probes of 15-20 s each: minutes. --help makes the CLI parse every flag without running; load/capacity/capacity.test.ts runs an mqtt probe and the co-located model',
   },
   'npm run bench:server -- --ledger postgres://… --requests 8000': {
     run: 'npm run bench:server -- --ledger "$DOCS_POSTGRES_URL" --requests 200 --means 20',

@@ -72,7 +72,7 @@ export class CoverageModel {
     slot.inCoverage = covered;
     this.inCoverageCount += covered ? 1 : -1;
     this.changes++;
-    slot.actor?.send({ type: 'coverage', inCoverage: covered });
+    this.fleet.sendToTerminal(slot, { type: 'coverage', inCoverage: covered });
   }
 
   /**

@@ -3,13 +3,17 @@
 // Method: every actor is a root actor with an explicit id and the scheduler's clock, so timers run in virtual
 // time and no actor draws an id from Math.random; machines get the simulated links through `.provide()`.
 // Keys derive from the run's PRNG. What the actors emit is handed to `FleetObserver`, which the simulator
-// turns into metrics and invariant checks.
+// turns into metrics and invariant checks. In a virtual run, idle terminals hibernate (hibernation.ts): their actors
+// stop after the event that left them idle and are made again from a compact record when something reaches them (a
+// message, a near-link order, a timer, or `terminalActor`/`sendToTerminal`). `slot.up`: running, asleep or awake.
 
 import { createActor, type Actor, type AnyActorRef } from 'xstate';
-import type { Clock } from './scheduler.ts';
+import type { Clock, Scheduler } from './scheduler.ts';
+import type { SimNetwork } from './network.ts';
+import { Hibernation, TerminalClock, withPlainRestore, type HibernatedTerminal, type HibernationOptions, type NearEndpoint } from './hibernation.ts';
 import type { LinkCommand, LinkInput } from '../../machines/link.ts';
 import type { CallbackActorLogic } from 'xstate';
-import { terminalMachine, proxyCodeFields, type TerminalEmitted } from '../../machines/terminal.ts';
+import { terminalMachine, proxyCodeFields, type TerminalEmitted, type TerminalEvent } from '../../machines/terminal.ts';
 import { proxyMachine, type ProxyEmitted } from '../../machines/proxy.ts';
 import { posMachine, type PosEmitted } from '../../machines/pos.ts';
 import { createLedgerActor, serverMachine, type LedgerSchedule, type LedgerWork, type ServerEmitted } from '../../machines/server.ts';
@@ -26,6 +30,7 @@ import type { ServerRequest, ServerResult } from '../../machines/messages.ts';
 import type { NearLinkCommand, NearLinkEvent } from '../../machines/link.ts';
 import type { Strongbox } from '../../machines/domain/strongbox.ts';
 import { shardOf } from '../../machines/link.ts';
+import { createNearLink } from './nearLink.ts';
 import type { Prng } from './prng.ts';
 import type { TimeSource } from './timeSource.ts';
 import type { PosPlan, TerminalPlan } from './population.ts';
@@ -53,6 +58,11 @@ export interface FleetEnvironment {
   clock: Clock | undefined;
   /** The `link` actor logic: the simulated network, or an MQTT client. */
   link: CallbackActorLogic<LinkCommand, LinkInput>;
+  /**
+   * Virtual mode: idle terminals hibernate (hibernation.ts). The link must be the simulated network's link on this
+   * network, and the clock this scheduler's. Absent: every terminal's actors stay alive (mqtt mode, `--no-hibernate`).
+   */
+  hibernation?: { scheduler: Scheduler; network: SimNetwork; options?: HibernationOptions };
 }
 
 export interface FleetOptions {
@@ -73,7 +83,14 @@ const PROXY_CODE_DIGEST = 'sha256:payfleet-proxy-v1';
 /** A terminal alive in the fleet, or the remains of one that crashed. */
 export interface TerminalSlot {
   plan: TerminalPlan;
+  /** The terminal runs (awake or hibernating); false before its start and while it is down after a crash. */
+  up: boolean;
+  /** Its actors while awake; undefined while it hibernates or is down. `Fleet.terminalActor` wakes it. */
   actor: TerminalActor | undefined;
+  /** While it hibernates: what it keeps (hibernation.ts). */
+  hibernated?: HibernatedTerminal;
+  /** While awake in a fleet that hibernates: the clock that knows its armed timers. */
+  clock?: TerminalClock;
   /** Generation: 0 for the first terminal, +1 for each restart or SIM move (its actor id changes). */
   generation: number;
   /** Clock skew of this terminal's proxy (ms); its `now()` reads the virtual time plus this. */
@@ -100,7 +117,7 @@ export class Fleet {
   private readonly proxyKeys = new Map<string, SigningKey>();
   private readonly publicKeys = new Map<string, string>();
   /** Who receives what reaches each near-link endpoint: the actor that hosts the endpoint's near link. */
-  private readonly nearEndpoints = new Map<string, AnyActorRef>();
+  private readonly nearEndpoints = new Map<string, NearEndpoint>();
   private readonly link: CallbackActorLogic<LinkCommand, LinkInput>;
   private readonly nearLink;
   // Machines with their links provided, made once: `.provide()` rebuilds every state node, far too costly per actor.
@@ -110,6 +127,10 @@ export class Fleet {
   private readonly time: TimeSource;
   private readonly codeSignature: string;
   private readonly now: () => number;
+  /** Puts idle terminals to sleep and wakes them; undefined when every terminal stays awake. */
+  readonly hibernation: Hibernation<TerminalSlot> | undefined;
+  /** Terminals up now (running, awake or hibernating). */
+  terminalsUp = 0;
 
   constructor(
     readonly options: FleetOptions,
@@ -132,9 +153,22 @@ export class Fleet {
     const cost = options.serverCost;
     this.serverCosts = cost && Array.from({ length: options.shards }, (_, shard) => new ServerCostModel(cost.calibration, cost.prng.fork(`shard-${shard}`)));
     this.link = environment.link;
-    this.nearLink = this.createNearLink();
-    this.terminalLogic = terminalMachine.provide({ actors: { proxy: proxyMachine.provide({ actors: { link: this.link, nearLink: this.nearLink } }) } });
+    this.nearLink = createNearLink(this.nearEndpoints, this.time, options.nearLinkDelayMs);
+    const proxyLogic = withPlainRestore(proxyMachine.provide({ actors: { link: this.link, nearLink: this.nearLink } }));
+    this.terminalLogic = withPlainRestore(terminalMachine.provide({ actors: { proxy: proxyLogic } }));
     this.posLogic = posMachine.provide({ actors: { link: this.link, nearLink: this.nearLink } });
+    const hibernation = environment.hibernation;
+    this.hibernation = hibernation && new Hibernation(hibernation.scheduler, hibernation.network, {
+      nearEndpoints: this.nearEndpoints,
+      resume: (slot, snapshot, clock) => {
+        // A restored actor reads its context from the snapshot: its input is never used.
+        const actor = createActor(this.terminalLogic, { id: this.terminalActorId(slot), clock, snapshot: snapshot as never, input: undefined as never });
+        actor.on('*', (event) => this.observer.onTerminal(event as TerminalEmitted));
+        actor.start();
+        this.awaken(slot, actor, clock);
+        return actor;
+      },
+    }, hibernation.options);
   }
 
   publicKeyOf = (id: string): string | undefined => this.publicKeys.get(id);
@@ -259,16 +293,21 @@ export class Fleet {
       openingBalanceMinor: plan.profile.openingBalanceMinor,
       creditLimitMinor: plan.profile.creditLimitMinor,
     });
-    const slot: TerminalSlot = { plan, actor: undefined, generation: 0, skewMs: 0, inCoverage };
+    const slot: TerminalSlot = { plan, up: false, actor: undefined, generation: 0, skewMs: 0, inCoverage };
     this.terminals[plan.index] = slot;
     return slot;
   }
 
+  /**
+   * Starts a terminal (first start, restart after a crash, or a SIM move with its strongbox). Call it between
+   * scheduler events, never from inside an actor: in a fleet that hibernates, the terminal may go to sleep at once.
+   */
   startTerminal(slot: TerminalSlot, strongbox?: { box: Strongbox; password: string }): void {
     const id = slot.plan.terminalId;
+    const clock = this.hibernation ? this.hibernation.newClock() : this.clock;
     const actor = createActor(this.terminalLogic, {
-      id: slot.generation === 0 ? `tm-${id}` : `tm-${id}~${slot.generation}`,
-      clock: this.clock,
+      id: this.terminalActorId(slot),
+      clock,
       input: {
         terminalId: id,
         secureElement: { operatorPublicKey: this.operatorKey.publicKey, scheme: this.options.scheme, proxyCode: { digest: PROXY_CODE_DIGEST, signature: this.codeSignature } },
@@ -291,10 +330,42 @@ export class Fleet {
     });
     actor.on('*', (event) => this.observer.onTerminal(event as TerminalEmitted));
     actor.start();
+    this.awaken(slot, actor, clock instanceof TerminalClock ? clock : undefined);
+    slot.persisted = undefined;
+    slot.up = true;
+    this.terminalsUp++;
+    this.hibernation?.settle();
+  }
+
+  private terminalActorId(slot: TerminalSlot): string {
+    const id = slot.plan.terminalId;
+    return slot.generation === 0 ? `tm-${id}` : `tm-${id}~${slot.generation}`;
+  }
+
+  /** The started actor becomes the slot's: its proxy's emitted events go to the observer. */
+  private awaken(slot: TerminalSlot, actor: TerminalActor, clock: TerminalClock | undefined): void {
+    const id = slot.plan.terminalId;
     const proxy = actor.getSnapshot().children.proxy;
     proxy?.on('*', (event: ProxyEmitted) => this.observer.onProxy(id, event));
     slot.actor = actor;
-    slot.persisted = undefined;
+    slot.clock = clock;
+    if (clock) this.hibernation?.watch(slot, actor);
+  }
+
+  /** Terminals awake now: up, and not hibernating. */
+  get terminalsAwake(): number {
+    return this.terminalsUp - (this.hibernation?.asleep ?? 0);
+  }
+
+  /** The terminal's actors, woken if it hibernates; undefined while it is down. */
+  terminalActor(slot: TerminalSlot): TerminalActor | undefined {
+    if (slot.actor) return slot.actor;
+    return slot.hibernated && this.hibernation ? this.hibernation.wake(slot) : undefined;
+  }
+
+  /** Sends `event` to the terminal if it is up, waking it if it hibernates. */
+  sendToTerminal(slot: TerminalSlot, event: TerminalEvent): void {
+    this.terminalActor(slot)?.send(event);
   }
 
   /**
@@ -305,7 +376,7 @@ export class Fleet {
   nudgePendingRemittances(): void {
     for (const slot of this.terminals) {
       const state = proxyStateOf(slot);
-      if (slot.actor && state && state.journal.pending.length > 0) this.requestRemittance(slot);
+      if (slot.up && state && state.journal.pending.length > 0) this.requestRemittance(slot);
     }
   }
 
@@ -318,7 +389,7 @@ export class Fleet {
    * derived key as the fleet's keys all derive from the run's seed). The proxy checks the signature either way.
    */
   requestRemittance(slot: TerminalSlot): void {
-    if (!slot.actor) return;
+    if (!slot.up) return;
     const server = this.servers[this.shardOfMeans(slot.plan.means.meansId)];
     if (server) {
       server.send({ type: 'server.remitNow', proxyId: slot.plan.terminalId });
@@ -326,15 +397,20 @@ export class Fleet {
     }
     this.remitRequestSeq += 1;
     const request = signRemitNow(this.serverKey, { reqId: `appServer:n${this.remitRequestSeq}`, from: 'appServer', to: slot.plan.terminalId, issuedAtMs: this.time.now() });
-    slot.actor.send({ type: 'remit.now', request });
+    this.sendToTerminal(slot, { type: 'remit.now', request });
   }
 
-  /** A crash: the actor stops; what the proxy persisted survives for the restart. */
+  /** A crash: the actor stops; what the proxy persisted survives for the restart. A sleeping terminal wakes first. */
   crashTerminal(slot: TerminalSlot): void {
-    if (!slot.actor) return;
+    const actor = this.terminalActor(slot);
+    if (!actor) return;
     slot.persisted = proxyStateOf(slot);
-    slot.actor.stop();
+    actor.stop();
+    this.hibernation?.forget(slot);
     slot.actor = undefined;
+    slot.clock = undefined;
+    slot.up = false;
+    this.terminalsUp--;
     slot.generation++;
   }
 
@@ -363,45 +439,11 @@ export class Fleet {
     actor.start();
     this.pos.set(plan.posId, actor);
   }
-
-  /**
-   * The near link (ICP): a short fixed delay, no loss, and no need of coverage. Every terminal and POS has one,
-   * though only those that meet each other use it, so it is a bare actor logic rather than `fromCallback`: no
-   * callback state, receiver set or closures per endpoint (about 0.4 KB less heap per terminal, measured in a swarm
-   * worker with 5,000 terminals). Each endpoint is registered under its id with the actor it delivers to (the link's
-   * parent) from start until stop, as the callback version did.
-   */
-  private createNearLink(): CallbackActorLogic<NearLinkCommand, { endpointId: string }> {
-    const endpoints = this.nearEndpoints;
-    const time = this.time;
-    const delayMs = this.options.nearLinkDelayMs;
-    return {
-      config: 'nearLink',
-      getInitialSnapshot: (_scope, input) => ({ status: 'active', output: undefined, error: undefined, input }),
-      start: (snapshot, { self }) => {
-        if (self._parent) endpoints.set(snapshot.input.endpointId, self._parent);
-      },
-      transition: (snapshot, command, { self }) => {
-        const from = snapshot.input.endpointId;
-        if ((command as { type: string }).type === 'xstate.stop') {
-          if (endpoints.get(from) === self._parent) endpoints.delete(from);
-          return { ...snapshot, status: 'stopped', error: undefined };
-        }
-        time.schedule(delayMs, () => {
-          const target = endpoints.get(command.to);
-          if (!target) return;
-          if (command.type === 'near.order') target.send({ type: 'near.order', from, order: command.order } satisfies NearLinkEvent);
-          else target.send({ type: 'near.response', from, response: command.response } satisfies NearLinkEvent);
-        });
-        return snapshot;
-      },
-      getPersistedSnapshot: (snapshot) => snapshot,
-    };
-  }
 }
 
-/** The proxy's persisted state, read from the live actor. */
+/** The proxy's persisted state: read from the live actor, the hibernation record, or what survived a crash. */
 export function proxyStateOf(slot: TerminalSlot): ProxyState | undefined {
+  if (slot.hibernated) return slot.hibernated.proxyContext.state;
   if (!slot.actor) return slot.persisted;
   const proxy = slot.actor.getSnapshot().children.proxy;
   return proxy?.getSnapshot().context.state as ProxyState | undefined;

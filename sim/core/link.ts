@@ -5,6 +5,8 @@
 // every up/down change (coverage, broker crash and restart), and the link passes each real change on as
 // `link.up` / `link.down`, once. A server attaches `sd/{shard}` for each shard it serves and sends from its first
 // shard's address, so a partition of that shard silences its answers too. Stopping the actor detaches it.
+// A terminal waking from hibernation (hibernation.ts) resumes its endpoint instead: the endpoint never left the
+// network, so the link takes it back with a hand-over and starts from the up/down its proxy last heard.
 
 import { fromCallback, type CallbackActorLogic } from 'xstate';
 import { serverAddress, type LinkCommand, type LinkEvent, type LinkInput } from '../../machines/link.ts';
@@ -14,6 +16,18 @@ import type { SimNetwork } from './network.ts';
 /** The addresses a link receives on: `sd/{shard}` for each shard of a server, else its endpoint id. */
 export function linkAddresses(input: LinkInput): string[] {
   return input.role === 'server' ? (input.shards ?? []).map(serverAddress) : [input.endpointId];
+}
+
+/**
+ * The input of a terminal's link restored from hibernation: `resumeUp` is whether the link was up when the
+ * terminal went to sleep, which its proxy knows as `linkUp`. Only the virtual mode's fleet makes it.
+ */
+export interface ResumedLinkInput extends LinkInput {
+  resumeUp: boolean;
+}
+
+function isResumed(input: LinkInput): input is ResumedLinkInput {
+  return typeof (input as Partial<ResumedLinkInput>).resumeUp === 'boolean';
 }
 
 /** The link logic for `machine.provide({ actors: { link: createSimLink(network) } })`. */
@@ -32,8 +46,15 @@ export function createSimLink(network: SimNetwork): CallbackActorLogic<LinkComma
       emit({ type: up ? 'link.up' : 'link.down' });
     };
     const deliver = (message: LinkMessage): void => emit({ type: 'link.message', message });
-    for (const address of addresses) network.attach(address, deliver, { inCoverage, onStatus: report });
-    report();
+    if (isResumed(input) && network.isAttached(source)) {
+      // The waking fleet asks for a report (`reportStatus`) once the terminal's timer is armed again, so that a
+      // change that woke it (a `link.down` that cancels that timer) finds everything as it was.
+      up = input.resumeUp;
+      network.handOver(source, deliver, report);
+    } else {
+      for (const address of addresses) network.attach(address, deliver, { inCoverage, onStatus: report });
+      report();
+    }
 
     receive((command) => {
       if (command.type === 'link.send') {

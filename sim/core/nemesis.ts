@@ -87,7 +87,7 @@ export class Nemesis {
   }
 
   private victims(count: number): TerminalSlot[] {
-    const up = this.fleet.terminals.filter((slot) => slot.actor !== undefined);
+    const up = this.fleet.terminals.filter((slot) => slot.up);
     const chosen: TerminalSlot[] = [];
     for (let i = 0; i < count && up.length > 0; i++) chosen.push(up.splice(this.prng.int(0, up.length - 1), 1)[0]!);
     return chosen;
@@ -159,7 +159,7 @@ export class Nemesis {
 
   /** The SIM leaves its terminal in a strongbox and comes up in a new terminal with the same proxy identity. */
   private moveSim(slot: TerminalSlot): void {
-    const actor = slot.actor;
+    const actor = this.fleet.terminalActor(slot);
     if (!actor) return;
     this.counters.simMoves++;
     const password = `pw-${slot.plan.terminalId}`;

@@ -86,9 +86,9 @@ class Endpoint {
   sweepAt = FLOOR_SWEEP_SIZE;
   constructor(
     readonly address: string,
-    readonly deliver: Deliver,
+    public deliver: Deliver,
     public inCoverage: boolean,
-    readonly onStatus: ((up: boolean) => void) | undefined,
+    public onStatus: ((up: boolean) => void) | undefined,
     allDown: boolean,
   ) {
     this.up = inCoverage && !allDown;
@@ -227,6 +227,31 @@ export class SimNetwork {
     if (!endpoint || (deliver !== undefined && endpoint.deliver !== deliver)) return;
     this.endpoints.delete(address);
     if (endpoint.up) this.connected--;
+  }
+
+  /**
+   * Gives the endpoint on `address` a new receiver, keeping everything else of it: coverage, up or down, and its
+   * channels' FIFO floors (re-attaching would forget them and could let a later message overtake an earlier one).
+   * A hibernating terminal's endpoint is handed to a stand-in that wakes it, and back to its new link on waking.
+   * Returns false when nothing is attached there.
+   */
+  handOver(address: string, deliver: Deliver, onStatus: ((up: boolean) => void) | undefined): boolean {
+    const endpoint = this.endpoints.get(address);
+    if (!endpoint) return false;
+    endpoint.deliver = deliver;
+    endpoint.onStatus = onStatus;
+    return true;
+  }
+
+  /** Tells the endpoint on `address` whether it is up now, as a change would (its link reports only real changes). */
+  reportStatus(address: string): void {
+    const endpoint = this.endpoints.get(address);
+    endpoint?.onStatus?.(endpoint.up);
+  }
+
+  /** The receiver attached on `address` now (after a hand-over: the new one). */
+  receiverOf(address: string): Deliver | undefined {
+    return this.endpoints.get(address)?.deliver;
   }
 
   isAttached(address: string): boolean {

@@ -217,3 +217,33 @@ describe('Scheduler as an XState clock', () => {
     expect(s.eventsRun).toBe(0);
   });
 });
+
+describe('Scheduler.rebind and afterEvent', () => {
+  it('gives a pending timer a new callback at its own time and place among timers of the same instant', () => {
+    const s = new Scheduler();
+    const seen: string[] = [];
+    s.schedule(10, () => seen.push('a'));
+    const b = s.schedule(10, () => seen.push('b'));
+    s.schedule(10, () => seen.push('c'));
+    expect(s.rebind(b, () => seen.push('b, rebound'))).toBe(true);
+    s.runUntil(10);
+    expect(seen).toEqual(['a', 'b, rebound', 'c']);
+    // A timer that ran or was cancelled cannot be rebound.
+    expect(s.rebind(b, () => seen.push('never'))).toBe(false);
+    const d = s.schedule(5, () => seen.push('d'));
+    s.cancel(d);
+    expect(s.rebind(d, () => seen.push('never'))).toBe(false);
+    s.runUntil(100);
+    expect(seen).toEqual(['a', 'b, rebound', 'c']);
+  });
+
+  it('calls afterEvent once after each event, which can schedule nothing into the current one', () => {
+    const s = new Scheduler();
+    const seen: string[] = [];
+    s.afterEvent = () => seen.push(`after@${s.now()}`);
+    s.schedule(1, () => seen.push('one'));
+    s.schedule(2, () => seen.push('two'));
+    s.runUntil(10);
+    expect(seen).toEqual(['one', 'after@1', 'two', 'after@2']);
+  });
+});

@@ -58,6 +58,11 @@ export class Scheduler implements TimeSource {
   private running = false;
   /** Events run so far (cancelled timers do not count). */
   eventsRun = 0;
+  /**
+   * Called after each event has run, when no actor is in the middle of its work: the fleet hibernates the
+   * terminals that became idle here (hibernation.ts). It schedules nothing, so the run's order is unchanged.
+   */
+  afterEvent: (() => void) | undefined;
 
   /** The XState v5 clock backed by this heap: `createActor(machine, { clock: scheduler.clock })`. */
   readonly clock: Clock;
@@ -116,6 +121,19 @@ export class Scheduler implements TimeSource {
     this.releaseSlot(slot);
     this.cancelledInHeap++;
     if (this.cancelledInHeap > this.size >>> 1 && this.size >= COMPACT_MIN_SIZE) this.compact();
+    return true;
+  }
+
+  /**
+   * Gives a pending timer a new callback; its time and its place among the timers of the same time stay as they
+   * were. Returns false when the timer already ran or was cancelled. A hibernating terminal hands its armed timer
+   * over this way, so that waking it again (or the timer firing while it sleeps) keeps the run's order to the event.
+   */
+  rebind(handle: TimerHandle, fn: () => void): boolean {
+    const slot = handle % SLOT_SPACE;
+    const seq = this.slotSeqs[slot];
+    if (seq === undefined || seq === FREE || seq % SEQ_SPACE !== (handle - slot) / SLOT_SPACE) return false;
+    this.fns[slot] = fn;
     return true;
   }
 
@@ -215,6 +233,7 @@ export class Scheduler implements TimeSource {
     this.nowMs = timeMs;
     this.eventsRun++;
     fn();
+    this.afterEvent?.();
   }
 
   private dropCancelledTop(): void {

@@ -62,7 +62,8 @@ export class Workload {
   private posIds: string[] = [];
   private orderSeq = 0;
   /** App orders not yet known to be answered, with the actor that took each (the in-flight bound counts them). */
-  private readonly inFlight = new Map<string, { slot: TerminalSlot; actor: TerminalSlot['actor'] }>();
+  /** Orders waiting for their answer, with the generation of the terminal they went to (a restart forgets them). */
+  private readonly inFlight = new Map<string, { slot: TerminalSlot; generation: number }>();
   /** POS orders whose answer was seen: each is counted as issued once. */
   private readonly posOrdersSeen = new Set<string>();
 
@@ -126,7 +127,7 @@ export class Workload {
   }
 
   private issue(slot: TerminalSlot, ratePerHour: number): void {
-    if (!slot.actor) {
+    if (!slot.up) {
       this.counters.notIssuedTerminalDown++;
       return;
     }
@@ -159,8 +160,8 @@ export class Workload {
     };
     this.counters.issued++;
     this.onIssued?.(order, slot.plan.terminalId);
-    this.inFlight.set(order.orderId, { slot, actor: slot.actor });
-    slot.actor!.send({ type: 'app.pay', order });
+    this.inFlight.set(order.orderId, { slot, generation: slot.generation });
+    this.fleet.sendToTerminal(slot, { type: 'app.pay', order });
     return order.orderId;
   }
 
@@ -249,7 +250,7 @@ export class Workload {
    */
   payNow(slot: TerminalSlot, appName: string): string | undefined {
     const app = slot.plan.apps.find((a) => a.name === appName);
-    if (!slot.actor || !app) return undefined;
+    if (!slot.up || !app) return undefined;
     return this.payFromApp(slot, app);
   }
 
@@ -283,11 +284,11 @@ export class Workload {
    * itself; answered orders left the map when their answer was seen.
    */
   private pruneInFlight(): number {
-    for (const [orderId, { slot, actor }] of this.inFlight) {
+    for (const [orderId, { slot, generation }] of this.inFlight) {
       // A terminal that refused to start its proxy (untrusted code, a strongbox it could not open) answers its
-      // apps itself, without a proxy decision: its orders are answered too.
-      const answeredByTerminal = actor?.getSnapshot().context.refusal !== undefined;
-      if (slot.actor !== actor || answeredByTerminal) this.inFlight.delete(orderId);
+      // apps itself, without a proxy decision: its orders are answered too. (A refusing terminal never hibernates.)
+      const answeredByTerminal = slot.actor?.getSnapshot().context.refusal !== undefined;
+      if (!slot.up || slot.generation !== generation || answeredByTerminal) this.inFlight.delete(orderId);
     }
     return this.inFlight.size;
   }
@@ -296,8 +297,8 @@ export class Workload {
   private pickUp(slots: readonly TerminalSlot[]): TerminalSlot | undefined {
     if (slots.length === 0) return undefined;
     const first = slots[this.prng.int(0, slots.length - 1)]!;
-    if (first.actor) return first;
-    const up = slots.filter((slot) => slot.actor !== undefined);
+    if (first.up) return first;
+    const up = slots.filter((slot) => slot.up);
     return up.length === 0 ? undefined : up[this.prng.int(0, up.length - 1)];
   }
 
@@ -330,9 +331,10 @@ export class Workload {
     const users = this.scenario.population.users;
     const approved = !this.prng.chance(users.declineProbability);
     const pin = kind === 'pin' && this.prng.chance(users.wrongPinProbability) ? `${users.pin}x` : users.pin;
-    const actor = slot.actor;
+    const generation = slot.generation;
     this.scheduler.schedule(users.thinkTimeMs, () => {
-      if (slot.actor === actor) actor?.send({ type: 'user.answer', orderId, approved, pin });
+      // Only the terminal that asked hears the answer: not one restarted since.
+      if (slot.up && slot.generation === generation) this.fleet.sendToTerminal(slot, { type: 'user.answer', orderId, approved, pin });
     });
   }
 }

@@ -116,7 +116,7 @@ export class BenchCommands {
 
   private startRound(command: Round['command']): void {
     if (this.round) throw new Error(`bench: command ${command.id} (${command.kind}) while command ${this.round.command.id} is still running`);
-    const up = this.worker.fleet.terminals.filter((slot) => slot.actor !== undefined);
+    const up = this.worker.fleet.terminals.filter((slot) => slot.up);
     const payers = command.kind === 'closedLoop' ? up.slice(0, command.concurrency) : up;
     const now = performance.now();
     const round: Round = {

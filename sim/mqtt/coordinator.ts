@@ -27,7 +27,7 @@ import { newSecret } from '../../broker/credentials.ts';
 import { writeRegistry } from '../sd/registry.ts';
 import { Adversary } from './adversary.ts';
 import { ElsewhereSender } from './elsewhereSender.ts';
-import { environmentOf, mergeArrivalStats } from './finals.ts';
+import { environmentOf, mergeArrivalStats, type RestoreTiming } from './finals.ts';
 import { BenchChannel } from './benchControl.ts';
 import { FaultInjector } from './faultInjector.ts';
 import { LedgerReaders, checkLedgersAtEnd } from './ledgerReadBack.ts';
@@ -51,6 +51,8 @@ export class MqttCoordinator {
   readonly book: InvariantBook;
   /** Approved payments, POS receipts, the backlog and the drain state, from the workers' reports (runRecord.ts). */
   readonly record = new RunRecord();
+  /** Run time at which the drain had every crashed process back (undefined until the drain got that far). */
+  private restoredAtMs: number | undefined;
   endFigures: LedgerFigures | undefined;
   /** The loss account by cause and means, and the shared means' figures, read back at the end. */
   lossAccount: LossAccountFigures | undefined;
@@ -236,12 +238,20 @@ export class MqttCoordinator {
 
   // ------------------------------------------------------------------ drain (the liveness phase)
 
+  /** How late the drain had the crashed processes back, for the environment verdict (finals.ts `RestoreTiming`). */
+  private restoreTiming(): RestoreTiming | undefined {
+    if (this.restoredAtMs === undefined) return undefined;
+    const { durationMs, drainMs, policy } = this.scenario;
+    return { drained: this.record.drainedAtMs !== undefined, restoredAtMs: this.restoredAtMs, drainEndMs: durationMs + drainMs, drainMs, retryMaxMs: policy.remittance.retry.maxMs };
+  }
+
   private async drain(): Promise<void> {
     this.record.phase = 'liveness';
     // The workload stops at the end of the safety phase, whatever is still being restarted.
     this.pool.sendAll({ type: 'drain' });
     this.runLog.event('drain: workload stopped, restarting whatever is down');
     await this.faults.restoreAll();
+    this.restoredAtMs = this.time.now();
     const progress = this.progressTimer();
     const endMs = this.scenario.durationMs + this.scenario.drainMs;
     try {
@@ -365,7 +375,7 @@ export class MqttCoordinator {
       },
       workload,
       arrival: mergeArrivalStats(finals.map((f) => f.arrival)),
-      environment: environmentOf(finals),
+      environment: environmentOf(finals, this.restoreTiming()),
       traceHash: 'none (mqtt runs are not replayable)',
       replay: `payfleet run ${this.options.file ?? '<scenario>'} --mode mqtt --seed ${scenario.seed} --time-scale ${this.options.timeScale} (same scenario, not the same interleaving)`,
     });

@@ -11,7 +11,7 @@
 
 import { readFileSync } from 'node:fs';
 import type { Scenario } from '../scenario/types.ts';
-import { homeBrokerIndex } from '../../broker/mqttLink.ts';
+import { homeBrokerIndex } from '../../broker/linkPolicy.ts';
 import { terminalId } from '../core/population.ts';
 import { shardGroups } from './identities.ts';
 
@@ -69,7 +69,7 @@ export function fleetCounts(placement: FleetPlacement): FleetCounts {
   const servers = shardGroups(scenario.population.shards).length;
   const load = new Map<string, number>([...terminalUrls, ...serverUrls].map((url) => [url, 0]));
   const add = (url: string, n: number) => load.set(url, load.get(url)! + n);
-  // Terminals and POS on their home broker: counted by id, as broker/mqttLink.ts places them.
+  // Terminals and POS on their home broker: counted by id, as broker/linkPolicy.ts places them.
   for (let i = 0; i < terminals; i++) add(terminalUrls[homeBrokerIndex(terminalId(i), terminalUrls.length)]!, 1);
   for (let p = 0; p < pos; p++) add(terminalUrls[homeBrokerIndex(`pos${p}`, terminalUrls.length)]!, 1);
   for (const url of serverUrls) add(url, servers);

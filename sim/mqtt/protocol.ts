@@ -8,7 +8,7 @@ import type { Proof } from '../../machines/messages.ts';
 import type { Fault, Scenario } from '../scenario/types.ts';
 import type { InvariantCount } from '../check/invariantBook.ts';
 import type { TerminalEnd } from '../check/inv7Liveness.ts';
-import type { LinkStats } from '../../broker/mqttLink.ts';
+import type { LinkStats } from '../../broker/linkOptions.ts';
 import type { ArrivalStats } from '../core/workload.ts';
 import type { PurseAtEnd } from '../check/localValueCheck.ts';
 
@@ -27,7 +27,7 @@ export interface WorkerInit {
   /** The POS units this worker hosts (its terminals visit only these). */
   posIndices: number[];
   brokerUrl: string;
-  /** Brokers the endpoints fail over to after `brokerUrl`'s (broker/mqttLink.ts `failoverUrl`); none when absent. */
+  /** Brokers the endpoints fail over to after `brokerUrl`'s (broker/linkOptions.ts `failoverUrl`); none when absent. */
   failoverBrokerUrl?: string;
   secret: string;
   timeScale: number;

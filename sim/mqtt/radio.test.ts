@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { createLinkStats } from '../../broker/mqttLink.ts';
+import { createLinkStats } from '../../broker/linkOptions.ts';
 import { drawFate, type NetworkOptions } from '../core/network.ts';
 import { Prng } from '../core/prng.ts';
 import { Scheduler } from '../core/scheduler.ts';
@@ -143,5 +143,18 @@ describe('Radio', () => {
     expect(() => new Radio(scheduler, new Prng(1), { lossProbability: 1.5 }, createLinkStats())).toThrow(/lossProbability/);
     const radio = new Radio(scheduler, new Prng(1), {}, createLinkStats());
     expect(() => radio.setOptions({ oneWayDelayMsMedian: 10, oneWayDelayMsP99: 5 })).toThrow(/oneWayDelayMsP99/);
+  });
+
+  it('lets the link pass a message itself only while no knob is on and nothing of that endpoint is waiting', () => {
+    const w = world({ oneWayDelayMsMedian: 0, oneWayDelayMsP99: 0 });
+    expect(w.radio.passesAtOnce('t1')).toBe(true);
+    w.radio.setOptions({ oneWayDelayMsMedian: 50, oneWayDelayMsP99: 200 });
+    expect(w.radio.passesAtOnce('t1')).toBe(false);
+    w.send('t1', 'out', 1);
+    w.scheduler.runUntil(0);
+    // The radio is quiet again, but t1 has a lane of its own now: its messages keep going through it, in order.
+    w.radio.setOptions({ oneWayDelayMsMedian: 0, oneWayDelayMsP99: 0 });
+    expect(w.radio.passesAtOnce('t1')).toBe(false);
+    expect(w.radio.passesAtOnce('t2')).toBe(true);
   });
 });

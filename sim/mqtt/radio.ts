@@ -2,7 +2,7 @@
 // POS) and the real broker that loses, duplicates, reorders and delays messages as the virtual mode's simulated
 // network does, so a chaos scenario bites in both modes and the proxy's outbox and the server's idempotency
 // still have to leave nothing lost and nothing paid twice.
-// Method: a `LinkShaper` for broker/mqttLink.ts, used by the swarm worker for its devices only: servers are not
+// Method: a `LinkShaper` (broker/linkOptions.ts) for broker/mqttLink.ts, used by the swarm worker for its devices only: servers are not
 // shaped, so each message between a device and a server meets the knobs once (leaving or reaching the device),
 // as it does in the virtual network. Each message's fate is `drawFate` of sim/core/network.ts, drawn from the
 // endpoint's own stream, forked from the run's seed by endpoint id, so a device's draws do not depend on which
@@ -11,7 +11,7 @@
 // connection is: a message passes no earlier than the one before it, unless the reorder knob holds it back; a
 // duplicate follows its original after a further delay, off the lane — both as in the virtual network.
 
-import type { LinkShaper, LinkStats } from '../../broker/mqttLink.ts';
+import type { LinkShaper, LinkStats } from '../../broker/linkOptions.ts';
 import { defaultNetworkOptions, drawFate, patchNetworkOptions, type NetworkOptions } from '../core/network.ts';
 import type { Prng } from '../core/prng.ts';
 import type { TimeSource } from '../core/timeSource.ts';
@@ -62,6 +62,10 @@ export class Radio implements LinkShaper {
   /** Changes some knobs from now on; messages already waiting keep their fate. */
   setOptions(patch: Partial<NetworkOptions>): void {
     this.current = patchNetworkOptions(this.current, patch);
+  }
+
+  passesAtOnce(endpointId: string): boolean {
+    return !this.endpoints.has(endpointId) && quiet(this.current);
   }
 
   outgoing(endpointId: string, pass: () => void): void {

@@ -111,7 +111,7 @@ export class ProcessSupervisor {
 
   /**
    * The servers' brokers that are not the terminals': clustered with theirs, so a terminal whose own brokers are
-   * all gone fails over to them (broker/mqttLink.ts `failoverUrl`); undefined when there are none.
+   * all gone fails over to them (broker/linkOptions.ts `failoverUrl`); undefined when there are none.
    */
   get failoverBrokerUrl(): string | undefined {
     const own = this.brokerUrl.split(',');

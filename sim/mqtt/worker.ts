@@ -30,7 +30,9 @@ import { InvariantBook, RecentEvents } from '../check/invariantBook.ts';
 import { proxyPolicyOf } from '../scenario/policy.ts';
 import { RealTime } from '../core/realTime.ts';
 import { Radio } from './radio.ts';
-import { DEFAULT_BACKOFF, createLinkStats, createMqttLink, type BackoffPolicy, type LinkStats } from '../../broker/mqttLink.ts';
+import { createMqttLink } from '../../broker/mqttLink.ts';
+import { createLinkStats, type LinkStats } from '../../broker/linkOptions.ts';
+import { DEFAULT_BACKOFF, type BackoffPolicy } from '../../broker/linkPolicy.ts';
 import { isDrained } from '../../machines/domain/remittance.ts';
 import type { TerminalEmitted } from '../../machines/terminal.ts';
 import type { ProxyEmitted } from '../../machines/proxy.ts';
@@ -204,7 +206,8 @@ export class SwarmWorker implements FleetObserver {
    * looks the same); its amounts are checked there against the approvals.
    */
   private checkAnswerToAltered(message: LinkMessage): void {
-    if (message.kind !== 'result') return;
+    // Nothing altered is awaiting its answer (the usual case): no id string is built for every answer.
+    if (message.kind !== 'result' || this.alteredAwaitingAnswer.size === 0) return;
     const id = `${message.to}/${message.reqId}`;
     if (!this.alteredAwaitingAnswer.delete(id) || message.ok) return;
     this.book.check('INV-6', UNSTORED_REFUSAL_CODES.has(message.code), () => `${id} altered in flight was refused with ${message.code}, which SD stores under the honest request's id`, [message.to]);
@@ -265,7 +268,7 @@ export class SwarmWorker implements FleetObserver {
       const state = proxyStateOf(slot);
       if (!state || isDrained(state.journal)) continue;
       const items = state.journal.outbox.map((i) => `${i.reqId} ${i.request.kind} attempts=${i.attempts} next=${i.nextAttemptAtMs - now}ms`);
-      console.error(`t=${now} ${slot.plan.terminalId} (${slot.actor ? 'up' : 'down'}, ${slot.inCoverage ? 'in' : 'out of'} coverage): pending ${state.journal.pending.map((tx) => tx.txId).join(' ') || '-'}; outbox ${items.join('; ') || '-'}`);
+      console.error(`t=${now} ${slot.plan.terminalId} (${slot.up ? 'up' : 'down'}, ${slot.inCoverage ? 'in' : 'out of'} coverage): pending ${state.journal.pending.map((tx) => tx.txId).join(' ') || '-'}; outbox ${items.join('; ') || '-'}`);
     }
     this.send({
       type: 'final',

@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import type { Scenario } from '../scenario/types.ts';
-import type { LinkStats } from '../../broker/mqttLink.ts';
+import type { LinkStats } from '../../broker/linkOptions.ts';
 import { IpcWorkerTransport, type WorkerTransport } from './transport.ts';
 import { HarnessError } from './runOptions.ts';
 import type { RunLog } from './runLog.ts';

@@ -63,7 +63,7 @@ export function isFleetDrained(fleet: Fleet, workload: Pick<Workload, 'hasOrders
   // An order still being decided (a remote payment on its way back) is not drained either.
   if (workload.hasOrdersInFlight()) return false;
   for (const slot of fleet.terminals) {
-    if (!slot.actor) return false;
+    if (!slot.up) return false;
     const state = proxyStateOf(slot);
     if (state && !isDrained(state.journal)) return false;
   }
@@ -87,7 +87,12 @@ export function journalsAtEnd(fleet: Fleet, workload: Pick<Workload, 'ordersInFl
     terminals: fleet.terminals.map((slot) => {
       const state = proxyStateOf(slot);
       // Only the two queues are kept: a worker sends this in its final message, and the proxy's journal holds more.
-      return { terminalId: slot.plan.terminalId, up: slot.actor !== undefined, journal: state ? { pending: state.journal.pending, outbox: state.journal.outbox } : EMPTY_JOURNAL };
+      return {
+        terminalId: slot.plan.terminalId,
+        up: slot.up,
+        journal: state ? { pending: state.journal.pending, outbox: state.journal.outbox } : EMPTY_JOURNAL,
+        ...(state?.remoteInFlight ? { remoteInFlight: state.remoteInFlight.txId } : {}),
+      };
     }),
     pos: [...fleet.pos].map(([posId, pos]) => {
       const { unsettled } = pos.getSnapshot().context;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadScenario, withOverrides } from '../scenario/load.ts';
-import { estimateVirtualRun, expectedOrders, memoryRefusal } from './memoryBudget.ts';
+import { estimateVirtualRun, expectedOrders, LIVE_BYTES_PER_AWAKE_TERMINAL, LIVE_BYTES_PER_TERMINAL, memoryRefusal } from './memoryBudget.ts';
 
 const GIB = 1024 ** 3;
 
@@ -32,5 +32,15 @@ describe('memory budget of a virtual run', () => {
     expect(expectedOrders(constant)).toBe(600);
     const ramping = { ...quickstart, arrival: { executor: 'ramping-arrival-rate' as const, startRate: 0, stages: [{ target: 10, durationMs: 60_000 }, { target: 10, durationMs: 60_000 }], timeUnitMs: 1000, startTimeMs: 0, maxInFlight: 0, mix: [] } };
     expect(expectedOrders(ramping)).toBe(300 + 600);
+  });
+
+  it('counts a terminal awake all run (--no-hibernate) at its own, larger figure, and names it when refusing', () => {
+    const city = withOverrides(quickstart, { terminals: 100_000 });
+    const asleep = estimateVirtualRun(city, 4 * GIB, 16 * GIB);
+    const awake = estimateVirtualRun(city, 4 * GIB, 16 * GIB, LIVE_BYTES_PER_AWAKE_TERMINAL);
+    expect(LIVE_BYTES_PER_AWAKE_TERMINAL).toBeGreaterThan(LIVE_BYTES_PER_TERMINAL);
+    expect(awake.neededBytes - asleep.neededBytes).toBeGreaterThan(awake.terminals * (LIVE_BYTES_PER_AWAKE_TERMINAL - LIVE_BYTES_PER_TERMINAL));
+    const refusal = memoryRefusal(estimateVirtualRun(city, 0.5 * GIB, 16 * GIB, LIVE_BYTES_PER_AWAKE_TERMINAL))!;
+    expect(refusal).toContain(`× ${LIVE_BYTES_PER_AWAKE_TERMINAL / 1024} KiB`);
   });
 });

@@ -13,8 +13,8 @@ import type { Scenario } from '../scenario/types.ts';
  * Measured 2026-12-02 on city-day without its outage (crypto sim), live heap after a full GC sampled every simulated
  * 30 minutes during the run (the peak of those samples): 2,000 terminals × 2 h → 64.7 MiB with 953 orders; 2,000 × 12 h
  * → 76.0 MiB with 5,947 orders; 6,000 × 2 h → 132.2 MiB with 3,020 orders (load average 13–15 on 2 cores; the figures
- * are heap, not time, so the load does not move them). Differences: ≈ 2.3 KiB per order kept and ≈ 16.1 KiB per
- * terminal (its actors, means, keys, POS share). Of the 2.3 KiB per order, heap snapshots at 2 h and 12 h put
+ * are heap, not time, so the load does not move them), before terminals hibernated. Differences: ≈ 2.3 KiB per order
+ * kept and ≈ 16.1 KiB per awake terminal (its actors, means, keys, POS share). Of the 2.3 KiB per order, heap snapshots at 2 h and 12 h put
  * ≈ 1.6 KiB in the payment servers' ledgers (SD's own record: the answer stored per request, about two requests per
  * order, its posting and transfers, the counter it used), ≈ 0.5 KiB in the proofs the apps, the POS units and the
  * run record hold, ≈ 0.2 KiB in the checks' own records (the approvals INV-4 and INV-5 read at the end, who
@@ -22,7 +22,13 @@ import type { Scenario } from '../scenario/types.ts';
  * Before the ledger store kept its answers and transfers as flat JSON text and its records without a hidden class
  * each, it was ≈ 3.6 KiB per order.
  */
-export const LIVE_BYTES_PER_TERMINAL = 16 * 1024;
+/**
+ * Idle terminals hibernate (sim/core/hibernation.ts): a built city-day fleet of 20,000 measured 5.9 KiB of live heap
+ * per terminal (6.5 KiB after 10 simulated minutes), against 16.5 KiB with every terminal awake (`--no-hibernate`,
+ * LIVE_BYTES_PER_AWAKE_TERMINAL); on city-day about 1 % of the terminals are awake at a time (`npm run bench`).
+ */
+export const LIVE_BYTES_PER_TERMINAL = 7 * 1024;
+export const LIVE_BYTES_PER_AWAKE_TERMINAL = 16 * 1024;
 export const LIVE_BYTES_PER_ORDER = 2.4 * 1024;
 export const LIVE_BYTES_BASE = 64 * 1024 * 1024;
 /** V8 collects too often and then fails well before live data reaches the limit; keep this much room. */
@@ -74,6 +80,8 @@ export function expectedOrders(scenario: Scenario): number {
 
 export interface MemoryEstimate {
   terminals: number;
+  /** Live heap counted per terminal: hibernating (the default) or all awake. */
+  bytesPerTerminal: number;
   orders: number;
   /** Estimated peak live heap, GC headroom included. */
   neededBytes: number;
@@ -82,12 +90,12 @@ export interface MemoryEstimate {
   fits: boolean;
 }
 
-export function estimateVirtualRun(scenario: Scenario, heapLimitBytes = getHeapStatistics().heap_size_limit, machineBytes = totalmem()): MemoryEstimate {
+export function estimateVirtualRun(scenario: Scenario, heapLimitBytes = getHeapStatistics().heap_size_limit, machineBytes = totalmem(), bytesPerTerminal = LIVE_BYTES_PER_TERMINAL): MemoryEstimate {
   const terminals = scenario.population.terminals + scenario.population.pos.units;
   const orders = expectedOrders(scenario);
-  const live = LIVE_BYTES_BASE + terminals * LIVE_BYTES_PER_TERMINAL + orders * LIVE_BYTES_PER_ORDER;
+  const live = LIVE_BYTES_BASE + terminals * bytesPerTerminal + orders * LIVE_BYTES_PER_ORDER;
   const neededBytes = Math.ceil(live * GC_HEADROOM);
-  return { terminals, orders, neededBytes, heapLimitBytes, machineBytes, fits: neededBytes <= heapLimitBytes };
+  return { terminals, bytesPerTerminal, orders, neededBytes, heapLimitBytes, machineBytes, fits: neededBytes <= heapLimitBytes };
 }
 
 const MIB = 1024 * 1024;
@@ -98,7 +106,7 @@ export function memoryRefusal(estimate: MemoryEstimate): string | undefined {
   if (estimate.fits) return undefined;
   const need = `${(estimate.neededBytes / GIB).toFixed(1)} GiB`;
   const lines = [
-    `this run needs about ${need} of heap (${Math.round(estimate.terminals).toLocaleString('en')} terminals and POS units × ${LIVE_BYTES_PER_TERMINAL / 1024} KiB, ` +
+    `this run needs about ${need} of heap (${Math.round(estimate.terminals).toLocaleString('en')} terminals and POS units × ${estimate.bytesPerTerminal / 1024} KiB, ` +
       `${Math.round(estimate.orders).toLocaleString('en')} expected orders × ${LIVE_BYTES_PER_ORDER / 1024} KiB, ×${GC_HEADROOM} for the garbage collector), ` +
       `and this process may use ${(estimate.heapLimitBytes / GIB).toFixed(1)} GiB (V8's heap limit).`,
   ];

@@ -18,9 +18,9 @@ function wallNow(): number {
   return performance.now();
 }
 
-export function runVirtual(scenario: Scenario, options: { file?: string; outDir?: string; onProgress?: (p: Progress) => void } = {}): VirtualRunResult {
+export function runVirtual(scenario: Scenario, options: { file?: string; outDir?: string; onProgress?: (p: Progress) => void; hibernate?: boolean } = {}): VirtualRunResult {
   const started = wallNow();
-  const simulator = new Simulator(scenario, { onProgress: options.onProgress });
+  const simulator = new Simulator(scenario, { onProgress: options.onProgress, hibernate: options.hibernate });
   simulator.run();
   const wallMs = Math.round(wallNow() - started);
   const summary = summarize(simulator, wallMs, options.file, options.outDir);

@@ -15,6 +15,7 @@ import { Scheduler } from '../core/scheduler.ts';
 import { Prng } from '../core/prng.ts';
 import { SimNetwork } from '../core/network.ts';
 import { createSimLink } from '../core/link.ts';
+import type { HibernationOptions } from '../core/hibernation.ts';
 import { TraceHash } from '../core/traceHash.ts';
 import { Metrics } from './metrics.ts';
 import { Fleet, type FleetObserver, type TerminalSlot } from '../core/fleet.ts';
@@ -47,6 +48,12 @@ const NEAR_LINK_DELAY_MS = 50;
 export interface RunOptions {
   /** Called about every simulated minute with progress figures (the CLI draws its live line from it). */
   onProgress?: (p: Progress) => void;
+  /**
+   * Idle terminals hibernate (sim/core/hibernation.ts): default true, with its default linger and cap, or with the
+   * options given. False keeps every terminal's actors alive all run (`payfleet run --no-hibernate`); the run is
+   * the same to the event either way, and takes more memory.
+   */
+  hibernate?: boolean | HibernationOptions;
 }
 
 export type Progress = RunProgress;
@@ -109,7 +116,15 @@ export class Simulator implements FleetObserver {
         serviceTimeMs: scenario.servers.serviceTimeMs,
         serverCost: scenario.servers.calibration && { calibration: scenario.servers.calibration.calibration, prng: this.prng.fork('server-cost') },
       },
-      { time: this.scheduler, clock: this.scheduler.clock, link: createSimLink(this.network) },
+      {
+        time: this.scheduler,
+        clock: this.scheduler.clock,
+        link: createSimLink(this.network),
+        hibernation:
+          options.hibernate === false
+            ? undefined
+            : { scheduler: this.scheduler, network: this.network, options: typeof options.hibernate === 'object' ? options.hibernate : undefined },
+      },
       this.prng.fork('fleet'),
       this,
     );

@@ -5,7 +5,9 @@
 // so the distribution is kept, not just its mean) measured one request per batch with the commit's own time taken
 // out, and the batch's fixed overhead too (see groupCommit.batchOverheadUs), and for the kinds that carry a list (grouped and aggregate remittances, settlements) the extra time per item;
 // then the group commit: the commit's own time (BEGIN…COMMIT, the fsync included) per batch size as another
-// quantile table. `parseCalibration` checks every field and names the first bad one by its JSON path; the loader
+// quantile table. Optionally (`testBed`), what the test bed around the servers costs in CPU on the same machine —
+// the broker, the swarm workers, the harness and the servers' own processes, per remote order of a small real mqtt
+// run — for a model of servers co-located with their test bed (load/capacity/hostModel.ts). `parseCalibration` checks every field and names the first bad one by its JSON path; the loader
 // turns that into a scenario problem on the `servers.calibration` line. A relative path is looked up from the
 // scenario file's folder upwards, then from the current directory, so `calibrations/x.json` in scenarios/ finds the
 // repository's calibrations/, and so does a copy of that scenario elsewhere run from the repository's root.
@@ -55,6 +57,34 @@ export interface Calibration {
     /** The slope of that fit: µs per debit inside a batch (for the report). */
     debitInBatchUs: number;
   };
+  /** What a real mqtt run on this machine costs its processes' CPU, for servers co-located with the test bed. */
+  testBed?: TestBedCost;
+}
+
+/** CPU ms of each role of a real mqtt run (payment servers, broker, swarm workers, the harness process). */
+export interface RoleCpu {
+  servers: number;
+  broker: number;
+  swarm: number;
+  harness: number;
+}
+
+/**
+ * The test bed's CPU as measured by `payfleet calibrate` on a small remote-debit mqtt run at two constant rates:
+ * each role's CPU over the window is fitted as fixed ms per second (timers, keep-alives) plus ms per remote order.
+ */
+export interface TestBedCost {
+  /** The cores of the machine it was measured on (the host the model shares among the run's processes). */
+  cores: number;
+  /** The run's processes that compete for the cores: servers, the broker, swarm workers. */
+  processes: { servers: number; broker: number; workers: number };
+  terminals: number;
+  /** The rates measured (orders/s) and each one's CPU per order by role, as read. */
+  runs: Array<{ rate: number; orders: number; windowMs: number; cpuMsPerOrder: RoleCpu; machineBusy: number; loadAverage: number }>;
+  /** The fit: CPU ms per remote order by role. */
+  cpuMsPerOrder: RoleCpu;
+  /** The fit: CPU ms per second of wall time by role, whatever the rate. */
+  fixedCpuMsPerSecond: RoleCpu;
 }
 
 /** A calibration as a scenario holds it: the file it came from, and its contents. */
@@ -123,7 +153,32 @@ export function parseCalibration(value: unknown): Calibration {
     const v = group![field];
     expect(typeof v === 'number' && Number.isFinite(v) && v >= 0, `groupCommit.${field}`, 'expected a number of µs ≥ 0');
   }
+  if (c.testBed !== undefined) parseTestBed(c.testBed);
   return value as Calibration;
+}
+
+const ROLES = ['servers', 'broker', 'swarm', 'harness'] as const;
+
+function roleCpu(value: unknown, path: string, anySign = false): void {
+  expect(typeof value === 'object' && value !== null, path, 'expected CPU ms by role (servers, broker, swarm, harness)');
+  for (const role of ROLES) {
+    const v = (value as Record<string, unknown>)[role];
+    expect(typeof v === 'number' && Number.isFinite(v) && (anySign || v >= 0), `${path}.${role}`, `expected a number of ms${anySign ? '' : ' ≥ 0'}`);
+  }
+}
+
+function parseTestBed(value: unknown): void {
+  expect(typeof value === 'object' && value !== null, 'testBed', 'expected the test bed\'s CPU cost');
+  const t = value as Record<string, unknown>;
+  expect(Number.isInteger(t.cores) && (t.cores as number) >= 1, 'testBed.cores', 'expected an integer ≥ 1');
+  expect(Number.isInteger(t.terminals) && (t.terminals as number) >= 1, 'testBed.terminals', 'expected an integer ≥ 1');
+  const processes = t.processes as Record<string, unknown> | undefined;
+  expect(typeof processes === 'object' && processes !== null, 'testBed.processes', 'expected the process counts');
+  for (const field of ['servers', 'broker', 'workers']) expect(Number.isInteger(processes![field]) && (processes![field] as number) >= 0, `testBed.processes.${field}`, 'expected an integer ≥ 0');
+  expect(Array.isArray(t.runs) && t.runs.length >= 1, 'testBed.runs', 'expected at least one measured run');
+  (t.runs as unknown[]).forEach((run, i) => roleCpu((run as Record<string, unknown> | null)?.cpuMsPerOrder, `testBed.runs[${i}].cpuMsPerOrder`));
+  roleCpu(t.cpuMsPerOrder, 'testBed.cpuMsPerOrder');
+  roleCpu(t.fixedCpuMsPerSecond, 'testBed.fixedCpuMsPerSecond');
 }
 
 /**

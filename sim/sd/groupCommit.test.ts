@@ -113,3 +113,69 @@ describe('group-commit ledger actor', () => {
     s.close();
   });
 });
+
+describe('group-commit ledger actor with deferred syncs', () => {
+  it('answers a batch only after a sync started after its commit, and applies the next batch while that sync runs', async () => {
+    const path = join(dir, `ledger-${files++}.db`);
+    const store = new CountingStore(path, { deferSync: true });
+    const ledger = new Ledger(store);
+    ledger.openMeans({ meansId: 'm1', kind: 'prepaid', openingBalanceMinor: 1000, creditLimitMinor: 0 });
+    // Syncs that finish only when the test says so, each remembering how many commits there were when it began.
+    const syncs: Array<{ commitsAtStart: number; done: (error: Error | null) => void }> = [];
+    const received: Array<{ reqId: string; commitsThen: number }> = [];
+    const failures: unknown[] = [];
+    const machine = setup({ actors: { ledger: createGroupCommitLedgerActor(ledger, (error) => failures.push(error), (done) => syncs.push({ commitsAtStart: store.commits, done })) } }).createMachine({
+      invoke: { src: 'ledger', id: 'ledger', input },
+      on: { 'ledger.result': { actions: ({ event }) => received.push({ reqId: (event as unknown as LedgerEvent).request.reqId, commitsThen: store.commits }) } },
+    });
+    const actor = createActor(machine).start();
+    const send = (request: ServerRequest) => (actor.getSnapshot().children.ledger as AnyActorRef).send({ type: 'ledger.apply', request } satisfies LedgerCommand);
+    const settle = () => new Promise((r) => setTimeout(r, 20));
+    const commitsBefore = store.commits;
+
+    send(debit('r1', 1, 100));
+    await settle();
+    // Committed, one sync asked for, nothing answered yet.
+    expect(store.commits - commitsBefore).toBe(1);
+    expect(syncs).toHaveLength(1);
+    expect(received).toEqual([]);
+    // While that sync runs, two more batches are applied and committed; they wait, and no second sync starts yet.
+    send(debit('r2', 2, 100));
+    await settle();
+    send(debit('r3', 3, 100));
+    await settle();
+    expect(store.commits - commitsBefore).toBe(3);
+    expect(syncs).toHaveLength(1);
+    expect(received).toEqual([]);
+    // The first sync answers only its batch and starts one sync for both batches committed meanwhile.
+    syncs[0]!.done(null);
+    expect(received.map((r) => r.reqId)).toEqual(['r1']);
+    expect(syncs).toHaveLength(2);
+    expect(syncs[1]!.commitsAtStart - commitsBefore).toBe(3);
+    syncs[1]!.done(null);
+    expect(received.map((r) => r.reqId)).toEqual(['r1', 'r2', 'r3']);
+    // A failed sync answers nothing it covered and is reported.
+    send(debit('r4', 4, 100));
+    await settle();
+    syncs[2]!.done(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }));
+    expect(received.map((r) => r.reqId)).toEqual(['r1', 'r2', 'r3']);
+    expect((failures[0] as { code?: string }).code).toBe('EIO');
+    actor.stop();
+    store.close();
+  });
+
+  it('makes a deferred-sync store commit without its fsync and sync the WAL when asked', async () => {
+    const deferred = new SqliteLedgerStore(join(dir, `ledger-${files++}.db`), { deferSync: true });
+    const synced = new SqliteLedgerStore(join(dir, `ledger-${files++}.db`));
+    expect(deferred.db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+    expect(synced.db.pragma('synchronous', { simple: true })).toBe(2); // FULL
+    deferred.transaction(() => deferred.putMeta('k', 'v'));
+    await expect(new Promise((resolve) => deferred.syncCommitted(resolve))).resolves.toBeNull();
+    // A store that syncs each commit itself has nothing left to sync: it calls back at once.
+    let calledBack = false;
+    synced.syncCommitted(() => (calledBack = true));
+    expect(calledBack).toBe(true);
+    deferred.close();
+    synced.close();
+  });
+});

@@ -3,16 +3,17 @@
 // serverProcess.ts, on the durable ledger (SQLite with its row cache, or PostgreSQL with its overlay) — answering
 // batches until it is killed.
 // Method: opens the ledger argv[2] (a SQLite path, `sqlite:PATH` or `postgres://…?schema=S`) with the synchronous
-// mode argv[3] and opens ten means (a no-op when an earlier child on the same ledger opened them). Then, batch after
-// batch, sends eight signed debits to the real group-commit actor in one event-loop turn (so they share one commit,
-// each request undone alone when refused: every fourth asks for more than its means holds) and prints
-// `answered <reqId> <code> <txId> <counter>` for each answer the actor hands back, i.e. after the batch's commit;
-// the next batch goes once all eight are answered. The test kills it with SIGKILL somewhere in that stream and
-// checks the reopened ledger against what it printed. Ids carry the child's tag (argv[4]), so children started one
-// after another on the same ledger never reuse one. Two more modes (argv[5]): `die-after-commit:N` kills the process
-// itself (SIGKILL) right after the Nth batch's commit returned and before any of its answers is handed back,
-// printing `unanswered <first index>` first; `resend:I` sends the one batch starting at index I again (the same
-// signed requests), prints its answers and exits 0 — a restarted server receiving the senders' resends.
+// mode argv[3] (`full-deferred`: FULL with the fsync after the commit, as a server's pipelined group commit) and
+// opens ten means (a no-op when an earlier child on the same ledger opened them). Then, batch after batch, sends
+// eight signed debits to the real group-commit actor in one event-loop turn (so they share one commit, each request
+// undone alone when refused: every fourth asks for more than its means holds) and prints `answered <reqId> <code>
+// <txId> <counter>` for each answer the actor hands back, i.e. after the batch's commit; the next batch goes once
+// all eight are answered. The test kills it with SIGKILL somewhere in that stream and checks the reopened ledger
+// against what it printed. Ids carry the child's tag (argv[4]), so children started one after another on the same
+// ledger never reuse one. Two more modes (argv[5]): `die-after-commit:N` kills the process itself (SIGKILL) right
+// after the Nth batch's commit returned and before any of its answers is handed back, printing `unanswered <first
+// index>` first; `resend:I` sends the one batch starting at index I again (the same signed requests), prints its
+// answers and exits 0 — a restarted server receiving the senders' resends.
 
 import { createActor, setup, type AnyActorRef } from 'xstate';
 import { Ledger } from '../../machines/domain/ledger.ts';
@@ -28,8 +29,10 @@ const BATCH_MEANS = 10;
 const BATCH_OPENING_MINOR = 1_000_000;
 const BATCH_SIZE = 8;
 
-const [spec, synchronous, tag, mode = ''] = process.argv.slice(2) as [string, SynchronousMode, string, string?];
-const store = openLedgerStore(parseLedgerSpec(spec), { synchronous });
+const [spec, durability, tag, mode = ''] = process.argv.slice(2) as [string, SynchronousMode | 'full-deferred', string, string?];
+// `full-deferred`: synchronous FULL with the server's pipelined commits (the fsync after the commit, off the loop).
+const deferred = durability === 'full-deferred';
+const store = openLedgerStore(parseLedgerSpec(spec), { synchronous: deferred ? 'full' : durability, deferSync: deferred });
 const ledger = new Ledger(store);
 for (let m = 0; m < BATCH_MEANS; m++) ledger.openMeans({ meansId: `m${m}`, kind: 'prepaid', openingBalanceMinor: BATCH_OPENING_MINOR, creditLimitMinor: 0 });
 
@@ -73,7 +76,7 @@ const proxyKey = keyFromSeed('sim', new Uint8Array(32).fill(1));
 const input: LedgerActorInput = { key: keyFromSeed('sim', new Uint8Array(32).fill(9)), scheme: 'sim', publicKeyOf: () => proxyKey.publicKey, now: () => 1 };
 let waiting = 0;
 let next: () => void = () => undefined;
-const machine = setup({ actors: { ledger: createGroupCommitLedgerActor(ledger) } }).createMachine({
+const machine = setup({ actors: { ledger: createGroupCommitLedgerActor(ledger, undefined, store.syncCommitted?.bind(store)) } }).createMachine({
   invoke: { src: 'ledger', id: 'ledger', input },
   on: {
     'ledger.result': {

@@ -21,6 +21,11 @@ export interface DurableLedgerStore extends LedgerStore {
   putMeta(key: string, value: string): void;
   sumOfBalancesMinor(): number;
   answeredRequests(): number;
+  /**
+   * Calls `done` once every transaction committed before the call is durable (at once, unless the store defers
+   * its fsyncs: SQLite opened with `deferSync`). Whoever answers for a commit answers only after this.
+   */
+  syncCommitted?(done: (error: Error | null) => void): void;
   close(): void;
 }
 
@@ -76,11 +81,13 @@ export interface OpenLedgerOptions {
   synchronous?: SynchronousMode;
   /** Postgres: how long a request waits for an unreachable server before it fails (a sampler wants it short). */
   deadlineMs?: number;
+  /** SQLite with synchronous full: commits are fsynced afterwards by `syncCommitted` (a server's group commit). */
+  deferSync?: boolean;
 }
 
 /** Opens the ledger the spec names; throws LedgerFileError (both engines) when it cannot. */
 export function openLedgerStore(spec: LedgerSpec, options: OpenLedgerOptions = {}): DurableLedgerStore {
-  if (spec.engine === 'sqlite') return new SqliteLedgerStore(spec.path, { readonly: options.readonly, synchronous: options.synchronous });
+  if (spec.engine === 'sqlite') return new SqliteLedgerStore(spec.path, { readonly: options.readonly, synchronous: options.synchronous, deferSync: options.deferSync });
   try {
     return new PostgresLedgerStore(spec.url, {
       schema: spec.schema,

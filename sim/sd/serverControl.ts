@@ -7,9 +7,9 @@
 // reason and changes nothing (no answer either: it names nothing to answer). A well-formed spend for a means
 // outside the topic's shard is refused with `wrongShard`. The spends of one event-loop turn are applied in one
 // store transaction — each spend's own transaction becomes a savepoint, so a refusal rolls back only that spend
-// — and answered only after that commit, the group-commit rule of serverProcess.ts. better-sqlite3 is
-// synchronous and this process is the ledger's only writer, so these transactions never interleave with the
-// requests' batches. Idempotence by `transferId`: the ledger returns the original transfer for a repeat
+// — and answered only after that commit is durable (after `syncCommitted` when the store defers its fsyncs), the
+// group-commit rule of serverProcess.ts. better-sqlite3 is synchronous and this process is the ledger's only
+// writer, so these transactions never interleave with the requests' batches. Idempotence by `transferId`: the ledger returns the original transfer for a repeat
 // [INV-4 nothing twice], and a refusal (other than an id conflict) is stored in the file's meta table under
 // `elsewhereRefused:{transferId}` in the same commit, so a spend resent after a lost answer or a crash gets
 // the same answer and cannot flip to applied when funds come back later.
@@ -17,9 +17,10 @@
 import { Ledger } from '../../machines/domain/ledger.ts';
 import { DomainError } from '../../machines/domain/money.ts';
 import { shardOf } from '../../machines/link.ts';
-import type { ControlChannel } from '../../broker/mqttLink.ts';
+import type { ControlChannel } from '../../broker/linkOptions.ts';
 import { controlAckTopic, parseTopic, type ClientIdentity, type SpendElsewhereAnswer, type SpendElsewhereCommand } from '../../broker/topics.ts';
 import { decodeControl } from '../../broker/validate.ts';
+import type { SyncCommitted } from './groupCommit.ts';
 
 /** Where a server keeps small facts of its own beside the ledger (SqliteLedgerStore's meta table). */
 export interface MetaStore {
@@ -35,6 +36,8 @@ export interface ServerControlOptions {
   shardCount: number;
   /** A failure that is not a refusal (the ledger file failing): the batch was rolled back and not answered. */
   onFailure(error: unknown): void;
+  /** When the store defers its fsyncs (groupCommit.ts): answers go out only once it says their commit is durable. */
+  syncCommitted?: SyncCommitted;
   log?(line: string): void;
 }
 
@@ -92,6 +95,7 @@ export function createServerControl(options: ServerControlOptions): { channel: C
   const answerTopic = controlAckTopic(options.identity);
   let queue: Array<{ shard: number; command: SpendElsewhereCommand; publish: (topic: string, payload: string) => boolean }> = [];
   let pending: ReturnType<typeof setImmediate> | undefined;
+  let stopped = false;
 
   const flush = (): void => {
     pending = undefined;
@@ -106,12 +110,20 @@ export function createServerControl(options: ServerControlOptions): { channel: C
       options.onFailure(error);
       return;
     }
-    // Committed: only now do the answers go out.
-    for (const { answer, publish } of answers) {
-      if (answer.outcome === 'applied') counts.applied++;
-      else bump(counts.refused, answer.code ?? 'unknown');
-      if (!publish(answerTopic, JSON.stringify(answer))) counts.unsent++;
-    }
+    // Committed (and durable, unless the store syncs afterwards): only then do the answers go out.
+    const send = (): void => {
+      for (const { answer, publish } of answers) {
+        if (answer.outcome === 'applied') counts.applied++;
+        else bump(counts.refused, answer.code ?? 'unknown');
+        if (!publish(answerTopic, JSON.stringify(answer))) counts.unsent++;
+      }
+    };
+    if (!options.syncCommitted) return send();
+    options.syncCommitted((error) => {
+      if (stopped) return;
+      if (error) options.onFailure(error);
+      else send();
+    });
   };
 
   const channel: ControlChannel = {
@@ -134,6 +146,7 @@ export function createServerControl(options: ServerControlOptions): { channel: C
     counts,
     // Spends queued but not applied are dropped: nothing was written or answered, and the harness resends them.
     stop() {
+      stopped = true;
       if (pending) clearImmediate(pending);
       pending = undefined;
       queue = [];

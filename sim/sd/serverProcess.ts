@@ -9,7 +9,8 @@
 // transaction is the outermost one, so better-sqlite3 commits it before `handleRequest` returns, and only then
 // does the child hand the answer to the machine, which sends it over the link. With `--commit group` (the
 // default) the requests of one event-loop turn run inside one outer transaction (each request's own becomes a
-// savepoint) and their answers are handed over after that commit: the same rule, one fsync per batch. On
+// savepoint) and their answers are handed over after that commit is durable: the same rule, one fsync per batch,
+// which on SQLite runs off the event loop while the next batch is applied (groupCommit.ts, pipelined commits). On
 // PostgreSQL the outermost transaction is one PostgreSQL transaction too (postgresLedgerStore.ts); while the
 // database is unreachable a batch waits (the store retries until its deadline), and past the deadline it is
 // dropped unanswered and the server serves on: the senders resend, and nothing was answered that is not committed. Either
@@ -29,7 +30,9 @@ import { DomainError } from '../../machines/domain/money.ts';
 import { shardOf } from '../../machines/link.ts';
 import type { ServerRequest } from '../../machines/messages.ts';
 import { createLedgerActor, serverMachine, type ServerEmitted } from '../../machines/server.ts';
-import { brokerUrlList, createLinkStats, createMqttLink } from '../../broker/mqttLink.ts';
+import { createMqttLink } from '../../broker/mqttLink.ts';
+import { createLinkStats } from '../../broker/linkOptions.ts';
+import { brokerUrlList } from '../../broker/linkPolicy.ts';
 import { formatShardRange, serverIdentity, usernameOf } from '../../broker/topics.ts';
 import { meansOfShards, publicKeyLookup, readRegistry, serverKeyOf, type RunRegistry } from './registry.ts';
 import type { SynchronousMode } from './sqliteLedgerStore.ts';
@@ -119,7 +122,8 @@ function bump(record: Record<string, number>, key: string): void {
  * place, so that the kind of store is chosen here and nowhere else. Throws LedgerFileError when it cannot open.
  */
 function openLedgerStore(options: ServerOptions): DurableLedgerStore {
-  return openStoreOfSpec(options.ledger, { synchronous: options.synchronous });
+  // Group commit pipelines its commits: a SQLite file syncs each batch after the fact, off the event loop.
+  return openStoreOfSpec(options.ledger, { synchronous: options.synchronous, deferSync: options.commit === 'group' });
 }
 
 /** The flag that named the ledger, for messages: `--db` for a SQLite file, `--ledger` for PostgreSQL. */
@@ -191,6 +195,16 @@ export async function runServer(options: ServerOptions, io: ServerIo): Promise<'
   const opened = openServer(options);
   const registry = opened.registry;
   const { store, ledger } = opened;
+  // The means opened above are durable before anything is served (a store that defers its fsyncs syncs them now).
+  const syncCommitted = store.syncCommitted?.bind(store);
+  if (syncCommitted) {
+    try {
+      await new Promise<void>((resolve, reject) => syncCommitted((error) => (error ? reject(error) : resolve())));
+    } catch (error) {
+      store.close();
+      throw error;
+    }
+  }
   const range = formatShardRange(options.shards);
   const counts: ServerCounts = { handled: {}, refused: {}, rejected: 0 };
   const linkStats = createLinkStats();
@@ -202,6 +216,7 @@ export async function runServer(options: ServerOptions, io: ServerIo): Promise<'
     meta: store,
     identity: serverIdentity(options.shards),
     shardCount: registry.shards,
+    syncCommitted,
     onFailure: (error) => reportFailure(`failed: ${(error as Error).message}`),
     log: (line) => io.out(`payfleet server: shards ${range}: ${line}`),
   });
@@ -215,7 +230,7 @@ export async function runServer(options: ServerOptions, io: ServerIo): Promise<'
     actors: {
       link: createMqttLink({ url: options.brokerUrl, secret: options.secret, seed: options.seed, stats: linkStats, control: control.channel }),
       // Either way the answer is sent after the commit: createLedgerActor's handleRequest commits before it returns.
-      ledger: options.commit === 'group' ? createGroupCommitLedgerActor(ledger, onBatchFailure) : createLedgerActor(ledger),
+      ledger: options.commit === 'group' ? createGroupCommitLedgerActor(ledger, onBatchFailure, syncCommitted) : createLedgerActor(ledger),
     },
   });
 

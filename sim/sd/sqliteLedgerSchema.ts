@@ -17,6 +17,11 @@ export interface SqliteLedgerStoreOptions {
   readonly?: boolean;
   /** See the header: 'full' (default) survives power loss, 'normal' survives a killed process only. */
   synchronous?: SynchronousMode;
+  /**
+   * With synchronous 'full': commits return without their fsync, and the store's `syncCommitted` makes them
+   * durable afterwards, off the event loop (sqliteLedgerStore.ts); its caller sends no answer before that.
+   */
+  deferSync?: boolean;
 }
 
 /** A problem with the ledger file itself (missing, not a payfleet ledger, another schema version). */
@@ -84,7 +89,9 @@ export function openLedgerDatabase(path: string, options: SqliteLedgerStoreOptio
       // WAL: a commit appends to the log, readers (a checker) never block the writer, and a torn write at a
       // crash is a log tail SQLite ignores on reopening.
       db.pragma('journal_mode = WAL');
-      db.pragma(`synchronous = ${(options.synchronous ?? 'full').toUpperCase()}`);
+      // A deferred sync leaves the fsync of each commit to `syncCommitted`: SQLite itself syncs only at checkpoints.
+      const mode = options.deferSync ? 'normal' : (options.synchronous ?? 'full');
+      db.pragma(`synchronous = ${mode.toUpperCase()}`);
       createSchema(db, path);
     }
   } catch (error) {

@@ -10,6 +10,12 @@
 // (handleRequest stores the answer inside the same transaction) survives a power loss as well as a killed
 // process [INV-4 nothing lost]. `synchronous = NORMAL` is offered for load runs: in WAL mode it still survives a
 // killed process (the write is in the WAL, which the OS keeps), but not a power loss or OS crash.
+// A server's group commit opens the file with `deferSync` (synchronous FULL only): a commit then returns once its
+// frames are written to the WAL, and `syncCommitted` fsyncs the WAL file on libuv's thread pool and calls back;
+// every transaction committed before the call is then as durable as a FULL commit (the kernel flushes the file's
+// dirty pages whichever descriptor asks, and SQLite's recovery keeps every WAL frame up to the last valid
+// commit). The server answers a batch only after that callback, and meanwhile the event loop applies and commits
+// the next batch instead of waiting in the fsync: the commits are pipelined, their durability unchanged.
 // A writable store keeps a row cache (sqliteLedgerStoreCache.ts) inside its transactions: every row read or
 // written there is remembered, so a request reads each row once, and the accounts stay cached across
 // transactions for as long as `PRAGMA data_version` says no other connection wrote the file. A nested
@@ -22,6 +28,7 @@
 // The file's layout and opening are in sqliteLedgerSchema.ts, the rows in sqliteLedgerRows.ts, the SQL in
 // sqliteLedgerStatements.ts; this module is the store: its reads, writes and transactions.
 
+import { closeSync, fsync, openSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import type { Account, Aggregate, Hold, LedgerStore, Posting, StoredResult, Transfer, VoidRecord } from '../../machines/domain/ledgerStore.ts';
 import type { ServerResult } from '../../machines/messages.ts';
@@ -54,11 +61,16 @@ export class SqliteLedgerStore implements LedgerStore {
   private dataVersion: number | undefined;
   /** Set when a nested transaction could not be undone: the open transaction must roll back whole. */
   private unusable: Error | undefined;
+  /** Commits are made durable by `syncCommitted`, not by SQLite (see the header). */
+  readonly defersSync: boolean;
+  /** The WAL file, opened at the first `syncCommitted`, for its fsync. */
+  private walFd: number | undefined;
 
   constructor(path: string, options: SqliteLedgerStoreOptions = {}) {
     this.path = path;
     const readonly = options.readonly ?? false;
     this.db = openLedgerDatabase(path, options);
+    this.defersSync = !readonly && (options.synchronous ?? 'full') === 'full' && options.deferSync === true;
     this.cache = readonly ? undefined : new RowCache();
     this.stmt = prepareStatements(this.db);
     // One wrapper made once; better-sqlite3 begins a transaction, or a savepoint when one is open already.
@@ -337,10 +349,28 @@ export class SqliteLedgerStore implements LedgerStore {
     this.wrote('meta', key, value);
   }
 
+  /**
+   * Calls `done` once every transaction committed before this call is on disk: at once when SQLite synced each
+   * commit itself, else after an fsync of the WAL file that runs off the event loop (see the header). An error
+   * means those commits may not be durable: nothing committed since the last success may be answered.
+   */
+  syncCommitted(done: (error: Error | null) => void): void {
+    if (!this.defersSync) return done(null);
+    try {
+      // SQLite keeps the WAL file while the connection is open (it truncates it, never deletes it, until close).
+      this.walFd ??= openSync(`${this.path}-wal`, 'r');
+    } catch (error) {
+      return done(error as Error);
+    }
+    fsync(this.walFd, done);
+  }
+
   /** Checkpoints the WAL into the main file (when writable) and closes; the store is unusable afterwards. */
   close(): void {
     if (!this.db.open) return;
     if (!this.db.readonly) this.db.pragma('wal_checkpoint(TRUNCATE)');
     this.db.close();
+    if (this.walFd !== undefined) closeSync(this.walFd);
+    this.walFd = undefined;
   }
 }

@@ -11,11 +11,14 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('SQLite ledger with the row cache and group commit: killed with SIGKILL in the middle of a batch', () => {
   const ROUNDS = 3;
-  it(`loses no answered request, keeps refusals undone, and every batch whole, over ${ROUNDS} kills (synchronous full)`, async () => {
-    const path = join(dir, 'ledger.db');
+  it.each([
+    ['synchronous full', 'full', 'ledger.db'],
+    ['synchronous full, fsync after the commit (pipelined)', 'full-deferred', 'ledger-deferred.db'],
+  ] as const)(`loses no answered request, keeps refusals undone, and every batch whole, over ${ROUNDS} kills (%s)`, async (_name, durability, file) => {
+    const path = join(dir, file);
     const answered: BatchAnswer[] = [];
     for (let round = 0; round < ROUNDS; round++) {
-      const printed = await answerUntilKilled(path, 'full', `c${round + 1}.`, 60 + 29 * round, round);
+      const printed = await answerUntilKilled(path, durability, `c${round + 1}.`, 60 + 29 * round, round);
       expect(printed.length).toBeGreaterThanOrEqual(60);
       expect(printed.some((a) => a.code === 'insufficientFunds')).toBe(true);
       answered.push(...printed);

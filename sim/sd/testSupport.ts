@@ -187,7 +187,7 @@ export function parseBatchAnswer(line: string): BatchAnswer | undefined {
 }
 
 /** Runs the batch child on `ledger` until it has printed `answers` answers, then kills it with SIGKILL `delayMs` later. */
-export function answerUntilKilled(ledger: string, synchronous: SynchronousMode, tag: string, answers: number, delayMs: number): Promise<BatchAnswer[]> {
+export function answerUntilKilled(ledger: string, synchronous: SynchronousMode | 'full-deferred', tag: string, answers: number, delayMs: number): Promise<BatchAnswer[]> {
   return runUntilKilled(BATCH_CHILD, [ledger, synchronous, tag], parseBatchAnswer, answers, delayMs);
 }
 

@@ -28,7 +28,7 @@ export function brokerUrlOf(flag: string, text: string): string {
 
 /**
  * Checks a list of broker URLs separated by commas (one is a list too), each as `brokerUrlOf`; returns them joined
- * by commas without blanks, as broker/mqttLink.ts reads them. A URL given twice is refused: an endpoint would
+ * by commas without blanks, as broker/linkPolicy.ts reads them. A URL given twice is refused: an endpoint would
  * "fail over" to the broker it just lost, and a server would hold two connections to one broker.
  */
 export function brokerUrlsOf(flag: string, text: string): string {

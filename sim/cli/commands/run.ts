@@ -51,6 +51,11 @@ export const runFlags = defineFlags({
   duration: { kind: 'duration', help: 'length of the safety phase, e.g. 30m, 24h', defaultText: "the scenario's" },
   out: { kind: 'string', placeholder: 'DIR', help: 'directory for summary.json, timeseries.csv, report.html', defaultText: 'runs/<scenario>-<seed> (mqtt: …-mqtt)' },
   quiet: { kind: 'boolean', help: 'no progress line' },
+  'no-hibernate': {
+    kind: 'boolean',
+    help: "virtual mode: keep every terminal's actors alive all run instead of letting idle ones hibernate (the same run to the event, more memory; for comparison)",
+    defaultText: 'idle terminals hibernate',
+  },
   broker: {
     kind: 'string',
     parse: (text) => brokerUrlsOf('broker', text),
@@ -116,7 +121,7 @@ export function mqttOptionsOf(flags: RunFlags, outDir: string, env: Record<strin
   return { outDir, timeScale: flags['time-scale'] ?? 1, brokerUrl, serverBrokerUrl, secret, quiet: flags.quiet === true, metricsPort: flags['metrics-port'], ledger: flags.ledger, ledgerPgdata: flags['ledger-pgdata'], agents };
 }
 
-function printOptions(io: CliIo, scenario: Scenario, file: string, outDir: string): void {
+function printOptions(io: CliIo, scenario: Scenario, file: string, outDir: string, hibernate: boolean): void {
   const p = scenario.population;
   io.out(
     [
@@ -125,7 +130,7 @@ function printOptions(io: CliIo, scenario: Scenario, file: string, outDir: strin
       `  duration=${scenario.durationMs}ms drain=${scenario.drainMs}ms threshold=${scenario.policy.thresholdMinor} remittance=${scenario.policy.remittance.mode}`,
       `  network: loss=${scenario.network.lossProbability} dup=${scenario.network.duplicateProbability} reorder=${scenario.network.reorderProbability} latency p50/p99=${scenario.network.latency.medianMs}/${scenario.network.latency.p99Ms}ms`,
       `  coverage: on=${scenario.coverage.meanOnDurationMs}ms off=${scenario.coverage.meanOffDurationMs}ms outages=${scenario.coverage.outages.length} faults=${scenario.faults.length}`,
-      `  out=${outDir}`,
+      `  out=${outDir}${hibernate ? '' : ' (--no-hibernate: every terminal stays awake)'}`,
     ].join('\n'),
   );
 }
@@ -185,6 +190,9 @@ export const runCommand = defineCommand({
     if (mode !== 'mqtt' && flags['ledger-pgdata'] !== undefined) {
       throw new UsageError(`--ledger-pgdata: only with --mode mqtt and --ledger postgres://… (a virtual run keeps its ledgers in memory)`, 'ledger-pgdata');
     }
+    if (mode === 'mqtt' && flags['no-hibernate'] !== undefined) {
+      throw new UsageError(`--no-hibernate: only in virtual mode (an mqtt run's terminals never hibernate)`, 'no-hibernate');
+    }
     if (mode !== 'mqtt' && flags['metrics-port'] !== undefined) {
       throw new UsageError(`--metrics-port: only with --mode mqtt (a virtual run holds the event loop until it ends, so nothing could be served while it goes)`, 'metrics-port');
     }
@@ -215,15 +223,16 @@ export const runCommand = defineCommand({
     const { runVirtual } = await import('../../run/runVirtual.ts');
     const { writeRunFiles } = await import('../../run/summary.ts');
     const { ProgressLine } = await import('../../run/progress.ts');
-    const { estimateVirtualRun, keepHeapCompact, memoryRefusal } = await import('../../run/memoryBudget.ts');
+    const { estimateVirtualRun, keepHeapCompact, memoryRefusal, LIVE_BYTES_PER_AWAKE_TERMINAL } = await import('../../run/memoryBudget.ts');
     const { writeReportQuietly } = await import('../../report/write.ts');
     // Refused before anything is built: a fleet that cannot fit would otherwise build for minutes and die in V8.
-    const refusal = memoryRefusal(estimateVirtualRun(scenario));
+    const hibernate = flags['no-hibernate'] !== true;
+    const refusal = memoryRefusal(estimateVirtualRun(scenario, undefined, undefined, hibernate ? undefined : LIVE_BYTES_PER_AWAKE_TERMINAL));
     if (refusal) throw new UsageError(`the run does not fit in memory; nothing was run:\n${refusal}`);
-    printOptions(io, scenario, file, outDir);
+    printOptions(io, scenario, file, outDir, hibernate);
     keepHeapCompact();
     const progress = new ProgressLine(process.stderr, !flags.quiet);
-    const result = runVirtual(scenario, { file, outDir, onProgress: (p) => progress.update(p) });
+    const result = runVirtual(scenario, { file, outDir, onProgress: (p) => progress.update(p), hibernate });
     progress.done();
     writeRunFiles(outDir, result);
     writeReportQuietly(outDir, io.err);
