@@ -3,7 +3,7 @@
 // not checked here: that is what the benchmark prints.
 
 import { describe, expect, it } from 'vitest';
-import { main } from './main.ts';
+import { main } from './cityBench.ts';
 
 describe('npm run bench:city', () => {
   it('refuses a bad flag with exit status 2, naming it', async () => {
