@@ -10,7 +10,7 @@ import { runMqttProbe } from './mqttProbe.ts';
 import { loadScenarioText, ScenarioError } from '../../sim/scenario/load.ts';
 import { UsageError } from '../../sim/cli/args.ts';
 import { capacityCommand } from './command.ts';
-import { constantCalibration } from '../../sim/scenario/calibrationTesting.ts';
+import { constantCalibration, constantTestBed } from '../../sim/scenario/calibrationTesting.ts';
 
 // 10 ms of service per request and no commit cost: one shard serves at most 100 requests a second, batched or not.
 const dir = mkdtempSync(join(tmpdir(), 'payfleet-capacity-'));
@@ -58,14 +58,7 @@ describe('capacity search on calibrated virtual servers', () => {
   }, 30_000);
 
   it('models servers co-located with their test bed only when asked, from the calibration\'s testBed', async () => {
-    const testBed = {
-      cores: 2,
-      processes: { servers: 1, broker: 1, workers: 1 },
-      terminals: 40,
-      runs: [{ rate: 50, orders: 150, windowMs: 3_000, cpuMsPerOrder: { servers: 1, broker: 1, swarm: 4, harness: 0 }, machineBusy: 0.5, loadAverage: 1 }],
-      cpuMsPerOrder: { servers: 1, broker: 1, swarm: 4, harness: 0 },
-      fixedCpuMsPerSecond: { servers: 0, broker: 0, swarm: 0, harness: 0 },
-    };
+    const testBed = constantTestBed({ servers: 1, broker: 1, swarm: 4 });
     writeFileSync(join(dir, 'cal-bed.json'), JSON.stringify({ ...constantCalibration({ serviceUs: 10_000, commitUs: 0 }), testBed }));
     const colocated = loadScenarioText(scenarioText('{ calibration: cal-bed.json }'), join(dir, 'cap-bed.yaml'));
     // The swarm's 4 ms per order: one worker cannot take 300 orders/s on one core, whatever the servers do.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { colocatedScenario, fairLevel, hostLoad, quantileMean, type HostModel } from './hostModel.ts';
-import { constantCalibration } from '../../sim/scenario/calibrationTesting.ts';
-import { QUANTILES, type TestBedCost } from '../../sim/scenario/calibration.ts';
+import { constantCalibration, constantTestBed } from '../../sim/scenario/calibrationTesting.ts';
+import { QUANTILES } from '../../sim/scenario/calibration.ts';
 import { loadScenarioText } from '../../sim/scenario/load.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,14 +9,7 @@ import { join } from 'node:path';
 
 // A test bed whose swarm costs 2 ms per order and nothing else costs anything: one swarm worker saturates at
 // 500 orders/s on a core of its own.
-const testBed: TestBedCost = {
-  cores: 2,
-  processes: { servers: 1, broker: 1, workers: 1 },
-  terminals: 40,
-  runs: [{ rate: 50, orders: 150, windowMs: 3_000, cpuMsPerOrder: { servers: 0.5, broker: 0.5, swarm: 2, harness: 0 }, machineBusy: 0.5, loadAverage: 1 }],
-  cpuMsPerOrder: { servers: 0.5, broker: 0.5, swarm: 2, harness: 0 },
-  fixedCpuMsPerSecond: { servers: 0, broker: 0, swarm: 0, harness: 0 },
-};
+const testBed = constantTestBed({ servers: 0.5, broker: 0.5, swarm: 2 });
 const quiet: HostModel = { cores: 2, backgroundThreads: 0, testBed };
 
 describe('host model of servers co-located with their test bed', () => {

@@ -71,8 +71,8 @@ export function runCity(terminals: number | undefined, days: number, seed: numbe
 
 /** The targets of issue 15 for a fleet of this size, or undefined where it sets none. */
 function targetOf(terminals: number): { wallS: number; rssGiB: number } | undefined {
-  if (terminals >= 1_000_000) return { wallS: 900, rssGiB: 8 };
-  if (terminals >= 100_000) return { wallS: 100 * (terminals / 100_000), rssGiB: 2 };
+  if (terminals === 1_000_000) return { wallS: 900, rssGiB: 8 };
+  if (terminals === 100_000) return { wallS: 100, rssGiB: 2 };
   return undefined;
 }
 
