@@ -7,6 +7,8 @@
 // double-entry core [INV-3 conservation]), ledgerPostings.ts (a payment on the ledger once per txId, singly
 // or in an aggregate [INV-4 nothing twice]) and ledgerHolds.ts (holds, captures, releases, reversals). This
 // module keeps the readers, the opening of a means, spending through another point of issue and the K1 debit.
+// A ledger given top-up rules (ledgerTopUps.ts) tops a means up, inside the same transaction, after each fresh
+// posting that leaves it below its agreement's threshold; without rules every method runs exactly as before.
 
 import { assertMinor, type Minor } from './money.ts';
 import type { MeansKind } from './means.ts';
@@ -17,8 +19,10 @@ import { postAggregate, postOnce, refuseIfVoided, type AggregateInput, type Aggr
 import { fundPurse, type FundPurseInput, type FundPurseOutcome } from './ledgerLocalValue.ts';
 import { EXPIRED_VALUE_PAYEE } from './localValue.ts';
 import { captureHold, placeHold, releaseHold, reversePayment, type CaptureInput, type HoldInput, type ReversalInput, type ReversalOutcome } from './ledgerHolds.ts';
+import { OUTSIDE_ACCOUNT, topUpIfLow, type TopUpRules } from './ledgerTopUps.ts';
 
 export { FLOAT_ACCOUNT, LOSS_ACCOUNT, meansAccount, payeeAccount } from './ledgerAccounts.ts';
+export { OUTSIDE_ACCOUNT, type TopUpRule, type TopUpRules } from './ledgerTopUps.ts';
 export type { AggregateInput, AggregateOutcome, PaymentInput, PaymentOutcome } from './ledgerPostings.ts';
 export type { CaptureInput, HoldInput, ReversalCode, ReversalInput, ReversalOutcome } from './ledgerHolds.ts';
 
@@ -41,7 +45,14 @@ export interface SpendElsewhereInput {
 }
 
 export class Ledger {
-  constructor(readonly store: LedgerStore) {}
+  /** Top-ups this ledger made (one rolled back with its request included): the virtual SD charges their time. */
+  topUpsMade = 0;
+
+  /** `topUpRules`: each means' auto-reload agreement (ledgerTopUps.ts); absent, no means is ever topped up. */
+  constructor(
+    readonly store: LedgerStore,
+    readonly topUpRules?: TopUpRules,
+  ) {}
 
   // ------------------------------------------------------------------ means and balances
 
@@ -123,6 +134,17 @@ export class Ledger {
     return [...this.store.allPostings()];
   }
 
+  /** The top-ups on this ledger (transfers `top:…` from the outside account); undefined when the store cannot list them. */
+  topUps(): Transfer[] | undefined {
+    const listed = this.store.topUpTransfers?.();
+    return listed === undefined ? undefined : [...listed];
+  }
+
+  /** What came in from outside: minus the outside account's balance. */
+  outsideBalanceMinor(): number {
+    return this.store.getAccount(OUTSIDE_ACCOUNT)?.balanceMinor ?? 0;
+  }
+
   aggregates(): Aggregate[] {
     return [...this.store.allAggregates()];
   }
@@ -154,10 +176,13 @@ export class Ledger {
       const account = meansAccountOf(this.store, meansId);
       const id = `ext:${transferId}`;
       // The id is looked up before the funds, so a repeat after the money was spent returns the original.
-      if (!this.store.getTransfer(id) && available(account) < amountMinor) {
+      const fresh = !this.store.getTransfer(id);
+      if (fresh && available(account) < amountMinor) {
         refuse('insufficientFunds', `means ${meansId} has ${available(account)} available, ${amountMinor} asked`, input);
       }
-      return applyTransfer(this.store, id, account.id, payeeAccount(payee), amountMinor, 'spent elsewhere');
+      const transfer = applyTransfer(this.store, id, account.id, payeeAccount(payee), amountMinor, 'spent elsewhere');
+      if (fresh) this.topUpAfter(meansId, id);
+      return transfer;
     });
   }
 
@@ -165,7 +190,13 @@ export class Ledger {
 
   /** Reserves `amountMinor` of the means for a later capture or release. */
   hold(input: HoldInput): Hold {
-    return placeHold(this.store, input);
+    if (!this.topUpRules) return placeHold(this.store, input);
+    return this.store.transaction(() => {
+      const fresh = !this.store.getHold(input.txId);
+      const hold = placeHold(this.store, input);
+      if (fresh) this.topUpAfter(input.meansId, `hold:${input.txId}`);
+      return hold;
+    });
   }
 
   /** Confirms a hold for `amountMinor` (at most the held amount) and gives back the rest; see `captureHold`. */
@@ -203,7 +234,9 @@ export class Ledger {
           refuse('insufficientFunds', `means ${input.meansId} has ${available(account)} available, ${input.amountMinor} asked`, input);
         }
       }
-      return postOnce(this.store, input, 'debit');
+      const outcome = postOnce(this.store, input, 'debit');
+      if (!outcome.alreadyPosted) this.topUpAfter(input.meansId, `tx:${input.txId}`);
+      return outcome;
     });
   }
 
@@ -213,16 +246,39 @@ export class Ledger {
    * [INV-5 beneficiary never harmed].
    */
   postPayment(input: PaymentInput, via: Exclude<PostingVia, 'aggregate' | 'capture' | 'debit'>): PaymentOutcome {
-    return this.store.transaction(() => postOnce(this.store, input, via));
+    return this.store.transaction(() => {
+      const outcome = postOnce(this.store, input, via);
+      if (!outcome.alreadyPosted) this.topUpAfter(input.meansId, `tx:${input.txId}`);
+      return outcome;
+    });
   }
 
   /** Funds a purse of local value from its funding means, and moves its expired value out; see ledgerLocalValue.ts. */
   fundPurse(input: FundPurseInput): FundPurseOutcome {
-    return fundPurse(this.store, input);
+    if (!this.topUpRules) return fundPurse(this.store, input);
+    return this.store.transaction(() => {
+      const fresh = !this.store.getTransfer(input.transferId);
+      const outcome = fundPurse(this.store, input);
+      // Only a funding that took money from the means (its own transfer) is a posting of that means.
+      if (fresh && this.store.getTransfer(input.transferId)) this.topUpAfter(input.fundingMeansId, input.transferId);
+      return outcome;
+    });
   }
 
   /** Posts an aggregate once [INV-4 nothing twice]; see `postAggregate` in ledgerPostings.ts. */
   postAggregate(input: AggregateInput): AggregateOutcome {
-    return postAggregate(this.store, input);
+    if (!this.topUpRules) return postAggregate(this.store, input);
+    return this.store.transaction(() => {
+      const fresh = !this.store.getAggregate(input.id);
+      const outcome = postAggregate(this.store, input);
+      if (fresh && outcome.aggregate) this.topUpAfter(input.meansId, `agg:${input.id}`);
+      return outcome;
+    });
+  }
+
+  /** Inside the caller's transaction: the means' agreement applied after the fresh posting `trigger`. */
+  private topUpAfter(meansId: string, trigger: string): void {
+    if (!this.topUpRules) return;
+    if (topUpIfLow(this.store, this.topUpRules, meansId, trigger)) this.topUpsMade++;
   }
 }

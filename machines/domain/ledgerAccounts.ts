@@ -13,6 +13,8 @@ import { isPurseId } from './localValue.ts';
 
 export const FLOAT_ACCOUNT = 'float';
 export const LOSS_ACCOUNT = 'loss';
+/** The world beyond SD: money that enters by top-up (ledgerTopUps.ts) is debited here. */
+export const OUTSIDE_ACCOUNT = 'outside';
 export const meansAccount = (meansId: string): string => `means:${meansId}`;
 export const payeeAccount = (payeeId: string): string => `payee:${payeeId}`;
 
@@ -39,12 +41,13 @@ export function meansAccountOf(store: LedgerStore, meansId: string): Account {
   return account;
 }
 
-/** Means accounts exist once opened; payee, float and loss accounts are created on first use. */
+/** Means accounts exist once opened; payee, float, loss and outside accounts are created on first use. */
 function accountForTransfer(store: LedgerStore, id: string): Account {
   const existing = store.getAccount(id);
   if (existing) return existing;
   if (id === FLOAT_ACCOUNT) return newAccount(id, 'float', 0);
   if (id === LOSS_ACCOUNT) return newAccount(id, 'loss', 0);
+  if (id === OUTSIDE_ACCOUNT) return newAccount(id, 'outside', 0);
   if (id.startsWith('payee:')) return newAccount(id, 'beneficiary', 0);
   return refuse('unknownAccount', `account ${id} does not exist`, id);
 }

@@ -13,10 +13,10 @@
 import type { Minor } from './money.ts';
 import type { ServerResult } from '../messages.ts';
 
-export type AccountKind = 'means' | 'beneficiary' | 'float' | 'loss';
+export type AccountKind = 'means' | 'beneficiary' | 'float' | 'loss' | 'outside';
 
 export interface Account {
-  /** `means:{meansId}`, `payee:{payeeId}`, `float` or `loss`. */
+  /** `means:{meansId}`, `payee:{payeeId}`, `float`, `loss` or `outside` (where top-ups come from). */
   readonly id: string;
   readonly kind: AccountKind;
   /** Credits minus debits. Can be negative: the float and the loss account are, and a postpaid means may be. */
@@ -150,6 +150,8 @@ export interface LedgerStore {
    * elsewhere), for INV-4's per-payee reconciliation. A store without it leaves that reconciliation out.
    */
   externalTransfers?(): Iterable<Transfer>;
+  /** Optional: the top-ups (ids `top:…`, ledgerTopUps.ts), for their end check. A store without it leaves that check out. */
+  topUpTransfers?(): Iterable<Transfer>;
 }
 
 const ABSENT: unique symbol = Symbol('absent');
@@ -241,6 +243,11 @@ export class MemoryLedgerStore implements LedgerStore {
     const external: Transfer[] = [];
     for (const [id, text] of this.transfers) if (id.startsWith('ext:')) external.push(transferOfText(text));
     return external;
+  }
+  topUpTransfers() {
+    const topUps: Transfer[] = [];
+    for (const [id, text] of this.transfers) if (id.startsWith('top:')) topUps.push(transferOfText(text));
+    return topUps;
   }
   tableSizes() {
     return { transfers: this.transfers.size, holds: this.holds.size, counters: this.counters.size, results: this.results.size };

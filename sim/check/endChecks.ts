@@ -12,6 +12,8 @@ import { checkLedgerConserves } from './inv3Conservation.ts';
 import { checkNothingLost, heldInJournals, type RemitRefusal } from './inv4NothingLostNothingTwice.ts';
 import { checkProofsHonoured } from './inv5BeneficiaryNeverHarmed.ts';
 import { checkBacklogsDrained, type PosEnd, type TerminalEnd } from './inv7Liveness.ts';
+import { checkTopUps } from './topUpCheck.ts';
+import type { TopUpFigures } from '../../machines/domain/ledgerTopUps.ts';
 import type { SignatureScheme } from '../../machines/domain/signature.ts';
 import type { Ledger } from '../../machines/domain/ledger.ts';
 import type { Proof } from '../../machines/messages.ts';
@@ -25,6 +27,8 @@ export interface LedgerFigures {
   duplicated: number;
   unexpected: number;
   sumOfBalancesMinor: number;
+  /** Money that entered from outside by top-up (auto-reload agreements); only in a run that has agreements. */
+  topUps?: TopUpFigures;
 }
 
 /** Everything the end checks read. */
@@ -52,12 +56,16 @@ export interface EndCheckInput {
   remitRefusals?: readonly RemitRefusal[];
   /** App orders still waiting for their answer at a terminal that is up when the run ended [INV-7]. */
   unansweredOrders?: readonly string[];
+  /** Whether a means has a top-up agreement; absent in a run without agreements (ledgerTopUps.ts, topUpCheck.ts). */
+  hasTopUpAgreement?: (meansId: string) => boolean;
 }
 
 export function checkAtEnd(input: EndCheckInput): LedgerFigures {
   const { book } = input;
   let sumOfBalancesMinor = 0;
   for (const { label, ledger } of input.ledgers) sumOfBalancesMinor += checkLedgerConserves(book, `${label} at the end`, ledger);
+  // [INV-3] the money that entered from outside is exactly the top-ups recorded, each due to a posting.
+  const topUps = checkTopUps(book, input.ledgers, input.hasTopUpAgreement);
 
   const terminals = [...input.terminals];
   const pos = [...input.pos];
@@ -80,5 +88,6 @@ export function checkAtEnd(input: EndCheckInput): LedgerFigures {
     // A payment on the ledger with another amount, means or payee is as unexpected as one nobody approved.
     unexpected: figures.unexpected + figures.amountMismatch,
     sumOfBalancesMinor,
+    ...(input.hasTopUpAgreement ? { topUps } : {}),
   };
 }

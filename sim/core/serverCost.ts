@@ -54,6 +54,16 @@ export class ServerCostModel {
     return us / 1000;
   }
 
+  /**
+   * Time (ms) of one top-up made inside a posting's transaction (machines/domain/ledgerTopUps.ts): the calibration's
+   * `topUp` table, or, in a file measured before top-ups existed, its debit's (a top-up is one transfer, as a debit's
+   * payment is, without the request's signature check, so that overstates it).
+   */
+  topUpMs(): number {
+    const times = this.calibration.kinds.topUp ?? this.calibration.kinds.debit;
+    return sampleQuantiles(times.quantilesUs, this.prng.nextFloat()) / 1000;
+  }
+
   /** Time (ms) of one group commit of `batchSize` requests, with the batch's fixed overhead. */
   commitMs(batchSize: number): number {
     const { batchSizes, commitQuantilesUs, batchOverheadUs } = this.calibration.groupCommit;

@@ -41,6 +41,7 @@ import { RunRecord, type BacklogFigures } from './runRecord.ts';
 import type { RunProgress } from './progress.ts';
 import { DeviceEvents } from './deviceEvents.ts';
 import { beginLiveness, journalsAtEnd } from './liveness.ts';
+import { hasTopUps } from '../core/topUps.ts';
 
 const MINUTE_MS = 60_000;
 const NEAR_LINK_DELAY_MS = 50;
@@ -115,6 +116,7 @@ export class Simulator implements FleetObserver {
         nearLinkDelayMs: NEAR_LINK_DELAY_MS,
         serviceTimeMs: scenario.servers.serviceTimeMs,
         serverCost: scenario.servers.calibration && { calibration: scenario.servers.calibration.calibration, prng: this.prng.fork('server-cost') },
+        ...(hasTopUps(scenario) ? { topUpSeed: scenario.seed } : {}),
       },
       {
         time: this.scheduler,
@@ -211,6 +213,7 @@ export class Simulator implements FleetObserver {
         publicKeyOf: fleet.publicKeyOf,
         serverPublicKey: fleet.serverKey.publicKey,
         scheme: fleet.options.scheme,
+        ...(fleet.topUps ? { hasTopUpAgreement: (meansId: string) => fleet.topUps!.has(meansId) } : {}),
       }),
     );
     // [INV-4 local value] each purse on a SIM is worth what SD's books say.

@@ -36,7 +36,7 @@ export interface RunSummary {
   latencyMs: { local: { p50: number; p99: number; max: number }; remote: { p50: number; p99: number; max: number } };
   remittance: { transactions: number; batches: number; pendingAtEnd: number; lagMs: { p50: number; p99: number }; peakBacklogAmountMinor: number };
   /** `lost`: approved and in no journal or ledger; `heldInJournals`: approved, on no ledger, still in a journal (pending). */
-  ledger: { approvedAmountMinor: number; postedAmountMinor: number; lost: number; heldInJournals: number; duplicated: number; unexpected: number; sumOfBalancesMinor: number };
+  ledger: { approvedAmountMinor: number; postedAmountMinor: number; lost: number; heldInJournals: number; duplicated: number; unexpected: number; sumOfBalancesMinor: number; topUps?: { count: number; amountMinor: number } };
   invariants: Array<{ id: string; name: string; checks: number; violations: number }>;
   /** Means shared by several terminals (family wallets): how many, and the payments made on them locally and offline. */
   sharedMeans?: SharedMeansFigures;

@@ -41,7 +41,11 @@ export interface Calibration {
   ledger: string;
   crypto: 'ed25519' | 'sim';
   method: string;
-  kinds: Record<CalibratedKind, ServiceTimes>;
+  /**
+   * Per request kind; `topUp` (optional: files measured before top-ups existed lack it) is a top-up made inside a
+   * posting's transaction (machines/domain/ledgerTopUps.ts), measured as the extra time of a debit that makes one.
+   */
+  kinds: Record<CalibratedKind, ServiceTimes> & { topUp?: ServiceTimes };
   groupCommit: {
     /** Batch sizes measured, increasing; a larger batch uses the last one's table. */
     batchSizes: number[];
@@ -136,6 +140,12 @@ export function parseCalibration(value: unknown): Calibration {
       const perItem = entry!.perItemUs;
       expect(typeof perItem === 'number' && Number.isFinite(perItem) && perItem >= 0, `kinds.${kind}.perItemUs`, 'expected a number of µs ≥ 0');
     }
+  }
+  const topUp = kinds!.topUp as Record<string, unknown> | undefined;
+  if (topUp !== undefined) {
+    expect(typeof topUp === 'object' && topUp !== null, 'kinds.topUp', 'expected the service times of a top-up');
+    expect(Number.isInteger(topUp.samples) && (topUp.samples as number) >= 1, 'kinds.topUp.samples', 'expected an integer ≥ 1');
+    quantileTable(topUp.quantilesUs, 'kinds.topUp.quantilesUs');
   }
   const group = c.groupCommit as Record<string, unknown> | undefined;
   expect(typeof group === 'object' && group !== null, 'groupCommit', 'expected the group-commit costs');

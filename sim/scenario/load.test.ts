@@ -97,6 +97,7 @@ population:
       recurring: { amountMinor: 20, period: 1d }
       ceiling: { amountMinor: 30, period: 7d }
       elsewhere: { ordersPerHour: 0.5, amount: { fixedMinor: 5 } }
+      topUp: { belowMinor: 100, amount: { uniformMinor: [200, 400] } }
   apps:
     - { name: a, type: telepayment, share: 0.5, ordersPerHour: 2, amount: { uniformMinor: [1, 9] }, payee: p, remoteMode: authCapture, captureAfter: 90s }
   pos: { units: 3, visitsPerTerminalPerHour: 1, amount: { lognormal: { medianMinor: 10, p99Minor: 100 } }, merchants: 2 }
@@ -152,6 +153,7 @@ thresholds: ["orders.total > 0"]
             ceiling: { amountMinor: 30, periodMs: 604_800_000, periodBy: 'time' },
             localValue: null,
             elsewhere: { ordersPerHour: 0.5, amount: { kind: 'fixed', amountMinor: 5 } },
+            topUp: { belowMinor: 100, amount: { kind: 'uniform', minMinor: 200, maxMinor: 400 } },
           },
         ],
         apps: [
@@ -362,6 +364,15 @@ describe('refusals', () => {
       'scenarios/x.yaml:17:30: faults[0].at: expected a time before the duration (1h), got 2h',
       'scenarios/x.yaml:17:41: faults[0].shard: expected a shard index below population.shards (2), got 2',
       'scenarios/x.yaml:18:43: faults[1].count: expected at most population.terminals (10) terminals, got 11',
+    ]);
+  });
+
+  it('refuses a top-up agreement without its amount, or with a bad one, at its line', () => {
+    expect(messagesOf('population:\n  means:\n    - { kind: prepaid, topUp: { belowMinor: 2000 } }\n')).toEqual([
+      expect.stringMatching(/^scenarios\/x\.yaml:3:\d+: population\.means\[0\]\.topUp\.amount: missing; expected /),
+    ]);
+    expect(messagesOf('population:\n  means:\n    - { kind: prepaid, topUp: { belowMinor: -1, amount: { fixedMinor: 500 } } }\n')).toEqual([
+      expect.stringMatching(/^scenarios\/x\.yaml:3:\d+: population\.means\[0\]\.topUp\.belowMinor: /),
     ]);
   });
 

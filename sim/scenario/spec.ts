@@ -116,6 +116,15 @@ const means: Spec = {
         amount: { type: 'amount', default: { lognormal: { medianMinor: 1000, p99Minor: 5000 } }, doc: 'Amount of each payment elsewhere.' },
       },
     },
+    topUp: {
+      type: 'object',
+      nullable: true,
+      doc: 'An auto-reload agreement: money entering from outside (a bank transfer, a cash-in). When a posting at the server leaves the account with less than belowMinor available (postpaid: available credit), the server credits it with an amount drawn from amount, in the same transaction. Absent: none.',
+      fields: {
+        belowMinor: { type: 'minor', required: true, doc: 'Top up when a posting leaves less than this available.' },
+        amount: { type: 'amount', required: true, doc: 'Amount of each top-up.' },
+      },
+    },
   },
 };
 

@@ -69,6 +69,14 @@ export interface MeansProfile {
   localValue: LocalValueProfile | null;
   /** Spending by other points of issue (only when not dedicated). */
   elsewhere: { ordersPerHour: number; amount: AmountDistribution } | null;
+  /** Auto-reload: when a posting leaves less than belowMinor available at SD, SD credits a drawn amount from outside. */
+  topUp: TopUpRule | null;
+}
+
+/** A means profile's auto-reload agreement (see MeansProfile.topUp). */
+export interface TopUpRule {
+  belowMinor: Minor;
+  amount: AmountDistribution;
 }
 
 export type AppType = 'internal' | 'telepayment';
