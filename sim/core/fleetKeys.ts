@@ -10,7 +10,8 @@
 import { Prng } from './prng.ts';
 import { planPos, planTerminal, type TerminalPlan } from './population.ts';
 import { keyFromSeed, type SignatureScheme, type SigningKey } from '../../machines/domain/signature.ts';
-import type { Scenario } from '../scenario/types.ts';
+import type { Scenario, TopUpRule } from '../scenario/types.ts';
+import { hasTopUps } from './topUps.ts';
 import type { Minor } from '../../machines/domain/money.ts';
 import type { MeansKind } from '../../machines/domain/means.ts';
 
@@ -21,6 +22,8 @@ export interface RegistryMeans {
   openingBalanceMinor: Minor;
   /** Only a postpaid means may have one (the ledger refuses it on any other kind). */
   creditLimitMinor: Minor;
+  /** The means' top-up agreement (the profile's `topUp`), when it has one: its server applies it (topUps.ts). */
+  topUp?: TopUpRule;
 }
 
 /** What the coordinator tells every payment server before it starts (written and checked by sim/sd/registry.ts). */
@@ -34,6 +37,8 @@ export interface RunRegistry {
   /** Public key of every proxy and POS unit, by id (the id they send as `from`). */
   publicKeys: Record<string, string>;
   means: RegistryMeans[];
+  /** The run's seed, when some means has a top-up agreement: the top-ups' amounts are drawn from it (topUps.ts). */
+  topUpSeed?: number;
 }
 
 function fleetPrng(scenario: Scenario): Prng {
@@ -79,7 +84,8 @@ export function registryOf(scenario: Scenario): RunRegistry {
     publicKeys[plan.terminalId] = deriveKey(scenario.crypto, fleet, deviceKeyLabel(plan.terminalId)).publicKey;
     if (listed.has(plan.means.meansId)) continue;
     listed.add(plan.means.meansId);
-    means.push({ meansId: plan.means.meansId, kind: plan.profile.kind, openingBalanceMinor: plan.profile.openingBalanceMinor, creditLimitMinor: plan.profile.creditLimitMinor });
+    const topUp = plan.profile.topUp ? { topUp: plan.profile.topUp } : {};
+    means.push({ meansId: plan.means.meansId, kind: plan.profile.kind, openingBalanceMinor: plan.profile.openingBalanceMinor, creditLimitMinor: plan.profile.creditLimitMinor, ...topUp });
   }
   for (const pos of planPos(scenario)) publicKeys[pos.posId] = deriveKey(scenario.crypto, fleet, deviceKeyLabel(pos.posId)).publicKey;
   return {
@@ -89,5 +95,6 @@ export function registryOf(scenario: Scenario): RunRegistry {
     shards: scenario.population.shards,
     publicKeys,
     means,
+    ...(hasTopUps(scenario) ? { topUpSeed: scenario.seed } : {}),
   };
 }

@@ -15,7 +15,7 @@ import { keyFromSeed } from '../../machines/domain/signature.ts';
 import { shardOf } from '../../machines/link.ts';
 import type { ServerResult } from '../../machines/messages.ts';
 import type { Scenario } from '../scenario/types.ts';
-import { registryOf, terminalPlans } from '../core/fleetKeys.ts';
+import { registryOf, terminalPlans, type RunRegistry } from '../core/fleetKeys.ts';
 import { checkPursesReconcile, type PurseAtEnd } from '../check/localValueCheck.ts';
 import { exposuresOf, lossAccountOf, purseLossesOf, sharedMeansOf, type LossAccountFigures, type SharedMeansFigures } from '../check/lossAccount.ts';
 import type { InvariantBook } from '../check/invariantBook.ts';
@@ -141,6 +141,12 @@ export interface ReadBackFigures {
   sharedMeans: SharedMeansFigures;
 }
 
+/** Whether a means of the registry has a top-up agreement (INV-3's top-up check). */
+function hasAgreementIn(registry: RunRegistry): (meansId: string) => boolean {
+  const agreed = new Set(registry.means.filter((m) => m.topUp !== undefined).map((m) => m.meansId));
+  return (meansId) => agreed.has(meansId);
+}
+
 /** The end checks on the stopped servers' ledgers (files or schemas); returns the ledger figures of the summary. */
 export function checkLedgersAtEnd(input: ReadBackInput): ReadBackFigures {
   const { scenario, servers, book, record } = input;
@@ -165,6 +171,7 @@ export function checkLedgersAtEnd(input: ReadBackInput): ReadBackFigures {
         publicKeyOf: (id) => registry.publicKeys[id],
         serverPublicKey: keyFromSeed(scenario.crypto, Buffer.from(registry.serverKeySeedHex, 'hex')).publicKey,
         scheme: scenario.crypto,
+        ...(registry.topUpSeed === undefined ? {} : { hasTopUpAgreement: hasAgreementIn(registry) }),
       }),
     );
     // [INV-6 signatures] every adversarial message the coordinator sent was refused and changed nothing.

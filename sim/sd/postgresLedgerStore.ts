@@ -171,6 +171,7 @@ export class PostgresLedgerStore implements LedgerStore {
   allAggregates() { return this.all('aggregates') as Aggregate[]; }
   allVoids() { return this.all('voids') as VoidRecord[]; }
   externalTransfers() { return (this.all('transfers') as Transfer[]).filter((t) => t.id.startsWith('ext:')); }
+  topUpTransfers() { return (this.all('transfers') as Transfer[]).filter((t) => t.id.startsWith('top:')); }
 
   /** [INV-3 conservation] in one query, for checkers of a large ledger. */
   sumOfBalancesMinor(): number {

@@ -99,6 +99,10 @@ describe('run registry', () => {
       [(r) => ((r.means as Record<string, unknown>[])[4]!.openingBalanceMinor = 1.5), 'means[4].openingBalanceMinor'],
       [(r) => ((r.means as Record<string, unknown>[])[4]!.openingBalanceMinor = -1), 'means[4].openingBalanceMinor'],
       [(r) => ((r.means as Record<string, unknown>[])[4]!.creditLimitMinor = 10), 'means[4].creditLimitMinor'],
+      [(r) => ((r.means as Record<string, unknown>[])[5]!.topUp = { belowMinor: -1, amount: { kind: 'fixed', amountMinor: 5 } }), 'means[5].topUp.belowMinor'],
+      [(r) => ((r.means as Record<string, unknown>[])[5]!.topUp = { belowMinor: 10, amount: { kind: 'uniform', minMinor: 9, maxMinor: 5 } }), 'means[5].topUp.amount'],
+      [(r) => ((r.means as Record<string, unknown>[])[5]!.topUp = { belowMinor: 10, amount: { kind: 'fixed', amountMinor: 5 } }), 'topUpSeed'],
+      [(r) => (r.topUpSeed = 'one'), 'topUpSeed'],
     ];
     for (const [mutate, field] of cases) {
       const error = readMutated(mutate);

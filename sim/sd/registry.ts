@@ -14,6 +14,8 @@ import type { MeansKind } from '../../machines/domain/means.ts';
 import { keyFromSeed, type SignatureScheme, type SigningKey } from '../../machines/domain/signature.ts';
 import { ENDPOINT_ID_PATTERN, MAX_SHARD } from '../../broker/topics.ts';
 import type { RegistryMeans, RunRegistry } from '../core/fleetKeys.ts';
+import { TopUpAgreements } from '../core/topUps.ts';
+import type { TopUpRules } from '../../machines/domain/ledgerTopUps.ts';
 
 export const REGISTRY_VERSION = 1;
 
@@ -77,9 +79,34 @@ export function checkRegistry(value: unknown, file: string): RunRegistry {
     if (!isMinor(m.openingBalanceMinor)) bad(`${at}.openingBalanceMinor`, m.openingBalanceMinor, 'a non-negative integer (minor units)');
     if (!isMinor(m.creditLimitMinor)) bad(`${at}.creditLimitMinor`, m.creditLimitMinor, 'a non-negative integer (minor units)');
     if ((m.creditLimitMinor as number) > 0 && m.kind !== 'postpaid') bad(`${at}.creditLimitMinor`, m.creditLimitMinor, `0 for a ${m.kind as string} means (only postpaid has credit)`);
+    if (m.topUp !== undefined) checkTopUp(m.topUp, `${at}.topUp`, bad);
     return undefined;
   });
+  if (r.topUpSeed !== undefined && !Number.isSafeInteger(r.topUpSeed)) bad('topUpSeed', r.topUpSeed, 'a safe integer (the run\'s seed)');
+  if (r.topUpSeed === undefined && (r.means as Array<Record<string, unknown>>).some((m) => m.topUp !== undefined)) bad('topUpSeed', r.topUpSeed, 'the run\'s seed, since a means has a top-up agreement');
   return value as unknown as RunRegistry;
+}
+
+/** A means' top-up agreement: a threshold and an amount distribution as the scenario loader resolves it. */
+function checkTopUp(value: unknown, at: string, bad: (field: string, v: unknown, expected: string) => never): void {
+  if (!isObject(value)) return bad(at, value, 'an object { belowMinor, amount }');
+  if (!isMinor(value.belowMinor)) bad(`${at}.belowMinor`, value.belowMinor, 'a non-negative integer (minor units)');
+  const amount = value.amount;
+  if (!isObject(amount)) return bad(`${at}.amount`, amount, 'an amount distribution');
+  const positive = (v: unknown): boolean => isMinor(v) && (v as number) >= 1;
+  const fits =
+    (amount.kind === 'fixed' && positive(amount.amountMinor)) ||
+    (amount.kind === 'uniform' && positive(amount.minMinor) && positive(amount.maxMinor) && (amount.minMinor as number) <= (amount.maxMinor as number)) ||
+    (amount.kind === 'lognormal' && positive(amount.medianMinor) && positive(amount.p99Minor) && (amount.medianMinor as number) <= (amount.p99Minor as number));
+  if (!fits) bad(`${at}.amount`, amount, 'a fixed, uniform or lognormal amount distribution of positive minor units');
+}
+
+/** The top-up agreements of the means a server opens (none: undefined, and its ledger never tops up). */
+export function topUpRulesOf(registry: RunRegistry, means: readonly RegistryMeans[]): TopUpRules | undefined {
+  if (registry.topUpSeed === undefined) return undefined;
+  const agreements = new TopUpAgreements(registry.topUpSeed);
+  for (const m of means) agreements.add(m.meansId, m.topUp);
+  return agreements.rules;
 }
 
 /** Reads and checks a registry file. Throws RegistryError (unreadable, badJson, badField) naming the file. */

@@ -34,7 +34,7 @@ import { createMqttLink } from '../../broker/mqttLink.ts';
 import { createLinkStats } from '../../broker/linkOptions.ts';
 import { brokerUrlList } from '../../broker/linkPolicy.ts';
 import { formatShardRange, serverIdentity, usernameOf } from '../../broker/topics.ts';
-import { meansOfShards, publicKeyLookup, readRegistry, serverKeyOf, type RunRegistry } from './registry.ts';
+import { meansOfShards, publicKeyLookup, topUpRulesOf, readRegistry, serverKeyOf, type RunRegistry } from './registry.ts';
 import type { SynchronousMode } from './sqliteLedgerStore.ts';
 import { formatLedgerSpec, openLedgerStore as openStoreOfSpec, type DurableLedgerStore, type LedgerSpec } from './ledgerSpec.ts';
 import { LedgerUnavailableError } from './postgresConnection.ts';
@@ -151,8 +151,9 @@ function openLedger(options: ServerOptions, registry: RunRegistry): { store: Dur
         throw new ServerInputError('ledgerOfAnotherServer', `${ledgerFlagOf(options.ledger)}: ${where} is the ledger of another server (${key} ${stored}, this one ${key === 'serverPublicKey' ? 'has another key' : value})`, stored);
       }
     }
-    const ledger = new Ledger(store);
     const means = meansOfShards(registry, options.shards);
+    // The means' auto-reload agreements: a posting that leaves one below its threshold is topped up in its transaction.
+    const ledger = new Ledger(store, topUpRulesOf(registry, means));
     store.transaction(() => {
       for (const [key, value] of Object.entries(facts)) store.putMeta(key, value);
       for (const m of means) {

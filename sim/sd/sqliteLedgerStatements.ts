@@ -40,6 +40,7 @@ export function prepareStatements(db: Database.Database) {
     getAggregate: db.prepare<[string], AggregateRow>(`SELECT ${AGGREGATE_COLUMNS} FROM aggregates WHERE id = ?`).raw(true),
     putAggregate: db.prepare<AggregateRow>(upsert('aggregates', AGGREGATE_COLUMNS, 'id')),
     externalTransfers: db.prepare<[], TransferRow>(`SELECT ${TRANSFER_COLUMNS} FROM transfers WHERE id LIKE 'ext:%' ORDER BY rowid`).raw(true),
+    topUpTransfers: db.prepare<[], TransferRow>(`SELECT ${TRANSFER_COLUMNS} FROM transfers WHERE id LIKE 'top:%' ORDER BY rowid`).raw(true),
     allAggregates: db.prepare<[], AggregateRow>(`SELECT ${AGGREGATE_COLUMNS} FROM aggregates ORDER BY rowid`).raw(true),
     getVoid: db.prepare<[string, string], VoidRow>(`SELECT ${VOID_COLUMNS} FROM voids WHERE proxy_id = ? AND tx_id = ?`).raw(true),
     putVoid: db.prepare<VoidRow>(upsert('voids', VOID_COLUMNS, 'proxy_id, tx_id')),

@@ -323,6 +323,9 @@ export class SqliteLedgerStore implements LedgerStore {
   externalTransfers() {
     return this.stmt.externalTransfers.all().map(toTransfer);
   }
+  topUpTransfers() {
+    return this.stmt.topUpTransfers.all().map(toTransfer);
+  }
 
   /** [INV-3 conservation] in one query, for checkers of a large ledger. */
   sumOfBalancesMinor(): number {

@@ -228,6 +228,7 @@ export function checkBatchLedger(store: DurableLedgerStore, answered: readonly B
 export async function importDomainLedgerSuites(storeName: string, closeAll: () => number): Promise<void> {
   await import('../../machines/domain/ledgerStore.test.ts');
   await import('../../machines/domain/ledger.test.ts');
+  await import('../../machines/domain/ledgerTopUps.test.ts');
   await import('../../machines/domain/serverRules.test.ts');
   afterAll(() => {
     if (closeAll() === 0) throw new Error(`no ${storeName} store was opened: the MemoryLedgerStore substitution did not take`);
