@@ -11,7 +11,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { createActor, setup, type AnyActorRef } from 'xstate';
-import { Ledger } from '../../machines/domain/ledger.ts';
+import { Ledger, type TopUpRules } from '../../machines/domain/ledger.ts';
 import type { LedgerStore } from '../../machines/domain/ledgerStore.ts';
 import { signRequest, type Unsigned } from '../../machines/domain/requests.ts';
 import { keyFromSeed, signClaim, type PaymentClaim, type SignatureScheme, type SigningKey } from '../../machines/domain/signature.ts';
@@ -54,7 +54,7 @@ export interface RequestMaker {
 const seed = (n: number) => new Uint8Array(32).fill(n);
 
 /** Opens `means` means on the store and starts the group-commit actor over it. */
-export function startLedgerDriver(store: LedgerStore, options: { scheme: SignatureScheme; means: number; payees?: number }): LedgerDriver {
+export function startLedgerDriver(store: LedgerStore, options: { scheme: SignatureScheme; means: number; payees?: number; topUpRules?: TopUpRules }): LedgerDriver {
   const { scheme, means } = options;
   const payees = options.payees ?? 20;
   const serverKey = keyFromSeed(scheme, seed(200));
@@ -68,7 +68,7 @@ export function startLedgerDriver(store: LedgerStore, options: { scheme: Signatu
     // A fixed time: the server stamps nothing with it that the driver reads.
     now: () => 1_700_000_000_000,
   };
-  const ledger = new Ledger(store);
+  const ledger = new Ledger(store, options.topUpRules);
   store.transaction(() => {
     for (let m = 0; m < means; m++) ledger.openMeans({ meansId: `m${m}`, kind: 'prepaid', openingBalanceMinor: DRIVER_OPENING_MINOR, creditLimitMinor: 0 });
   });

@@ -19,7 +19,10 @@ describe('payfleet calibrate', () => {
     expect(calibration.crypto).toBe('sim');
     expect(calibration.machine.cores).toBe(cpus().length);
     expect(calibration.machine.cpuModel).toBe(cpus()[0]!.model);
-    expect(Object.keys(calibration.kinds).sort()).toEqual([...CALIBRATED_KINDS].sort());
+    expect(Object.keys(calibration.kinds).sort()).toEqual([...CALIBRATED_KINDS, 'topUp'].sort());
+    // A top-up, timed as the extra time of a debit that makes one.
+    expect(calibration.kinds.topUp!.samples).toBe(6);
+    expect(calibration.kinds.topUp!.quantilesUs[QUANTILES.indexOf(0.5)]).toBeGreaterThan(0);
     expect(calibration.kinds.auth.samples).toBe(12);
     // A durable commit and a signed request take time: nothing measured as zero.
     expect(calibration.kinds.debit.quantilesUs[QUANTILES.indexOf(0.5)]).toBeGreaterThan(0);

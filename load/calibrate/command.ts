@@ -113,9 +113,26 @@ export async function calibrateCommand(argv: string[]): Promise<number> {
 
   const store = openLedgerStore(spec, { synchronous });
   console.log(`payfleet calibrate: ledger ${formatLedgerSpec(spec, true)} (${ledgerName}), crypto ${crypto}, ${samples} samples per kind, batch sizes ${batchSizes.join(',')}`);
-  const driver = startLedgerDriver(store, { scheme: crypto, means: 400 });
+  // Top-ups: while `topUps.on`, every means' agreement tops it up after each posting, and each top-up's own work is
+  // timed inside its posting's transaction, from its rule's draw to the write of its transfer (its two accounts first).
+  const topUps = { on: false, samplesUs: [] as number[] };
+  let topUpStartedMs: number | undefined;
+  const topUpRule = {
+    belowMinor: Number.MAX_SAFE_INTEGER,
+    amountMinor: () => {
+      topUpStartedMs = performance.now();
+      return 1;
+    },
+  };
+  const putTransfer = store.putTransfer.bind(store);
+  store.putTransfer = (transfer) => {
+    putTransfer(transfer);
+    if (topUpStartedMs !== undefined && transfer.id.startsWith('top:')) topUps.samplesUs.push((performance.now() - topUpStartedMs) * 1000);
+    topUpStartedMs = undefined;
+  };
+  const driver = startLedgerDriver(store, { scheme: crypto, means: 400, topUpRules: () => (topUps.on ? topUpRule : undefined) });
   try {
-    const calibration = await measure(driver, { crypto, samples, items, batchSizes, ledger: `${ledgerName} (${spec.engine === 'sqlite' ? 'SQLite file, WAL' : 'PostgreSQL'})` });
+    const calibration = await measure(driver, { crypto, samples, items, batchSizes, ledger: `${ledgerName} (${spec.engine === 'sqlite' ? 'SQLite file, WAL' : 'PostgreSQL'})`, topUps });
     driver.stop();
     if (testBedRates.length > 0) {
       // The test bed after the server alone, so neither measurement shares the cores with the other.
@@ -179,7 +196,7 @@ async function addTestBed(file: string, f: { crypto?: string; 'server-only'?: bo
 
 class RefusedDuringCalibration extends Error {}
 
-interface MeasureOptions { crypto: 'ed25519' | 'sim'; samples: number; items: number; batchSizes: number[]; ledger: string }
+interface MeasureOptions { crypto: 'ed25519' | 'sim'; samples: number; items: number; batchSizes: number[]; ledger: string; topUps: { on: boolean; samplesUs: number[] } }
 
 async function measure(driver: LedgerDriver, o: MeasureOptions): Promise<Calibration> {
   const { make } = driver;
@@ -213,6 +230,9 @@ async function measure(driver: LedgerDriver, o: MeasureOptions): Promise<Calibra
   measured.release = await oneByOne('release', make.release, n);
   measured.debit = await oneByOne('debit', make.debit, n);
   measured.sync = await oneByOne('sync', make.sync, n);
+  o.topUps.on = true;
+  await oneByOne('debit with a top-up', make.debit, n);
+  o.topUps.on = false;
   const listKinds = { 'remit.grouped': make.remitGrouped, 'remit.aggregate': make.remitAggregate, settle: make.settle } as const;
   for (const [kind, makeList] of Object.entries(listKinds)) {
     measured[kind] = await oneByOne(kind, () => makeList(1), n);
@@ -245,6 +265,10 @@ async function measure(driver: LedgerDriver, o: MeasureOptions): Promise<Calibra
   const service = (samples: number[]) => samples.map((us) => Math.max(1, us - batchOverheadUs));
   for (const kind of ['auth', 'capture', 'release', 'debit', 'sync'] as const) kinds[kind] = plain(service(measured[kind]!));
   for (const kind of Object.keys(listKinds) as Array<keyof typeof listKinds>) kinds[kind] = withItems(service(measured[kind]!), service(measured[`${kind}×${o.items}`]!));
+  // A top-up is made inside its posting's transaction, so its own work is all it adds to that request.
+  // (A PostgreSQL store's prefetch runs a batch once dry first, in memory: such a run's top-up is timed too.)
+  if (o.topUps.samplesUs.length < n) throw new Error(`calibrate: ${o.topUps.samplesUs.length} top-ups timed for ${n} debits`);
+  const topUp = plain(o.topUps.samplesUs.map((us) => Math.max(1, Math.round(us))));
   if (driver.ledger.sumOfBalancesMinor() !== 0) throw new Error(`calibrate: the ledger does not balance (${driver.ledger.sumOfBalancesMinor()}) [INV-3 conservation]`);
 
   const cpu = cpus();
@@ -266,7 +290,7 @@ async function measure(driver: LedgerDriver, o: MeasureOptions): Promise<Calibra
       `(BEGIN…COMMIT less the work inside it). List kinds also at ${o.items} items: perItemUs = (median at ${o.items} − median at 1) / ${o.items - 1}. ` +
       'Group commit: batches of debits per size, the commit\'s own time as quantiles and the batch\'s median wall time. Quantiles in µs at ' +
       `${QUANTILES.join(', ')}.`,
-    kinds,
+    kinds: { ...kinds, topUp },
     groupCommit: { batchSizes: o.batchSizes, commitQuantilesUs, batchMedianUs, batchOverheadUs, debitInBatchUs: Math.round(Math.max(0, slope) * 10) / 10 },
   };
 }
