@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_PROBE, judgeProbe, runProbe, type ProbeOptions } from './probe.ts';
+import { DEFAULT_PROBE, judgeProbe, probeScenario, probeTopUp, runProbe, type ProbeOptions } from './probe.ts';
 import { runMqttProbe } from './mqttProbe.ts';
 import { loadScenarioText, ScenarioError } from '../../sim/scenario/load.ts';
 import { UsageError } from '../../sim/cli/args.ts';
@@ -57,6 +57,24 @@ describe('capacity search on calibrated virtual servers', () => {
     expect(judgeProbe(over.summary, 300, LEAN).failed.some((f) => f.startsWith('arrivals fell behind'))).toBe(false);
   }, 30_000);
 
+  it('funds the probes by top-ups: the scenario\'s own agreement kept, one sized from the probe given to the others', () => {
+    const base = loadScenarioText(
+      scenarioText('{ calibration: cal.json }').replace(
+        'means: [{ name: p, kind: prepaid, openingBalanceMinor: 5000 }]',
+        'means: [{ name: p, kind: prepaid, openingBalanceMinor: 5000 }, { name: own, kind: postpaid, topUp: { belowMinor: 100, amount: { fixedMinor: 700 } } }]',
+      ),
+      join(dir, 'cap-own.yaml'),
+    );
+    const probe = probeScenario(base, 1, 80, SLOS, LEAN);
+    const sized = probeTopUp(base, 80, LEAN.windowMs);
+    // 80/s for 3 s over 40 terminals: 6 orders a terminal, +1, at the largest amount (4,000).
+    expect(sized).toEqual({ belowMinor: 8_000, amount: { kind: 'uniform', minMinor: 28_000, maxMinor: 56_000 } });
+    expect(probe.population.means.map((m) => m.topUp)).toEqual([sized, { belowMinor: 100, amount: { kind: 'fixed', amountMinor: 700 } }]);
+    // The opening figures stay the scenario's: money enters by top-up only.
+    expect(probe.population.means.map((m) => [m.openingBalanceMinor, m.creditLimitMinor, m.localBalanceMinor])).toEqual(base.population.means.map((m) => [m.openingBalanceMinor, m.creditLimitMinor, m.localBalanceMinor]));
+    expect(probeScenario(base, 1, 80, SLOS, { ...LEAN, fund: false }).population.means.map((m) => m.topUp)).toEqual([null, base.population.means[1]!.topUp]);
+  });
+
   it('models servers co-located with their test bed only when asked, from the calibration\'s testBed', async () => {
     const testBed = constantTestBed({ servers: 1, broker: 1, swarm: 4 });
     writeFileSync(join(dir, 'cal-bed.json'), JSON.stringify({ ...constantCalibration({ serviceUs: 10_000, commitUs: 0 }), testBed }));
@@ -97,8 +115,9 @@ describe('capacity search on calibrated virtual servers', () => {
     for (const row of [one!, two!]) {
       const at = (rate: number) => row.probes.find((p) => p.rate === rate)!;
       expect(at(row.capacity).pass).toBe(true);
-      // 5,000 minor units per terminal would not pay for 3 s of orders at these rates: the probes fund them.
+      // 5,000 minor units per terminal would not pay for 3 s of orders at these rates: top-ups fund them.
       expect(at(row.capacity).details.businessDeclineRate).toBe(0);
+      expect(at(row.capacity).details.topUps).toBeGreaterThan(0);
       expect(at(row.capacity).details.systemFailureRate).toBeLessThanOrEqual(0.01);
       expect(at(row.firstFailing).pass).toBe(false);
       expect(row.boundBy).toMatch(/^the servers \(busiest shard busy/);
@@ -124,6 +143,9 @@ describe('capacity search on calibrated virtual servers', () => {
     expect(result.summary.mode).toBe('mqtt');
     expect(result.pass, result.failed.join('; ')).toBe(true);
     expect(result.summary.arrival?.issued).toBe(10);
+    // The real servers funded the means by top-ups, and the end checks read them back [INV-3].
+    expect(result.summary.ledger.topUps!.count).toBeGreaterThan(0);
+    expect(result.details!.topUps).toBe(result.summary.ledger.topUps!.count);
     expect(result.p99Ms).toBeGreaterThan(0);
     expect(result.details!.machineCpuBusy as number).toBeGreaterThan(0);
     expect(result.details!.runCpuShare as number).toBeGreaterThan(0);

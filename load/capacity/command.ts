@@ -41,7 +41,7 @@ const flags = defineFlags({
   'max-system-failures': { kind: 'number', help: 'a probe fails above this share (%) of orders failed by the system', defaultText: '1' },
   'max-lag': { kind: 'string', placeholder: '<duration>', help: 'a probe fails when the remittance lag p99 exceeds this', defaultText: "the policy's remittance interval (1h if none)" },
   'max-drain': { kind: 'string', placeholder: '<duration>', help: 'a probe fails when its backlog takes longer to drain after its arrivals end', defaultText: '1m' },
-  unfunded: { kind: 'boolean', help: "do not top up the terminals' means for the probes (business declines then count as they come)" },
+  unfunded: { kind: 'boolean', help: "give the means without a top-up agreement none for the probes (business declines then count as they come)" },
   'probe-crypto': { kind: 'string', oneOf: ['sim', 'scenario'], help: "signatures in the probes (the servers' cost comes from the calibration either way)", defaultText: 'sim' },
   seed: { kind: 'int', help: 'seed of every probe', defaultText: "the scenario's" },
   out: { kind: 'string', help: 'JSON file of the answer and every probe; report.html is written beside it', defaultText: 'runs/capacity-<scenario>/capacity.json' },
@@ -154,7 +154,7 @@ export async function capacityCommand(argv: string[]): Promise<number> {
   console.log(`  servers: ${cost}`);
   if (!mqtt) console.log(`  model: ${describeHost(host)}`);
   console.log(`  slo: ${probeSlos(slos, probe).join('; ')}; backlog drained within ${probe.maxDrainMs / 1000} s; no invariant violated`);
-  console.log(`  probes: ${probe.warmUpMs / 1000} s warm-up + ${probe.windowMs / 1000} s of arrivals at rates ${search.minRate}…${search.maxRate} orders/s, precision ${search.precision}; terminals ${probe.fund ? 'funded for the probe' : 'not funded'}${leftOut(scenario, probe).length > 0 ? `; left out (after the probe's end): ${leftOut(scenario, probe).join(', ')}` : ''}`);
+  console.log(`  probes: ${probe.warmUpMs / 1000} s warm-up + ${probe.windowMs / 1000} s of arrivals at rates ${search.minRate}…${search.maxRate} orders/s, precision ${search.precision}; terminals ${probe.fund ? 'funded by top-ups (the scenario\'s agreements, or one sized from the probe\'s spending)' : 'funded by the scenario\'s own top-up agreements only'}${leftOut(scenario, probe).length > 0 ? `; left out (after the probe's end): ${leftOut(scenario, probe).join(', ')}` : ''}`);
   /** Other work on the host, sampled before each real probe of --compare (our processes are not running then). */
   const backgroundDuringReal: number[] = [];
   const probeOnce = async (inMqtt: boolean, shards: number, rate: number): Promise<ProbeResult> => {
@@ -169,7 +169,7 @@ export async function capacityCommand(argv: string[]): Promise<number> {
       ? `machine CPU busy ${pct(d.machineCpuBusy)}${d.serverCpuMsPerOrder === undefined ? '' : `, CPU ms per order: servers ${d.serverCpuMsPerOrder}, broker ${d.brokerCpuMsPerOrder}, swarm ${d.swarmCpuMsPerOrder}`}`
       : `busiest shard busy ${pct(d.serverBusyShare)}, queue ≤ ${d.peakQueueDepth}${hostNote}`;
     console.log(
-      `  ${f.compare ? (inMqtt ? '[mqtt] ' : '[virtual] ') : ''}shards=${shards} rate=${rate}/s: ${result.pass ? 'pass' : `FAIL (${result.failed.join('; ')})`}  p99 ${result.p99Ms ?? '–'} ms, system failures ${pct(d.systemFailureRate)}, business declines ${pct(d.businessDeclineRate)}, ${where}  (${((performance.now() - probeStarted) / 1000).toFixed(1)} s)`,
+      `  ${f.compare ? (inMqtt ? '[mqtt] ' : '[virtual] ') : ''}shards=${shards} rate=${rate}/s: ${result.pass ? 'pass' : `FAIL (${result.failed.join('; ')})`}  p99 ${result.p99Ms ?? '–'} ms, system failures ${pct(d.systemFailureRate)}, business declines ${pct(d.businessDeclineRate)}, top-ups ${d.topUps ?? 0}, ${where}  (${((performance.now() - probeStarted) / 1000).toFixed(1)} s)`,
     );
     return result;
   };
@@ -326,7 +326,7 @@ function pct(value: unknown): string {
 }
 
 export function formatTable(rows: readonly CapacityRow[]): string {
-  const header = ['shards', 'capacity/s', 'first fail/s', 'knee/s', 'p99 low (ms)', 'p99 at cap (ms)', 'system fail at cap', 'business decl at cap', 'failed at first fail', 'bound by'];
+  const header = ['shards', 'capacity/s', 'first fail/s', 'knee/s', 'p99 low (ms)', 'p99 at cap (ms)', 'system fail at cap', 'business decl at cap', 'top-ups at cap', 'failed at first fail', 'bound by'];
   const body = rows.map((r) => {
     const atCap = r.probes.find((p) => p.rate === r.capacity)?.details ?? {};
     return [
@@ -338,11 +338,12 @@ export function formatTable(rows: readonly CapacityRow[]): string {
       r.p99AtCapacityMs === null ? '–' : String(r.p99AtCapacityMs),
       pct(atCap.systemFailureRate),
       pct(atCap.businessDeclineRate),
+      atCap.topUps === undefined ? '–' : `${atCap.topUps} (${pct(atCap.topUpShare)})`,
       r.failedAt.length === 0 ? '–' : r.failedAt.join('; '),
       r.boundBy,
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => `  ${cells.map((c, i) => (i < 8 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ')}`.trimEnd();
+  const line = (cells: string[]) => `  ${cells.map((c, i) => (i < 9 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ')}`.trimEnd();
   return [line(header), ...body.map(line)].join('\n');
 }

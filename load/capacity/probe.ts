@@ -5,10 +5,11 @@
 // per second) that starts after a warm-up (the terminals' start-up syncs) and lasts the probe window; the run's
 // duration becomes warm-up + window, its drain at most the drain bound (+1 s), and the faults and outages that would start after it are left out (a probe
 // measures the steady peak, and says how many it left out). The scenario's own arrival section gives its mix and
-// maxInFlight. The terminals are kept funded: every means profile gets, on top of its own, the money the probe's
-// orders could spend from one terminal (orders per terminal × 2 + 5, each at the largest amount the scenario draws),
-// so business declines (no funds) do not stand in for capacity; ceilings and the offline policy stay as the
-// scenario says, and the share of business declines is reported. Probes may sign with `sim` (default): the server
+// maxInFlight. The terminals are kept funded by top-ups (money entering from outside, machines/domain/ledgerTopUps.ts):
+// a means profile keeps its own top-up agreement, and one without gets one sized from the probe's spending
+// (`probeTopUp`), so business declines (no funds) do not stand in for capacity, and the servers do the top-ups' work
+// as they would in service; opening balances, ceilings and the offline policy stay as the scenario says, and the
+// share of business declines and the top-ups posted are reported. Probes may sign with `sim` (default): the server
 // cost comes from the calibration measured with the scenario's crypto, so only the simulator's wall time changes.
 // The SLOs become its thresholds, with `system.rate` and the remittance lag bound added, and the copy goes through
 // the scenario's cross-field checks again (a fault on a shard that no longer exists is refused before any probe).
@@ -17,7 +18,7 @@
 import { checkScenario } from '../../sim/scenario/checks.ts';
 import { formatPath, ScenarioError, type ScenarioProblem } from '../../sim/scenario/problems.ts';
 import { thresholdProblem } from '../../sim/scenario/thresholds.ts';
-import type { AmountDistribution, Arrival, Scenario } from '../../sim/scenario/types.ts';
+import type { AmountDistribution, Arrival, Scenario, TopUpRule } from '../../sim/scenario/types.ts';
 import { runVirtual } from '../../sim/run/runVirtual.ts';
 import type { RunSummary } from '../../sim/run/summary.ts';
 import type { ProbeResult } from './search.ts';
@@ -51,24 +52,31 @@ function trimNumber(x: number): string {
   return String(Number(x.toPrecision(6)));
 }
 
-/** The largest amount an order of the scenario can carry (a log-normal's p99 × 4 stands for its tail). */
-function largestAmountMinor(amount: AmountDistribution): number {
+/** The largest amount an order of the scenario draws but rarely (a log-normal's: its p99). */
+function largeAmountMinor(amount: AmountDistribution): number {
   switch (amount.kind) {
     case 'fixed':
       return amount.amountMinor;
     case 'uniform':
       return amount.maxMinor;
     case 'lognormal':
-      return amount.p99Minor * 4;
+      return amount.p99Minor;
   }
 }
 
-/** The money one terminal could spend in a probe at this rate: what each means profile is topped up with. */
-export function topUpMinor(scenario: Scenario, ratePerSecond: number, windowMs: number): number {
+/**
+ * The top-up agreement a probe gives a means profile that has none: top up when less than two large orders'
+ * money is left (the next order, and one more on its way from another point of issue), by the money one terminal
+ * could spend in the probe (its orders, plus one, each at a large amount) to twice that, uniformly — so a means
+ * drops below the threshold about once a probe, and the top-ups cost the servers a share of the orders' work, not
+ * one per order.
+ */
+export function probeTopUp(scenario: Scenario, ratePerSecond: number, windowMs: number): TopUpRule {
   const ordersPerTerminal = (ratePerSecond * windowMs) / 1000 / scenario.population.terminals;
   const amounts = [...scenario.population.apps.map((a) => a.amount), ...(scenario.population.pos.units > 0 ? [scenario.population.pos.amount] : [])];
-  const largest = Math.max(0, ...amounts.map(largestAmountMinor));
-  return Math.ceil(ordersPerTerminal * 2 + 5) * largest;
+  const large = Math.max(1, ...amounts.map(largeAmountMinor));
+  const spendMinor = Math.ceil(ordersPerTerminal + 1) * large;
+  return { belowMinor: 2 * large, amount: { kind: 'uniform', minMinor: spendMinor, maxMinor: 2 * spendMinor } };
 }
 
 /** The scenario of one probe; throws ScenarioError when the copy breaks a rule of the scenario format. */
@@ -93,13 +101,9 @@ export function probeScenario(base: Scenario, shards: number, ratePerSecond: num
   };
   scenario.arrival = arrival;
   if (o.fund) {
-    const topUp = topUpMinor(base, ratePerSecond, o.windowMs);
-    for (const means of scenario.population.means) {
-      // A postpaid means spends its credit; the others their balance. SL follows the money SD holds.
-      if (means.kind === 'postpaid') means.creditLimitMinor += topUp;
-      else means.openingBalanceMinor += topUp;
-      means.localBalanceMinor += topUp;
-    }
+    // The scenario's own agreement wins: it says how this means is funded in service.
+    const topUp = probeTopUp(base, ratePerSecond, o.windowMs);
+    for (const means of scenario.population.means) means.topUp ??= structuredClone(topUp);
   }
   if (o.crypto === 'sim') scenario.crypto = 'sim';
   scenario.thresholds = probeSlos(slos, o);
@@ -192,6 +196,9 @@ export function judgeProbe(summary: RunSummary, ratePerSecond: number, o: ProbeO
       peakQueueDepth: Math.max(0, ...(summary.servers?.peakQueueDepth ?? [])),
       peakInFlight,
       serverBusyShare: busyShare,
+      // Money that entered from outside: the top-ups the servers posted (warm-up included), and their share of the orders.
+      topUps: summary.ledger.topUps?.count ?? 0,
+      topUpShare: issued === 0 ? null : Math.round(((summary.ledger.topUps?.count ?? 0) / issued) * 10_000) / 10_000,
       wallMs: summary.wallMs,
     },
     summary,

@@ -75,7 +75,7 @@ export function capacityReportHtml(input: ReportInput): string {
   const probeRows = input.rows.flatMap((r) =>
     r.probes.map((p) => {
       const d = p.details ?? {};
-      return `<tr><td>${r.shards}</td><td>${p.rate}</td><td>${p.pass ? 'pass' : `FAIL: ${escape(p.failed.join('; '))}`}</td><td>${d.p50Ms ?? '–'}</td><td>${p.p99Ms ?? '–'}</td><td>${pct(d.systemFailureRate)}</td><td>${pct(d.businessDeclineRate)}</td><td>${pct(d.serverBusyShare)}</td><td>${d.peakQueueDepth ?? '–'}</td><td>${d.drainMs === null || d.drainMs === undefined ? '–' : Number(d.drainMs) / 1000}</td></tr>`;
+      return `<tr><td>${r.shards}</td><td>${p.rate}</td><td>${p.pass ? 'pass' : `FAIL: ${escape(p.failed.join('; '))}`}</td><td>${d.p50Ms ?? '–'}</td><td>${p.p99Ms ?? '–'}</td><td>${pct(d.systemFailureRate)}</td><td>${pct(d.businessDeclineRate)}</td><td>${d.topUps ?? '–'}</td><td>${pct(d.serverBusyShare)}</td><td>${d.peakQueueDepth ?? '–'}</td><td>${d.drainMs === null || d.drainMs === undefined ? '–' : Number(d.drainMs) / 1000}</td></tr>`;
     }),
   );
   const summaryRows = input.rows.map((r) => `<tr><td>${r.shards}</td><td>${r.capacity ?? `&lt; ${r.firstFailing}`}</td><td>${r.firstFailing ?? '–'}</td><td>${r.knee ?? '–'}</td><td>${escape(r.boundBy)}</td></tr>`);
@@ -91,7 +91,7 @@ ${chart(input.rows, needed)}
 <h2>Per shard count</h2>
 <table id="capacity"><tr><th>shards</th><th>capacity/s</th><th>first fail/s</th><th>knee/s</th><th>bound by</th></tr>${summaryRows.join('')}</table>
 <h2>Every probe</h2>
-<table id="probes"><tr><th>shards</th><th>rate/s</th><th>verdict</th><th>p50 ms</th><th>p99 ms</th><th>system failures</th><th>business declines</th><th>busiest shard busy</th><th>peak queue</th><th>drain s</th></tr>${probeRows.join('')}</table>
+<table id="probes"><tr><th>shards</th><th>rate/s</th><th>verdict</th><th>p50 ms</th><th>p99 ms</th><th>system failures</th><th>business declines</th><th>top-ups</th><th>busiest shard busy</th><th>peak queue</th><th>drain s</th></tr>${probeRows.join('')}</table>
 </body></html>
 `;
 }
