@@ -22,11 +22,15 @@ import { defaultRemittancePolicy } from '../machines/domain/remittance.ts';
 import { requestSigner } from '../machines/domain/proxyRules.ts';
 import type { Proof, ServerRequest, ServerResult } from '../machines/messages.ts';
 import { checkRefusedUnchanged, ledgerFingerprint } from '../machines/domain/invariants.ts';
+import { topUpProblems } from '../machines/domain/ledgerTopUps.ts';
 import { keyFor, schemeArb } from './arbitraries.ts';
 import { expectNoViolations } from './checks.ts';
 import { runProperty } from './fc.ts';
 
 const PROXIES = ['p1', 'p2'] as const;
+const TOP_UP_RULE = { belowMinor: 1_500, amountMinor: (topUpId: string) => 500 + (topUpId.length % 7) * 100 };
+/** Top-ups made over every run, so the suite shows it exercised them. */
+let topUpsSeen = 0;
 const MEANS = ['m1', 'm2', 'm3'] as const;
 
 const paymentArb = fc.record({
@@ -91,7 +95,8 @@ function build(s: Scenario): World {
   const keys = new Map<string, SigningKey>([...PROXIES, 'pos1', 'mallory'].map((id) => [id, keyFor(`ledger:${id}`, scheme)]));
   const serverKey = keyFor('ledger:server', scheme);
   const registered = new Map([...PROXIES, 'pos1'].map((id) => [id, keys.get(id)!.publicKey]));
-  const ledger = new Ledger(new MemoryLedgerStore());
+  // m2 and m3 have auto-reload agreements: money enters from outside after postings that leave them low [INV-3].
+  const ledger = new Ledger(new MemoryLedgerStore(), (meansId) => (meansId === 'm1' ? undefined : TOP_UP_RULE));
   ledger.openMeans({ meansId: 'm1', kind: 'prepaid', openingBalanceMinor: s.openings[0], creditLimitMinor: 0 });
   ledger.openMeans({ meansId: 'm2', kind: 'virtualWallet', openingBalanceMinor: s.openings[1], creditLimitMinor: 0 });
   ledger.openMeans({ meansId: 'm3', kind: 'postpaid', openingBalanceMinor: 0, creditLimitMinor: s.openings[2] });
@@ -300,6 +305,9 @@ function run(world: World, order: readonly number[]): void {
   for (const payee of ['shop', 'cafe']) {
     expect(ledger.accountOf(payeeAccount(payee))?.balanceMinor ?? 0, `balance of ${payee}`).toBe(expected.get(payee) ?? 0);
   }
+  // [INV-3 money from outside] the outside account paid exactly the recorded top-ups, each after a posting of its means.
+  expect(topUpProblems({ outsideBalanceMinor: ledger.outsideBalanceMinor(), topUps: ledger.topUps()!, store: ledger.store }, (meansId) => meansId !== 'm1').problems).toEqual([]);
+  topUpsSeen += ledger.topUps()!.length;
   // Every aggregate equals the sum of the transactions it names.
   for (const aggregate of ledger.aggregates()) {
     expect(aggregate.sumMinor).toBe(aggregate.txIds.reduce((sum, txId) => sum + (world.local.get(txId)?.amountMinor ?? Number.NaN), 0));
@@ -315,6 +323,7 @@ describe('server ledger under duplicated, replayed, reordered and forged message
       }),
       { numRuns: 120 },
     );
+    expect(topUpsSeen).toBeGreaterThan(0);
   });
 
   // The signature of a grouped remittance or a settlement covers every field of every proof it carries, so a

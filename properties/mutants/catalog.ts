@@ -377,4 +377,28 @@ export const mutants: Mutant[] = [
     replacements: [{ from: 'if (ceiling && ceiling.periodBy === undefined) {', to: 'if (ceiling) {' }],
     suites: ['properties/mtdPeriods.property.test.ts'],
   },
+  {
+    id: 'top-up-credited-twice',
+    description: 'a top-up credits its means twice (a second transfer from outside beside the recorded one): money from nowhere that no agreement drew',
+    file: 'machines/domain/ledgerTopUps.ts',
+    replacements: [
+      {
+        from: '  return applyTransfer(store, id, OUTSIDE_ACCOUNT, account.id, rule.amountMinor(id), `top-up after ${trigger}`);',
+        to: '  applyTransfer(store, `${id}/again`, OUTSIDE_ACCOUNT, account.id, rule.amountMinor(id), `top-up after ${trigger}`);\n  return applyTransfer(store, id, OUTSIDE_ACCOUNT, account.id, rule.amountMinor(id), `top-up after ${trigger}`);',
+      },
+    ],
+    suites: ['properties/ledger.property.test.ts', 'sim/check/topUpCheck.test.ts'],
+  },
+  {
+    id: 'top-up-unrecorded',
+    description: 'a top-up credits its means from outside without its record (a transfer that is not a top-up): money entered that no check can account for',
+    file: 'machines/domain/ledgerTopUps.ts',
+    replacements: [
+      {
+        from: '  return applyTransfer(store, id, OUTSIDE_ACCOUNT, account.id, rule.amountMinor(id), `top-up after ${trigger}`);',
+        to: '  return applyTransfer(store, `cash:${trigger}`, OUTSIDE_ACCOUNT, account.id, rule.amountMinor(id), `top-up after ${trigger}`);',
+      },
+    ],
+    suites: ['properties/ledger.property.test.ts', 'sim/check/topUpCheck.test.ts'],
+  },
 ];
