@@ -19,7 +19,6 @@ import { posMachine, type PosEmitted } from '../../machines/pos.ts';
 import { createLedgerActor, serverMachine, type LedgerSchedule, type LedgerWork, type ServerEmitted } from '../../machines/server.ts';
 import type { Calibration } from '../scenario/calibration.ts';
 import { ServerCostModel } from './serverCost.ts';
-import { TopUpAgreements } from './topUps.ts';
 import { Ledger } from '../../machines/domain/ledger.ts';
 import { SumTrackingLedgerStore } from './ledgerStore.ts';
 import { ledgerFingerprint } from '../../machines/domain/invariants.ts';
@@ -77,8 +76,6 @@ export interface FleetOptions {
   serviceTimeMs?: number;
   /** Measured server costs: each shard serves group-commit batches with them (serverCost.ts); wins over serviceTimeMs. */
   serverCost?: { calibration: Calibration; prng: Prng };
-  /** The run's seed when some means has a top-up agreement (topUps.ts): the shards' ledgers apply them. Absent: none. */
-  topUpSeed?: number;
 }
 
 const PROXY_CODE_DIGEST = 'sha256:payfleet-proxy-v1';
@@ -113,8 +110,6 @@ export class Fleet {
   readonly serverBatches: number[];
   readonly serverBusyMs: number[];
   private readonly serverCosts: ServerCostModel[] | undefined;
-  /** The means' top-up agreements, when the run has any (filled in as terminals are added). */
-  readonly topUps: TopUpAgreements | undefined;
   readonly terminals: TerminalSlot[] = [];
   readonly pos = new Map<string, PosActor>();
   readonly serverKey: SigningKey;
@@ -149,8 +144,7 @@ export class Fleet {
     this.serverKey = deriveKey(options.scheme, prng, 'server-key');
     this.operatorKey = deriveKey(options.scheme, prng, 'operator-key');
     this.codeSignature = signFields(this.operatorKey, proxyCodeFields(PROXY_CODE_DIGEST));
-    this.topUps = options.topUpSeed === undefined ? undefined : new TopUpAgreements(options.topUpSeed);
-    this.ledgers = Array.from({ length: options.shards }, () => new Ledger(new SumTrackingLedgerStore(), this.topUps?.rules));
+    this.ledgers = Array.from({ length: options.shards }, () => new Ledger(new SumTrackingLedgerStore()));
     this.servers = Array.from({ length: options.shards }, () => undefined);
     this.serverQueuePeak = Array.from({ length: options.shards }, () => 0);
     this.serverBatches = Array.from({ length: options.shards }, () => 0);
@@ -246,7 +240,6 @@ export class Fleet {
    */
   private groupCommitSchedule(shard: number, cost: ServerCostModel, apply: (work: LedgerWork) => void): ReturnType<LedgerSchedule> {
     const time = this.time;
-    const ledger = this.ledgers[shard]!;
     let queue: LedgerWork[] = [];
     let serving = 0;
     let busy = false;
@@ -256,30 +249,16 @@ export class Fleet {
       const batch = queue;
       queue = [];
       serving = batch.length;
-      let durationMs = cost.commitMs(batch.length);
+      let durationMs = cost.commitMs(batch.length) + cost.topUpsMs(this.ledgers[shard]!.topUpsMade);
       for (const work of batch) durationMs += cost.serviceMs(work.command.request);
       this.serverBatches[shard]!++;
       this.serverBusyMs[shard]! += durationMs;
       time.at(time.now() + durationMs, () => {
         if (stopped) return;
-        const topUpsBefore = ledger.topUpsMade;
         for (const work of batch) apply(work);
-        const next = (): void => {
-          serving = 0;
-          if (queue.length > 0) startBatch();
-          else busy = false;
-        };
-        // A top-up is made inside the transaction of the posting that asked for it, which is known only once that
-        // posting is applied: its time keeps the shard busy after the batch, before the next one starts. (Only a
-        // run with agreements ever makes one, so no other run draws from this.)
-        const topUps = ledger.topUpsMade - topUpsBefore;
-        if (topUps === 0) return next();
-        let topUpMs = 0;
-        for (let i = 0; i < topUps; i++) topUpMs += cost.topUpMs();
-        this.serverBusyMs[shard]! += topUpMs;
-        time.at(time.now() + topUpMs, () => {
-          if (!stopped) next();
-        });
+        serving = 0;
+        if (queue.length > 0) startBatch();
+        else busy = false;
       });
     };
     return {
@@ -308,7 +287,6 @@ export class Fleet {
     const key = deriveKey(this.options.scheme, this.prng, deviceKeyLabel(plan.terminalId));
     this.proxyKeys.set(plan.terminalId, key);
     this.publicKeys.set(plan.terminalId, key.publicKey);
-    this.topUps?.add(plan.means.meansId, plan.profile.topUp);
     this.ledgerOfMeans(plan.means.meansId).openMeans({
       meansId: plan.means.meansId,
       kind: plan.profile.kind,

@@ -41,6 +41,9 @@ export function calibratedKindOf(request: ServerRequest): { kind: CalibratedKind
 }
 
 export class ServerCostModel {
+  /** Top-ups of the shard's ledger whose time was charged (topUpsMs). */
+  private topUpsCharged = 0;
+
   constructor(
     private readonly calibration: Calibration,
     private readonly prng: Prng,
@@ -55,13 +58,18 @@ export class ServerCostModel {
   }
 
   /**
-   * Time (ms) of one top-up made inside a posting's transaction (machines/domain/ledgerTopUps.ts): the calibration's
-   * `topUp` table, or, in a file measured before top-ups existed, its debit's (a top-up is one transfer, as a debit's
-   * payment is, without the request's signature check, so that overstates it).
+   * Time (ms) of the top-ups the shard's ledger made since the last call, `topUpsMade` being its count so far
+   * (machines/domain/ledgerTopUps.ts). A top-up is made inside the transaction of the posting that asked for it, which
+   * is known only once that posting is applied, at the end of its batch: its time is charged to the shard's next
+   * batch. Each is drawn from the calibration's `topUp` table, or, in a file measured before top-ups existed, its
+   * debit's (a top-up is one transfer, as a debit's payment is, without the signature check: that overstates it).
+   * Nothing is drawn while no top-up was made, so a run without agreements draws as it did before.
    */
-  topUpMs(): number {
+  topUpsMs(topUpsMade: number): number {
+    let ms = 0;
     const times = this.calibration.kinds.topUp ?? this.calibration.kinds.debit;
-    return sampleQuantiles(times.quantilesUs, this.prng.nextFloat()) / 1000;
+    for (; this.topUpsCharged < topUpsMade; this.topUpsCharged++) ms += sampleQuantiles(times.quantilesUs, this.prng.nextFloat()) / 1000;
+    return ms;
   }
 
   /** Time (ms) of one group commit of `batchSize` requests, with the batch's fixed overhead. */

@@ -31,7 +31,7 @@ import { AnswersOfSd } from '../check/inv4NothingLostNothingTwice.ts';
 import { checkAdversarialApplied } from '../check/inv6Signatures.ts';
 import { checkPursesReconcile, pursesAtEnd } from '../check/localValueCheck.ts';
 import { lossAccountOf, SharedMeansTally, type LossAccountFigures, type MeansExposure } from '../check/lossAccount.ts';
-import type { SumTrackingLedgerStore } from '../core/ledgerStore.ts';
+import { SumTrackingLedgerStore } from '../core/ledgerStore.ts';
 import type { TerminalEmitted } from '../../machines/terminal.ts';
 import type { ProxyEmitted } from '../../machines/proxy.ts';
 import type { PosEmitted } from '../../machines/pos.ts';
@@ -41,7 +41,8 @@ import { RunRecord, type BacklogFigures } from './runRecord.ts';
 import type { RunProgress } from './progress.ts';
 import { DeviceEvents } from './deviceEvents.ts';
 import { beginLiveness, journalsAtEnd } from './liveness.ts';
-import { hasTopUps } from '../core/topUps.ts';
+import { hasTopUps, TopUpAgreements } from '../core/topUps.ts';
+import { Ledger } from '../../machines/domain/ledger.ts';
 
 const MINUTE_MS = 60_000;
 const NEAR_LINK_DELAY_MS = 50;
@@ -84,6 +85,8 @@ export class Simulator implements FleetObserver {
   readonly sharedMeans = new SharedMeansTally();
   /** What each means is exposed to (shared, spent elsewhere), for the loss account's causes. */
   private readonly exposures = new Map<string, MeansExposure>();
+  /** The means' top-up agreements, when the scenario has any. */
+  private topUps: TopUpAgreements | undefined;
   /** Shortfalls of local-value purse periods SD booked to the loss account, as the runner saw them. */
   readonly purseLosses: Array<{ meansId: string; amountMinor: number }> = [];
   private readonly purseLossIds = new Set<string>();
@@ -116,7 +119,6 @@ export class Simulator implements FleetObserver {
         nearLinkDelayMs: NEAR_LINK_DELAY_MS,
         serviceTimeMs: scenario.servers.serviceTimeMs,
         serverCost: scenario.servers.calibration && { calibration: scenario.servers.calibration.calibration, prng: this.prng.fork('server-cost') },
-        ...(hasTopUps(scenario) ? { topUpSeed: scenario.seed } : {}),
       },
       {
         time: this.scheduler,
@@ -130,6 +132,11 @@ export class Simulator implements FleetObserver {
       this.prng.fork('fleet'),
       this,
     );
+    // With top-up agreements, the shards' ledgers apply them (sim/core/topUps.ts); each means gets its own as it opens.
+    if (hasTopUps(scenario)) {
+      const topUps = (this.topUps = new TopUpAgreements(scenario.seed));
+      this.fleet.ledgers.forEach((_, shard) => (this.fleet.ledgers[shard] = new Ledger(new SumTrackingLedgerStore(), topUps.rules)));
+    }
     this.coverage = new CoverageModel(scenario, this.scheduler, this.fleet, this.prng.fork('coverage'));
     this.nemesis = new Nemesis(this.scheduler, this.network, this.fleet, this.coverage, this.prng.fork('nemesis'));
     this.workload = new Workload(scenario, this.scheduler, this.fleet, this.prng.fork('workload'));
@@ -185,6 +192,7 @@ export class Simulator implements FleetObserver {
     const planner = this.prng.fork('population');
     for (let i = 0; i < scenario.population.terminals; i++) {
       const plan = planTerminal(scenario, i, planner.fork(`t${i}`));
+      this.topUps?.add(plan.means.meansId, plan.profile.topUp);
       const slot = this.fleet.addTerminal(plan, this.coverage.initialCoverage(i));
       this.fleet.startTerminal(slot);
       this.decisions.seed(plan.terminalId, plan.means);
@@ -213,7 +221,7 @@ export class Simulator implements FleetObserver {
         publicKeyOf: fleet.publicKeyOf,
         serverPublicKey: fleet.serverKey.publicKey,
         scheme: fleet.options.scheme,
-        ...(fleet.topUps ? { hasTopUpAgreement: (meansId: string) => fleet.topUps!.has(meansId) } : {}),
+        ...(this.topUps ? { hasTopUpAgreement: (meansId: string) => this.topUps!.has(meansId) } : {}),
       }),
     );
     // [INV-4 local value] each purse on a SIM is worth what SD's books say.
