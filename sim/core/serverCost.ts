@@ -43,6 +43,8 @@ export function calibratedKindOf(request: ServerRequest): { kind: CalibratedKind
 export class ServerCostModel {
   /** Top-ups of the shard's ledger whose time was charged (topUpsMs). */
   private topUpsCharged = 0;
+  /** The top-ups' own stream, so that they never shift the draws of the requests' and commits' times. */
+  private topUpPrng: Prng | undefined;
 
   constructor(
     private readonly calibration: Calibration,
@@ -63,12 +65,15 @@ export class ServerCostModel {
    * is known only once that posting is applied, at the end of its batch: its time is charged to the shard's next
    * batch. Each is drawn from the calibration's `topUp` table, or, in a file measured before top-ups existed, its
    * debit's (a top-up is one transfer, as a debit's payment is, without the signature check: that overstates it).
-   * Nothing is drawn while no top-up was made, so a run without agreements draws as it did before.
+   * They are drawn from a stream of their own (a fork, which does not move the shard's stream), so the requests' and
+   * commits' times are drawn as they would be without top-ups, and a run without agreements draws as before.
    */
   topUpsMs(topUpsMade: number): number {
+    if (this.topUpsCharged >= topUpsMade) return 0;
+    const prng = (this.topUpPrng ??= this.prng.fork('top-ups'));
     let ms = 0;
     const times = this.calibration.kinds.topUp ?? this.calibration.kinds.debit;
-    for (; this.topUpsCharged < topUpsMade; this.topUpsCharged++) ms += sampleQuantiles(times.quantilesUs, this.prng.nextFloat()) / 1000;
+    for (; this.topUpsCharged < topUpsMade; this.topUpsCharged++) ms += sampleQuantiles(times.quantilesUs, prng.nextFloat()) / 1000;
     return ms;
   }
 
