@@ -3,9 +3,9 @@
 // judged by the same rules as a virtual probe, and telling when this machine, not the servers, bounds the rate.
 // Method: the same probe scenario (warm-up, window, funded terminals, the failure bounds) with the scenario's own
 // crypto (a real server pays for its signatures), run by the mqtt coordinator at time scale 1 into a folder of its own
-// under the search's output folder (logs and ledgers kept for a look afterwards). Two CPU figures around the run: the
-// machine's (every core, os.cpus()) and the run's own (this process and its ended children — broker, servers, swarm
-// — from /proc/self/stat), each as a share of all cores over the probe's wall time. At ≥ 90 % machine busy the cores
+// under the search's output folder (logs and ledgers kept for a look afterwards). Two CPU figures: the machine's
+// (every core, os.cpus()) over the probe's window, and the run's own (this process and its ended children — broker,
+// servers, swarm — from /proc/self/stat) as a share of all cores over the probe's wall time. At ≥ 90 % machine busy the cores
 // were saturated, so the rate found is this machine's, and the table says whose work filled them.
 
 import { readFileSync } from 'node:fs';
@@ -16,23 +16,7 @@ import type { Scenario } from '../../sim/scenario/types.ts';
 import type { RunSummary } from '../../sim/run/summary.ts';
 import { judgeProbe, probeScenario, type ProbeOptions } from './probe.ts';
 import type { ProbeResult } from './search.ts';
-import { windowCpuDriver, type RoleCpuMs, type WindowCpu } from './processCpu.ts';
-
-/** The share of all cores' time that was not idle since `before` (os.cpus() times). */
-function cpuBusySince(before: ReturnType<typeof cpus>): number {
-  const after = cpus();
-  let total = 0;
-  let idle = 0;
-  after.forEach((cpu, i) => {
-    const was = before[i]?.times;
-    if (!was) return;
-    const now = cpu.times;
-    const spent = now.user - was.user + (now.nice - was.nice) + (now.sys - was.sys) + (now.irq - was.irq) + (now.idle - was.idle);
-    total += spent;
-    idle += now.idle - was.idle;
-  });
-  return total > 0 ? Math.round((1 - idle / total) * 1000) / 1000 : 0;
-}
+import { machineCpuBusySince, windowCpuDriver, type RoleCpuMs, type WindowCpu } from './processCpu.ts';
 
 /** CPU ms of this process and of its children that ended (utime, stime, cutime, cstime of /proc/self/stat). */
 function ownCpuMs(): number | undefined {
@@ -69,7 +53,8 @@ export async function runMqttProbe(
   const perOrder = cpuPerOrder(windowCpu.cpuMs, summary.arrival?.issued ?? 0);
   result.details = {
     ...result.details,
-    machineCpuBusy: cpuBusySince(before),
+    // The window's reading when the driver made one (the figure that bounds the rate), else the whole probe's.
+    machineCpuBusy: windowCpu.machineBusy ?? machineCpuBusySince(before),
     runCpuShare,
     ...(perOrder && { serverCpuMsPerOrder: perOrder.servers, brokerCpuMsPerOrder: perOrder.broker, swarmCpuMsPerOrder: perOrder.swarm, harnessCpuMsPerOrder: perOrder.harness }),
   };

@@ -8,6 +8,7 @@
 // elsewhere the reading is undefined and the callers say the figure is missing.
 
 import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import type { BenchControl } from '../../sim/mqtt/benchControl.ts';
 import type { RoleCpu } from '../../sim/scenario/calibration.ts';
 
@@ -61,12 +62,30 @@ export interface WindowCpu {
   cpuMs: RoleCpuMs | undefined;
   /** Wall time of the window as the driver measured it (ms). */
   wallMs: number;
+  /** The share of all the machine's cores that was busy over the window (whatever ran on them); undefined before it ends. */
+  machineBusy?: number;
+}
+
+/** The share of all cores' time that was not idle since `before` (os.cpus() times). */
+export function machineCpuBusySince(before: ReturnType<typeof cpus>): number {
+  const after = cpus();
+  let total = 0;
+  let idle = 0;
+  after.forEach((cpu, i) => {
+    const was = before[i]?.times;
+    if (!was) return;
+    const now = cpu.times;
+    const spent = now.user - was.user + (now.nice - was.nice) + (now.sys - was.sys) + (now.irq - was.irq) + (now.idle - was.idle);
+    total += spent;
+    idle += now.idle - was.idle;
+  });
+  return total > 0 ? Math.round((1 - idle / total) * 1000) / 1000 : 0;
 }
 
 /**
  * A driver for the mqtt coordinator that lets the scenario play (the workers run its arrivals on their own clock)
  * for `warmUpMs + windowMs` of real time, reading every role's CPU at the end of the warm-up and at the end of the
- * window into `into`.
+ * window into `into`, with the share of the machine's cores busy over the window.
  */
 export function windowCpuDriver(warmUpMs: number, windowMs: number, into: WindowCpu): (control: BenchControl) => Promise<void> {
   const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
@@ -74,9 +93,13 @@ export function windowCpuDriver(warmUpMs: number, windowMs: number, into: Window
     const started = performance.now();
     await sleep(warmUpMs);
     const before = roleCpuMs(control.pids);
+    const machineBefore = cpus();
     const windowStarted = performance.now();
     await sleep(warmUpMs + windowMs - (performance.now() - started));
     const after = roleCpuMs(control.pids);
+    // Over the window only: over the whole probe, the start-up and the drain (a few idle seconds) hid a window whose
+    // cores were nearly full, and the table called the machine far from its limit.
+    into.machineBusy = machineCpuBusySince(machineBefore);
     into.wallMs = performance.now() - windowStarted;
     into.cpuMs = before && after ? minus(after, before) : undefined;
   };

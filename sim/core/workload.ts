@@ -49,6 +49,8 @@ export interface ArrivalStats {
 export interface WorkloadOptions {
   /** Fraction of the scenario's global arrival rate this process issues (mqtt mode: a worker's slice). */
   arrivalShare?: number;
+  /** Issue every open-model arrival already due when a timer fires (real time, where timers fire late). */
+  catchUpArrivals?: boolean;
 }
 
 export class Workload {
@@ -189,16 +191,29 @@ export class Workload {
       slots: entry.source === 'pos' ? all : all.filter((slot) => slot.plan.apps.some((app) => app.name === entry.source)),
     }));
     const totalWeight = arrival.mix.reduce((sum, entry) => sum + entry.weight, 0);
+    const arriveOnce = (): void => {
+      if (sources.length === 0) return this.arriveOwnMix(all);
+      let pick = this.prng.nextFloat() * totalWeight;
+      const source = sources.find((s) => (pick -= s.entry.weight) < 0) ?? sources[sources.length - 1]!;
+      this.arriveFrom(source.slots, source.app);
+    };
+    let dueMs = schedule.next();
     const arm = (): void => {
-      const timeMs = schedule.next();
-      if (timeMs === undefined) return;
-      this.scheduler.at(timeMs, () => {
+      if (dueMs === undefined) return;
+      this.scheduler.at(dueMs, () => {
         if (!this.running) return;
-        if (sources.length === 0) this.arriveOwnMix(all);
-        else {
-          let pick = this.prng.nextFloat() * totalWeight;
-          const source = sources.find((s) => (pick -= s.entry.weight) < 0) ?? sources[sources.length - 1]!;
-          this.arriveFrom(source.slots, source.app);
+        arriveOnce();
+        dueMs = schedule.next();
+        // A real-time timer fires late (a busy event loop, Node's whole-millisecond timers, at least 1 ms per timer),
+        // so one arrival per timer caps the rate near one per loop turn, and the generator falls behind while the
+        // machine is far from busy. As k6's executors do, every arrival already due is issued now. The virtual mode
+        // leaves this off: its timers fire on time, and arrivals of the same millisecond issued in one callback would
+        // move against that millisecond's other events, changing the trace.
+        if (this.options.catchUpArrivals) {
+          while (this.running && dueMs !== undefined && dueMs <= this.scheduler.now()) {
+            arriveOnce();
+            dueMs = schedule.next();
+          }
         }
         arm();
       });

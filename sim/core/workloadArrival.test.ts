@@ -3,6 +3,9 @@ import { loadScenarioText } from '../scenario/load.ts';
 import { runVirtual, summarize } from '../run/runVirtual.ts';
 import { Simulator } from '../run/simulator.ts';
 import type { PaymentOrder } from '../../machines/messages.ts';
+import { Workload } from './workload.ts';
+import { Prng } from './prng.ts';
+import type { TimeSource } from './timeSource.ts';
 
 const BASE = `
 seed: 11
@@ -89,5 +92,52 @@ arrival: { executor: constant-arrival-rate, rate: 1, duration: 30s, maxInFlight:
   it('runs the same to the trace with the same seed', () => {
     const extra = `arrival: { executor: constant-arrival-rate, rate: 3 }\n`;
     expect(run(extra).summary.traceHash).toBe(run(extra).summary.traceHash);
+  });
+});
+
+/**
+ * A time source whose timers fire late, as a busy real-time event loop's do: time moves in turns of `turnMs`, and
+ * each turn fires at most one timer that is due (the slowest a Node loop can be: one timer callback per turn).
+ */
+class BusyLoopTime implements TimeSource {
+  private timeMs = 0;
+  private readonly due: Array<{ atMs: number; fn: () => void }> = [];
+  now(): number {
+    return this.timeMs;
+  }
+  schedule(delayMs: number, fn: () => void): void {
+    this.at(this.timeMs + delayMs, fn);
+  }
+  at(timeMs: number, fn: () => void): void {
+    this.due.push({ atMs: timeMs, fn });
+    this.due.sort((a, b) => a.atMs - b.atMs);
+  }
+  runUntil(endMs: number, turnMs: number): void {
+    while (this.timeMs < endMs) {
+      this.timeMs += turnMs;
+      if (this.due.length > 0 && this.due[0]!.atMs <= this.timeMs) this.due.shift()!.fn();
+    }
+  }
+}
+
+describe('open-model arrivals on a clock whose timers fire late (the mqtt workers)', () => {
+  // 500 arrivals a second for 1 s, on a loop that turns every 10 ms: one arrival per timer would issue 100.
+  const scenarioText = BASE.replace('duration: 1m', 'duration: 1s') + `arrival: { executor: constant-arrival-rate, rate: 500 }\n`;
+
+  function arrivalsIssued(catchUpArrivals: boolean): number {
+    const simulator = new Simulator(loadScenarioText(scenarioText, 'late-timers.yaml'));
+    const time = new BusyLoopTime();
+    const workload = new Workload(simulator.scenario, time, simulator.fleet, new Prng(3), { catchUpArrivals });
+    workload.start();
+    time.runUntil(1_000, 10);
+    return workload.arrival!.arrivals;
+  }
+
+  it('issues every arrival already due when a late timer fires, so the rate offered is the rate asked', () => {
+    expect(arrivalsIssued(true)).toBe(500);
+  });
+
+  it('falls behind without catching up (what the mqtt probes saw: the generator, not the machine, bound the rate)', () => {
+    expect(arrivalsIssued(false)).toBe(100);
   });
 });

@@ -135,7 +135,7 @@ export class SwarmWorker implements FleetObserver {
     this.coverage = new CoverageModel(scenario, this.time, this.fleet, prng.fork(`coverage:${tag}`));
     this.nemesis = new Nemesis(this.time, faultNetwork, this.fleet, this.coverage, prng.fork(`nemesis:${tag}`));
     this.build(prng);
-    this.workload = new Workload(scenario, this.time, this.fleet, prng.fork(`workload:${tag}`));
+    this.workload = new Workload(scenario, this.time, this.fleet, prng.fork(`workload:${tag}`), { catchUpArrivals: true });
     this.decisions = new DecisionChecks(this.book, this.recent, this.fleet.options.policy);
     // The order oracle expects one answer to each order this worker's workload issues (sim/check/oracle.ts).
     this.workload.onIssued = (order) => this.decisions.expect(order.orderId);
