@@ -37,6 +37,11 @@ export function checkScenario(s: Scenario, report: CheckReport): void {
     if (means.elsewhere !== null && means.dedicated) {
       report([...at, 'elsewhere'], 'expected no spending elsewhere on a dedicated means; set dedicated: false to share it');
     }
+    // A top-up of nothing moves no money and would only cost the server its work.
+    const topUpAmount = means.topUp?.amount;
+    if (topUpAmount && (topUpAmount.kind === 'fixed' ? topUpAmount.amountMinor : topUpAmount.kind === 'uniform' ? topUpAmount.minMinor : 1) < 1) {
+      report([...at, 'topUp', 'amount'], 'expected a top-up of at least 1 minor unit');
+    }
     if (means.sharedBy > 1 && means.dedicated) {
       report([...at, 'sharedBy'], `expected dedicated: false for a means shared by ${means.sharedBy} terminals`);
     }

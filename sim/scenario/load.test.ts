@@ -374,6 +374,9 @@ describe('refusals', () => {
     expect(messagesOf('population:\n  means:\n    - { kind: prepaid, topUp: { belowMinor: -1, amount: { fixedMinor: 500 } } }\n')).toEqual([
       expect.stringMatching(/^scenarios\/x\.yaml:3:\d+: population\.means\[0\]\.topUp\.belowMinor: /),
     ]);
+    expect(messagesOf('population:\n  means:\n    - { kind: prepaid, topUp: { belowMinor: 10, amount: { uniformMinor: [0, 5] } } }\n')).toEqual([
+      expect.stringMatching(/^scenarios\/x\.yaml:3:\d+: population\.means\[0\]\.topUp\.amount: expected a top-up of at least 1 minor unit$/),
+    ]);
   });
 
   it('refuses duplicate names', () => {
